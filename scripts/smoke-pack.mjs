@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// Packs the package, installs the tarball into throw-away ESM and CommonJS projects, imports it
+// from both, type-checks a TypeScript consumer under NodeNext resolution, and checks that the
+// ESM and CJS builds export the same names and recognise each other's errors.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const work = mkdtempSync(join(tmpdir(), 'mocra-smoke-'));
+const run = (cmd, args, cwd) =>
+  execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+
+try {
+  run('npm', ['pack', '--pack-destination', work, '--silent'], root);
+  const tarball = join(
+    work,
+    readdirSync(work).find((f) => f.endsWith('.tgz')),
+  );
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+
+  // ESM consumer
+  const esm = join(work, 'esm');
+  mkdirSync(esm);
+  writeFileSync(
+    join(esm, 'package.json'),
+    JSON.stringify({ name: 'smoke-esm', private: true, type: 'module' }),
+  );
+  run('npm', ['install', '--no-audit', '--no-fund', '--silent', tarball], esm);
+  writeFileSync(
+    join(esm, 'index.mjs'),
+    `import * as esm from 'mocra';
+import { createRequire } from 'node:module';
+const cjs = createRequire(import.meta.url)('mocra');
+const names = (m) => Object.keys(m).filter((k) => k !== 'default' && k !== '__esModule').sort().join(',');
+if (names(esm) !== names(cjs)) throw new Error('ESM and CJS export different names:\\n' + names(esm) + '\\n' + names(cjs));
+for (const name of ['MocraError', 'ConfigError', 'QueueFullError', 'TaskCancelledError', 'TaskTimeoutError',
+  'SchedulerClosedError', 'BackendUnavailableError', 'ScriptError', 'isMocraError', 'ErrorCode']) {
+  if (!(name in esm)) throw new Error('missing export ' + name);
+}
+const fromCjs = new cjs.QueueFullError();
+if (!esm.isMocraError(fromCjs, 'QUEUE_FULL')) throw new Error('ESM guard does not recognise a CJS error');
+if (!cjs.isMocraError(new esm.ConfigError('x'), 'CONFIG_INVALID')) throw new Error('CJS guard does not recognise an ESM error');
+console.log('esm ok: ' + Object.keys(esm).length + ' exports');
+`,
+  );
+  console.log(run('node', ['index.mjs'], esm).trim());
+
+  writeFileSync(
+    join(esm, 'check.ts'),
+    `import { ConfigError, isMocraError, type ErrorCode } from 'mocra';
+const code: ErrorCode = new ConfigError('x').code;
+const ok: boolean = isMocraError(new Error(), code);
+export { ok };
+`,
+  );
+  writeFileSync(
+    join(esm, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: [],
+      },
+      files: ['check.ts'],
+    }),
+  );
+  run('node', [tsc, '-p', '.'], esm);
+  console.log('esm types ok');
+
+  // CommonJS consumer
+  const cjsDir = join(work, 'cjs');
+  mkdirSync(cjsDir);
+  writeFileSync(
+    join(cjsDir, 'package.json'),
+    JSON.stringify({ name: 'smoke-cjs', private: true, type: 'commonjs' }),
+  );
+  run('npm', ['install', '--no-audit', '--no-fund', '--silent', tarball], cjsDir);
+  writeFileSync(
+    join(cjsDir, 'index.cjs'),
+    `const mocra = require('mocra');
+const err = new mocra.ConfigError('x');
+if (err.code !== 'CONFIG_INVALID' || !(err instanceof mocra.MocraError)) throw new Error('bad error class');
+console.log('cjs ok: ' + Object.keys(mocra).length + ' exports');
+`,
+  );
+  console.log(run('node', ['index.cjs'], cjsDir).trim());
+  writeFileSync(
+    join(cjsDir, 'check.cts'),
+    `import mocra = require('mocra');
+const e: mocra.MocraError = new mocra.QueueFullError();
+export = e.code;
+`,
+  );
+  writeFileSync(
+    join(cjsDir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        types: [],
+      },
+      files: ['check.cts'],
+    }),
+  );
+  run('node', [tsc, '-p', '.'], cjsDir);
+  console.log('cjs types ok');
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,255 @@
+/**
+ * Every error mocra throws is a {@link MocraError} with a stable string `code`.
+ *
+ * Match on `code` (or use {@link isMocraError}) rather than `instanceof` when your process may
+ * load two copies of mocra (for example an ESM and a CommonJS copy): the guards below check a
+ * brand that is shared across copies, `instanceof` only sees its own copy's classes.
+ *
+ * @packageDocumentation
+ */
+
+/**
+ * The stable codes of every error mocra throws, by name.
+ *
+ * @example
+ * ```ts
+ * if (isMocraError(err, ErrorCode.QUEUE_FULL)) shed(request);
+ * ```
+ */
+export const ErrorCode = {
+  /** Options or arguments are invalid; the message names the field. Never retryable. */
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  /** A bounded queue is at capacity and refused the item. */
+  QUEUE_FULL: 'QUEUE_FULL',
+  /** A task or wait was cancelled through its `AbortSignal` or handle. */
+  TASK_CANCELLED: 'TASK_CANCELLED',
+  /** A task ran past its timeout; its signal was aborted. */
+  TASK_TIMEOUT: 'TASK_TIMEOUT',
+  /** The scheduler was shut down and takes no new work. */
+  SCHEDULER_CLOSED: 'SCHEDULER_CLOSED',
+  /** The backing store (Redis) cannot be reached. Retryable. */
+  BACKEND_UNAVAILABLE: 'BACKEND_UNAVAILABLE',
+  /** A Redis script failed or returned something the library does not understand. */
+  SCRIPT_FAILED: 'SCRIPT_FAILED',
+  /** A store command was applied to a key holding the wrong kind of value (Redis `WRONGTYPE`). */
+  WRONG_TYPE: 'WRONG_TYPE',
+  /** A store value is not an integer, or an increment would overflow (Redis `ERR value is not an integer`). */
+  NOT_AN_INTEGER: 'NOT_AN_INTEGER',
+  /** A rate-limited wait would take longer than the caller allowed (`maxWaitMs`). */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** A message on a queue is malformed; it is dead-lettered with this reason. */
+  MESSAGE_INVALID: 'MESSAGE_INVALID',
+  /** State written by another schema version was found; the run cannot continue safely. */
+  SCHEMA_MISMATCH: 'SCHEMA_MISMATCH',
+} as const;
+
+/** The union of every stable error code. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Extra, machine-readable facts attached to an error. */
+export interface ErrorContext {
+  /** The option or argument that was wrong (ConfigError). */
+  field?: string;
+  /** The key (scheduler key, rate-limit key, store key) the error concerns. */
+  key?: string;
+  /** The task the error concerns. */
+  taskId?: string;
+  /** A hint: wait at least this long before trying again. */
+  retryAfterMs?: number;
+  /** Any other context. */
+  [name: string]: unknown;
+}
+
+/** Options accepted by every mocra error constructor. */
+export interface MocraErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+  /** Machine-readable context (field, key, taskId, retryAfterMs…). */
+  context?: ErrorContext;
+  /** Override whether a retry may succeed; each class has its own default. */
+  retryable?: boolean;
+}
+
+const BRAND = Symbol.for('mocra.error');
+
+/**
+ * The base class of every error mocra throws.
+ *
+ * @example
+ * ```ts
+ * try { await scheduler.run(task); }
+ * catch (err) { if (isMocraError(err)) console.log(err.code, err.context); }
+ * ```
+ */
+export class MocraError extends Error {
+  /** A stable code from {@link ErrorCode}. */
+  readonly code: ErrorCode;
+  /** Whether the same operation may succeed if tried again later. */
+  readonly retryable: boolean;
+  /** Machine-readable facts about the failure. */
+  readonly context: Readonly<ErrorContext>;
+  /** @internal brand shared across copies of the package */
+  readonly [BRAND] = true;
+
+  constructor(code: ErrorCode, message: string, options: MocraErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MocraError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.context = Object.freeze({ ...(options.context ?? {}) });
+  }
+
+  /** The field the error concerns (ConfigError), if any. */
+  get field(): string | undefined {
+    return this.context.field;
+  }
+
+  /** The key the error concerns, if any. */
+  get key(): string | undefined {
+    return this.context.key;
+  }
+
+  /** The task the error concerns, if any. */
+  get taskId(): string | undefined {
+    return this.context.taskId;
+  }
+
+  /** How long to wait before trying again, if known. */
+  get retryAfterMs(): number | undefined {
+    return this.context.retryAfterMs;
+  }
+}
+
+/** Options or arguments are invalid. Code `CONFIG_INVALID`; never retryable. */
+export class ConfigError extends MocraError {
+  constructor(message: string, options: MocraErrorOptions = {}) {
+    super(ErrorCode.CONFIG_INVALID, message, { ...options, retryable: false });
+    this.name = 'ConfigError';
+  }
+}
+
+/** A bounded queue refused an item because it is full. Code `QUEUE_FULL`; retryable. */
+export class QueueFullError extends MocraError {
+  constructor(message = 'queue is full', options: MocraErrorOptions = {}) {
+    super(ErrorCode.QUEUE_FULL, message, { retryable: true, ...options });
+    this.name = 'QueueFullError';
+  }
+}
+
+/** A task or wait was cancelled. Code `TASK_CANCELLED`; never retryable. */
+export class TaskCancelledError extends MocraError {
+  constructor(message = 'task was cancelled', options: MocraErrorOptions = {}) {
+    super(ErrorCode.TASK_CANCELLED, message, { ...options, retryable: false });
+    this.name = 'TaskCancelledError';
+  }
+}
+
+/** A task exceeded its timeout and its signal was aborted. Code `TASK_TIMEOUT`; retryable. */
+export class TaskTimeoutError extends MocraError {
+  constructor(message = 'task timed out', options: MocraErrorOptions = {}) {
+    super(ErrorCode.TASK_TIMEOUT, message, { retryable: true, ...options });
+    this.name = 'TaskTimeoutError';
+  }
+}
+
+/** The scheduler was shut down. Code `SCHEDULER_CLOSED`; never retryable. */
+export class SchedulerClosedError extends MocraError {
+  constructor(message = 'scheduler is shut down', options: MocraErrorOptions = {}) {
+    super(ErrorCode.SCHEDULER_CLOSED, message, { ...options, retryable: false });
+    this.name = 'SchedulerClosedError';
+  }
+}
+
+/** The backing store cannot be reached. Code `BACKEND_UNAVAILABLE`; retryable. */
+export class BackendUnavailableError extends MocraError {
+  constructor(message = 'backend is unavailable', options: MocraErrorOptions = {}) {
+    super(ErrorCode.BACKEND_UNAVAILABLE, message, { retryable: true, ...options });
+    this.name = 'BackendUnavailableError';
+  }
+}
+
+/** A Redis script failed or returned an unexpected shape. Code `SCRIPT_FAILED`. */
+export class ScriptError extends MocraError {
+  constructor(message: string, options: MocraErrorOptions = {}) {
+    super(ErrorCode.SCRIPT_FAILED, message, options);
+    this.name = 'ScriptError';
+  }
+}
+
+/**
+ * A store command failed the way Redis would refuse it: `WRONG_TYPE` (command against a key
+ * holding another kind of value) or `NOT_AN_INTEGER` (INCR on a non-integer, or overflow).
+ * Both backends throw the same codes.
+ */
+export class StoreCommandError extends MocraError {
+  constructor(
+    code: typeof ErrorCode.WRONG_TYPE | typeof ErrorCode.NOT_AN_INTEGER,
+    message: string,
+    options: MocraErrorOptions = {},
+  ) {
+    super(code, message, { ...options, retryable: false });
+    this.name = 'StoreCommandError';
+  }
+}
+
+/** A rate-limited wait would exceed the caller's `maxWaitMs`. Code `RATE_LIMITED`; retryable. */
+export class RateLimitedError extends MocraError {
+  constructor(message = 'rate limit wait exceeds maxWaitMs', options: MocraErrorOptions = {}) {
+    super(ErrorCode.RATE_LIMITED, message, { retryable: true, ...options });
+    this.name = 'RateLimitedError';
+  }
+}
+
+/** A queue message is malformed. Code `MESSAGE_INVALID`; never retryable. */
+export class MessageInvalidError extends MocraError {
+  constructor(message: string, options: MocraErrorOptions = {}) {
+    super(ErrorCode.MESSAGE_INVALID, message, { ...options, retryable: false });
+    this.name = 'MessageInvalidError';
+  }
+}
+
+/**
+ * Whether `value` is an error thrown by mocra (any copy of the package), optionally with a
+ * given code.
+ *
+ * @example
+ * ```ts
+ * if (isMocraError(err, 'QUEUE_FULL')) return reply(503);
+ * ```
+ */
+export function isMocraError<C extends ErrorCode>(
+  value: unknown,
+  code?: C,
+): value is MocraError & {
+  /** The code that was asked for. */
+  readonly code: C;
+} {
+  if (typeof value !== 'object' || value === null) return false;
+  if ((value as { [BRAND]?: unknown })[BRAND] !== true) return false;
+  return code === undefined || (value as { code?: unknown }).code === code;
+}
+
+/** Whether `value` is a {@link ConfigError} (code `CONFIG_INVALID`) from any copy of mocra. */
+export function isConfigError(value: unknown): value is ConfigError {
+  return isMocraError(value, ErrorCode.CONFIG_INVALID);
+}
+
+/** Whether `value` is a {@link QueueFullError} (code `QUEUE_FULL`) from any copy of mocra. */
+export function isQueueFullError(value: unknown): value is QueueFullError {
+  return isMocraError(value, ErrorCode.QUEUE_FULL);
+}
+
+/** Whether `value` is a {@link TaskCancelledError} (code `TASK_CANCELLED`) from any copy of mocra. */
+export function isTaskCancelledError(value: unknown): value is TaskCancelledError {
+  return isMocraError(value, ErrorCode.TASK_CANCELLED);
+}
+
+/** Whether `value` is a {@link TaskTimeoutError} (code `TASK_TIMEOUT`) from any copy of mocra. */
+export function isTaskTimeoutError(value: unknown): value is TaskTimeoutError {
+  return isMocraError(value, ErrorCode.TASK_TIMEOUT);
+}
+
+/** Whether `value` is a {@link BackendUnavailableError} (code `BACKEND_UNAVAILABLE`) from any copy of mocra. */
+export function isBackendUnavailableError(value: unknown): value is BackendUnavailableError {
+  return isMocraError(value, ErrorCode.BACKEND_UNAVAILABLE);
+}

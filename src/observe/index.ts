@@ -1,0 +1,2 @@
+export { silentLogger } from './logger.js';
+export type { Logger, LogFields } from './logger.js';
