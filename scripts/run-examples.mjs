@@ -2,13 +2,14 @@
 // Runs every examples/*.ts with tsx (each bounded in time) and fails if any exits non-zero.
 // Examples are type-checked by `npm run typecheck` (tsconfig includes examples/).
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const only = process.argv.slice(2);
-const files = readdirSync(join(root, 'examples'))
+const dir = join(root, 'examples');
+const files = (existsSync(dir) ? readdirSync(dir) : [])
   .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
   .filter((f) => only.length === 0 || only.includes(f))
   .sort();
