@@ -1,0 +1,191 @@
+/**
+ * A small, deterministic HTTP site on 127.0.0.1 for the demo, the examples and the tests:
+ *
+ *   GET /catalogue                      → { categories: [{ id, pages }] }
+ *   GET /category/:cat/page/:n          → { products: string[] }
+ *   GET /product/:id                    → { id, name, price }
+ *   GET /product/:id/reviews            → { id, reviews: [{ stars, text }] }
+ *
+ * Faults, all deterministic for a given seed: some paths answer 503 on their first hits
+ * (`flakyRatio`, `flakyHits`), some are slow (`slowRatio`, `slowMs`), and a server-side token
+ * bucket answers 429 with `Retry-After` when clients exceed `serverRatePerSec`.
+ * `hits` counts every request by path so callers can check what was fetched and how often.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface TestSiteOptions {
+  /** Categories in the catalogue. @defaultValue 3 */
+  categories?: number;
+  /** List pages per category. @defaultValue 4 */
+  pagesPerCategory?: number;
+  /** Products per list page. @defaultValue 5 */
+  productsPerPage?: number;
+  /** Share of paths (0..1) that fail with 503 on their first `flakyHits` requests. @defaultValue 0.1 */
+  flakyRatio?: number;
+  /** How many first requests to a flaky path fail. @defaultValue 1 */
+  flakyHits?: number;
+  /** Share of paths (0..1) that answer after `slowMs`. @defaultValue 0.1 */
+  slowRatio?: number;
+  /** Delay of slow paths in ms. @defaultValue 150 */
+  slowMs?: number;
+  /** Server-side budget; above it the site answers 429 with Retry-After. @defaultValue 400 */
+  serverRatePerSec?: number;
+  /** Seed for which paths are flaky or slow. @defaultValue 42 */
+  seed?: number;
+}
+
+export interface TestSite {
+  /** Base URL, e.g. http://127.0.0.1:34567 */
+  readonly url: string;
+  /** Requests received, by path (including failed ones). */
+  readonly hits: Map<string, number>;
+  /** Responses by status code. */
+  readonly statuses: Map<number, number>;
+  /** Every product id the catalogue lists, sorted. */
+  expectedProducts(): string[];
+  close(): Promise<void>;
+}
+
+/** FNV-1a: a stable 32-bit hash used to decide deterministically which paths misbehave. */
+function hash(text: string, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h / 0xffffffff;
+}
+
+export async function startTestSite(options: TestSiteOptions = {}): Promise<TestSite> {
+  const o = {
+    categories: 3,
+    pagesPerCategory: 4,
+    productsPerPage: 5,
+    flakyRatio: 0.1,
+    flakyHits: 1,
+    slowRatio: 0.1,
+    slowMs: 150,
+    serverRatePerSec: 400,
+    seed: 42,
+    ...options,
+  };
+  const hits = new Map<string, number>();
+  const statuses = new Map<number, number>();
+  let tokens = o.serverRatePerSec;
+  let refilledAt = Date.now();
+
+  const productId = (cat: number, page: number, i: number): string => `p-${cat}-${page}-${i}`;
+
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): void => {
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(JSON.stringify(body));
+  };
+
+  const route = (path: string): { status: number; body: unknown } => {
+    if (path === '/catalogue') {
+      return {
+        status: 200,
+        body: {
+          categories: Array.from({ length: o.categories }, (_, c) => ({
+            id: `c${c}`,
+            pages: o.pagesPerCategory,
+          })),
+        },
+      };
+    }
+    let m = /^\/category\/c(\d+)\/page\/(\d+)$/.exec(path);
+    if (m) {
+      const cat = Number(m[1]);
+      const page = Number(m[2]);
+      if (cat >= o.categories || page < 1 || page > o.pagesPerCategory)
+        return { status: 404, body: { error: 'no such page' } };
+      return {
+        status: 200,
+        body: {
+          products: Array.from({ length: o.productsPerPage }, (_, i) => productId(cat, page, i)),
+        },
+      };
+    }
+    m = /^\/product\/(p-\d+-\d+-\d+)(\/reviews)?$/.exec(path);
+    if (m) {
+      const id = m[1]!;
+      if (m[2]) {
+        const count = 1 + Math.floor(hash(id, o.seed + 7) * 3);
+        return {
+          status: 200,
+          body: {
+            id,
+            reviews: Array.from({ length: count }, (_, i) => ({
+              stars: 1 + ((i + id.length) % 5),
+              text: `review ${i} of ${id}`,
+            })),
+          },
+        };
+      }
+      return {
+        status: 200,
+        body: { id, name: `Product ${id}`, price: Math.round(hash(id, o.seed) * 10_000) / 100 },
+      };
+    }
+    return { status: 404, body: { error: 'not found' } };
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const count = (hits.get(path) ?? 0) + 1;
+    hits.set(path, count);
+
+    const now = Date.now();
+    tokens = Math.min(
+      o.serverRatePerSec,
+      tokens + ((now - refilledAt) / 1000) * o.serverRatePerSec,
+    );
+    refilledAt = now;
+    if (tokens < 1) {
+      send(res, 429, { error: 'slow down' }, { 'retry-after': '1' });
+      return;
+    }
+    tokens -= 1;
+
+    if (path !== '/catalogue' && hash(path, o.seed + 1) < o.flakyRatio && count <= o.flakyHits) {
+      send(res, 503, { error: 'temporarily unavailable' });
+      return;
+    }
+    const { status, body } = route(path);
+    if (hash(path, o.seed + 2) < o.slowRatio) {
+      setTimeout(() => send(res, status, body), o.slowMs).unref();
+    } else {
+      send(res, status, body);
+    }
+  };
+
+  const server: Server = createServer(handle);
+  server.keepAliveTimeout = 1_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    hits,
+    statuses,
+    expectedProducts() {
+      const ids: string[] = [];
+      for (let c = 0; c < o.categories; c++)
+        for (let p = 1; p <= o.pagesPerCategory; p++)
+          for (let i = 0; i < o.productsPerPage; i++) ids.push(productId(c, p, i));
+      return ids.sort();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
