@@ -28,8 +28,16 @@ export {
 export type { ErrorContext, MocraErrorOptions } from './errors.js';
 
 // observability
-export { silentLogger } from './observe/index.js';
-export type { Logger, LogFields } from './observe/index.js';
+export { silentLogger, InMemoryMetrics, noopMetrics, prometheusMetrics } from './observe/index.js';
+export type {
+  Logger,
+  LogFields,
+  Metrics,
+  MetricLabels,
+  ObservationSummary,
+  PromClientLike,
+  PrometheusMetricsOptions,
+} from './observe/index.js';
 
 // time
 export type { Clock } from './internal/clock.js';

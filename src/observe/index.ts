@@ -1,2 +1,10 @@
 export { silentLogger } from './logger.js';
 export type { Logger, LogFields } from './logger.js';
+export { InMemoryMetrics, noopMetrics, prometheusMetrics } from './metrics.js';
+export type {
+  Metrics,
+  MetricLabels,
+  ObservationSummary,
+  PromClientLike,
+  PrometheusMetricsOptions,
+} from './metrics.js';

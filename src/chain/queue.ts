@@ -1,0 +1,339 @@
+/**
+ * The queue interface the chain engine reads and writes, and its in-memory implementation for
+ * single-node mode. Distributed mode implements the same interface on Redis Streams.
+ *
+ * Back-pressure: `push` first tries to enqueue; when the queue is full the producer waits
+ * (FIFO) until there is room, its signal aborts, or `maxWaitMs` passes. Every wait and every
+ * refusal is counted as `<queue>_backpressure_total{queue, reason}`. Nothing is dropped silently.
+ */
+import { QueueFullError } from '../errors.js';
+import { abortError, onAbort } from '../internal/abort.js';
+import { unrefTimeout } from '../internal/clock.js';
+import { readOptions, optionalNumber, requireString } from '../internal/validate.js';
+import { noopMetrics, type Metrics } from '../observe/metrics.js';
+
+/** One message handed to a consumer; settle it with `ack` or `release`. */
+export interface Delivery<T> {
+  /** Queue-assigned id of this message. */
+  readonly id: string;
+  /** The message. */
+  readonly message: T;
+  /** How many times this message has been delivered (1 on first delivery). */
+  readonly deliveries: number;
+  /** The message was processed: remove it for good. */
+  ack(): Promise<void>;
+  /** The message was not processed: make it available again (at the head of the queue). */
+  release(): Promise<void>;
+}
+
+/** Options of {@link ChainQueue.push}. */
+export interface PushOptions {
+  /** Abort the wait for room. */
+  signal?: AbortSignal;
+  /** Longest wait for room in ms before rejecting with QueueFullError. @defaultValue Infinity */
+  maxWaitMs?: number;
+}
+
+/** A queue of chain messages. */
+export interface ChainQueue<T> {
+  /** The queue's name, used in metrics and logs. */
+  readonly name: string;
+  /** Enqueues when there is room now; false when full or closed. Counts a refusal. */
+  offer(message: T): boolean;
+  /**
+   * Enqueues, waiting for room when full.
+   * @throws {@link QueueFullError} when `maxWaitMs` passes or the queue is closed.
+   */
+  push(message: T, options?: PushOptions): Promise<void>;
+  /** The next message, waiting until one arrives; null once the queue is closed and empty. */
+  receive(options?: { signal?: AbortSignal }): Promise<Delivery<T> | null>;
+  /** Messages waiting to be received. */
+  size(): number;
+  /** Messages received but not yet acknowledged or released. */
+  inFlight(): number;
+  /** Stops accepting messages; receivers drain what is left, then get null. Waiting producers are refused. */
+  close(): void;
+}
+
+/** Options of {@link MemoryQueue}. */
+export interface MemoryQueueOptions {
+  /** Name used in metrics and errors. */
+  name: string;
+  /**
+   * Most messages held, waiting or in flight (received but not yet acknowledged). Counting
+   * in-flight messages means a released message always fits back, and a slow consumer slows
+   * its producers. @defaultValue 1000
+   */
+  capacity?: number;
+  /** Where back-pressure counters go. @defaultValue noopMetrics */
+  metrics?: Metrics;
+}
+
+interface ProducerWaiter<T> {
+  message: T;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  done: boolean;
+}
+
+interface ConsumerWaiter<T> {
+  resolve: (delivery: Delivery<T> | null) => void;
+  reject: (error: Error) => void;
+  done: boolean;
+}
+
+interface Entry<T> {
+  id: string;
+  message: T;
+  deliveries: number;
+}
+
+/**
+ * A bounded in-memory {@link ChainQueue} for single-node mode.
+ *
+ * @example
+ * ```ts
+ * const queue = new MemoryQueue<string>({ name: 'parser', capacity: 100 });
+ * await queue.push('job');
+ * const delivery = await queue.receive();
+ * await delivery?.ack();
+ * ```
+ */
+export class MemoryQueue<T> implements ChainQueue<T> {
+  readonly name: string;
+  readonly #capacity: number;
+  readonly #metrics: Metrics;
+  readonly #counterName: string;
+  #items: Entry<T>[] = [];
+  #head = 0;
+  #producers: ProducerWaiter<T>[] = [];
+  #consumers: ConsumerWaiter<T>[] = [];
+  #inFlight = new Map<string, Entry<T>>();
+  #nextId = 1;
+  #closed = false;
+
+  constructor(options: MemoryQueueOptions) {
+    const where = 'MemoryQueue';
+    const o = readOptions(where, options, ['name', 'capacity', 'metrics']);
+    this.name = requireString(where, 'name', o.name);
+    this.#capacity = optionalNumber(where, 'capacity', o.capacity, 1000, {
+      integer: true,
+      min: 1,
+      allowInfinity: true,
+    });
+    this.#metrics = o.metrics ?? noopMetrics;
+    this.#counterName = `${this.name}_backpressure_total`;
+  }
+
+  size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  offer(message: T): boolean {
+    if (this.#closed) {
+      this.#count('closed');
+      return false;
+    }
+    if (!this.#hasRoom() || this.#producers.length > 0) {
+      this.#count('full_refused');
+      return false;
+    }
+    this.#enqueue({ id: String(this.#nextId++), message, deliveries: 0 });
+    return true;
+  }
+
+  push(message: T, options: PushOptions = {}): Promise<void> {
+    if (this.#closed) {
+      this.#count('closed');
+      return Promise.reject(
+        new QueueFullError(`queue ${this.name} is closed`, { context: { key: this.name } }),
+      );
+    }
+    if (this.#hasRoom() && this.#producers.length === 0) {
+      this.#enqueue({ id: String(this.#nextId++), message, deliveries: 0 });
+      return Promise.resolve();
+    }
+    const { signal, maxWaitMs = Infinity } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (maxWaitMs <= 0) {
+      this.#count('full_refused');
+      return Promise.reject(
+        new QueueFullError(`queue ${this.name} is full`, { context: { key: this.name } }),
+      );
+    }
+    this.#count('full_wait');
+    return new Promise<void>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let dispose = (): void => {};
+      const waiter: ProducerWaiter<T> = {
+        message,
+        done: false,
+        resolve: () => {
+          if (timer) clearTimeout(timer);
+          dispose();
+          resolve();
+        },
+        reject: (error) => {
+          if (timer) clearTimeout(timer);
+          dispose();
+          reject(error);
+        },
+      };
+      const giveUp = (error: Error, reason: string): void => {
+        if (waiter.done) return;
+        waiter.done = true;
+        const index = this.#producers.indexOf(waiter);
+        if (index >= 0) this.#producers.splice(index, 1);
+        this.#count(reason);
+        waiter.reject(error);
+      };
+      if (Number.isFinite(maxWaitMs)) {
+        timer = unrefTimeout(
+          () =>
+            giveUp(
+              new QueueFullError(`queue ${this.name} stayed full for ${maxWaitMs} ms`, {
+                context: { key: this.name },
+              }),
+              'full_timeout',
+            ),
+          maxWaitMs,
+        );
+      }
+      dispose = onAbort(signal, () => giveUp(abortError(signal!), 'aborted'));
+      this.#producers.push(waiter);
+    });
+  }
+
+  receive(options: { signal?: AbortSignal } = {}): Promise<Delivery<T> | null> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const entry = this.#dequeue();
+    if (entry) return Promise.resolve(this.#deliver(entry));
+    if (this.#closed) return Promise.resolve(null);
+    return new Promise<Delivery<T> | null>((resolve, reject) => {
+      let dispose = (): void => {};
+      const waiter: ConsumerWaiter<T> = {
+        done: false,
+        resolve: (d) => {
+          dispose();
+          resolve(d);
+        },
+        reject: (e) => {
+          dispose();
+          reject(e);
+        },
+      };
+      dispose = onAbort(signal, () => {
+        if (waiter.done) return;
+        waiter.done = true;
+        const index = this.#consumers.indexOf(waiter);
+        if (index >= 0) this.#consumers.splice(index, 1);
+        waiter.reject(abortError(signal!));
+      });
+      this.#consumers.push(waiter);
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const producer of this.#producers.splice(0)) {
+      producer.done = true;
+      this.#count('closed');
+      producer.reject(
+        new QueueFullError(`queue ${this.name} was closed`, { context: { key: this.name } }),
+      );
+    }
+    if (this.size() === 0) {
+      for (const consumer of this.#consumers.splice(0)) {
+        consumer.done = true;
+        consumer.resolve(null);
+      }
+    }
+  }
+
+  #hasRoom(): boolean {
+    return this.size() + this.#inFlight.size < this.#capacity;
+  }
+
+  #count(reason: string): void {
+    this.#metrics.increment(this.#counterName, { queue: this.name, reason });
+  }
+
+  /** Hands an entry to a waiting consumer, or stores it. */
+  #enqueue(entry: Entry<T>, atHead = false): void {
+    while (this.#consumers.length > 0) {
+      const consumer = this.#consumers.shift()!;
+      if (consumer.done) continue;
+      consumer.done = true;
+      consumer.resolve(this.#deliver(entry));
+      return;
+    }
+    if (atHead) {
+      if (this.#head > 0) this.#items[--this.#head] = entry;
+      else this.#items.unshift(entry);
+    } else {
+      this.#items.push(entry);
+    }
+  }
+
+  #dequeue(): Entry<T> | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const entry = this.#items[this.#head]!;
+    (this.#items as (Entry<T> | undefined)[])[this.#head] = undefined;
+    this.#head++;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return entry;
+  }
+
+  /** Moves waiting producers' messages in while there is room. */
+  #admitProducers(): void {
+    while (this.#producers.length > 0 && this.#hasRoom()) {
+      const producer = this.#producers.shift()!;
+      if (producer.done) continue;
+      producer.done = true;
+      this.#enqueue({ id: String(this.#nextId++), message: producer.message, deliveries: 0 });
+      producer.resolve();
+    }
+  }
+
+  #deliver(entry: Entry<T>): Delivery<T> {
+    entry.deliveries++;
+    this.#inFlight.set(entry.id, entry);
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      this.#inFlight.delete(entry.id);
+      return true;
+    };
+    return {
+      id: entry.id,
+      message: entry.message,
+      deliveries: entry.deliveries,
+      ack: async () => {
+        if (settle()) this.#admitProducers();
+        this.#maybeFinishClose();
+      },
+      release: async () => {
+        if (settle()) this.#enqueue(entry, true);
+      },
+    };
+  }
+
+  #maybeFinishClose(): void {
+    if (this.#closed && this.size() === 0) {
+      for (const consumer of this.#consumers.splice(0)) {
+        consumer.done = true;
+        consumer.resolve(null);
+      }
+    }
+  }
+}
