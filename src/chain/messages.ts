@@ -246,7 +246,7 @@ export function normalizeMessage(raw: unknown): ChainInput {
   }
   switch (kind) {
     case 'task': {
-      const r = new Reader('task message', body);
+      const r: Reader = new Reader('task message', body);
       const taskId = r.id('taskId');
       const runId = body.runId === undefined ? taskId : r.id('runId');
       const modules = body.modules;
@@ -280,12 +280,12 @@ export function normalizeMessage(raw: unknown): ChainInput {
     case 'parser_task':
       return { kind: 'parser_task', node: readNode(new Reader('parser_task message', body)) };
     case 'error_task': {
-      const r = new Reader('error_task message', body);
+      const r: Reader = new Reader('error_task message', body);
       const node = readNode(r);
       if (body.stayCurrentStep !== true) r.fail('stayCurrentStep', 'true', body.stayCurrentStep);
       const error = body.error;
       if (!isPlainObject(error)) r.fail('error', 'an object', error);
-      const er = new Reader('error_task message error', error);
+      const er: Reader = new Reader('error_task message error', error);
       const info: ChainErrorInfo = {
         message: er.string('message') as string,
         hash: er.id('hash'),
