@@ -36,6 +36,11 @@ export type {
   MetricLabels,
   ObservationSummary,
   PromClientLike,
+  PromMetricConfig,
+  PromMetricClass,
+  PromCounterLike,
+  PromHistogramLike,
+  PromGaugeLike,
   PrometheusMetricsOptions,
 } from './observe/index.js';
 

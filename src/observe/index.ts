@@ -6,5 +6,10 @@ export type {
   MetricLabels,
   ObservationSummary,
   PromClientLike,
+  PromMetricConfig,
+  PromMetricClass,
+  PromCounterLike,
+  PromHistogramLike,
+  PromGaugeLike,
   PrometheusMetricsOptions,
 } from './metrics.js';

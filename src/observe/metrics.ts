@@ -124,34 +124,52 @@ export class InMemoryMetrics implements Metrics {
   }
 }
 
+/** The configuration mocra passes to prom-client metric constructors. */
+export interface PromMetricConfig {
+  /** Metric name, with the prefix. */
+  name: string;
+  /** Help text. */
+  help: string;
+  /** Label names, from the metric's first use. */
+  labelNames: string[];
+  /** Histogram buckets (histograms only). */
+  buckets?: number[];
+  /** Registries to register in. */
+  registers?: unknown[];
+}
+
+/** A prom-client metric class, e.g. `Counter`. */
+export interface PromMetricClass<M> {
+  /** Creates and registers the metric. */
+  new (config: PromMetricConfig): M;
+}
+
+/** The part of a prom-client Counter the adapter uses. */
+export interface PromCounterLike {
+  /** Adds `value` (default 1) for `labels`. */
+  inc(labels: Record<string, string>, value?: number): void;
+}
+
+/** The part of a prom-client Histogram the adapter uses. */
+export interface PromHistogramLike {
+  /** Records one observation for `labels`. */
+  observe(labels: Record<string, string>, value: number): void;
+}
+
+/** The part of a prom-client Gauge the adapter uses. */
+export interface PromGaugeLike {
+  /** Sets the gauge for `labels`. */
+  set(labels: Record<string, string>, value: number): void;
+}
+
 /** The parts of prom-client the adapter uses (pass `import * as promClient from 'prom-client'`). */
 export interface PromClientLike {
   /** prom-client's Counter class. */
-  Counter: new (config: {
-    name: string;
-    help: string;
-    labelNames: string[];
-    registers?: unknown[];
-  }) => {
-    inc(labels: Record<string, string>, value?: number): void;
-  };
+  Counter: PromMetricClass<PromCounterLike>;
   /** prom-client's Histogram class. */
-  Histogram: new (config: {
-    name: string;
-    help: string;
-    labelNames: string[];
-    buckets?: number[];
-    registers?: unknown[];
-  }) => { observe(labels: Record<string, string>, value: number): void };
+  Histogram: PromMetricClass<PromHistogramLike>;
   /** prom-client's Gauge class. */
-  Gauge: new (config: {
-    name: string;
-    help: string;
-    labelNames: string[];
-    registers?: unknown[];
-  }) => {
-    set(labels: Record<string, string>, value: number): void;
-  };
+  Gauge: PromMetricClass<PromGaugeLike>;
 }
 
 /** Options of {@link prometheusMetrics}. */
@@ -181,9 +199,9 @@ export function prometheusMetrics(
   const prefix = options.prefix ?? 'mocra_';
   const registers = options.registry === undefined ? undefined : [options.registry];
   const buckets = options.buckets ?? [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
-  const counters = new Map<string, InstanceType<PromClientLike['Counter']>>();
-  const histograms = new Map<string, InstanceType<PromClientLike['Histogram']>>();
-  const gauges = new Map<string, InstanceType<PromClientLike['Gauge']>>();
+  const counters = new Map<string, PromCounterLike>();
+  const histograms = new Map<string, PromHistogramLike>();
+  const gauges = new Map<string, PromGaugeLike>();
   const help = (name: string): string => `mocra metric ${name}`;
   const safe = (fn: () => void): void => {
     try {
