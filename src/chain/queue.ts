@@ -38,8 +38,8 @@ export interface PushOptions {
 export interface ChainQueue<T> {
   /** The queue's name, used in metrics and logs. */
   readonly name: string;
-  /** Enqueues when there is room now; false when full or closed. Counts a refusal. */
-  offer(message: T): boolean;
+  /** Enqueues when there is room now; resolves false when full or closed. Counts a refusal. */
+  offer(message: T): Promise<boolean>;
   /**
    * Enqueues, waiting for room when full.
    * @throws {@link QueueFullError} when `maxWaitMs` passes or the queue is closed.
@@ -133,7 +133,12 @@ export class MemoryQueue<T> implements ChainQueue<T> {
     return this.#inFlight.size;
   }
 
-  offer(message: T): boolean {
+  offer(message: T): Promise<boolean> {
+    return Promise.resolve(this.tryPush(message));
+  }
+
+  /** Synchronous {@link MemoryQueue.offer}: enqueues when there is room now. */
+  tryPush(message: T): boolean {
     if (this.#closed) {
       this.#count('closed');
       return false;

@@ -49,7 +49,7 @@ describe('MemoryQueue (model)', () => {
                 }),
               );
             } else if (o.t === 'offer') {
-              if (q.offer(next)) accepted.add(next++);
+              if (q.tryPush(next)) accepted.add(next++);
             } else if (o.t === 'receive') {
               if (q.size() > 0) held.push(await take());
             } else if (o.t === 'ack' && held.length > 0) {

@@ -26,7 +26,7 @@ describe('MemoryQueue', () => {
     const order: number[] = [];
     const p2 = q.push(2).then(() => order.push(2));
     const p3 = q.push(3).then(() => order.push(3));
-    expect(q.offer(4)).toBe(false);
+    expect(q.tryPush(4)).toBe(false);
     expect(
       metrics.counter('parser_backpressure_total', { queue: 'parser', reason: 'full_wait' }),
     ).toBe(2);
@@ -89,7 +89,7 @@ describe('MemoryQueue', () => {
     q.close();
     await expect(waiting).rejects.toBeInstanceOf(QueueFullError);
     await expect(q.push(3)).rejects.toThrow(/closed/);
-    expect(q.offer(4)).toBe(false);
+    expect(q.tryPush(4)).toBe(false);
     expect((await q.receive())!.message).toBe(1);
     expect(await q.receive()).toBeNull();
   });

@@ -1,0 +1,167 @@
+import { expect, it } from 'vitest';
+import {
+  RedisStreamQueue,
+  type RedisStreamQueueOptions,
+} from '../../../src/chain/redis-stream-queue.js';
+import { QueueFullError, TaskCancelledError } from '../../../src/errors.js';
+import { InMemoryMetrics } from '../../../src/observe/metrics.js';
+import { describeRedis, useRedis } from '../../helpers/redis.js';
+
+interface Msg {
+  n: number;
+}
+
+describeRedis('RedisStreamQueue', () => {
+  const redis = useRedis();
+  const queues: RedisStreamQueue<Msg>[] = [];
+
+  function queue(overrides: Partial<RedisStreamQueueOptions<Msg>> = {}): RedisStreamQueue<Msg> {
+    const q = new RedisStreamQueue<Msg>({
+      client: redis.client(),
+      name: 'parser',
+      key: `${redis.prefix}q:{run}:parser`,
+      deadLetterKey: `${redis.prefix}q:{run}:dead`,
+      group: 'workers',
+      consumer: `c${queues.length}`,
+      encode: (m) => JSON.stringify(m),
+      decode: (p) => {
+        const v = JSON.parse(p) as Msg;
+        if (typeof v.n !== 'number') throw new Error('n is not a number');
+        return v;
+      },
+      blockMs: 50,
+      ...overrides,
+    });
+    queues.push(q);
+    return q;
+  }
+
+  it('delivers pushed messages once across two consumers of one group, in order per consumer', async () => {
+    const a = queue();
+    const b = queue();
+    for (let n = 0; n < 40; n++) await a.push({ n });
+    const seen: number[] = [];
+    const drain = async (q: RedisStreamQueue<Msg>): Promise<void> => {
+      for (;;) {
+        if (seen.length >= 40) return;
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), 300);
+        const d = await q.receive({ signal: controller.signal }).catch(() => null);
+        clearTimeout(timer);
+        if (!d) return;
+        seen.push(d.message.n);
+        expect(d.deliveries).toBe(1);
+        await d.ack();
+      }
+    };
+    await Promise.all([drain(a), drain(b)]);
+    expect([...seen].sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(await a.length()).toBe(0); // acked entries are deleted
+    a.close();
+    b.close();
+  });
+
+  it('an abandoned delivery is reclaimed by another consumer after claimIdleMs, with its count', async () => {
+    const metrics = new InMemoryMetrics();
+    const dying = queue({ claimIdleMs: 100 });
+    const survivor = queue({ claimIdleMs: 100, metrics });
+    await dying.push({ n: 7 });
+    const first = await dying.receive();
+    expect(first?.message.n).toBe(7);
+    // the first consumer "dies": never acks
+    await new Promise((r) => setTimeout(r, 150));
+    const again = await survivor.receive();
+    expect(again?.message.n).toBe(7);
+    expect(again?.deliveries).toBe(2);
+    await again!.ack();
+    expect(metrics.counter('queue_reclaimed_total', { queue: 'parser' })).toBe(1);
+    dying.close();
+    survivor.close();
+  });
+
+  it('release makes a message available again with its delivery count carried along', async () => {
+    const q = queue();
+    await q.push({ n: 1 });
+    const d1 = await q.receive();
+    await d1!.release();
+    const d2 = await q.receive();
+    expect(d2!.message.n).toBe(1);
+    expect(d2!.deliveries).toBe(2);
+    await d2!.ack();
+    q.close();
+  });
+
+  it('dead-letters a malformed payload with its reason and keeps serving the next message', async () => {
+    const q = queue();
+    await redis.client().xadd(`${redis.prefix}q:{run}:parser`, '*', 'p', '{"n":"oops"}', 'd', '0');
+    await q.push({ n: 2 });
+    const d = await q.receive();
+    expect(d!.message.n).toBe(2);
+    await d!.ack();
+    await new Promise((r) => setTimeout(r, 20));
+    const dead = await q.deadLetters();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.reason).toContain('n is not a number');
+    expect(dead[0]!.payload).toBe('{"n":"oops"}');
+    q.close();
+  });
+
+  it('dead-letters a message delivered more than maxDeliveries times', async () => {
+    const q = queue({ maxDeliveries: 2 });
+    await q.push({ n: 3 });
+    for (let i = 0; i < 2; i++) await (await q.receive())!.release();
+    await q.push({ n: 4 });
+    const d = await q.receive();
+    expect(d!.message.n).toBe(4);
+    await new Promise((r) => setTimeout(r, 20));
+    const dead = await q.deadLetters();
+    expect(dead.map((x) => x.reason)).toEqual([expect.stringContaining('delivered 3 times')]);
+    expect(dead[0]!.deliveries).toBe(3);
+    q.close();
+  });
+
+  it('producers wait for room (counted), and time out with QueueFullError', async () => {
+    const metrics = new InMemoryMetrics();
+    const q = queue({ capacity: 2, metrics, pollMs: 5 });
+    await q.push({ n: 1 });
+    await q.push({ n: 2 });
+    expect(await q.offer({ n: 99 })).toBe(false);
+    await expect(q.push({ n: 3 }, { maxWaitMs: 30 })).rejects.toBeInstanceOf(QueueFullError);
+    const waiting = q.push({ n: 3 });
+    const d = await q.receive();
+    await d!.ack();
+    await waiting;
+    expect(await q.length()).toBe(2);
+    expect(
+      metrics.counter('parser_backpressure_total', { queue: 'parser', reason: 'full_wait' }),
+    ).toBe(2);
+    expect(
+      metrics.counter('parser_backpressure_total', { queue: 'parser', reason: 'full_timeout' }),
+    ).toBe(1);
+    expect(
+      metrics.counter('parser_backpressure_total', { queue: 'parser', reason: 'full_refused' }),
+    ).toBe(1);
+    q.close();
+  });
+
+  it('an aborted receive rejects promptly; close resolves waiting receivers with null', async () => {
+    const q = queue({ blockMs: 5_000 });
+    const controller = new AbortController();
+    const started = performance.now();
+    const pending = q.receive({ signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await expect(pending).rejects.toBeInstanceOf(TaskCancelledError);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    const waiting = q.receive();
+    q.close();
+    expect(await waiting).toBeNull();
+    expect(await q.receive()).toBeNull();
+    await expect(q.push({ n: 1 })).rejects.toBeInstanceOf(QueueFullError);
+  });
+
+  it('validates options', () => {
+    expect(() => queue({ capacity: 0 })).toThrow(/`capacity`/);
+    expect(() => queue({ client: {} as never })).toThrow(/`client`/);
+    expect(() => queue({ extra: 1 } as never)).toThrow(/unknown option `extra`/);
+  });
+});
