@@ -46,3 +46,26 @@ export type {
 
 // time
 export type { Clock } from './internal/clock.js';
+
+// state store
+export {
+  createCacheService,
+  LocalBackend,
+  RedisBackend,
+  jsonStore,
+  keySlot,
+} from './store/index.js';
+export type {
+  CacheService,
+  CacheServiceBaseOptions,
+  CacheServiceOptions,
+  JsonStore,
+  LocalBackendOptions,
+  RangeOptions,
+  RedisBackendOptions,
+  RedisConnection,
+  RuntimeMode,
+  ScriptReply,
+  ScriptRunner,
+  SetOptions,
+} from './store/index.js';

@@ -8,6 +8,7 @@ export interface LuaScriptSource {
 
 /** Every script in lua/, by file name. @internal */
 export const LUA_SCRIPTS = {
+  "store_compare_and_delete": { name: "store_compare_and_delete", sha1: "5990dc64bb19f16e914459ef5192484c23d4acc2", source: "-- store_compare_and_delete (version 1)\n-- Deletes a key only while it still holds the expected value: the safe release of a lock or\n-- lease taken with setNX (a plain GET then DEL could delete a successor's lock).\n--\n-- KEYS[1]  the key\n-- ARGV[1]  the expected value\n-- Returns {code, msg}:\n--   0 DELETED    the key held the value and was deleted\n--   1 MISMATCH   the key holds another value; nothing was written\n--   2 MISSING    the key does not exist\nlocal current = redis.call('GET', KEYS[1])\nif current == false then\n  return {2, 'MISSING'}\nend\nif current ~= ARGV[1] then\n  return {1, 'MISMATCH'}\nend\nredis.call('DEL', KEYS[1])\nreturn {0, 'DELETED'}\n" },
 } as const satisfies Record<string, LuaScriptSource>;
 
 /** The name of a compiled script. @internal */

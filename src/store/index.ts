@@ -1,0 +1,18 @@
+export { createCacheService } from './create.js';
+export type { CacheServiceOptions } from './create.js';
+export { LocalBackend } from './local-backend.js';
+export type { LocalBackendOptions } from './local-backend.js';
+export { RedisBackend } from './redis-backend.js';
+export type { RedisBackendOptions, RedisConnection } from './redis-backend.js';
+export { jsonStore } from './json.js';
+export type { JsonStore } from './json.js';
+export { keySlot } from './key-slot.js';
+export type {
+  CacheService,
+  CacheServiceBaseOptions,
+  RangeOptions,
+  RuntimeMode,
+  ScriptReply,
+  ScriptRunner,
+  SetOptions,
+} from './types.js';

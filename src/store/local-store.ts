@@ -1,0 +1,245 @@
+/**
+ * The synchronous in-process store under {@link LocalBackend}. Every method runs to completion
+ * without yielding, so a sequence of calls made in one synchronous block is atomic within the
+ * process: in-process state machines (the chain's TypeScript transitions, the rate limiter)
+ * use it directly the way Lua scripts use Redis.
+ *
+ * Keys here are full keys (no prefix is added). Semantics follow Redis: strings and sorted
+ * sets, WRONGTYPE and integer errors, PTTL answers, lazy expiry on access plus a periodic sweep
+ * of a bounded batch of keys that have a TTL.
+ */
+import { systemClock, unrefInterval, type Clock } from '../internal/clock.js';
+import { addInteger, wrongType } from './args.js';
+import { SortedSet } from './sorted-set.js';
+
+type Entry =
+  | { kind: 'string'; value: string; expiresAt: number }
+  | { kind: 'zset'; zset: SortedSet; expiresAt: number };
+
+/** Options of {@link LocalStore}. @internal */
+export interface LocalStoreOptions {
+  /** Time source for expiry. @defaultValue Date.now */
+  clock?: Clock;
+  /** Period of the expiry sweep in ms; 0 turns it off (expiry stays lazy). @defaultValue 1000 */
+  sweepIntervalMs?: number;
+  /** Most keys with a TTL examined per sweep. @defaultValue 1000 */
+  sweepBatch?: number;
+}
+
+/**
+ * A synchronous, in-process store with Redis semantics for strings and sorted sets.
+ * @internal
+ */
+export class LocalStore {
+  readonly #entries = new Map<string, Entry>();
+  /** Keys that carry a TTL, in the order their TTL was set: the sweep walks these. */
+  readonly #volatile = new Set<string>();
+  readonly #clock: Clock;
+  readonly #sweepBatch: number;
+  #sweepTimer: ReturnType<typeof setInterval> | null = null;
+  #sweepCursor: Iterator<string> | null = null;
+
+  constructor(options: LocalStoreOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    this.#sweepBatch = options.sweepBatch ?? 1000;
+    const interval = options.sweepIntervalMs ?? 1000;
+    if (interval > 0) this.#sweepTimer = unrefInterval(() => this.sweep(), interval);
+  }
+
+  /** The store's current time in ms. */
+  now(): number {
+    return this.#clock.now();
+  }
+
+  /** Number of keys, including expired ones not yet swept. */
+  get rawSize(): number {
+    return this.#entries.size;
+  }
+
+  get(key: string): string | null {
+    const e = this.#live(key);
+    if (!e) return null;
+    if (e.kind !== 'string') throw wrongType(key);
+    return e.value;
+  }
+
+  set(key: string, value: string, ttlMs?: number): void {
+    const expiresAt = ttlMs === undefined ? Infinity : this.now() + ttlMs;
+    this.#entries.set(key, { kind: 'string', value, expiresAt });
+    this.#track(key, expiresAt);
+  }
+
+  setNX(key: string, value: string, ttlMs?: number): boolean {
+    if (this.#live(key)) return false;
+    this.set(key, value, ttlMs);
+    return true;
+  }
+
+  del(...keys: string[]): number {
+    let n = 0;
+    for (const key of keys) {
+      if (this.#live(key)) {
+        this.#remove(key);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  exists(key: string): boolean {
+    return this.#live(key) !== undefined;
+  }
+
+  incr(key: string, by = 1): number {
+    const e = this.#live(key);
+    if (e && e.kind !== 'string') throw wrongType(key);
+    const result = addInteger(key, e ? e.value : null, by);
+    if (e) e.value = result.toString();
+    else this.#entries.set(key, { kind: 'string', value: result.toString(), expiresAt: Infinity });
+    return Number(result);
+  }
+
+  mget(keys: string[]): (string | null)[] {
+    return keys.map((key) => {
+      const e = this.#live(key);
+      return e && e.kind === 'string' ? e.value : null;
+    });
+  }
+
+  expire(key: string, ttlMs: number): boolean {
+    const e = this.#live(key);
+    if (!e) return false;
+    e.expiresAt = this.now() + ttlMs;
+    this.#track(key, e.expiresAt);
+    return true;
+  }
+
+  /** Remaining TTL in ms; -1 without expiry; -2 when missing (PTTL). */
+  ttl(key: string): number {
+    const e = this.#live(key);
+    if (!e) return -2;
+    if (e.expiresAt === Infinity) return -1;
+    return Math.max(0, Math.round(e.expiresAt - this.now()));
+  }
+
+  /** Removes the TTL; true when there was one (PERSIST). */
+  persist(key: string): boolean {
+    const e = this.#live(key);
+    if (!e || e.expiresAt === Infinity) return false;
+    e.expiresAt = Infinity;
+    this.#volatile.delete(key);
+    return true;
+  }
+
+  zadd(key: string, score: number, member: string): number {
+    const e = this.#live(key);
+    if (e && e.kind !== 'zset') throw wrongType(key);
+    if (e) return e.zset.add(score, member) ? 1 : 0;
+    const zset = new SortedSet();
+    zset.add(score, member);
+    this.#entries.set(key, { kind: 'zset', zset, expiresAt: Infinity });
+    return 1;
+  }
+
+  zscore(key: string, member: string): number | null {
+    const z = this.#zset(key);
+    return z?.score(member) ?? null;
+  }
+
+  zrem(key: string, member: string): number {
+    const z = this.#zset(key);
+    if (!z) return 0;
+    const removed = z.delete(member) ? 1 : 0;
+    if (z.size === 0) this.#remove(key);
+    return removed;
+  }
+
+  zcard(key: string): number {
+    return this.#zset(key)?.size ?? 0;
+  }
+
+  zrangeByScore(key: string, min: number, max: number, offset = 0, count = -1): string[] {
+    return this.#zset(key)?.rangeByScore(min, max, offset, count) ?? [];
+  }
+
+  zremRangeByScore(key: string, min: number, max: number): number {
+    const z = this.#zset(key);
+    if (!z) return 0;
+    const n = z.removeRangeByScore(min, max);
+    if (z.size === 0) this.#remove(key);
+    return n;
+  }
+
+  /** Live keys starting with `prefix`. */
+  keys(prefix = ''): string[] {
+    const out: string[] = [];
+    for (const key of [...this.#entries.keys()]) {
+      if (key.startsWith(prefix) && this.#live(key)) out.push(key);
+    }
+    return out;
+  }
+
+  /** Deletes every key. */
+  flush(): void {
+    this.#entries.clear();
+    this.#volatile.clear();
+    this.#sweepCursor = null;
+  }
+
+  /** Deletes up to `sweepBatch` expired keys among those with a TTL; returns how many. */
+  sweep(): number {
+    const now = this.now();
+    let examined = 0;
+    let removed = 0;
+    this.#sweepCursor ??= this.#volatile.values();
+    while (examined < this.#sweepBatch) {
+      const next = this.#sweepCursor.next();
+      if (next.done) {
+        this.#sweepCursor = null;
+        break;
+      }
+      examined++;
+      const key = next.value;
+      const e = this.#entries.get(key);
+      if (!e || e.expiresAt === Infinity) this.#volatile.delete(key);
+      else if (e.expiresAt <= now) {
+        this.#remove(key);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Stops the sweep timer. */
+  close(): void {
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    this.#sweepTimer = null;
+  }
+
+  #zset(key: string): SortedSet | undefined {
+    const e = this.#live(key);
+    if (!e) return undefined;
+    if (e.kind !== 'zset') throw wrongType(key);
+    return e.zset;
+  }
+
+  #live(key: string): Entry | undefined {
+    const e = this.#entries.get(key);
+    if (!e) return undefined;
+    if (e.expiresAt <= this.now()) {
+      this.#remove(key);
+      return undefined;
+    }
+    return e;
+  }
+
+  #track(key: string, expiresAt: number): void {
+    if (expiresAt === Infinity) this.#volatile.delete(key);
+    else this.#volatile.add(key);
+  }
+
+  #remove(key: string): void {
+    this.#entries.delete(key);
+    this.#volatile.delete(key);
+  }
+}

@@ -1,0 +1,412 @@
+/**
+ * The Redis {@link CacheService} on ioredis, and the runner of the compiled scripts in `lua/`.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import {
+  BackendUnavailableError,
+  ConfigError,
+  ErrorCode,
+  ScriptError,
+  StoreCommandError,
+  isMocraError,
+} from '../errors.js';
+import { invalid, optionalBoolean, optionalString, readOptions } from '../internal/validate.js';
+import { silentLogger, type Logger } from '../observe/logger.js';
+import {
+  checkIncrement,
+  checkKey,
+  checkRange,
+  checkScore,
+  checkTtl,
+  checkTtlArg,
+  checkValue,
+} from './args.js';
+import { keySlot } from './key-slot.js';
+import { LUA_SCRIPTS, type LuaScriptSource } from './lua-scripts.generated.js';
+import type {
+  CacheService,
+  CacheServiceBaseOptions,
+  RangeOptions,
+  ScriptReply,
+  ScriptRunner,
+  SetOptions,
+} from './types.js';
+
+/** Where a {@link RedisBackend} connects: a URL, ioredis options, or a client you own. */
+export type RedisConnection = string | RedisOptions | Redis;
+
+/** Options of {@link RedisBackend}. */
+export interface RedisBackendOptions extends Omit<CacheServiceBaseOptions, 'clock'> {
+  /** A `redis://` URL, ioredis options, or an ioredis client (which the backend will not close). */
+  redis: RedisConnection;
+  /**
+   * Reject a script call whose KEYS fall in more than one Redis Cluster slot. Cheap; on by
+   * default so that code that works on one server also works on a cluster. @defaultValue true
+   */
+  assertSameSlot?: boolean;
+}
+
+/**
+ * Connection settings for clients the backend creates. Commands are never resent after a
+ * connection drops (`autoResendUnfulfilledCommands: false`): a script may already have run, and
+ * a blind resend could run it twice. While disconnected, commands fail at once with
+ * BackendUnavailableError (`enableOfflineQueue: false`) instead of piling up; the client keeps
+ * reconnecting in the background.
+ */
+const SAFE_CLIENT_OPTIONS: RedisOptions = {
+  autoResendUnfulfilledCommands: false,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  lazyConnect: true,
+  retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+};
+
+const W = 'RedisBackend';
+
+/** Maps an ioredis failure to a mocra error (same codes as the local backend). */
+export function mapRedisError(error: unknown, key?: string): Error {
+  if (isMocraError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const context = key === undefined ? {} : { key };
+  if (message.startsWith('WRONGTYPE')) {
+    return new StoreCommandError(
+      ErrorCode.WRONG_TYPE,
+      'operation against a key holding the wrong kind of value',
+      {
+        cause: error,
+        context,
+      },
+    );
+  }
+  if (/not an integer or out of range|would overflow/.test(message)) {
+    return new StoreCommandError(ErrorCode.NOT_AN_INTEGER, message.replace(/^ERR /, ''), {
+      cause: error,
+      context,
+    });
+  }
+  if (
+    /Connection is closed|enableOfflineQueue|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|MaxRetriesPerRequest|LOADING|Reached the max retries|Socket closed/i.test(
+      message,
+    )
+  ) {
+    return new BackendUnavailableError(`redis is unavailable: ${message}`, {
+      cause: error,
+      context,
+    });
+  }
+  return error instanceof Error ? error : new Error(message);
+}
+
+/**
+ * The Redis {@link CacheService} (`mode: 'distributed'`), and the runner of mocra's scripts:
+ * EVALSHA, reloading on NOSCRIPT (server restart, failover, SCRIPT FLUSH) and retrying once.
+ * No other failure is retried: after a timeout the script may have run.
+ *
+ * @example
+ * ```ts
+ * const store = new RedisBackend({ redis: 'redis://127.0.0.1:6379', keyPrefix: 'app:' });
+ * await store.connect();
+ * ```
+ */
+export class RedisBackend implements CacheService, ScriptRunner {
+  /** Always `'distributed'`. */
+  readonly mode = 'distributed' as const;
+  readonly keyPrefix: string;
+  /** The ioredis client commands go through. */
+  readonly client: Redis;
+  readonly #ownsClient: boolean;
+  readonly #assertSameSlot: boolean;
+  readonly #logger: Logger;
+  #closed = false;
+
+  /** @throws {@link ConfigError} on invalid options. */
+  constructor(options: RedisBackendOptions) {
+    const o = readOptions(W, options, ['redis', 'keyPrefix', 'logger', 'assertSameSlot']);
+    this.keyPrefix = optionalString(W, 'keyPrefix', o.keyPrefix, '', { allowEmpty: true });
+    this.#assertSameSlot = optionalBoolean(W, 'assertSameSlot', o.assertSameSlot, true);
+    this.#logger = o.logger ?? silentLogger;
+    const r = o.redis;
+    if (
+      r instanceof Redis ||
+      (r !== null && typeof r === 'object' && typeof (r as unknown as Redis).evalsha === 'function')
+    ) {
+      this.client = r as unknown as Redis;
+      this.#ownsClient = false;
+    } else if (typeof r === 'string') {
+      if (!/^rediss?:\/\//.test(r)) invalid(W, 'redis', 'a redis:// or rediss:// URL', r);
+      this.client = new Redis(r, SAFE_CLIENT_OPTIONS);
+      this.#ownsClient = true;
+    } else if (r !== null && typeof r === 'object') {
+      this.client = new Redis({ ...(r as RedisOptions), ...SAFE_CLIENT_OPTIONS });
+      this.#ownsClient = true;
+    } else {
+      invalid(W, 'redis', 'a URL, ioredis options or an ioredis client', r);
+    }
+    if (this.#ownsClient) {
+      // connection errors surface on commands as BackendUnavailableError; log, never crash
+      let lastLogged = 0;
+      this.client.on('error', (error: Error) => {
+        const now = Date.now();
+        if (now - lastLogged < 5_000) return;
+        lastLogged = now;
+        this.#logger.warn('mocra: redis connection error', { error: error.message });
+      });
+    }
+  }
+
+  /** Connects (when the backend created the client) and checks the server answers. */
+  async connect(): Promise<void> {
+    try {
+      if (this.#ownsClient && this.client.status === 'wait') await this.client.connect();
+      await this.client.ping();
+    } catch (error) {
+      throw mapRedisError(error);
+    }
+  }
+
+  async get(key: string): Promise<string | null> {
+    const k = this.#k('get', key);
+    return this.#run(k, () => this.client.get(k));
+  }
+
+  async set(key: string, value: string, options?: SetOptions): Promise<void> {
+    const k = this.#k('set', key);
+    const v = checkValue(`${W}.set`, value);
+    const ttl = checkTtl(`${W}.set`, options);
+    await this.#run(k, () =>
+      ttl === undefined ? this.client.set(k, v) : this.client.set(k, v, 'PX', ttl),
+    );
+  }
+
+  async setNX(key: string, value: string, options?: SetOptions): Promise<boolean> {
+    const k = this.#k('setNX', key);
+    const v = checkValue(`${W}.setNX`, value);
+    const ttl = checkTtl(`${W}.setNX`, options);
+    const reply = await this.#run(k, () =>
+      ttl === undefined ? this.client.set(k, v, 'NX') : this.client.set(k, v, 'PX', ttl, 'NX'),
+    );
+    return reply === 'OK';
+  }
+
+  async del(...keys: string[]): Promise<number> {
+    this.#open();
+    if (keys.length === 0) return 0;
+    const full = keys.map((key, i) => this.keyPrefix + checkKey(`${W}.del`, key, `keys[${i}]`));
+    // one DEL per key: keys of different cluster slots may not share a command
+    const counts = await this.#run(undefined, () =>
+      Promise.all(full.map((k) => this.client.del(k))),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  async incr(key: string, by?: number): Promise<number> {
+    const k = this.#k('incr', key);
+    const n = checkIncrement(`${W}.incr`, by);
+    return this.#run(k, () => this.client.incrby(k, n));
+  }
+
+  async mget(keys: string[]): Promise<(string | null)[]> {
+    this.#open();
+    if (!Array.isArray(keys))
+      throw new ConfigError(`${W}.mget: expected \`keys\` to be an array`, {
+        context: { field: 'keys' },
+      });
+    if (keys.length === 0) return [];
+    const full = keys.map((key, i) => this.keyPrefix + checkKey(`${W}.mget`, key, `keys[${i}]`));
+    const slot = keySlot(full[0]!);
+    if (full.every((k) => keySlot(k) === slot))
+      return this.#run(undefined, () => this.client.mget(full));
+    return this.#run(undefined, () =>
+      Promise.all(
+        full.map((k) =>
+          this.client
+            .get(k)
+            .catch((e: unknown) => (String(e).includes('WRONGTYPE') ? null : Promise.reject(e))),
+        ),
+      ),
+    );
+  }
+
+  async expire(key: string, ttlMs: number): Promise<boolean> {
+    const k = this.#k('expire', key);
+    const ttl = checkTtlArg(`${W}.expire`, ttlMs);
+    return (await this.#run(k, () => this.client.pexpire(k, ttl))) === 1;
+  }
+
+  async ttl(key: string): Promise<number> {
+    const k = this.#k('ttl', key);
+    return this.#run(k, () => this.client.pttl(k));
+  }
+
+  async zadd(key: string, score: number, member: string): Promise<number> {
+    const k = this.#k('zadd', key);
+    const s = checkScore(`${W}.zadd`, 'score', score);
+    const m = checkKey(`${W}.zadd`, member, 'member');
+    return Number(await this.#run(k, () => this.client.zadd(k, formatScore(s), m)));
+  }
+
+  async zrangeByScore(
+    key: string,
+    min: number,
+    max: number,
+    options?: RangeOptions,
+  ): Promise<string[]> {
+    const k = this.#k('zrangeByScore', key);
+    const lo = formatScore(checkScore(`${W}.zrangeByScore`, 'min', min));
+    const hi = formatScore(checkScore(`${W}.zrangeByScore`, 'max', max));
+    const { offset, count } = checkRange(`${W}.zrangeByScore`, options);
+    return this.#run(k, () =>
+      offset === 0 && count < 0
+        ? this.client.zrangebyscore(k, lo, hi)
+        : this.client.zrangebyscore(k, lo, hi, 'LIMIT', offset, count),
+    );
+  }
+
+  async zremRangeByScore(key: string, min: number, max: number): Promise<number> {
+    const k = this.#k('zremRangeByScore', key);
+    const lo = formatScore(checkScore(`${W}.zremRangeByScore`, 'min', min));
+    const hi = formatScore(checkScore(`${W}.zremRangeByScore`, 'max', max));
+    return this.#run(k, () => this.client.zremrangebyscore(k, lo, hi));
+  }
+
+  async *scan(prefix: string): AsyncIterable<string> {
+    this.#open();
+    const p = this.keyPrefix + checkKey(`${W}.scan`, prefix, 'prefix');
+    const pattern = `${escapeGlob(p)}*`;
+    const seen = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.#run(undefined, () =>
+        this.client.scan(cursor, 'MATCH', pattern, 'COUNT', 500),
+      );
+      cursor = next;
+      for (const key of keys) {
+        if (seen.has(key)) continue; // SCAN may return a key twice
+        seen.add(key);
+        yield key.slice(this.keyPrefix.length);
+      }
+    } while (cursor !== '0');
+  }
+
+  /**
+   * Runs a compiled script by name. `keys` are relative (the prefix is added). Replies must be
+   * `[code, msg, ...payload]` of integers and strings.
+   *
+   * @throws {@link ScriptError} for an unknown script, a script error or a malformed reply.
+   * @throws {@link BackendUnavailableError} when Redis cannot be reached.
+   */
+  async runScript(name: string, keys: string[], args: (string | number)[]): Promise<ScriptReply> {
+    this.#open();
+    const script = (LUA_SCRIPTS as Record<string, LuaScriptSource>)[name];
+    if (!script)
+      throw new ScriptError(`unknown script ${JSON.stringify(name)}`, {
+        context: { script: name },
+      });
+    const full = keys.map((k) => this.keyPrefix + k);
+    if (this.#assertSameSlot && full.length > 1) {
+      const slot = keySlot(full[0]!);
+      const other = full.find((k) => keySlot(k) !== slot);
+      if (other !== undefined) {
+        throw new ScriptError(
+          `script ${name}: keys ${JSON.stringify(full[0])} and ${JSON.stringify(other)} are in different cluster slots`,
+          { context: { script: name } },
+        );
+      }
+    }
+    const argv = args.map(String);
+    let reply: unknown;
+    try {
+      reply = await this.client.evalsha(script.sha1, full.length, ...full, ...argv);
+    } catch (error) {
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT'))
+        throw scriptFailure(name, error);
+      this.#logger.info('mocra: reloading script after NOSCRIPT', { script: name });
+      try {
+        await this.client.script('LOAD', script.source);
+        reply = await this.client.evalsha(script.sha1, full.length, ...full, ...argv);
+      } catch (retryError) {
+        throw scriptFailure(name, retryError);
+      }
+    }
+    return decodeReply(name, reply);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsClient) {
+      try {
+        await this.client.quit();
+      } catch {
+        this.client.disconnect();
+      }
+    }
+  }
+
+  #open(): void {
+    if (this.#closed)
+      throw new ConfigError(`${W}: the service is closed`, { context: { field: 'service' } });
+  }
+
+  #k(op: string, key: string): string {
+    this.#open();
+    return this.keyPrefix + checkKey(`${W}.${op}`, key);
+  }
+
+  async #run<R>(key: string | undefined, fn: () => Promise<R>): Promise<R> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw mapRedisError(error, key?.slice(this.keyPrefix.length));
+    }
+  }
+}
+
+function scriptFailure(name: string, error: unknown): Error {
+  const mapped = mapRedisError(error);
+  if (isMocraError(mapped)) return mapped;
+  return new ScriptError(`script ${name} failed: ${(error as Error)?.message ?? String(error)}`, {
+    cause: error,
+    context: { script: name },
+    retryable: /OOM|BUSY/.test(String((error as Error)?.message)),
+  });
+}
+
+/** Decodes a `[code, msg, ...payload]` reply; anything else is a ScriptError. */
+export function decodeReply(name: string, reply: unknown): ScriptReply {
+  if (
+    !Array.isArray(reply) ||
+    reply.length < 2 ||
+    typeof reply[0] !== 'number' ||
+    typeof reply[1] !== 'string'
+  ) {
+    throw new ScriptError(
+      `script ${name} returned a malformed reply: ${JSON.stringify(reply)?.slice(0, 200)}`,
+      {
+        context: { script: name },
+      },
+    );
+  }
+  const payload = reply.slice(2) as unknown[];
+  for (const item of payload) {
+    if (typeof item !== 'number' && typeof item !== 'string') {
+      throw new ScriptError(
+        `script ${name} returned a non-scalar payload item: ${JSON.stringify(item)}`,
+        {
+          context: { script: name },
+        },
+      );
+    }
+  }
+  return { code: reply[0], msg: reply[1], payload: payload as (string | number)[] };
+}
+
+function formatScore(score: number): string {
+  if (score === Infinity) return '+inf';
+  if (score === -Infinity) return '-inf';
+  return String(score);
+}
+
+function escapeGlob(literal: string): string {
+  return literal.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}

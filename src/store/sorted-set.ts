@@ -1,0 +1,168 @@
+/**
+ * A sorted set with Redis ordering: by score, ties by member in byte order of its UTF-8
+ * encoding (what Redis' memcmp gives). A skip list keeps insert, delete and the start of a
+ * range O(log n); a Map from member to score answers "is it there, with what score" in O(1).
+ * @internal
+ */
+
+const MAX_LEVEL = 24;
+
+interface SkipNode {
+  member: string;
+  score: number;
+  next: (SkipNode | null)[];
+}
+
+/**
+ * Compares two strings by code point, which equals the byte order of their UTF-8 encodings.
+ * Plain `<` compares UTF-16 code units and puts U+E000..U+FFFF after astral characters.
+ */
+export function compareMembers(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs === ys) return x < y ? -1 : 1;
+    // a surrogate (astral code point) sorts after every BMP code unit
+    return xs ? 1 : -1;
+  }
+  return a.length < b.length ? -1 : 1;
+}
+
+function before(score: number, member: string, node: SkipNode): boolean {
+  return node.score < score || (node.score === score && compareMembers(node.member, member) < 0);
+}
+
+export class SortedSet {
+  readonly #scores = new Map<string, number>();
+  readonly #head: SkipNode = {
+    member: '',
+    score: -Infinity,
+    next: new Array<SkipNode | null>(MAX_LEVEL).fill(null),
+  };
+  #level = 1;
+
+  get size(): number {
+    return this.#scores.size;
+  }
+
+  score(member: string): number | undefined {
+    return this.#scores.get(member);
+  }
+
+  /** Adds or moves `member`; true when it was new. */
+  add(score: number, member: string): boolean {
+    const old = this.#scores.get(member);
+    if (old !== undefined) {
+      if (old === score) return false;
+      this.#unlink(old, member);
+    }
+    this.#link(score, member);
+    this.#scores.set(member, score);
+    return old === undefined;
+  }
+
+  /** Removes `member`; true when it was there. */
+  delete(member: string): boolean {
+    const old = this.#scores.get(member);
+    if (old === undefined) return false;
+    this.#unlink(old, member);
+    this.#scores.delete(member);
+    return true;
+  }
+
+  /** Members with min <= score <= max in order, skipping `offset`, at most `count` (< 0: all). */
+  rangeByScore(min: number, max: number, offset = 0, count = -1): string[] {
+    const out: string[] = [];
+    if (count === 0 || min > max) return out;
+    let node = this.#firstAtLeast(min);
+    let skipped = 0;
+    while (node && node.score <= max) {
+      if (skipped < offset) skipped++;
+      else {
+        out.push(node.member);
+        if (count > 0 && out.length >= count) break;
+      }
+      node = node.next[0]!;
+    }
+    return out;
+  }
+
+  /** Removes members with min <= score <= max; returns how many. */
+  removeRangeByScore(min: number, max: number): number {
+    if (min > max) return 0;
+    const doomed: SkipNode[] = [];
+    let node = this.#firstAtLeast(min);
+    while (node && node.score <= max) {
+      doomed.push(node);
+      node = node.next[0]!;
+    }
+    for (const d of doomed) this.delete(d.member);
+    return doomed.length;
+  }
+
+  /** Every member in order (for tests and debugging). */
+  members(): string[] {
+    return this.rangeByScore(-Infinity, Infinity);
+  }
+
+  #firstAtLeast(min: number): SkipNode | null {
+    let x = this.#head;
+    for (let i = this.#level - 1; i >= 0; i--) {
+      let n = x.next[i];
+      while (n && n.score < min) {
+        x = n;
+        n = x.next[i];
+      }
+    }
+    return x.next[0] ?? null;
+  }
+
+  #link(score: number, member: string): void {
+    const update = new Array<SkipNode>(MAX_LEVEL);
+    let x = this.#head;
+    for (let i = this.#level - 1; i >= 0; i--) {
+      let n = x.next[i];
+      while (n && before(score, member, n)) {
+        x = n;
+        n = x.next[i];
+      }
+      update[i] = x;
+    }
+    let level = 1;
+    while (level < MAX_LEVEL && Math.random() < 0.25) level++;
+    if (level > this.#level) {
+      for (let i = this.#level; i < level; i++) update[i] = this.#head;
+      this.#level = level;
+    }
+    const node: SkipNode = { member, score, next: new Array<SkipNode | null>(level).fill(null) };
+    for (let i = 0; i < level; i++) {
+      node.next[i] = update[i]!.next[i] ?? null;
+      update[i]!.next[i] = node;
+    }
+  }
+
+  #unlink(score: number, member: string): void {
+    let x = this.#head;
+    const update = new Array<SkipNode>(MAX_LEVEL);
+    for (let i = this.#level - 1; i >= 0; i--) {
+      let n = x.next[i];
+      while (n && before(score, member, n)) {
+        x = n;
+        n = x.next[i];
+      }
+      update[i] = x;
+    }
+    const target = x.next[0];
+    if (!target || target.member !== member) return;
+    for (let i = 0; i < this.#level; i++) {
+      if (update[i]!.next[i] !== target) break;
+      update[i]!.next[i] = target.next[i] ?? null;
+    }
+    while (this.#level > 1 && this.#head.next[this.#level - 1] === null) this.#level--;
+  }
+}
