@@ -47,6 +47,23 @@ export type {
 // time
 export type { Clock } from './internal/clock.js';
 
+// scheduler
+export { createScheduler, TaskScheduler, PRIORITIES } from './scheduler/index.js';
+export type {
+  Priority,
+  SchedulerEvents,
+  SchedulerOptions,
+  SchedulerRateLimiter,
+  SchedulerStats,
+  SubmitOptions,
+  Task,
+  TaskContext,
+  TaskHandle,
+  TaskSettledEvent,
+  TaskStartedEvent,
+  TaskState,
+} from './scheduler/index.js';
+
 // state store
 export {
   createCacheService,

@@ -6,7 +6,7 @@
  */
 export type Listener<E> = (event: E) => void;
 
-export class Emitter<Events extends Record<string, unknown>> {
+export class Emitter<Events extends object> {
   #listeners: { [K in keyof Events]?: Listener<Events[K]>[] } = {};
   readonly #onListenerError: (error: unknown) => void;
 
