@@ -16,7 +16,7 @@ const noop = (): undefined => undefined;
 const names: Priority[] = ['low', 'normal', 'high', 'critical'];
 // one fixed random sequence, shared by every contender
 let seed = 12345;
-const random = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+const random = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
 const prios = Array.from({ length: N }, () => Math.floor(random() * 4));
 
 async function mocraRound(mixed: boolean): Promise<number> {
