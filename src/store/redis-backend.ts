@@ -202,7 +202,12 @@ export class RedisBackend implements CacheService, ScriptRunner {
   async incr(key: string, by?: number): Promise<number> {
     const k = this.#k('incr', key);
     const n = checkIncrement(`${W}.incr`, by);
-    return this.#run(k, () => this.client.incrby(k, n));
+    const result = await this.#run(k, () => this.client.incrby(k, n));
+    if (Number.isSafeInteger(result)) return result;
+    // beyond 2^53 ioredis' reply parser rounds differently from Number(text): read the exact
+    // decimal and convert it the way the local backend does
+    const text = await this.#run(k, () => this.client.get(k));
+    return text === null ? result : Number(text);
   }
 
   async mget(keys: string[]): Promise<(string | null)[]> {

@@ -41,7 +41,11 @@ export interface CacheService {
   setNX(key: string, value: string, options?: SetOptions): Promise<boolean>;
   /** Deletes keys; returns how many existed. */
   del(...keys: string[]): Promise<number>;
-  /** Adds `by` (integer, default 1) to an integer value (missing counts as 0); returns the result. */
+  /**
+   * Adds `by` (integer, default 1) to a 64-bit integer value (missing counts as 0); returns the
+   * result as a number (exact up to 2^53, then rounded as `Number(text)` rounds; the stored
+   * value stays exact).
+   */
   incr(key: string, by?: number): Promise<number>;
   /** The values of `keys`, null for each missing one. */
   mget(keys: string[]): Promise<(string | null)[]>;

@@ -96,6 +96,15 @@ export function runCacheServiceConformance(
       expect(await s.ttl('ct')).toBeGreaterThan(0);
     });
 
+    it('incr beyond 2^53 keeps the stored value exact and returns Number(text)', async () => {
+      await s.set('huge', '9223372036854775806');
+      expect(await s.incr('huge')).toBe(Number('9223372036854775807'));
+      expect(await s.get('huge')).toBe('9223372036854775807');
+      await s.set('edge', '9007199254740992');
+      expect(await s.incr('edge')).toBe(Number('9007199254740993'));
+      expect(await s.get('edge')).toBe('9007199254740993');
+    });
+
     it('incr refuses non-integers and overflow with NOT_AN_INTEGER, and leaves the value', async () => {
       for (const bad of ['1.5', 'abc', ' 1', '01', '+1', '', '-0', '1e3', '9223372036854775808']) {
         await s.set('bad', bad);
