@@ -10,8 +10,16 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = mkdtempSync(join(tmpdir(), 'mocra-smoke-'));
-const run = (cmd, args, cwd) =>
-  execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+const run = (cmd, args, cwd) => {
+  try {
+    return execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  } catch (error) {
+    console.error(`${cmd} ${args.join(' ')} failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+    throw error;
+  }
+};
+// TypeScript consumers on Node have @types/node (ioredis' declarations need it too)
+const typesNode = `@types/node@${process.versions.node.split('.')[0]}`;
 
 try {
   run('npm', ['pack', '--pack-destination', work, '--silent'], root);
@@ -28,7 +36,7 @@ try {
     join(esm, 'package.json'),
     JSON.stringify({ name: 'smoke-esm', private: true, type: 'module' }),
   );
-  run('npm', ['install', '--no-audit', '--no-fund', '--silent', tarball], esm);
+  run('npm', ['install', '--no-audit', '--no-fund', '--silent', tarball, typesNode], esm);
   writeFileSync(
     join(esm, 'index.mjs'),
     `import * as esm from 'mocra';
@@ -43,6 +51,12 @@ for (const name of ['MocraError', 'ConfigError', 'QueueFullError', 'TaskCancelle
 const fromCjs = new cjs.QueueFullError();
 if (!esm.isMocraError(fromCjs, 'QUEUE_FULL')) throw new Error('ESM guard does not recognise a CJS error');
 if (!cjs.isMocraError(new esm.ConfigError('x'), 'CONFIG_INVALID')) throw new Error('CJS guard does not recognise an ESM error');
+const scheduler = esm.createScheduler({ maxConcurrent: 2 });
+if ((await scheduler.run(() => 21 * 2)) !== 42) throw new Error('scheduler did not run a task');
+const store = await esm.createCacheService({ keyPrefix: 'smoke:' });
+await store.set('k', 'v');
+if ((await store.get('k')) !== 'v' || store.mode !== 'single_node') throw new Error('store round trip failed');
+await store.close();
 console.log('esm ok: ' + Object.keys(esm).length + ' exports');
 `,
   );
@@ -50,10 +64,13 @@ console.log('esm ok: ' + Object.keys(esm).length + ' exports');
 
   writeFileSync(
     join(esm, 'check.ts'),
-    `import { ConfigError, isMocraError, type ErrorCode } from 'mocra';
+    `import { ConfigError, isMocraError, createScheduler, createCacheService, type ErrorCode, type TaskScheduler, type CacheService } from 'mocra';
 const code: ErrorCode = new ConfigError('x').code;
 const ok: boolean = isMocraError(new Error(), code);
-export { ok };
+const scheduler: TaskScheduler = createScheduler({ maxConcurrent: 2 });
+const n: Promise<number> = scheduler.run(({ signal }) => (signal.aborted ? 0 : 1), { priority: 'high' });
+const service: Promise<CacheService> = createCacheService();
+export { ok, n, service };
 `,
   );
   writeFileSync(
@@ -65,7 +82,7 @@ export { ok };
         strict: true,
         noEmit: true,
         skipLibCheck: false,
-        types: [],
+        types: ['node'],
       },
       files: ['check.ts'],
     }),
@@ -80,7 +97,7 @@ export { ok };
     join(cjsDir, 'package.json'),
     JSON.stringify({ name: 'smoke-cjs', private: true, type: 'commonjs' }),
   );
-  run('npm', ['install', '--no-audit', '--no-fund', '--silent', tarball], cjsDir);
+  run('npm', ['install', '--no-audit', '--no-fund', '--silent', tarball, typesNode], cjsDir);
   writeFileSync(
     join(cjsDir, 'index.cjs'),
     `const mocra = require('mocra');
@@ -105,7 +122,7 @@ export = e.code;
         moduleResolution: 'NodeNext',
         strict: true,
         noEmit: true,
-        types: [],
+        types: ['node'],
       },
       files: ['check.cts'],
     }),
