@@ -33,3 +33,13 @@ export type { Logger, LogFields } from './observe/index.js';
 
 // time
 export type { Clock } from './internal/clock.js';
+
+// rate limiting
+export { RateLimiter } from './rate-limit/index.js';
+export type {
+  RateLimiterOptions,
+  BucketOptions,
+  RateDecision,
+  AcquireOptions,
+  RateLimiterStats,
+} from './rate-limit/index.js';

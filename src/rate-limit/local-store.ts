@@ -1,0 +1,108 @@
+/**
+ * The in-process GCRA store. Each bucket is one number, its theoretical arrival time (TAT) in
+ * integer microseconds; a bucket whose TAT is at or before now is full and is the same as no
+ * entry at all, so idle keys are deleted by an incremental sweep (no timer): every decision
+ * also inspects a couple of entries and drops the idle ones, which keeps the map near the
+ * number of keys active within one burst window.
+ *
+ * lua/rate_limit_gcra.lua is the same algorithm for Redis; keep the two in step.
+ * @internal
+ */
+import type { Clock } from '../internal/clock.js';
+import type { ResolvedBucket } from './options.js';
+import type { RateDecision, RateStore } from './types.js';
+
+/** Entries inspected by the sweep per decision. Two per insert keeps the map bounded. */
+const SWEEP_STEP = 2;
+
+/** In-process bucket state. @internal */
+export class LocalRateStore implements RateStore {
+  readonly #clock: Clock;
+  #globalTat = -Infinity;
+  readonly #tats = new Map<string, number>();
+  #sweep: MapIterator<[string, number]> | null = null;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  get size(): number {
+    return this.#tats.size;
+  }
+
+  /** The current time in integer microseconds. */
+  nowUs(): number {
+    return Math.floor(this.#clock.now() * 1000);
+  }
+
+  decide(
+    key: string,
+    cost: number,
+    global: ResolvedBucket | null,
+    perKey: ResolvedBucket | null,
+  ): RateDecision {
+    const now = this.nowUs();
+    let allowed = true;
+    let retryUs = 0;
+    let available = Infinity;
+    let globalBase = 0;
+    let keyBase = 0;
+
+    if (global !== null) {
+      globalBase = this.#globalTat > now ? this.#globalTat : now;
+      const a = Math.max(
+        0,
+        Math.floor((global.toleranceUs - (globalBase - now)) / global.emissionUs),
+      );
+      if (a < available) available = a;
+      if (cost > a) {
+        allowed = false;
+        const r = globalBase + cost * global.emissionUs - global.toleranceUs - now;
+        if (r > retryUs) retryUs = r;
+      }
+    }
+    if (perKey !== null) {
+      const tat = this.#tats.get(key);
+      keyBase = tat !== undefined && tat > now ? tat : now;
+      const a = Math.max(0, Math.floor((perKey.toleranceUs - (keyBase - now)) / perKey.emissionUs));
+      if (a < available) available = a;
+      if (cost > a) {
+        allowed = false;
+        const r = keyBase + cost * perKey.emissionUs - perKey.toleranceUs - now;
+        if (r > retryUs) retryUs = r;
+      }
+    }
+
+    if (allowed && cost > 0) {
+      if (global !== null) this.#globalTat = globalBase + cost * global.emissionUs;
+      if (perKey !== null) this.#tats.set(key, keyBase + cost * perKey.emissionUs);
+    }
+    if (this.#tats.size > 0) this.#sweepSome(now);
+    return allowed
+      ? { allowed: true, retryAfterMs: 0, remaining: available - cost }
+      : { allowed: false, retryAfterMs: Math.ceil(retryUs / 1000), remaining: available };
+  }
+
+  /** Drops up to SWEEP_STEP idle entries, resuming where the last sweep stopped. */
+  #sweepSome(now: number): void {
+    let sweep = this.#sweep ?? this.#tats.entries();
+    for (let i = 0; i < SWEEP_STEP; i++) {
+      const next = sweep.next();
+      if (next.done === true) {
+        sweep = this.#tats.entries();
+        // restart at most once per call so an all-busy map is not scanned twice
+        if (i > 0) break;
+        continue;
+      }
+      if (next.value[1] <= now) this.#tats.delete(next.value[0]);
+    }
+    this.#sweep = sweep;
+  }
+
+  /** Forgets every bucket (all become full). */
+  clear(): void {
+    this.#globalTat = -Infinity;
+    this.#tats.clear();
+    this.#sweep = null;
+  }
+}
