@@ -27,71 +27,90 @@
 -- remaining: tokens still available in the fuller-constrained bucket (after this call when
 -- ALLOWED). Writes: SET with PX so every written key expires when its bucket is full again.
 
-local function int_arg(i)
-  local v = tonumber(ARGV[i])
-  if v == nil or v < 0 or v ~= math.floor(v) then return nil end
-  return v
-end
-
-local cost = int_arg(2)
-local g_em, g_tol = int_arg(3), int_arg(4)
-local k_em, k_tol = int_arg(5), int_arg(6)
-if cost == nil or g_em == nil or g_tol == nil or k_em == nil or k_tol == nil then
+local cost = tonumber(ARGV[2])
+local g_em, g_tol = tonumber(ARGV[3]), tonumber(ARGV[4])
+local k_em, k_tol = tonumber(ARGV[5]), tonumber(ARGV[6])
+if cost == nil or g_em == nil or g_tol == nil or k_em == nil or k_tol == nil
+  or cost < 0 or g_em < 0 or g_tol < 0 or k_em < 0 or k_tol < 0
+  or cost % 1 ~= 0 or g_em % 1 ~= 0 or g_tol % 1 ~= 0 or k_em % 1 ~= 0 or k_tol % 1 ~= 0
+  or #KEYS ~= (g_em > 0 and 1 or 0) + (k_em > 0 and 1 or 0) then
   return {2, 'BAD_ARGS', 0, 0, 0}
 end
-local want_keys = (g_em > 0 and 1 or 0) + (k_em > 0 and 1 or 0)
-if #KEYS ~= want_keys then return {2, 'BAD_ARGS', 0, 0, 0} end
 
 local now
 local test_clock = ARGV[1] ~= nil and ARGV[1] ~= ''
 if test_clock then
   local ms = tonumber(ARGV[1])
-  if ms == nil or ms ~= math.floor(ms) then return {2, 'BAD_ARGS', 0, 0, 0} end
+  if ms == nil or ms % 1 ~= 0 then return {2, 'BAD_ARGS', 0, 0, 0} end
   now = ms * 1000
 else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- read and check everything first
+-- read and check everything first (straight-line code: no closures or tables per call)
 local allowed = true
 local retry = 0
-local avail = -1  -- -1 means no bucket seen yet
-local buckets = {}
-
-local function check(key, em, tol)
-  local tat = tonumber(redis.call('GET', key))
-  local base = now
-  if tat ~= nil and tat > now then base = tat end
-  local a = math.floor((tol - (base - now)) / em)
-  if a < 0 then a = 0 end
-  if avail < 0 or a < avail then avail = a end
-  local new_tat = base + cost * em
-  if cost > a then
-    allowed = false
-    local r = new_tat - tol - now
-    if r > retry then retry = r end
-  end
-  buckets[#buckets + 1] = {key, new_tat}
+local avail = -1
+local g_key, g_new, k_key, k_new
+local g_tat, k_tat
+if g_em > 0 and k_em > 0 then
+  g_key, k_key = KEYS[1], KEYS[2]
+  local v = redis.call('MGET', g_key, k_key)
+  g_tat, k_tat = tonumber(v[1]), tonumber(v[2])
+elseif g_em > 0 then
+  g_key = KEYS[1]
+  g_tat = tonumber(redis.call('GET', g_key))
+else
+  k_key = KEYS[1]
+  k_tat = tonumber(redis.call('GET', k_key))
 end
 
-local n = 1
-if g_em > 0 then check(KEYS[n], g_em, g_tol); n = n + 1 end
-if k_em > 0 then check(KEYS[n], k_em, k_tol) end
+if g_key then
+  local base = now
+  if g_tat and g_tat > now then base = g_tat end
+  local a = math.floor((g_tol - (base - now)) / g_em)
+  if a < 0 then a = 0 end
+  avail = a
+  g_new = base + cost * g_em
+  if cost > a then
+    allowed = false
+    retry = g_new - g_tol - now
+  end
+end
+if k_key then
+  local base = now
+  if k_tat and k_tat > now then base = k_tat end
+  local a = math.floor((k_tol - (base - now)) / k_em)
+  if a < 0 then a = 0 end
+  if avail < 0 or a < avail then avail = a end
+  k_new = base + cost * k_em
+  if cost > a then
+    allowed = false
+    local r = k_new - k_tol - now
+    if r > retry then retry = r end
+  end
+end
 
 if not allowed then
   return {1, 'THROTTLED', retry, avail, now}
 end
 
--- then write
+-- then write (Redis turns a Lua number argument into a string with %.17g: exact for integers
+-- below 2^53, unlike tostring); each key expires when its bucket is full again. Under the test clock keys must
+-- outlive the real time a test takes: a key whose TAT has passed is the same as a missing one,
+-- so a longer life never changes a decision.
 if cost > 0 then
-  for _, b in ipairs(buckets) do
-    local ttl_ms = math.ceil((b[2] - now) / 1000)
-    if ttl_ms < 1 then ttl_ms = 1 end
-    -- under the test clock, keys must outlive the real time a test takes; a key whose TAT has
-    -- passed is the same as a missing one, so a longer life never changes a decision
-    if test_clock then ttl_ms = ttl_ms + 600000 end
-    redis.call('SET', b[1], string.format('%d', b[2]), 'PX', string.format('%d', ttl_ms))
+  local extra = test_clock and 600000 or 0
+  if g_key then
+    local ttl = math.ceil((g_new - now) / 1000)
+    if ttl < 1 then ttl = 1 end
+    redis.call('SET', g_key, g_new, 'PX', ttl + extra)
+  end
+  if k_key then
+    local ttl = math.ceil((k_new - now) / 1000)
+    if ttl < 1 then ttl = 1 end
+    redis.call('SET', k_key, k_new, 'PX', ttl + extra)
   end
 end
 return {0, 'ALLOWED', 0, avail - cost, now}
