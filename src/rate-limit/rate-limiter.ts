@@ -3,7 +3,7 @@
  * with FIFO waits per key served by one timer.
  */
 import { ConfigError, RateLimitedError } from '../errors.js';
-import { abortError, onAbort } from '../internal/abort.js';
+import { abortError } from '../internal/abort.js';
 import { unrefTimeout } from '../internal/clock.js';
 import { invalid, optionalNumber, optionalSignal, readOptions } from '../internal/validate.js';
 import type { ScriptRunner } from '../store/types.js';
@@ -24,6 +24,7 @@ interface Waiter {
   /** Clock time after which the caller no longer wants the tokens (`Infinity` for never). */
   readonly deadline: number;
   readonly maxWaitMs: number;
+  readonly signal: AbortSignal | undefined;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
   settled: boolean;
@@ -31,6 +32,12 @@ interface Waiter {
   waited: boolean;
   disposeAbort: () => void;
   deadlineEntry: TimerEntry | null;
+}
+
+/** The waiters sharing one AbortSignal, behind one listener. */
+interface SignalWatch {
+  readonly waiters: Map<Waiter, Line>;
+  readonly listener: () => void;
 }
 
 /** The waiters of one key, served in order. */
@@ -68,6 +75,8 @@ export class RateLimiter {
   readonly #store: RateStore;
   readonly #lines = new Map<string, Line>();
   readonly #timers = new TimerHeap();
+  /** One abort listener per signal, however many waiters share it. */
+  readonly #watches = new WeakMap<AbortSignal, SignalWatch>();
   #timer: ReturnType<typeof setTimeout> | null = null;
   #timerAt = Infinity;
   #allowed = 0;
@@ -200,6 +209,7 @@ export class RateLimiter {
         startedAt: now,
         deadline: now + maxWaitMs,
         maxWaitMs,
+        signal,
         resolve,
         reject,
         settled: false,
@@ -230,7 +240,7 @@ export class RateLimiter {
       }
       if (signal !== undefined) {
         const s = signal;
-        waiter.disposeAbort = onAbort(s, () => this.#abort(own, waiter, s));
+        waiter.disposeAbort = this.#watch(s, own, waiter);
       }
       if (firstRetryMs >= 0) this.#scheduleWake(own, this.#wakeAt(now, firstRetryMs, waiter));
       else if (!queuedBehind) this.#pump(own);
@@ -300,7 +310,12 @@ export class RateLimiter {
   /** The first waiter of `line` still waiting; drops settled ones and retires an empty line. */
   #head(line: Line): Waiter | undefined {
     let head = line.waiters.peek();
-    while (head !== undefined && head.settled) {
+    while (head !== undefined && (head.settled || head.signal?.aborted === true)) {
+      // a waiter whose signal fired is never served, even before its listener ran
+      if (!head.settled) {
+        this.#cancelled++;
+        this.#settle(head, abortError(head.signal!, 'rate limit wait was aborted'));
+      }
       line.waiters.shift();
       head = line.waiters.peek();
     }
@@ -412,9 +427,38 @@ export class RateLimiter {
     this.#settle(waiter, this.#tooLong(waiter.key, waiter.cost, waiter.maxWaitMs, wait));
   }
 
+  /** Watches `signal` for `waiter`; returns the disposer. */
+  #watch(signal: AbortSignal, line: Line, waiter: Waiter): () => void {
+    let watch = this.#watches.get(signal);
+    if (watch === undefined) {
+      const waiters = new Map<Waiter, Line>();
+      const listener = () => {
+        this.#watches.delete(signal);
+        for (const [w, l] of [...waiters]) this.#abort(l, w, signal);
+      };
+      watch = { waiters, listener };
+      this.#watches.set(signal, watch);
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    const own = watch;
+    own.waiters.set(waiter, line);
+    return () => {
+      own.waiters.delete(waiter);
+      if (own.waiters.size === 0 && this.#watches.get(signal) === own) {
+        this.#watches.delete(signal);
+        signal.removeEventListener('abort', own.listener);
+      }
+    };
+  }
+
   #abort(line: Line, waiter: Waiter, signal: AbortSignal): void {
     if (waiter.settled) return;
-    const wasHead = !line.busy && this.#head(line) === waiter;
+    let front = line.waiters.peek();
+    while (front !== undefined && front.settled) {
+      line.waiters.shift();
+      front = line.waiters.peek();
+    }
+    const wasHead = !line.busy && front === waiter;
     this.#cancelled++;
     this.#settle(waiter, abortError(signal, 'rate limit wait was aborted'));
     if (wasHead) {

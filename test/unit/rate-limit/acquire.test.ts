@@ -162,6 +162,35 @@ describe('RateLimiter.acquire', () => {
     expect(remove).toHaveBeenCalledTimes(1);
   });
 
+  it('many waiters sharing one signal use one listener, and all reject on abort', async () => {
+    const l = make({ global: false, perKey: { rate: 1, burst: 1 } });
+    await l.acquire('a');
+    await l.acquire('b');
+    const controller = new AbortController();
+    const add = vi.spyOn(controller.signal, 'addEventListener');
+    const remove = vi.spyOn(controller.signal, 'removeEventListener');
+    const pending = Array.from({ length: 30 }, (_, i) =>
+      l.acquire(i % 2 ? 'a' : 'b', { signal: controller.signal }).then(
+        () => 'granted',
+        (e: unknown) => (e as { code: string }).code,
+      ),
+    );
+    expect(add).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(500);
+    controller.abort();
+    expect(await Promise.all(pending)).toEqual(Array(30).fill('TASK_CANCELLED'));
+    expect(l.stats()).toMatchObject({ cancelled: 30, waiting: 0, allowed: 2 });
+    // a signal that outlives its waiters is left without our listener
+    const keep = new AbortController();
+    const removeKeep = vi.spyOn(keep.signal, 'removeEventListener');
+    const one = l.acquire('c', { signal: keep.signal });
+    const two = l.acquire('c', { signal: keep.signal });
+    await vi.advanceTimersByTimeAsync(1_000);
+    await Promise.all([one, two]);
+    expect(removeKeep).toHaveBeenCalledTimes(1);
+    expect(remove).toHaveBeenCalledTimes(0);
+  });
+
   it('rejects at once with RateLimitedError when the wait would exceed maxWaitMs', async () => {
     const l = make({ global: false, perKey: { rate: 1, burst: 1 } });
     await l.acquire('k');
