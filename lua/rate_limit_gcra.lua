@@ -19,30 +19,40 @@
 --   ARGV[4]  global tolerance, µs (burst * emission)
 --   ARGV[5]  per-key emission interval, µs per token, or 0 when no per-key bucket
 --   ARGV[6]  per-key tolerance, µs
--- Returns {code, msg, retryAfterUs, remaining, nowUs}:
+--   ARGV[7]  global key TTL, ms: the tolerance rounded up (integer >= 1; '0' when no global)
+--   ARGV[8]  per-key key TTL, ms: the tolerance rounded up (integer >= 1; '0' when no per-key)
+-- Returns {code, msg, retryAfterUs, remaining}:
 --   0 ALLOWED     both buckets had room; their TATs were advanced (retryAfterUs = 0)
 --   1 THROTTLED   at least one bucket lacked room; nothing was written; retryAfterUs is the
 --                 wait after which both buckets will have room
 --   2 BAD_ARGS    an argument is missing or malformed; nothing was written
--- remaining: tokens still available in the fuller-constrained bucket (after this call when
--- ALLOWED). Writes: SET with PX so every written key expires when its bucket is full again.
+-- remaining: tokens left in the tighter bucket (after this call when ALLOWED).
+-- Writes: SET ... PX <TTL> on every written key. A TAT is never more than the tolerance ahead
+-- of now, so a key outlives its TAT and expires at most one full refill after it is full again.
 
 local cost = tonumber(ARGV[2])
 local g_em, g_tol = tonumber(ARGV[3]), tonumber(ARGV[4])
 local k_em, k_tol = tonumber(ARGV[5]), tonumber(ARGV[6])
+local g_ttl, k_ttl = ARGV[7], ARGV[8]
 if cost == nil or g_em == nil or g_tol == nil or k_em == nil or k_tol == nil
   or cost < 0 or g_em < 0 or g_tol < 0 or k_em < 0 or k_tol < 0
   or cost % 1 ~= 0 or g_em % 1 ~= 0 or g_tol % 1 ~= 0 or k_em % 1 ~= 0 or k_tol % 1 ~= 0
+  or (g_em > 0 and not (tonumber(g_ttl) and tonumber(g_ttl) >= 1))
+  or (k_em > 0 and not (tonumber(k_ttl) and tonumber(k_ttl) >= 1))
   or #KEYS ~= (g_em > 0 and 1 or 0) + (k_em > 0 and 1 or 0) then
-  return {2, 'BAD_ARGS', 0, 0, 0}
+  return {2, 'BAD_ARGS', 0, 0}
 end
 
 local now
 local test_clock = ARGV[1] ~= nil and ARGV[1] ~= ''
 if test_clock then
   local ms = tonumber(ARGV[1])
-  if ms == nil or ms % 1 ~= 0 then return {2, 'BAD_ARGS', 0, 0, 0} end
+  if ms == nil or ms % 1 ~= 0 then return {2, 'BAD_ARGS', 0, 0} end
   now = ms * 1000
+  -- keys must outlive the real time a test takes; a key whose TAT has passed is the same as a
+  -- missing one, so a longer life never changes a decision
+  g_ttl = tonumber(g_ttl) + 600000
+  k_ttl = tonumber(k_ttl) + 600000
 else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -93,24 +103,13 @@ if k_key then
 end
 
 if not allowed then
-  return {1, 'THROTTLED', retry, avail, now}
+  return {1, 'THROTTLED', retry, avail}
 end
 
--- then write (Redis turns a Lua number argument into a string with %.17g: exact for integers
--- below 2^53, unlike tostring); each key expires when its bucket is full again. Under the test clock keys must
--- outlive the real time a test takes: a key whose TAT has passed is the same as a missing one,
--- so a longer life never changes a decision.
+-- then write. Redis turns a Lua number argument into a string with %.17g, which is exact for
+-- integers below 2^53 (unlike tostring).
 if cost > 0 then
-  local extra = test_clock and 600000 or 0
-  if g_key then
-    local ttl = math.ceil((g_new - now) / 1000)
-    if ttl < 1 then ttl = 1 end
-    redis.call('SET', g_key, g_new, 'PX', ttl + extra)
-  end
-  if k_key then
-    local ttl = math.ceil((k_new - now) / 1000)
-    if ttl < 1 then ttl = 1 end
-    redis.call('SET', k_key, k_new, 'PX', ttl + extra)
-  end
+  if g_key then redis.call('SET', g_key, g_new, 'PX', g_ttl) end
+  if k_key then redis.call('SET', k_key, k_new, 'PX', k_ttl) end
 end
-return {0, 'ALLOWED', 0, avail - cost, now}
+return {0, 'ALLOWED', 0, avail - cost}

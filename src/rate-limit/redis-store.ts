@@ -27,10 +27,15 @@ export function bucketKeys(name: string, key: string, withGlobal: boolean): [str
     : [`rl:${name}:global`, `rl:${name}:key:{${key}}`];
 }
 
+/** The script arguments of one bucket, as strings computed once: emission, tolerance, TTL. */
+type BucketArgs = readonly [string, string, string];
+const NO_BUCKET: BucketArgs = ['0', '0', '0'];
+
 /** Bucket state in Redis through a {@link ScriptRunner}. @internal */
 export class RedisRateStore implements RateStore {
   readonly #runner: ScriptRunner;
   readonly #name: string;
+  readonly #args = new WeakMap<ResolvedBucket, BucketArgs>();
   /** Test only: supplies the script's now (ms) instead of the Redis server's TIME. */
   readonly #testNowMs: (() => number) | undefined;
 
@@ -44,28 +49,37 @@ export class RedisRateStore implements RateStore {
     return 0;
   }
 
-  async decide(
+  decide(
     key: string,
     cost: number,
     global: ResolvedBucket | null,
     perKey: ResolvedBucket | null,
   ): Promise<RateDecision> {
     if (global === null && perKey === null) {
-      return { allowed: true, retryAfterMs: 0, remaining: Infinity };
+      return Promise.resolve({ allowed: true, retryAfterMs: 0, remaining: Infinity });
     }
     const [globalKey, perKeyKey] = bucketKeys(this.#name, key, global !== null);
-    const keys: string[] = [];
-    if (global !== null) keys.push(globalKey);
-    if (perKey !== null) keys.push(perKeyKey);
-    const reply = await this.#runner.runScript(GCRA_SCRIPT, keys, [
-      this.#testNowMs ? String(this.#testNowMs()) : '',
-      cost,
-      global?.emissionUs ?? 0,
-      global?.toleranceUs ?? 0,
-      perKey?.emissionUs ?? 0,
-      perKey?.toleranceUs ?? 0,
-    ]);
-    return decodeReply(reply);
+    const keys =
+      global === null ? [perKeyKey] : perKey === null ? [globalKey] : [globalKey, perKeyKey];
+    const g = global === null ? NO_BUCKET : this.#bucketArgs(global);
+    const k = perKey === null ? NO_BUCKET : this.#bucketArgs(perKey);
+    const now = this.#testNowMs === undefined ? '' : String(this.#testNowMs());
+    return this.#runner
+      .runScript(GCRA_SCRIPT, keys, [now, cost, g[0], g[1], k[0], k[1], g[2], k[2]])
+      .then(decodeReply);
+  }
+
+  #bucketArgs(bucket: ResolvedBucket): BucketArgs {
+    let args = this.#args.get(bucket);
+    if (args === undefined) {
+      args = [
+        String(bucket.emissionUs),
+        String(bucket.toleranceUs),
+        String(Math.max(1, Math.ceil(bucket.toleranceUs / 1000))),
+      ];
+      this.#args.set(bucket, args);
+    }
+    return args;
   }
 }
 

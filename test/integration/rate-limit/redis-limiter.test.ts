@@ -5,6 +5,7 @@
 import { expect, it } from 'vitest';
 import { RateLimitedError, TaskCancelledError } from '../../../src/errors.js';
 import { RateLimiter, type RateLimiterOptions } from '../../../src/rate-limit/index.js';
+import { GCRA_SCRIPT } from '../../../src/rate-limit/redis-store.js';
 import { evalScriptStore } from '../../helpers/eval-script-runner.js';
 import { describeRedis, useRedis } from '../../helpers/redis.js';
 
@@ -100,7 +101,7 @@ describeRedis('RateLimiter with a Redis store', () => {
     expect(a.stats()).toMatchObject({ rejected: 1, cancelled: 1, waiting: 0 });
   });
 
-  it('writes TAT keys that expire when their bucket is full again, in one hash slot', async () => {
+  it('writes TAT keys that expire after a full refill, in one hash slot', async () => {
     const [a] = pair({
       name: 'ttl',
       global: { rate: 10, intervalMs: 1_000, burst: 10 },
@@ -112,10 +113,32 @@ describeRedis('RateLimiter with a Redis store', () => {
     expect(keys).toEqual([`${redis.prefix}rl:{ttl}:global`, `${redis.prefix}rl:{ttl}:key:k`]);
     const globalTtl = await admin.pttl(keys[0]!);
     const keyTtl = await admin.pttl(keys[1]!);
-    expect(globalTtl).toBeGreaterThan(0);
-    expect(globalTtl).toBeLessThanOrEqual(100);
+    // each key lives for its bucket's full refill time (tolerance), so it outlives its TAT
+    expect(globalTtl).toBeGreaterThan(900);
+    expect(globalTtl).toBeLessThanOrEqual(1_000);
     expect(keyTtl).toBeGreaterThan(4_000);
     expect(keyTtl).toBeLessThanOrEqual(5_000);
     expect(await admin.get(keys[1]!)).toMatch(/^\d{16,}$/);
+  });
+
+  it('the script refuses malformed arguments without writing anything', async () => {
+    const store = evalScriptStore(redis.client(), redis.prefix);
+    const good = ['', 1, '0', '0', '1000', '5000', '0', '5'];
+    const bad: (string | number)[][] = [
+      ['', -1, ...good.slice(2)],
+      ['', 1.5, ...good.slice(2)],
+      ['', 1, '0', '0', 'x', '5000', '0', '5'],
+      ['', 1, '0', '0', '1000', '5000', '0', '0'],
+      ['abc', ...good.slice(1)],
+      good.slice(0, 5),
+    ];
+    for (const args of bad) {
+      const reply = await store.runScript(GCRA_SCRIPT, ['rl:bad:key:{k}'], args);
+      expect(reply).toEqual({ code: 2, msg: 'BAD_ARGS', payload: [0, 0] });
+    }
+    // a key count that does not match the buckets enabled
+    expect((await store.runScript(GCRA_SCRIPT, [], good)).code).toBe(2);
+    expect(await redis.client().keys(`${redis.prefix}*`)).toEqual([]);
+    expect((await store.runScript(GCRA_SCRIPT, ['rl:bad:key:{k}'], good)).code).toBe(0);
   });
 });

@@ -43,8 +43,8 @@ function fakeRedis(delayMs = 1) {
         bucket(args[4], args[5]),
       );
       return d.allowed
-        ? { code: 0, msg: 'ALLOWED', payload: [0, d.remaining, 0] }
-        : { code: 1, msg: 'THROTTLED', payload: [d.retryAfterMs * 1000, d.remaining, 0] };
+        ? { code: 0, msg: 'ALLOWED', payload: [0, d.remaining] }
+        : { code: 1, msg: 'THROTTLED', payload: [d.retryAfterMs * 1000, d.remaining] };
     },
   };
   const store = { mode: 'distributed', keyPrefix: '', ...runner } as unknown as CacheService;
@@ -86,7 +86,7 @@ describe('RateLimiter over an asynchronous (Redis-shaped) store', () => {
     expect(await pending).toEqual({ allowed: true, retryAfterMs: 0, remaining: 1 });
     expect(fake.calls[0]).toEqual({
       keys: ['rl:{n}:global', 'rl:{n}:key:host'],
-      args: ['', 1, 10_000, 1_000_000, 333_334, 666_668],
+      args: ['', 1, '10000', '1000000', '333334', '666668', '1000', '667'],
     });
     const perKeyOnly = new RateLimiter({ clock, name: 'n', store: fake.store, global: false });
     void perKeyOnly.tryAcquire('host');
@@ -135,8 +135,8 @@ describe('RateLimiter over an asynchronous (Redis-shaped) store', () => {
     await vi.advanceTimersByTimeAsync(1);
     await pending;
     expect(() => decodeReply({ code: 0, msg: 'ALLOWED', payload: [0, -1] })).toThrow(ScriptError);
-    expect(() => decodeReply({ code: 2, msg: 'BAD_ARGS', payload: [0, 0, 0] })).toThrow(/BAD_ARGS/);
-    expect(decodeReply({ code: 1, msg: 'THROTTLED', payload: ['1500', '2', '9'] })).toEqual({
+    expect(() => decodeReply({ code: 2, msg: 'BAD_ARGS', payload: [0, 0] })).toThrow(/BAD_ARGS/);
+    expect(decodeReply({ code: 1, msg: 'THROTTLED', payload: ['1500', '2'] })).toEqual({
       allowed: false,
       retryAfterMs: 2,
       remaining: 2,
