@@ -14,7 +14,14 @@ import { RateLimiter } from '../../src/index.js';
 import { LUA_SCRIPTS } from '../../src/store/lua-scripts.generated.js';
 import type { CacheService, ScriptReply, ScriptRunner } from '../../src/store/types.js';
 import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
-import { compareThroughput, printCase, writeResults, type CaseResult } from '../lib/harness.js';
+import { ManualClock } from '../../src/internal/clock.js';
+import {
+  compareThroughput,
+  printCase,
+  retainedBytes,
+  writeResults,
+  type CaseResult,
+} from '../lib/harness.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 const rounds = quick ? 3 : 7;
@@ -25,8 +32,8 @@ const ONE_KEY = ['api.example.com'];
 
 /** Limits high enough that no call in the run is refused: measures the decision itself. */
 const OPEN = { rate: 1_000_000, intervalMs: 1000, burst: 1_000_000_000 };
-/** A realistic per-key limit: 100/s with bursts of 100; the run refuses most calls. */
-const TIGHT = { rate: 100, intervalMs: 1000, burst: 100 };
+/** A realistic per-key limit: 10/s with bursts of 10; the run refuses most calls. */
+const TIGHT = { rate: 10, intervalMs: 1000, burst: 10 };
 
 function localCase(label: string, keys: string[], bucket: typeof OPEN) {
   const n = keys.length;
@@ -58,8 +65,7 @@ function localCase(label: string, keys: string[], bucket: typeof OPEN) {
     }
     return l;
   };
-  let allowedMocra = 0;
-  let allowedRlm = 0;
+  const allowed = { mocra: 0, rlm: 0, tokenBucket: 0, calls: 0 };
   return compareThroughput(
     label,
     [
@@ -67,8 +73,9 @@ function localCase(label: string, keys: string[], bucket: typeof OPEN) {
         name: 'mocra RateLimiter (per-key)',
         round: async () => {
           for (let i = 0; i < OPS; i++) {
-            if ((await mocra.tryAcquire(keys[i % n]!)).allowed) allowedMocra++;
+            if ((await mocra.tryAcquire(keys[i % n]!)).allowed) allowed.mocra++;
           }
+          allowed.calls += OPS;
           return OPS;
         },
       },
@@ -85,7 +92,7 @@ function localCase(label: string, keys: string[], bucket: typeof OPEN) {
           for (let i = 0; i < OPS; i++) {
             try {
               await rlm.consume(keys[i % n]!, 1);
-              allowedRlm++;
+              allowed.rlm++;
             } catch {
               // refused: RateLimiterMemory rejects
             }
@@ -96,7 +103,9 @@ function localCase(label: string, keys: string[], bucket: typeof OPEN) {
       {
         name: 'limiter TokenBucket (sync)',
         round: () => {
-          for (let i = 0; i < OPS; i++) tokenBucket(keys[i % n]!).tryRemoveTokens(1);
+          for (let i = 0; i < OPS; i++) {
+            if (tokenBucket(keys[i % n]!).tryRemoveTokens(1)) allowed.tokenBucket++;
+          }
           return OPS;
         },
       },
@@ -109,7 +118,7 @@ function localCase(label: string, keys: string[], bucket: typeof OPEN) {
       },
     ],
     { rounds },
-  ).then((result) => ({ result, allowedMocra, allowedRlm }));
+  ).then((result) => ({ result, allowed }));
 }
 
 /** A minimal EVALSHA runner standing in for RedisBackend until the store lands. */
@@ -185,19 +194,78 @@ async function redisCase(url: string): Promise<CaseResult> {
   }
 }
 
+/** Heap per tracked key, and the map size after a long stream of one-off keys. */
+async function memory(): Promise<Record<string, unknown>> {
+  const N = quick ? 20_000 : 100_000;
+  const keys = Array.from({ length: N }, (_, i) => `client-${i}`);
+  const perKey = { rate: 1, intervalMs: 60_000 };
+  const mocraBytes = await retainedBytes(N, (n) => {
+    const l = new RateLimiter({ global: false, perKey });
+    for (let i = 0; i < n; i++) void l.tryAcquire(keys[i]!);
+    return l;
+  });
+  const rlmBytes = await retainedBytes(N, (n) => {
+    const r = new RateLimiterMemory({ points: 1, duration: 60 });
+    for (let i = 0; i < n; i++) r.consume(keys[i]!).catch(() => undefined);
+    return r;
+  });
+  const tbBytes = await retainedBytes(N, (n) => {
+    const m = new Map<string, TokenBucket>();
+    for (let i = 0; i < n; i++) {
+      const b = new TokenBucket({ bucketSize: 1, tokensPerInterval: 1, interval: 60_000 });
+      b.tryRemoveTokens(1);
+      m.set(keys[i]!, b);
+    }
+    return m;
+  });
+  // one million distinct keys, 1,000 per simulated second, each bucket full again after 1 s
+  const clock = new ManualClock(0);
+  const stream = new RateLimiter({ clock, global: false, perKey: { rate: 1, intervalMs: 1000 } });
+  const total = quick ? 200_000 : 1_000_000;
+  let peak = 0;
+  for (let i = 0; i < total; i++) {
+    void stream.tryAcquire(`one-off-${i}`);
+    clock.advance(1);
+    if (i % 1000 === 0) peak = Math.max(peak, stream.stats().trackedKeys);
+  }
+  const result = {
+    bytesPerKey: {
+      mocra: Math.round(mocraBytes),
+      rateLimiterFlexibleMemory: Math.round(rlmBytes),
+      limiterTokenBucketInMap: Math.round(tbBytes),
+    },
+    distinctKeysStreamed: total,
+    trackedKeysPeak: peak,
+    trackedKeysAtEnd: stream.stats().trackedKeys,
+  };
+  console.log('\nmemory (bytes per live key; map size under a stream of one-off keys)');
+  console.log(`  ${JSON.stringify(result)}`);
+  return result;
+}
+
 async function main(): Promise<void> {
   const cases: CaseResult[] = [];
   const notes: Record<string, unknown> = { opsPerRound: OPS };
   for (const [label, keys, bucket] of [
     ['local tryAcquire, 1 key, all allowed', ONE_KEY, OPEN],
     ['local tryAcquire, 1,000 keys, all allowed', KEYS_1000, OPEN],
-    ['local tryAcquire, 1 key, 100/s (mostly refused)', ONE_KEY, TIGHT],
-    ['local tryAcquire, 1,000 keys, 100/s each (mostly refused)', KEYS_1000, TIGHT],
+    ['local tryAcquire, 1 key, 10/s (mostly refused)', ONE_KEY, TIGHT],
+    ['local tryAcquire, 1,000 keys, 10/s each (mostly refused)', KEYS_1000, TIGHT],
   ] as const) {
-    const { result } = await localCase(label, [...keys], bucket);
+    const { result, allowed } = await localCase(label, [...keys], bucket);
     printCase(result, 'rate-limiter-flexible Memory');
+    const share = (x: number) => `${((100 * x) / allowed.calls).toFixed(1)}%`;
+    console.log(
+      `  allowed: mocra ${share(allowed.mocra)}, rate-limiter-flexible ${share(allowed.rlm)}, limiter ${share(allowed.tokenBucket)}`,
+    );
+    notes[`allowed share: ${label}`] = {
+      mocra: share(allowed.mocra),
+      rateLimiterFlexible: share(allowed.rlm),
+      limiterTokenBucket: share(allowed.tokenBucket),
+    };
     cases.push(result);
   }
+  notes.memory = await memory();
   let server: RedisServer | null = null;
   try {
     let url = process.env.REDIS_URL;
@@ -217,6 +285,8 @@ async function main(): Promise<void> {
   notes.semantics =
     'mocra: GCRA, async API (each call awaited). rate-limiter-flexible: fixed window, rejects when refused. limiter: sync token bucket, no keys (one instance per key in a Map).';
   console.log(`\nwrote ${writeResults('rate-limit', cases, notes)}`);
+  // rate-limiter-flexible's per-key timers are unref'd, but do not wait for anything else
+  process.exit(0);
 }
 
 await main();
