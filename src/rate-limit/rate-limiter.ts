@@ -137,9 +137,18 @@ export class RateLimiter {
       else this.#throttled++;
       return Promise.resolve(decision);
     }
-    return (
-      this.#store.decide(key, cost, this.#options.global, perKey) as Promise<RateDecision>
-    ).then((decision) => {
+    let pending: Promise<RateDecision>;
+    try {
+      pending = this.#store.decide(
+        key,
+        cost,
+        this.#options.global,
+        perKey,
+      ) as Promise<RateDecision>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return pending.then((decision) => {
       if (decision.allowed) this.#allowed++;
       else this.#throttled++;
       return decision;
