@@ -2,8 +2,9 @@
  * The in-process GCRA store. Each bucket is one number, its theoretical arrival time (TAT) in
  * integer microseconds; a bucket whose TAT is at or before now is full and is the same as no
  * entry at all, so idle keys are deleted by an incremental sweep (no timer): every new entry,
- * and every 8th decision, also inspects two old entries and drops the idle ones, which keeps
- * the map near the number of keys active within one burst window.
+ * and every 8th decision, also inspects two old entries and drops those that have been full for
+ * a second, which keeps the map near the number of keys active within one burst window plus
+ * one second.
  *
  * lua/rate_limit_gcra.lua is the same algorithm for Redis; keep the two in step.
  * @internal
@@ -14,6 +15,12 @@ import type { RateDecision, RateStore } from './types.js';
 
 /** Entries inspected by the sweep per new key. Two per insert keeps the map bounded. */
 const SWEEP_STEP = 2;
+/**
+ * How long a full bucket is kept before the sweep drops it (µs). A full bucket is the same as
+ * none, so this changes no decision; it only spares hot keys that refill between calls from
+ * being deleted and re-inserted over and over.
+ */
+const IDLE_GRACE_US = 1_000_000;
 
 /** One per-key bucket: its TAT in µs, updated in place (one lookup, no allocation per call). */
 interface Cell {
@@ -113,7 +120,7 @@ export class LocalRateStore implements RateStore {
         if (i > 0) break;
         continue;
       }
-      if (next.value[1].tat <= now) this.#cells.delete(next.value[0]);
+      if (next.value[1].tat + IDLE_GRACE_US <= now) this.#cells.delete(next.value[0]);
     }
     this.#sweep = sweep;
   }
