@@ -86,3 +86,12 @@ export type {
   ScriptRunner,
   SetOptions,
 } from './store/index.js';
+// rate limiting
+export { RateLimiter } from './rate-limit/index.js';
+export type {
+  RateLimiterOptions,
+  BucketOptions,
+  RateDecision,
+  AcquireOptions,
+  RateLimiterStats,
+} from './rate-limit/index.js';

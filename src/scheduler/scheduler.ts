@@ -227,6 +227,10 @@ export class TaskScheduler {
   readonly #keyAdmitting = new Map<string, number>();
   readonly #active = new Set<TaskRecord<unknown>>();
   readonly #admitting = new Set<TaskRecord<unknown>>();
+  readonly #signalWatchers = new WeakMap<
+    AbortSignal,
+    { set: Set<TaskRecord<unknown>>; onAbort: () => void }
+  >();
   #busy = false;
   readonly #emitter: Emitter<SchedulerEvents>;
   readonly #queuedBy = [0, 0, 0, 0];
@@ -588,10 +592,31 @@ export class TaskScheduler {
     return false;
   }
 
+  /**
+   * Cancels `rec` when `signal` aborts. One listener per distinct signal, however many tasks
+   * share it (a shared deadline signal would otherwise collect a listener per task).
+   */
   #watchSignal(rec: TaskRecord<unknown>, signal: AbortSignal): void {
-    const onAbort = (): void => void this._cancel(rec, signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    rec.x.disposeSignal = () => signal.removeEventListener('abort', onAbort);
+    let watchers = this.#signalWatchers.get(signal);
+    if (!watchers) {
+      const set = new Set<TaskRecord<unknown>>();
+      const onAbort = (): void => {
+        this.#signalWatchers.delete(signal);
+        for (const r of [...set]) this._cancel(r, signal.reason);
+      };
+      watchers = { set, onAbort };
+      this.#signalWatchers.set(signal, watchers);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    const w = watchers;
+    w.set.add(rec);
+    rec.x.disposeSignal = () => {
+      w.set.delete(rec);
+      if (w.set.size === 0 && this.#signalWatchers.get(signal) === w) {
+        this.#signalWatchers.delete(signal);
+        signal.removeEventListener('abort', w.onAbort);
+      }
+    };
   }
 
   #pump(): void {

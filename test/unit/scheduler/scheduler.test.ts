@@ -213,6 +213,42 @@ describe('TaskScheduler', () => {
     expectConsistent(s.stats());
   });
 
+  it('many tasks sharing one signal add one abort listener, and all are cancelled by it', async () => {
+    const s = createScheduler({ maxConcurrent: 2, queueCapacity: Infinity });
+    const controller = new AbortController();
+    let listeners = 0;
+    const add = controller.signal.addEventListener.bind(controller.signal);
+    const remove = controller.signal.removeEventListener.bind(controller.signal);
+    controller.signal.addEventListener = ((...a: Parameters<typeof add>) => {
+      listeners++;
+      add(...a);
+    }) as typeof add;
+    controller.signal.removeEventListener = ((...a: Parameters<typeof remove>) => {
+      listeners--;
+      remove(...a);
+    }) as typeof remove;
+    const gate = deferred();
+    const handles = Array.from({ length: 50 }, () =>
+      s.submit(() => gate.promise, { signal: controller.signal }),
+    );
+    expect(listeners).toBe(1);
+    handles[10]!.cancel();
+    expect(listeners).toBe(1);
+    controller.abort('deadline');
+    const outcomes = await Promise.allSettled(handles.map((h) => h.result));
+    expect(
+      outcomes.every((o) => o.status === 'rejected' && o.reason instanceof TaskCancelledError),
+    ).toBe(true);
+    gate.resolve();
+    await s.onIdle();
+    expect(s.stats()).toMatchObject({ cancelled: 50, started: 2 });
+    const c2 = new AbortController();
+    const done = [s.run(() => 1, { signal: c2.signal }), s.run(() => 2, { signal: c2.signal })];
+    await Promise.all(done);
+    // every task settled: the shared listener was removed
+    expect(s.stats().cancelled).toBe(50);
+  });
+
   it('timeouts reject with TaskTimeoutError and abort the signal (per task and default)', async () => {
     vi.useFakeTimers();
     const s = createScheduler({ maxConcurrent: 2, defaultTimeoutMs: 50 });
