@@ -57,6 +57,11 @@ const store = await esm.createCacheService({ keyPrefix: 'smoke:' });
 await store.set('k', 'v');
 if ((await store.get('k')) !== 'v' || store.mode !== 'single_node') throw new Error('store round trip failed');
 await store.close();
+const testing = await import('mocra/testing');
+if (typeof testing.runCacheServiceConformance !== 'function') throw new Error('mocra/testing is missing');
+if (typeof createRequire(import.meta.url)('mocra/testing').runCacheServiceConformance !== 'function') {
+  throw new Error('mocra/testing (CJS) is missing');
+}
 console.log('esm ok: ' + Object.keys(esm).length + ' exports');
 `,
   );
