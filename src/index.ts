@@ -64,6 +64,16 @@ export type {
   TaskState,
 } from './scheduler/index.js';
 
+// retry
+export { RetryPolicy, isRetryableError } from './retry/index.js';
+export type {
+  JitterKind,
+  RetryContext,
+  RetryEvents,
+  RetryPolicyOptions,
+  RetryStats,
+} from './retry/index.js';
+
 // state store
 export {
   createCacheService,

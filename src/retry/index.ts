@@ -1,0 +1,9 @@
+export { RetryPolicy } from './retry-policy.js';
+export type {
+  JitterKind,
+  RetryContext,
+  RetryEvents,
+  RetryPolicyOptions,
+  RetryStats,
+} from './retry-policy.js';
+export { isRetryableError } from './classify.js';

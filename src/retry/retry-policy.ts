@@ -1,0 +1,340 @@
+/**
+ * RetryPolicy: exponential backoff with jitter on cockatiel 3, a retry classifier, Retry-After
+ * hints, prompt abort, stats and events.
+ */
+import {
+  DelegateBackoff,
+  handleWhen,
+  TaskCancelledError as CockatielTaskCancelledError,
+  retry,
+  type IPolicy,
+  type IRetryBackoffContext,
+} from 'cockatiel';
+import { TaskTimeoutError } from '../errors.js';
+import { abortError } from '../internal/abort.js';
+import { MAX_TIMER_DELAY_MS } from '../internal/clock.js';
+import { Emitter } from '../internal/emitter.js';
+import {
+  invalid,
+  invalidCombination,
+  optionalEnum,
+  optionalFunction,
+  optionalNumber,
+  readOptions,
+  requireFunction,
+  optionalSignal,
+} from '../internal/validate.js';
+import { isRetryableError, retryAfterHint } from './classify.js';
+
+/** How a delay is randomised. */
+export type JitterKind = 'proportional' | 'full' | 'half' | 'decorrelated' | 'none';
+
+/** Options of {@link RetryPolicy}. */
+export interface RetryPolicyOptions {
+  /** Retries after the first call (integer >= 0): 3 means at most 4 calls. @defaultValue 3 */
+  maxRetries?: number;
+  /** Delay before the first retry, in ms. @defaultValue 100 */
+  initialDelayMs?: number;
+  /** Largest delay before jitter, in ms (>= initialDelayMs, < 2^31). @defaultValue 30000 */
+  maxDelayMs?: number;
+  /** Growth of the delay per retry (>= 1). @defaultValue 2 */
+  multiplier?: number;
+  /** Proportional jitter in [0, 1): each delay is scaled by a random factor in [1 - jitter, 1 + jitter], after the cap. @defaultValue 0.2 */
+  jitter?: number;
+  /**
+   * Kind of jitter: `'proportional'` (± `jitter`), cockatiel's `'full'` (0..delay), `'half'`
+   * (delay/2..delay), `'decorrelated'`, or `'none'`. @defaultValue 'proportional'
+   */
+  jitterKind?: JitterKind;
+  /** Which errors to retry. @defaultValue {@link isRetryableError} */
+  isRetryable?: (error: unknown) => boolean;
+  /** Longest wait honoured from an error's `retryAfterMs` hint, in ms. @defaultValue 60000 */
+  maxRetryAfterMs?: number;
+  /** A cockatiel policy each attempt runs through (e.g. a circuit breaker, timeout or bulkhead). */
+  policy?: IPolicy;
+}
+
+/** Counters of a {@link RetryPolicy}. */
+export interface RetryStats {
+  /** Calls of the function (first calls and retries). */
+  attempts: number;
+  /** Retries scheduled. */
+  retries: number;
+  /** Executions that ended with a value. */
+  successes: number;
+  /** Executions that ended with an error (not retryable, or out of retries). */
+  giveUps: number;
+  /** Executions stopped by their signal. */
+  aborted: number;
+}
+
+/** Events of a {@link RetryPolicy}. */
+export interface RetryEvents {
+  /** A retry was scheduled. */
+  retry: {
+    /** The attempt that failed (1 = the first call). */
+    attempt: number;
+    /** Wait before the next attempt, in ms. */
+    delayMs: number;
+    /** The error of the failed attempt. */
+    error: unknown;
+  };
+  /** An execution ended with an error. */
+  giveUp: {
+    /** Calls made. */
+    attempts: number;
+    /** The last error. */
+    error: unknown;
+  };
+  /** An execution ended with a value. */
+  success: {
+    /** Calls made. */
+    attempts: number;
+  };
+}
+
+/** What the function given to {@link RetryPolicy.execute} receives. */
+export interface RetryContext {
+  /** 1 for the first call, 2 for the first retry, … */
+  attempt: number;
+  /** Aborted when the caller's signal aborts (or the wrapped policy's, e.g. a timeout). */
+  signal: AbortSignal;
+}
+
+interface Resolved {
+  maxRetries: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  multiplier: number;
+  jitter: number;
+  jitterKind: JitterKind;
+  isRetryable: (error: unknown) => boolean;
+  maxRetryAfterMs: number;
+  policy: IPolicy | undefined;
+}
+
+const W = 'RetryPolicy';
+const never = new AbortController().signal;
+
+/**
+ * Retries a function with exponential backoff and jitter, on cockatiel.
+ *
+ * Delays: `min(initialDelayMs × multiplier^(n-1), maxDelayMs)` for retry n, then jitter, then
+ * at least the error's `retryAfterMs` hint (capped by `maxRetryAfterMs`), always below 2^31 ms.
+ * When the caller's signal aborts, `execute` rejects at once with the signal's reason and the
+ * function is not called again.
+ *
+ * @example
+ * ```ts
+ * const policy = new RetryPolicy({ maxRetries: 5, initialDelayMs: 200 });
+ * const body = await policy.execute(({ signal }) => fetchJson(url, { signal }), { signal });
+ * ```
+ */
+export class RetryPolicy {
+  readonly #o: Resolved;
+  readonly #emitter = new Emitter<RetryEvents>();
+  readonly #stats: RetryStats = { attempts: 0, retries: 0, successes: 0, giveUps: 0, aborted: 0 };
+
+  /** @throws {@link ConfigError} naming an invalid option. */
+  constructor(options: RetryPolicyOptions = {}) {
+    const o = readOptions(W, options, [
+      'maxRetries',
+      'initialDelayMs',
+      'maxDelayMs',
+      'multiplier',
+      'jitter',
+      'jitterKind',
+      'isRetryable',
+      'maxRetryAfterMs',
+      'policy',
+    ]);
+    const maxDelayMs = optionalNumber(W, 'maxDelayMs', o.maxDelayMs, 30_000, {
+      min: 0,
+      max: MAX_TIMER_DELAY_MS,
+    });
+    const initialDelayMs = optionalNumber(W, 'initialDelayMs', o.initialDelayMs, 100, {
+      min: 0,
+      max: MAX_TIMER_DELAY_MS,
+    });
+    if (maxDelayMs < initialDelayMs) {
+      invalidCombination(
+        W,
+        ['maxDelayMs', 'initialDelayMs'],
+        `\`maxDelayMs\` (${maxDelayMs}) must be >= \`initialDelayMs\` (${initialDelayMs})`,
+      );
+    }
+    if (
+      o.policy !== undefined &&
+      (o.policy === null || typeof (o.policy as IPolicy).execute !== 'function')
+    ) {
+      invalid(W, 'policy', 'a cockatiel policy (with execute)', o.policy);
+    }
+    this.#o = Object.freeze({
+      maxRetries: optionalNumber(W, 'maxRetries', o.maxRetries, 3, {
+        integer: true,
+        min: 0,
+        max: 1000,
+      }),
+      initialDelayMs,
+      maxDelayMs,
+      multiplier: optionalNumber(W, 'multiplier', o.multiplier, 2, { min: 1 }),
+      jitter: optionalNumber(W, 'jitter', o.jitter, 0.2, { min: 0, lessThan: 1 }),
+      jitterKind: optionalEnum(
+        W,
+        'jitterKind',
+        o.jitterKind,
+        ['proportional', 'full', 'half', 'decorrelated', 'none'],
+        'proportional',
+      ),
+      isRetryable:
+        optionalFunction<(e: unknown) => boolean>(W, 'isRetryable', o.isRetryable) ??
+        isRetryableError,
+      maxRetryAfterMs: optionalNumber(W, 'maxRetryAfterMs', o.maxRetryAfterMs, 60_000, {
+        min: 0,
+        max: MAX_TIMER_DELAY_MS,
+      }),
+      policy: o.policy,
+    });
+  }
+
+  /**
+   * The delay before retry `n` (1-based) after `error`, as `execute` computes it.
+   * `previousMs` feeds decorrelated jitter.
+   */
+  delayFor(n: number, error?: unknown, previousMs?: number): number {
+    const o = this.#o;
+    const base = Math.min(o.initialDelayMs * o.multiplier ** (n - 1), o.maxDelayMs);
+    let delay: number;
+    switch (o.jitterKind) {
+      case 'none':
+        delay = base;
+        break;
+      case 'full':
+        delay = Math.random() * base;
+        break;
+      case 'half':
+        delay = base / 2 + (Math.random() * base) / 2;
+        break;
+      case 'decorrelated': {
+        const prev = previousMs ?? o.initialDelayMs;
+        const upper = Math.max(o.initialDelayMs, prev * 3);
+        delay = Math.min(
+          o.maxDelayMs,
+          o.initialDelayMs + Math.random() * (upper - o.initialDelayMs),
+        );
+        break;
+      }
+      default:
+        delay = base * (1 + o.jitter * (2 * Math.random() - 1));
+    }
+    const hint = retryAfterHint(error);
+    if (hint !== undefined) delay = Math.max(delay, Math.min(hint, o.maxRetryAfterMs));
+    return Math.min(Math.max(0, Math.round(delay)), MAX_TIMER_DELAY_MS);
+  }
+
+  /**
+   * Calls `fn` until it succeeds, an error is not retryable, retries run out, or `signal` aborts.
+   *
+   * @throws the last error of `fn`; the signal's reason (or TaskCancelledError) on abort.
+   */
+  async execute<T>(
+    fn: (ctx: RetryContext) => Promise<T> | T,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<T> {
+    requireFunction(`${W}.execute`, 'fn', fn);
+    const signal = optionalSignal(`${W}.execute`, 'signal', options?.signal) ?? never;
+    if (signal.aborted) {
+      this.#stats.aborted++;
+      throw abortError(signal);
+    }
+    const o = this.#o;
+    let attempts = 0;
+    let lastError: unknown;
+    const classify = (error: unknown): boolean => !signal.aborted && o.isRetryable(error);
+    const policy = retry(handleWhen(classify), {
+      maxAttempts: o.maxRetries,
+      backoff: new DelegateBackoff<IRetryBackoffContext<unknown>, number | undefined>(
+        (ctx, previous) => {
+          const error = 'error' in ctx.result ? ctx.result.error : undefined;
+          const delayMs = this.delayFor(ctx.attempt, error, previous);
+          return { delay: delayMs, state: delayMs };
+        },
+      ),
+    }).dangerouslyUnref();
+    const onRetry = policy.onRetry((event) => {
+      this.#stats.retries++;
+      if (this.#emitter.has('retry')) {
+        const error = 'error' in event ? event.error : undefined;
+        this.#emitter.emit('retry', { attempt: attempts, delayMs: event.delay, error });
+      }
+    });
+    const attempt = async ({ signal: inner }: { signal: AbortSignal }): Promise<T> => {
+      // after an abort, cockatiel may still wake from its backoff wait: never call fn again
+      if (signal.aborted) throw abortError(signal);
+      attempts++;
+      this.#stats.attempts++;
+      let attemptSignal: AbortSignal = inner;
+      const run = (s: AbortSignal): Promise<T> | T => {
+        attemptSignal = s;
+        return fn({ attempt: attempts, signal: s });
+      };
+      try {
+        return o.policy
+          ? ((await o.policy.execute(({ signal: s }) => run(s), inner)) as T)
+          : await run(inner);
+      } catch (error) {
+        // a wrapped cockatiel timeout cancels the attempt: when the caller did not abort, that
+        // is a timeout (retryable), not a cancellation
+        const cutByPolicy =
+          o.policy !== undefined &&
+          !signal.aborted &&
+          (attemptSignal.aborted || error instanceof CockatielTaskCancelledError);
+        const e = cutByPolicy
+          ? new TaskTimeoutError('attempt timed out in the wrapped policy', { cause: error })
+          : error;
+        lastError = e;
+        throw e;
+      }
+    };
+    const running = policy.execute(attempt, signal);
+    let removeAbort = (): void => {};
+    const aborted = new Promise<never>((_, reject) => {
+      const onAbort = (): void => reject(abortError(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      removeAbort = () => signal.removeEventListener('abort', onAbort);
+    });
+    aborted.catch(() => {});
+    try {
+      const value = await Promise.race([running, aborted]);
+      this.#stats.successes++;
+      if (this.#emitter.has('success')) this.#emitter.emit('success', { attempts });
+      return value;
+    } catch (error) {
+      if (signal.aborted) {
+        running.catch(() => {});
+        this.#stats.aborted++;
+        throw abortError(signal);
+      }
+      this.#stats.giveUps++;
+      if (this.#emitter.has('giveUp'))
+        this.#emitter.emit('giveUp', { attempts, error: lastError ?? error });
+      throw error;
+    } finally {
+      removeAbort();
+      onRetry.dispose();
+    }
+  }
+
+  /** Counters since construction. */
+  stats(): RetryStats {
+    return { ...this.#stats };
+  }
+
+  /** Subscribes to `retry`, `giveUp` or `success`; returns an unsubscribe function. */
+  on<K extends keyof RetryEvents>(
+    event: K,
+    listener: (payload: RetryEvents[K]) => void,
+  ): () => void {
+    return this.#emitter.on(event, listener);
+  }
+}
