@@ -253,9 +253,10 @@ describe('RetryPolicy', () => {
     let release!: () => void;
     const first = policy.execute(() => new Promise<void>((r) => (release = r)));
     await vi.advanceTimersByTimeAsync(0);
-    await expect(policy.execute(() => 'second')).rejects.toMatchObject({
-      name: 'BulkheadRejectedError',
-    });
+    const second = vi.fn(() => 'second');
+    await expect(policy.execute(second)).rejects.toMatchObject({ isBulkheadRejectedError: true });
+    expect(second).not.toHaveBeenCalled();
+    expect(policy.stats()).toMatchObject({ giveUps: 1, retries: 0 });
     release();
     await first;
   });
