@@ -64,6 +64,10 @@ export type {
   TaskState,
 } from './scheduler/index.js';
 
+// cache
+export { PluginCache, canonicalKey } from './cache/index.js';
+export type { CacheStats, GetOrComputeOptions, PluginCacheOptions } from './cache/index.js';
+
 // retry
 export { RetryPolicy, isRetryableError } from './retry/index.js';
 export type {
