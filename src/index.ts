@@ -78,6 +78,10 @@ export type {
   RetryStats,
 } from './retry/index.js';
 
+// keys
+export { ChainKeyBuilder, KEY_LAYOUT_VERSION, escapeKeyPart } from './keys/index.js';
+export type { ChainKeyBuilderOptions, PtmIdentity } from './keys/index.js';
+
 // state store
 export {
   createCacheService,

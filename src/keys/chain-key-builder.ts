@@ -1,0 +1,193 @@
+/**
+ * ChainKeyBuilder: the only place that builds the chain engine's Redis keys.
+ */
+import { createHash } from 'node:crypto';
+import { ConfigError } from '../errors.js';
+import { invalid, optionalString, readOptions, requireString } from '../internal/validate.js';
+
+/** The six fields that identify one node (a ParserTaskModel) of a run. */
+export interface PtmIdentity {
+  /** The run. */
+  runId: string;
+  /** The account. */
+  account: string;
+  /** The platform. */
+  platform: string;
+  /** The module. */
+  moduleId: string;
+  /** The step index (integer >= 0). */
+  stepIdx: number;
+  /** The request the node came from ('' for a module's first step). */
+  prefixRequest: string;
+}
+
+/** Options of {@link ChainKeyBuilder}. */
+export interface ChainKeyBuilderOptions {
+  /** First segment of every key; no `{`, `}` or whitespace. @defaultValue 'chain' */
+  prefix?: string;
+}
+
+/** Version of the key layout; part of no key, recorded with each run's state. */
+export const KEY_LAYOUT_VERSION = 1;
+
+const W = 'ChainKeyBuilder';
+
+/** Percent-encodes the characters that delimit keys or hash tags, and the escape itself. */
+export function escapeKeyPart(part: string): string {
+  return part.replace(
+    /[%:{}]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  );
+}
+
+/**
+ * Builds every key of the chain engine. Layout: `<prefix>:{t:<taskId>}:<family>:<parts…>`.
+ *
+ * - All keys of one task share the hash tag `{t:<taskId>}`, so every transition's keys are in
+ *   one Redis Cluster slot (thresholds and terminate marks are per task, and node transitions
+ *   check them).
+ * - User-supplied ids are escaped (`%`, `:`, `{`, `}` percent-encoded): they can neither collide
+ *   across segments nor break the hash tag.
+ * - A node's identity is {@link ChainKeyBuilder.ptmKey}: a stable hash of a length-prefixed
+ *   encoding of its six fields, identical on every process and every version.
+ *
+ * @example
+ * ```ts
+ * const keys = new ChainKeyBuilder({ prefix: 'crawl' });
+ * const node = { runId: 'r1', account: 'acme', platform: 'web', moduleId: 'shop', stepIdx: 1, prefixRequest: 'GET /list' };
+ * keys.ptm('task-1', node); // 'crawl:{t:task-1}:ptm:3f…'
+ * ```
+ */
+export class ChainKeyBuilder {
+  /** The first segment of every key. */
+  readonly prefix: string;
+
+  /** @throws {@link ConfigError} when the prefix is empty or contains `{`, `}` or whitespace. */
+  constructor(options: ChainKeyBuilderOptions = {}) {
+    const o = readOptions(W, options, ['prefix']);
+    const prefix = optionalString(W, 'prefix', o.prefix, 'chain');
+    if (/[{}\s]/.test(prefix))
+      invalid(W, 'prefix', 'a string without `{`, `}` or whitespace', prefix);
+    this.prefix = prefix;
+  }
+
+  /**
+   * The stable identity of a node: sha256 (first 128 bits, hex) of the length-prefixed encoding
+   * `len:runId|len:account|len:platform|len:moduleId|len:stepIdx|len:prefixRequest` (lengths in
+   * UTF-8 bytes), so `('a:b', 'c')` and `('a', 'b:c')` differ.
+   *
+   * @throws {@link ConfigError} when a field is missing or `stepIdx` is not an integer >= 0.
+   */
+  ptmKey(id: PtmIdentity): string {
+    if (id === null || typeof id !== 'object') invalid(`${W}.ptmKey`, 'id', 'an object', id);
+    const fields = [
+      requireString(`${W}.ptmKey`, 'runId', id.runId),
+      requireString(`${W}.ptmKey`, 'account', id.account),
+      requireString(`${W}.ptmKey`, 'platform', id.platform),
+      requireString(`${W}.ptmKey`, 'moduleId', id.moduleId),
+      stepText(id.stepIdx),
+      typeof id.prefixRequest === 'string'
+        ? id.prefixRequest
+        : invalid(`${W}.ptmKey`, 'prefixRequest', 'a string', id.prefixRequest),
+    ];
+    const hash = createHash('sha256');
+    for (const f of fields) hash.update(`${Buffer.byteLength(f, 'utf8')}:${f}|`);
+    return hash.digest('hex').slice(0, 32);
+  }
+
+  /** The hash tag of a task's keys, `{t:<taskId>}`. */
+  tag(taskId: string): string {
+    return `{t:${escapeKeyPart(requireString(W, 'taskId', taskId))}}`;
+  }
+
+  /** Execution state of a module in a run (schema version, counters). */
+  exec(taskId: string, runId: string, moduleId: string): string {
+    return this.#key(taskId, 'exec', runId, moduleId);
+  }
+
+  /** The state record of one node (status, lease owner, fencing version, lease expiry). */
+  ptm(taskId: string, id: PtmIdentity): string {
+    return this.#key(taskId, 'ptm', this.ptmKey(id));
+  }
+
+  /** The advance gate of a node: set once when the node's successors are produced. */
+  advanceGate(taskId: string, id: PtmIdentity): string {
+    return this.#key(taskId, 'gate', 'advance', this.ptmKey(id));
+  }
+
+  /** The fallback gate of a node (`try_allow_fallback_once` per step and prefix request). */
+  fallbackGate(taskId: string, id: PtmIdentity): string {
+    return this.#key(taskId, 'gate', 'fallback', this.ptmKey(id));
+  }
+
+  /** The at-most-once mark of one failure of a node. */
+  errorEmit(taskId: string, id: PtmIdentity, errorHash: string): string {
+    return this.#key(
+      taskId,
+      'error',
+      'emit',
+      this.ptmKey(id),
+      requireString(W, 'errorHash', errorHash),
+    );
+  }
+
+  /** The error counter of a module of a task. */
+  moduleThreshold(taskId: string, moduleId: string): string {
+    return this.#key(taskId, 'threshold', 'module', moduleId);
+  }
+
+  /** The error counter of a task. */
+  taskThreshold(taskId: string): string {
+    return this.#key(taskId, 'threshold', 'task');
+  }
+
+  /** The terminate mark of a task. */
+  terminateTask(taskId: string): string {
+    return this.#key(taskId, 'terminate', 'task');
+  }
+
+  /** The terminate mark of a module of a task. */
+  terminateModule(taskId: string, moduleId: string): string {
+    return this.#key(taskId, 'terminate', 'module', moduleId);
+  }
+
+  /** The delayed-retry sorted set of a task (score: due time). */
+  retryZset(taskId: string): string {
+    return this.#key(taskId, 'retry');
+  }
+
+  /** The reorder buffer of a module in a run (messages that arrived before their parent committed). */
+  reorderBuffer(taskId: string, runId: string, moduleId: string): string {
+    return this.#key(taskId, 'reorder', runId, moduleId);
+  }
+
+  /** The outbox of a task: successor nodes written by commits, waiting to be published. */
+  outbox(taskId: string): string {
+    return this.#key(taskId, 'outbox');
+  }
+
+  /** Every key of a task starts with this (for SCAN-based clean-up and debugging). */
+  taskPrefix(taskId: string): string {
+    return `${this.prefix}:${this.tag(taskId)}:`;
+  }
+
+  #key(taskId: string, family: string, ...parts: string[]): string {
+    let key = `${this.prefix}:${this.tag(taskId)}:${family}`;
+    for (const part of parts) {
+      if (typeof part !== 'string' || part.length === 0) {
+        throw new ConfigError(`${W}.${family}: every id must be a non-empty string`, {
+          context: { field: family },
+        });
+      }
+      key += `:${escapeKeyPart(part)}`;
+    }
+    return key;
+  }
+}
+
+function stepText(stepIdx: unknown): string {
+  if (typeof stepIdx !== 'number' || !Number.isSafeInteger(stepIdx) || stepIdx < 0) {
+    invalid(`${W}.ptmKey`, 'stepIdx', 'an integer >= 0', stepIdx);
+  }
+  return String(stepIdx);
+}
