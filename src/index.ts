@@ -78,6 +78,36 @@ export type {
   RetryStats,
 } from './retry/index.js';
 
+// chain state machine
+export {
+  LocalChainState,
+  RedisChainState,
+  CHAIN_SCHEMA_VERSION,
+  ClaimCode,
+  CommitCode,
+  CommitErrorCode,
+  FallbackCode,
+  RecoverCode,
+  ReorderCode,
+  RetryScheduleCode,
+  TerminateCode,
+  ThresholdCode,
+} from './chain/state/index.js';
+export type {
+  ChainStateOptions,
+  ChainStateStore,
+  ClaimInput,
+  ClaimResult,
+  CommitErrorInput,
+  CommitSuccessInput,
+  NodeAddress,
+  RedisChainStateOptions,
+  RetryScheduleInput,
+  Successor,
+  ThresholdInput,
+  ThresholdResult,
+} from './chain/state/index.js';
+
 // keys
 export { ChainKeyBuilder, KEY_LAYOUT_VERSION, escapeKeyPart } from './keys/index.js';
 export type { ChainKeyBuilderOptions, PtmIdentity } from './keys/index.js';

@@ -166,6 +166,11 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'outbox');
   }
 
+  /** The sequence counter of a task's outbox (in-process state keeps the outbox ordered with it). */
+  outboxSequence(taskId: string): string {
+    return this.#key(taskId, 'outbox', 'seq');
+  }
+
   /** Every key of a task starts with this (for SCAN-based clean-up and debugging). */
   taskPrefix(taskId: string): string {
     return `${this.prefix}:${this.tag(taskId)}:`;

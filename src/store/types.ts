@@ -81,7 +81,6 @@ export interface ScriptReply {
 /**
  * Runs the compiled scripts in `lua/` by name. Implemented by {@link RedisBackend}; keys are
  * given relative and the runner adds the service prefix.
- * @internal
  */
 export interface ScriptRunner {
   /** Runs script `name` with EVALSHA (loading it on NOSCRIPT and retrying once). */

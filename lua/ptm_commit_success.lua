@@ -1,0 +1,45 @@
+-- ptm_commit_success (schema 1): mark a node done and produce its successors and items at most once.
+-- KEYS[1] node state   KEYS[2] advance gate   KEYS[3] task outbox (list)   KEYS[4] reorder buffer (hash)
+-- KEYS[5..4+n] state of each successor node
+-- ARGV[1] now override (unused)  ARGV[2] owner  ARGV[3] version  ARGV[4] ttl ms  ARGV[5] schema
+-- ARGV[6] n successors, then per successor: its ptm id, its message; then the items
+-- Returns {code, msg[, successors created]}:
+--   0 COMMIT_OK           done; new successors created and queued with the items in the outbox
+--   1 FENCING_REJECT      owner/version is not the current claim (or the node was never claimed)
+--   2 CAS_CONFLICT        the claim is no longer processing (recovered as a zombie) or the gate is set
+--   3 ALREADY_COMMITTED   replay by the same owner and version: nothing written again
+-- Reads and checks everything first; writes last. Every written key gets the ttl.
+local owner, version, ttl, schema, n = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local f = redis.call('HMGET', KEYS[1], 'status', 'owner', 'version', 'schema')
+if f[1] == false then return {1, 'FENCING_REJECT'} end
+if tonumber(f[4]) ~= schema then
+  return redis.error_reply('SCHEMA_MISMATCH node state has schema ' .. tostring(f[4]) .. ', this version reads ' .. schema)
+end
+local current = tonumber(f[3])
+if f[1] == 'done' then
+  if current == version and f[2] == owner then return {3, 'ALREADY_COMMITTED'} end
+  return {1, 'FENCING_REJECT'}
+end
+if f[2] ~= owner or current ~= version then return {1, 'FENCING_REJECT'} end
+if f[1] ~= 'processing' then return {2, 'CAS_CONFLICT'} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {2, 'CAS_CONFLICT'} end
+local exists = {}
+for i = 1, n do exists[i] = redis.call('EXISTS', KEYS[4 + i]) end
+-- writes
+redis.call('HSET', KEYS[1], 'status', 'done')
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('SET', KEYS[2], version, 'PX', ttl)
+local created = 0
+for i = 1, n do
+  redis.call('HDEL', KEYS[4], ARGV[5 + 2 * i])
+  if exists[i] == 0 then
+    redis.call('HSET', KEYS[4 + i], 'status', 'pending', 'owner', '', 'version', 0, 'lease_until', 0,
+      'epoch', 0, 'schema', schema)
+    redis.call('PEXPIRE', KEYS[4 + i], ttl)
+    redis.call('RPUSH', KEYS[3], ARGV[6 + 2 * i])
+    created = created + 1
+  end
+end
+for j = 7 + 2 * n, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[j]) end
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], ttl) end
+return {0, 'COMMIT_OK', created}

@@ -1,0 +1,28 @@
+export { LocalChainState } from './local-chain-state.js';
+export type { ChainStateOptions } from './local-chain-state.js';
+export { RedisChainState } from './redis-chain-state.js';
+export type { RedisChainStateOptions } from './redis-chain-state.js';
+export {
+  CHAIN_SCHEMA_VERSION,
+  ClaimCode,
+  CommitCode,
+  CommitErrorCode,
+  FallbackCode,
+  RecoverCode,
+  ReorderCode,
+  RetryScheduleCode,
+  TerminateCode,
+  ThresholdCode,
+} from './types.js';
+export type {
+  ChainStateStore,
+  ClaimInput,
+  ClaimResult,
+  CommitErrorInput,
+  CommitSuccessInput,
+  NodeAddress,
+  RetryScheduleInput,
+  Successor,
+  ThresholdInput,
+  ThresholdResult,
+} from './types.js';

@@ -1,0 +1,229 @@
+/**
+ * The chain state machine on Redis: every transition is exactly one Lua script call (one round
+ * trip), all its keys in the task's hash slot. Codes match `LocalChainState` exactly.
+ */
+import { ErrorCode, MocraError, isMocraError } from '../../errors.js';
+import type { Clock } from '../../internal/clock.js';
+import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
+import type { ScriptReply, ScriptRunner } from '../../store/types.js';
+import type { ChainStateOptions } from './local-chain-state.js';
+import {
+  CHAIN_SCHEMA_VERSION,
+  type ChainStateStore,
+  type ClaimInput,
+  type ClaimResult,
+  type CommitErrorInput,
+  type CommitSuccessInput,
+  type NodeAddress,
+  type RetryScheduleInput,
+  type ThresholdInput,
+  type ThresholdResult,
+} from './types.js';
+
+/** Options of {@link RedisChainState}. */
+export interface RedisChainStateOptions extends ChainStateOptions {
+  /**
+   * TEST ONLY: drive the scripts' clock instead of Redis' `TIME`, so a parity test can replay
+   * one clock on both implementations. Never set in production: processes must share one clock.
+   */
+  testClock?: Clock;
+}
+
+/**
+ * {@link ChainStateStore} on a Redis {@link ScriptRunner} (a `RedisBackend`).
+ *
+ * @example
+ * ```ts
+ * const state = new RedisChainState(await createCacheService({ redis: url }) as RedisBackend);
+ * ```
+ */
+export class RedisChainState implements ChainStateStore {
+  readonly #r: ScriptRunner;
+  readonly #keys: ChainKeyBuilder;
+  readonly #ttl: number;
+  readonly #clock: Clock | undefined;
+
+  constructor(runner: ScriptRunner, options: RedisChainStateOptions = {}) {
+    this.#r = runner;
+    this.#keys = options.keys ?? new ChainKeyBuilder();
+    this.#ttl = options.stateTtlMs ?? 7 * 86_400_000;
+    this.#clock = options.testClock;
+  }
+
+  async claim(input: ClaimInput): Promise<ClaimResult> {
+    const { node } = input;
+    const k = this.#keys;
+    const reply = await this.#run(
+      'ptm_claim',
+      [
+        k.ptm(node.taskId, node),
+        k.terminateTask(node.taskId),
+        k.terminateModule(node.taskId, node.moduleId),
+      ],
+      [
+        this.#now(),
+        input.owner,
+        input.leaseMs,
+        input.epoch,
+        input.root ? '1' : '0',
+        CHAIN_SCHEMA_VERSION,
+        this.#ttl,
+      ],
+    );
+    return {
+      code: reply.code as ClaimResult['code'],
+      version: Number(reply.payload[0] ?? 0),
+      leaseUntil: Number(reply.payload[1] ?? 0),
+      reason: String(reply.payload[2] ?? ''),
+    };
+  }
+
+  async commitSuccess(input: CommitSuccessInput): Promise<0 | 1 | 2 | 3> {
+    const { node } = input;
+    const k = this.#keys;
+    const keys = [
+      k.ptm(node.taskId, node),
+      k.advanceGate(node.taskId, node),
+      k.outbox(node.taskId),
+      k.reorderBuffer(node.taskId, node.runId, node.moduleId),
+      ...input.successors.map((s) => k.ptm(s.node.taskId, s.node)),
+    ];
+    const args: (string | number)[] = [
+      this.#now(),
+      input.owner,
+      input.version,
+      this.#ttl,
+      CHAIN_SCHEMA_VERSION,
+      input.successors.length,
+    ];
+    for (const s of input.successors) args.push(k.ptmKey(s.node), s.message);
+    args.push(...input.items);
+    return (await this.#run('ptm_commit_success', keys, args)).code as 0 | 1 | 2 | 3;
+  }
+
+  async commitError(input: CommitErrorInput): Promise<0 | 1 | 2> {
+    const { node } = input;
+    const k = this.#keys;
+    const reply = await this.#run(
+      'ptm_commit_error',
+      [k.ptm(node.taskId, node), k.errorEmit(node.taskId, node, input.errorHash)],
+      [this.#now(), input.owner, input.version, this.#ttl, CHAIN_SCHEMA_VERSION],
+    );
+    return reply.code as 0 | 1 | 2;
+  }
+
+  async recoverZombie(node: NodeAddress): Promise<0 | 1 | 2> {
+    return (
+      await this.#run('ptm_recover_zombie', [this.#keys.ptm(node.taskId, node)], [this.#now()])
+    ).code as 0 | 1 | 2;
+  }
+
+  async reorderEnqueue(node: NodeAddress, message: string): Promise<0 | 1> {
+    const k = this.#keys;
+    const reply = await this.#run(
+      'ptm_reorder_enqueue',
+      [k.reorderBuffer(node.taskId, node.runId, node.moduleId)],
+      [k.ptmKey(node), message, this.#ttl],
+    );
+    return reply.code as 0 | 1;
+  }
+
+  async thresholdDecide(input: ThresholdInput): Promise<ThresholdResult> {
+    const k = this.#keys;
+    const reply = await this.#run(
+      'etm_threshold_decide',
+      [
+        k.moduleThreshold(input.taskId, input.moduleId),
+        k.taskThreshold(input.taskId),
+        k.terminateTask(input.taskId),
+        k.terminateModule(input.taskId, input.moduleId),
+      ],
+      [input.moduleThreshold, input.taskThreshold, input.retryAfterMs, this.#ttl],
+    );
+    return {
+      code: reply.code as ThresholdResult['code'],
+      moduleErrors: Number(reply.payload[0] ?? 0),
+      taskErrors: Number(reply.payload[1] ?? 0),
+    };
+  }
+
+  async retrySchedule(input: RetryScheduleInput): Promise<0 | 1 | 2> {
+    const { node } = input;
+    const k = this.#keys;
+    const reply = await this.#run(
+      'etm_retry_schedule',
+      [
+        k.ptm(node.taskId, node),
+        k.retryZset(node.taskId),
+        k.terminateTask(node.taskId),
+        k.terminateModule(node.taskId, node.moduleId),
+      ],
+      [
+        this.#now(),
+        input.attempt,
+        input.maxRetries,
+        input.delayMs,
+        input.message,
+        input.allowed ? '1' : '0',
+        this.#ttl,
+        CHAIN_SCHEMA_VERSION,
+      ],
+    );
+    return reply.code as 0 | 1 | 2;
+  }
+
+  async takeDueRetries(taskId: string, max: number): Promise<string[]> {
+    const reply = await this.#run(
+      'etm_retry_take',
+      [this.#keys.retryZset(taskId)],
+      [this.#now(), max],
+    );
+    return reply.payload.map(String);
+  }
+
+  async terminateMark(
+    taskId: string,
+    moduleId: string | undefined,
+    reason: string,
+  ): Promise<0 | 1> {
+    const key =
+      moduleId === undefined
+        ? this.#keys.terminateTask(taskId)
+        : this.#keys.terminateModule(taskId, moduleId);
+    return (await this.#run('etm_terminate_mark', [key], [reason, this.#ttl])).code as 0 | 1;
+  }
+
+  async tryAllowFallbackOnce(node: NodeAddress): Promise<0 | 1> {
+    return (
+      await this.#run(
+        'ptm_fallback_gate',
+        [this.#keys.fallbackGate(node.taskId, node)],
+        [this.#ttl],
+      )
+    ).code as 0 | 1;
+  }
+
+  async takeOutbox(taskId: string, max: number): Promise<string[]> {
+    const reply = await this.#run('chain_outbox_take', [this.#keys.outbox(taskId)], [max]);
+    return reply.payload.map(String);
+  }
+
+  #now(): string {
+    return this.#clock ? String(Math.round(this.#clock.now())) : '';
+  }
+
+  async #run(name: string, keys: string[], args: (string | number)[]): Promise<ScriptReply> {
+    try {
+      return await this.#r.runScript(name, keys, args);
+    } catch (error) {
+      if (isMocraError(error) && /SCHEMA_MISMATCH/.test(error.message)) {
+        throw new MocraError(
+          ErrorCode.SCHEMA_MISMATCH,
+          error.message.replace(/^.*SCHEMA_MISMATCH /, ''),
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * The chain state machine: the transitions every state change of a node goes through, with the
+ * result codes of DESIGN §3.3. Two implementations keep the same contract: `LocalChainState`
+ * (TypeScript over the in-process store) and `RedisChainState` (one Lua script per transition).
+ */
+import type { PtmIdentity } from '../../keys/chain-key-builder.js';
+
+/** Result codes of `ptm_claim`. */
+export const ClaimCode = {
+  /** Claimed (or replayed by the same owner within its lease): run the node. */
+  EXECUTE: 0,
+  /** The node is done: acknowledge the message and do nothing. */
+  DUPLICATE_DONE: 1,
+  /** Obsolete: task/module terminated, an older retry epoch, or the node failed in this epoch. */
+  STALE_STEP: 2,
+  /** The node does not exist yet (its parent has not committed) or the message is from a newer epoch. */
+  OUT_OF_ORDER: 3,
+  /** Another owner holds a live lease. */
+  LOCKED_BY_OTHER: 4,
+} as const;
+
+/** Result codes of `ptm_commit_success`. */
+export const CommitCode = {
+  /** Done: successors created and queued with the items, once. */
+  COMMIT_OK: 0,
+  /** The owner/version is not the node's current claim. */
+  FENCING_REJECT: 1,
+  /** The claim was recovered as a zombie (or the advance gate is already set). */
+  CAS_CONFLICT: 2,
+  /** A replay of a commit that already succeeded: nothing written again. */
+  ALREADY_COMMITTED: 3,
+} as const;
+
+/** Result codes of `ptm_commit_error`. */
+export const CommitErrorCode = {
+  /** Failure recorded: emit one ErrorTaskModel. */
+  ERROR_EMIT_OK: 0,
+  /** This failure was recorded before: emit nothing. */
+  ERROR_ALREADY_EMITTED: 1,
+  /** Not the node's current claim, or the node is not processing. */
+  FENCING_REJECT: 2,
+} as const;
+
+/** Result codes of `ptm_recover_zombie`. */
+export const RecoverCode = {
+  /** The expired lease was released: the node can be claimed again. */
+  RECOVERED: 0,
+  /** The lease is still live. */
+  NOT_EXPIRED: 1,
+  /** The node is not being processed. */
+  NOT_PROCESSING: 2,
+} as const;
+
+/** Result codes of `ptm_reorder_enqueue`. */
+export const ReorderCode = {
+  /** The early message was parked until its parent commits. */
+  ENQUEUED: 0,
+  /** A message for this node is already parked. */
+  DUPLICATE_BUFFERED: 1,
+} as const;
+
+/** Result codes of `etm_threshold_decide`. */
+export const ThresholdCode = {
+  /** Below both thresholds: retry. */
+  CONTINUE: 0,
+  /** Below both thresholds, with a cool-down hint: retry later. */
+  RETRY_AFTER: 1,
+  /** The module reached its threshold (or was terminated): stop that module only. */
+  TERMINATE_MODULE: 2,
+  /** The task reached its threshold (or was terminated): stop the task. */
+  TERMINATE_TASK: 3,
+} as const;
+
+/** Result codes of `etm_retry_schedule`. */
+export const RetryScheduleCode = {
+  /** Scheduled (or already scheduled for this attempt). */
+  RETRY_SCHEDULED: 0,
+  /** Not retryable, terminated, node missing or done, or a live claim holds it. */
+  RETRY_NOT_ALLOWED: 1,
+  /** The attempt is past maxRetries. */
+  MAX_RETRY_EXCEEDED: 2,
+} as const;
+
+/** Result codes of `etm_terminate_mark`. */
+export const TerminateCode = {
+  /** First terminate mark. */
+  TERMINATED: 0,
+  /** Was terminated before (idempotent). */
+  ALREADY_TERMINATED: 1,
+} as const;
+
+/** Result codes of `ptm_fallback_gate`. */
+export const FallbackCode = {
+  /** The first fallback of this node: rebuild from the prefix request. */
+  ALLOWED: 0,
+  /** A fallback already happened: refuse (no loop). */
+  REFUSED: 1,
+} as const;
+
+/** The version of the state layout; recorded in every node record. */
+export const CHAIN_SCHEMA_VERSION = 1;
+
+/** A node of a task: its task and its identity. */
+export interface NodeAddress extends PtmIdentity {
+  /** The task the node belongs to (the hash tag of its keys). */
+  taskId: string;
+}
+
+/** A successor created by a success commit. */
+export interface Successor {
+  /** The successor node. */
+  node: NodeAddress;
+  /** The message to publish for it (opaque to the state machine). */
+  message: string;
+}
+
+/** Input of {@link ChainStateStore.claim}. */
+export interface ClaimInput {
+  /** The node. */
+  node: NodeAddress;
+  /** Who claims (unique per worker). */
+  owner: string;
+  /** Lease length in ms. */
+  leaseMs: number;
+  /** The retry epoch the message carries (0 for a first delivery). */
+  epoch: number;
+  /** True for a module's first node, which no parent creates. */
+  root: boolean;
+}
+
+/** Result of {@link ChainStateStore.claim}. */
+export interface ClaimResult {
+  /** One of {@link ClaimCode}. */
+  code: (typeof ClaimCode)[keyof typeof ClaimCode];
+  /** The fencing version to commit with (EXECUTE), or the node's current version. */
+  version: number;
+  /** When the lease ends, in store time ms (EXECUTE and LOCKED_BY_OTHER). */
+  leaseUntil: number;
+  /** Why, for STALE_STEP: 'terminated', 'old_epoch' or 'failed'. */
+  reason: string;
+}
+
+/** Input of {@link ChainStateStore.commitSuccess}. */
+export interface CommitSuccessInput {
+  /** The node. */
+  node: NodeAddress;
+  /** The claiming owner. */
+  owner: string;
+  /** The fencing version from the claim. */
+  version: number;
+  /** Successor nodes to create and publish (at most once). */
+  successors: Successor[];
+  /** Output items to publish (at most once), opaque strings. */
+  items: string[];
+}
+
+/** Input of {@link ChainStateStore.commitError}. */
+export interface CommitErrorInput {
+  /** The node. */
+  node: NodeAddress;
+  /** The claiming owner. */
+  owner: string;
+  /** The fencing version from the claim. */
+  version: number;
+  /** Stable hash of the failure. */
+  errorHash: string;
+}
+
+/** Input of {@link ChainStateStore.thresholdDecide}. */
+export interface ThresholdInput {
+  /** The task. */
+  taskId: string;
+  /** The module that failed. */
+  moduleId: string;
+  /** Failures of the module at which it is terminated (>=). */
+  moduleThreshold: number;
+  /** Failures of the task at which it is terminated (>=). */
+  taskThreshold: number;
+  /** Cool-down hint of the failure in ms (> 0 gives RETRY_AFTER). */
+  retryAfterMs: number;
+}
+
+/** Result of {@link ChainStateStore.thresholdDecide}. */
+export interface ThresholdResult {
+  /** One of {@link ThresholdCode}. */
+  code: (typeof ThresholdCode)[keyof typeof ThresholdCode];
+  /** The module's failure count after this one. */
+  moduleErrors: number;
+  /** The task's failure count after this one. */
+  taskErrors: number;
+}
+
+/** Input of {@link ChainStateStore.retrySchedule}. */
+export interface RetryScheduleInput {
+  /** The node to run again. */
+  node: NodeAddress;
+  /** The retry number (1 for the first retry); becomes the node's epoch. */
+  attempt: number;
+  /** Most retries allowed. */
+  maxRetries: number;
+  /** Wait before the retry is due, in ms. */
+  delayMs: number;
+  /** The message to publish when due (it must carry `attempt` as its epoch). */
+  message: string;
+  /** Whether the failure may be retried at all. */
+  allowed: boolean;
+}
+
+/** The transitions of the chain state machine. Each one is atomic. */
+export interface ChainStateStore {
+  /** Claims a node for execution, with a lease and a fencing version. */
+  claim(input: ClaimInput): Promise<ClaimResult>;
+  /** Marks a node done, creates its successors and queues them and its items in the outbox, at most once. */
+  commitSuccess(input: CommitSuccessInput): Promise<(typeof CommitCode)[keyof typeof CommitCode]>;
+  /** Marks a node failed and records the failure at most once (the caller then emits one ErrorTaskModel). */
+  commitError(
+    input: CommitErrorInput,
+  ): Promise<(typeof CommitErrorCode)[keyof typeof CommitErrorCode]>;
+  /** Returns a node whose lease expired to `pending` so it can be claimed again. */
+  recoverZombie(node: NodeAddress): Promise<(typeof RecoverCode)[keyof typeof RecoverCode]>;
+  /** Parks a message that arrived before its node exists; the parent's commit releases it. */
+  reorderEnqueue(
+    node: NodeAddress,
+    message: string,
+  ): Promise<(typeof ReorderCode)[keyof typeof ReorderCode]>;
+  /** Counts a failure at module and task level and decides, in one step. */
+  thresholdDecide(input: ThresholdInput): Promise<ThresholdResult>;
+  /** Schedules a retry of a failed node into the task's delayed set. */
+  retrySchedule(
+    input: RetryScheduleInput,
+  ): Promise<(typeof RetryScheduleCode)[keyof typeof RetryScheduleCode]>;
+  /** Takes up to `max` due retry messages (each returned once). */
+  takeDueRetries(taskId: string, max: number): Promise<string[]>;
+  /** Marks a task (no moduleId) or a module terminated, idempotently. */
+  terminateMark(
+    taskId: string,
+    moduleId: string | undefined,
+    reason: string,
+  ): Promise<(typeof TerminateCode)[keyof typeof TerminateCode]>;
+  /** Allows the fallback of a node once; later calls are refused. */
+  tryAllowFallbackOnce(
+    node: NodeAddress,
+  ): Promise<(typeof FallbackCode)[keyof typeof FallbackCode]>;
+  /** Takes up to `max` outbox entries (successor messages and items, in commit order). */
+  takeOutbox(taskId: string, max: number): Promise<string[]>;
+}
