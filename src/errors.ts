@@ -41,6 +41,8 @@ export const ErrorCode = {
   MESSAGE_INVALID: 'MESSAGE_INVALID',
   /** State written by another schema version was found; the run cannot continue safely. */
   SCHEMA_MISMATCH: 'SCHEMA_MISMATCH',
+  /** A download answered with a failing HTTP status or could not complete. Retryable for 408, 429 and 5xx. */
+  DOWNLOAD_FAILED: 'DOWNLOAD_FAILED',
 } as const;
 
 /** The union of every stable error code. */
@@ -205,6 +207,25 @@ export class MessageInvalidError extends MocraError {
   constructor(message: string, options: MocraErrorOptions = {}) {
     super(ErrorCode.MESSAGE_INVALID, message, { ...options, retryable: false });
     this.name = 'MessageInvalidError';
+  }
+}
+
+/**
+ * A download failed: the server answered with a failing status, or the request could not
+ * complete. Code `DOWNLOAD_FAILED`; retryable for 408, 429 and 5xx (and transport failures),
+ * with `retryAfterMs` taken from a `Retry-After` header.
+ */
+export class DownloadError extends MocraError {
+  /** The HTTP status, or 0 when no response arrived. */
+  readonly status: number;
+
+  constructor(message: string, status: number, options: MocraErrorOptions = {}) {
+    super(ErrorCode.DOWNLOAD_FAILED, message, {
+      retryable: status === 0 || status === 408 || status === 429 || status >= 500,
+      ...options,
+    });
+    this.name = 'DownloadError';
+    this.status = status;
   }
 }
 

@@ -60,6 +60,8 @@ export interface ParserTaskModel extends NodeRef {
   data?: JsonValue;
   /** Business metadata, passed through unchanged. */
   metadata?: JsonObject;
+  /** The retry epoch: 0 for a first run, n for the n-th retry of a failed node. @defaultValue 0 */
+  epoch?: number;
 }
 
 /** The error part of an {@link ErrorTaskModel}. */
@@ -72,6 +74,8 @@ export interface ChainErrorInfo {
   hash: string;
   /** Whether the failure may succeed on retry. @defaultValue true */
   retryable?: boolean;
+  /** Wait at least this long (ms) before the retry, e.g. from a Retry-After header. */
+  retryAfterMs?: number;
 }
 
 /** A step failed: stay on the current step, keep module, step and prefix. */
@@ -145,6 +149,13 @@ class Reader {
     return v;
   }
 
+  nonNegativeInt(field: string): number {
+    const v = this.obj[field];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      this.fail(field, 'an integer >= 0', v);
+    return v;
+  }
+
   positiveInt(field: string): number {
     const v = this.obj[field];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
@@ -206,6 +217,7 @@ function readNode(reader: Reader): ParserTaskModel {
   if (data !== undefined) node.data = data;
   const metadata = reader.object('metadata');
   if (metadata !== undefined) node.metadata = metadata;
+  if (reader.obj.epoch !== undefined) node.epoch = reader.nonNegativeInt('epoch');
   return node;
 }
 
@@ -297,6 +309,7 @@ export function normalizeMessage(raw: unknown): ChainInput {
           er.fail('retryable', 'a boolean', error.retryable);
         info.retryable = error.retryable;
       }
+      if (error.retryAfterMs !== undefined) info.retryAfterMs = er.nonNegativeInt('retryAfterMs');
       return {
         kind: 'error_task',
         node: { ...node, stayCurrentStep: true, error: info, attempt: r.positiveInt('attempt') },

@@ -171,6 +171,16 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'outbox', 'seq');
   }
 
+  /** A request persisted by the step that generated it (read back by its children's fallback). */
+  request(taskId: string, runId: string, moduleId: string, requestId: string): string {
+    return this.#key(taskId, 'request', runId, moduleId, requestId);
+  }
+
+  /** The record of a task (ids and metadata, never login info) that the ingress loads. */
+  taskRecord(taskId: string): string {
+    return this.#key(taskId, 'task');
+  }
+
   /** Every key of a task starts with this (for SCAN-based clean-up and debugging). */
   taskPrefix(taskId: string): string {
     return `${this.prefix}:${this.tag(taskId)}:`;

@@ -12,6 +12,7 @@ export {
   ReorderCode,
   RetryScheduleCode,
   TerminateCode,
+  TerminatedCode,
   ThresholdCode,
 } from './types.js';
 export type {
@@ -23,6 +24,7 @@ export type {
   NodeAddress,
   RetryScheduleInput,
   Successor,
+  TerminatedResult,
   ThresholdInput,
   ThresholdResult,
 } from './types.js';

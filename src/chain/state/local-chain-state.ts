@@ -17,8 +17,10 @@ import {
   ReorderCode,
   RetryScheduleCode,
   TerminateCode,
+  TerminatedCode,
   ThresholdCode,
   type ChainStateStore,
+  type TerminatedResult,
   type ClaimInput,
   type ClaimResult,
   type CommitErrorInput,
@@ -276,6 +278,14 @@ export class LocalChainState implements ChainStateStore {
     return this.#s.setNX(key, reason, this.#ttl)
       ? TerminateCode.TERMINATED
       : TerminateCode.ALREADY_TERMINATED;
+  }
+
+  async terminated(taskId: string, moduleId: string): Promise<TerminatedResult> {
+    const task = this.#s.get(this.#k(this.#keys.terminateTask(taskId)));
+    if (task !== null) return { code: TerminatedCode.TASK_TERMINATED, reason: task };
+    const mod = this.#s.get(this.#k(this.#keys.terminateModule(taskId, moduleId)));
+    if (mod !== null) return { code: TerminatedCode.MODULE_TERMINATED, reason: mod };
+    return { code: TerminatedCode.ACTIVE, reason: '' };
   }
 
   async tryAllowFallbackOnce(

@@ -16,6 +16,7 @@ import {
   type CommitSuccessInput,
   type NodeAddress,
   type RetryScheduleInput,
+  type TerminatedResult,
   type ThresholdInput,
   type ThresholdResult,
 } from './types.js';
@@ -191,6 +192,18 @@ export class RedisChainState implements ChainStateStore {
         ? this.#keys.terminateTask(taskId)
         : this.#keys.terminateModule(taskId, moduleId);
     return (await this.#run('etm_terminate_mark', [key], [reason, this.#ttl])).code as 0 | 1;
+  }
+
+  async terminated(taskId: string, moduleId: string): Promise<TerminatedResult> {
+    const reply = await this.#run(
+      'chain_terminated',
+      [this.#keys.terminateTask(taskId), this.#keys.terminateModule(taskId, moduleId)],
+      [],
+    );
+    return {
+      code: reply.code as TerminatedResult['code'],
+      reason: String(reply.payload[0] ?? ''),
+    };
   }
 
   async tryAllowFallbackOnce(node: NodeAddress): Promise<0 | 1> {

@@ -97,6 +97,24 @@ export const FallbackCode = {
   REFUSED: 1,
 } as const;
 
+/** Result codes of `chain_terminated` (the read-only ThresholdPreCheck). */
+export const TerminatedCode = {
+  /** Neither the task nor the module is terminated. */
+  ACTIVE: 0,
+  /** The task is terminated. */
+  TASK_TERMINATED: 1,
+  /** The module is terminated (the task goes on). */
+  MODULE_TERMINATED: 2,
+} as const;
+
+/** Result of {@link ChainStateStore.terminated}. */
+export interface TerminatedResult {
+  /** One of {@link TerminatedCode}. */
+  code: (typeof TerminatedCode)[keyof typeof TerminatedCode];
+  /** The reason recorded with the terminate mark ('' when active). */
+  reason: string;
+}
+
 /** The version of the state layout; recorded in every node record. */
 export const CHAIN_SCHEMA_VERSION = 1;
 
@@ -237,6 +255,8 @@ export interface ChainStateStore {
     moduleId: string | undefined,
     reason: string,
   ): Promise<(typeof TerminateCode)[keyof typeof TerminateCode]>;
+  /** Reads the terminate marks of a task and one of its modules (task first); writes nothing. */
+  terminated(taskId: string, moduleId: string): Promise<TerminatedResult>;
   /** Allows the fallback of a node once; later calls are refused. */
   tryAllowFallbackOnce(
     node: NodeAddress,
