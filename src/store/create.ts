@@ -9,7 +9,10 @@ import type { CacheService, CacheServiceBaseOptions } from './types.js';
 
 /** Options of {@link createCacheService}. */
 export interface CacheServiceOptions extends CacheServiceBaseOptions {
-  /** A `redis://` URL, ioredis options or an ioredis client. Omit for the in-process backend. */
+  /**
+   * A `redis://` URL, ioredis options, `{ cluster: [{ host, port }, ...] }` for a Redis Cluster, or
+   * an ioredis `Redis` or `Cluster` client. Omit for the in-process backend.
+   */
   redis?: RedisConnection;
   /** Local backend only: expiry sweep period in ms (0: lazy expiry only). @defaultValue 1000 */
   sweepIntervalMs?: number;
@@ -27,6 +30,8 @@ export interface CacheServiceOptions extends CacheServiceBaseOptions {
  * ```ts
  * const service = await createCacheService({ redis: process.env.REDIS_URL, keyPrefix: 'app:' });
  * console.log(service.mode);
+ * // a Redis Cluster: seed nodes (or pass an ioredis Cluster you created)
+ * const clustered = await createCacheService({ redis: { cluster: [{ host: '10.0.0.1', port: 7000 }] } });
  * ```
  */
 export async function createCacheService(options: CacheServiceOptions = {}): Promise<CacheService> {

@@ -3,7 +3,11 @@ export type { CacheServiceOptions } from './create.js';
 export { LocalBackend } from './local-backend.js';
 export type { LocalBackendOptions } from './local-backend.js';
 export { RedisBackend } from './redis-backend.js';
-export type { RedisBackendOptions, RedisConnection } from './redis-backend.js';
+export type {
+  RedisBackendOptions,
+  RedisClusterConnection,
+  RedisConnection,
+} from './redis-backend.js';
 export { jsonStore } from './json.js';
 export type { JsonStore } from './json.js';
 export { keySlot } from './key-slot.js';

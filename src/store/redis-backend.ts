@@ -1,7 +1,8 @@
 /**
- * The Redis {@link CacheService} on ioredis, and the runner of the compiled scripts in `lua/`.
+ * The Redis {@link CacheService} on ioredis (one server or a Redis Cluster), and the runner of
+ * the compiled scripts in `lua/`.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import {
   BackendUnavailableError,
   ConfigError,
@@ -10,7 +11,13 @@ import {
   StoreCommandError,
   isMocraError,
 } from '../errors.js';
-import { invalid, optionalBoolean, optionalString, readOptions } from '../internal/validate.js';
+import {
+  invalid,
+  invalidCombination,
+  optionalBoolean,
+  optionalString,
+  readOptions,
+} from '../internal/validate.js';
 import { silentLogger, type Logger } from '../observe/logger.js';
 import {
   checkIncrement,
@@ -32,16 +39,45 @@ import type {
   SetOptions,
 } from './types.js';
 
-/** Where a {@link RedisBackend} connects: a URL, ioredis options, or a client you own. */
-export type RedisConnection = string | RedisOptions | Redis;
+/**
+ * A Redis Cluster for a {@link RedisBackend} to connect to. The backend creates the ioredis
+ * `Cluster` client (with the no-resend settings of {@link RedisBackend}) and closes it.
+ *
+ * @example
+ * ```ts
+ * const store = new RedisBackend({
+ *   redis: { cluster: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7000 }] },
+ * });
+ * ```
+ */
+export interface RedisClusterConnection {
+  /** Seed nodes (`{ host, port }`, `'host:port'` or a port): at least one; the rest are discovered. */
+  cluster: ClusterNode[];
+  /**
+   * More ioredis `Cluster` options (TLS, passwords in `redisOptions`, NAT maps, …). The settings
+   * that stop commands from being resent or queued always win over these.
+   */
+  clusterOptions?: ClusterOptions;
+}
+
+/**
+ * Where a {@link RedisBackend} connects: a `redis://` URL, ioredis options, a
+ * {@link RedisClusterConnection} (`{ cluster: [...] }`), or an ioredis `Redis` or `Cluster`
+ * client that you own.
+ */
+export type RedisConnection = string | RedisOptions | RedisClusterConnection | Redis | Cluster;
 
 /** Options of {@link RedisBackend}. */
 export interface RedisBackendOptions extends Omit<CacheServiceBaseOptions, 'clock'> {
-  /** A `redis://` URL, ioredis options, or an ioredis client (which the backend will not close). */
+  /**
+   * A `redis://` URL, ioredis options, `{ cluster: [...] }` seed nodes, or an ioredis `Redis` or
+   * `Cluster` client (which the backend will not close).
+   */
   redis: RedisConnection;
   /**
    * Reject a script call whose KEYS fall in more than one Redis Cluster slot. Cheap; on by
-   * default so that code that works on one server also works on a cluster. @defaultValue true
+   * default so that code that works on one server also works on a cluster. On a cluster the
+   * check always runs (a cross-slot call could only fail there). @defaultValue true
    */
   assertSameSlot?: boolean;
 }
@@ -59,6 +95,23 @@ const SAFE_CLIENT_OPTIONS: RedisOptions = {
   maxRetriesPerRequest: 0,
   lazyConnect: true,
   retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+};
+
+/**
+ * The same rules for a `Cluster` the backend creates. `retryDelayOnFailover: 0`: ioredis would
+ * otherwise send a command again when its node connection closed, though the node may have run
+ * it. Redirections (MOVED, ASK) and TRYAGAIN/CLUSTERDOWN replies are still followed: Redis did
+ * not run the command. Node connections do not reconnect on their own (ioredis drops them and
+ * refreshes the slot map), so resending is not possible there.
+ */
+const SAFE_CLUSTER_OPTIONS: ClusterOptions = {
+  enableOfflineQueue: false,
+  lazyConnect: true,
+  retryDelayOnFailover: 0,
+};
+const SAFE_CLUSTER_NODE_OPTIONS: RedisOptions = {
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0,
 };
 
 const W = 'RedisBackend';
@@ -85,7 +138,7 @@ export function mapRedisError(error: unknown, key?: string): Error {
     });
   }
   if (
-    /Connection is closed|enableOfflineQueue|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|MaxRetriesPerRequest|LOADING|Reached the max retries|Socket closed/i.test(
+    /Connection is closed|enableOfflineQueue|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|MaxRetriesPerRequest|LOADING|Reached the max retries|Socket closed|CLUSTERDOWN|TRYAGAIN|Cluster is ended|None of startup nodes|Failed to refresh slots cache|Too many Cluster redirections/i.test(
       message,
     )
   ) {
@@ -102,18 +155,27 @@ export function mapRedisError(error: unknown, key?: string): Error {
  * EVALSHA, reloading on NOSCRIPT (server restart, failover, SCRIPT FLUSH) and retrying once.
  * No other failure is retried: after a timeout the script may have run.
  *
+ * Runs on one server or on a Redis Cluster (pass `{ cluster: [...] }` or an ioredis `Cluster`):
+ * single-key commands and scripts are routed by their (first) key; a script's KEYS must share
+ * one slot (hash tags), `del` and cross-slot `mget` go key by key, `scan` visits every master,
+ * and NOSCRIPT reloads the script on every master.
+ *
  * @example
  * ```ts
  * const store = new RedisBackend({ redis: 'redis://127.0.0.1:6379', keyPrefix: 'app:' });
  * await store.connect();
+ * const clustered = new RedisBackend({ redis: { cluster: [{ host: '127.0.0.1', port: 7000 }] } });
+ * await clustered.connect();
  * ```
  */
 export class RedisBackend implements CacheService, ScriptRunner {
   /** Always `'distributed'`. */
   readonly mode = 'distributed' as const;
   readonly keyPrefix: string;
-  /** The ioredis client commands go through. */
-  readonly client: Redis;
+  /** The ioredis client commands go through: a `Redis`, or a `Cluster` when {@link RedisBackend.isCluster}. */
+  readonly client: Redis | Cluster;
+  /** Whether {@link RedisBackend.client} is a Redis Cluster client. */
+  readonly isCluster: boolean;
   readonly #ownsClient: boolean;
   readonly #assertSameSlot: boolean;
   readonly #logger: Logger;
@@ -126,31 +188,46 @@ export class RedisBackend implements CacheService, ScriptRunner {
     this.#assertSameSlot = optionalBoolean(W, 'assertSameSlot', o.assertSameSlot, true);
     this.#logger = o.logger ?? silentLogger;
     const r = o.redis;
-    if (
-      r instanceof Redis ||
-      (r !== null && typeof r === 'object' && typeof (r as unknown as Redis).evalsha === 'function')
-    ) {
-      this.client = r as unknown as Redis;
+    if (r instanceof Redis || r instanceof Cluster || isClientLike(r)) {
+      this.client = r as Redis | Cluster;
       this.#ownsClient = false;
     } else if (typeof r === 'string') {
       if (!/^rediss?:\/\//.test(r)) invalid(W, 'redis', 'a redis:// or rediss:// URL', r);
       this.client = new Redis(r, SAFE_CLIENT_OPTIONS);
       this.#ownsClient = true;
+    } else if (r !== null && typeof r === 'object' && 'cluster' in r) {
+      this.client = createCluster(r);
+      this.#ownsClient = true;
     } else if (r !== null && typeof r === 'object') {
       this.client = new Redis({ ...(r as RedisOptions), ...SAFE_CLIENT_OPTIONS });
       this.#ownsClient = true;
     } else {
-      invalid(W, 'redis', 'a URL, ioredis options or an ioredis client', r);
+      invalid(
+        W,
+        'redis',
+        'a URL, ioredis options, { cluster: [...] }, or an ioredis Redis or Cluster client',
+        r,
+      );
     }
+    this.isCluster = (this.client as { isCluster?: unknown }).isCluster === true;
     if (this.#ownsClient) {
       // connection errors surface on commands as BackendUnavailableError; log, never crash
       let lastLogged = 0;
-      this.client.on('error', (error: Error) => {
+      const log = (error: Error) => {
         const now = Date.now();
         if (now - lastLogged < 5_000) return;
         lastLogged = now;
         this.#logger.warn('mocra: redis connection error', { error: error.message });
-      });
+      };
+      this.client.on('error', log);
+      if (this.isCluster) this.client.on('node error', log);
+    } else if (this.isCluster) {
+      const given = (this.client as Cluster).options;
+      if ((given?.retryDelayOnFailover ?? 100) > 0) {
+        this.#logger.warn(
+          'mocra: the given Cluster client resends a command after its connection closed (retryDelayOnFailover > 0), so a script could run twice; set retryDelayOnFailover: 0',
+        );
+      }
     }
   }
 
@@ -279,18 +356,21 @@ export class RedisBackend implements CacheService, ScriptRunner {
     const p = this.keyPrefix + checkKey(`${W}.scan`, prefix, 'prefix');
     const pattern = `${escapeGlob(p)}*`;
     const seen = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.#run(undefined, () =>
-        this.client.scan(cursor, 'MATCH', pattern, 'COUNT', 500),
-      );
-      cursor = next;
-      for (const key of keys) {
-        if (seen.has(key)) continue; // SCAN may return a key twice
-        seen.add(key);
-        yield key.slice(this.keyPrefix.length);
-      }
-    } while (cursor !== '0');
+    // on a cluster every master holds its own keys: scan each of them
+    for (const node of this.#masters()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.#run(undefined, () =>
+          node.scan(cursor, 'MATCH', pattern, 'COUNT', 500),
+        );
+        cursor = next;
+        for (const key of keys) {
+          if (seen.has(key)) continue; // SCAN may return a key twice
+          seen.add(key);
+          yield key.slice(this.keyPrefix.length);
+        }
+      } while (cursor !== '0');
+    }
   }
 
   /**
@@ -308,13 +388,13 @@ export class RedisBackend implements CacheService, ScriptRunner {
         context: { script: name },
       });
     const full = keys.map((k) => this.keyPrefix + k);
-    if (this.#assertSameSlot && full.length > 1) {
+    if ((this.#assertSameSlot || this.isCluster) && full.length > 1) {
       const slot = keySlot(full[0]!);
       const other = full.find((k) => keySlot(k) !== slot);
       if (other !== undefined) {
         throw new ScriptError(
-          `script ${name}: keys ${JSON.stringify(full[0])} and ${JSON.stringify(other)} are in different cluster slots`,
-          { context: { script: name } },
+          `script ${name}: keys ${JSON.stringify(full[0])} and ${JSON.stringify(other)} are in different cluster slots (${slot} and ${keySlot(other)}); all KEYS of a script must share one hash tag`,
+          { context: { script: name, slots: [slot, keySlot(other)] } },
         );
       }
     }
@@ -327,7 +407,7 @@ export class RedisBackend implements CacheService, ScriptRunner {
         throw scriptFailure(name, error);
       this.#logger.info('mocra: reloading script after NOSCRIPT', { script: name });
       try {
-        await this.client.script('LOAD', script.source);
+        await this.#loadScript(script.source);
         reply = await this.client.evalsha(script.sha1, full.length, ...full, ...argv);
       } catch (retryError) {
         throw scriptFailure(name, retryError);
@@ -345,6 +425,33 @@ export class RedisBackend implements CacheService, ScriptRunner {
       } catch {
         this.client.disconnect();
       }
+    }
+  }
+
+  /** The servers that hold keys: the client itself, or every master of the cluster. */
+  #masters(): Redis[] {
+    if (!this.isCluster) return [this.client as Redis];
+    const masters = (this.client as Cluster).nodes('master');
+    if (masters.length === 0) {
+      throw new BackendUnavailableError('redis is unavailable: no cluster master is known yet', {});
+    }
+    return masters;
+  }
+
+  /**
+   * Loads a script after NOSCRIPT. A script cache is per server: on a cluster, load it on every
+   * master (a master that fails here is left to the retry, which reports its own error).
+   */
+  async #loadScript(source: string): Promise<void> {
+    if (!this.isCluster) {
+      await this.client.script('LOAD', source);
+      return;
+    }
+    const results = await Promise.allSettled(
+      this.#masters().map((node) => node.script('LOAD', source)),
+    );
+    if (results.every((r) => r.status === 'rejected')) {
+      throw (results[0] as PromiseRejectedResult).reason;
     }
   }
 
@@ -367,9 +474,41 @@ export class RedisBackend implements CacheService, ScriptRunner {
   }
 }
 
+function isClientLike(r: unknown): boolean {
+  return r !== null && typeof r === 'object' && typeof (r as Redis).evalsha === 'function';
+}
+
+function createCluster(r: RedisClusterConnection): Cluster {
+  if (!Array.isArray(r.cluster) || r.cluster.length === 0)
+    invalid(W, 'redis.cluster', 'a non-empty array of cluster nodes', r.cluster);
+  const extra = r.clusterOptions ?? {};
+  if (extra === null || typeof extra !== 'object')
+    invalid(W, 'redis.clusterOptions', 'ioredis Cluster options', extra);
+  for (const key of Object.keys(r)) {
+    if (key !== 'cluster' && key !== 'clusterOptions')
+      invalidCombination(
+        W,
+        [`redis.${key}`],
+        `unknown option \`redis.${key}\` (a cluster connection takes \`cluster\` and \`clusterOptions\`)`,
+      );
+  }
+  return new Cluster(r.cluster, {
+    clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+    ...extra,
+    ...SAFE_CLUSTER_OPTIONS,
+    redisOptions: { ...(extra.redisOptions ?? {}), ...SAFE_CLUSTER_NODE_OPTIONS },
+  });
+}
+
 function scriptFailure(name: string, error: unknown): Error {
   const mapped = mapRedisError(error);
   if (isMocraError(mapped)) return mapped;
+  if (String((error as Error)?.message).startsWith('CROSSSLOT')) {
+    return new ScriptError(
+      `script ${name}: its keys are in different cluster slots (CROSSSLOT); all KEYS of a script must share one hash tag`,
+      { cause: error, context: { script: name } },
+    );
+  }
   return new ScriptError(`script ${name} failed: ${(error as Error)?.message ?? String(error)}`, {
     cause: error,
     context: { script: name },
