@@ -18,6 +18,7 @@ export {
   StoreCommandError,
   RateLimitedError,
   MessageInvalidError,
+  DownloadError,
   isMocraError,
   isConfigError,
   isQueueFullError,
@@ -78,6 +79,57 @@ export type {
   RetryStats,
 } from './retry/index.js';
 
+// chain engine
+export {
+  createChainEngine,
+  ModuleProcessorWithChain,
+  fetchDownloader,
+  parseRetryAfter,
+} from './chain/engine/index.js';
+export type {
+  ChainConcurrency,
+  ChainDeadLetter,
+  ChainEngine,
+  ChainEngineOptions,
+  ChainEngineStats,
+  ChainEvent,
+  ChainEventMap,
+  ChainEventName,
+  ChainItem,
+  ChainQueues,
+  DownloadContext,
+  Downloader,
+  NodeEventBase,
+  NodeRetryOptions,
+} from './chain/engine/index.js';
+export { defineModule } from './chain/module.js';
+export type {
+  ChainRequest,
+  DownloadResult,
+  ModuleDefinition,
+  ParseContext,
+  ParseOutput,
+  StepContext,
+  StepDefinition,
+  TaskInfo,
+} from './chain/module.js';
+export { normalizeMessage, encodeMessage, MESSAGE_VERSION } from './chain/messages.js';
+export type {
+  ChainErrorInfo,
+  ChainInput,
+  ChainMessage,
+  ErrorTaskModel,
+  JsonObject,
+  JsonValue,
+  NodeRef,
+  ParserTaskModel,
+  TaskModel,
+} from './chain/messages.js';
+export { MemoryQueue } from './chain/queue.js';
+export type { ChainQueue, Delivery, MemoryQueueOptions, PushOptions } from './chain/queue.js';
+export { RedisStreamQueue } from './chain/redis-stream-queue.js';
+export type { DeadLetter, RedisStreamQueueOptions } from './chain/redis-stream-queue.js';
+
 // chain state machine
 export {
   LocalChainState,
@@ -91,6 +143,7 @@ export {
   ReorderCode,
   RetryScheduleCode,
   TerminateCode,
+  TerminatedCode,
   ThresholdCode,
 } from './chain/state/index.js';
 export type {
@@ -104,6 +157,7 @@ export type {
   RedisChainStateOptions,
   RetryScheduleInput,
   Successor,
+  TerminatedResult,
   ThresholdInput,
   ThresholdResult,
 } from './chain/state/index.js';

@@ -1,0 +1,162 @@
+/**
+ * The default downloader and the download path of the engine: per-module concurrency cap, the
+ * engine-wide publish scheduler, the rate limiter (per module), and the retry policy for
+ * transient failures. All four are mocra primitives; nothing here re-implements them.
+ */
+import { DownloadError, isMocraError } from '../../errors.js';
+import type { RateLimiter } from '../../rate-limit/index.js';
+import type { RetryPolicy } from '../../retry/index.js';
+import { createScheduler, type TaskScheduler } from '../../scheduler/index.js';
+import type { DownloadResult, ModuleDefinition } from '../module.js';
+import type { Downloader } from './types.js';
+
+/** Parses a Retry-After header (seconds or an HTTP date) into ms, if present and sane. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  const date = Date.parse(text);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}
+
+/** Whether a status is one the engine treats as a transient download failure. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status <= 599);
+}
+
+/**
+ * The default {@link Downloader}: `fetch` with the request's method, headers and body; returns
+ * the status, the headers with lower-case names and the body as text.
+ *
+ * @example
+ * ```ts
+ * const engine = createChainEngine({ modules, downloader: fetchDownloader });
+ * ```
+ */
+export const fetchDownloader: Downloader = async (request, { signal }) => {
+  let response: Response;
+  try {
+    const init: RequestInit = { method: request.method, signal };
+    if (request.headers !== undefined) init.headers = request.headers;
+    if (request.body !== undefined) init.body = request.body;
+    response = await fetch(request.url, init);
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw new DownloadError(
+      `${request.method} ${request.url} failed: ${(error as Error).message}`,
+      0,
+      {
+        cause: error,
+      },
+    );
+  }
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name.toLowerCase()] = value;
+  });
+  return { status: response.status, headers, body: await response.text() };
+};
+
+/** @internal */
+export interface DownloadPathOptions {
+  downloader: Downloader;
+  limiter: RateLimiter;
+  retry: RetryPolicy;
+  publishConcurrency: number;
+  timeoutMs: number;
+  onTry: (moduleId: string) => void;
+}
+
+/**
+ * Runs downloads for every module of one engine.
+ * @internal
+ */
+export class DownloadPath {
+  readonly #o: DownloadPathOptions;
+  readonly #publish: TaskScheduler;
+  readonly #perModule = new Map<string, TaskScheduler>();
+
+  constructor(options: DownloadPathOptions) {
+    this.#o = options;
+    this.#publish = createScheduler({
+      maxConcurrent: options.publishConcurrency,
+      queueCapacity: Infinity,
+    });
+  }
+
+  /** Downloads `request` for `module`, retrying transient failures; rejects with the last error. */
+  download(
+    module: ModuleDefinition,
+    taskId: string,
+    request: Parameters<Downloader>[0],
+    signal: AbortSignal,
+  ): Promise<DownloadResult> {
+    const attempt = (): Promise<DownloadResult> =>
+      this.#publish.run(
+        () =>
+          this.#o.retry.execute(
+            async ({ attempt: n, signal: s }) => {
+              await this.#o.limiter.acquire(module.id, { signal: s });
+              this.#o.onTry(module.id);
+              const timeout = AbortSignal.timeout(this.#o.timeoutMs);
+              const both = AbortSignal.any([s, timeout]);
+              let result: DownloadResult;
+              try {
+                result = await this.#o.downloader(request, {
+                  signal: both,
+                  moduleId: module.id,
+                  taskId,
+                  attempt: n,
+                });
+              } catch (error) {
+                if (timeout.aborted && !s.aborted) {
+                  throw new DownloadError(
+                    `${request.method} ${request.url} timed out after ${this.#o.timeoutMs} ms`,
+                    0,
+                    { cause: error },
+                  );
+                }
+                throw error;
+              }
+              if (isRetryableStatus(result.status)) {
+                const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
+                throw new DownloadError(
+                  `${request.method} ${request.url} answered ${result.status}`,
+                  result.status,
+                  retryAfterMs === undefined ? {} : { context: { retryAfterMs } },
+                );
+              }
+              return result;
+            },
+            { signal },
+          ),
+        { key: module.id, signal },
+      );
+    if (module.concurrency === undefined) return attempt();
+    let capped = this.#perModule.get(module.id);
+    if (!capped) {
+      capped = createScheduler({ maxConcurrent: module.concurrency, queueCapacity: Infinity });
+      this.#perModule.set(module.id, capped);
+    }
+    return capped.run(attempt, { signal });
+  }
+
+  /** Cancels queued downloads and waits for running ones. */
+  async close(): Promise<void> {
+    await Promise.all([
+      this.#publish.shutdown({ mode: 'cancel' }),
+      ...[...this.#perModule.values()].map((s) => s.shutdown({ mode: 'cancel' })),
+    ]);
+  }
+}
+
+/** Whether an error came from an abort rather than from the work itself. */
+export function isAbortLike(error: unknown): boolean {
+  if (isMocraError(error, 'TASK_CANCELLED')) return true;
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { name?: unknown }).name === 'AbortError'
+  );
+}

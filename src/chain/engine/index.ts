@@ -1,0 +1,19 @@
+export { createChainEngine } from './engine.js';
+export type { ChainEngine } from './engine.js';
+export { ModuleProcessorWithChain } from './processor.js';
+export { fetchDownloader, parseRetryAfter } from './download.js';
+export type {
+  ChainConcurrency,
+  ChainDeadLetter,
+  ChainEngineOptions,
+  ChainEngineStats,
+  ChainEvent,
+  ChainEventMap,
+  ChainEventName,
+  ChainItem,
+  ChainQueues,
+  DownloadContext,
+  Downloader,
+  NodeEventBase,
+  NodeRetryOptions,
+} from './types.js';

@@ -1,0 +1,292 @@
+/**
+ * Public types of the chain engine: its options, the items it emits, its events and its stats.
+ */
+import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
+import type { Logger } from '../../observe/logger.js';
+import type { Metrics } from '../../observe/metrics.js';
+import type { RateLimiter } from '../../rate-limit/index.js';
+import type { RateLimiterOptions } from '../../rate-limit/index.js';
+import type { RetryPolicy, RetryPolicyOptions } from '../../retry/index.js';
+import type { CacheService } from '../../store/index.js';
+import type { ChainErrorInfo, JsonObject, JsonValue } from '../messages.js';
+import type { ChainRequest, DownloadResult, ModuleDefinition, TaskInfo } from '../module.js';
+import type { ChainQueue } from '../queue.js';
+import type { ChainStateStore } from '../state/index.js';
+
+/** Fetches one request. Throw (or return a 408/429/5xx status) to signal a failure. */
+export type Downloader = (
+  request: Readonly<ChainRequest> & { readonly id: string; readonly method: string },
+  context: DownloadContext,
+) => Promise<DownloadResult>;
+
+/** What a {@link Downloader} receives besides the request. */
+export interface DownloadContext {
+  /** Aborted on timeout, when the engine stops, or when the node's work is abandoned. */
+  signal: AbortSignal;
+  /** The module the request belongs to. */
+  moduleId: string;
+  /** The task the request belongs to. */
+  taskId: string;
+  /** 1 for the first try, 2 for the first retry, … */
+  attempt: number;
+}
+
+/** The three queues the engine reads; in-memory by default, Redis Streams in distributed mode. */
+export interface ChainQueues {
+  /** TaskModel messages (encoded). */
+  task: ChainQueue<string>;
+  /** ParserTaskModel messages (encoded). */
+  parser: ChainQueue<string>;
+  /** ErrorTaskModel messages (encoded). */
+  error: ChainQueue<string>;
+}
+
+/** Concurrency of each stage of the engine. */
+export interface ChainConcurrency {
+  /** TaskModel messages handled at once (LoadTask → BuildModules → dispatch). @defaultValue 4 */
+  task?: number;
+  /** Downloads in flight at once, over all modules. @defaultValue 16 */
+  publish?: number;
+  /** Nodes (ParserTaskModels: generate → download → parse → commit) processed at once. @defaultValue 8 */
+  parser?: number;
+  /** ErrorTaskModels decided at once. @defaultValue 2 */
+  errorTask?: number;
+}
+
+/** Backoff of the retries of failed nodes (ErrorTaskModel → delayed ParserTaskModel). */
+export interface NodeRetryOptions {
+  /** Retries of one node before it is given up. @defaultValue 3 */
+  maxRetries?: number;
+  /** Delay before the first retry, in ms. @defaultValue 200 */
+  initialDelayMs?: number;
+  /** Largest delay, in ms. @defaultValue 10000 */
+  maxDelayMs?: number;
+  /** Growth of the delay per retry. @defaultValue 2 */
+  multiplier?: number;
+  /** Proportional jitter in [0, 1). @defaultValue 0.2 */
+  jitter?: number;
+}
+
+/** Options of {@link createChainEngine}. */
+export interface ChainEngineOptions {
+  /** The modules this engine can run (a TaskModel names them by id). */
+  modules: ModuleDefinition[];
+  /**
+   * Fetches requests. @defaultValue a `fetch`-based downloader that returns status, lower-case
+   * headers and the body as text.
+   */
+  downloader?: Downloader;
+  /**
+   * Where the chain state lives. A Redis backend makes the runtime mode `distributed`, anything
+   * else `single_node`. @defaultValue a new in-process `LocalBackend`
+   */
+  store?: CacheService;
+  /** The state machine to use. @defaultValue `RedisChainState` on a Redis store, else `LocalChainState` */
+  state?: ChainStateStore;
+  /** The queues. @defaultValue bounded in-memory queues of `queueCapacity` */
+  queues?: ChainQueues;
+  /** Capacity of each default in-memory queue (waiting + in flight). @defaultValue 1000 */
+  queueCapacity?: number;
+  /** Concurrency of each stage. */
+  concurrency?: ChainConcurrency;
+  /**
+   * Download rate limits, keyed by module id: a `RateLimiter`, or its options (each module's
+   * `rateLimit` becomes an override). @defaultValue 100/s global, 20/s per module
+   */
+  rateLimit?: RateLimiter | RateLimiterOptions;
+  /**
+   * Retries of transient download failures (408/429/5xx, timeouts, network errors; Retry-After
+   * honoured) inside one node attempt. @defaultValue 3 retries from 100 ms to 5 s
+   */
+  downloadRetry?: RetryPolicy | RetryPolicyOptions;
+  /** Retries of failed nodes through ErrorTaskModels. */
+  nodeRetry?: NodeRetryOptions;
+  /** Failures of one module of a task at which that module is terminated (>=). @defaultValue 10 */
+  moduleErrorThreshold?: number;
+  /** Failures of a task (all modules) at which the task is terminated (>=). @defaultValue 25 */
+  taskErrorThreshold?: number;
+  /** Lease of a claimed node, in ms; longer than the slowest node should take. @defaultValue 60000 */
+  leaseMs?: number;
+  /** Timeout of one download try, in ms. @defaultValue 30000 */
+  downloadTimeoutMs?: number;
+  /** Let a non-first step whose `generate` fails rebuild its input from its prefix request once. @defaultValue true */
+  fallback?: boolean;
+  /** Loads the credentials of a module of a task (cached). @defaultValue the TaskModel's `loginInfo` */
+  loadLoginInfo?: (
+    task: Omit<TaskInfo, 'loginInfo'>,
+    moduleId: string,
+  ) => JsonObject | undefined | Promise<JsonObject | undefined>;
+  /** Receives every output item, exactly once per committed node. */
+  onItem?: (item: ChainItem) => void | Promise<void>;
+  /** Key layout. @defaultValue new ChainKeyBuilder() */
+  keys?: ChainKeyBuilder;
+  /** TTL of chain state keys, persisted requests and task records, in ms. @defaultValue 7 days */
+  stateTtlMs?: number;
+  /** Structured logs (pino-compatible). @defaultValue silent */
+  logger?: Logger;
+  /** Counters and histograms. @defaultValue none */
+  metrics?: Metrics;
+  /** This worker's name (lease owner prefix). @defaultValue host:pid:random */
+  workerId?: string;
+  /** How often due node retries are looked for, in ms. @defaultValue 50 */
+  retryPollMs?: number;
+  /** How long `stop()` waits for in-flight nodes before aborting them, in ms. @defaultValue 10000 */
+  stopTimeoutMs?: number;
+}
+
+/** One output item, as handed to `onItem` and the `ItemProduced` event. */
+export interface ChainItem {
+  /** The task. */
+  taskId: string;
+  /** The run. */
+  runId: string;
+  /** The module. */
+  moduleId: string;
+  /** The step whose parse produced the item. */
+  stepIdx: number;
+  /** The prefix request of the node that produced it. */
+  prefixRequest: string;
+  /** The request whose response produced it. */
+  requestId: string;
+  /** The item. */
+  item: JsonValue;
+}
+
+/** Identity fields every node event carries. */
+export interface NodeEventBase {
+  /** The task. */
+  taskId: string;
+  /** The run. */
+  runId: string;
+  /** The module. */
+  moduleId: string;
+  /** The step. */
+  stepIdx: number;
+  /** The node's prefix request. */
+  prefixRequest: string;
+}
+
+/** Every event the engine emits, by name. */
+export interface ChainEventMap {
+  /** A ParserTaskModel was put on the parser queue (a successor after a commit, a retry, or a module's first step). */
+  ParserTaskProduced: NodeEventBase & {
+    type: 'ParserTaskProduced';
+    /** Why: 'root', 'commit' or 'retry'. */
+    source: 'root' | 'commit' | 'retry';
+  };
+  /** A node failed and one ErrorTaskModel was emitted for the failure. */
+  ErrorTaskProduced: NodeEventBase & {
+    type: 'ErrorTaskProduced';
+    /** How many times the node has failed (1 for the first failure). */
+    attempt: number;
+    /** The failure. */
+    error: ChainErrorInfo;
+  };
+  /** A node committed: its successors and items were produced, once. */
+  ModuleStepAdvanced: NodeEventBase & {
+    type: 'ModuleStepAdvanced';
+    /** New successor nodes. */
+    successors: number;
+    /** Output items. */
+    items: number;
+    /** Whether this was the module's last step. */
+    lastStep: boolean;
+  };
+  /** A non-first step's generate failed and the fallback gate decided. */
+  ModuleStepFallback: NodeEventBase & {
+    type: 'ModuleStepFallback';
+    /** 'allowed' (rebuilt from the prefix request) or 'refused' (a fallback already happened). */
+    decision: 'allowed' | 'refused';
+  };
+  /** A module or a task reached its error threshold and was terminated. */
+  TaskTerminatedByThreshold: {
+    type: 'TaskTerminatedByThreshold';
+    /** The task. */
+    taskId: string;
+    /** The run. */
+    runId: string;
+    /** The module whose failure decided it. */
+    moduleId: string;
+    /** 'module' (that module stops) or 'task' (the task stops). */
+    scope: 'module' | 'task';
+    /** The module's failure count. */
+    moduleErrors: number;
+    /** The task's failure count. */
+    taskErrors: number;
+  };
+  /** An output item was delivered. */
+  ItemProduced: { type: 'ItemProduced'; item: ChainItem };
+  /** A node was given up: no retry left, or its failure is not retryable. */
+  NodeFailed: NodeEventBase & {
+    type: 'NodeFailed';
+    /** Failures of the node. */
+    attempt: number;
+    /** Why no retry: 'max_retries', 'not_retryable' or 'not_allowed'. */
+    reason: string;
+    /** The last failure. */
+    error: ChainErrorInfo;
+  };
+  /** A message was set aside with a reason instead of being processed. */
+  MessageDeadLettered: {
+    type: 'MessageDeadLettered';
+    /** The queue it came from. */
+    queue: string;
+    /** Why. */
+    reason: string;
+    /** The message as received. */
+    message: string;
+  };
+}
+
+/** The name of a chain event. */
+export type ChainEventName = keyof ChainEventMap;
+/** Any chain event (discriminated by `type`). */
+export type ChainEvent = ChainEventMap[ChainEventName];
+
+/** A dead-lettered message kept by the engine. */
+export interface ChainDeadLetter {
+  /** The queue it came from. */
+  queue: string;
+  /** Why it was set aside. */
+  reason: string;
+  /** The message as received. */
+  message: string;
+  /** When, in ms since the epoch. */
+  at: number;
+}
+
+/** Counters of an engine since it was created. */
+export interface ChainEngineStats {
+  /** The runtime mode, from the store. */
+  runtimeMode: 'single_node' | 'distributed';
+  /** Tasks submitted. */
+  tasksSubmitted: number;
+  /** Claims by result (EXECUTE, DUPLICATE_DONE, …). */
+  claims: Record<string, number>;
+  /** Success commits by result (COMMIT_OK, FENCING_REJECT, …). */
+  commits: Record<string, number>;
+  /** Nodes that failed and emitted an ErrorTaskModel. */
+  nodeFailures: number;
+  /** Nodes given up (no retry left or not retryable). */
+  nodesGivenUp: number;
+  /** Node retries scheduled. */
+  retriesScheduled: number;
+  /** Downloads tried (every try, including download retries). */
+  downloads: number;
+  /** Download retries inside node attempts. */
+  downloadRetries: number;
+  /** Output items delivered. */
+  items: number;
+  /** Fallbacks allowed. */
+  fallbacks: number;
+  /** Fallbacks refused by the gate. */
+  fallbacksRefused: number;
+  /** Modules terminated by threshold. */
+  modulesTerminated: number;
+  /** Tasks terminated by threshold. */
+  tasksTerminated: number;
+  /** Messages dead-lettered. */
+  deadLettered: number;
+  /** Messages dropped as obsolete (duplicate, stale, terminated), by reason. */
+  skipped: Record<string, number>;
+}
