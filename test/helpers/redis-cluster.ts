@@ -27,6 +27,8 @@ export interface RedisClusterHandle {
   readonly dir: string;
   /** A plain client on one node (for SCRIPT FLUSH, DBSIZE…); closed on {@link stop}. */
   nodeClient(port: number): Redis;
+  /** Kills one node abruptly (SIGKILL), as a crash would. */
+  kill(port: number): Promise<void>;
   /** Stops every node (SIGTERM, SIGKILL after 5 s) and removes the directory. */
   stop(): Promise<void>;
 }
@@ -146,6 +148,7 @@ export async function startRedisCluster(
   const deadline = Date.now() + timeoutMs;
   const dir = mkdtempSync(join(tmpdir(), 'mocra-cluster-'));
   const procs: ChildProcess[] = [];
+  const byPort = new Map<number, ChildProcess>();
   const clients: Redis[] = [];
   const nodes: ClusterNodeAddress[] = [];
 
@@ -192,6 +195,7 @@ export async function startRedisCluster(
       ];
       const child = spawn(bins.server, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       procs.push(child);
+      byPort.set(port, child);
       let stderr = '';
       child.stderr?.on('data', (c) => (stderr += c.toString()));
       const exited = new Promise<never>((_, reject) =>
@@ -242,5 +246,15 @@ export async function startRedisCluster(
     throw error;
   }
 
-  return { nodes, dir, nodeClient, stop };
+  const kill = async (port: number): Promise<void> => {
+    const proc = byPort.get(port);
+    if (!proc) throw new Error(`no cluster node on port ${port}`);
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  };
+
+  return { nodes, dir, nodeClient, kill, stop };
 }

@@ -304,6 +304,41 @@ describeCluster('RedisBackend on a Redis Cluster', () => {
     expect(await shared!.ping()).toBe('PONG');
   });
 
+  it('a crashed master fails its calls at once with BACKEND_UNAVAILABLE (not queued, not resent); other masters answer', async () => {
+    const own = await startRedisCluster();
+    const backend = new RedisBackend({ redis: { cluster: own.nodes.map((n) => ({ ...n })) } });
+    try {
+      await backend.connect();
+      const client = backend.client as Cluster;
+      const ownerOf = (key: string) => client.slots[keySlot(key)]?.[0];
+      const victim = own.nodes[0]!;
+      const victimKey = `${victim.host}:${victim.port}`;
+      const names = Array.from({ length: 40 }, (_, i) => `{n${i}}k`);
+      const onVictim = names.find((k) => ownerOf(k) === victimKey)!;
+      const elsewhere = names.find((k) => ownerOf(k) !== victimKey)!;
+      expect(onVictim && elsewhere).toBeTruthy();
+      await backend.set(onVictim, 'v');
+      await backend.set(elsewhere, 'w');
+      await own.kill(victim.port);
+      expect(await backend.get(elsewhere)).toBe('w');
+      const started = Date.now();
+      const failures = [
+        await backend.get(onVictim).catch((e: unknown) => e),
+        await backend
+          .runScript('store_compare_and_delete', [onVictim], ['v'])
+          .catch((e: unknown) => e),
+      ];
+      for (const error of failures) {
+        expect(isMocraError(error, 'BACKEND_UNAVAILABLE')).toBe(true);
+        expect((error as { retryable: boolean }).retryable).toBe(true);
+      }
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      await backend.close();
+      await own.stop();
+    }
+  });
+
   it('validates the cluster connection option', () => {
     expect(() => new RedisBackend({ redis: { cluster: [] } })).toThrow(/`redis.cluster`/);
     expect(() => new RedisBackend({ redis: { cluster: seeds(), other: 1 } as never })).toThrow(
