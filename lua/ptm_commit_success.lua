@@ -23,8 +23,15 @@ end
 if f[2] ~= owner or current ~= version then return {1, 'FENCING_REJECT'} end
 if f[1] ~= 'processing' then return {2, 'CAS_CONFLICT'} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {2, 'CAS_CONFLICT'} end
-local exists = {}
-for i = 1, n do exists[i] = redis.call('EXISTS', KEYS[4 + i]) end
+-- a successor listed twice in one commit is created and queued once: later copies count as existing
+local exists, seen = {}, {}
+for i = 1, n do
+  local id = ARGV[5 + 2 * i]
+  if seen[id] then exists[i] = 1 else
+    seen[id] = true
+    exists[i] = redis.call('EXISTS', KEYS[4 + i])
+  end
+end
 -- writes
 redis.call('HSET', KEYS[1], 'status', 'done')
 redis.call('PEXPIRE', KEYS[1], ttl)

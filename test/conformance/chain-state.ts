@@ -339,6 +339,25 @@ export function runChainStateConformance(
       expect(await s.takeOutbox('t1', 10)).toEqual(['ptm:a']);
     });
 
+    it('commitSuccess: a successor listed twice in one commit is created and queued once (regression: the Lua script queued it twice)', async () => {
+      const c = await claim(root);
+      const a = { node: child('GET /a'), message: 'ptm:a' };
+      expect(
+        await s.commitSuccess({
+          node: root,
+          owner: 'w1',
+          version: c.version,
+          successors: [a, { node: child('GET /b'), message: 'ptm:b' }, { ...a }],
+          items: ['item'],
+        }),
+      ).toBe(CommitCode.COMMIT_OK);
+      expect(await s.takeOutbox('t1', 10)).toEqual(['ptm:a', 'ptm:b', 'item']);
+      expect(await claim(child('GET /a'), 'w2')).toMatchObject({
+        code: ClaimCode.EXECUTE,
+        version: 1,
+      });
+    });
+
     it('tryAllowFallbackOnce: ALLOWED once per node, then REFUSED', async () => {
       const n = child('GET /a', 2);
       expect(await s.tryAllowFallbackOnce(n)).toBe(FallbackCode.ALLOWED);
