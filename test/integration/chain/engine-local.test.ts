@@ -1,0 +1,7 @@
+import { LocalBackend } from '../../../src/index.js';
+import { runChainEngineScenarios } from '../../conformance/chain-engine.js';
+
+runChainEngineScenarios('LocalBackend (single_node)', async () => {
+  const store = new LocalBackend();
+  return { store, cleanup: () => store.close() };
+});
