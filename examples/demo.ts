@@ -1,187 +1,184 @@
 /**
- * `npm run demo`: crawls a local test site (catalogue → list pages → products → reviews; some
- * endpoints slow, some answering 503, and a server-side limit answering 429 with Retry-After)
- * in one process, with no Redis: a TaskScheduler bounds concurrency and orders work by
- * priority, a RateLimiter keeps us under the site's budget, and the in-process CacheService
- * makes each product count once. Ends with a summary table.
+ * `npm run demo`: crawls a local test site with the task-chain engine, in one process, with no
+ * Redis. The crawl is one module of three steps (examples/support/shop-module.ts):
  *
- * With REDIS_URL set, the store and the rate limiter run on Redis instead (one budget and one
- * dedupe set for every process that runs this).
+ *   catalogue → list pages → product detail + reviews
+ *
+ * The site misbehaves on purpose: some endpoints are slow, some answer 503 three times in a row
+ * before they recover, and a server-side budget answers 429 with Retry-After when we go too
+ * fast. Two layers absorb that: a download is retried inside its node (Retry-After honoured),
+ * and when a node still fails it emits one ErrorTaskModel and is retried as a whole later. A
+ * RateLimiter keeps the request rate near the site's budget. Every node commits once, so every
+ * product comes out once, however often its pages were fetched.
+ *
+ * Shows a progress bar on a terminal (plain lines otherwise), then a summary, and exits
+ * non-zero unless every product the site lists was produced exactly once.
+ *
+ * With REDIS_URL set, the chain state and the rate limiter live on Redis (RedisBackend,
+ * distributed-mode state machine in Lua); the queues stay in this process.
  */
 import { startTestSite } from './support/test-site.js';
-import { RateLimiter, createCacheService, createScheduler, isMocraError } from '../src/index.js';
+import { shopModule, type ShopItem } from './support/shop-module.js';
+import { RateLimiter, createCacheService, createChainEngine } from '../src/index.js';
 
 const smoke = process.env.MOCRA_EXAMPLE_SMOKE === '1';
+const tty = process.stdout.isTTY === true;
 const site = await startTestSite({
   categories: smoke ? 2 : 4,
   pagesPerCategory: 3,
   productsPerPage: smoke ? 4 : 6,
   flakyRatio: 0.15,
+  flakyHits: 3, // one more than the download retries below: the node itself has to be retried
   slowRatio: 0.1,
   slowMs: 120,
   serverRatePerSec: 90,
 });
+const expected = site.expectedProducts();
+
 const store = await createCacheService({
   ...(process.env.REDIS_URL ? { redis: process.env.REDIS_URL } : {}),
-  keyPrefix: `demo:${Date.now()}:`,
+  keyPrefix: `mocra-demo:${Date.now()}:`,
 });
+// a little above the site's budget, so that its 429s show up
 const limiter = new RateLimiter({
-  global: { rate: 120, intervalMs: 1000, burst: 20 },
+  global: { rate: 150, intervalMs: 1000, burst: 20 },
   perKey: false,
   jitterMs: 5,
   ...(store.mode === 'distributed' ? { store } : {}),
 });
-const scheduler = createScheduler({
-  maxConcurrent: 12,
-  queueCapacity: Infinity,
-  rateLimiter: limiter,
+
+const products = new Map<string, number>();
+const reviews = new Map<string, Set<string>>();
+let duplicateReviews = 0;
+let nodesSeen = 0;
+let nodesDone = 0;
+
+const engine = createChainEngine({
+  modules: [shopModule(site.url)],
+  store,
+  rateLimit: limiter,
+  concurrency: { parser: 16, publish: 8 },
+  downloadRetry: { maxRetries: 2, initialDelayMs: 50, maxDelayMs: 500, maxRetryAfterMs: 1_000 },
+  nodeRetry: { maxRetries: 5, initialDelayMs: 100, maxDelayMs: 1_000 },
+  // the flaky pages make ~25 nodes fail once each; the threshold is for pages that stay broken
+  moduleErrorThreshold: 100,
+  taskErrorThreshold: 200,
+  retryPollMs: 10,
+  stateTtlMs: 10 * 60_000,
+  onItem: ({ item }) => {
+    const it = item as ShopItem;
+    if (it.kind === 'product') {
+      products.set(it.id, (products.get(it.id) ?? 0) + 1);
+    } else {
+      const seen = reviews.get(it.productId) ?? new Set<string>();
+      if (seen.has(it.text)) duplicateReviews++;
+      seen.add(it.text);
+      reviews.set(it.productId, seen);
+    }
+  },
+});
+engine.on('ParserTaskProduced', (e) => {
+  if (e.source !== 'retry') nodesSeen++;
+});
+engine.on('ModuleStepAdvanced', () => nodesDone++);
+
+// progress: redrawn in place on a terminal, a plain line every half second otherwise
+function progress(): string {
+  const s = engine.stats();
+  return (
+    `${products.size}/${expected.length} products, ${nodesDone}/${nodesSeen} nodes, ` +
+    `${s.downloads} requests, ${s.downloadRetries} download retries, ` +
+    `${s.retriesScheduled} node retries`
+  );
+}
+function draw(): void {
+  if (tty) {
+    const width = 30;
+    const filled = Math.min(width, Math.round((products.size / expected.length) * width));
+    const line = `  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${progress()}`;
+    // never wider than the terminal: a wrapped line cannot be redrawn in place
+    process.stdout.write(`\r\x1b[K${line.slice(0, (process.stdout.columns || 120) - 1)}`);
+  } else {
+    console.log(`  ${progress()}`);
+  }
+}
+
+console.log(
+  `mocra demo: crawling ${site.url} (${expected.length} products) with the chain engine, ` +
+    `${engine.runtimeMode} mode, ${store.mode === 'distributed' ? 'Redis' : 'in-process'} store`,
+);
+const started = performance.now();
+const ticker = setInterval(draw, tty ? 100 : 500);
+await engine.start();
+await engine.submit({
+  taskId: `demo-${Date.now()}`,
+  account: 'demo',
+  platform: 'web',
+  modules: ['shop'],
 });
 
-const stats = {
-  requests: 0,
-  retries: 0,
-  rateLimited429: 0,
-  unavailable503: 0,
-  items: 0,
-  duplicates: 0,
-};
-const items: { id: string; name: string; price: number; reviews: number }[] = [];
-const started = performance.now();
-
-/** GET with retries on 503/429/network errors; honours Retry-After; every attempt is rate limited. */
-async function get<T>(path: string, signal: AbortSignal): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    stats.requests++;
-    let wait = Math.min(50 * 2 ** attempt, 2_000) * (0.8 + Math.random() * 0.4);
-    try {
-      const response = await fetch(site.url + path, { signal });
-      if (response.ok) return (await response.json()) as T;
-      await response.body?.cancel();
-      if (response.status === 429) {
-        stats.rateLimited429++;
-        wait = Math.max(wait, Number(response.headers.get('retry-after') ?? 1) * 1000);
-      } else if (response.status === 503) stats.unavailable503++;
-      else throw new Error(`GET ${path}: HTTP ${response.status}`);
-    } catch (error) {
-      if (signal.aborted || (error as Error).message.startsWith('GET ')) throw error;
-    }
-    if (attempt > 5) throw new Error(`GET ${path}: gave up after ${attempt} attempts`);
-    stats.retries++;
-    await new Promise((resolve) => setTimeout(resolve, wait));
-    // each retry waits for the rate limiter again
-    await limiter.acquire('default', { signal });
-  }
-}
-
-// Tasks never await the tasks they create (a parent holding its slot while its children wait
-// for one would deadlock the scheduler); they enqueue children and return. Failures are
-// collected; `scheduler.onIdle()` says when everything is done.
-const failures: unknown[] = [];
-const record = (p: Promise<unknown>): void =>
-  void p.catch((error: unknown) => failures.push(error));
-
-// step 3: a product and its reviews → one item, counted once even if listed twice
-const crawlProduct = (id: string): void =>
-  record(
-    scheduler.run(
-      async ({ signal }) => {
-        if (!(await store.setNX(`seen:${id}`, '1', { ttlMs: 3_600_000 }))) {
-          stats.duplicates++;
-          return;
-        }
-        const product = await get<{ id: string; name: string; price: number }>(
-          `/product/${id}`,
-          signal,
-        );
-        const reviews = await get<{ reviews: unknown[] }>(`/product/${id}/reviews`, signal);
-        items.push({ ...product, reviews: reviews.reviews.length });
-        stats.items++;
-        render();
-      },
-      { priority: 'high', timeoutMs: 30_000 },
-    ),
-  );
-
-// step 2: a list page → its products
-const crawlList = (category: string, page: number): void =>
-  record(
-    scheduler.run(
-      async ({ signal }) => {
-        const list = await get<{ products: string[] }>(
-          `/category/${category}/page/${page}`,
-          signal,
-        );
-        list.products.forEach(crawlProduct);
-      },
-      { priority: 'normal', timeoutMs: 30_000 },
-    ),
-  );
-
-// progress: a bar on a terminal, a few plain lines otherwise
-const expected = site.expectedProducts().length;
-let lastQuarter = -1;
-function render(): void {
-  const done = stats.items;
-  if (process.stdout.isTTY) {
-    const width = 30;
-    const filled = Math.round((done / expected) * width);
-    process.stdout.write(
-      `\r  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${expected} items, ` +
-        `${stats.requests} requests, ${stats.retries} retries `,
-    );
-  } else {
-    const quarter = Math.floor((done / expected) * 4);
-    if (quarter > lastQuarter) {
-      lastQuarter = quarter;
-      console.log(
-        `  ${done}/${expected} items, ${stats.requests} requests, ${stats.retries} retries`,
-      );
-    }
-  }
-}
-
-console.log(`mocra demo: crawling ${site.url} (${expected} products) in ${store.mode} mode`);
-// step 1: the catalogue → every list page
-record(
-  scheduler.run(async ({ signal }) => {
-    const catalogue = await get<{ categories: { id: string; pages: number }[] }>(
-      '/catalogue',
-      signal,
-    );
-    for (const c of catalogue.categories)
-      for (let page = 1; page <= c.pages; page++) crawlList(c.id, page);
-  }),
-);
-await scheduler.onIdle();
-if (process.stdout.isTTY) process.stdout.write('\n');
-for (const error of failures) {
-  console.error('task failed:', isMocraError(error) ? `${error.code}: ${error.message}` : error);
-}
-
+// bounded in time: a crawl that has not finished in 60 s is a failure, not a hang
+let timer: ReturnType<typeof setTimeout> | undefined;
+const finished = await Promise.race([
+  engine.onIdle().then(() => true),
+  new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 60_000))),
+]);
+clearTimeout(timer);
+clearInterval(ticker);
+draw();
+if (tty) process.stdout.write('\n');
 const wallMs = performance.now() - started;
-const missing = site.expectedProducts().filter((id) => !items.some((item) => item.id === id));
-const s = scheduler.stats();
+await engine.stop();
+
+const s = engine.stats();
 const l = limiter.stats();
+const reviewCount = [...reviews.values()].reduce((n, set) => n + set.size, 0);
+const missing = expected.filter((id) => !products.has(id));
+const twice = [...products].filter(([, n]) => n > 1).map(([id]) => id);
+const unknown = [...products.keys()].filter((id) => !expected.includes(id));
+const withoutReviews = expected.filter((id) => !reviews.has(id));
+const ok =
+  finished &&
+  missing.length === 0 &&
+  twice.length === 0 &&
+  unknown.length === 0 &&
+  withoutReviews.length === 0 &&
+  duplicateReviews === 0;
+const statuses = [...site.statuses]
+  .sort(([a], [b]) => a - b)
+  .map(([code, n]) => `${n}×${code}`)
+  .join(', ');
+
 const rows: [string, string | number][] = [
-  ['items', `${stats.items} of ${expected}`],
-  ['duplicate items', stats.duplicates],
-  ['requests', stats.requests],
-  ['retries (503, 429, network)', stats.retries],
-  ['503 answers', stats.unavailable503],
-  ['429 answers (Retry-After honoured)', stats.rateLimited429],
+  ['items', `${s.items} (${products.size} products, ${reviewCount} reviews)`],
+  ['requests (downloads)', s.downloads],
+  ['server answers', statuses],
+  ['download retries (503, 429)', s.downloadRetries],
+  ['node retries (ErrorTaskModels)', `${s.retriesScheduled} (${s.nodesGivenUp} nodes given up)`],
   ['rate-limit waits', `${l.waits} (${Math.round(l.totalWaitMs)} ms in all)`],
-  [
-    'scheduler tasks',
-    `${s.succeeded} ok, ${s.failed} failed, peak wait ${Math.round(s.maxWaitMs)} ms`,
-  ],
+  ['fallbacks', `${s.fallbacks} (${s.fallbacksRefused} refused)`],
+  ['modules terminated', s.modulesTerminated],
+  ['nodes committed', `${s.commits.COMMIT_OK ?? 0} of ${nodesSeen}`],
   ['wall time', `${(wallMs / 1000).toFixed(2)} s`],
 ];
 console.log('\nsummary');
-for (const [name, value] of rows) console.log(`  ${name.padEnd(36)} ${value}`);
-
-await store.close();
-await site.close();
-if (missing.length > 0 || stats.items !== expected || failures.length > 0) {
-  console.error(`missing items: ${missing.join(', ')}`);
+for (const [name, value] of rows) console.log(`  ${name.padEnd(32)} ${value}`);
+if (ok) {
+  console.log(`  check: all ${expected.length} products produced exactly once, each with reviews`);
+} else {
+  console.log(
+    `  check FAILED: ${finished ? '' : 'not finished within 60 s; '}` +
+      `${missing.length} missing, ${twice.length} produced twice, ${unknown.length} unexpected, ` +
+      `${withoutReviews.length} without reviews, ${duplicateReviews} duplicate reviews`,
+  );
+  if (missing.length > 0) console.log(`  missing: ${missing.join(', ')}`);
+  if (twice.length > 0) console.log(`  twice: ${twice.join(', ')}`);
   process.exitCode = 1;
 }
+
+if (store.mode === 'distributed') {
+  // the key prefix is this run's own: leave nothing behind
+  for await (const key of store.scan('')) await store.del(key);
+}
+await store.close();
+await site.close();
