@@ -100,6 +100,7 @@ export type {
   DownloadContext,
   Downloader,
   NodeEventBase,
+  NodeOutcome,
   NodeRetryOptions,
 } from './chain/engine/index.js';
 export { defineModule } from './chain/module.js';
@@ -182,6 +183,7 @@ export type {
   LocalBackendOptions,
   RangeOptions,
   RedisBackendOptions,
+  RedisClusterConnection,
   RedisConnection,
   RuntimeMode,
   ScriptReply,

@@ -96,15 +96,45 @@ export interface ErrorTaskModel extends NodeRef {
 
 /** A message as it travels on a queue: a kind tag and a body. */
 export type ChainMessage =
-  | { kind: 'task'; body: TaskModel }
-  | { kind: 'parser_task'; body: ParserTaskModel }
-  | { kind: 'error_task'; body: ErrorTaskModel };
+  | {
+      /** A TaskModel. */
+      kind: 'task';
+      /** The task. */
+      body: TaskModel;
+    }
+  | {
+      /** A ParserTaskModel. */
+      kind: 'parser_task';
+      /** The node to run. */
+      body: ParserTaskModel;
+    }
+  | {
+      /** An ErrorTaskModel. */
+      kind: 'error_task';
+      /** The failed node. */
+      body: ErrorTaskModel;
+    };
 
 /** The one normalised input every message becomes at the ingress. */
 export type ChainInput =
-  | { kind: 'task'; task: Required<Pick<TaskModel, 'runId'>> & TaskModel }
-  | { kind: 'parser_task'; node: ParserTaskModel }
-  | { kind: 'error_task'; node: ErrorTaskModel };
+  | {
+      /** A task to start. */
+      kind: 'task';
+      /** The task, with its run id filled in. */
+      task: Required<Pick<TaskModel, 'runId'>> & TaskModel;
+    }
+  | {
+      /** A node to run. */
+      kind: 'parser_task';
+      /** The node. */
+      node: ParserTaskModel;
+    }
+  | {
+      /** A failed node. */
+      kind: 'error_task';
+      /** The failure. */
+      node: ErrorTaskModel;
+    };
 
 /** Current wire format version of {@link ChainMessage}. */
 export const MESSAGE_VERSION = 1;

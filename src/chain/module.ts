@@ -112,7 +112,14 @@ export interface ModuleDefinition {
   /** The steps, run in order. */
   steps: StepDefinition[];
   /** Download rate for this module, requests per `intervalMs`. Omit to use the engine default. */
-  rateLimit?: { rate: number; intervalMs?: number; burst?: number };
+  rateLimit?: {
+    /** Requests per `intervalMs`. */
+    rate: number;
+    /** The interval in ms. @defaultValue 1000 */
+    intervalMs?: number;
+    /** Requests allowed at once after an idle period. @defaultValue `rate` */
+    burst?: number;
+  };
   /** Failures of this module before it is terminated (boundary `>=`). Omit for the engine default. */
   errorThreshold?: number;
   /** Most concurrent downloads of this module. Omit for no per-module cap. */

@@ -1,6 +1,7 @@
 export { createChainEngine } from './engine.js';
 export type { ChainEngine } from './engine.js';
 export { ModuleProcessorWithChain } from './processor.js';
+export type { NodeOutcome } from './processor.js';
 export { fetchDownloader, parseRetryAfter } from './download.js';
 export type {
   ChainConcurrency,

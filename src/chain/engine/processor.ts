@@ -109,6 +109,7 @@ class NodeFailure extends Error {
  * ```
  */
 export class ModuleProcessorWithChain {
+  /** The module this processor runs. */
   readonly module: ModuleDefinition;
   readonly #rt: ProcessorRuntime;
 

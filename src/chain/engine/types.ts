@@ -170,12 +170,14 @@ export interface NodeEventBase {
 export interface ChainEventMap {
   /** A ParserTaskModel was put on the parser queue (a successor after a commit, a retry, or a module's first step). */
   ParserTaskProduced: NodeEventBase & {
+    /** The event name. */
     type: 'ParserTaskProduced';
     /** Why: 'root', 'commit' or 'retry'. */
     source: 'root' | 'commit' | 'retry';
   };
   /** A node failed and one ErrorTaskModel was emitted for the failure. */
   ErrorTaskProduced: NodeEventBase & {
+    /** The event name. */
     type: 'ErrorTaskProduced';
     /** How many times the node has failed (1 for the first failure). */
     attempt: number;
@@ -184,6 +186,7 @@ export interface ChainEventMap {
   };
   /** A node committed: its successors and items were produced, once. */
   ModuleStepAdvanced: NodeEventBase & {
+    /** The event name. */
     type: 'ModuleStepAdvanced';
     /** New successor nodes. */
     successors: number;
@@ -194,12 +197,14 @@ export interface ChainEventMap {
   };
   /** A non-first step's generate failed and the fallback gate decided. */
   ModuleStepFallback: NodeEventBase & {
+    /** The event name. */
     type: 'ModuleStepFallback';
     /** 'allowed' (rebuilt from the prefix request) or 'refused' (a fallback already happened). */
     decision: 'allowed' | 'refused';
   };
   /** A module or a task reached its error threshold and was terminated. */
   TaskTerminatedByThreshold: {
+    /** The event name. */
     type: 'TaskTerminatedByThreshold';
     /** The task. */
     taskId: string;
@@ -215,9 +220,15 @@ export interface ChainEventMap {
     taskErrors: number;
   };
   /** An output item was delivered. */
-  ItemProduced: { type: 'ItemProduced'; item: ChainItem };
+  ItemProduced: {
+    /** The event name. */
+    type: 'ItemProduced';
+    /** The item. */
+    item: ChainItem;
+  };
   /** A node was given up: no retry left, or its failure is not retryable. */
   NodeFailed: NodeEventBase & {
+    /** The event name. */
     type: 'NodeFailed';
     /** Failures of the node. */
     attempt: number;
@@ -228,6 +239,7 @@ export interface ChainEventMap {
   };
   /** A message was set aside with a reason instead of being processed. */
   MessageDeadLettered: {
+    /** The event name. */
     type: 'MessageDeadLettered';
     /** The queue it came from. */
     queue: string;

@@ -8,6 +8,7 @@ import {
   type ChainEngineOptions,
   type Downloader,
   type DownloadResult,
+  type JsonValue,
   type LogFields,
   type Logger,
 } from '../../../src/index.js';
@@ -32,7 +33,7 @@ function twoStep(id = 'm') {
       {
         name: 'item',
         generate: (ctx) => [{ url: `http://fake/item/${String(ctx.input)}` }],
-        parse: (r) => ({ items: [JSON.parse(r.body) as object] }),
+        parse: (r) => ({ items: [JSON.parse(r.body) as JsonValue] }),
       },
     ],
   });
