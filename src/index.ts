@@ -185,6 +185,7 @@ export type {
   RedisBackendOptions,
   RedisClusterConnection,
   RedisConnection,
+  RunScriptOptions,
   RuntimeMode,
   ScriptReply,
   ScriptRunner,

@@ -10,9 +10,7 @@
 import { Redis } from 'ioredis';
 import { RateLimiter as LimiterRateLimiter, TokenBucket } from 'limiter';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
-import { RateLimiter } from '../../src/index.js';
-import { LUA_SCRIPTS } from '../../src/store/lua-scripts.generated.js';
-import type { CacheService, ScriptReply, ScriptRunner } from '../../src/store/types.js';
+import { RateLimiter, RedisBackend } from '../../src/index.js';
 import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
 import { ManualClock } from '../../src/internal/clock.js';
 import {
@@ -121,25 +119,9 @@ function localCase(label: string, keys: string[], bucket: typeof OPEN) {
   ).then((result) => ({ result, allowed }));
 }
 
-/** A minimal EVALSHA runner standing in for RedisBackend until the store lands. */
-function shaRunner(client: Redis, keyPrefix: string): CacheService & ScriptRunner {
-  return {
-    mode: 'distributed',
-    keyPrefix,
-    async runScript(name: string, keys: string[], args: (string | number)[]): Promise<ScriptReply> {
-      const script = LUA_SCRIPTS[name as keyof typeof LUA_SCRIPTS];
-      const full = keys.map((k) => keyPrefix + k);
-      let reply: unknown[];
-      try {
-        reply = (await client.evalsha(script.sha1, full.length, ...full, ...args)) as unknown[];
-      } catch (error) {
-        if (!String(error).includes('NOSCRIPT')) throw error;
-        reply = (await client.eval(script.source, full.length, ...full, ...args)) as unknown[];
-      }
-      const [code, msg, ...payload] = reply;
-      return { code: Number(code), msg: String(msg), payload: payload as (string | number)[] };
-    },
-  } as unknown as CacheService & ScriptRunner;
+/** mocra's real Redis backend on its own connection. */
+function backend(client: Redis, keyPrefix: string): RedisBackend {
+  return new RedisBackend({ redis: client, keyPrefix });
 }
 
 async function redisCase(url: string): Promise<CaseResult> {
@@ -148,13 +130,13 @@ async function redisCase(url: string): Promise<CaseResult> {
   const clientA = new Redis(url);
   const clientB = new Redis(url);
   const clientC = new Redis(url);
-  const store = shaRunner(clientA, 'bench:mocra:');
+  const store = backend(clientA, 'bench:mocra:');
   const mocra = new RateLimiter({ name: 'bench', global: false, perKey: OPEN, store });
   const mocraBoth = new RateLimiter({
     name: 'bench2',
     global: OPEN,
     perKey: OPEN,
-    store: shaRunner(clientC, 'bench:mocra2:'),
+    store: backend(clientC, 'bench:mocra2:'),
   });
   const rlr = new RateLimiterRedis({
     storeClient: clientB,

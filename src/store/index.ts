@@ -15,6 +15,7 @@ export type {
   CacheService,
   CacheServiceBaseOptions,
   RangeOptions,
+  RunScriptOptions,
   RuntimeMode,
   ScriptReply,
   ScriptRunner,

@@ -34,6 +34,7 @@ import type {
   CacheService,
   CacheServiceBaseOptions,
   RangeOptions,
+  RunScriptOptions,
   ScriptReply,
   ScriptRunner,
   SetOptions,
@@ -380,7 +381,12 @@ export class RedisBackend implements CacheService, ScriptRunner {
    * @throws {@link ScriptError} for an unknown script, a script error or a malformed reply.
    * @throws {@link BackendUnavailableError} when Redis cannot be reached.
    */
-  async runScript(name: string, keys: string[], args: (string | number)[]): Promise<ScriptReply> {
+  async runScript(
+    name: string,
+    keys: string[],
+    args: (string | number)[],
+    options?: RunScriptOptions,
+  ): Promise<ScriptReply> {
     this.#open();
     const script = (LUA_SCRIPTS as Record<string, LuaScriptSource>)[name];
     if (!script)
@@ -388,7 +394,10 @@ export class RedisBackend implements CacheService, ScriptRunner {
         context: { script: name },
       });
     const full = keys.map((k) => this.keyPrefix + k);
-    if ((this.#assertSameSlot || this.isCluster) && full.length > 1) {
+    if (
+      ((this.#assertSameSlot && options?.crossSlot !== true) || this.isCluster) &&
+      full.length > 1
+    ) {
       const slot = keySlot(full[0]!);
       const other = full.find((k) => keySlot(k) !== slot);
       if (other !== undefined) {

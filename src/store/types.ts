@@ -65,6 +65,16 @@ export interface CacheService {
   close(): Promise<void>;
 }
 
+/** Options of {@link ScriptRunner.runScript}. */
+export interface RunScriptOptions {
+  /**
+   * The caller knows its KEYS span several hash slots and the server is not a cluster (for
+   * example a batch of unrelated rate-limit decisions): skip the same-slot check. Ignored on a
+   * cluster, where the check always runs.
+   */
+  crossSlot?: boolean;
+}
+
 /**
  * The reply shape of every mocra Redis script: a flat array `[code, msg, ...payload]` of
  * integers and strings, decoded into this object in one place.
@@ -84,7 +94,12 @@ export interface ScriptReply {
  */
 export interface ScriptRunner {
   /** Runs script `name` with EVALSHA (loading it on NOSCRIPT and retrying once). */
-  runScript(name: string, keys: string[], args: (string | number)[]): Promise<ScriptReply>;
+  runScript(
+    name: string,
+    keys: string[],
+    args: (string | number)[],
+    options?: RunScriptOptions,
+  ): Promise<ScriptReply>;
 }
 
 /** Options common to both backends. */

@@ -8,7 +8,7 @@ import { expect, it } from 'vitest';
 import { ManualClock } from '../../../src/internal/clock.js';
 import { LocalRateStore } from '../../../src/rate-limit/local-store.js';
 import { resolveBucket } from '../../../src/rate-limit/options.js';
-import { RedisRateStore } from '../../../src/rate-limit/redis-store.js';
+import { GCRA_BATCH_SCRIPT, RedisRateStore } from '../../../src/rate-limit/redis-store.js';
 import { RedisBackend } from '../../../src/store/redis-backend.js';
 import { describeRedis, useRedis } from '../../helpers/redis.js';
 
@@ -60,5 +60,53 @@ describeRedis('rate-limit store parity', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('batched concurrent decisions equal the same decisions made one by one, in arrival order', async () => {
+    const client = redis.client();
+    const backend = new RedisBackend({ redis: client, keyPrefix: redis.prefix });
+    let batches = 0;
+    // count batch calls, so the property cannot pass without exercising the batch script
+    const runner = {
+      keyPrefix: backend.keyPrefix,
+      runScript: (...a: Parameters<RedisBackend['runScript']>) => {
+        if (a[0] === GCRA_BATCH_SCRIPT) batches++;
+        return backend.runScript(...a);
+      },
+    };
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.option(bucketArb, { nil: null }),
+        bucketArb,
+        fc.array(fc.array(stepArb, { minLength: 1, maxLength: 12 }), {
+          minLength: 1,
+          maxLength: 6,
+        }),
+        fc.integer({ min: 1_600_000_000_000, max: 2_000_000_000_000 }),
+        async (globalOptions, perKeyOptions, bursts, start) => {
+          const global = globalOptions ? resolveBucket('global', globalOptions) : null;
+          const perKey = resolveBucket('perKey', perKeyOptions);
+          const clock = new ManualClock(start);
+          const local = new LocalRateStore(clock);
+          const remote = new RedisRateStore(runner as never, `batch-${run++}`, () => clock.now());
+          const maxCost = Math.min(global?.burst ?? Infinity, perKey.burst);
+          for (const burst of bursts) {
+            clock.advance(burst[0]!.advanceMs);
+            const expected = burst.map((step) =>
+              local.decide(step.key, Math.min(step.cost, maxCost), global, perKey),
+            );
+            const actual = await Promise.all(
+              burst.map((step) =>
+                remote.decide(step.key, Math.min(step.cost, maxCost), global, perKey),
+              ),
+            );
+            expect(actual).toEqual(expected);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+    expect(batches).toBeGreaterThan(0);
   });
 });
