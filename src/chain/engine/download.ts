@@ -3,6 +3,7 @@
  * engine-wide publish scheduler, the rate limiter (per module), and the retry policy for
  * transient failures. All four are mocra primitives; nothing here re-implements them.
  */
+import { setMaxListeners } from 'node:events';
 import { DownloadError, isMocraError } from '../../errors.js';
 import type { RateLimiter } from '../../rate-limit/index.js';
 import type { RetryPolicy } from '../../retry/index.js';
@@ -76,6 +77,7 @@ export class DownloadPath {
   readonly #o: DownloadPathOptions;
   readonly #publish: TaskScheduler;
   readonly #perModule = new Map<string, TaskScheduler>();
+  readonly #shared = new WeakSet<AbortSignal>();
 
   constructor(options: DownloadPathOptions) {
     this.#o = options;
@@ -92,6 +94,12 @@ export class DownloadPath {
     request: Parameters<Downloader>[0],
     signal: AbortSignal,
   ): Promise<DownloadResult> {
+    if (!this.#shared.has(signal)) {
+      // one engine-wide signal is shared by every download in flight (each retry wait listens
+      // to it): lift Node's 10-listener warning for it, the listeners are removed as calls end
+      setMaxListeners(0, signal);
+      this.#shared.add(signal);
+    }
     const attempt = (): Promise<DownloadResult> =>
       this.#publish.run(
         () =>
