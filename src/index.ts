@@ -130,6 +130,8 @@ export { MemoryQueue } from './chain/queue.js';
 export type { ChainQueue, Delivery, MemoryQueueOptions, PushOptions } from './chain/queue.js';
 export { RedisStreamQueue } from './chain/redis-stream-queue.js';
 export type { DeadLetter, RedisStreamQueueOptions } from './chain/redis-stream-queue.js';
+export { createRedisStreamQueues } from './chain/stream-queues.js';
+export type { RedisStreamQueues, RedisStreamQueuesOptions } from './chain/stream-queues.js';
 
 // chain state machine
 export {

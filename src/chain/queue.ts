@@ -24,6 +24,13 @@ export interface Delivery<T> {
   ack(): Promise<void>;
   /** The message was not processed: make it available again (at the head of the queue). */
   release(): Promise<void>;
+  /**
+   * The message can never be processed: record it with `reason` where the queue keeps dead
+   * letters durably (e.g. a dead-letter stream) and remove it from the queue, like `ack`.
+   * Optional: the chain engine acknowledges a delivery without it (the dead letter is then only
+   * in the engine's memory, `engine.deadLetters()`).
+   */
+  deadLetter?(reason: string): Promise<void>;
 }
 
 /** Options of {@link ChainQueue.push}. */
@@ -53,6 +60,12 @@ export interface ChainQueue<T> {
   inFlight(): number;
   /** Stops accepting messages; receivers drain what is left, then get null. Waiting producers are refused. */
   close(): void;
+  /**
+   * Records a message that is not a delivery of this queue (e.g. a successor that could not be
+   * published to it) as a dead letter with `reason`, durably. Optional, like
+   * {@link Delivery.deadLetter}.
+   */
+  deadLetter?(message: T, reason: string): Promise<void>;
 }
 
 /** Options of {@link MemoryQueue}. */

@@ -8,7 +8,8 @@
  *   waiting receivers, so an aborted receive returns at once without dropping a connection.
  *   Deliveries idle for `claimIdleMs` (their consumer died) are taken over with XAUTOCLAIM.
  * - ack: XACK + XDEL. release: the entry is re-added (its delivery count carried along) and the
- *   old one acknowledged, in one MULTI.
+ *   old one acknowledged, in one MULTI. deadLetter: the entry is copied to the dead-letter stream
+ *   with a reason, then acknowledged.
  * - A message that cannot be decoded, or was delivered more than `maxDeliveries` times, goes to
  *   the dead-letter stream with its reason and original payload, and is acknowledged: it never
  *   blocks the queue or crashes a worker.
@@ -109,6 +110,8 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   #pumping = false;
   #closed = false;
   #started: Promise<void> | null = null;
+  #pumpDone: Promise<void> = Promise.resolve();
+  #shutdown: Promise<void> | null = null;
   #lastClaimAt = 0;
   #producersWaiting = 0;
 
@@ -283,6 +286,31 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     });
   }
 
+  /**
+   * Records `message` in the dead-letter stream with `reason` (for a message that is not a
+   * delivery of this queue, e.g. one that could not be pushed). Use `delivery.deadLetter(reason)`
+   * for a received message.
+   * @throws {@link BackendUnavailableError} when Redis cannot be reached.
+   */
+  async deadLetter(message: T, reason: string): Promise<void> {
+    const payload = this.#o.encode(message);
+    this.#metrics.increment('dead_letter_total', { queue: this.name });
+    await this.#call(() =>
+      this.#client.xadd(
+        this.#o.deadLetterKey,
+        '*',
+        'reason',
+        reason,
+        'payload',
+        payload,
+        'originalId',
+        '',
+        'deliveries',
+        '0',
+      ),
+    );
+  }
+
   /** Reads back dead letters (oldest first), for operators and tests. */
   async deadLetters(count = 100): Promise<DeadLetter[]> {
     const rows = await this.#call(() =>
@@ -303,23 +331,54 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   /**
    * Stops receiving: waiting receivers get null, buffered (not yet handed out) entries are
    * released for other consumers. In-flight deliveries can still be acked or released.
+   * {@link RedisStreamQueue.shutdown} does the same and says when it is finished.
    */
   close(): void {
-    if (this.#closed) return;
+    void this.shutdown();
+  }
+
+  /**
+   * Closes the queue (see {@link RedisStreamQueue.close}) and resolves once it has let go of
+   * everything it read but did not hand out: buffered entries are back in the stream, the
+   * blocking read has returned (within `blockMs`) and anything it brought is back too, and the
+   * reading connection is closed. When this consumer then holds no pending delivery it is
+   * removed from the group. Deliveries already handed out are not waited for: settle them first
+   * (the chain engine's `stop()` does). Never rejects; the client passed in stays open.
+   */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#close();
+    return this.#shutdown;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) {
       w.done = true;
       w.resolve(null);
     }
-    const buffered = this.#buffer.splice(0);
+    // buffered entries were never handed out: they keep their earlier delivery count
+    for (const entry of this.#buffer.splice(0))
+      await this.#requeue(entry, priorDeliveries(entry)).catch(() => {});
+    await this.#pumpDone; // a read in flight returns within blockMs; the pump hands its entries back
     const reader = this.#reader;
     this.#reader = null;
-    void (async () => {
-      // buffered entries were never handed out: they keep their earlier delivery count
-      for (const entry of buffered)
-        await this.#requeue(entry, priorDeliveries(entry)).catch(() => {});
-      reader?.disconnect();
-    })();
+    reader?.disconnect();
+    if (this.#started !== null && this.#inFlight.size === 0) {
+      try {
+        const mine = (await this.#client.xpending(
+          this.#o.key,
+          this.#o.group,
+          '-',
+          '+',
+          1,
+          this.#o.consumer,
+        )) as unknown[];
+        if (mine.length === 0)
+          await this.#client.xgroup('DELCONSUMER', this.#o.key, this.#o.group, this.#o.consumer);
+      } catch {
+        // best effort: an idle consumer left in the group is harmless
+      }
+    }
   }
 
   #count(reason: string): void {
@@ -346,7 +405,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       waiter.done = true;
       this.#handOut(entry, waiter);
     }
-    if (this.#waiters.length > 0 && !this.#pumping && !this.#closed) void this.#pump();
+    if (this.#waiters.length > 0 && !this.#pumping && !this.#closed) this.#pumpDone = this.#pump();
   }
 
   #handOut(entry: RawEntry, waiter: Waiter<T>): void {
@@ -401,6 +460,11 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         if (!settle()) return;
         await this.#requeue(entry, deliveries);
       },
+      deadLetter: async (reason: string) => {
+        if (!settle()) return;
+        this.#metrics.increment('dead_letter_total', { queue: this.name });
+        await this.#call(() => this.#moveToDeadLetters(entry.id, payload, reason, deliveries));
+      },
     });
   }
 
@@ -432,26 +496,32 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   ): Promise<void> {
     this.#metrics.increment('dead_letter_total', { queue: this.name });
     try {
-      await this.#client.xadd(
-        this.#o.deadLetterKey,
-        '*',
-        'reason',
-        reason,
-        'payload',
-        payload,
-        'originalId',
-        entry.id,
-        'deliveries',
-        String(deliveries),
-      );
-      await this.#client
-        .multi()
-        .xack(this.#o.key, this.#o.group, entry.id)
-        .xdel(this.#o.key, entry.id)
-        .exec();
+      await this.#moveToDeadLetters(entry.id, payload, reason, deliveries);
     } catch {
       // left pending: it will be claimed again and dead-lettered then
     }
+  }
+
+  /** Copies an entry to the dead-letter stream, then acknowledges and deletes it. */
+  async #moveToDeadLetters(
+    id: string,
+    payload: string,
+    reason: string,
+    deliveries: number,
+  ): Promise<void> {
+    await this.#client.xadd(
+      this.#o.deadLetterKey,
+      '*',
+      'reason',
+      reason,
+      'payload',
+      payload,
+      'originalId',
+      id,
+      'deliveries',
+      String(deliveries),
+    );
+    await this.#client.multi().xack(this.#o.key, this.#o.group, id).xdel(this.#o.key, id).exec();
   }
 
   async #pump(): Promise<void> {

@@ -181,6 +181,22 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'task');
   }
 
+  /**
+   * The Redis Stream of a work queue (`task`, `parser` or `error`): `<prefix>:queue:<name>`.
+   *
+   * Queue streams are shared by every task of a deployment, so they carry **no** task hash tag:
+   * each stream is one key of its own (in its own Redis Cluster slot), and no transition touches
+   * a stream together with a task's state keys. Two deployments on one Redis need two prefixes.
+   */
+  queue(name: string): string {
+    return `${this.prefix}:queue:${escapeKeyPart(requireString(`${W}.queue`, 'name', name))}`;
+  }
+
+  /** The dead-letter stream of a work queue: `<prefix>:queue:<name>:dead` (no hash tag either). */
+  queueDeadLetters(name: string): string {
+    return `${this.queue(name)}:dead`;
+  }
+
   /** Every key of a task starts with this (for SCAN-based clean-up and debugging). */
   taskPrefix(taskId: string): string {
     return `${this.prefix}:${this.tag(taskId)}:`;

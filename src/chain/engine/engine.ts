@@ -128,15 +128,29 @@ export interface ChainEngine {
    * A malformed message is dead-lettered with its reason, never thrown.
    */
   publish(message: unknown): Promise<void>;
-  /** Resolves when nothing is queued, running, waiting to be relayed or waiting for a retry. */
+  /**
+   * Resolves when nothing is queued, running, waiting to be relayed or waiting for a retry **in
+   * this process**. With shared queues (several workers on Redis Streams) it says nothing about
+   * the other workers, nor about messages still in a stream that this process has not read: it
+   * means "this worker has nothing in hand", not "the run is finished". Wait for your own end
+   * condition there (e.g. every expected item produced).
+   */
   onIdle(): Promise<void>;
-  /** Stops reading, lets in-flight nodes finish (up to `stopTimeoutMs`), then aborts the rest. */
+  /**
+   * Stops gracefully: stops reading, lets in-flight messages finish (up to `stopTimeoutMs`;
+   * the rest are aborted and released back to their queue), waits until what they committed is
+   * published (outbox relay) and any due retry in hand is queued, then closes what the engine
+   * created. Queues and a store passed in are left open: close them after this resolves.
+   */
   stop(): Promise<void>;
   /** Subscribes to an event; returns the unsubscribe function. */
   on<K extends ChainEventName>(event: K, listener: (event: ChainEventMap[K]) => void): () => void;
   /** Counters since creation. */
   stats(): ChainEngineStats;
-  /** Messages set aside with their reasons (most recent 1000). */
+  /**
+   * Messages set aside by this process, with their reasons (most recent 1000). Queues that keep
+   * dead letters durably (Redis Streams) also get them: read those with the queue's own API.
+   */
   deadLetters(): readonly ChainDeadLetter[];
 }
 
@@ -404,6 +418,7 @@ class ChainEngineImpl implements ChainEngine {
       modulesTerminated: 0,
       tasksTerminated: 0,
       deadLettered: 0,
+      received: { task: 0, parser: 0, error: 0 },
       skipped: {},
     };
     downloadRetry.on('retry', () => {
@@ -455,11 +470,9 @@ class ChainEngineImpl implements ChainEngine {
       worker_id: this.#workerId,
       modules: [...this.#modules.keys()].join(','),
     });
-    this.#loops = [
-      this.#consume(this.#queues.task, this.#schedulers.task, this.#concurrency.task),
-      this.#consume(this.#queues.parser, this.#schedulers.parser, this.#concurrency.parser),
-      this.#consume(this.#queues.error, this.#schedulers.error, this.#concurrency.error),
-    ];
+    this.#loops = (['task', 'parser', 'error'] as const).map((role) =>
+      this.#consume(role, this.#queues[role], this.#schedulers[role], this.#concurrency[role]),
+    );
   }
 
   async submit(task: TaskModel): Promise<void> {
@@ -541,6 +554,19 @@ class ChainEngineImpl implements ChainEngine {
     }
     this.#workAbort.abort();
     await drained;
+    // what the last commits wrote is published before the queues and the store may be closed
+    const published = this.#until(
+      () => !this.#relayRunning && this.#relayDirty.size === 0 && !this.#pumpRunning,
+    );
+    const stuck = await Promise.race([
+      published.then(() => false),
+      sleep(this.#stopTimeoutMs).then(() => true),
+    ]);
+    if (stuck) {
+      this.#log('warn', 'stop: the outbox relay is still publishing (a full queue?)', {
+        worker_id: this.#workerId,
+      });
+    }
     await this.#downloads.close();
     await Promise.all([
       this.#schedulers.task.shutdown({ mode: 'cancel' }),
@@ -559,6 +585,7 @@ class ChainEngineImpl implements ChainEngine {
   // ── consumers ──────────────────────────────────────────────────────────────
 
   async #consume(
+    role: 'task' | 'parser' | 'error',
     queue: ChainQueue<string>,
     scheduler: TaskScheduler,
     concurrency: number,
@@ -582,6 +609,7 @@ class ChainEngineImpl implements ChainEngine {
       }
       if (delivery === null) break;
       const d = delivery;
+      this.#stats.received[role]++;
       active++;
       this.#handlers++;
       scheduler
@@ -604,9 +632,14 @@ class ChainEngineImpl implements ChainEngine {
   }
 
   #waitHandlers(): Promise<void> {
+    return this.#until(() => this.#handlers === 0);
+  }
+
+  /** Resolves once `condition()` holds (checked every 5 ms). */
+  #until(condition: () => boolean): Promise<void> {
     return new Promise((resolve) => {
       const check = (): void => {
-        if (this.#handlers === 0) resolve();
+        if (condition()) resolve();
         else unrefTimeout(check, 5);
       };
       check();
@@ -649,7 +682,10 @@ class ChainEngineImpl implements ChainEngine {
     try {
       if ('deadLetter' in disposition) {
         this.#deadLetter(queue.name, delivery.message, disposition.deadLetter);
-        await delivery.ack();
+        // durably where the queue can (a dead-letter stream), else only in memory
+        if (typeof delivery.deadLetter === 'function')
+          await delivery.deadLetter(disposition.deadLetter);
+        else await delivery.ack();
       } else if ('release' in disposition) {
         if (disposition.delayMs > 0 && !this.#readAbort.signal.aborted)
           await sleep(disposition.delayMs, this.#readAbort.signal).catch(() => {});
@@ -695,11 +731,9 @@ class ChainEngineImpl implements ChainEngine {
     for (const moduleId of task.modules) {
       // BuildModules
       if (!this.#processors.has(moduleId)) {
-        this.#deadLetter(
-          'task',
-          raw,
-          `BuildModules: module ${JSON.stringify(moduleId)} is not registered`,
-        );
+        const reason = `BuildModules: module ${JSON.stringify(moduleId)} is not registered`;
+        this.#deadLetter('task', raw, reason);
+        await this.#persistDeadLetter(this.#queues.task, raw, reason);
         continue;
       }
       // ThresholdPreCheck
@@ -979,7 +1013,9 @@ class ChainEngineImpl implements ChainEngine {
       try {
         await this.#queues.parser.push(body);
       } catch (error) {
-        this.#deadLetter('outbox', body, `relay: ${(error as Error).message}`);
+        const reason = `relay: ${(error as Error).message}`;
+        this.#deadLetter('outbox', body, reason);
+        await this.#persistDeadLetter(this.#queues.parser, body, reason);
         return;
       }
       const input = normalizeMessage(body);
@@ -1013,6 +1049,7 @@ class ChainEngineImpl implements ChainEngine {
       return;
     }
     this.#deadLetter('outbox', entry, 'relay: unknown outbox entry');
+    await this.#persistDeadLetter(this.#queues.parser, entry, 'relay: unknown outbox entry');
   }
 
   #schedulePump(delayMs: number): void {
@@ -1045,14 +1082,18 @@ class ChainEngineImpl implements ChainEngine {
           try {
             input = normalizeMessage(message);
           } catch (error) {
-            this.#deadLetter('retry', message, `NormalizeInput: ${(error as Error).message}`);
+            const reason = `NormalizeInput: ${(error as Error).message}`;
+            this.#deadLetter('retry', message, reason);
+            await this.#persistDeadLetter(this.#queues.parser, message, reason);
             continue;
           }
           if (input.kind !== 'parser_task') continue;
           try {
             await this.#queues.parser.push(message);
           } catch (error) {
-            this.#deadLetter('retry', message, `retry pump: ${(error as Error).message}`);
+            const reason = `retry pump: ${(error as Error).message}`;
+            this.#deadLetter('retry', message, reason);
+            await this.#persistDeadLetter(this.#queues.parser, message, reason);
           }
           pending.delete(`${this.#keys.ptmKey(toAddress(input.node))}@${input.node.epoch ?? 0}`);
           this.#count('parser_task_produced_total', { source: 'retry' });
@@ -1092,6 +1133,19 @@ class ChainEngineImpl implements ChainEngine {
     if (this.#deadLetters.length > 1000) this.#deadLetters.shift();
     this.#log('warn', `message dead-lettered: ${reason}`, { queue, decision: 'dead_letter' });
     this.#emit('MessageDeadLettered', { type: 'MessageDeadLettered', queue, reason, message });
+  }
+
+  /** Also records a dead letter in the queue's durable store, when it has one. Never throws. */
+  async #persistDeadLetter(queue: ChainQueue<string>, message: string, reason: string) {
+    if (typeof queue.deadLetter !== 'function') return;
+    try {
+      await queue.deadLetter(message, reason);
+    } catch (error) {
+      this.#log('error', 'could not record a dead letter durably (kept in memory only)', {
+        queue: queue.name,
+        error: String(error),
+      });
+    }
   }
 
   #skip(reason: string): void {

@@ -299,6 +299,15 @@ export interface ChainEngineStats {
   tasksTerminated: number;
   /** Messages dead-lettered. */
   deadLettered: number;
+  /** Deliveries received by this process from each queue (re-deliveries included). */
+  received: {
+    /** From the task queue. */
+    task: number;
+    /** From the parser queue. */
+    parser: number;
+    /** From the error queue. */
+    error: number;
+  };
   /** Messages dropped as obsolete (duplicate, stale, terminated), by reason. */
   skipped: Record<string, number>;
 }

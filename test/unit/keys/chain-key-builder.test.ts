@@ -118,6 +118,16 @@ describe('ChainKeyBuilder', () => {
     expect(() => new ChainKeyBuilder({ prefx: 'x' } as never)).toThrow(/unknown option/);
   });
 
+  it('queue streams are shared by all tasks: no task hash tag, names escaped', () => {
+    expect(keys.queue('parser')).toBe('chain:queue:parser');
+    expect(keys.queueDeadLetters('parser')).toBe('chain:queue:parser:dead');
+    expect(new ChainKeyBuilder({ prefix: 'crawl' }).queue('task')).toBe('crawl:queue:task');
+    expect(keys.queue('a:dead')).toBe('chain:queue:a%3Adead');
+    expect(keys.queue('a:dead')).not.toBe(keys.queueDeadLetters('a'));
+    expect(keys.queue('{x}')).not.toContain('{');
+    expect(() => keys.queue('')).toThrow(/`name`/);
+  });
+
   it('refuses invalid identities with ConfigError naming the field', () => {
     expect(() => keys.ptmKey({ ...node, stepIdx: -1 })).toThrow(/`stepIdx`/);
     expect(() => keys.ptmKey({ ...node, stepIdx: 1.5 })).toThrow(/`stepIdx`/);

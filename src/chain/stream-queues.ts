@@ -1,0 +1,164 @@
+/**
+ * `createRedisStreamQueues`: the three work queues of one distributed deployment of the chain
+ * engine, on Redis Streams, with the key layout, consumer group and consumer naming done once.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import {
+  invalid,
+  optionalNumber,
+  optionalString,
+  readOptions,
+  requireString,
+} from '../internal/validate.js';
+import { ChainKeyBuilder } from '../keys/chain-key-builder.js';
+import { noopMetrics, type Metrics } from '../observe/metrics.js';
+import { RedisStreamQueue } from './redis-stream-queue.js';
+
+/** Options of {@link createRedisStreamQueues}. */
+export interface RedisStreamQueuesOptions {
+  /**
+   * An ioredis client (a single server or a replicated primary; not a `Cluster`). Each queue
+   * duplicates it once for its blocking reads; the client itself is never closed by the queues.
+   */
+  client: Redis;
+  /** Key layout: the streams are `keys.queue(name)`, the dead letters `keys.queueDeadLetters(name)`. @defaultValue new ChainKeyBuilder() */
+  keys?: ChainKeyBuilder;
+  /**
+   * Prepended as-is to every stream key, like `RedisBackend`'s `keyPrefix` (pass the same value
+   * so the queues sit next to the chain state). @defaultValue ''
+   */
+  keyPrefix?: string;
+  /** The consumer group, shared by every worker of the deployment. @defaultValue 'mocra-chain' */
+  group?: string;
+  /**
+   * This process's consumer name; it must be unique among the live workers (two processes with
+   * one name would share their pending deliveries). @defaultValue `<host>:<pid>:<8 random hex>`
+   */
+  consumer?: string;
+  /** Most entries in each stream before producers wait (soft across processes). @defaultValue 10000 */
+  capacity?: number;
+  /**
+   * A delivery left unacknowledged this long (ms) — its worker died or hangs — is taken over by
+   * another worker. Keep it above the slowest node. @defaultValue 30000
+   */
+  claimIdleMs?: number;
+  /** Deliveries after which a message is dead-lettered by the queue itself. @defaultValue 5 */
+  maxDeliveries?: number;
+  /** Longest block of one read in ms; also the longest wait of `shutdown()`. @defaultValue 1000 */
+  blockMs?: number;
+  /** Poll period of a producer waiting for room, in ms. @defaultValue 25 */
+  pollMs?: number;
+  /** Where back-pressure, reclaim and dead-letter counters go. @defaultValue noopMetrics */
+  metrics?: Metrics;
+}
+
+/** The queues made by {@link createRedisStreamQueues}: a `ChainQueues` of Redis Stream queues. */
+export interface RedisStreamQueues {
+  /** TaskModel messages: stream `keys.queue('task')`. */
+  task: RedisStreamQueue<string>;
+  /** ParserTaskModel messages: stream `keys.queue('parser')`. */
+  parser: RedisStreamQueue<string>;
+  /** ErrorTaskModel messages: stream `keys.queue('error')`. */
+  error: RedisStreamQueue<string>;
+}
+
+const W = 'createRedisStreamQueues';
+const OPTION_KEYS = [
+  'client',
+  'keys',
+  'keyPrefix',
+  'group',
+  'consumer',
+  'capacity',
+  'claimIdleMs',
+  'maxDeliveries',
+  'blockMs',
+  'pollMs',
+  'metrics',
+] as const;
+
+/**
+ * Creates the `task`, `parser` and `error` queues of one distributed deployment on Redis
+ * Streams, to pass as the chain engine's `queues` (with a `RedisBackend` as its `store`).
+ *
+ * Every worker process of the deployment calls it with the same `keys`/`keyPrefix` and `group`
+ * and its own `consumer`; the streams are then shared and each message is handed to one worker
+ * at a time (at-least-once: a worker that dies leaves its deliveries to be taken over after
+ * `claimIdleMs`). The stream keys carry no task hash tag: all tasks share them. Messages are
+ * stored as the engine encodes them (identity encode/decode); the engine validates them and
+ * dead-letters a malformed one into the queue's dead-letter stream.
+ *
+ * The queues belong to the caller: after `engine.stop()`, call `shutdown()` on each.
+ *
+ * @throws {@link ConfigError} naming the first invalid option.
+ * @example
+ * ```ts
+ * const client = new Redis(process.env.REDIS_URL!);
+ * const store = new RedisBackend({ redis: client, keyPrefix: 'shop:' });
+ * const queues = createRedisStreamQueues({ client, keyPrefix: 'shop:', consumer: 'worker-1' });
+ * const engine = createChainEngine({ modules: [shop], store, queues });
+ * await engine.start();
+ * // … on SIGTERM:
+ * await engine.stop();
+ * await Promise.all([queues.task.shutdown(), queues.parser.shutdown(), queues.error.shutdown()]);
+ * ```
+ */
+export function createRedisStreamQueues(options: RedisStreamQueuesOptions): RedisStreamQueues {
+  if (options === undefined) invalid(W, 'options', 'an object with `client`', options);
+  const o = readOptions(W, options, OPTION_KEYS);
+  if (!o.client || typeof (o.client as Redis).xreadgroup !== 'function')
+    invalid(W, 'client', 'an ioredis client', o.client);
+  if (typeof (o.client as { duplicate?: unknown }).duplicate !== 'function')
+    invalid(W, 'client', 'an ioredis client', o.client);
+  const keys = o.keys ?? new ChainKeyBuilder();
+  if (!(keys instanceof ChainKeyBuilder)) invalid(W, 'keys', 'a ChainKeyBuilder', o.keys);
+  const keyPrefix = optionalString(W, 'keyPrefix', o.keyPrefix, '', { allowEmpty: true });
+  const group = optionalString(W, 'group', o.group, 'mocra-chain');
+  const consumer =
+    optionalString(W, 'consumer', o.consumer, undefined) ??
+    `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  requireString(W, 'consumer', consumer);
+  const capacity = optionalNumber(W, 'capacity', o.capacity, 10_000, {
+    integer: true,
+    min: 1,
+    allowInfinity: true,
+  });
+  const claimIdleMs = optionalNumber(W, 'claimIdleMs', o.claimIdleMs, 30_000, {
+    integer: true,
+    min: 1,
+  });
+  const maxDeliveries = optionalNumber(W, 'maxDeliveries', o.maxDeliveries, 5, {
+    integer: true,
+    min: 1,
+  });
+  const blockMs = optionalNumber(W, 'blockMs', o.blockMs, 1_000, { integer: true, min: 1 });
+  const pollMs = optionalNumber(W, 'pollMs', o.pollMs, 25, { integer: true, min: 1 });
+  const metrics = o.metrics ?? noopMetrics;
+  if (typeof metrics.increment !== 'function')
+    invalid(W, 'metrics', 'a Metrics (increment/observe/gauge)', o.metrics);
+
+  const make = (name: 'task' | 'parser' | 'error'): RedisStreamQueue<string> =>
+    new RedisStreamQueue<string>({
+      client: o.client!,
+      name,
+      key: keyPrefix + keys.queue(name),
+      deadLetterKey: keyPrefix + keys.queueDeadLetters(name),
+      group,
+      consumer,
+      encode: identity,
+      decode: identity,
+      capacity,
+      claimIdleMs,
+      maxDeliveries,
+      blockMs,
+      pollMs,
+      metrics,
+    });
+  return { task: make('task'), parser: make('parser'), error: make('error') };
+}
+
+function identity(text: string): string {
+  return text;
+}
