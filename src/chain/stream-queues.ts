@@ -40,8 +40,10 @@ export interface RedisStreamQueuesOptions {
   /** Most entries in each stream before producers wait (soft across processes). @defaultValue 10000 */
   capacity?: number;
   /**
-   * A delivery left unacknowledged this long (ms) — its worker died or hangs — is taken over by
-   * another worker. Keep it above the slowest node. @defaultValue 30000
+   * A delivery left unacknowledged this long (ms) — its worker died, hangs, or stopped in the
+   * middle of it — is taken over by another worker. Keep it **above the engine's `leaseMs`**:
+   * the node's lease has then expired and the new worker can claim it (sooner, it would only
+   * meet `LOCKED_BY_OTHER`). @defaultValue 90000 (the engine's default lease is 60000)
    */
   claimIdleMs?: number;
   /** Deliveries after which a message is dead-lettered by the queue itself. @defaultValue 5 */
@@ -125,7 +127,7 @@ export function createRedisStreamQueues(options: RedisStreamQueuesOptions): Redi
     min: 1,
     allowInfinity: true,
   });
-  const claimIdleMs = optionalNumber(W, 'claimIdleMs', o.claimIdleMs, 30_000, {
+  const claimIdleMs = optionalNumber(W, 'claimIdleMs', o.claimIdleMs, 90_000, {
     integer: true,
     min: 1,
   });

@@ -106,8 +106,11 @@ interface TaskRecord {
   metadata?: JsonObject;
 }
 
-type Disposition = { ack: true } | { release: true; delayMs: number } | { deadLetter: string };
+type Disposition =
+  { ack: true } | { release: true; delayMs: number } | { deadLetter: string } | { leave: true };
 const ACK: Disposition = { ack: true };
+/** Not settled: a shared queue hands it to another worker once its claim has idled out. */
+const LEAVE: Disposition = { leave: true };
 
 class TaskNotFound extends Error {}
 
@@ -141,6 +144,12 @@ export interface ChainEngine {
    * the rest are aborted and released back to their queue), waits until what they committed is
    * published (outbox relay) and any due retry in hand is queued, then closes what the engine
    * created. Queues and a store passed in are left open: close them after this resolves.
+   *
+   * With shared queues (passed in, on a Redis store) two things differ: a message aborted here
+   * is left unacknowledged rather than released (its node's lease is still held; the queue hands
+   * it to another worker after its claim time, which must exceed `leaseMs`), and node retries
+   * this worker scheduled are waited for (up to `stopTimeoutMs`) and queued, since no other
+   * worker pumps them. Each wait is bounded by `stopTimeoutMs`.
    */
   stop(): Promise<void>;
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -179,6 +188,8 @@ class ChainEngineImpl implements ChainEngine {
   readonly #keys: ChainKeyBuilder;
   readonly #queues: ChainQueues;
   readonly #ownsQueues: boolean;
+  /** Queues shared with other processes (passed in, distributed mode). */
+  readonly #sharedQueues: boolean;
   readonly #processors = new Map<string, ModuleProcessorWithChain>();
   readonly #modules = new Map<string, ModuleDefinition>();
   readonly #schedulers: { task: TaskScheduler; parser: TaskScheduler; error: TaskScheduler };
@@ -357,6 +368,7 @@ class ChainEngineImpl implements ChainEngine {
       };
       this.#ownsQueues = true;
     }
+    this.#sharedQueues = !this.#ownsQueues && this.runtimeMode === 'distributed';
 
     // rate limits: one key per module; each module's own rateLimit is an override
     const overrides: Record<string, { rate: number; intervalMs?: number; burst?: number }> = {};
@@ -554,6 +566,7 @@ class ChainEngineImpl implements ChainEngine {
     }
     this.#workAbort.abort();
     await drained;
+    if (this.#sharedQueues) await this.#drainRetries();
     // what the last commits wrote is published before the queues and the store may be closed
     const published = this.#until(
       () => !this.#relayRunning && this.#relayDirty.size === 0 && !this.#pumpRunning,
@@ -580,6 +593,26 @@ class ChainEngineImpl implements ChainEngine {
     }
     if (this.#ownsStore) await this.#store.close();
     this.#log('info', 'chain engine stopped', { worker_id: this.#workerId });
+  }
+
+  /**
+   * Shared queues: retries this worker scheduled are pumped by this worker only, so before it
+   * goes it waits (up to `stopTimeoutMs`) for them to fall due and queues them.
+   */
+  async #drainRetries(): Promise<void> {
+    const deadline = performance.now() + this.#stopTimeoutMs;
+    while (this.#pendingRetries.size > 0 && performance.now() < deadline) {
+      await this.#runPump();
+      if (this.#pendingRetries.size > 0) await sleep(this.#retryPollMs);
+    }
+    let left = 0;
+    for (const pending of this.#pendingRetries.values()) left += pending.size;
+    if (left > 0) {
+      this.#log('warn', 'stop: node retries not yet due stay in the store, unpumped', {
+        worker_id: this.#workerId,
+        retries: left,
+      });
+    }
   }
 
   // ── consumers ──────────────────────────────────────────────────────────────
@@ -659,7 +692,7 @@ class ChainEngineImpl implements ChainEngine {
         disposition = await this.#ingress(input, delivery);
       } catch (error) {
         if (this.#workAbort.signal.aborted) {
-          disposition = { release: true, delayMs: 0 };
+          disposition = this.#stopping();
         } else if (isMocraError(error) && error.retryable) {
           // e.g. Redis unavailable: nothing was committed; try the message again later
           this.#log('warn', 'message will be retried: a retryable error interrupted it', {
@@ -686,6 +719,11 @@ class ChainEngineImpl implements ChainEngine {
         if (typeof delivery.deadLetter === 'function')
           await delivery.deadLetter(disposition.deadLetter);
         else await delivery.ack();
+      } else if ('leave' in disposition) {
+        this.#log('info', 'stopping: delivery left unacknowledged for another worker', {
+          queue: queue.name,
+          decision: 'left_pending',
+        });
       } else if ('release' in disposition) {
         if (disposition.delayMs > 0 && !this.#readAbort.signal.aborted)
           await sleep(disposition.delayMs, this.#readAbort.signal).catch(() => {});
@@ -811,10 +849,20 @@ class ChainEngineImpl implements ChainEngine {
     return this.#afterNode(outcome);
   }
 
+  /**
+   * A message interrupted by stop(). In-memory queues get it back at once. A shared queue does
+   * not: the node's lease is still held by this worker, so another worker would only meet
+   * LOCKED_BY_OTHER now. Left unacknowledged, the queue hands it over once it has been idle for
+   * the queue's claim time, which is set longer than the lease: the node is claimable by then.
+   */
+  #stopping(): Disposition {
+    return this.#sharedQueues ? LEAVE : { release: true, delayMs: 0 };
+  }
+
   #afterNode(outcome: NodeOutcome): Disposition {
     switch (outcome) {
       case 'released':
-        return { release: true, delayMs: 0 };
+        return this.#stopping();
       case 'committed':
       case 'replayed':
         return ACK;

@@ -137,4 +137,108 @@ describeRedis('createRedisStreamQueues', () => {
     await engine.stop();
     await Promise.all(Object.values(queues).map((q) => q.shutdown()));
   });
+
+  it('a node aborted by stop() stays pending and is taken over once its lease is over', async () => {
+    let block = true;
+    const slow = defineModule({
+      id: 'slow',
+      steps: [
+        {
+          name: 'only',
+          generate: async (ctx) => {
+            if (block)
+              await new Promise((_, reject) =>
+                ctx.signal.addEventListener('abort', () => reject(new Error('aborted'))),
+              );
+            return [];
+          },
+          parse: () => ({}),
+        },
+      ],
+    });
+    const make = (consumer: string): { engine: ChainEngine; queues: RedisStreamQueues } => {
+      const queues = createRedisStreamQueues({
+        client: redis.client(),
+        keyPrefix: redis.prefix,
+        consumer,
+        blockMs: 50,
+        claimIdleMs: 500,
+      });
+      const store = new RedisBackend({ redis: redis.client(), keyPrefix: redis.prefix });
+      const engine = createChainEngine({
+        modules: [slow],
+        store,
+        queues,
+        workerId: consumer,
+        leaseMs: 300,
+        stopTimeoutMs: 20,
+      });
+      return { engine, queues };
+    };
+    const a = make('a');
+    await a.engine.start();
+    await a.engine.submit({ taskId: 't', account: 'x', platform: 'y', modules: ['slow'] });
+    await until(async () => a.engine.stats().claims.EXECUTE === 1);
+    await a.engine.stop();
+    await Promise.all(Object.values(a.queues).map((q) => q.shutdown()));
+    const admin = redis.client();
+    const parserKey = `${redis.prefix}chain:queue:parser`;
+    const pending = (await admin.xpending(parserKey, 'mocra-chain')) as [number, ...unknown[]];
+    expect(pending[0]).toBe(1); // left unacknowledged, not released to meet LOCKED_BY_OTHER
+    block = false;
+    const b = make('b');
+    await b.engine.start();
+    await until(async () => b.engine.stats().commits.COMMIT_OK === 1, 5_000);
+    expect(b.engine.stats().claims.LOCKED_BY_OTHER ?? 0).toBe(0);
+    await b.engine.stop();
+    await Promise.all(Object.values(b.queues).map((q) => q.shutdown()));
+    expect(await admin.xlen(parserKey)).toBe(0);
+  });
+
+  it('stop() queues the node retries this worker scheduled before it goes', async () => {
+    let calls = 0;
+    const flaky = defineModule({
+      id: 'flaky',
+      steps: [
+        {
+          name: 'only',
+          generate: () => {
+            if (++calls === 1) throw new Error('first try fails');
+            return [];
+          },
+          parse: () => ({}),
+        },
+      ],
+    });
+    const make = (consumer: string): { engine: ChainEngine; queues: RedisStreamQueues } => {
+      const queues = createRedisStreamQueues({
+        client: redis.client(),
+        keyPrefix: redis.prefix,
+        consumer,
+        blockMs: 50,
+      });
+      const store = new RedisBackend({ redis: redis.client(), keyPrefix: redis.prefix });
+      const engine = createChainEngine({
+        modules: [flaky],
+        store,
+        queues,
+        workerId: consumer,
+        nodeRetry: { initialDelayMs: 300, jitter: 0 },
+        stopTimeoutMs: 3_000,
+      });
+      return { engine, queues };
+    };
+    const a = make('a');
+    await a.engine.start();
+    await a.engine.submit({ taskId: 't', account: 'x', platform: 'y', modules: ['flaky'] });
+    await until(async () => a.engine.stats().retriesScheduled === 1);
+    await a.engine.stop(); // waits for the retry to fall due and queues it
+    await Promise.all(Object.values(a.queues).map((q) => q.shutdown()));
+    expect(await redis.client().xlen(`${redis.prefix}chain:queue:parser`)).toBe(1);
+    const b = make('b');
+    await b.engine.start();
+    await until(async () => b.engine.stats().commits.COMMIT_OK === 1, 5_000);
+    await b.engine.stop();
+    await Promise.all(Object.values(b.queues).map((q) => q.shutdown()));
+  });
 });
