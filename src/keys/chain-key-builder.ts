@@ -197,6 +197,21 @@ export class ChainKeyBuilder {
     return `${this.queue(name)}:dead`;
   }
 
+  /** Outbox entries handed to a relay and not yet acknowledged (score: lease end). */
+  outboxLeases(taskId: string): string {
+    return this.#key(taskId, 'outbox', 'leases');
+  }
+
+  /** The index of recently active tasks that sweeps visit (one key for the deployment, no hash tag). */
+  activeTasks(): string {
+    return `${this.prefix}:tasks:active`;
+  }
+
+  /** A named lock of the deployment, e.g. the sweep's (no hash tag). */
+  lock(name: string): string {
+    return `${this.prefix}:lock:${escapeKeyPart(requireString(`${W}.lock`, 'name', name))}`;
+  }
+
   /** Every key of a task starts with this (for SCAN-based clean-up and debugging). */
   taskPrefix(taskId: string): string {
     return `${this.prefix}:${this.tag(taskId)}:`;

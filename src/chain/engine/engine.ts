@@ -50,8 +50,10 @@ import {
 import { DownloadPath, fetchDownloader } from './download.js';
 import {
   ModuleProcessorWithChain,
+  OUTBOX_ETM,
   OUTBOX_ITEM,
   OUTBOX_PTM,
+  OUTBOX_RETRY,
   eventBase,
   toAddress,
   type NodeOutcome,
@@ -95,6 +97,9 @@ const OPTION_KEYS = [
   'workerId',
   'retryPollMs',
   'stopTimeoutMs',
+  'relayLeaseMs',
+  'sweepIntervalMs',
+  'sweepWindowMs',
 ] as const;
 
 interface TaskRecord {
@@ -205,6 +210,12 @@ class ChainEngineImpl implements ChainEngine {
   readonly #fallback: boolean;
   readonly #retryPollMs: number;
   readonly #stopTimeoutMs: number;
+  readonly #relayLeaseMs: number;
+  readonly #sweepIntervalMs: number;
+  readonly #sweepWindowMs: number;
+  readonly #touched = new Map<string, number>();
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  #sweepRunning = false;
   readonly #workerId: string;
   readonly #loadLoginInfo: ChainEngineOptions['loadLoginInfo'];
   readonly #onItem: ChainEngineOptions['onItem'];
@@ -294,6 +305,18 @@ class ChainEngineImpl implements ChainEngine {
     this.#retryPollMs = optionalNumber(W, 'retryPollMs', o.retryPollMs, 50, {
       integer: true,
       min: 1,
+    });
+    this.#relayLeaseMs = optionalNumber(W, 'relayLeaseMs', o.relayLeaseMs, 30_000, {
+      integer: true,
+      min: 10,
+    });
+    this.#sweepIntervalMs = optionalNumber(W, 'sweepIntervalMs', o.sweepIntervalMs, 2_000, {
+      integer: true,
+      min: 10,
+    });
+    this.#sweepWindowMs = optionalNumber(W, 'sweepWindowMs', o.sweepWindowMs, 3_600_000, {
+      integer: true,
+      min: 1000,
     });
     this.#stopTimeoutMs = optionalNumber(W, 'stopTimeoutMs', o.stopTimeoutMs, 10_000, {
       integer: true,
@@ -463,11 +486,10 @@ class ChainEngineImpl implements ChainEngine {
       emit: (name, event) => this.#emit(name, event),
       count: (name, labels) => this.#count(name, labels),
       log: (level, message, fields) => this.#log(level, message, fields),
-      relay: (taskId) => this.#relay(taskId),
-      pushError: (etm) =>
-        this.#queues.error.push(encodeMessage({ kind: 'error_task', body: etm }), {
-          signal: this.#workAbort.signal,
-        }),
+      relay: (taskId) => {
+        this.#touch(taskId);
+        this.#relay(taskId);
+      },
     };
     for (const m of this.#modules.values())
       this.#processors.set(m.id, new ModuleProcessorWithChain(m, runtime));
@@ -485,6 +507,7 @@ class ChainEngineImpl implements ChainEngine {
     this.#loops = (['task', 'parser', 'error'] as const).map((role) =>
       this.#consume(role, this.#queues[role], this.#schedulers[role], this.#concurrency[role]),
     );
+    this.#scheduleSweep();
   }
 
   async submit(task: TaskModel): Promise<void> {
@@ -543,7 +566,8 @@ class ChainEngineImpl implements ChainEngine {
         // two quiet looks in a row: a hand-off between stages is never mistaken for idleness
         quiet = this.#isIdle() ? quiet + 1 : 0;
         if (quiet >= 2) resolve();
-        else unrefTimeout(check, 5);
+        // a ref'd timer: a script that awaits onIdle() stays alive until the work is done
+        else setTimeout(check, 5);
       };
       check();
     });
@@ -554,6 +578,7 @@ class ChainEngineImpl implements ChainEngine {
     this.#stopped = true;
     this.#readAbort.abort();
     clearTimeout(this.#pumpTimer);
+    clearTimeout(this.#sweepTimer);
     const drained = Promise.all(this.#loops).then(() => this.#waitHandlers());
     const timedOut = await Promise.race([
       drained.then(() => false),
@@ -766,6 +791,7 @@ class ChainEngineImpl implements ChainEngine {
       ttlMs: this.#ttl,
     });
     this.#taskCache.set('task', task.taskId, record);
+    this.#touch(task.taskId);
     for (const moduleId of task.modules) {
       // BuildModules
       if (!this.#processors.has(moduleId)) {
@@ -958,7 +984,7 @@ class ChainEngineImpl implements ChainEngine {
       attempt: etm.attempt,
       maxRetries: this.#maxNodeRetries,
       delayMs,
-      message: encodeMessage({ kind: 'parser_task', body: retry }),
+      message: OUTBOX_RETRY + encodeMessage({ kind: 'parser_task', body: retry }),
       allowed: etm.error.retryable !== false,
     });
     if (r === RetryScheduleCode.RETRY_SCHEDULED) {
@@ -968,6 +994,7 @@ class ChainEngineImpl implements ChainEngine {
       this.#pendingRetries.set(etm.taskId, pending);
       if (pending.size > before) this.#stats.retriesScheduled++;
       this.#count('error_task_retry_total');
+      this.#touch(etm.taskId);
       this.#log('info', `retry ${etm.attempt} scheduled in ${delayMs} ms`, fields);
       this.#schedulePump(delayMs);
       return ACK;
@@ -1036,49 +1063,85 @@ class ChainEngineImpl implements ChainEngine {
         this.#relayDirty.delete(taskId);
         let entries: string[];
         try {
-          entries = await this.#state.takeOutbox(taskId, 256);
+          entries = await this.#state.takeOutbox(taskId, 256, this.#relayLeaseMs);
         } catch (error) {
           this.#log('error', 'outbox relay: take failed; will retry', {
             task_id: taskId,
             error: String(error),
           });
+          if (this.#stopped) break;
           this.#relayDirty.add(taskId);
           await sleep(200);
           continue;
         }
         if (entries.length === 256) this.#relayDirty.add(taskId);
-        for (const entry of entries) await this.#relayEntry(entry);
+        // publish, then acknowledge: an entry whose relay dies in between is leased again later
+        const published: string[] = [];
+        for (const entry of entries) {
+          if (await this.#relayEntry(entry)) published.push(entry);
+        }
+        try {
+          await this.#state.ackOutbox(taskId, published);
+        } catch (error) {
+          this.#log('warn', 'outbox relay: ack failed; the entries will be published again', {
+            task_id: taskId,
+            error: String(error),
+          });
+        }
       }
     } finally {
       this.#relayRunning = false;
     }
   }
 
-  async #relayEntry(entry: string): Promise<void> {
+  /** Publishes one outbox entry; false when it could not be (it stays leased, then comes back). */
+  async #relayEntry(entry: string): Promise<boolean> {
     const kind = entry[0];
     const body = entry.slice(1);
-    if (kind === OUTBOX_PTM) {
+    if (kind === OUTBOX_PTM || kind === OUTBOX_RETRY || kind === OUTBOX_ETM) {
+      const queue = kind === OUTBOX_ETM ? this.#queues.error : this.#queues.parser;
       try {
-        await this.#queues.parser.push(body);
+        await queue.push(body);
       } catch (error) {
-        const reason = `relay: ${(error as Error).message}`;
-        this.#deadLetter('outbox', body, reason);
-        await this.#persistDeadLetter(this.#queues.parser, body, reason);
-        return;
+        this.#log('warn', 'outbox relay: publish failed; the entry will be published again', {
+          queue: queue.name,
+          error: (error as Error).message,
+        });
+        return false;
       }
-      const input = normalizeMessage(body);
-      if (input.kind === 'parser_task') {
-        this.#count('parser_task_produced_total', { source: 'commit' });
+      if (kind === OUTBOX_ETM) return true;
+      const source = kind === OUTBOX_RETRY ? 'retry' : 'commit';
+      let input: ChainInput | undefined;
+      try {
+        input = normalizeMessage(body);
+      } catch {
+        input = undefined; // the consumer dead-letters it with its reason
+      }
+      if (input?.kind === 'parser_task') {
+        if (source === 'retry') {
+          this.#pendingRetries
+            .get(input.node.taskId)
+            ?.delete(`${this.#keys.ptmKey(toAddress(input.node))}@${input.node.epoch ?? 0}`);
+          if (this.#pendingRetries.get(input.node.taskId)?.size === 0)
+            this.#pendingRetries.delete(input.node.taskId);
+        }
+        this.#count('parser_task_produced_total', { source });
         this.#emit('ParserTaskProduced', {
           type: 'ParserTaskProduced',
           ...eventBase(input.node),
-          source: 'commit',
+          source,
         });
       }
-      return;
+      return true;
     }
     if (kind === OUTBOX_ITEM) {
-      const item = JSON.parse(body) as ChainItem;
+      let item: ChainItem;
+      try {
+        item = JSON.parse(body) as ChainItem;
+      } catch {
+        this.#deadLetter('outbox', entry, 'relay: malformed item entry');
+        return true;
+      }
       this.#stats.items++;
       this.#count('items_total', { module: item.moduleId });
       if (this.#onItem) {
@@ -1086,18 +1149,20 @@ class ChainEngineImpl implements ChainEngine {
           await this.#onItem(item);
         } catch (error) {
           this.#count('item_sink_error_total', { module: item.moduleId });
-          this.#log('error', 'onItem threw; the item was delivered once and is not retried', {
+          this.#log('error', 'onItem threw; the item is not handed over again', {
             task_id: item.taskId,
             module_id: item.moduleId,
+            item_id: item.itemId,
             error: String(error),
           });
         }
       }
       this.#emit('ItemProduced', { type: 'ItemProduced', item });
-      return;
+      return true;
     }
     this.#deadLetter('outbox', entry, 'relay: unknown outbox entry');
     await this.#persistDeadLetter(this.#queues.parser, entry, 'relay: unknown outbox entry');
+    return true;
   }
 
   #schedulePump(delayMs: number): void {
@@ -1114,49 +1179,77 @@ class ChainEngineImpl implements ChainEngine {
     if (this.#pumpRunning) return;
     this.#pumpRunning = true;
     try {
-      for (const [taskId, pending] of [...this.#pendingRetries]) {
-        let due: string[];
-        try {
-          due = await this.#state.takeDueRetries(taskId, 100);
-        } catch (error) {
-          this.#log('error', 'retry pump: take failed; will retry', {
-            task_id: taskId,
-            error: String(error),
-          });
-          continue;
-        }
-        for (const message of due) {
-          let input: ChainInput;
-          try {
-            input = normalizeMessage(message);
-          } catch (error) {
-            const reason = `NormalizeInput: ${(error as Error).message}`;
-            this.#deadLetter('retry', message, reason);
-            await this.#persistDeadLetter(this.#queues.parser, message, reason);
-            continue;
-          }
-          if (input.kind !== 'parser_task') continue;
-          try {
-            await this.#queues.parser.push(message);
-          } catch (error) {
-            const reason = `retry pump: ${(error as Error).message}`;
-            this.#deadLetter('retry', message, reason);
-            await this.#persistDeadLetter(this.#queues.parser, message, reason);
-          }
-          pending.delete(`${this.#keys.ptmKey(toAddress(input.node))}@${input.node.epoch ?? 0}`);
-          this.#count('parser_task_produced_total', { source: 'retry' });
-          this.#emit('ParserTaskProduced', {
-            type: 'ParserTaskProduced',
-            ...eventBase(input.node),
-            source: 'retry',
-          });
-        }
-        if (pending.size === 0) this.#pendingRetries.delete(taskId);
+      for (const taskId of [...this.#pendingRetries.keys()]) {
+        await this.#promote(taskId);
       }
     } finally {
       this.#pumpRunning = false;
     }
     if (this.#pendingRetries.size > 0) this.#schedulePump(this.#retryPollMs);
+  }
+
+  /** Moves the task's due retries into its outbox (once, whoever polls) and relays them. */
+  async #promote(taskId: string): Promise<void> {
+    let due: string[];
+    try {
+      due = await this.#state.promoteDueRetries(taskId, 256);
+    } catch (error) {
+      this.#log('error', 'retry pump: promotion failed; will retry', {
+        task_id: taskId,
+        error: String(error),
+      });
+      return;
+    }
+    if (due.length > 0) this.#relay(taskId);
+  }
+
+  /** Records (at most every few seconds per task) that a task is active, for the sweeps. */
+  #touch(taskId: string): void {
+    const now = performance.now();
+    const last = this.#touched.get(taskId);
+    if (last !== undefined && now - last < Math.min(30_000, this.#sweepWindowMs / 4)) return;
+    this.#touched.set(taskId, now);
+    if (this.#touched.size > 10_000) this.#touched.clear();
+    this.#state.touchTask(taskId).catch((error: unknown) => {
+      this.#touched.delete(taskId);
+      this.#log('warn', 'could not record task activity', {
+        task_id: taskId,
+        error: String(error),
+      });
+    });
+  }
+
+  /**
+   * Shared queues: one process at a time (a lock) visits the recently active tasks, promotes
+   * their due retries and relays their outboxes — what a process that died left behind (a commit
+   * it did not relay, entries whose lease ran out, retries it would have pumped) goes on.
+   */
+  #scheduleSweep(): void {
+    if (this.#stopped || !this.#sharedQueues) return;
+    this.#sweepTimer = unrefTimeout(() => {
+      this.#sweepTimer = undefined;
+      void this.#sweep().finally(() => this.#scheduleSweep());
+    }, this.#sweepIntervalMs);
+  }
+
+  async #sweep(): Promise<void> {
+    if (this.#sweepRunning) return;
+    this.#sweepRunning = true;
+    try {
+      const mine = await this.#state.tryLock('sweep', this.#workerId, this.#sweepIntervalMs * 3);
+      if (!mine) return;
+      const tasks = await this.#state.activeTasks(this.#sweepWindowMs, 1000);
+      for (const taskId of tasks) {
+        if (this.#stopped) return;
+        await this.#promote(taskId);
+        this.#relay(taskId);
+      }
+      this.#count('sweep_total');
+    } catch (error) {
+      this.#log('warn', 'sweep failed; the next one will try again', { error: String(error) });
+    } finally {
+      this.#sweepRunning = false;
+    }
   }
 
   // ── bookkeeping ────────────────────────────────────────────────────────────

@@ -73,14 +73,16 @@ export interface ProcessorRuntime {
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: LogFields): void;
   /** Publishes the outbox of a task (successors and items written by commits). */
   relay(taskId: string): void;
-  /** Puts an ErrorTaskModel on the error queue. */
-  pushError(etm: ErrorTaskModel): Promise<void>;
 }
 
 /** Outbox entries: 'p' + an encoded ParserTaskModel, or 'i' + an encoded {@link ChainItem}. */
 export const OUTBOX_PTM = 'p';
 /** @see OUTBOX_PTM */
 export const OUTBOX_ITEM = 'i';
+/** Outbox entry of an ErrorTaskModel ('e' + the encoded message), queued by a failure's commit. */
+export const OUTBOX_ETM = 'e';
+/** Outbox entry of a due retry ('r' + an encoded ParserTaskModel), promoted from the retry set. */
+export const OUTBOX_RETRY = 'r';
 
 interface PersistedRequest {
   request: ResolvedRequest;
@@ -213,9 +215,11 @@ export class ModuleProcessorWithChain {
       );
       const successors: Successor[] = [];
       const items: string[] = [];
-      for (const { request, out } of outputs) {
-        for (const item of out.items ?? []) {
+      const nodeKey = rt.keys.ptmKey(node);
+      for (const [r, { request, out }] of outputs.entries()) {
+        for (const [i, item] of (out.items ?? []).entries()) {
           const entry: ChainItem = {
+            itemId: `${nodeKey}/${r}/${i}`,
             taskId: ptm.taskId,
             runId: ptm.runId,
             moduleId: ptm.moduleId,
@@ -399,16 +403,6 @@ export class ModuleProcessorWithChain {
   ): Promise<NodeOutcome> {
     const rt = this.#rt;
     const info = errorInfo(failure, epoch);
-    const code = await rt.state.commitError({ node, owner, version, errorHash: info.hash });
-    rt.count('ptm_commit_error_total', { result: COMMIT_ERROR_NAMES[code] });
-    if (code === CommitErrorCode.ERROR_ALREADY_EMITTED) return 'error_already_emitted';
-    if (code === CommitErrorCode.FENCING_REJECT) {
-      rt.log('warn', 'failure not recorded: the claim was lost', {
-        ...fields,
-        decision: 'fencing_reject',
-      });
-      return 'commit_rejected';
-    }
     const etm: ErrorTaskModel = {
       taskId: ptm.taskId,
       runId: ptm.runId,
@@ -423,13 +417,31 @@ export class ModuleProcessorWithChain {
     };
     if (ptm.data !== undefined) etm.data = ptm.data;
     if (ptm.metadata !== undefined) etm.metadata = ptm.metadata;
+    // the ErrorTaskModel is queued in the outbox by the same transition that records the
+    // failure: it exists exactly when the failure does, and survives this process
+    const code = await rt.state.commitError({
+      node,
+      owner,
+      version,
+      errorHash: info.hash,
+      message: OUTBOX_ETM + encodeMessage({ kind: 'error_task', body: etm }),
+    });
+    rt.count('ptm_commit_error_total', { result: COMMIT_ERROR_NAMES[code] });
+    if (code === CommitErrorCode.ERROR_ALREADY_EMITTED) return 'error_already_emitted';
+    if (code === CommitErrorCode.FENCING_REJECT) {
+      rt.log('warn', 'failure not recorded: the claim was lost', {
+        ...fields,
+        decision: 'fencing_reject',
+      });
+      return 'commit_rejected';
+    }
     rt.log('warn', `node failed in ${failure.stage}: ${info.message}`, {
       ...fields,
       decision: 'error_task',
       error_code: info.code,
       attempt: etm.attempt,
     });
-    await rt.pushError(etm);
+    rt.relay(ptm.taskId);
     rt.emit('ErrorTaskProduced', {
       type: 'ErrorTaskProduced',
       ...eventBase(ptm),

@@ -132,10 +132,29 @@ export interface ChainEngineOptions {
   retryPollMs?: number;
   /** How long `stop()` waits for in-flight nodes before aborting them, in ms. @defaultValue 10000 */
   stopTimeoutMs?: number;
+  /**
+   * Lease of outbox entries taken by a relay, in ms: entries a relay took but did not
+   * acknowledge (it died) are published again after it. @defaultValue 30000
+   */
+  relayLeaseMs?: number;
+  /**
+   * Shared queues only: how often one process (under a lock) sweeps the recently active tasks,
+   * promoting due retries and relaying outboxes that a dead process left behind. @defaultValue 2000
+   */
+  sweepIntervalMs?: number;
+  /** Shared queues only: tasks active within this window (ms) are swept. @defaultValue 3600000 */
+  sweepWindowMs?: number;
 }
 
 /** One output item, as handed to `onItem` and the `ItemProduced` event. */
 export interface ChainItem {
+  /**
+   * Stable id of the item (node, request, position): the same on every delivery. Items are
+   * committed exactly once; `onItem` is called at least once per item — more only when a
+   * process dies between handing an item over and acknowledging it — so use this id to make
+   * your sink idempotent.
+   */
+  itemId: string;
   /** The task. */
   taskId: string;
   /** The run. */

@@ -176,6 +176,8 @@ export class LocalChainState implements ChainStateStore {
     rec.status = 'failed';
     this.#write(key, rec);
     this.#s.set(emit, String(version), this.#ttl);
+    if (input.message !== undefined && input.message !== '')
+      this.#outboxPush(node.taskId, input.message);
     return CommitErrorCode.ERROR_EMIT_OK;
   }
 
@@ -258,11 +260,34 @@ export class LocalChainState implements ChainStateStore {
     return RetryScheduleCode.RETRY_SCHEDULED;
   }
 
-  async takeDueRetries(taskId: string, max: number): Promise<string[]> {
+  async promoteDueRetries(taskId: string, max: number): Promise<string[]> {
     const z = this.#k(this.#keys.retryZset(taskId));
     const due = this.#s.zrangeByScore(z, -Infinity, this.#s.now(), 0, max);
-    for (const m of due) this.#s.zrem(z, m);
+    for (const m of due) {
+      this.#s.zrem(z, m);
+      this.#outboxPush(taskId, m);
+    }
     return due;
+  }
+
+  async touchTask(taskId: string): Promise<void> {
+    this.#s.zadd(this.#k(this.#keys.activeTasks()), Math.floor(this.#s.now()), taskId);
+  }
+
+  async activeTasks(windowMs: number, max: number): Promise<string[]> {
+    const key = this.#k(this.#keys.activeTasks());
+    const since = Math.floor(this.#s.now()) - windowMs;
+    this.#s.zremRangeByScore(key, -Infinity, since - 1); // scores are whole ms: drops score < since
+    const ids = this.#s.zrangeByScore(key, since, Infinity, 0, -1);
+    return ids.reverse().slice(0, max);
+  }
+
+  async tryLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const key = this.#k(this.#keys.lock(name));
+    if (this.#s.setNX(key, owner, ttlMs)) return true;
+    if (this.#s.get(key) !== owner) return false;
+    this.#s.expire(key, ttlMs);
+    return true;
   }
 
   async terminateMark(
@@ -295,11 +320,31 @@ export class LocalChainState implements ChainStateStore {
     return this.#s.setNX(key, '1', this.#ttl) ? FallbackCode.ALLOWED : FallbackCode.REFUSED;
   }
 
-  async takeOutbox(taskId: string, max: number): Promise<string[]> {
-    const z = this.#k(this.#keys.outbox(taskId));
-    const entries = this.#s.zrangeByScore(z, -Infinity, Infinity, 0, max);
-    for (const e of entries) this.#s.zrem(z, e);
-    return entries.map((e) => e.slice(e.indexOf(':') + 1));
+  async takeOutbox(taskId: string, max: number, leaseMs: number): Promise<string[]> {
+    const now = this.#s.now();
+    const leases = this.#k(this.#keys.outboxLeases(taskId));
+    const out = this.#s.zrangeByScore(leases, -Infinity, now, 0, max);
+    for (const e of out) this.#s.zadd(leases, now + leaseMs, e);
+    const room = max - out.length;
+    if (room > 0) {
+      const z = this.#k(this.#keys.outbox(taskId));
+      const fresh = this.#s.zrangeByScore(z, -Infinity, Infinity, 0, room);
+      for (const e of fresh) {
+        this.#s.zrem(z, e);
+        const entry = e.slice(e.indexOf(':') + 1);
+        this.#s.zadd(leases, now + leaseMs, entry);
+        out.push(entry);
+      }
+    }
+    if (out.length > 0) this.#s.expire(leases, this.#ttl);
+    return out;
+  }
+
+  async ackOutbox(taskId: string, entries: string[]): Promise<number> {
+    const leases = this.#k(this.#keys.outboxLeases(taskId));
+    let removed = 0;
+    for (const e of entries) removed += this.#s.zrem(leases, e);
+    return removed;
   }
 
   #terminated(taskId: string, moduleId: string): boolean {

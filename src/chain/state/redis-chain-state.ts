@@ -107,8 +107,19 @@ export class RedisChainState implements ChainStateStore {
     const k = this.#keys;
     const reply = await this.#run(
       'ptm_commit_error',
-      [k.ptm(node.taskId, node), k.errorEmit(node.taskId, node, input.errorHash)],
-      [this.#now(), input.owner, input.version, this.#ttl, CHAIN_SCHEMA_VERSION],
+      [
+        k.ptm(node.taskId, node),
+        k.errorEmit(node.taskId, node, input.errorHash),
+        k.outbox(node.taskId),
+      ],
+      [
+        this.#now(),
+        input.owner,
+        input.version,
+        this.#ttl,
+        CHAIN_SCHEMA_VERSION,
+        input.message ?? '',
+      ],
     );
     return reply.code as 0 | 1 | 2;
   }
@@ -173,13 +184,30 @@ export class RedisChainState implements ChainStateStore {
     return reply.code as 0 | 1 | 2;
   }
 
-  async takeDueRetries(taskId: string, max: number): Promise<string[]> {
+  async promoteDueRetries(taskId: string, max: number): Promise<string[]> {
     const reply = await this.#run(
-      'etm_retry_take',
-      [this.#keys.retryZset(taskId)],
-      [this.#now(), max],
+      'etm_retry_promote',
+      [this.#keys.retryZset(taskId), this.#keys.outbox(taskId)],
+      [this.#now(), max, this.#ttl],
     );
     return reply.payload.map(String);
+  }
+
+  async touchTask(taskId: string): Promise<void> {
+    await this.#run('chain_task_touch', [this.#keys.activeTasks()], [this.#now(), taskId]);
+  }
+
+  async activeTasks(windowMs: number, max: number): Promise<string[]> {
+    const reply = await this.#run(
+      'chain_tasks_active',
+      [this.#keys.activeTasks()],
+      [this.#now(), windowMs, max],
+    );
+    return reply.payload.map(String);
+  }
+
+  async tryLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.#run('chain_lock', [this.#keys.lock(name)], [owner, ttlMs])).code === 0;
   }
 
   async terminateMark(
@@ -216,9 +244,19 @@ export class RedisChainState implements ChainStateStore {
     ).code as 0 | 1;
   }
 
-  async takeOutbox(taskId: string, max: number): Promise<string[]> {
-    const reply = await this.#run('chain_outbox_take', [this.#keys.outbox(taskId)], [max]);
+  async takeOutbox(taskId: string, max: number, leaseMs: number): Promise<string[]> {
+    const reply = await this.#run(
+      'chain_outbox_take',
+      [this.#keys.outbox(taskId), this.#keys.outboxLeases(taskId)],
+      [this.#now(), max, leaseMs, this.#ttl],
+    );
     return reply.payload.map(String);
+  }
+
+  async ackOutbox(taskId: string, entries: string[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    const reply = await this.#run('chain_outbox_ack', [this.#keys.outboxLeases(taskId)], entries);
+    return Number(reply.payload[0] ?? 0);
   }
 
   #now(): string {

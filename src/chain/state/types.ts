@@ -182,6 +182,11 @@ export interface CommitErrorInput {
   version: number;
   /** Stable hash of the failure. */
   errorHash: string;
+  /**
+   * An opaque entry (the ErrorTaskModel to publish) queued in the task's outbox when, and only
+   * when, the failure is recorded (`ERROR_EMIT_OK`).
+   */
+  message?: string;
 }
 
 /** Input of {@link ChainStateStore.thresholdDecide}. */
@@ -247,8 +252,17 @@ export interface ChainStateStore {
   retrySchedule(
     input: RetryScheduleInput,
   ): Promise<(typeof RetryScheduleCode)[keyof typeof RetryScheduleCode]>;
-  /** Takes up to `max` due retry messages (each returned once). */
-  takeDueRetries(taskId: string, max: number): Promise<string[]>;
+  /**
+   * Moves up to `max` due retry messages into the task's outbox (each exactly once, whoever
+   * polls) and returns them; they are then published from the outbox.
+   */
+  promoteDueRetries(taskId: string, max: number): Promise<string[]>;
+  /** Records that a task is active, so that sweeps visit it. */
+  touchTask(taskId: string): Promise<void>;
+  /** Tasks active within `windowMs` (most recent first, at most `max`); drops older ones from the index. */
+  activeTasks(windowMs: number, max: number): Promise<string[]>;
+  /** Takes or renews a named lock for `ttlMs`; true when `owner` holds it. */
+  tryLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Marks a task (no moduleId) or a module terminated, idempotently. */
   terminateMark(
     taskId: string,
@@ -261,6 +275,12 @@ export interface ChainStateStore {
   tryAllowFallbackOnce(
     node: NodeAddress,
   ): Promise<(typeof FallbackCode)[keyof typeof FallbackCode]>;
-  /** Takes up to `max` outbox entries (successor messages and items, in commit order). */
-  takeOutbox(taskId: string, max: number): Promise<string[]>;
+  /**
+   * Leases up to `max` outbox entries for `leaseMs`: first entries whose lease ran out, then new
+   * ones in commit order. Acknowledge each with {@link ChainStateStore.ackOutbox} once
+   * published; an entry not acknowledged in time is handed out again (at-least-once).
+   */
+  takeOutbox(taskId: string, max: number, leaseMs: number): Promise<string[]>;
+  /** Forgets published outbox entries; returns how many were still leased. */
+  ackOutbox(taskId: string, entries: string[]): Promise<number>;
 }
