@@ -56,6 +56,12 @@ export function runChainStateConformance(
 
     const claim = (node: NodeAddress, owner = 'w1', epoch = 0, rootNode = node.stepIdx === 0) =>
       s.claim({ node, owner, leaseMs: 1_000, epoch, root: rootNode });
+    /** Leases up to `max` outbox entries and acknowledges them at once (a relay that publishes). */
+    const drain = async (taskId = 't1', max = 10): Promise<string[]> => {
+      const entries = await s.takeOutbox(taskId, max, 1_000);
+      expect(await s.ackOutbox(taskId, entries)).toBe(new Set(entries).size);
+      return entries;
+    };
 
     it('claim: EXECUTE with a lease and version 1; replay by the same owner returns the same claim', async () => {
       const c = await claim(root);
@@ -98,8 +104,8 @@ export function runChainStateConformance(
           items: ['item:1'],
         }),
       ).toBe(CommitCode.COMMIT_OK);
-      expect(await s.takeOutbox('t1', 10)).toEqual(['ptm:a', 'ptm:b', 'item:1']);
-      expect(await s.takeOutbox('t1', 10)).toEqual([]);
+      expect(await drain()).toEqual(['ptm:a', 'ptm:b', 'item:1']);
+      expect(await drain()).toEqual([]);
       expect((await claim(child('GET /a'), 'w2')).code).toBe(ClaimCode.EXECUTE);
     });
 
@@ -115,7 +121,7 @@ export function runChainStateConformance(
       expect(await s.commitSuccess(input)).toBe(CommitCode.COMMIT_OK);
       expect(await s.commitSuccess(input)).toBe(CommitCode.ALREADY_COMMITTED);
       expect((await claim(root, 'w9')).code).toBe(ClaimCode.DUPLICATE_DONE);
-      expect(await s.takeOutbox('t1', 10)).toEqual(['ptm:a', 'i']);
+      expect(await drain()).toEqual(['ptm:a', 'i']);
     });
 
     it('commitSuccess: FENCING_REJECT for a stale owner after a takeover, and for an unclaimed node', async () => {
@@ -199,7 +205,7 @@ export function runChainStateConformance(
       });
     });
 
-    it('retrySchedule: RETRY_SCHEDULED bumps the epoch (old deliveries become STALE_STEP); replay is idempotent; due retries are taken once', async () => {
+    it('retrySchedule: RETRY_SCHEDULED bumps the epoch (old deliveries become STALE_STEP); replay is idempotent; due retries are promoted to the outbox once', async () => {
       const c = await claim(root);
       await s.commitError({ node: root, owner: 'w1', version: c.version, errorHash: 'h' });
       const input = {
@@ -216,10 +222,12 @@ export function runChainStateConformance(
         code: ClaimCode.STALE_STEP,
         reason: 'old_epoch',
       });
-      expect(await s.takeDueRetries('t1', 10)).toEqual([]);
+      expect(await s.promoteDueRetries('t1', 10)).toEqual([]);
+      expect(await drain()).toEqual([]);
       h.clock.advance(500);
-      expect(await s.takeDueRetries('t1', 10)).toEqual(['retry:1']);
-      expect(await s.takeDueRetries('t1', 10)).toEqual([]);
+      expect(await s.promoteDueRetries('t1', 10)).toEqual(['retry:1']);
+      expect(await s.promoteDueRetries('t1', 10)).toEqual([]);
+      expect(await drain()).toEqual(['retry:1']);
       expect((await claim(root, 'w2', 1)).code).toBe(ClaimCode.EXECUTE);
     });
 
@@ -336,7 +344,7 @@ export function runChainStateConformance(
         items: [],
       });
       expect(await s.reorderEnqueue(early, 'early:a')).toBe(ReorderCode.ENQUEUED); // drained
-      expect(await s.takeOutbox('t1', 10)).toEqual(['ptm:a']);
+      expect(await drain()).toEqual(['ptm:a']);
     });
 
     it('commitSuccess: a successor listed twice in one commit is created and queued once (regression: the Lua script queued it twice)', async () => {
@@ -351,7 +359,7 @@ export function runChainStateConformance(
           items: ['item'],
         }),
       ).toBe(CommitCode.COMMIT_OK);
-      expect(await s.takeOutbox('t1', 10)).toEqual(['ptm:a', 'ptm:b', 'item']);
+      expect(await drain()).toEqual(['ptm:a', 'ptm:b', 'item']);
       expect(await claim(child('GET /a'), 'w2')).toMatchObject({
         code: ClaimCode.EXECUTE,
         version: 1,

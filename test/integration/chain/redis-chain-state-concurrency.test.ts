@@ -171,14 +171,17 @@ describeRedis('RedisChainState under concurrency', () => {
       }
 
       // the outbox holds every child once and every node's item once
-      const outbox = await ws[1]!.state.takeOutbox(taskId, 10_000);
+      const outbox = await ws[1]!.state.takeOutbox(taskId, 10_000, LONG_LEASE);
       expect(outbox.slice().sort()).toEqual(
         [
           ...children.map((c) => `ptm:${idOf(c)}`),
           ...[...roots, ...children].map((n) => `item:${idOf(n)}`),
         ].sort(),
       );
-      expect(await ws[2]!.state.takeOutbox(taskId, 10_000)).toEqual([]);
+      // leased to ws[1]: nobody else gets them; acknowledged: gone for good
+      expect(await ws[2]!.state.takeOutbox(taskId, 10_000, LONG_LEASE)).toEqual([]);
+      expect(await ws[1]!.state.ackOutbox(taskId, outbox)).toBe(outbox.length);
+      expect(await ws[2]!.state.ackOutbox(taskId, outbox)).toBe(0);
     }
   }, 60_000);
 
@@ -329,8 +332,127 @@ describeRedis('RedisChainState under concurrency', () => {
         ).toBe(CommitCode.FENCING_REJECT);
       }),
     );
-    const outbox = await ws[0]!.state.takeOutbox(taskId, 10_000);
+    const outbox = await ws[0]!.state.takeOutbox(taskId, 10_000, LONG_LEASE);
     expect(outbox.slice().sort()).toEqual(nodes.map((n) => `done:${idOf(n)}`).sort());
+    expect(await ws[0]!.state.ackOutbox(taskId, outbox)).toBe(nodes.length);
+  }, 60_000);
+
+  it('outbox relays and retry promoters race: each due retry is promoted once, each entry is leased to one relay at a time, and what a dead relay left is handed out again', async () => {
+    const ws = await startWorkers(WORKERS);
+    const taskId = 'task-relay';
+    const RETRIES = 24;
+    const ITEMS = 40;
+    const lease = 2_000;
+    // failed nodes with a retry due now, and a commit that queues items
+    const w0 = ws[0]!;
+    for (let i = 0; i < RETRIES; i++) {
+      const n = node(taskId, `r${i}`);
+      const c = await w0.state.claim({
+        node: n,
+        owner: w0.owner,
+        leaseMs: LONG_LEASE,
+        epoch: 0,
+        root: true,
+      });
+      expect(
+        await w0.state.commitError({
+          node: n,
+          owner: w0.owner,
+          version: c.version,
+          errorHash: 'h',
+        }),
+      ).toBe(CommitErrorCode.ERROR_EMIT_OK);
+      expect(
+        await w0.state.retrySchedule({
+          node: n,
+          attempt: 1,
+          maxRetries: 3,
+          delayMs: 0,
+          message: `retry:${i}`,
+          allowed: true,
+        }),
+      ).toBe(0);
+    }
+    const items = Array.from({ length: ITEMS }, (_, i) => `item:${i}`);
+    const src = node(taskId, 'src');
+    const c = await w0.state.claim({
+      node: src,
+      owner: w0.owner,
+      leaseMs: LONG_LEASE,
+      epoch: 0,
+      root: true,
+    });
+    expect(
+      await w0.state.commitSuccess({
+        node: src,
+        owner: w0.owner,
+        version: c.version,
+        successors: [],
+        items,
+      }),
+    ).toBe(CommitCode.COMMIT_OK);
+
+    // 1. every worker promotes at once, 2 at a time, until nothing is due: each retry once
+    const promoted: string[] = [];
+    await Promise.all(
+      ws.map(async (w) => {
+        for (;;) {
+          const got = await w.state.promoteDueRetries(taskId, 2);
+          if (got.length === 0) return;
+          promoted.push(...got);
+        }
+      }),
+    );
+    const retries = Array.from({ length: RETRIES }, (_, i) => `retry:${i}`);
+    expect(promoted.slice().sort()).toEqual(retries.slice().sort());
+
+    // 2. every worker relays at once, 3 at a time; a quarter of them die before acknowledging
+    const dead = (w: Worker): boolean => Number(w.owner.slice(1)) % 4 === 0;
+    const handed = new Map<string, number>();
+    const left: string[] = [];
+    await Promise.all(
+      ws.map(async (w) => {
+        for (;;) {
+          const got = await w.state.takeOutbox(taskId, 3, lease);
+          if (got.length === 0) return;
+          for (const e of got) handed.set(e, (handed.get(e) ?? 0) + 1);
+          if (dead(w)) {
+            left.push(...got);
+            return;
+          }
+          expect(await w.state.ackOutbox(taskId, got)).toBe(got.length);
+        }
+      }),
+    );
+    const all = [...items, ...retries].sort();
+    expect([...handed.keys()].sort()).toEqual(all);
+    expect(
+      [...handed.values()].every((n) => n === 1),
+      'an entry leased to two relays at once',
+    ).toBe(true);
+    expect(left.length).toBeGreaterThan(0);
+
+    // 3. after the lease, the dead relays' entries are handed out again, each once, then acked
+    await pause(lease + 100);
+    const again: string[] = [];
+    await Promise.all(
+      ws
+        .filter((w) => !dead(w))
+        .map(async (w) => {
+          for (;;) {
+            const got = await w.state.takeOutbox(taskId, 2, LONG_LEASE);
+            if (got.length === 0) return;
+            again.push(...got);
+            expect(await w.state.ackOutbox(taskId, got)).toBe(got.length);
+          }
+        }),
+    );
+    expect(again.slice().sort()).toEqual(left.slice().sort());
+    const keys = new ChainKeyBuilder();
+    const admin = redis.client();
+    expect(await admin.exists(redis.prefix + keys.outbox(taskId))).toBe(0);
+    expect(await admin.exists(redis.prefix + keys.outboxLeases(taskId))).toBe(0);
+    expect(await admin.exists(redis.prefix + keys.retryZset(taskId))).toBe(0);
   }, 60_000);
 
   it('SCRIPT FLUSH before every transition: each one reloads its script and returns the right code', async () => {
@@ -409,9 +531,12 @@ describeRedis('RedisChainState under concurrency', () => {
       }),
     ).toBe(CommitErrorCode.ERROR_EMIT_OK);
     await flush();
-    expect(await w1!.state.takeOutbox('task-noscript', 10)).toEqual(['ptm:a', 'item']);
+    expect(await w1!.state.takeOutbox('task-noscript', 10, LONG_LEASE)).toEqual(['ptm:a', 'item']);
+    await flush();
+    expect(await w1!.state.ackOutbox('task-noscript', ['ptm:a', 'item'])).toBe(2);
     // the script ran exactly once per call: one commit wrote the node done once, one outbox
     expect(await admin.hget(redis.prefix + keys.ptm(root.taskId, root), 'status')).toBe('done');
     expect(await admin.exists(redis.prefix + keys.outbox(root.taskId))).toBe(0);
+    expect(await admin.exists(redis.prefix + keys.outboxLeases(root.taskId))).toBe(0);
   });
 });

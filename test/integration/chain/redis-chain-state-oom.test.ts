@@ -9,8 +9,10 @@ import { describe, expect, it } from 'vitest';
 import {
   ClaimCode,
   CommitCode,
+  CommitErrorCode,
   RedisChainState,
   ReorderCode,
+  RetryScheduleCode,
   type NodeAddress,
 } from '../../../src/chain/state/index.js';
 import { ErrorCode, isMocraError } from '../../../src/errors.js';
@@ -69,10 +71,44 @@ describe.skipIf(!CI && redisServerBinary() === null)('RedisChainState out of mem
           owner: 'w1',
           version: w.version,
           successors: [],
-          items: [],
+          items: ['warm:1', 'warm:2'],
         }),
       ).toBe(CommitCode.COMMIT_OK);
-      expect(await state.takeOutbox('task-oom', 10)).toEqual([]);
+      expect(await state.promoteDueRetries('task-oom', 10)).toEqual([]);
+      // warm:1 is leased to a relay that dies (its lease runs out), warm:2 waits in the outbox
+      expect(await state.takeOutbox('task-oom', 1, 1)).toEqual(['warm:1']);
+      expect(await state.ackOutbox('task-oom', ['never-leased'])).toBe(0);
+      await new Promise((r) => setTimeout(r, 10));
+
+      // a failed node with a retry that is due
+      const failed = node('retry');
+      const f = await state.claim({
+        node: failed,
+        owner: 'w1',
+        leaseMs: 60_000,
+        epoch: 0,
+        root: true,
+      });
+      expect(
+        await state.commitError({ node: failed, owner: 'w1', version: f.version, errorHash: 'h' }),
+      ).toBe(CommitErrorCode.ERROR_EMIT_OK);
+      expect(
+        await state.retrySchedule({
+          node: failed,
+          attempt: 1,
+          maxRetries: 3,
+          delayMs: 0,
+          message: 'retry:1',
+          allowed: true,
+        }),
+      ).toBe(RetryScheduleCode.RETRY_SCHEDULED);
+      const outboxKey = k(keys.outbox('task-oom'));
+      const leasesKey = k(keys.outboxLeases('task-oom'));
+      const retryKey = k(keys.retryZset('task-oom'));
+      const leasesBefore = await admin.zrange(leasesKey, 0, -1, 'WITHSCORES');
+      expect(leasesBefore[0]).toBe('warm:1');
+      expect(await admin.lrange(outboxKey, 0, -1)).toEqual(['warm:2']);
+      expect(await admin.zrange(retryKey, 0, -1)).toEqual(['retry:1']);
 
       // the node is claimed, and a child's early delivery is parked, before memory runs out
       const c = await state.claim({
@@ -133,7 +169,7 @@ describe.skipIf(!CI && redisServerBinary() === null)('RedisChainState out of mem
       ]);
       for (const n of children) expect(await admin.exists(k(keys.ptm(n.taskId, n)))).toBe(0);
       expect(await admin.exists(k(keys.advanceGate(root.taskId, root)))).toBe(0);
-      expect(await admin.exists(k(keys.outbox(root.taskId)))).toBe(0);
+      expect(await admin.lrange(outboxKey, 0, -1)).toEqual(['warm:2']);
       expect(await admin.hlen(k(keys.reorderBuffer(root.taskId, root.runId, root.moduleId)))).toBe(
         1,
       );
@@ -149,14 +185,39 @@ describe.skipIf(!CI && redisServerBinary() === null)('RedisChainState out of mem
         }),
       );
       expect(await admin.exists(k(keys.moduleThreshold('task-oom', 'm')))).toBe(0);
-      await refusal(state.commitError({ node: root, owner: 'w1', version: 1, errorHash: 'h' }));
+      await refusal(
+        state.commitError({
+          node: root,
+          owner: 'w1',
+          version: 1,
+          errorHash: 'h',
+          message: 'error:root',
+        }),
+      );
       expect(await admin.hget(ptm, 'status')).toBe('processing');
+      expect(await admin.exists(k(keys.errorEmit(root.taskId, root, 'h')))).toBe(0);
+      // taking the outbox moves nothing: the expired lease is not renewed, warm:2 stays queued
+      await refusal(state.takeOutbox('task-oom', 10, 60_000));
+      expect(await admin.zrange(leasesKey, 0, -1, 'WITHSCORES')).toEqual(leasesBefore);
+      expect(await admin.lrange(outboxKey, 0, -1)).toEqual(['warm:2']);
+      // promoting due retries moves nothing: the retry stays in its set, the outbox is unchanged
+      await refusal(state.promoteDueRetries('task-oom', 10));
+      expect(await admin.zrange(retryKey, 0, -1)).toEqual(['retry:1']);
+      expect(await admin.lrange(outboxKey, 0, -1)).toEqual(['warm:2']);
 
       // once memory is available again, the same commit succeeds, once
       await admin.config('SET', 'maxmemory', '0');
       expect(await state.commitSuccess(commit)).toBe(CommitCode.COMMIT_OK);
       expect(await state.commitSuccess(commit)).toBe(CommitCode.ALREADY_COMMITTED);
-      expect(await state.takeOutbox('task-oom', 10)).toEqual(['ptm:GET /a', 'ptm:GET /b', 'item']);
+      // the dead relay's entry first, then the queue in commit order; each published once acked
+      const taken = await state.takeOutbox('task-oom', 10, 60_000);
+      expect(taken).toEqual(['warm:1', 'warm:2', 'ptm:GET /a', 'ptm:GET /b', 'item']);
+      expect(await state.ackOutbox('task-oom', taken)).toBe(5);
+      expect(await state.promoteDueRetries('task-oom', 10)).toEqual(['retry:1']);
+      expect(await state.takeOutbox('task-oom', 10, 60_000)).toEqual(['retry:1']);
+      expect(await state.ackOutbox('task-oom', ['retry:1'])).toBe(1);
+      expect(await admin.exists(outboxKey)).toBe(0);
+      expect(await admin.exists(leasesKey)).toBe(0);
       expect(
         await admin.exists(k(keys.reorderBuffer(root.taskId, root.runId, root.moduleId))),
       ).toBe(0);

@@ -147,11 +147,9 @@ describeCluster('RedisBackend on a Redis Cluster', () => {
               items: [`${taskId}:item`],
             }),
           ).toBe(CommitCode.COMMIT_OK);
-          expect(await state.takeOutbox(taskId, 10)).toEqual([
-            `${taskId}:a`,
-            `${taskId}:b`,
-            `${taskId}:item`,
-          ]);
+          const taken = await state.takeOutbox(taskId, 10, 5_000);
+          expect(taken).toEqual([`${taskId}:a`, `${taskId}:b`, `${taskId}:item`]);
+          expect(await state.ackOutbox(taskId, taken)).toBe(3);
           const ca = await state.claim({
             node: a,
             owner: 'w2',
@@ -184,7 +182,9 @@ describeCluster('RedisBackend on a Redis Cluster', () => {
               allowed: true,
             }),
           ).toBe(RetryScheduleCode.RETRY_SCHEDULED);
-          expect(await state.takeDueRetries(taskId, 10)).toEqual([`${taskId}:retry`]);
+          expect(await state.promoteDueRetries(taskId, 10)).toEqual([`${taskId}:retry`]);
+          expect(await state.takeOutbox(taskId, 10, 5_000)).toEqual([`${taskId}:retry`]);
+          expect(await state.ackOutbox(taskId, [`${taskId}:retry`])).toBe(1);
           const cb = await state.claim({ node: b, owner: 'w3', leaseMs: 1, epoch: 0, root: false });
           expect(cb.code).toBe(ClaimCode.EXECUTE);
           await new Promise((r) => setTimeout(r, 5));

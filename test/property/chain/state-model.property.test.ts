@@ -2,7 +2,9 @@
  * Model-based test of the chain state machine (DESIGN §3.2, §3.3): random sequences of
  * transitions — claims by three owners, commits, replays (duplicate deliveries), out-of-order
  * deliveries, lease expiry and zombie recovery, thresholds, retries, terminate marks, the
- * fallback gate and the outbox — run in lock-step against a small reference model written
+ * fallback gate, the leased outbox (taken, acknowledged now, later or never, and handed out
+ * again after its lease), due retries promoted into the outbox, the active-task index and named
+ * locks — run in lock-step against a small reference model written
  * here, against LocalChainState and against RedisChainState on a real Redis. Every transition
  * must return the same result on all three, and a ledger kept from the results alone checks
  * the guarantees after every step.
@@ -35,6 +37,18 @@ import { redisUrl } from '../../helpers/redis.js';
 // The universe: 2 tasks x 2 modules, each a small tree of 5 nodes (b and a share the child ax).
 
 const TASKS = ['t1', 't2'] as const;
+/** Tasks for the active-task index (t3 is only ever touched). */
+const ACTIVE_TASKS = ['t1', 't2', 't3'] as const;
+const LOCKS = ['sweep', 'gc'] as const;
+/** Lock TTL: RedisChainState's locks expire on Redis' own clock (PX), not the test clock, so the
+ * runs keep locks far from expiry; expiry is in the conformance suite. */
+const LOCK_TTL = 3_600_000;
+const OUTBOX_LEASES = [100, 1_000] as const;
+const byScoreThenMember = (
+  x: { score: number; member: string },
+  y: { score: number; member: string },
+): number =>
+  x.score !== y.score ? x.score - y.score : x.member < y.member ? -1 : x.member > y.member ? 1 : 0;
 const MODULES = ['m1', 'm2'] as const;
 const OWNERS = ['w0', 'w1', 'w2'] as const;
 const SHAPE = {
@@ -98,6 +112,10 @@ class ModelChainState implements ChainStateStore {
   readonly #reorder = new Map<string, Map<string, string>>();
   readonly #retries = new Map<string, { score: number; member: string }[]>();
   readonly #outbox = new Map<string, string[]>();
+  /** Per task: leased outbox entries and when their lease ends. */
+  readonly #leases = new Map<string, Map<string, number>>();
+  readonly #active = new Map<string, number>();
+  readonly #locks = new Map<string, { owner: string; until: number }>();
 
   constructor(private readonly clock: ManualClock) {}
 
@@ -163,7 +181,7 @@ class ModelChainState implements ChainStateStore {
     return 0 as const;
   }
 
-  async commitError({ node, owner, version, errorHash }: CommitErrorInput) {
+  async commitError({ node, owner, version, errorHash, message }: CommitErrorInput) {
     const id = nodeId(node);
     const rec = this.nodes.get(id);
     if (!rec || rec.owner !== owner || rec.version !== version) return 2 as const;
@@ -171,6 +189,8 @@ class ModelChainState implements ChainStateStore {
     if (rec.status !== 'processing') return 2 as const;
     rec.status = 'failed';
     this.#emitted.add(`${id}|${errorHash}`);
+    if (message !== undefined && message !== '')
+      this.#list(this.#outbox, node.taskId).push(message);
     return 0 as const;
   }
 
@@ -228,20 +248,12 @@ class ModelChainState implements ChainStateStore {
     rec.owner = '';
     const set = this.#list(this.#retries, node.taskId).filter((e) => e.member !== input.message);
     set.push({ score: now + input.delayMs, member: input.message });
-    set.sort((x, y) =>
-      x.score !== y.score
-        ? x.score - y.score
-        : x.member < y.member
-          ? -1
-          : x.member > y.member
-            ? 1
-            : 0,
-    );
+    set.sort(byScoreThenMember);
     this.#retries.set(node.taskId, set);
     return 0 as const;
   }
 
-  async takeDueRetries(taskId: string, max: number): Promise<string[]> {
+  async promoteDueRetries(taskId: string, max: number): Promise<string[]> {
     const set = this.#list(this.#retries, taskId);
     const now = this.clock.now();
     const due = set.filter((e) => e.score <= now).slice(0, max);
@@ -249,7 +261,31 @@ class ModelChainState implements ChainStateStore {
       taskId,
       set.filter((e) => !due.includes(e)),
     );
+    this.#list(this.#outbox, taskId).push(...due.map((e) => e.member));
     return due.map((e) => e.member);
+  }
+
+  async touchTask(taskId: string): Promise<void> {
+    this.#active.set(taskId, this.clock.now());
+  }
+
+  async activeTasks(windowMs: number, max: number): Promise<string[]> {
+    const since = this.clock.now() - windowMs;
+    for (const [id, at] of this.#active) if (at < since) this.#active.delete(id);
+    return [...this.#active]
+      .map(([member, score]) => ({ score, member }))
+      .sort(byScoreThenMember)
+      .reverse()
+      .slice(0, max)
+      .map((e) => e.member);
+  }
+
+  async tryLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const now = this.clock.now();
+    const lock = this.#locks.get(name);
+    if (lock && lock.until > now && lock.owner !== owner) return false;
+    this.#locks.set(name, { owner, until: now + ttlMs });
+    return true;
   }
 
   async terminateMark(taskId: string, moduleId: string | undefined, reason: string) {
@@ -273,8 +309,27 @@ class ModelChainState implements ChainStateStore {
     return 0 as const;
   }
 
-  async takeOutbox(taskId: string, max: number): Promise<string[]> {
-    return this.#list(this.#outbox, taskId).splice(0, max);
+  async takeOutbox(taskId: string, max: number, leaseMs: number): Promise<string[]> {
+    const now = this.clock.now();
+    const leases = this.#leases.get(taskId) ?? new Map<string, number>();
+    this.#leases.set(taskId, leases);
+    const expired = [...leases]
+      .filter(([, until]) => until <= now)
+      .map(([member, score]) => ({ score, member }))
+      .sort(byScoreThenMember)
+      .slice(0, max)
+      .map((e) => e.member);
+    const fresh = this.#list(this.#outbox, taskId).splice(0, Math.max(0, max - expired.length));
+    const out = [...expired, ...fresh];
+    for (const e of out) leases.set(e, now + leaseMs);
+    return out;
+  }
+
+  async ackOutbox(taskId: string, entries: string[]): Promise<number> {
+    const leases = this.#leases.get(taskId);
+    let removed = 0;
+    for (const e of entries) if (leases?.delete(e)) removed++;
+    return removed;
   }
 
   #list<T>(map: Map<string, T[]>, key: string): T[] {
@@ -300,12 +355,23 @@ type Call =
   | { k: 'reorder'; node: NodeAddress; message: string }
   | { k: 'decide'; input: ThresholdInput }
   | { k: 'retry'; input: RetryScheduleInput }
-  | { k: 'takeRetries'; taskId: string; max: number }
+  | { k: 'promote'; taskId: string; max: number }
   | { k: 'terminate'; taskId: string; moduleId: string | undefined; reason: string }
   | { k: 'terminated'; taskId: string; moduleId: string }
   | { k: 'fallback'; node: NodeAddress }
-  | { k: 'takeOutbox'; taskId: string; max: number }
+  | { k: 'takeOutbox'; taskId: string; max: number; leaseMs: number }
+  | { k: 'takeAck'; taskId: string; max: number; leaseMs: number }
+  | { k: 'ack'; taskId: string; entries: string[] }
+  | { k: 'touch'; taskId: string }
+  | { k: 'active'; windowMs: number; max: number }
+  | { k: 'lock'; name: string; owner: string }
   | { k: 'advance'; ms: number };
+
+/** Result of a `takeAck` call: what a relay was handed, and what its acknowledgement removed. */
+interface TakeAck {
+  taken: string[];
+  acked: number;
+}
 
 async function exec(s: ChainStateStore, call: Call, clock: ManualClock): Promise<unknown> {
   switch (call.k) {
@@ -323,8 +389,8 @@ async function exec(s: ChainStateStore, call: Call, clock: ManualClock): Promise
       return s.thresholdDecide(call.input);
     case 'retry':
       return s.retrySchedule(call.input);
-    case 'takeRetries':
-      return s.takeDueRetries(call.taskId, call.max);
+    case 'promote':
+      return s.promoteDueRetries(call.taskId, call.max);
     case 'terminate':
       return s.terminateMark(call.taskId, call.moduleId, call.reason);
     case 'terminated':
@@ -332,7 +398,19 @@ async function exec(s: ChainStateStore, call: Call, clock: ManualClock): Promise
     case 'fallback':
       return s.tryAllowFallbackOnce(call.node);
     case 'takeOutbox':
-      return s.takeOutbox(call.taskId, call.max);
+      return s.takeOutbox(call.taskId, call.max, call.leaseMs);
+    case 'takeAck': {
+      const taken = await s.takeOutbox(call.taskId, call.max, call.leaseMs);
+      return { taken, acked: await s.ackOutbox(call.taskId, taken) } satisfies TakeAck;
+    }
+    case 'ack':
+      return s.ackOutbox(call.taskId, call.entries);
+    case 'touch':
+      return s.touchTask(call.taskId);
+    case 'active':
+      return s.activeTasks(call.windowMs, call.max);
+    case 'lock':
+      return s.tryLock(call.name, call.owner, LOCK_TTL);
     case 'advance':
       clock.advance(call.ms);
       return clock.now();
@@ -359,16 +437,84 @@ class Ledger {
   readonly #exists = new Set<string>();
   readonly #terminated = new Set<string>();
   readonly #decides = new Map<string, number>();
-  readonly #expected = new Map<string, string[]>();
-  readonly #takenSuccessors = new Set<string>();
+  /** Per task: entries queued and not yet handed out, in commit order. */
+  readonly #queued = new Map<string, string[]>();
+  /** Per task: entries handed out and not acknowledged, with the end of their lease. */
+  readonly #leased = new Map<string, Map<string, number>>();
+  /** Every entry ever queued (entries are unique here: each is produced at most once). */
+  readonly #everQueued = new Set<string>();
+  readonly #acked = new Set<string>();
+  readonly #scheduled = new Set<string>();
+  readonly #promoted = new Set<string>();
+  readonly #touched = new Map<string, number>();
+  readonly #locks = new Map<string, { owner: string; until: number }>();
+  /** What the runs reached, to check that the interesting cases happen at all. */
+  readonly stats = {
+    redelivered: 0,
+    ackedNone: 0,
+    ackedSome: 0,
+    errorQueued: 0,
+    promoted: 0,
+    lockHeld: 0,
+    lockRenewed: 0,
+    activeDropped: 0,
+  };
   /** Every grant handed out, including superseded ones, for the tests to commit with. */
   readonly history: Grant[] = [];
 
-  expectedOutbox(taskId: string): string[] {
-    return this.#expected.get(taskId) ?? [];
+  /** Entries queued and never acknowledged. */
+  unacknowledged(): string[] {
+    return [...this.#everQueued].filter((e) => !this.#acked.has(e));
   }
 
-  apply(call: Call, result: unknown): void {
+  #queue(taskId: string, entry: string): void {
+    expect(this.#everQueued.has(entry), `${entry} queued in the outbox twice`).toBe(false);
+    this.#everQueued.add(entry);
+    const q = this.#queued.get(taskId) ?? [];
+    this.#queued.set(taskId, q);
+    q.push(entry);
+  }
+
+  #take(taskId: string, max: number, leaseMs: number, taken: string[], now: number): void {
+    const leased = this.#leased.get(taskId) ?? new Map<string, number>();
+    this.#leased.set(taskId, leased);
+    const queued = this.#queued.get(taskId) ?? [];
+    for (const e of taken) {
+      expect(this.#acked.has(e), `${e} handed out after it was acknowledged`).toBe(false);
+      const until = leased.get(e);
+      if (until !== undefined) {
+        expect(until, `${e} handed out while another relay's lease runs`).toBeLessThanOrEqual(now);
+        this.stats.redelivered++;
+      }
+    }
+    // expired leases first (oldest lease first), then the queue in commit order
+    const expired = [...leased]
+      .filter(([, until]) => until <= now)
+      .map(([member, score]) => ({ score, member }))
+      .sort(byScoreThenMember)
+      .map((e) => e.member);
+    const fromLeases = expired.slice(0, max);
+    const fromQueue = queued.splice(0, Math.max(0, max - fromLeases.length));
+    expect(taken, 'expired leases first, then the outbox in commit order').toEqual([
+      ...fromLeases,
+      ...fromQueue,
+    ]);
+    for (const e of taken) leased.set(e, now + leaseMs);
+  }
+
+  #ack(taskId: string, entries: string[], acked: number): void {
+    const leased = this.#leased.get(taskId);
+    let still = 0;
+    for (const e of new Set(entries)) {
+      if (leased?.delete(e)) still++;
+      if (this.#everQueued.has(e)) this.#acked.add(e);
+    }
+    expect(acked, 'ackOutbox counts the entries that were still leased').toBe(still);
+    if (acked === 0) this.stats.ackedNone++;
+    else this.stats.ackedSome++;
+  }
+
+  apply(call: Call, result: unknown, now: number): void {
     switch (call.k) {
       case 'claim': {
         const r = result as ClaimResult;
@@ -402,15 +548,13 @@ class Ledger {
         expect(this.#committed.has(id), `node ${id} committed twice`).toBe(false);
         this.#committed.add(id);
         this.#checkFencing(id, owner, version);
-        const out = this.#expected.get(node.taskId) ?? [];
-        this.#expected.set(node.taskId, out);
         for (const s of call.input.successors) {
           const sid = nodeId(s.node);
           if (this.#exists.has(sid)) continue;
           this.#exists.add(sid);
-          out.push(s.message);
+          this.#queue(node.taskId, s.message);
         }
-        out.push(...call.input.items);
+        for (const item of call.input.items) this.#queue(node.taskId, item);
         return;
       }
       case 'commitError': {
@@ -420,6 +564,10 @@ class Ledger {
         expect(this.#errors.has(key), `failure ${key} emitted twice`).toBe(false);
         this.#errors.add(key);
         this.#checkFencing(nodeId(node), owner, version);
+        if (call.input.message !== undefined) {
+          this.#queue(node.taskId, call.input.message);
+          this.stats.errorQueued++;
+        }
         return;
       }
       case 'recover': {
@@ -433,6 +581,7 @@ class Ledger {
         if (result !== 0) return;
         const g = this.#grants.get(nodeId(call.input.node));
         if (g && call.input.attempt > g.epoch) g.spent = true;
+        this.#scheduled.add(call.input.message);
         return;
       }
       case 'terminate':
@@ -454,17 +603,53 @@ class Ledger {
         expect(r.taskErrors, 'task counter = applied decides').toBe(this.#decides.get(taskId) ?? 0);
         return;
       }
-      case 'takeOutbox': {
-        const taken = result as string[];
-        const expected = this.#expected.get(call.taskId) ?? [];
-        expect(taken, 'the outbox holds exactly what the commits produced').toEqual(
-          expected.splice(0, call.max),
-        );
-        for (const entry of taken) {
-          if (!entry.startsWith('ptm:')) continue;
-          expect(this.#takenSuccessors.has(entry), `successor ${entry} queued twice`).toBe(false);
-          this.#takenSuccessors.add(entry);
+      case 'promote': {
+        for (const m of result as string[]) {
+          expect(this.#scheduled.has(m), `${m} promoted but never scheduled`).toBe(true);
+          expect(this.#promoted.has(m), `retry ${m} promoted twice`).toBe(false);
+          this.#promoted.add(m);
+          this.#queue(call.taskId, m);
+          this.stats.promoted++;
         }
+        return;
+      }
+      case 'takeOutbox':
+        this.#take(call.taskId, call.max, call.leaseMs, result as string[], now);
+        return;
+      case 'takeAck': {
+        const r = result as TakeAck;
+        this.#take(call.taskId, call.max, call.leaseMs, r.taken, now);
+        this.#ack(call.taskId, r.taken, r.acked);
+        return;
+      }
+      case 'ack':
+        this.#ack(call.taskId, call.entries, result as number);
+        return;
+      case 'touch':
+        this.#touched.set(call.taskId, now);
+        return;
+      case 'active': {
+        const since = now - call.windowMs;
+        const before = this.#touched.size;
+        for (const [id, at] of this.#touched) if (at < since) this.#touched.delete(id);
+        if (this.#touched.size < before) this.stats.activeDropped++;
+        const expected = [...this.#touched]
+          .sort(([a, x], [b, y]) => (x !== y ? y - x : a < b ? 1 : a > b ? -1 : 0))
+          .slice(0, call.max)
+          .map(([id]) => id);
+        expect(result, 'the tasks touched within the window, most recent first').toEqual(expected);
+        return;
+      }
+      case 'lock': {
+        const held = this.#locks.get(call.name);
+        const live = held !== undefined && held.until > now;
+        const mine = live && held.owner === call.owner;
+        expect(result, `lock ${call.name}: exclusive while held, renewable by its owner`).toBe(
+          !live || mine,
+        );
+        if (!live || mine) this.#locks.set(call.name, { owner: call.owner, until: now + LOCK_TTL });
+        if (mine) this.stats.lockRenewed++;
+        if (live && !mine) this.stats.lockHeld++;
         return;
       }
       default:
@@ -496,7 +681,7 @@ type Op =
       root: 'auto' | 'yes' | 'no';
     }
   | { t: 'commit'; grant: number; mask: number; dup: boolean; items: number; tamper: Tamper }
-  | { t: 'commitError'; grant: number; hash: number; tamper: Tamper }
+  | { t: 'commitError'; grant: number; hash: number; tamper: Tamper; message: boolean }
   | { t: 'replay'; back: number }
   | { t: 'early'; node: NodeRef; owner: number }
   | { t: 'reorder'; node: NodeRef; msg: number }
@@ -505,17 +690,24 @@ type Op =
   | { t: 'decide'; task: number; module: number; mt: number; tt: number; ra: number }
   | {
       t: 'retry';
+      grant: number | null;
       node: NodeRef;
+      expire: boolean;
       attempt: 'next' | 'same' | number;
       max: number;
       delay: number;
       allowed: boolean;
     }
-  | { t: 'takeRetries'; task: number; max: number }
+  | { t: 'promote'; task: number; max: number; wait: number }
   | { t: 'terminate'; task: number; module: number | null; reason: number }
   | { t: 'terminated'; task: number; module: number }
   | { t: 'fallback'; node: NodeRef }
-  | { t: 'takeOutbox'; task: number; max: number };
+  | { t: 'takeOutbox'; task: number; max: number; lease: number; ack: 'now' | 'never' }
+  | { t: 'redeliver'; task: number; max: number; lease: number }
+  | { t: 'ack'; back: number; bogus: boolean }
+  | { t: 'touch'; task: number }
+  | { t: 'active'; window: number; max: number }
+  | { t: 'lock'; name: number; owner: number };
 type Tamper = 'none' | 'owner' | 'version';
 
 const nodeRef: fc.Arbitrary<NodeRef> = fc.record({
@@ -568,6 +760,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       grant: grantRef,
       hash: fc.nat(1),
       tamper,
+      message: fc.constantFrom(true, true, false),
     }),
   },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('replay' as const), back: fc.nat(10) }) },
@@ -614,7 +807,9 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       t: fc.constant('retry' as const),
+      grant: fc.option(grantRef, { freq: 4 }),
       node: nodeRef,
+      expire: fc.boolean(),
       attempt: fc.oneof(fc.constant('next' as const), fc.constant('same' as const), fc.nat(3)),
       max: fc.nat(3),
       delay: fc.constantFrom(0, 100, 1_000),
@@ -622,11 +817,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   {
-    weight: 1,
+    weight: 2,
     arbitrary: fc.record({
-      t: fc.constant('takeRetries' as const),
+      t: fc.constant('promote' as const),
       task: fc.nat(TASKS.length - 1),
       max: fc.nat(3),
+      wait: fc.constantFrom(0, 0, 100, 1_000),
     }),
   },
   {
@@ -648,11 +844,49 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('fallback' as const), node: nodeRef }) },
   {
-    weight: 2,
+    weight: 3,
     arbitrary: fc.record({
       t: fc.constant('takeOutbox' as const),
       task: fc.nat(TASKS.length - 1),
       max: fc.nat(4),
+      lease: fc.constantFrom(...OUTBOX_LEASES),
+      ack: fc.constantFrom('now' as const, 'now' as const, 'never' as const),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('redeliver' as const),
+      task: fc.nat(TASKS.length - 1),
+      max: fc.integer({ min: 1, max: 4 }),
+      lease: fc.constantFrom(...OUTBOX_LEASES),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('ack' as const), back: fc.nat(4), bogus: fc.boolean() }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('touch' as const),
+      task: fc.nat(ACTIVE_TASKS.length - 1),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('active' as const),
+      window: fc.constantFrom(0, 100, 1_000, 60_000),
+      max: fc.integer({ min: 1, max: 3 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('lock' as const),
+      name: fc.nat(LOCKS.length - 1),
+      owner: fc.nat(OWNERS.length - 1),
     }),
   },
 );
@@ -662,6 +896,8 @@ interface RunState {
   ledger: Ledger;
   /** Calls that a duplicate delivery may repeat verbatim. */
   replayable: Call[];
+  /** Entries handed out by `takeOutbox` calls (not acknowledged by them), for later acks. */
+  unacked: { taskId: string; entries: string[] }[];
   step: number;
   clock: ManualClock;
 }
@@ -724,7 +960,12 @@ function resolve(op: Op, st: RunState): Call[] {
       return [
         {
           k: 'commitError',
-          input: { node: g.node, ...fenced(g, op.tamper), errorHash: `e${op.hash}` },
+          input: {
+            node: g.node,
+            ...fenced(g, op.tamper),
+            errorHash: `e${op.hash}`,
+            ...(op.message ? { message: `error:${nodeId(g.node)}|e${op.hash}` } : {}),
+          },
         },
       ];
     }
@@ -773,10 +1014,17 @@ function resolve(op: Op, st: RunState): Call[] {
         },
       ];
     case 'retry': {
-      const node = address(op.node);
-      const cur = model.nodes.get(nodeId(node))?.epoch ?? 0;
+      // mostly a node that was claimed lately (often failed, or with a lease that may expire)
+      const node = op.grant === null ? address(op.node) : pickGrant(op.grant).node;
+      const rec = model.nodes.get(nodeId(node));
+      const cur = rec?.epoch ?? 0;
       const attempt = op.attempt === 'next' ? cur + 1 : op.attempt === 'same' ? cur : op.attempt;
+      const calls: Call[] = [];
+      if (op.expire && rec?.status === 'processing') {
+        calls.push({ k: 'advance', ms: Math.max(0, rec.leaseUntil - st.clock.now()) + 1 });
+      }
       return [
+        ...calls,
         {
           k: 'retry',
           input: {
@@ -790,8 +1038,11 @@ function resolve(op: Op, st: RunState): Call[] {
         },
       ];
     }
-    case 'takeRetries':
-      return [{ k: 'takeRetries', taskId: TASKS[op.task]!, max: op.max }];
+    case 'promote':
+      return [
+        ...(op.wait > 0 ? [{ k: 'advance' as const, ms: op.wait }] : []),
+        { k: 'promote', taskId: TASKS[op.task]!, max: op.max },
+      ];
     case 'terminate':
       return [
         {
@@ -805,14 +1056,52 @@ function resolve(op: Op, st: RunState): Call[] {
       return [{ k: 'terminated', taskId: TASKS[op.task]!, moduleId: MODULES[op.module]! }];
     case 'fallback':
       return [{ k: 'fallback', node: address(op.node) }];
-    case 'takeOutbox':
-      return [{ k: 'takeOutbox', taskId: TASKS[op.task]!, max: op.max }];
+    case 'takeOutbox': {
+      const c = { taskId: TASKS[op.task]!, max: op.max, leaseMs: op.lease };
+      return [op.ack === 'now' ? { k: 'takeAck', ...c } : { k: 'takeOutbox', ...c }];
+    }
+    case 'redeliver': {
+      // a relay takes and dies; after its lease, another relay is handed the same entries
+      const taskId = TASKS[op.task]!;
+      return [
+        { k: 'takeOutbox', taskId, max: op.max, leaseMs: op.lease },
+        { k: 'advance', ms: op.lease },
+        { k: 'takeAck', taskId, max: op.max, leaseMs: op.lease },
+      ];
+    }
+    case 'ack': {
+      // a late acknowledgement: its lease may have run out, or another relay may hold it now
+      const u = st.unacked;
+      const last = u.length === 0 ? null : u[u.length - 1 - (op.back % u.length)]!;
+      const taskId = last?.taskId ?? TASKS[0];
+      const entries = [...(last?.entries ?? []), ...(op.bogus ? ['never-queued'] : [])];
+      return [{ k: 'ack', taskId, entries }];
+    }
+    case 'touch':
+      return [{ k: 'touch', taskId: ACTIVE_TASKS[op.task]! }];
+    case 'active':
+      return [{ k: 'active', windowMs: op.window, max: op.max }];
+    case 'lock':
+      return [{ k: 'lock', name: LOCKS[op.name]!, owner: OWNERS[op.owner]! }];
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 
 const url = redisUrl();
+/** The transitions that return a result code (the others return entries, counts or nothing). */
+const CODED = new Set<Call['k']>([
+  'claim',
+  'commit',
+  'commitError',
+  'recover',
+  'reorder',
+  'decide',
+  'retry',
+  'terminate',
+  'terminated',
+  'fallback',
+]);
 const NUM_RUNS = Number(process.env.MOCRA_MODEL_RUNS ?? 800);
 
 describe('chain state machine: model vs LocalChainState vs RedisChainState', () => {
@@ -844,9 +1133,19 @@ describe('chain state machine: model vs LocalChainState vs RedisChainState', () 
           : typeof result === 'object' && result !== null && 'code' in result
             ? (result as { code: number }).code
             : undefined;
-      if (code === undefined) return;
+      if (code === undefined || !CODED.has(call.k)) return;
       const codes = seen.get(call.k) ?? new Set<number>();
       seen.set(call.k, codes.add(code));
+    };
+    const stats = {
+      redelivered: 0,
+      ackedNone: 0,
+      ackedSome: 0,
+      errorQueued: 0,
+      promoted: 0,
+      lockHeld: 0,
+      lockRenewed: 0,
+      activeDropped: 0,
     };
     await fc.assert(
       fc.asyncProperty(
@@ -865,6 +1164,7 @@ describe('chain state machine: model vs LocalChainState vs RedisChainState', () 
             model: new ModelChainState(clock),
             ledger: new Ledger(),
             replayable: [],
+            unacked: [],
             step: 0,
             clock,
           };
@@ -881,26 +1181,38 @@ describe('chain state machine: model vs LocalChainState vs RedisChainState', () 
                   ).toEqual(expected);
                 }
                 if (impls.length > 1) redisSteps++;
-                st.ledger.apply(call, expected);
+                st.ledger.apply(call, expected, clock.now());
                 note(call, expected);
                 if (['claim', 'commit', 'commitError', 'retry', 'reorder'].includes(call.k))
                   st.replayable.push(call);
+                if (call.k === 'takeOutbox' && (expected as string[]).length > 0)
+                  st.unacked.push({ taskId: call.taskId, entries: expected as string[] });
               }
               st.step++;
             }
-            // drain: whatever the commits produced and nobody took is still in every outbox
+            // drain: once every retry is due and every lease has run out, the retries are promoted
+            // and whatever was queued and not acknowledged is handed out again — nothing a
+            // commit, a failure or a retry queued is ever lost
+            clock.advance(Math.max(...OUTBOX_LEASES, 1_000));
             for (const taskId of TASKS) {
-              const rest = st.ledger.expectedOutbox(taskId).slice();
-              const call: Call = { k: 'takeOutbox', taskId, max: 1_000 };
-              const expected = await exec(st.model, call, clock);
-              expect(expected).toEqual(rest);
-              for (const [name, impl] of impls) {
-                expect(await exec(impl, call, clock), `${name} outbox at the end`).toEqual(
-                  expected,
-                );
+              for (const call of [
+                { k: 'promote', taskId, max: 1_000 },
+                { k: 'promote', taskId, max: 1_000 },
+                { k: 'takeAck', taskId, max: 1_000, leaseMs: 1_000 },
+                { k: 'takeAck', taskId, max: 1_000, leaseMs: 1_000 },
+              ] satisfies Call[]) {
+                const expected = await exec(st.model, call, clock);
+                for (const [name, impl] of impls) {
+                  expect(await exec(impl, call, clock), `${name} outbox at the end`).toEqual(
+                    expected,
+                  );
+                }
+                st.ledger.apply(call, expected, clock.now());
               }
-              st.ledger.apply(call, expected);
             }
+            expect(st.ledger.unacknowledged(), 'queued and never acknowledged').toEqual([]);
+            for (const [k, v] of Object.entries(st.ledger.stats))
+              stats[k as keyof typeof stats] += v;
           } finally {
             await backend.close();
           }
@@ -923,5 +1235,8 @@ describe('chain state machine: model vs LocalChainState vs RedisChainState', () 
       terminated: [0, 1, 2],
       fallback: [0, 1],
     });
+    // and the outbox, retry, index and lock cases happened (counted over all runs)
+    for (const [k, v] of Object.entries(stats))
+      expect(v, `runs that reached ${k}`).toBeGreaterThan(0);
   });
 });
