@@ -13,8 +13,13 @@
  * - A message that cannot be decoded, or was delivered more than `maxDeliveries` times, goes to
  *   the dead-letter stream with its reason and original payload, and is acknowledged: it never
  *   blocks the queue or crashes a worker.
+ *
+ * On a Redis Cluster (pass an ioredis `Cluster`): every command names the stream key only, and
+ * the MULTIs (ack = XACK + XDEL, release = XADD + XACK + XDEL) touch that one key, so a stream
+ * and everything done to it live in one slot, on one master. The dead-letter stream is another
+ * key (possibly on another master) and is written by commands of its own.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { BackendUnavailableError, QueueFullError, isMocraError } from '../errors.js';
 import { abortError, onAbort, sleep } from '../internal/abort.js';
 import {
@@ -25,12 +30,16 @@ import {
   requireString,
 } from '../internal/validate.js';
 import { noopMetrics, type Metrics } from '../observe/metrics.js';
+import { keySlot } from '../store/key-slot.js';
 import type { ChainQueue, Delivery, PushOptions } from './queue.js';
 
 /** Options of {@link RedisStreamQueue}. */
 export interface RedisStreamQueueOptions<T> {
-  /** An ioredis client; the queue duplicates it for its blocking reads and never closes it. */
-  client: Redis;
+  /**
+   * An ioredis client: a `Redis` (one server or a primary) or a `Cluster`. The queue duplicates
+   * it for its blocking reads (and closes the duplicate on shutdown); it never closes `client`.
+   */
+  client: Redis | Cluster;
   /** Queue name for metrics and errors. */
   name: string;
   /** The stream key (full key: build it with the key builder). */
@@ -100,8 +109,9 @@ const where = 'RedisStreamQueue';
  */
 export class RedisStreamQueue<T> implements ChainQueue<T> {
   readonly name: string;
-  readonly #client: Redis;
-  #reader: Redis | null = null;
+  readonly #client: Redis | Cluster;
+  #reader: Redis | Cluster | null = null;
+  #opening: Promise<Redis | Cluster> | null = null;
   readonly #o: Required<Omit<RedisStreamQueueOptions<T>, 'client' | 'metrics'>>;
   readonly #metrics: Metrics;
   readonly #waiters: Waiter<T>[] = [];
@@ -132,8 +142,12 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       'pollMs',
       'metrics',
     ]);
-    if (!o.client || typeof (o.client as Redis).xadd !== 'function') {
-      invalid(where, 'client', 'an ioredis client', o.client);
+    if (
+      !o.client ||
+      typeof (o.client as Redis).xadd !== 'function' ||
+      typeof (o.client as Redis).duplicate !== 'function'
+    ) {
+      invalid(where, 'client', 'an ioredis Redis or Cluster client', o.client);
     }
     this.#client = o.client;
     this.name = requireString(where, 'name', o.name);
@@ -168,7 +182,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   start(): Promise<void> {
     this.#started ??= this.#call(async () => {
       try {
-        await this.#client.xgroup('CREATE', this.#o.key, this.#o.group, '0', 'MKSTREAM');
+        await this.#xgroup('CREATE', this.#o.key, this.#o.group, '0', 'MKSTREAM');
       } catch (error) {
         if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
       }
@@ -360,8 +374,9 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     for (const entry of this.#buffer.splice(0))
       await this.#requeue(entry, priorDeliveries(entry)).catch(() => {});
     await this.#pumpDone; // a read in flight returns within blockMs; the pump hands its entries back
-    const reader = this.#reader;
+    const reader = this.#reader ?? (await this.#opening?.catch(() => null)) ?? null;
     this.#reader = null;
+    this.#opening = null;
     reader?.disconnect();
     if (this.#started !== null && this.#inFlight.size === 0) {
       try {
@@ -374,7 +389,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
           this.#o.consumer,
         )) as unknown[];
         if (mine.length === 0)
-          await this.#client.xgroup('DELCONSUMER', this.#o.key, this.#o.group, this.#o.consumer);
+          await this.#xgroup('DELCONSUMER', this.#o.key, this.#o.group, this.#o.consumer);
       } catch {
         // best effort: an idle consumer left in the group is harmless
       }
@@ -563,8 +578,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       const claimed = await this.#claim(wanted);
       if (claimed.length > 0) return claimed;
     }
-    this.#reader ??= this.#client.duplicate();
-    const reader = this.#reader;
+    const reader = this.#reader ?? (await this.#openReader());
     const reply = (await reader.xreadgroup(
       'GROUP',
       this.#o.group,
@@ -579,6 +593,62 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     )) as [string, [string, string[]][]][] | null;
     if (!reply) return [];
     return reply.flatMap(([, rows]) => rows.map(([id, fields]) => ({ id, fields, deliveries: 1 })));
+  }
+
+  /**
+   * XGROUP names its key after a subcommand, so an ioredis `Cluster` does not route it by key:
+   * it goes to a random master and relies on the MOVED reply, which was seen to fail with
+   * "Connection is closed." among the first commands of a new `Cluster` client (ioredis 5). On a
+   * cluster it is sent to the master that owns the stream's slot instead (and through the
+   * cluster client after all when that master answers MOVED or ASK: the slot has moved).
+   */
+  async #xgroup(...args: [string, string, ...string[]]): Promise<unknown> {
+    const client = this.#client;
+    if (!isCluster(client)) return client.call('XGROUP', ...args);
+    const owner = client.slots[keySlot(this.#o.key)]?.[0];
+    const node = client
+      .nodes('master')
+      .find((n) => `${n.options.host}:${n.options.port}` === owner);
+    if (!node) return client.call('XGROUP', ...args);
+    try {
+      return await node.call('XGROUP', ...args);
+    } catch (error) {
+      if (/^(MOVED|ASK) /.test((error as Error).message)) return client.call('XGROUP', ...args);
+      throw error;
+    }
+  }
+
+  /**
+   * The connection of the blocking reads: a duplicate of the client (a `Cluster` duplicates into
+   * a `Cluster` of its own connections), connected before its first read so that a client made
+   * with `enableOfflineQueue: false` works too.
+   */
+  async #openReader(): Promise<Redis | Cluster> {
+    this.#opening ??= (async () => {
+      const client = this.#client;
+      const reader = isCluster(client)
+        ? client.duplicate([], { lazyConnect: true })
+        : client.duplicate({ lazyConnect: true });
+      reader.on('error', () => {}); // failures reach the read that meets them
+      try {
+        await reader.connect();
+      } catch (error) {
+        reader.disconnect();
+        throw error;
+      }
+      return reader;
+    })();
+    try {
+      const reader = await this.#opening;
+      if (this.#closed) {
+        reader.disconnect();
+        throw new BackendUnavailableError(`queue ${this.name} is closed`);
+      }
+      this.#reader = reader;
+      return reader;
+    } finally {
+      this.#opening = null;
+    }
   }
 
   async #claim(count: number): Promise<RawEntry[]> {
@@ -625,6 +695,10 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       throw error;
     }
   }
+}
+
+function isCluster(client: Redis | Cluster): client is Cluster {
+  return (client as { isCluster?: unknown }).isCluster === true;
 }
 
 function priorDeliveries(entry: RawEntry): number {

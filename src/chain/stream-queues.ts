@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import {
   invalid,
   optionalNumber,
@@ -19,10 +19,11 @@ import { RedisStreamQueue } from './redis-stream-queue.js';
 /** Options of {@link createRedisStreamQueues}. */
 export interface RedisStreamQueuesOptions {
   /**
-   * An ioredis client (a single server or a replicated primary; not a `Cluster`). Each queue
-   * duplicates it once for its blocking reads; the client itself is never closed by the queues.
+   * An ioredis client: a `Redis` (a single server or a replicated primary) or a `Cluster`. Each
+   * queue duplicates it once for its blocking reads (a `Cluster` duplicates into a `Cluster`);
+   * the client itself is never closed by the queues.
    */
-  client: Redis;
+  client: Redis | Cluster;
   /** Key layout: the streams are `keys.queue(name)`, the dead letters `keys.queueDeadLetters(name)`. @defaultValue new ChainKeyBuilder() */
   keys?: ChainKeyBuilder;
   /**
@@ -92,6 +93,15 @@ const OPTION_KEYS = [
  * stored as the engine encodes them (identity encode/decode); the engine validates them and
  * dead-letters a malformed one into the queue's dead-letter stream.
  *
+ * On a Redis Cluster, pass an ioredis `Cluster` as `client`. Each stream is a single key, so it
+ * lives in one slot on one master (the three queues and their dead-letter streams hash
+ * independently, so they usually spread over the masters); every command and MULTI of a queue
+ * names only its own stream, so none is cross-slot. A queue's throughput is therefore bounded
+ * by the master that holds its stream, whatever the size of the cluster; the chain state
+ * (per-task hash tags) is what spreads. Do not put a hash tag (`{…}`) in the `keyPrefix` you
+ * share with the `RedisBackend`: it would pin every key of the deployment, state included, to
+ * one slot.
+ *
  * The queues belong to the caller: after `engine.stop()`, call `shutdown()` on each.
  *
  * @throws {@link ConfigError} naming the first invalid option.
@@ -111,9 +121,9 @@ export function createRedisStreamQueues(options: RedisStreamQueuesOptions): Redi
   if (options === undefined) invalid(W, 'options', 'an object with `client`', options);
   const o = readOptions(W, options, OPTION_KEYS);
   if (!o.client || typeof (o.client as Redis).xreadgroup !== 'function')
-    invalid(W, 'client', 'an ioredis client', o.client);
+    invalid(W, 'client', 'an ioredis Redis or Cluster client', o.client);
   if (typeof (o.client as { duplicate?: unknown }).duplicate !== 'function')
-    invalid(W, 'client', 'an ioredis client', o.client);
+    invalid(W, 'client', 'an ioredis Redis or Cluster client', o.client);
   const keys = o.keys ?? new ChainKeyBuilder();
   if (!(keys instanceof ChainKeyBuilder)) invalid(W, 'keys', 'a ChainKeyBuilder', o.keys);
   const keyPrefix = optionalString(W, 'keyPrefix', o.keyPrefix, '', { allowEmpty: true });
