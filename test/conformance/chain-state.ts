@@ -366,6 +366,135 @@ export function runChainStateConformance(
       });
     });
 
+    const fail = async (node: NodeAddress, message?: string): Promise<void> => {
+      const c = await claim(node);
+      expect(c.code).toBe(ClaimCode.EXECUTE);
+      expect(
+        await s.commitError({
+          node,
+          owner: 'w1',
+          version: c.version,
+          errorHash: 'h',
+          ...(message === undefined ? {} : { message }),
+        }),
+      ).toBe(CommitErrorCode.ERROR_EMIT_OK);
+    };
+    const commitItems = async (node: NodeAddress, items: string[]): Promise<void> => {
+      const c = await claim(node);
+      expect(
+        await s.commitSuccess({ node, owner: 'w1', version: c.version, successors: [], items }),
+      ).toBe(CommitCode.COMMIT_OK);
+    };
+
+    it('takeOutbox/ackOutbox: a leased entry is not handed out while its lease runs; unacknowledged, it is handed out again after it (before new entries); ack removes it for good', async () => {
+      await commitItems(root, ['i1', 'i2', 'i3']);
+      expect(await s.takeOutbox('t1', 1, 500)).toEqual(['i1']); // this relay dies
+      expect(await s.takeOutbox('t1', 10, 500)).toEqual(['i2', 'i3']);
+      expect(await s.ackOutbox('t1', ['i2', 'i3'])).toBe(2);
+      h.clock.advance(499);
+      expect(await s.takeOutbox('t1', 10, 500)).toEqual([]);
+      await commitItems({ ...root, moduleId: 'blog' }, ['j1']);
+      h.clock.advance(1); // the lease of i1 ends now
+      expect(await s.takeOutbox('t1', 10, 500)).toEqual(['i1', 'j1']);
+      expect(await s.takeOutbox('t1', 10, 500)).toEqual([]);
+      expect(await s.ackOutbox('t1', ['i1', 'j1'])).toBe(2);
+      expect(await s.ackOutbox('t1', ['i1'])).toBe(0); // a second ack
+      h.clock.advance(10_000);
+      expect(await s.takeOutbox('t1', 10, 500)).toEqual([]);
+      expect(await s.takeOutbox('t2', 10, 500)).toEqual([]); // outboxes are per task
+    });
+
+    it('ackOutbox: returns 0 for an unknown entry, an empty list, and an entry still queued (which is then handed out as usual)', async () => {
+      expect(await s.ackOutbox('t1', ['nope'])).toBe(0);
+      expect(await s.ackOutbox('t1', [])).toBe(0);
+      await commitItems(root, ['i']);
+      expect(await s.ackOutbox('t1', ['i'])).toBe(0);
+      expect(await s.takeOutbox('t1', 10, 500)).toEqual(['i']);
+      expect(await s.ackOutbox('t1', ['i', 'nope'])).toBe(1);
+    });
+
+    it('promoteDueRetries: moves due retries into the outbox once, earliest due first, at most max; retries not yet due stay', async () => {
+      const shop = root;
+      const blog = { ...root, moduleId: 'blog' };
+      const news = { ...root, moduleId: 'news' };
+      for (const n of [shop, blog, news]) await fail(n);
+      const schedule = (node: NodeAddress, delayMs: number, message: string) =>
+        s.retrySchedule({ node, attempt: 1, maxRetries: 3, delayMs, message, allowed: true });
+      expect(await schedule(shop, 500, 'retry:shop')).toBe(RetryScheduleCode.RETRY_SCHEDULED);
+      expect(await schedule(blog, 100, 'retry:blog')).toBe(RetryScheduleCode.RETRY_SCHEDULED);
+      expect(await schedule(news, 2_000, 'retry:news')).toBe(RetryScheduleCode.RETRY_SCHEDULED);
+      expect(await s.promoteDueRetries('t1', 10)).toEqual([]);
+      h.clock.advance(500);
+      expect(await s.promoteDueRetries('t1', 1)).toEqual(['retry:blog']);
+      expect(await s.promoteDueRetries('t1', 1)).toEqual(['retry:shop']);
+      expect(await s.promoteDueRetries('t1', 10)).toEqual([]);
+      expect(await drain()).toEqual(['retry:blog', 'retry:shop']);
+      h.clock.advance(1_499);
+      expect(await s.promoteDueRetries('t1', 10)).toEqual([]);
+      expect(await drain()).toEqual([]);
+      h.clock.advance(1);
+      expect(await s.promoteDueRetries('t1', 10)).toEqual(['retry:news']);
+      expect(await s.promoteDueRetries('t1', 10)).toEqual([]);
+      expect(await drain()).toEqual(['retry:news']);
+      expect(await s.promoteDueRetries('t2', 10)).toEqual([]);
+    });
+
+    it('commitError: the message is queued in the outbox with ERROR_EMIT_OK only — never with ERROR_ALREADY_EMITTED or FENCING_REJECT; an empty message queues nothing', async () => {
+      const c = await claim(root);
+      const err = (owner: string, errorHash: string, message: string, node = root) =>
+        s.commitError({ node, owner, version: c.version, errorHash, message });
+      expect(await err('w2', 'h', 'err:foreign')).toBe(CommitErrorCode.FENCING_REJECT);
+      expect(await err('w1', 'h', 'err:h', child('never'))).toBe(CommitErrorCode.FENCING_REJECT);
+      expect(await drain()).toEqual([]);
+      expect(await err('w1', 'h', 'err:h')).toBe(CommitErrorCode.ERROR_EMIT_OK);
+      expect(await err('w1', 'h', 'err:replay')).toBe(CommitErrorCode.ERROR_ALREADY_EMITTED);
+      expect(await err('w1', 'other', 'err:other')).toBe(CommitErrorCode.FENCING_REJECT); // failed
+      expect(await drain()).toEqual(['err:h']);
+      await fail({ ...root, moduleId: 'blog' }, '');
+      await fail({ ...root, moduleId: 'news' });
+      expect(await drain()).toEqual([]);
+    });
+
+    it('touchTask/activeTasks: tasks touched within the window, most recent first, at most max; idle ones leave the index', async () => {
+      expect(await s.activeTasks(60_000, 10)).toEqual([]);
+      await s.touchTask('t1'); // T
+      h.clock.advance(10);
+      await s.touchTask('t2'); // T+10
+      h.clock.advance(10);
+      await s.touchTask('t3'); // T+20
+      expect(await s.activeTasks(60_000, 10)).toEqual(['t3', 't2', 't1']);
+      expect(await s.activeTasks(60_000, 2)).toEqual(['t3', 't2']);
+      h.clock.advance(10);
+      await s.touchTask('t1'); // T+30: touched again, now the most recent
+      expect(await s.activeTasks(60_000, 10)).toEqual(['t1', 't3', 't2']);
+      expect(await s.activeTasks(10, 10)).toEqual(['t1', 't3']); // T+20 is inside (>=)
+      expect(await s.activeTasks(60_000, 10)).toEqual(['t1', 't3']); // t2 was dropped
+      expect(await s.activeTasks(9, 10)).toEqual(['t1']);
+      expect(await s.activeTasks(60_000, 10)).toEqual(['t1']);
+      h.clock.advance(1_000);
+      expect(await s.activeTasks(999, 10)).toEqual([]);
+      await s.touchTask('t2');
+      expect(await s.activeTasks(60_000, 10)).toEqual(['t2']);
+    });
+
+    it('tryLock: taken when free, renewed by its owner, refused to others while held, free again after its ttl', async () => {
+      // a lock expires on the store's own clock (Redis: PX), not the test clock: move both
+      const wait = async (ms: number): Promise<void> => {
+        h.clock.advance(ms);
+        await new Promise((r) => setTimeout(r, ms));
+      };
+      expect(await s.tryLock('sweep', 'w1', 300)).toBe(true);
+      expect(await s.tryLock('sweep', 'w2', 300)).toBe(false);
+      expect(await s.tryLock('gc', 'w2', 300)).toBe(true); // locks are per name
+      await wait(150);
+      expect(await s.tryLock('sweep', 'w1', 300)).toBe(true); // renewed for 300 from now
+      await wait(150);
+      expect(await s.tryLock('sweep', 'w2', 300)).toBe(false); // past the first ttl, still held
+      await wait(320);
+      expect(await s.tryLock('sweep', 'w2', 300)).toBe(true); // expired: taken by another owner
+      expect(await s.tryLock('sweep', 'w1', 300)).toBe(false);
+    });
+
     it('tryAllowFallbackOnce: ALLOWED once per node, then REFUSED', async () => {
       const n = child('GET /a', 2);
       expect(await s.tryAllowFallbackOnce(n)).toBe(FallbackCode.ALLOWED);
