@@ -278,7 +278,9 @@ export interface ChainStateStore {
   /**
    * Leases up to `max` outbox entries for `leaseMs`: first entries whose lease ran out, then new
    * ones in commit order. Acknowledge each with {@link ChainStateStore.ackOutbox} once
-   * published; an entry not acknowledged in time is handed out again (at-least-once).
+   * published; an entry not acknowledged in time is handed out again (at-least-once). Entries
+   * are identified by their text: keep them unique (the engine's carry node keys, item ids and
+   * retry attempts), as two identical entries share one lease.
    */
   takeOutbox(taskId: string, max: number, leaseMs: number): Promise<string[]>;
   /** Forgets published outbox entries; returns how many were still leased. */
