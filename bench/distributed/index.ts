@@ -1,0 +1,424 @@
+/**
+ * bench/distributed: the chain engine spread over 1, 2 and 4 worker processes sharing one
+ * private redis-server (state in a RedisBackend, queues as Redis Streams), beside BullMQ
+ * processing the same number of no-op jobs with the same number of worker processes, in the
+ * same run.
+ *
+ *   node --expose-gc --import tsx bench/distributed/index.ts
+ *
+ * Workload (bench/distributed/synthetic.ts): one task per round of a 3-step module, root → 30
+ * lists → 100 leaves each (3,031 nodes, 3,000 items), whose downloader answers in process at
+ * once (no HTTP): what is measured is the engine and Redis. Throughput is committed nodes per
+ * second, from `submit()` to the last node committed and the last item received, summed over
+ * the workers (each reports its counts to this process over IPC every 10 ms).
+ *
+ * BullMQ: the same number of jobs (3,031) per round, added by this process with `addBulk` in
+ * chunks of 1,000 inside the timed region (the workers start on the first chunk, as the engine
+ * starts on the root before the leaves exist), timed to the last `completed` event. Each BullMQ
+ * worker process runs one `Worker` with the same concurrency as each engine's parser stage
+ * (BENCH_DIST_CONCURRENCY, default 16 per process), so both sides have the same number of
+ * processes and the same total concurrency.
+ *
+ * For each worker count both sets of processes are started (untimed), their rounds
+ * interleaved, then both are stopped. BENCH_ROUNDS (default 5), BENCH_DIST_WORKERS (default
+ * "1,2,4"), BENCH_DIST_LISTS and BENCH_DIST_PER_LIST size it; BENCH_VERBOSE=1 prints each round.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import {
+  RedisBackend,
+  createChainEngine,
+  createRedisStreamQueues,
+  type RedisStreamQueues,
+} from '../../src/index.js';
+import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
+import { median, printCase, writeResults, type CaseResult } from '../lib/harness.js';
+import {
+  ITEMS_PER_TASK,
+  LISTS,
+  MODULE_ID,
+  NODES_PER_TASK,
+  PER_LIST,
+  syntheticModule,
+} from './synthetic.js';
+
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const warmup = 1;
+const WORKER_COUNTS = (process.env.BENCH_DIST_WORKERS ?? '1,2,4').split(',').map(Number);
+const CONCURRENCY = Number(process.env.BENCH_DIST_CONCURRENCY ?? 16);
+const JOBS = NODES_PER_TASK;
+const ROUND_TIMEOUT_MS = 60_000;
+const WORKER_SCRIPT = join(import.meta.dirname, 'worker.ts');
+const bullmqVersion = (createRequire(import.meta.url)('bullmq/package.json') as { version: string })
+  .version;
+const verbose = Boolean(process.env.BENCH_VERBOSE);
+
+interface Progress {
+  nodes: number;
+  items: number;
+}
+
+/** A worker child process and its latest reported counts. */
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  stopping: boolean;
+  progress: Progress;
+  stderr: string;
+  ready: Promise<void>;
+  exited: Promise<void>;
+}
+
+/** Children of every kind alive right now (stopped in `finally` whatever happens). */
+const alive = new Set<Child>();
+/** Called on every progress message: lets a round wake up as soon as its condition holds. */
+let onProgress: (() => void) | null = null;
+let failure: string | null = null;
+
+function startChild(name: string, env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
+    env: { ...process.env, ...env, WORKER_NAME: name, CONCURRENCY: String(CONCURRENCY) },
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+  });
+  let ready!: () => void;
+  let notReady!: (e: Error) => void;
+  const child: Child = {
+    name,
+    proc,
+    stopping: false,
+    progress: { nodes: 0, items: 0 },
+    stderr: '',
+    ready: new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      notReady = reject;
+    }),
+    exited: new Promise<void>((resolve) => proc.once('exit', () => resolve())),
+  };
+  proc.stderr!.on('data', (c: Buffer) => (child.stderr += c.toString()));
+  proc.on('message', (m: { type: string; nodes?: number; items?: number; error?: string }) => {
+    if (m.type === 'ready') ready();
+    else if (m.type === 'progress') {
+      child.progress = { nodes: m.nodes!, items: m.items! };
+      onProgress?.();
+    } else if (m.type === 'failed') {
+      failure = `${name}: ${m.error}`;
+      onProgress?.();
+    }
+  });
+  proc.once('exit', (code, signal) => {
+    alive.delete(child);
+    if (!child.stopping) {
+      failure = `${name} exited (${code ?? signal}):\n${child.stderr}`;
+      onProgress?.();
+    }
+    notReady(new Error(`${name} exited (${code ?? signal}) before it was ready:\n${child.stderr}`));
+  });
+  alive.add(child);
+  return child;
+}
+
+async function stopChild(child: Child): Promise<void> {
+  child.stopping = true;
+  if (child.proc.exitCode !== null || child.proc.signalCode !== null) return;
+  const force = setTimeout(() => child.proc.kill('SIGKILL'), 10_000);
+  if (child.proc.connected) child.proc.send({ type: 'stop' });
+  else child.proc.kill('SIGTERM');
+  await child.exited;
+  clearTimeout(force);
+}
+
+function total(children: Child[]): Progress {
+  return children.reduce(
+    (t, c) => ({ nodes: t.nodes + c.progress.nodes, items: t.items + c.progress.items }),
+    { nodes: 0, items: 0 },
+  );
+}
+
+/** Resolves once `done()` holds, re-checked on every progress message; rejects on a timeout. */
+function until(what: string, done: () => boolean): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const finish = (error?: Error): void => {
+      clearTimeout(timer);
+      onProgress = null;
+      if (error) reject(error);
+      else resolve();
+    };
+    const timer = setTimeout(
+      () => finish(new Error(`timed out after ${ROUND_TIMEOUT_MS} ms waiting for ${what}`)),
+      ROUND_TIMEOUT_MS,
+    );
+    onProgress = () => {
+      if (failure) finish(new Error(failure));
+      else if (done()) finish();
+    };
+    onProgress();
+  });
+}
+
+/** Removes every key matching `pattern` (SCAN + UNLINK), outside the timed region. */
+async function unlinkMatching(client: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await client.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+interface Contender {
+  name: string;
+  /** Runs one timed round; resolves with the operations done. */
+  run: () => Promise<number>;
+  /** Untimed clean-up after a round. */
+  after?: () => Promise<void>;
+}
+
+/** Redis's own CPU seconds and the commands it has run so far (INFO cpu, commandstats). */
+async function redisUsage(admin: Redis): Promise<{ cpu: number; commands: number }> {
+  const info = await admin.info('all');
+  const num = (name: string): number => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
+  let commands = 0;
+  for (const m of info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) commands += Number(m[1]);
+  return { cpu: num('used_cpu_user') + num('used_cpu_sys'), commands };
+}
+
+/** Per contender, summed over the measured rounds: Redis CPU, Redis commands, operations. */
+const usage = new Map<string, { cpu: number; commands: number; ops: number }>();
+
+async function measure(
+  admin: Redis,
+  caseName: string,
+  contenders: Contender[],
+): Promise<CaseResult> {
+  const samples = new Map(contenders.map((c) => [c.name, [] as number[]]));
+  for (let i = 0; i < warmup + rounds; i++) {
+    for (const c of contenders) {
+      globalThis.gc?.();
+      const before = await redisUsage(admin);
+      const start = performance.now();
+      const ops = await c.run();
+      const seconds = (performance.now() - start) / 1000;
+      const after = await redisUsage(admin); // includes the INFO call itself: 1 command
+      await c.after?.();
+      if (verbose) console.log(`  round ${i} ${c.name}: ${Math.round(ops / seconds)}/s`);
+      if (i >= warmup) {
+        samples.get(c.name)!.push(ops / seconds);
+        const u = usage.get(c.name) ?? { cpu: 0, commands: 0, ops: 0 };
+        u.cpu += after.cpu - before.cpu;
+        u.commands += after.commands - before.commands - 1;
+        u.ops += ops;
+        usage.set(c.name, u);
+      }
+    }
+  }
+  return {
+    case: caseName,
+    unit: 'nodes or jobs/s',
+    rows: contenders.map((c) => {
+      const s = samples.get(c.name)!;
+      return {
+        name: c.name,
+        median: median(s),
+        min: Math.min(...s),
+        max: Math.max(...s),
+        samples: s,
+      };
+    }),
+  };
+}
+
+async function main(): Promise<void> {
+  const began = Date.now();
+  const notes: Record<string, unknown> = { 'load average at start (1 min)': loadavg()[0] };
+  const cases: CaseResult[] = [];
+  let server: RedisServer | null = null;
+  let admin: Redis | null = null;
+  let submitClient: Redis | null = null;
+  let submitStore: RedisBackend | null = null;
+  let submitQueues: RedisStreamQueues | null = null;
+  let queue: Queue | null = null;
+  const prefix = `mocra-bench-dist-${process.pid}:`;
+  const bullPrefix = `mocra-bench-dist-${process.pid}-bull`;
+  const queueName = 'noop';
+  try {
+    server = await startRedisServer();
+    const url = server.url;
+    admin = new Redis(url, { maxRetriesPerRequest: 1 });
+    notes.redis = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? 'unknown';
+
+    // the submitter: an engine that is never started, only used to submit each round's task
+    submitStore = new RedisBackend({ redis: url, keyPrefix: prefix });
+    submitClient = new Redis(url, { maxRetriesPerRequest: 2 });
+    submitQueues = createRedisStreamQueues({
+      client: submitClient,
+      keyPrefix: prefix,
+      consumer: 'bench-submitter',
+    });
+    const submitter = createChainEngine({
+      modules: [syntheticModule()],
+      store: submitStore,
+      queues: submitQueues,
+      workerId: 'bench-submitter',
+    });
+    await submitStore.connect();
+
+    const target = new URL(url);
+    queue = new Queue(queueName, {
+      connection: { host: target.hostname, port: Number(target.port), maxRetriesPerRequest: null },
+      prefix: bullPrefix,
+    });
+    await queue.waitUntilReady();
+
+    let taskNo = 0;
+    const mocraRows = new Map<number, number>();
+    const bullRows = new Map<number, number>();
+    for (const workers of WORKER_COUNTS) {
+      const engines: Child[] = [];
+      const bulls: Child[] = [];
+      try {
+        for (let i = 1; i <= workers; i++) {
+          engines.push(
+            startChild(`engine-${workers}-${i}`, {
+              MODE: 'mocra',
+              REDIS_URL: url,
+              KEY_PREFIX: prefix,
+            }),
+          );
+          bulls.push(
+            startChild(`bullmq-${workers}-${i}`, {
+              MODE: 'bullmq',
+              REDIS_URL: url,
+              KEY_PREFIX: bullPrefix,
+              QUEUE_NAME: queueName,
+            }),
+          );
+        }
+        await Promise.all([...engines, ...bulls].map((c) => c.ready));
+
+        const plural = workers === 1 ? 'process' : 'processes';
+        const result = await measure(
+          admin,
+          `${workers} worker ${plural} on one Redis: chain engine nodes/s vs BullMQ no-op jobs/s`,
+          [
+            {
+              name: `BullMQ@${bullmqVersion} (${workers} ${plural})`,
+              run: async () => {
+                const base = total(bulls).nodes;
+                const done = until('every BullMQ job completed', () => {
+                  return total(bulls).nodes - base >= JOBS;
+                });
+                for (let i = 0; i < JOBS; i += 1000) {
+                  await queue!.addBulk(
+                    Array.from({ length: Math.min(1000, JOBS - i) }, (_, j) => ({
+                      name: 'noop',
+                      data: { i: i + j },
+                      opts: { removeOnComplete: true, removeOnFail: true },
+                    })),
+                  );
+                }
+                await done;
+                return JOBS;
+              },
+            },
+            {
+              name: `mocra chain engine (${workers} ${plural})`,
+              run: async () => {
+                const base = total(engines);
+                const taskId = `round-${taskNo++}`;
+                const done = until(`task ${taskId} committed`, () => {
+                  const now = total(engines);
+                  return (
+                    now.nodes - base.nodes >= NODES_PER_TASK &&
+                    now.items - base.items >= ITEMS_PER_TASK
+                  );
+                });
+                await submitter.submit({
+                  taskId,
+                  account: 'bench',
+                  platform: 'synthetic',
+                  modules: [MODULE_ID],
+                });
+                await done;
+                return NODES_PER_TASK;
+              },
+              // the finished task's state, so Redis does not grow from round to round
+              after: async () => {
+                await unlinkMatching(admin!, `${prefix}chain:{t:round-${taskNo - 1}}*`);
+              },
+            },
+          ],
+        );
+        printCase(result);
+        cases.push(result);
+        bullRows.set(workers, result.rows[0]!.median);
+        mocraRows.set(workers, result.rows[1]!.median);
+      } finally {
+        await Promise.all([...engines, ...bulls].map(stopChild));
+      }
+      // the engines left nothing behind in their streams
+      for (const q of ['task', 'parser', 'error']) {
+        const dead = await admin.xlen(`${prefix}chain:queue:${q}:dead`);
+        if (dead > 0) throw new Error(`${dead} dead letters in the ${q} queue`);
+      }
+    }
+
+    const scaling: CaseResult = {
+      case: 'chain engine scaling with worker processes on one Redis',
+      unit: 'nodes/s',
+      rows: cases.map((c, i) => ({ ...c.rows[1]!, name: `mocra, ${WORKER_COUNTS[i]} worker(s)` })),
+    };
+    printCase(scaling);
+    cases.push(scaling);
+
+    const ratios: Record<string, number> = {};
+    for (const w of WORKER_COUNTS)
+      ratios[`${w} worker(s)`] = Number((mocraRows.get(w)! / bullRows.get(w)!).toFixed(2));
+    const first = WORKER_COUNTS[0]!;
+    const speedups: Record<string, number> = {};
+    for (const w of WORKER_COUNTS) {
+      speedups[`mocra ${w} vs ${first}`] = Number(
+        (mocraRows.get(w)! / mocraRows.get(first)!).toFixed(2),
+      );
+      speedups[`BullMQ ${w} vs ${first}`] = Number(
+        (bullRows.get(w)! / bullRows.get(first)!).toFixed(2),
+      );
+    }
+    const perOp: Record<string, string> = {};
+    for (const [name, u] of usage) {
+      perOp[name] =
+        `${(u.commands / u.ops).toFixed(1)} Redis commands (those run by scripts included) and ` +
+        `${((u.cpu / u.ops) * 1e6).toFixed(0)} µs of Redis CPU per node or job`;
+    }
+    console.log('\nRedis cost:', perOp);
+    console.log('mocra nodes/s ÷ BullMQ jobs/s:', ratios);
+    console.log('scaling:', speedups);
+    Object.assign(notes, {
+      'mocra nodes/s ÷ BullMQ jobs/s': ratios,
+      scaling: speedups,
+      'Redis cost (measured rounds)': perOp,
+      'load average at end (1 min)': loadavg()[0],
+      'wall time (s)': Math.round((Date.now() - began) / 1000),
+      setup: `worker processes ${WORKER_COUNTS.join('/')} (node --import tsx) on one private redis-server; per process concurrency ${CONCURRENCY} (engine parser stage; publish ${CONCURRENCY * 2}) or BullMQ Worker concurrency ${CONCURRENCY}; ${rounds} rounds after ${warmup} warm-up per contender, interleaved; both sets of processes alive during each other's rounds (idle)`,
+      workload: `mocra: one task per round of a 3-step synthetic module (1 root → ${LISTS} lists → ${PER_LIST} leaves each = ${NODES_PER_TASK} nodes, ${ITEMS_PER_TASK} items), downloads answered in process (no HTTP); timed from submit() to the last node committed and last item received. BullMQ: ${JOBS} no-op jobs per round added with addBulk (1,000 per call) inside the timed region, timed to the last completed event`,
+    });
+    console.log(`\nwrote ${writeResults('distributed', cases, notes)}`);
+  } finally {
+    await Promise.all([...alive].map(stopChild));
+    await queue?.obliterate({ force: true }).catch(() => undefined);
+    await queue?.close().catch(() => undefined);
+    if (submitQueues) {
+      const { task, parser, error } = submitQueues;
+      await Promise.all([task.shutdown(), parser.shutdown(), error.shutdown()]);
+    }
+    await submitStore?.close().catch(() => undefined);
+    submitClient?.disconnect();
+    admin?.disconnect();
+    await server?.stop();
+  }
+}
+
+await main();

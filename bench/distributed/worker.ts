@@ -1,0 +1,101 @@
+/**
+ * One worker process of bench/distributed (started by index.ts with `node --import tsx`).
+ *
+ * Env: REDIS_URL, KEY_PREFIX, WORKER_NAME, MODE (`mocra` or `bullmq`), CONCURRENCY, and for
+ * bullmq QUEUE_NAME. It needs an IPC channel: it sends `{ type: 'ready' }` once consuming, then
+ * `{ type: 'progress', nodes, items }` (mocra: nodes committed and items received; bullmq: jobs
+ * completed) at most every 10 ms while work happens, and `{ type: 'stopped' }` after `stop`.
+ * The parent sends `{ type: 'stop' }` to end it; it exits on its own if the parent goes away.
+ */
+import { Worker as BullWorker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { RedisBackend, createChainEngine, createRedisStreamQueues } from '../../src/index.js';
+import { syntheticDownloader, syntheticModule } from './synthetic.js';
+
+const env = (name: string): string => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const send = (message: Record<string, unknown>): void => {
+  if (process.connected) process.send!(message);
+};
+
+const url = env('REDIS_URL');
+const name = env('WORKER_NAME');
+const concurrency = Number(env('CONCURRENCY'));
+let nodes = 0;
+let items = 0;
+let reported = { nodes: -1, items: -1 };
+const report = setInterval(() => {
+  if (reported.nodes === nodes && reported.items === items) return;
+  reported = { nodes, items };
+  send({ type: 'progress', nodes, items });
+}, 10);
+
+let stop: () => Promise<void>;
+
+if (env('MODE') === 'mocra') {
+  const prefix = env('KEY_PREFIX');
+  const store = new RedisBackend({ redis: url, keyPrefix: prefix });
+  const client = new Redis(url, { maxRetriesPerRequest: 2 });
+  const queues = createRedisStreamQueues({
+    client,
+    keyPrefix: prefix,
+    consumer: name,
+    blockMs: 100,
+  });
+  const engine = createChainEngine({
+    modules: [syntheticModule()],
+    downloader: syntheticDownloader,
+    store,
+    queues,
+    workerId: name,
+    concurrency: { parser: concurrency, publish: concurrency * 2 },
+    rateLimit: { global: false, perKey: { rate: 1_000_000, intervalMs: 1000, burst: 100_000 } },
+    retryPollMs: 50,
+    stopTimeoutMs: 2_000,
+    onItem: () => void items++,
+  });
+  engine.on('ModuleStepAdvanced', () => void nodes++);
+  await store.connect();
+  await engine.start();
+  stop = async () => {
+    await engine.stop();
+    await Promise.all([queues.task.shutdown(), queues.parser.shutdown(), queues.error.shutdown()]);
+    await store.close();
+    await client.quit().catch(() => client.disconnect());
+  };
+} else {
+  const target = new URL(url);
+  const worker = new BullWorker(env('QUEUE_NAME'), async () => undefined, {
+    connection: { host: target.hostname, port: Number(target.port), maxRetriesPerRequest: null },
+    prefix: env('KEY_PREFIX'),
+    concurrency,
+  });
+  worker.on('completed', () => void nodes++);
+  worker.on('failed', (_job, error) => send({ type: 'failed', error: String(error) }));
+  await worker.waitUntilReady();
+  stop = () => worker.close();
+}
+
+send({ type: 'ready' });
+
+let stopping: Promise<void> | undefined;
+const shutdown = (): Promise<void> =>
+  (stopping ??= (async () => {
+    try {
+      await stop();
+    } finally {
+      clearInterval(report);
+      send({ type: 'progress', nodes, items });
+      send({ type: 'stopped' });
+      process.disconnect?.();
+      process.exit(0);
+    }
+  })());
+process.on('message', (m: { type?: string }) => {
+  if (m?.type === 'stop') void shutdown();
+});
+process.once('disconnect', () => void shutdown()); // the parent died: do not linger
+process.once('SIGTERM', () => void shutdown());
