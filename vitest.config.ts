@@ -29,6 +29,16 @@ export default defineConfig({
           globalSetup: ['test/helpers/redis-global-setup.ts'],
         },
       },
+      {
+        test: {
+          // kills workers and restarts its own redis-server: see test/chaos/chain-chaos.test.ts
+          name: 'chaos',
+          include: ['test/chaos/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          globalSetup: ['test/helpers/redis-global-setup.ts'],
+        },
+      },
     ],
   },
 });

@@ -112,7 +112,10 @@ interface TaskRecord {
 }
 
 type Disposition =
-  { ack: true } | { release: true; delayMs: number } | { deadLetter: string } | { leave: true };
+  | { ack: true }
+  | { release: true; delayMs: number; leaveOnStop?: boolean }
+  | { deadLetter: string }
+  | { leave: true };
 const ACK: Disposition = { ack: true };
 /** Not settled: a shared queue hands it to another worker once its claim has idled out. */
 const LEAVE: Disposition = { leave: true };
@@ -707,6 +710,7 @@ class ChainEngineImpl implements ChainEngine {
   async #handle(queue: ChainQueue<string>, delivery: Delivery<string>): Promise<void> {
     let disposition: Disposition;
     let input: ChainInput | undefined;
+    const hold = { claimed: false };
     try {
       input = normalizeMessage(delivery.message); // NormalizeInput
     } catch (error) {
@@ -714,7 +718,7 @@ class ChainEngineImpl implements ChainEngine {
     }
     if (input !== undefined) {
       try {
-        disposition = await this.#ingress(input, delivery);
+        disposition = await this.#ingress(input, delivery, hold);
       } catch (error) {
         if (this.#workAbort.signal.aborted) {
           disposition = this.#stopping();
@@ -725,10 +729,15 @@ class ChainEngineImpl implements ChainEngine {
             error: error.message,
             code: error.code,
           });
-          disposition = {
-            release: true,
-            delayMs: Math.min(5000, 100 * 2 ** Math.min(delivery.deliveries, 6)),
-          };
+          const delayMs = Math.min(5000, 100 * 2 ** Math.min(delivery.deliveries, 6));
+          // A shared queue re-adds a released message under a new id, so its next claim comes
+          // from another owner. If this delivery holds the node's lease, that claim would meet
+          // LOCKED_BY_OTHER and the copy would be dropped, leaving the node processing with no
+          // message: keep it until the lease has run out (or leave it pending when stopping).
+          disposition =
+            hold.claimed && this.#sharedQueues
+              ? { release: true, delayMs: Math.max(delayMs, this.#leaseMs), leaveOnStop: true }
+              : { release: true, delayMs };
         } else {
           disposition = {
             deadLetter: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`,
@@ -752,7 +761,14 @@ class ChainEngineImpl implements ChainEngine {
       } else if ('release' in disposition) {
         if (disposition.delayMs > 0 && !this.#readAbort.signal.aborted)
           await sleep(disposition.delayMs, this.#readAbort.signal).catch(() => {});
-        await delivery.release();
+        if (disposition.leaveOnStop && this.#readAbort.signal.aborted) {
+          this.#log('info', 'stopping: delivery holding a lease left unacknowledged', {
+            queue: queue.name,
+            decision: 'left_pending',
+          });
+        } else {
+          await delivery.release();
+        }
       } else {
         await delivery.ack();
       }
@@ -766,12 +782,16 @@ class ChainEngineImpl implements ChainEngine {
 
   // ── the ingress ────────────────────────────────────────────────────────────
 
-  async #ingress(input: ChainInput, delivery: Delivery<string>): Promise<Disposition> {
+  async #ingress(
+    input: ChainInput,
+    delivery: Delivery<string>,
+    hold: { claimed: boolean },
+  ): Promise<Disposition> {
     switch (input.kind) {
       case 'task':
         return this.#ingressTask(input.task, delivery.message);
       case 'parser_task':
-        return this.#ingressNode(input.node, delivery);
+        return this.#ingressNode(input.node, delivery, hold);
       case 'error_task':
         return this.#ingressError(input.node);
     }
@@ -834,7 +854,11 @@ class ChainEngineImpl implements ChainEngine {
     return ACK;
   }
 
-  async #ingressNode(ptm: ParserTaskModel, delivery: Delivery<string>): Promise<Disposition> {
+  async #ingressNode(
+    ptm: ParserTaskModel,
+    delivery: Delivery<string>,
+    hold: { claimed: boolean },
+  ): Promise<Disposition> {
     // LoadTask
     let record: TaskRecord;
     try {
@@ -871,6 +895,7 @@ class ChainEngineImpl implements ChainEngine {
       info,
       `${this.#workerId}/${delivery.id}`,
       delivery.message,
+      hold,
     );
     return this.#afterNode(outcome);
   }
@@ -1062,6 +1087,8 @@ class ChainEngineImpl implements ChainEngine {
         const taskId = this.#relayDirty.values().next().value as string;
         this.#relayDirty.delete(taskId);
         let entries: string[];
+        // the lease runs from the take (server time); measured from before the call, locally
+        const leasedUntil = performance.now() + this.#relayLeaseMs * 0.8;
         try {
           entries = await this.#state.takeOutbox(taskId, 256, this.#relayLeaseMs);
         } catch (error) {
@@ -1078,6 +1105,14 @@ class ChainEngineImpl implements ChainEngine {
         // publish, then acknowledge: an entry whose relay dies in between is leased again later
         const published: string[] = [];
         for (const entry of entries) {
+          if (performance.now() > leasedUntil) {
+            // the lease on the rest of this batch is running out: another relay may take those
+            // entries any moment, and publishing them here too would duplicate them. Leave them;
+            // the next take (this relay's, right away, or another's) gets them back.
+            this.#relayDirty.add(taskId);
+            this.#count('outbox_lease_expired_total');
+            break;
+          }
           if (await this.#relayEntry(entry)) published.push(entry);
         }
         try {

@@ -131,6 +131,7 @@ export class ModuleProcessorWithChain {
     task: TaskInfo,
     owner: string,
     raw: string,
+    hold?: { claimed: boolean },
   ): Promise<NodeOutcome> {
     const rt = this.#rt;
     const node = toAddress(ptm);
@@ -142,6 +143,9 @@ export class ModuleProcessorWithChain {
         { context: { field: 'stepIdx' } },
       );
     }
+    // from here until the claim answers, this message may hold the node's lease (a claim whose
+    // reply was lost may have run): the engine must not hand a copy to another owner too soon
+    if (hold) hold.claimed = true;
     const claim = await rt.state.claim({
       node,
       owner,
@@ -149,6 +153,7 @@ export class ModuleProcessorWithChain {
       epoch,
       root: ptm.stepIdx === 0 && ptm.prefixRequest === '',
     });
+    if (hold && claim.code !== ClaimCode.EXECUTE) hold.claimed = false;
     const claimName = CLAIM_NAMES[claim.code];
     rt.count('ptm_claim_total', { result: claimName });
     switch (claim.code) {
