@@ -6,6 +6,8 @@
  * (flaky 503s, slow pages): every expected product comes out exactly once, each node commits
  * once, both engines do work, no command is refused as CROSSSLOT, nothing is dead-lettered, the
  * state keys are spread over every master, and both engines stop cleanly and leave the group.
+ * Before it, one `RedisStreamQueue` case on the cluster client goes through release (a MULTI on
+ * the stream key), dead letters (another key), reclaim (XAUTOCLAIM) and shutdown (XGROUP).
  */
 import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
@@ -19,6 +21,8 @@ import {
   type Logger,
   type RedisStreamQueues,
 } from '../../../src/index.js';
+import { RedisStreamQueue } from '../../../src/chain/redis-stream-queue.js';
+import { InMemoryMetrics } from '../../../src/observe/metrics.js';
 import { ChainKeyBuilder } from '../../../src/keys/chain-key-builder.js';
 import { keySlot } from '../../../src/store/key-slot.js';
 import { startTestSite, type TestSite } from '../../../examples/support/test-site.js';
@@ -99,6 +103,64 @@ afterAll(async () => {
 }, 30_000);
 
 describeCluster('chain engine on a Redis Cluster', () => {
+  it('RedisStreamQueue on a Cluster client: delivery, release, dead letters, reclaim and shutdown, all on the stream key', async () => {
+    const prefix = `mocra-test:${randomBytes(6).toString('hex')}:`;
+    const metrics = new InMemoryMetrics();
+    const make = (consumer: string, claimIdleMs = 60_000): RedisStreamQueue<number> =>
+      new RedisStreamQueue<number>({
+        client: client!,
+        name: 'parser',
+        key: `${prefix}chain:queue:parser`,
+        deadLetterKey: `${prefix}chain:queue:parser:dead`,
+        group: GROUP,
+        consumer,
+        encode: String,
+        decode: (p) => {
+          const n = Number(p);
+          if (!Number.isInteger(n)) throw new Error(`not an integer: ${p}`);
+          return n;
+        },
+        claimIdleMs,
+        maxDeliveries: 3,
+        blockMs: 50,
+        metrics,
+      });
+    const a = make('a', 150);
+    const b = make('b', 150);
+    try {
+      for (let n = 0; n < 4; n++) await a.push(n);
+      const first = (await a.receive())!;
+      expect([first.message, first.deliveries]).toEqual([0, 1]);
+      await first.release(); // XADD + XACK + XDEL in one MULTI on the stream key
+      const others = [(await a.receive())!, (await a.receive())!, (await a.receive())!];
+      expect(others.map((d) => d.message)).toEqual([1, 2, 3]);
+      await others[0]!.ack();
+      await others[1]!.deadLetter('refused by the test');
+      // others[2] is abandoned by `a`: `b` takes it over after claimIdleMs (counted); `b` also
+      // gets the released one, with its delivery count carried along
+      const taken = [(await b.receive())!, (await b.receive())!];
+      expect(taken.map((d) => [d.message, d.deliveries]).sort()).toEqual([
+        [0, 2],
+        [3, 2],
+      ]);
+      for (const d of taken) await d.ack();
+      expect(metrics.counter('queue_reclaimed_total', { queue: 'parser' })).toBe(1);
+      const dead = await a.deadLetters();
+      expect(dead.map((d) => [d.reason, d.payload])).toEqual([['refused by the test', '2']]);
+      expect(await a.length()).toBe(0);
+    } finally {
+      await Promise.all([a.shutdown(), b.shutdown()]);
+    }
+    // `b` left the group; `a` stays (it still has in hand the delivery `b` took over), holding
+    // no pending entry
+    const consumers = (await client!.xinfo(
+      'CONSUMERS',
+      `${prefix}chain:queue:parser`,
+      GROUP,
+    )) as unknown[][];
+    expect(consumers.map((c) => [c[1], c[3]])).toEqual([['a', 0]]);
+  });
+
   it('crawls the test site with state and Stream queues on the cluster: every product exactly once, no CROSSSLOT, no dead letter', async () => {
     const started = Date.now();
     const prefix = `mocra-test:${randomBytes(6).toString('hex')}:`;

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   ChainKeyBuilder,
@@ -43,6 +43,16 @@ describe('createRedisStreamQueues', () => {
       expect(call).toThrow(message);
     }
     expect(() => createRedisStreamQueues(undefined as never)).toThrow(ConfigError);
+  });
+
+  it('accepts an ioredis Cluster as its client', () => {
+    const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
+    try {
+      const queues = createRedisStreamQueues({ client: cluster, consumer: 'w1' });
+      expect(queues.task).toBeInstanceOf(RedisStreamQueue);
+    } finally {
+      cluster.disconnect();
+    }
   });
 
   it('accepts a key builder and a prefix', () => {
