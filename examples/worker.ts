@@ -18,13 +18,10 @@
  * process, one crawl, every product exactly once, a graceful stop. Without Redis it says so and
  * exits 0, except under CI=true, where that is a failure.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { startChainWorker, submitCrawl } from './support/chain-worker.js';
+import { deleteKeys, isCi, privateRedis } from './support/private-redis.js';
 import { startTestSite } from './support/test-site.js';
 
 const args = process.argv.slice(2);
@@ -83,7 +80,7 @@ async function selfCheck(): Promise<void> {
   const url = process.env.REDIS_URL ?? redis?.url;
   if (!url) {
     const message = 'worker.ts self-check needs Redis (REDIS_URL or a redis-server binary)';
-    if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(message);
+    if (isCi()) throw new Error(message);
     console.log(`skipped: ${message}`);
     return;
   }
@@ -126,59 +123,4 @@ async function selfCheck(): Promise<void> {
     await site.close();
     await redis?.stop();
   }
-}
-
-async function deleteKeys(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await client.del(...keys);
-  } while (cursor !== '0');
-}
-
-/** A redis-server on a free loopback port, or null when there is no redis-server binary. */
-async function privateRedis(): Promise<{ url: string; stop(): Promise<void> } | null> {
-  const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
-  if (found.status !== 0 || !found.stdout.trim()) return null;
-  const port = await new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'mocra-worker-'));
-  const child = spawn(
-    found.stdout.trim(),
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { cwd: dir, stdio: 'ignore' },
-  );
-  const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      await probe.ping();
-      break;
-    } catch (error) {
-      if (i > 100) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    } finally {
-      probe.disconnect();
-    }
-  }
-  return {
-    url,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => {
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
 }
