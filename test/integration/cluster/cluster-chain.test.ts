@@ -135,7 +135,7 @@ describeCluster('chain engine on a Redis Cluster', () => {
       const others = [(await a.receive())!, (await a.receive())!, (await a.receive())!];
       expect(others.map((d) => d.message)).toEqual([1, 2, 3]);
       await others[0]!.ack();
-      await others[1]!.deadLetter('refused by the test');
+      await others[1]!.deadLetter!('refused by the test');
       // others[2] is abandoned by `a`: `b` takes it over after claimIdleMs (counted); `b` also
       // gets the released one, with its delivery count carried along
       const taken = [(await b.receive())!, (await b.receive())!];
