@@ -265,6 +265,18 @@ describe.skipIf(!redisServerBinary() && !ci)('chain engine under chaos (4 worker
 
     // ── faults 2 and 4: SIGKILL a worker that holds claims, restart it under a new name ────
     const kills: { victim: string; pending: number; orphaned: string[]; itemsAt: number }[] = [];
+    /**
+     * Kills `victim` when it holds deliveries; the state scan after its death tells whether it
+     * held node claims too. A kill that caught none is repeated on its replacement (bounded).
+     */
+    const killHolding = async (victim: string, seed: number): Promise<void> => {
+      for (let round = 0; round < 3; round++) {
+        const replacement = `${victim}-${round + 1}`;
+        await killHolder(victim, replacement, seed + round);
+        if (kills.at(-1)!.orphaned.length > 0) return;
+        victim = replacement;
+      }
+    };
     const killHolder = async (victim: string, replacement: string, seed: number): Promise<void> => {
       const worker = live.get(victim)!;
       let pending = 0;
@@ -309,7 +321,7 @@ describe.skipIf(!redisServerBinary() && !ci)('chain engine under chaos (4 worker
     };
 
     await progress(0.3, 'first kill');
-    await killHolder('w2', 'w2b', 2002);
+    await killHolding('w2', 2002);
 
     // ── fault 3: redis-server killed (SIGKILL) and restarted on the same port and AOF ────────
     await progress(0.5, 'redis restart');
@@ -330,7 +342,7 @@ describe.skipIf(!redisServerBinary() && !ci)('chain engine under chaos (4 worker
     faultWindows.push({ what: 'redis restart', from: restartFrom - 500, to: restartTo + 12_000 });
 
     await progress(0.7, 'second kill');
-    await killHolder('w3', 'w3b', 3003);
+    await killHolding('w3', 3003);
 
     // ── the end: every expected item, the doomed module terminated, nothing left anywhere ──
     const terminateDoomed = `${TASK_KEYS}terminate:module:doomed`;
@@ -521,10 +533,9 @@ describe.skipIf(!redisServerBinary() && !ci)('chain engine under chaos (4 worker
         expect(advances[`doomed|1|GET fake://doomed/root#${b}`], `doomed ${b}`).toBeUndefined();
 
     // ── the faults really happened ─────────────────────────────────────────────────────────
-    expect(kills).toHaveLength(2);
+    expect(kills.filter((k) => k.orphaned.length > 0).length, 'kills that caught claims').toBe(2);
     for (const k of kills) {
       expect(k.pending, `${k.victim} held deliveries`).toBeGreaterThan(0);
-      expect(k.orphaned.length, `${k.victim} held node claims`).toBeGreaterThan(0);
       // … which other workers took over and finished (each node ends done, or failed then retried)
       const after = await hmgetMany(admin, k.orphaned, ['status', 'owner']);
       for (const [i, [status, owner]] of after.entries()) {
