@@ -153,11 +153,11 @@ export interface ChainEngine {
    * published (outbox relay) and any due retry in hand is queued, then closes what the engine
    * created. Queues and a store passed in are left open: close them after this resolves.
    *
-   * With shared queues (passed in, on a Redis store) two things differ: a message aborted here
-   * is left unacknowledged rather than released (its node's lease is still held; the queue hands
-   * it to another worker after its claim time, which must exceed `leaseMs`), and node retries
-   * this worker scheduled are waited for (up to `stopTimeoutMs`) and queued, since no other
-   * worker pumps them. Each wait is bounded by `stopTimeoutMs`.
+   * With shared queues (passed in, on a Redis store) a message aborted here is left
+   * unacknowledged rather than released (its node's lease is still held; the queue hands it to
+   * another worker after its claim time, which must exceed `leaseMs`). Node retries not yet due
+   * stay in Redis: any worker's sweep promotes them when they fall due. Each wait is bounded by
+   * `stopTimeoutMs`.
    */
   stop(): Promise<void>;
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -240,7 +240,8 @@ class ChainEngineImpl implements ChainEngine {
   readonly #workAbort = new AbortController();
   readonly #relayDirty = new Set<string>();
   #relayRunning = false;
-  readonly #pendingRetries = new Map<string, Set<string>>();
+  /** Retries this process scheduled and has not seen published: task → (node@attempt → due, performance.now() ms). */
+  readonly #pendingRetries = new Map<string, Map<string, number>>();
   #pumpTimer: ReturnType<typeof setTimeout> | undefined;
   #pumpRunning = false;
   #handlers = 0;
@@ -594,7 +595,6 @@ class ChainEngineImpl implements ChainEngine {
     }
     this.#workAbort.abort();
     await drained;
-    if (this.#sharedQueues) await this.#drainRetries();
     // what the last commits wrote is published before the queues and the store may be closed
     const published = this.#until(
       () => !this.#relayRunning && this.#relayDirty.size === 0 && !this.#pumpRunning,
@@ -621,26 +621,6 @@ class ChainEngineImpl implements ChainEngine {
     }
     if (this.#ownsStore) await this.#store.close();
     this.#log('info', 'chain engine stopped', { worker_id: this.#workerId });
-  }
-
-  /**
-   * Shared queues: retries this worker scheduled are pumped by this worker only, so before it
-   * goes it waits (up to `stopTimeoutMs`) for them to fall due and queues them.
-   */
-  async #drainRetries(): Promise<void> {
-    const deadline = performance.now() + this.#stopTimeoutMs;
-    while (this.#pendingRetries.size > 0 && performance.now() < deadline) {
-      await this.#runPump();
-      if (this.#pendingRetries.size > 0) await sleep(this.#retryPollMs);
-    }
-    let left = 0;
-    for (const pending of this.#pendingRetries.values()) left += pending.size;
-    if (left > 0) {
-      this.#log('warn', 'stop: node retries not yet due stay in the store, unpumped', {
-        worker_id: this.#workerId,
-        retries: left,
-      });
-    }
   }
 
   // ── consumers ──────────────────────────────────────────────────────────────
@@ -1013,9 +993,9 @@ class ChainEngineImpl implements ChainEngine {
       allowed: etm.error.retryable !== false,
     });
     if (r === RetryScheduleCode.RETRY_SCHEDULED) {
-      const pending = this.#pendingRetries.get(etm.taskId) ?? new Set<string>();
+      const pending = this.#pendingRetries.get(etm.taskId) ?? new Map<string, number>();
       const before = pending.size;
-      pending.add(`${this.#keys.ptmKey(node)}@${etm.attempt}`);
+      pending.set(`${this.#keys.ptmKey(node)}@${etm.attempt}`, performance.now() + delayMs);
       this.#pendingRetries.set(etm.taskId, pending);
       if (pending.size > before) this.#stats.retriesScheduled++;
       this.#count('error_task_retry_total');
@@ -1214,8 +1194,15 @@ class ChainEngineImpl implements ChainEngine {
     if (this.#pumpRunning) return;
     this.#pumpRunning = true;
     try {
-      for (const taskId of [...this.#pendingRetries.keys()]) {
+      const now = performance.now();
+      for (const [taskId, pending] of [...this.#pendingRetries]) {
         await this.#promote(taskId);
+        if (this.#sharedQueues) {
+          // another worker (or the sweep) may have promoted and published it: stop watching a
+          // retry well past its due time; the store keeps it until it is published
+          for (const [key, due] of pending) if (now - due > this.#relayLeaseMs) pending.delete(key);
+          if (pending.size === 0) this.#pendingRetries.delete(taskId);
+        }
       }
     } finally {
       this.#pumpRunning = false;

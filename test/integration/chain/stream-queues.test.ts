@@ -195,7 +195,7 @@ describeRedis('createRedisStreamQueues', () => {
     expect(await admin.xlen(parserKey)).toBe(0);
   });
 
-  it('stop() queues the node retries this worker scheduled before it goes', async () => {
+  it("a retry scheduled by a worker that stopped is promoted by another worker's sweep", async () => {
     let calls = 0;
     const flaky = defineModule({
       id: 'flaky',
@@ -225,6 +225,7 @@ describeRedis('createRedisStreamQueues', () => {
         workerId: consumer,
         nodeRetry: { initialDelayMs: 300, jitter: 0 },
         stopTimeoutMs: 3_000,
+        sweepIntervalMs: 50,
       });
       return { engine, queues };
     };
@@ -232,12 +233,15 @@ describeRedis('createRedisStreamQueues', () => {
     await a.engine.start();
     await a.engine.submit({ taskId: 't', account: 'x', platform: 'y', modules: ['flaky'] });
     await until(async () => a.engine.stats().retriesScheduled === 1);
-    await a.engine.stop(); // waits for the retry to fall due and queues it
+    await a.engine.stop(); // the retry is not due yet: it stays in Redis, not in the stream
     await Promise.all(Object.values(a.queues).map((q) => q.shutdown()));
-    expect(await redis.client().xlen(`${redis.prefix}chain:queue:parser`)).toBe(1);
+    expect(await redis.client().xlen(`${redis.prefix}chain:queue:parser`)).toBe(0);
+    expect(a.engine.stats().commits.COMMIT_OK ?? 0).toBe(0);
     const b = make('b');
     await b.engine.start();
+    // b never scheduled it: only its sweep can find the task and promote the due retry
     await until(async () => b.engine.stats().commits.COMMIT_OK === 1, 5_000);
+    expect(b.engine.stats().retriesScheduled).toBe(0);
     await b.engine.stop();
     await Promise.all(Object.values(b.queues).map((q) => q.shutdown()));
   });
