@@ -136,6 +136,11 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'threshold', 'module', moduleId);
   }
 
+  /** The decision mark of one failure (node + attempt): it is counted toward thresholds once. */
+  thresholdMark(taskId: string, failureId: string): string {
+    return this.#key(taskId, 'threshold', 'seen', failureId);
+  }
+
   /** The error counter of a task. */
   taskThreshold(taskId: string): string {
     return this.#key(taskId, 'threshold', 'task');

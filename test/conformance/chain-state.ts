@@ -294,6 +294,46 @@ export function runChainStateConformance(
       });
     });
 
+    it('thresholdDecide: a failure decided twice (same failureId) is counted once and gets the same decision', async () => {
+      const d = (failureId: string | undefined, retryAfterMs = 0) =>
+        s.thresholdDecide({
+          taskId: 't1',
+          moduleId: 'a',
+          moduleThreshold: 3,
+          taskThreshold: 10,
+          retryAfterMs,
+          ...(failureId === undefined ? {} : { failureId }),
+        });
+      expect(await d('n1@1', 50)).toEqual({
+        code: ThresholdCode.RETRY_AFTER,
+        moduleErrors: 1,
+        taskErrors: 1,
+      });
+      // the duplicate delivery: same decision, nothing counted
+      expect(await d('n1@1')).toEqual({
+        code: ThresholdCode.RETRY_AFTER,
+        moduleErrors: 1,
+        taskErrors: 1,
+      });
+      expect(await d('n2@1')).toEqual({
+        code: ThresholdCode.CONTINUE,
+        moduleErrors: 2,
+        taskErrors: 2,
+      });
+      expect(await d('n3@1')).toEqual({
+        code: ThresholdCode.TERMINATE_MODULE,
+        moduleErrors: 3,
+        taskErrors: 3,
+      });
+      expect(await d('n3@1')).toEqual({
+        code: ThresholdCode.TERMINATE_MODULE,
+        moduleErrors: 3,
+        taskErrors: 3,
+      });
+      // without a failureId every call counts (and the module is terminated only by its mark)
+      expect((await d(undefined)).moduleErrors).toBe(4);
+    });
+
     it('terminateMark: TERMINATED then ALREADY_TERMINATED; terminated work is STALE_STEP and decided without counting', async () => {
       expect(await s.terminateMark('t1', 'shop', 'too many errors')).toBe(TerminateCode.TERMINATED);
       expect(await s.terminateMark('t1', 'shop', 'again')).toBe(TerminateCode.ALREADY_TERMINATED);

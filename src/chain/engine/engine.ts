@@ -930,6 +930,8 @@ class ChainEngineImpl implements ChainEngine {
       moduleThreshold: module.errorThreshold ?? this.#moduleThreshold,
       taskThreshold: this.#taskThreshold,
       retryAfterMs: etm.error.retryAfterMs ?? 0,
+      // a duplicate delivery of this ErrorTaskModel is counted once
+      failureId: `${this.#keys.ptmKey(toAddress(etm))}@${etm.attempt}`,
     });
     const decision = THRESHOLD_NAMES[d.code];
     this.#count('error_task_decide_total', { decision });

@@ -222,6 +222,18 @@ export class LocalChainState implements ChainStateStore {
         taskErrors: Number(this.#s.get(tKey) ?? 0),
       };
     }
+    const markKey =
+      input.failureId === undefined
+        ? undefined
+        : this.#k(this.#keys.thresholdMark(taskId, input.failureId));
+    const seen = markKey === undefined ? null : this.#s.get(markKey);
+    if (seen !== null) {
+      return {
+        code: Number(seen) as ThresholdResult['code'],
+        moduleErrors: Number(this.#s.get(mKey) ?? 0),
+        taskErrors: Number(this.#s.get(tKey) ?? 0),
+      };
+    }
     const m = this.#s.incr(mKey, 1);
     const t = this.#s.incr(tKey, 1);
     this.#s.expire(mKey, this.#ttl);
@@ -234,6 +246,7 @@ export class LocalChainState implements ChainStateStore {
           : retryAfterMs > 0
             ? ThresholdCode.RETRY_AFTER
             : ThresholdCode.CONTINUE;
+    if (markKey !== undefined) this.#s.set(markKey, String(code), this.#ttl);
     return { code, moduleErrors: m, taskErrors: t };
   }
 

@@ -149,6 +149,7 @@ export class RedisChainState implements ChainStateStore {
         k.taskThreshold(input.taskId),
         k.terminateTask(input.taskId),
         k.terminateModule(input.taskId, input.moduleId),
+        ...(input.failureId === undefined ? [] : [k.thresholdMark(input.taskId, input.failureId)]),
       ],
       [input.moduleThreshold, input.taskThreshold, input.retryAfterMs, this.#ttl],
     );

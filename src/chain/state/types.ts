@@ -201,6 +201,11 @@ export interface ThresholdInput {
   taskThreshold: number;
   /** Cool-down hint of the failure in ms (> 0 gives RETRY_AFTER). */
   retryAfterMs: number;
+  /**
+   * Identifies the failure (e.g. node key + attempt). When given, a failure decided twice — a
+   * duplicate delivery of its ErrorTaskModel — is counted once and gets the same decision.
+   */
+  failureId?: string;
 }
 
 /** Result of {@link ChainStateStore.thresholdDecide}. */
