@@ -2,7 +2,9 @@
 -- KEYS[1] node state (hash: status, owner, version, lease_until, epoch, schema)
 -- KEYS[2] terminate mark of the task     KEYS[3] terminate mark of the module
 -- ARGV[1] now ms override (test only; '' in production)   ARGV[2] owner   ARGV[3] lease ms
+-- KEYS[4] lease index of the task (zset: node id -> lease end), read by the zombie sweep
 -- ARGV[4] epoch carried by the message   ARGV[5] '1' for a root node   ARGV[6] schema   ARGV[7] ttl ms
+-- ARGV[8] the node id (its ptm key hash)
 -- Returns {code, msg, version, lease_until, reason}:
 --   0 EXECUTE          claimed (or replayed by the same owner within its lease)
 --   1 DUPLICATE_DONE   the node is done
@@ -42,4 +44,6 @@ lease_until = now + lease
 redis.call('HSET', KEYS[1], 'status', 'processing', 'owner', owner, 'version', version,
   'lease_until', lease_until, 'epoch', rec_epoch, 'schema', schema)
 redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[4], lease_until, ARGV[8])
+redis.call('PEXPIRE', KEYS[4], ttl)
 return {0, 'EXECUTE', version, lease_until, ''}

@@ -1,9 +1,10 @@
 -- ptm_commit_error (schema 1): mark a node failed and record one failure at most once.
 -- KEYS[1] node state   KEYS[2] error emit mark (run, module, step, prefix, error hash)
--- KEYS[3] task outbox (list)
+-- KEYS[3] task outbox (list)   KEYS[4] lease index of the task (zset)
 -- ARGV[1] now override (unused)  ARGV[2] owner  ARGV[3] version  ARGV[4] ttl ms  ARGV[5] schema
 -- ARGV[6] the ErrorTaskModel to queue in the outbox with the failure ('' for none): it exists
 --         exactly when the failure is recorded, and is published from the outbox
+-- ARGV[7] this node's id (removed from the lease index)
 -- Returns {code, msg}:
 --   0 ERROR_EMIT_OK          failure recorded: the caller emits one ErrorTaskModel
 --   1 ERROR_ALREADY_EMITTED  this failure was recorded before: emit nothing
@@ -24,4 +25,5 @@ if ARGV[6] ~= nil and ARGV[6] ~= '' then
   redis.call('RPUSH', KEYS[3], ARGV[6])
   redis.call('PEXPIRE', KEYS[3], ttl)
 end
+redis.call('ZREM', KEYS[4], ARGV[7])
 return {0, 'ERROR_EMIT_OK'}

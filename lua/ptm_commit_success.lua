@@ -1,8 +1,9 @@
 -- ptm_commit_success (schema 1): mark a node done and produce its successors and items at most once.
 -- KEYS[1] node state   KEYS[2] advance gate   KEYS[3] task outbox (list)   KEYS[4] reorder buffer (hash)
--- KEYS[5..4+n] state of each successor node
+-- KEYS[5..4+n] state of each successor node   KEYS[5+n] lease index of the task (zset)
 -- ARGV[1] now override (unused)  ARGV[2] owner  ARGV[3] version  ARGV[4] ttl ms  ARGV[5] schema
--- ARGV[6] n successors, then per successor: its ptm id, its message; then the items
+-- ARGV[6] n successors   ARGV[7] this node's id (removed from the lease index)
+-- then per successor: its ptm id, its message; then the items
 -- Returns {code, msg[, successors created]}:
 --   0 COMMIT_OK           done; new successors created and queued with the items in the outbox
 --   1 FENCING_REJECT      owner/version is not the current claim (or the node was never claimed)
@@ -26,7 +27,7 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return {2, 'CAS_CONFLICT'} end
 -- a successor listed twice in one commit is created and queued once: later copies count as existing
 local exists, seen = {}, {}
 for i = 1, n do
-  local id = ARGV[5 + 2 * i]
+  local id = ARGV[6 + 2 * i]
   if seen[id] then exists[i] = 1 else
     seen[id] = true
     exists[i] = redis.call('EXISTS', KEYS[4 + i])
@@ -38,15 +39,16 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('SET', KEYS[2], version, 'PX', ttl)
 local created = 0
 for i = 1, n do
-  redis.call('HDEL', KEYS[4], ARGV[5 + 2 * i])
+  redis.call('HDEL', KEYS[4], ARGV[6 + 2 * i])
   if exists[i] == 0 then
     redis.call('HSET', KEYS[4 + i], 'status', 'pending', 'owner', '', 'version', 0, 'lease_until', 0,
       'epoch', 0, 'schema', schema)
     redis.call('PEXPIRE', KEYS[4 + i], ttl)
-    redis.call('RPUSH', KEYS[3], ARGV[6 + 2 * i])
+    redis.call('RPUSH', KEYS[3], ARGV[7 + 2 * i])
     created = created + 1
   end
 end
-for j = 7 + 2 * n, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[j]) end
+for j = 8 + 2 * n, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[j]) end
 if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], ttl) end
+redis.call('ZREM', KEYS[5 + n], ARGV[7])
 return {0, 'COMMIT_OK', created}

@@ -110,6 +110,16 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'ptm', this.ptmKey(id));
   }
 
+  /** The state record of a node known by its id (the {@link ChainKeyBuilder.ptmKey} hash). */
+  ptmById(taskId: string, ptmId: string): string {
+    return this.#key(taskId, 'ptm', ptmId);
+  }
+
+  /** The lease index of a task: nodes being processed, scored by lease end (for the zombie sweep). */
+  leases(taskId: string): string {
+    return this.#key(taskId, 'leases');
+  }
+
   /** The advance gate of a node: set once when the node's successors are produced. */
   advanceGate(taskId: string, id: PtmIdentity): string {
     return this.#key(taskId, 'gate', 'advance', this.ptmKey(id));

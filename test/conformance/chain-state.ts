@@ -371,6 +371,49 @@ export function runChainStateConformance(
       ).toBe(ThresholdCode.TERMINATE_TASK);
     });
 
+    it('recoverExpired: the zombie sweep recovers exactly the processing nodes whose lease ran out; committed and failed nodes are not touched', async () => {
+      const n = (p: string): NodeAddress => ({ ...root, prefixRequest: p });
+      const claim = (node: NodeAddress, leaseMs: number) =>
+        s.claim({ node, owner: 'w1', leaseMs, epoch: 0, root: true });
+      const a = await claim(n('a'), 1_000); // will expire, stays processing
+      await claim(n('b'), 1_000); // will expire, but is committed first
+      const c = await claim(n('c'), 1_000); // fails (error recorded)
+      await claim(n('d'), 60_000); // live lease
+      expect(
+        await s.commitSuccess({ node: n('b'), owner: 'w1', version: 1, successors: [], items: [] }),
+      ).toBe(CommitCode.COMMIT_OK);
+      expect(
+        await s.commitError({ node: n('c'), owner: 'w1', version: c.version, errorHash: 'h' }),
+      ).toBe(CommitErrorCode.ERROR_EMIT_OK);
+      expect(await s.recoverExpired(root.taskId, 100)).toBe(0); // nothing expired yet
+      h.clock.advance(1_001);
+      expect(await s.recoverExpired(root.taskId, 100)).toBe(1); // only 'a'
+      expect(await s.recoverExpired(root.taskId, 100)).toBe(0); // once
+      // 'a' is pending again: a new owner claims it with a higher version; the old one is fenced
+      const again = await s.claim({
+        node: n('a'),
+        owner: 'w2',
+        leaseMs: 1_000,
+        epoch: 0,
+        root: true,
+      });
+      expect(again).toMatchObject({ code: ClaimCode.EXECUTE, version: a.version + 1 });
+      expect(
+        await s.commitSuccess({
+          node: n('a'),
+          owner: 'w1',
+          version: a.version,
+          successors: [],
+          items: [],
+        }),
+      ).toBe(CommitCode.FENCING_REJECT);
+      // the live lease of 'd' is left alone until it runs out
+      h.clock.advance(58_000);
+      expect(await s.recoverExpired(root.taskId, 100)).toBe(1); // 'a' again (w2's lease ran out)
+      h.clock.advance(2_000);
+      expect(await s.recoverExpired(root.taskId, 100)).toBe(1); // 'd'
+    });
+
     it('reorderEnqueue: ENQUEUED then DUPLICATE_BUFFERED; the parent commit drains the buffer', async () => {
       const early = child('GET /a');
       expect(await s.reorderEnqueue(early, 'early:a')).toBe(ReorderCode.ENQUEUED);

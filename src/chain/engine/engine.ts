@@ -457,6 +457,7 @@ class ChainEngineImpl implements ChainEngine {
       modulesTerminated: 0,
       tasksTerminated: 0,
       deadLettered: 0,
+      zombiesRecovered: 0,
       received: { task: 0, parser: 0, error: 0 },
       skipped: {},
     };
@@ -1245,7 +1246,7 @@ class ChainEngineImpl implements ChainEngine {
 
   /**
    * Shared queues: one process at a time (a lock) visits the recently active tasks, promotes
-   * their due retries and relays their outboxes — what a process that died left behind (a commit
+   * their due retries, recovers expired leases (`ptm_recover_zombie`) and relays their outboxes — what a process that died left behind (a commit
    * it did not relay, entries whose lease ran out, retries it would have pumped) goes on.
    */
   #scheduleSweep(): void {
@@ -1267,6 +1268,14 @@ class ChainEngineImpl implements ChainEngine {
         if (this.#stopped) return;
         await this.#promote(taskId);
         this.#relay(taskId);
+        // zombie leases: nodes whose worker died mid-step go back to pending (fenced: the dead
+        // owner's late commit is refused); the queue re-delivers their message to a live worker
+        const recovered = await this.#state.recoverExpired(taskId, 256);
+        if (recovered > 0) {
+          this.#stats.zombiesRecovered += recovered;
+          this.#metrics.increment('ptm_zombie_recovered_total', {}, recovered);
+          this.#log('info', `sweep: ${recovered} expired lease(s) recovered`, { task_id: taskId });
+        }
       }
       this.#count('sweep_total');
     } catch (error) {

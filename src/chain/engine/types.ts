@@ -318,6 +318,8 @@ export interface ChainEngineStats {
   tasksTerminated: number;
   /** Messages dead-lettered. */
   deadLettered: number;
+  /** Expired node leases recovered by this process's sweeps (shared queues). */
+  zombiesRecovered: number;
   /** Deliveries received by this process from each queue (re-deliveries included). */
   received: {
     /** From the task queue. */

@@ -114,6 +114,9 @@ export class LocalChainState implements ChainStateStore {
     rec.version += 1;
     rec.leaseUntil = now + leaseMs;
     this.#write(key, rec);
+    const leases = this.#k(this.#keys.leases(node.taskId));
+    this.#s.zadd(leases, rec.leaseUntil, this.#keys.ptmKey(node));
+    this.#s.expire(leases, this.#ttl);
     return result(ClaimCode.EXECUTE, rec.version, rec.leaseUntil);
   }
 
@@ -159,6 +162,7 @@ export class LocalChainState implements ChainStateStore {
     }
     if (bufferChanged) this.#writeMap(reorderKey, buffered);
     for (const item of items) this.#outboxPush(node.taskId, item);
+    this.#s.zrem(this.#k(this.#keys.leases(node.taskId)), this.#keys.ptmKey(node));
     return CommitCode.COMMIT_OK;
   }
 
@@ -178,16 +182,34 @@ export class LocalChainState implements ChainStateStore {
     this.#s.set(emit, String(version), this.#ttl);
     if (input.message !== undefined && input.message !== '')
       this.#outboxPush(node.taskId, input.message);
+    this.#s.zrem(this.#k(this.#keys.leases(node.taskId)), this.#keys.ptmKey(node));
     return CommitErrorCode.ERROR_EMIT_OK;
   }
 
   async recoverZombie(node: NodeAddress): Promise<(typeof RecoverCode)[keyof typeof RecoverCode]> {
-    const key = this.#k(this.#keys.ptm(node.taskId, node));
+    return this.#recover(node.taskId, this.#keys.ptmKey(node));
+  }
+
+  async recoverExpired(taskId: string, max: number): Promise<number> {
+    const leases = this.#k(this.#keys.leases(taskId));
+    const ids = this.#s.zrangeByScore(leases, -Infinity, this.#s.now(), 0, max);
+    let recovered = 0;
+    for (const id of ids) if (this.#recover(taskId, id) === RecoverCode.RECOVERED) recovered++;
+    return recovered;
+  }
+
+  #recover(taskId: string, ptmId: string): (typeof RecoverCode)[keyof typeof RecoverCode] {
+    const key = this.#k(this.#keys.ptmById(taskId, ptmId));
+    const leases = this.#k(this.#keys.leases(taskId));
     const rec = this.#read(key);
-    if (!rec || rec.status !== 'processing') return RecoverCode.NOT_PROCESSING;
+    if (!rec || rec.status !== 'processing') {
+      this.#s.zrem(leases, ptmId);
+      return RecoverCode.NOT_PROCESSING;
+    }
     if (rec.leaseUntil > this.#s.now()) return RecoverCode.NOT_EXPIRED;
     rec.status = 'pending'; // owner and version kept: the old owner's late commit is a CAS_CONFLICT
     this.#write(key, rec);
+    this.#s.zrem(leases, ptmId);
     return RecoverCode.RECOVERED;
   }
 

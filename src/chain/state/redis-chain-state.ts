@@ -60,6 +60,7 @@ export class RedisChainState implements ChainStateStore {
         k.ptm(node.taskId, node),
         k.terminateTask(node.taskId),
         k.terminateModule(node.taskId, node.moduleId),
+        k.leases(node.taskId),
       ],
       [
         this.#now(),
@@ -69,6 +70,7 @@ export class RedisChainState implements ChainStateStore {
         input.root ? '1' : '0',
         CHAIN_SCHEMA_VERSION,
         this.#ttl,
+        k.ptmKey(node),
       ],
     );
     return {
@@ -88,6 +90,7 @@ export class RedisChainState implements ChainStateStore {
       k.outbox(node.taskId),
       k.reorderBuffer(node.taskId, node.runId, node.moduleId),
       ...input.successors.map((s) => k.ptm(s.node.taskId, s.node)),
+      k.leases(node.taskId),
     ];
     const args: (string | number)[] = [
       this.#now(),
@@ -96,6 +99,7 @@ export class RedisChainState implements ChainStateStore {
       this.#ttl,
       CHAIN_SCHEMA_VERSION,
       input.successors.length,
+      k.ptmKey(node),
     ];
     for (const s of input.successors) args.push(k.ptmKey(s.node), s.message);
     args.push(...input.items);
@@ -111,6 +115,7 @@ export class RedisChainState implements ChainStateStore {
         k.ptm(node.taskId, node),
         k.errorEmit(node.taskId, node, input.errorHash),
         k.outbox(node.taskId),
+        k.leases(node.taskId),
       ],
       [
         this.#now(),
@@ -119,14 +124,37 @@ export class RedisChainState implements ChainStateStore {
         this.#ttl,
         CHAIN_SCHEMA_VERSION,
         input.message ?? '',
+        k.ptmKey(node),
       ],
     );
     return reply.code as 0 | 1 | 2;
   }
 
   async recoverZombie(node: NodeAddress): Promise<0 | 1 | 2> {
+    return this.#recover(node.taskId, this.#keys.ptmKey(node));
+  }
+
+  async recoverExpired(taskId: string, max: number): Promise<number> {
+    const reply = await this.#run(
+      'ptm_expired_leases',
+      [this.#keys.leases(taskId)],
+      [this.#now(), max],
+    );
+    let recovered = 0;
+    for (const id of reply.payload) {
+      if ((await this.#recover(taskId, String(id))) === 0) recovered++;
+    }
+    return recovered;
+  }
+
+  async #recover(taskId: string, ptmId: string): Promise<0 | 1 | 2> {
+    const k = this.#keys;
     return (
-      await this.#run('ptm_recover_zombie', [this.#keys.ptm(node.taskId, node)], [this.#now()])
+      await this.#run(
+        'ptm_recover_zombie',
+        [k.ptmById(taskId, ptmId), k.leases(taskId)],
+        [this.#now(), ptmId],
+      )
     ).code as 0 | 1 | 2;
   }
 

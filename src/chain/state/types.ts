@@ -244,6 +244,12 @@ export interface ChainStateStore {
   commitError(
     input: CommitErrorInput,
   ): Promise<(typeof CommitErrorCode)[keyof typeof CommitErrorCode]>;
+  /**
+   * The zombie sweep of a task: every node (at most `max`) whose lease ran out while it was
+   * processing goes back to `pending` (as {@link ChainStateStore.recoverZombie}); returns how
+   * many were recovered.
+   */
+  recoverExpired(taskId: string, max: number): Promise<number>;
   /** Returns a node whose lease expired to `pending` so it can be claimed again. */
   recoverZombie(node: NodeAddress): Promise<(typeof RecoverCode)[keyof typeof RecoverCode]>;
   /** Parks a message that arrived before its node exists; the parent's commit releases it. */

@@ -202,6 +202,19 @@ class ModelChainState implements ChainStateStore {
     return 0 as const;
   }
 
+  async recoverExpired(taskId: string, max: number) {
+    let recovered = 0;
+    for (const [id, rec] of this.nodes) {
+      if (recovered >= max) break;
+      if ((JSON.parse(id) as string[])[0] !== taskId) continue;
+      if (rec.status === 'processing' && rec.leaseUntil <= this.clock.now()) {
+        rec.status = 'pending';
+        recovered++;
+      }
+    }
+    return recovered;
+  }
+
   async reorderEnqueue(node: NodeAddress, message: string) {
     const key = reorderId(node);
     const buffer = this.#reorder.get(key) ?? new Map<string, string>();
