@@ -16,7 +16,7 @@
 local now = now_ms(ARGV[1])
 local owner, lease, epoch, root = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
 local schema, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
-if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then
+if redis.call('EXISTS', KEYS[2], KEYS[3]) > 0 then
   return {2, 'STALE_STEP', 0, 0, 'terminated'}
 end
 local f = redis.call('HMGET', KEYS[1], 'status', 'owner', 'version', 'lease_until', 'epoch', 'schema')

@@ -59,6 +59,7 @@ export function escapeKeyPart(part: string): string {
  * ```
  */
 export class ChainKeyBuilder {
+  readonly #ptmCache = new Map<string, string>();
   /** The first segment of every key. */
   readonly prefix: string;
 
@@ -90,9 +91,15 @@ export class ChainKeyBuilder {
         ? id.prefixRequest
         : invalid(`${W}.ptmKey`, 'prefixRequest', 'a string', id.prefixRequest),
     ];
-    const hash = createHash('sha256');
-    for (const f of fields) hash.update(`${Buffer.byteLength(f, 'utf8')}:${f}|`);
-    return hash.digest('hex').slice(0, 32);
+    let encoded = '';
+    for (const f of fields) encoded += `${Buffer.byteLength(f, 'utf8')}:${f}|`;
+    // one transition builds several keys of one node: hash each identity once
+    const cached = this.#ptmCache.get(encoded);
+    if (cached !== undefined) return cached;
+    const key = createHash('sha256').update(encoded).digest('hex').slice(0, 32);
+    if (this.#ptmCache.size >= 4096) this.#ptmCache.clear();
+    this.#ptmCache.set(encoded, key);
+    return key;
   }
 
   /** The hash tag of a task's keys, `{t:<taskId>}`. */

@@ -398,8 +398,10 @@ export class RedisBackend implements CacheService, ScriptRunner {
       ((this.#assertSameSlot && options?.crossSlot !== true) || this.isCluster) &&
       full.length > 1
     ) {
-      const slot = keySlot(full[0]!);
-      const other = full.find((k) => keySlot(k) !== slot);
+      // fast path: keys that share one non-empty hash tag are in one slot, no CRC needed
+      const tag = hashTag(full[0]!);
+      const slot = tag !== null && full.every((k) => hashTag(k) === tag) ? -1 : keySlot(full[0]!);
+      const other = slot === -1 ? undefined : full.find((k) => keySlot(k) !== slot);
       if (other !== undefined) {
         throw new ScriptError(
           `script ${name}: keys ${JSON.stringify(full[0])} and ${JSON.stringify(other)} are in different cluster slots (${slot} and ${keySlot(other)}); all KEYS of a script must share one hash tag`,
@@ -562,4 +564,12 @@ function formatScore(score: number): string {
 
 function escapeGlob(literal: string): string {
   return literal.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+/** The hash tag of a key (the text between its first `{` and the next `}`), or null if none. */
+function hashTag(key: string): string | null {
+  const open = key.indexOf('{');
+  if (open < 0) return null;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : null;
 }
