@@ -6,7 +6,7 @@
 --         exactly when the failure is recorded, and is published from the outbox
 -- ARGV[7] this node's id (removed from the lease index)
 -- Returns {code, msg}:
---   0 ERROR_EMIT_OK          failure recorded: the caller emits one ErrorTaskModel
+--   0 ERROR_EMIT_OK          failure recorded (and ARGV[6], the ErrorTaskModel, queued in the outbox)
 --   1 ERROR_ALREADY_EMITTED  this failure was recorded before: emit nothing
 --   2 FENCING_REJECT         owner/version is not the current claim, or the node is not processing
 local owner, version, ttl, schema = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])

@@ -901,6 +901,11 @@ class ChainEngineImpl implements ChainEngine {
       case 'failed':
         this.#stats.nodeFailures++;
         return ACK;
+      case 'commit_rejected':
+        // the claim was lost (lease expired, recovered or taken over): deliver the message again
+        // — a live owner's copy is then LOCKED_BY_OTHER or DUPLICATE_DONE, a recovered node runs
+        this.#skip(outcome);
+        return { release: true, delayMs: 0 };
       default:
         this.#skip(outcome);
         return ACK;
@@ -1230,6 +1235,7 @@ class ChainEngineImpl implements ChainEngine {
 
   /** Records (at most every few seconds per task) that a task is active, for the sweeps. */
   #touch(taskId: string): void {
+    if (!this.#sharedQueues) return; // only sweeps read the index, and only shared queues sweep
     const now = performance.now();
     const last = this.#touched.get(taskId);
     if (last !== undefined && now - last < Math.min(30_000, this.#sweepWindowMs / 4)) return;
@@ -1263,7 +1269,7 @@ class ChainEngineImpl implements ChainEngine {
     try {
       const mine = await this.#state.tryLock('sweep', this.#workerId, this.#sweepIntervalMs * 3);
       if (!mine) return;
-      const tasks = await this.#state.activeTasks(this.#sweepWindowMs, 1000);
+      const tasks = await this.#state.activeTasks(this.#sweepWindowMs, 10_000);
       for (const taskId of tasks) {
         if (this.#stopped) return;
         await this.#promote(taskId);

@@ -432,7 +432,10 @@ export class ModuleProcessorWithChain {
       message: OUTBOX_ETM + encodeMessage({ kind: 'error_task', body: etm }),
     });
     rt.count('ptm_commit_error_total', { result: COMMIT_ERROR_NAMES[code] });
-    if (code === CommitErrorCode.ERROR_ALREADY_EMITTED) return 'error_already_emitted';
+    if (code === CommitErrorCode.ERROR_ALREADY_EMITTED) {
+      rt.relay(ptm.taskId); // a replay after a lost reply: make sure the queued ErrorTaskModel goes out
+      return 'error_already_emitted';
+    }
     if (code === CommitErrorCode.FENCING_REJECT) {
       rt.log('warn', 'failure not recorded: the claim was lost', {
         ...fields,

@@ -33,7 +33,7 @@ export const CommitCode = {
 
 /** Result codes of `ptm_commit_error`. */
 export const CommitErrorCode = {
-  /** Failure recorded: emit one ErrorTaskModel. */
+  /** Failure recorded (and its ErrorTaskModel queued in the outbox, when one was given). */
   ERROR_EMIT_OK: 0,
   /** This failure was recorded before: emit nothing. */
   ERROR_ALREADY_EMITTED: 1,
@@ -240,7 +240,7 @@ export interface ChainStateStore {
   claim(input: ClaimInput): Promise<ClaimResult>;
   /** Marks a node done, creates its successors and queues them and its items in the outbox, at most once. */
   commitSuccess(input: CommitSuccessInput): Promise<(typeof CommitCode)[keyof typeof CommitCode]>;
-  /** Marks a node failed and records the failure at most once (the caller then emits one ErrorTaskModel). */
+  /** Marks a node failed and records the failure at most once, queueing `message` (the ErrorTaskModel) in the outbox with it. */
   commitError(
     input: CommitErrorInput,
   ): Promise<(typeof CommitErrorCode)[keyof typeof CommitErrorCode]>;
