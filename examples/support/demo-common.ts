@@ -90,6 +90,8 @@ export type DemoStats = Pick<
   | 'fallbacksRefused'
   | 'modulesTerminated'
   | 'commits'
+  | 'cacheHits'
+  | 'cacheMisses'
 >;
 
 export interface DemoSummary {
@@ -118,6 +120,7 @@ export function summaryRows(d: DemoSummary): SummaryRow[] {
     ['download retries (503, 429)', s.downloadRetries],
     ['node retries (ErrorTaskModels)', `${s.retriesScheduled} (${s.nodesGivenUp} nodes given up)`],
     ['rate-limit waits', `${d.limiter.waits} (${Math.round(d.limiter.totalWaitMs)} ms in all)`],
+    ['cache hits (task, login)', `${s.cacheHits} (${s.cacheMisses} loads)`],
     ['fallbacks', `${s.fallbacks} (${s.fallbacksRefused} refused)`],
     ['modules terminated', s.modulesTerminated],
     ['nodes committed', `${s.commits.COMMIT_OK ?? 0} of ${d.nodesSeen}`],

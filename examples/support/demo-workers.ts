@@ -425,6 +425,8 @@ function sumStats(all: DemoStats[]): DemoStats {
     fallbacksRefused: 0,
     modulesTerminated: 0,
     commits: {},
+    cacheHits: 0,
+    cacheMisses: 0,
   };
   for (const s of all) {
     total.items += s.items;
@@ -435,6 +437,8 @@ function sumStats(all: DemoStats[]): DemoStats {
     total.fallbacks += s.fallbacks;
     total.fallbacksRefused += s.fallbacksRefused;
     total.modulesTerminated += s.modulesTerminated;
+    total.cacheHits += s.cacheHits ?? 0;
+    total.cacheMisses += s.cacheMisses ?? 0;
     for (const [result, n] of Object.entries(s.commits))
       total.commits[result] = (total.commits[result] ?? 0) + n;
   }

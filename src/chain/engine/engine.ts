@@ -458,6 +458,8 @@ class ChainEngineImpl implements ChainEngine {
       tasksTerminated: 0,
       deadLettered: 0,
       zombiesRecovered: 0,
+      cacheHits: 0,
+      cacheMisses: 0,
       received: { task: 0, parser: 0, error: 0 },
       skipped: {},
     };
@@ -557,7 +559,12 @@ class ChainEngineImpl implements ChainEngine {
   }
 
   stats(): ChainEngineStats {
-    return structuredClone(this.#stats);
+    const stats = structuredClone(this.#stats);
+    const task = this.#taskCache.stats();
+    const login = this.#loginCache.stats();
+    stats.cacheHits = task.hits + login.hits;
+    stats.cacheMisses = task.misses + login.misses;
+    return stats;
   }
 
   deadLetters(): readonly ChainDeadLetter[] {

@@ -320,6 +320,10 @@ export interface ChainEngineStats {
   deadLettered: number;
   /** Expired node leases recovered by this process's sweeps (shared queues). */
   zombiesRecovered: number;
+  /** Task-record and login-info lookups served by the engine's `PluginCache` (no store read, no `loadLoginInfo` call). */
+  cacheHits: number;
+  /** Task-record and login-info lookups that had to load. */
+  cacheMisses: number;
   /** Deliveries received by this process from each queue (re-deliveries included). */
   received: {
     /** From the task queue. */
