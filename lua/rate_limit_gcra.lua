@@ -30,6 +30,7 @@
 -- Writes: SET ... PX <TTL> on every written key. A TAT is never more than the tolerance ahead
 -- of now, so a key outlives its TAT and expires at most one full refill after it is full again.
 
+--@include _gcra
 local cost = tonumber(ARGV[2])
 local g_em, g_tol = tonumber(ARGV[3]), tonumber(ARGV[4])
 local k_em, k_tol = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -58,12 +59,8 @@ else
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- read and check everything first (straight-line code: no closures or tables per call)
-local allowed = true
-local retry = 0
-local avail = -1
-local g_key, g_new, k_key, k_new
-local g_tat, k_tat
+-- read and check everything first
+local g_key, k_key, g_tat, k_tat
 if g_em > 0 and k_em > 0 then
   g_key, k_key = KEYS[1], KEYS[2]
   local v = redis.call('MGET', g_key, k_key)
@@ -75,32 +72,7 @@ else
   k_key = KEYS[1]
   k_tat = tonumber(redis.call('GET', k_key))
 end
-
-if g_key then
-  local base = now
-  if g_tat and g_tat > now then base = g_tat end
-  local a = math.floor((g_tol - (base - now)) / g_em)
-  if a < 0 then a = 0 end
-  avail = a
-  g_new = base + cost * g_em
-  if cost > a then
-    allowed = false
-    retry = g_new - g_tol - now
-  end
-end
-if k_key then
-  local base = now
-  if k_tat and k_tat > now then base = k_tat end
-  local a = math.floor((k_tol - (base - now)) / k_em)
-  if a < 0 then a = 0 end
-  if avail < 0 or a < avail then avail = a end
-  k_new = base + cost * k_em
-  if cost > a then
-    allowed = false
-    local r = k_new - k_tol - now
-    if r > retry then retry = r end
-  end
-end
+local allowed, retry, avail, g_new, k_new = gcra_decide(now, cost, g_em, g_tol, g_tat, k_em, k_tol, k_tat)
 
 if not allowed then
   return {1, 'THROTTLED', retry, avail}

@@ -15,6 +15,7 @@
 --   0 ALLOWED, 1 THROTTLED, 2 BAD_ARGS (that decision only: nothing written for it).
 -- Writes: SET ... PX <TTL> on every written key, as rate_limit_gcra.
 
+--@include _gcra
 local n = tonumber(ARGV[2])
 if n == nil or n < 0 or n % 1 ~= 0 or #ARGV ~= 2 + 8 * n then return {2, 'BAD_ARGS'} end
 
@@ -53,32 +54,10 @@ for d = 0, n - 1 do
     local g_key, k_key
     if g_em > 0 then g_key = KEYS[ki]; ki = ki + 1 end
     if k_em > 0 then k_key = KEYS[ki]; ki = ki + 1 end
-    local allowed, retry, avail = true, 0, -1
-    local g_new, k_new
-    if g_key then
-      local tat = tonumber(redis.call('GET', g_key))
-      local base = now
-      if tat and tat > now then base = tat end
-      local a = math.floor((g_tol - (base - now)) / g_em)
-      if a < 0 then a = 0 end
-      avail = a
-      g_new = base + cost * g_em
-      if cost > a then allowed = false; retry = g_new - g_tol - now end
-    end
-    if k_key then
-      local tat = tonumber(redis.call('GET', k_key))
-      local base = now
-      if tat and tat > now then base = tat end
-      local a = math.floor((k_tol - (base - now)) / k_em)
-      if a < 0 then a = 0 end
-      if avail < 0 or a < avail then avail = a end
-      k_new = base + cost * k_em
-      if cost > a then
-        allowed = false
-        local r = k_new - k_tol - now
-        if r > retry then retry = r end
-      end
-    end
+    local g_tat, k_tat
+    if g_key then g_tat = tonumber(redis.call('GET', g_key)) end
+    if k_key then k_tat = tonumber(redis.call('GET', k_key)) end
+    local allowed, retry, avail, g_new, k_new = gcra_decide(now, cost, g_em, g_tol, g_tat, k_em, k_tol, k_tat)
     if allowed then
       if cost > 0 then
         if g_key then redis.call('SET', g_key, g_new, 'PX', g_ttl) end
