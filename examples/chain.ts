@@ -72,7 +72,7 @@ const items: { id: string; price: number }[] = [];
 const engine = createChainEngine({
   modules: [prices, archive],
   // no store given: an in-process LocalBackend, so the runtime mode is single_node
-  // every item of a committed node, exactly once
+  // every item of a committed node (at least once across crashes; single-node here: once)
   onItem: ({ moduleId, item }) => {
     if (moduleId === 'prices') items.push(item as { id: string; price: number });
   },

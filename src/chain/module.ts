@@ -89,7 +89,7 @@ export interface ParseContext extends StepContext {
 
 /** What `parse` returns. */
 export interface ParseOutput {
-  /** Output items of this step, emitted exactly once when the node commits. */
+  /** Output items of this step, committed once with the node, then handed to `onItem`. */
   items?: JsonValue[];
   /** Inputs of the next step: each becomes a node of step `stepIdx + 1` from this request. */
   next?: JsonValue[];

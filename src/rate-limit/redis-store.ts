@@ -113,10 +113,7 @@ export class RedisRateStore implements RateStore {
 
   #single(keys: string[], args: (string | number)[]): Promise<RateDecision> {
     this.#inFlight++;
-    const done = (): void => {
-      this.#inFlight--;
-      if (this.#pending.length > 0) this.#schedule();
-    };
+    const done = (): void => this.#settled();
     return this.#runner.runScript(GCRA_SCRIPT, keys, [this.#now(), ...args]).then(
       (reply) => {
         done();
@@ -127,6 +124,12 @@ export class RedisRateStore implements RateStore {
         throw error;
       },
     );
+  }
+
+  /** A call came back: the decisions that waited for it go next. */
+  #settled(): void {
+    this.#inFlight--;
+    if (this.#pending.length > 0) this.#schedule();
   }
 
   #schedule(): void {
@@ -166,10 +169,7 @@ export class RedisRateStore implements RateStore {
       argv.push(p.keys.length, ...p.args);
     }
     this.#inFlight++;
-    const done = (): void => {
-      this.#inFlight--;
-      if (this.#pending.length > 0) this.#schedule();
-    };
+    const done = (): void => this.#settled();
     this.#runner.runScript(GCRA_BATCH_SCRIPT, keys, argv, { crossSlot: true }).then(
       (reply) => {
         done();

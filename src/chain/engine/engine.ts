@@ -572,17 +572,10 @@ class ChainEngineImpl implements ChainEngine {
   }
 
   onIdle(): Promise<void> {
-    return new Promise((resolve) => {
-      let quiet = 0;
-      const check = (): void => {
-        // two quiet looks in a row: a hand-off between stages is never mistaken for idleness
-        quiet = this.#isIdle() ? quiet + 1 : 0;
-        if (quiet >= 2) resolve();
-        // a ref'd timer: a script that awaits onIdle() stays alive until the work is done
-        else setTimeout(check, 5);
-      };
-      check();
-    });
+    // two quiet looks in a row: a hand-off between stages is never mistaken for idleness; a
+    // ref'd timer: a script that awaits onIdle() stays alive until the work is done
+    let quiet = 0;
+    return this.#until(() => (quiet = this.#isIdle() ? quiet + 1 : 0) >= 2, { keepAlive: true });
   }
 
   async stop(): Promise<void> {
@@ -684,11 +677,12 @@ class ChainEngineImpl implements ChainEngine {
     return this.#until(() => this.#handlers === 0);
   }
 
-  /** Resolves once `condition()` holds (checked every 5 ms). */
-  #until(condition: () => boolean): Promise<void> {
+  /** Resolves once `condition()` holds (checked every 5 ms; `keepAlive` refs the timer). */
+  #until(condition: () => boolean, { keepAlive = false } = {}): Promise<void> {
     return new Promise((resolve) => {
       const check = (): void => {
         if (condition()) resolve();
+        else if (keepAlive) setTimeout(check, 5);
         else unrefTimeout(check, 5);
       };
       check();
@@ -1141,6 +1135,10 @@ class ChainEngineImpl implements ChainEngine {
       }
       if (kind === OUTBOX_ETM) return true;
       const source = kind === OUTBOX_RETRY ? 'retry' : 'commit';
+      this.#count('parser_task_produced_total', { source });
+      // the message is validated by its consumer; read it here only when someone needs it
+      const watched = source === 'retry' && this.#pendingRetries.size > 0;
+      if (!watched && !this.#emitter.has('ParserTaskProduced')) return true;
       let input: ChainInput | undefined;
       try {
         input = normalizeMessage(body);
@@ -1148,14 +1146,13 @@ class ChainEngineImpl implements ChainEngine {
         input = undefined; // the consumer dead-letters it with its reason
       }
       if (input?.kind === 'parser_task') {
-        if (source === 'retry') {
+        if (watched) {
           this.#pendingRetries
             .get(input.node.taskId)
             ?.delete(`${this.#keys.ptmKey(toAddress(input.node))}@${input.node.epoch ?? 0}`);
           if (this.#pendingRetries.get(input.node.taskId)?.size === 0)
             this.#pendingRetries.delete(input.node.taskId);
         }
-        this.#count('parser_task_produced_total', { source });
         this.#emit('ParserTaskProduced', {
           type: 'ParserTaskProduced',
           ...eventBase(input.node),

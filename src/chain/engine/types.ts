@@ -116,7 +116,11 @@ export interface ChainEngineOptions {
     task: Omit<TaskInfo, 'loginInfo'>,
     moduleId: string,
   ) => JsonObject | undefined | Promise<JsonObject | undefined>;
-  /** Receives every output item, exactly once per committed node. */
+  /**
+   * Receives every output item of every committed node: at least once, with a stable
+   * {@link ChainItem.itemId} (a second call only when a process died between handing the item
+   * over and acknowledging it).
+   */
   onItem?: (item: ChainItem) => void | Promise<void>;
   /** Key layout. @defaultValue new ChainKeyBuilder() */
   keys?: ChainKeyBuilder;
