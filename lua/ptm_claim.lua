@@ -13,9 +13,11 @@
 --   4 LOCKED_BY_OTHER  another owner holds a live lease
 -- Errors: SCHEMA_MISMATCH when the node was written by another schema. Writes only on EXECUTE.
 --@include _now
+-- Numbers reach redis.call as strings where they can (ARGV as given, one tostring per computed
+-- value): Redis formats a Lua number argument with printf, which costs more than the write.
 local now = now_ms(ARGV[1])
 local owner, lease, epoch, root = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
-local schema, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
+local schema, ttl = tonumber(ARGV[6]), ARGV[7]
 if redis.call('EXISTS', KEYS[2], KEYS[3]) > 0 then
   return {2, 'STALE_STEP', 0, 0, 'terminated'}
 end
@@ -41,9 +43,17 @@ if status == 'processing' and lease_until > now then
 end
 version = version + 1
 lease_until = now + lease
-redis.call('HSET', KEYS[1], 'status', 'processing', 'owner', owner, 'version', version,
-  'lease_until', lease_until, 'epoch', rec_epoch, 'schema', schema)
+local until_text = string.format('%d', lease_until)
+if f[1] == false then
+  -- a new root: its epoch is 0 (the message's epoch equals the record's, checked above)
+  redis.call('HSET', KEYS[1], 'status', 'processing', 'owner', owner, 'version', string.format('%d', version),
+    'lease_until', until_text, 'epoch', '0', 'schema', ARGV[6])
+else
+  -- epoch and schema are kept: both were checked equal above
+  redis.call('HSET', KEYS[1], 'status', 'processing', 'owner', owner, 'version', string.format('%d', version),
+    'lease_until', until_text)
+end
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[4], lease_until, ARGV[8])
+redis.call('ZADD', KEYS[4], until_text, ARGV[8])
 redis.call('PEXPIRE', KEYS[4], ttl)
 return {0, 'EXECUTE', version, lease_until, ''}

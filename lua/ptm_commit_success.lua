@@ -10,7 +10,9 @@
 --   2 CAS_CONFLICT        the claim is no longer processing (recovered as a zombie) or the gate is set
 --   3 ALREADY_COMMITTED   replay by the same owner and version: nothing written again
 -- Reads and checks everything first; writes last. Every written key gets the ttl.
-local owner, version, ttl, schema, n = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+-- Numbers reach redis.call as the ARGV strings: Redis formats a Lua number argument with printf.
+local owner, version, ttl, n = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[6])
+local schema = tonumber(ARGV[5])
 local f = redis.call('HMGET', KEYS[1], 'status', 'owner', 'version', 'schema')
 if f[1] == false then return {1, 'FENCING_REJECT'} end
 if tonumber(f[4]) ~= schema then
@@ -25,30 +27,35 @@ if f[2] ~= owner or current ~= version then return {1, 'FENCING_REJECT'} end
 if f[1] ~= 'processing' then return {2, 'CAS_CONFLICT'} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {2, 'CAS_CONFLICT'} end
 -- a successor listed twice in one commit is created and queued once: later copies count as existing
-local exists, seen = {}, {}
+local exists, seen, ids = {}, {}, {}
 for i = 1, n do
   local id = ARGV[6 + 2 * i]
+  ids[i] = id
   if seen[id] then exists[i] = 1 else
     seen[id] = true
     exists[i] = redis.call('EXISTS', KEYS[4 + i])
   end
 end
--- writes
+-- writes (the node record keeps the TTL its claim gave it)
 redis.call('HSET', KEYS[1], 'status', 'done')
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('SET', KEYS[2], version, 'PX', ttl)
-local created = 0
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
+-- the early deliveries parked for the successors are replaced by the messages queued here
+if n > 0 then redis.call('HDEL', KEYS[4], unpack(ids)) end
+local queued, created = {}, 0
 for i = 1, n do
-  redis.call('HDEL', KEYS[4], ARGV[6 + 2 * i])
   if exists[i] == 0 then
-    redis.call('HSET', KEYS[4 + i], 'status', 'pending', 'owner', '', 'version', 0, 'lease_until', 0,
-      'epoch', 0, 'schema', schema)
+    redis.call('HSET', KEYS[4 + i], 'status', 'pending', 'owner', '', 'version', '0', 'lease_until', '0',
+      'epoch', '0', 'schema', ARGV[5])
     redis.call('PEXPIRE', KEYS[4 + i], ttl)
-    redis.call('RPUSH', KEYS[3], ARGV[7 + 2 * i])
+    queued[#queued + 1] = ARGV[7 + 2 * i]
     created = created + 1
   end
 end
-for j = 8 + 2 * n, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[j]) end
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], ttl) end
+for j = 8 + 2 * n, #ARGV do queued[#queued + 1] = ARGV[j] end
+-- one RPUSH per 1000 entries (unpack has a bounded stack)
+for from = 1, #queued, 1000 do
+  redis.call('RPUSH', KEYS[3], unpack(queued, from, math.min(from + 999, #queued)))
+end
+if #queued > 0 then redis.call('PEXPIRE', KEYS[3], ttl) end
 redis.call('ZREM', KEYS[5 + n], ARGV[7])
 return {0, 'COMMIT_OK', created}
