@@ -33,7 +33,9 @@ export const KEY_LAYOUT_VERSION = 1;
 const W = 'ChainKeyBuilder';
 
 /** Percent-encodes the characters that delimit keys or hash tags, and the escape itself. */
+const SPECIAL = /[%:{}]/;
 export function escapeKeyPart(part: string): string {
+  if (!SPECIAL.test(part)) return part;
   return part.replace(
     /[%:{}]/g,
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
@@ -60,6 +62,7 @@ export function escapeKeyPart(part: string): string {
  */
 export class ChainKeyBuilder {
   readonly #ptmCache = new Map<string, string>();
+  readonly #prefixCache = new Map<string, string>();
   /** The first segment of every key. */
   readonly prefix: string;
 
@@ -105,6 +108,17 @@ export class ChainKeyBuilder {
   /** The hash tag of a task's keys, `{t:<taskId>}`. */
   tag(taskId: string): string {
     return `{t:${escapeKeyPart(requireString(W, 'taskId', taskId))}}`;
+  }
+
+  /** `prefix:{t:<taskId>}:` of the last tasks seen: every key of a transition starts with it. */
+  #taskPrefix(taskId: string): string {
+    let p = this.#prefixCache.get(taskId);
+    if (p === undefined) {
+      p = `${this.prefix}:${this.tag(taskId)}:`;
+      if (this.#prefixCache.size >= 4096) this.#prefixCache.clear();
+      this.#prefixCache.set(taskId, p);
+    }
+    return p;
   }
 
   /** Execution state of a module in a run (schema version, counters). */
@@ -236,11 +250,11 @@ export class ChainKeyBuilder {
 
   /** Every key of a task starts with this (for SCAN-based clean-up and debugging). */
   taskPrefix(taskId: string): string {
-    return `${this.prefix}:${this.tag(taskId)}:`;
+    return this.#taskPrefix(taskId);
   }
 
   #key(taskId: string, family: string, ...parts: string[]): string {
-    let key = `${this.prefix}:${this.tag(taskId)}:${family}`;
+    let key = this.#taskPrefix(taskId) + family;
     for (const part of parts) {
       if (typeof part !== 'string' || part.length === 0) {
         throw new ConfigError(`${W}.${family}: every id must be a non-empty string`, {

@@ -29,6 +29,7 @@ import {
   checkValue,
 } from './args.js';
 import { keySlot } from './key-slot.js';
+import { WriteCoalescer } from './write-coalescer.js';
 import { LUA_SCRIPTS, type LuaScriptSource } from './lua-scripts.generated.js';
 import type {
   CacheService,
@@ -180,6 +181,7 @@ export class RedisBackend implements CacheService, ScriptRunner {
   readonly #ownsClient: boolean;
   readonly #assertSameSlot: boolean;
   readonly #logger: Logger;
+  readonly #coalescer = new WriteCoalescer();
   #closed = false;
 
   /** @throws {@link ConfigError} on invalid options. */
@@ -412,6 +414,7 @@ export class RedisBackend implements CacheService, ScriptRunner {
     const argv = args.map(String);
     let reply: unknown;
     try {
+      this.#coalesce();
       reply = await this.client.evalsha(script.sha1, full.length, ...full, ...argv);
     } catch (error) {
       if (!String((error as Error)?.message).startsWith('NOSCRIPT'))
@@ -464,6 +467,13 @@ export class RedisBackend implements CacheService, ScriptRunner {
     if (results.every((r) => r.status === 'rejected')) {
       throw (results[0] as PromiseRejectedResult).reason;
     }
+  }
+
+  /** Scripts written in one tick share socket writes (see WriteCoalescer); one server only. */
+  #coalesce(): void {
+    if (this.isCluster) return;
+    const client = this.client as Redis;
+    this.#coalescer.beforeWrite(client.status === 'ready' ? client.stream : null);
   }
 
   #open(): void {

@@ -54,10 +54,11 @@ export class RedisChainState implements ChainStateStore {
   async claim(input: ClaimInput): Promise<ClaimResult> {
     const { node } = input;
     const k = this.#keys;
+    const id = k.ptmKey(node);
     const reply = await this.#run(
       'ptm_claim',
       [
-        k.ptm(node.taskId, node),
+        k.ptmById(node.taskId, id),
         k.terminateTask(node.taskId),
         k.terminateModule(node.taskId, node.moduleId),
         k.leases(node.taskId),
@@ -70,7 +71,7 @@ export class RedisChainState implements ChainStateStore {
         input.root ? '1' : '0',
         CHAIN_SCHEMA_VERSION,
         this.#ttl,
-        k.ptmKey(node),
+        id,
       ],
     );
     return {
@@ -84,13 +85,12 @@ export class RedisChainState implements ChainStateStore {
   async commitSuccess(input: CommitSuccessInput): Promise<0 | 1 | 2 | 3> {
     const { node } = input;
     const k = this.#keys;
+    const id = k.ptmKey(node);
     const keys = [
-      k.ptm(node.taskId, node),
+      k.ptmById(node.taskId, id),
       k.advanceGate(node.taskId, node),
       k.outbox(node.taskId),
       k.reorderBuffer(node.taskId, node.runId, node.moduleId),
-      ...input.successors.map((s) => k.ptm(s.node.taskId, s.node)),
-      k.leases(node.taskId),
     ];
     const args: (string | number)[] = [
       this.#now(),
@@ -99,20 +99,26 @@ export class RedisChainState implements ChainStateStore {
       this.#ttl,
       CHAIN_SCHEMA_VERSION,
       input.successors.length,
-      k.ptmKey(node),
+      id,
     ];
-    for (const s of input.successors) args.push(k.ptmKey(s.node), s.message);
-    args.push(...input.items);
+    for (const s of input.successors) {
+      const successorId = k.ptmKey(s.node);
+      keys.push(k.ptmById(s.node.taskId, successorId));
+      args.push(successorId, s.message);
+    }
+    keys.push(k.leases(node.taskId));
+    for (const item of input.items) args.push(item);
     return (await this.#run('ptm_commit_success', keys, args)).code as 0 | 1 | 2 | 3;
   }
 
   async commitError(input: CommitErrorInput): Promise<0 | 1 | 2> {
     const { node } = input;
     const k = this.#keys;
+    const id = k.ptmKey(node);
     const reply = await this.#run(
       'ptm_commit_error',
       [
-        k.ptm(node.taskId, node),
+        k.ptmById(node.taskId, id),
         k.errorEmit(node.taskId, node, input.errorHash),
         k.outbox(node.taskId),
         k.leases(node.taskId),
@@ -124,7 +130,7 @@ export class RedisChainState implements ChainStateStore {
         this.#ttl,
         CHAIN_SCHEMA_VERSION,
         input.message ?? '',
-        k.ptmKey(node),
+        id,
       ],
     );
     return reply.code as 0 | 1 | 2;

@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { RedisBackend, decodeReply } from '../../../src/store/redis-backend.js';
@@ -54,6 +55,31 @@ describeRedis('RedisBackend scripts and connections', () => {
       payload: [],
     });
     expect(await b.get('lock')).toBeNull();
+    await b.close();
+  });
+
+  it('coalesces the scripts of one tick into shared socket writes, every reply intact', async () => {
+    const b = await backend();
+    const n = 200;
+    for (let i = 0; i < n; i += 50)
+      await Promise.all(Array.from({ length: 50 }, (_, j) => b.set(`c:${i + j}`, `v${i + j}`)));
+    const socket = (b.client as Redis).stream;
+    expect(socket.writableCorked).toBe(0);
+    // half of the calls match their key's value, half do not: each reply must be its own
+    const calls = Array.from({ length: n }, (_, i) =>
+      b.runScript('store_compare_and_delete', [`c:${i}`], [i % 2 === 0 ? `v${i}` : 'other']),
+    );
+    // still in the tick that made them: the socket holds the last group
+    expect(socket.writableCorked).toBe(1);
+    const replies = await Promise.all(calls);
+    expect(socket.writableCorked).toBe(0);
+    replies.forEach((r, i) =>
+      expect(r.msg, `call ${i}`).toBe(i % 2 === 0 ? 'DELETED' : 'MISMATCH'),
+    );
+    for (let i = 0; i < n; i += 50) {
+      const values = await Promise.all(Array.from({ length: 50 }, (_, j) => b.get(`c:${i + j}`)));
+      values.forEach((v, j) => expect(v).toBe((i + j) % 2 === 0 ? null : `v${i + j}`));
+    }
     await b.close();
   });
 
@@ -126,6 +152,14 @@ describe('RedisBackend when the server goes away', () => {
           if (value === undefined) await new Promise((r) => setTimeout(r, 50));
         }
         expect(value).toBeNull(); // a fresh server without persistence: the key is gone
+        // scripts on the new connection: written (and coalesced) on the new socket
+        await b.set('k', 'v');
+        const replies = await Promise.all(
+          ['x', 'v', 'v'].map((expected) =>
+            b.runScript('store_compare_and_delete', ['k'], [expected]),
+          ),
+        );
+        expect(replies.map((r) => r.msg)).toEqual(['MISMATCH', 'DELETED', 'MISSING']);
         await expect(createCacheService({ redis: 'redis://127.0.0.1:1' })).rejects.toMatchObject({
           code: 'BACKEND_UNAVAILABLE',
         });
