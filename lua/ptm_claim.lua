@@ -48,12 +48,13 @@ if f[1] == false then
   -- a new root: its epoch is 0 (the message's epoch equals the record's, checked above)
   redis.call('HSET', KEYS[1], 'status', 'processing', 'owner', owner, 'version', string.format('%d', version),
     'lease_until', until_text, 'epoch', '0', 'schema', ARGV[6])
+  redis.call('PEXPIRE', KEYS[1], ttl)
 else
-  -- epoch and schema are kept: both were checked equal above
+  -- epoch and schema are kept (both were checked equal above), and so is the TTL the record got
+  -- when it was created
   redis.call('HSET', KEYS[1], 'status', 'processing', 'owner', owner, 'version', string.format('%d', version),
     'lease_until', until_text)
 end
-redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[4], until_text, ARGV[8])
 redis.call('PEXPIRE', KEYS[4], ttl)
 return {0, 'EXECUTE', version, lease_until, ''}

@@ -63,6 +63,7 @@ export function escapeKeyPart(part: string): string {
 export class ChainKeyBuilder {
   readonly #ptmCache = new Map<string, string>();
   readonly #prefixCache = new Map<string, string>();
+  readonly #byObject = new WeakMap<PtmIdentity, PtmIdentity & { key: string }>();
   /** The first segment of every key. */
   readonly prefix: string;
 
@@ -84,6 +85,20 @@ export class ChainKeyBuilder {
    */
   ptmKey(id: PtmIdentity): string {
     if (id === null || typeof id !== 'object') invalid(`${W}.ptmKey`, 'id', 'an object', id);
+    // one transition names a node several times, usually by the same object: reuse its key while
+    // the object still holds the same identity (a mutated object is hashed again)
+    const seen = this.#byObject.get(id);
+    if (
+      seen !== undefined &&
+      seen.prefixRequest === id.prefixRequest &&
+      seen.stepIdx === id.stepIdx &&
+      seen.moduleId === id.moduleId &&
+      seen.runId === id.runId &&
+      seen.account === id.account &&
+      seen.platform === id.platform
+    ) {
+      return seen.key;
+    }
     const fields = [
       requireString(`${W}.ptmKey`, 'runId', id.runId),
       requireString(`${W}.ptmKey`, 'account', id.account),
@@ -97,11 +112,21 @@ export class ChainKeyBuilder {
     let encoded = '';
     for (const f of fields) encoded += `${Buffer.byteLength(f, 'utf8')}:${f}|`;
     // one transition builds several keys of one node: hash each identity once
-    const cached = this.#ptmCache.get(encoded);
-    if (cached !== undefined) return cached;
-    const key = createHash('sha256').update(encoded).digest('hex').slice(0, 32);
-    if (this.#ptmCache.size >= 4096) this.#ptmCache.clear();
-    this.#ptmCache.set(encoded, key);
+    let key = this.#ptmCache.get(encoded);
+    if (key === undefined) {
+      key = createHash('sha256').update(encoded).digest('hex').slice(0, 32);
+      if (this.#ptmCache.size >= 4096) this.#ptmCache.clear();
+      this.#ptmCache.set(encoded, key);
+    }
+    this.#byObject.set(id, {
+      runId: id.runId,
+      account: id.account,
+      platform: id.platform,
+      moduleId: id.moduleId,
+      stepIdx: id.stepIdx,
+      prefixRequest: id.prefixRequest,
+      key,
+    });
     return key;
   }
 
