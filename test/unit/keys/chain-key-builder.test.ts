@@ -74,6 +74,24 @@ describe('ChainKeyBuilder', () => {
     );
   });
 
+  it("an object that names another node after a change gets that node's key (property)", () => {
+    // the builder reuses a key per object; mutating the object must never return a stale key
+    const cached = new ChainKeyBuilder();
+    const fresh = (n: PtmIdentity): string => new ChainKeyBuilder().ptmKey({ ...n });
+    fc.assert(
+      fc.property(identity, fc.array(identity, { maxLength: 6 }), (first, changes) => {
+        const obj: PtmIdentity = { ...first };
+        expect(cached.ptmKey(obj)).toBe(fresh(obj));
+        for (const next of changes) {
+          Object.assign(obj, next);
+          expect(cached.ptmKey(obj)).toBe(fresh(obj));
+          expect(cached.ptmKey(obj)).toBe(fresh(obj));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('every key of a task is in one cluster slot, whatever the ids contain (property)', () => {
     fc.assert(
       fc.property(id, identity, (taskId, n) => {
