@@ -81,7 +81,7 @@ end
 -- then write. Redis turns a Lua number argument into a string with %.17g, which is exact for
 -- integers below 2^53 (unlike tostring).
 if cost > 0 then
-  if g_key then redis.call('SET', g_key, g_new, 'PX', g_ttl) end
-  if k_key then redis.call('SET', k_key, k_new, 'PX', k_ttl) end
+  if g_key then redis.call('SET', g_key, string.format('%d', g_new), 'PX', g_ttl) end
+  if k_key then redis.call('SET', k_key, string.format('%d', k_new), 'PX', k_ttl) end
 end
 return {0, 'ALLOWED', 0, avail - cost}

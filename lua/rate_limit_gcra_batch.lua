@@ -38,7 +38,9 @@ for d = 0, n - 1 do
   local cost = tonumber(ARGV[a0 + 2])
   local g_em, g_tol = tonumber(ARGV[a0 + 3]), tonumber(ARGV[a0 + 4])
   local k_em, k_tol = tonumber(ARGV[a0 + 5]), tonumber(ARGV[a0 + 6])
-  local g_ttl, k_ttl = tonumber(ARGV[a0 + 7]), tonumber(ARGV[a0 + 8])
+  -- the TTLs reach SET as the ARGV strings (Redis formats a Lua number argument with printf)
+  local g_ttl_text, k_ttl_text = ARGV[a0 + 7], ARGV[a0 + 8]
+  local g_ttl, k_ttl = tonumber(g_ttl_text), tonumber(k_ttl_text)
   local bad = nkeys == nil or cost == nil or g_em == nil or g_tol == nil or k_em == nil or k_tol == nil
     or g_ttl == nil or k_ttl == nil
     or cost < 0 or g_em < 0 or g_tol < 0 or k_em < 0 or k_tol < 0
@@ -50,7 +52,9 @@ for d = 0, n - 1 do
     out[#out + 1] = 2; out[#out + 1] = 0; out[#out + 1] = 0
     if nkeys ~= nil and nkeys >= 0 and nkeys <= 2 then ki = ki + nkeys end
   else
-    if test_clock then g_ttl = g_ttl + 600000; k_ttl = k_ttl + 600000 end
+    if test_clock then
+      g_ttl_text = string.format('%d', g_ttl + 600000); k_ttl_text = string.format('%d', k_ttl + 600000)
+    end
     local g_key, k_key
     if g_em > 0 then g_key = KEYS[ki]; ki = ki + 1 end
     if k_em > 0 then k_key = KEYS[ki]; ki = ki + 1 end
@@ -60,8 +64,8 @@ for d = 0, n - 1 do
     local allowed, retry, avail, g_new, k_new = gcra_decide(now, cost, g_em, g_tol, g_tat, k_em, k_tol, k_tat)
     if allowed then
       if cost > 0 then
-        if g_key then redis.call('SET', g_key, g_new, 'PX', g_ttl) end
-        if k_key then redis.call('SET', k_key, k_new, 'PX', k_ttl) end
+        if g_key then redis.call('SET', g_key, string.format('%d', g_new), 'PX', g_ttl_text) end
+        if k_key then redis.call('SET', k_key, string.format('%d', k_new), 'PX', k_ttl_text) end
       end
       out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = avail - cost
     else
