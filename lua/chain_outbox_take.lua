@@ -10,18 +10,20 @@
 -- anything is moved, so no entry is ever popped and dropped.
 --@include _now
 local now = now_ms(ARGV[1])
-local max, lease, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local max, lease, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+-- the lease end as text once: Redis formats a Lua number argument with printf
+local until_text = string.format('%d', now + lease)
 local out = {0, 'OK'}
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, max)
 for i = 1, #expired do
-  redis.call('ZADD', KEYS[2], now + lease, expired[i])
+  redis.call('ZADD', KEYS[2], until_text, expired[i])
   out[#out + 1] = expired[i]
 end
 local room = max - #expired
 if room > 0 then
   local fresh = redis.call('LRANGE', KEYS[1], 0, room - 1)
   for i = 1, #fresh do
-    redis.call('ZADD', KEYS[2], now + lease, fresh[i])
+    redis.call('ZADD', KEYS[2], until_text, fresh[i])
     out[#out + 1] = fresh[i]
   end
   if #fresh > 0 then redis.call('LTRIM', KEYS[1], #fresh, -1) end

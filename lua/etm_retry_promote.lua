@@ -11,7 +11,7 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumb
 local out = {0, 'OK'}
 if #due == 0 then return out end
 redis.call('RPUSH', KEYS[2], unpack(due))
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('ZREM', KEYS[1], unpack(due))
 for i = 1, #due do out[#out + 1] = due[i] end
 return out

@@ -9,7 +9,7 @@
 --   2 MAX_RETRY_EXCEEDED  attempt > max retries
 --@include _now
 local now = now_ms(ARGV[1])
-local attempt, max, delay, ttl, schema = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local attempt, max, delay, ttl, schema = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[7], tonumber(ARGV[8])
 if ARGV[6] ~= '1' or redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then
   return {1, 'RETRY_NOT_ALLOWED'}
 end

@@ -7,7 +7,7 @@
 -- Returns {code, msg, module errors, task errors}; boundary >=, module first, task as backstop:
 --   0 CONTINUE   1 RETRY_AFTER (the failure carried a cool-down)   2 TERMINATE_MODULE   3 TERMINATE_TASK
 -- An already terminated task/module answers its terminate code without counting again.
-local ml, tl, ra, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local ml, tl, ra, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 if redis.call('EXISTS', KEYS[3]) == 1 then
   return {3, 'TERMINATE_TASK', tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(redis.call('GET', KEYS[2]) or '0')}
 end

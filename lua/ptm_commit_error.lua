@@ -9,7 +9,7 @@
 --   0 ERROR_EMIT_OK          failure recorded (and ARGV[6], the ErrorTaskModel, queued in the outbox)
 --   1 ERROR_ALREADY_EMITTED  this failure was recorded before: emit nothing
 --   2 FENCING_REJECT         owner/version is not the current claim, or the node is not processing
-local owner, version, ttl, schema = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local owner, version, ttl, schema = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local f = redis.call('HMGET', KEYS[1], 'status', 'owner', 'version', 'schema')
 if f[1] == false then return {2, 'FENCING_REJECT'} end
 if tonumber(f[4]) ~= schema then
@@ -20,7 +20,7 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return {1, 'ERROR_ALREADY_EMITTED'} e
 if f[1] ~= 'processing' then return {2, 'FENCING_REJECT'} end
 redis.call('HSET', KEYS[1], 'status', 'failed')
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('SET', KEYS[2], version, 'PX', ttl)
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
 if ARGV[6] ~= nil and ARGV[6] ~= '' then
   redis.call('RPUSH', KEYS[3], ARGV[6])
   redis.call('PEXPIRE', KEYS[3], ttl)

@@ -3,5 +3,5 @@
 -- ARGV[1] ptm id   ARGV[2] message   ARGV[3] ttl ms
 -- Returns {code, msg}: 0 ENQUEUED, 1 DUPLICATE_BUFFERED. The parent's success commit drains it.
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return {1, 'DUPLICATE_BUFFERED'} end
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {0, 'ENQUEUED'}
