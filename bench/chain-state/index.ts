@@ -265,7 +265,7 @@ async function main(): Promise<void> {
       'Redis pairs/s ÷ BullMQ jobs/s': Number(ratio.toFixed(2)),
       setup: `concurrency ${CONCURRENCY}; ${rounds} rounds after ${warmup} warm-up; per round ${LOCAL_PAIRS} local pairs, ${REDIS_PAIRS} Redis pairs, ${JOBS} BullMQ jobs`,
       workload:
-        'a pair = ptm_claim then ptm_commit_success with 1 successor and 1 item (2 EVALSHA round trips); BullMQ: jobs added with addBulk before the timed region (removeOnComplete), timed from Worker.run() to the last completed event',
+        'a pair = ptm_claim then ptm_commit_success with 1 successor and 1 item (2 EVALSHA calls; RedisBackend shares socket writes among the calls of one tick); BullMQ: jobs added with addBulk before the timed region (removeOnComplete), timed from Worker.run() to the last completed event',
     });
     console.log(`\nwrote ${writeResults('chain-state', cases, notes)}`);
   } finally {
