@@ -40,7 +40,11 @@ export class WriteCoalescer {
    * cork is paired with exactly one uncork: by a full group, by a new stream, or at tick end.
    */
   beforeWrite(stream: CorkableStream | null | undefined): void {
-    if (this.#stream !== null && (this.#stream !== stream || this.#count >= this.#max)) {
+    const current = this.#stream;
+    if (
+      current !== null &&
+      (current !== stream || this.#count >= this.#max || current.destroyed === true)
+    ) {
       this.flush();
     }
     if (this.#max <= 1 || stream === null || stream === undefined || stream.destroyed) return;

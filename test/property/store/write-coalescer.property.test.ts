@@ -97,7 +97,7 @@ describe('WriteCoalescer', () => {
           });
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 1_000 },
     );
   });
 
@@ -126,6 +126,19 @@ describe('WriteCoalescer', () => {
     coalescer.beforeWrite(null);
     coalescer.beforeWrite(undefined);
     expect(dead.corks).toBe(0);
+    // a socket destroyed while corked is released at once, and not corked again
+    const dying = new FakeStream('dying');
+    const c2 = new WriteCoalescer(2);
+    c2.beforeWrite(dying);
+    dying.write(1);
+    dying.destroyed = true;
+    for (const n of [2, 3]) {
+      c2.beforeWrite(dying);
+      dying.write(n);
+    }
+    expect(dying.corked).toBe(0);
+    expect(dying.corks).toBe(dying.uncorks);
+    expect(dying.sent).toEqual([[1], [2], [3]]);
     const s = new FakeStream('a');
     const off = new WriteCoalescer(1);
     off.beforeWrite(s);
