@@ -32,8 +32,8 @@ export const KEY_LAYOUT_VERSION = 1;
 
 const W = 'ChainKeyBuilder';
 
-/** Percent-encodes the characters that delimit keys or hash tags, and the escape itself. */
 const SPECIAL = /[%:{}]/;
+/** Percent-encodes the characters that delimit keys or hash tags, and the escape itself. */
 export function escapeKeyPart(part: string): string {
   if (!SPECIAL.test(part)) return part;
   return part.replace(
