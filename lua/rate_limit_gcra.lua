@@ -78,8 +78,8 @@ if not allowed then
   return {1, 'THROTTLED', retry, avail}
 end
 
--- then write. Redis turns a Lua number argument into a string with %.17g, which is exact for
--- integers below 2^53 (unlike tostring).
+-- then write. The TATs go to Redis as '%d' text (exact for integers below 2^53, unlike tostring),
+-- and the TTLs as the ARGV text: a Lua number argument would be formatted with printf's %.17g.
 if cost > 0 then
   if g_key then redis.call('SET', g_key, string.format('%d', g_new), 'PX', g_ttl) end
   if k_key then redis.call('SET', k_key, string.format('%d', k_new), 'PX', k_ttl) end
