@@ -26,7 +26,7 @@ import {
 import { LocalBackend } from '../../src/store/local-backend.js';
 import { RedisBackend } from '../../src/store/redis-backend.js';
 import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
-import { median, printCase, writeResults, type CaseResult } from '../lib/harness.js';
+import { printCase, summarize, writeResults, type CaseResult } from '../lib/harness.js';
 
 const CONCURRENCY = 50;
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
@@ -62,20 +62,7 @@ async function measure(caseName: string, unit: string, contenders: Timed[]): Pro
       if (i >= warmup) samples.get(c.name)!.push(ops / seconds);
     }
   }
-  return {
-    case: caseName,
-    unit,
-    rows: contenders.map((c) => {
-      const s = samples.get(c.name)!;
-      return {
-        name: c.name,
-        median: median(s),
-        min: Math.min(...s),
-        max: Math.max(...s),
-        samples: s,
-      };
-    }),
-  };
+  return summarize(caseName, unit, samples);
 }
 
 let roundNo = 0;

@@ -36,7 +36,7 @@ import {
   type RedisStreamQueues,
 } from '../../src/index.js';
 import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
-import { median, printCase, writeResults, type CaseResult } from '../lib/harness.js';
+import { printCase, summarize, writeResults, type CaseResult } from '../lib/harness.js';
 import {
   ITEMS_PER_TASK,
   LISTS,
@@ -215,20 +215,7 @@ async function measure(
       }
     }
   }
-  return {
-    case: caseName,
-    unit: 'nodes or jobs/s',
-    rows: contenders.map((c) => {
-      const s = samples.get(c.name)!;
-      return {
-        name: c.name,
-        median: median(s),
-        min: Math.min(...s),
-        max: Math.max(...s),
-        samples: s,
-      };
-    }),
-  };
+  return summarize(caseName, 'nodes or jobs/s', samples);
 }
 
 async function main(): Promise<void> {

@@ -37,6 +37,25 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** A case's rows from the samples (per second) of each contender, in the given order. */
+export function summarize(
+  caseName: string,
+  unit: string,
+  samples: ReadonlyMap<string, number[]>,
+): CaseResult {
+  return {
+    case: caseName,
+    unit,
+    rows: [...samples].map(([name, s]) => ({
+      name,
+      median: median(s),
+      min: Math.min(...s),
+      max: Math.max(...s),
+      samples: s,
+    })),
+  };
+}
+
 /** Measures ops/s for every contender, interleaving rounds so drift hits all alike. */
 export async function compareThroughput(
   caseName: string,
@@ -54,20 +73,7 @@ export async function compareThroughput(
       samples.get(c.name)!.push(ops / seconds);
     }
   }
-  return {
-    case: caseName,
-    unit: 'ops/s',
-    rows: contenders.map((c) => {
-      const s = samples.get(c.name)!;
-      return {
-        name: c.name,
-        median: median(s),
-        min: Math.min(...s),
-        max: Math.max(...s),
-        samples: s,
-      };
-    }),
-  };
+  return summarize(caseName, 'ops/s', samples);
 }
 
 /**
