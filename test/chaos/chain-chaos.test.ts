@@ -29,7 +29,7 @@
  * went on after it, that duplicates were really pushed and met (DUPLICATE_DONE claims), that
  * parses failed and were retried, and that the doomed module was terminated by its threshold.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,37 +69,13 @@ const GROUP = 'mocra-chain';
 const ci = process.env.CI === 'true' || process.env.CI === '1';
 const BUDGET_MS = 100_000; // the whole run, faults included, must fit well inside vitest's 120 s
 
-interface Worker {
-  name: string;
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const all: Worker[] = [];
-function startWorker(name: string, url: string, seed: number): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-    env: {
-      ...process.env,
-      REDIS_URL: url,
-      WORKER_NAME: name,
-      KEY_PREFIX: PREFIX,
-      CHAOS_SEED: String(seed),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+const all: WorkerProcess[] = [];
+function startWorker(name: string, url: string, seed: number): WorkerProcess {
+  const worker = startWorkerProcess(FIXTURE, name, {
+    REDIS_URL: url,
+    KEY_PREFIX: PREFIX,
+    CHAOS_SEED: String(seed),
   });
-  const worker: Worker = {
-    name,
-    child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
-    ),
-  };
-  child.stdout!.on('data', (c: Buffer) => (worker.stdout += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (worker.stderr += c.toString()));
   all.push(worker);
   return worker;
 }
@@ -192,7 +168,7 @@ describe.skipIf(!redisServerBinary() && !ci)('chain engine under chaos (4 worker
     expect(fan).toHaveLength(1 + FAN_A + FAN_A * FAN_B);
     expect(expectedItems).toHaveLength(FAN_A * FAN_B);
 
-    const live = new Map<string, Worker>();
+    const live = new Map<string, WorkerProcess>();
     for (let i = 1; i <= 4; i++) live.set(`w${i}`, startWorker(`w${i}`, redis.url, 1000 + i));
     await until(
       'every worker ready',

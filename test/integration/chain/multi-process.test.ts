@@ -7,7 +7,7 @@
  * What this does not prove: behaviour when a worker is killed mid-node (crash/chaos testing is
  * a later step; see docs/chain.md "Running on many processes").
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startWorkerProcess, type WorkerProcess } from '../../helpers/worker-process.js';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,32 +37,8 @@ const SITE = {
 };
 const ci = process.env.CI === 'true' || process.env.CI === '1';
 
-interface Worker {
-  name: string;
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startWorker(name: string, env: Record<string, string>): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-    env: { ...process.env, ...env, WORKER_NAME: name },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const worker: Worker = {
-    name,
-    child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
-    ),
-  };
-  child.stdout!.on('data', (c: Buffer) => (worker.stdout += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (worker.stderr += c.toString()));
-  return worker;
-}
+const startWorker = (name: string, env: Record<string, string>): WorkerProcess =>
+  startWorkerProcess(FIXTURE, name, env);
 
 async function until(what: string, condition: () => Promise<boolean>, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
@@ -88,7 +64,7 @@ describe.skipIf(!redisServerBinary() && !ci)('chain engine on 4 worker processes
   let client: Redis;
   let site: TestSite;
   let reference: string[];
-  const workers: Worker[] = [];
+  const workers: WorkerProcess[] = [];
 
   beforeAll(async () => {
     // the single-node run: same module, same site content (its own site, so its faults are fresh)
