@@ -309,19 +309,27 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   async deadLetter(message: T, reason: string): Promise<void> {
     const payload = this.#o.encode(message);
     this.#metrics.increment('dead_letter_total', { queue: this.name });
-    await this.#call(() =>
-      this.#client.xadd(
-        this.#o.deadLetterKey,
-        '*',
-        'reason',
-        reason,
-        'payload',
-        payload,
-        'originalId',
-        '',
-        'deliveries',
-        '0',
-      ),
+    await this.#call(() => this.#appendDeadLetter(reason, payload, '', 0));
+  }
+
+  /** One entry of the dead-letter stream; `originalId` is '' for a message never delivered. */
+  #appendDeadLetter(
+    reason: string,
+    payload: string,
+    originalId: string,
+    deliveries: number,
+  ): Promise<string | null> {
+    return this.#client.xadd(
+      this.#o.deadLetterKey,
+      '*',
+      'reason',
+      reason,
+      'payload',
+      payload,
+      'originalId',
+      originalId,
+      'deliveries',
+      String(deliveries),
     );
   }
 
@@ -524,18 +532,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     reason: string,
     deliveries: number,
   ): Promise<void> {
-    await this.#client.xadd(
-      this.#o.deadLetterKey,
-      '*',
-      'reason',
-      reason,
-      'payload',
-      payload,
-      'originalId',
-      id,
-      'deliveries',
-      String(deliveries),
-    );
+    await this.#appendDeadLetter(reason, payload, id, deliveries);
     await this.#client.multi().xack(this.#o.key, this.#o.group, id).xdel(this.#o.key, id).exec();
   }
 
