@@ -111,7 +111,8 @@ export class ChainKeyBuilder {
     ];
     let encoded = '';
     for (const f of fields) encoded += `${Buffer.byteLength(f, 'utf8')}:${f}|`;
-    // one transition builds several keys of one node: hash each identity once
+    // another object may name a node hashed before (a successor named by its parent's commit,
+    // then by its own claim): hash each identity once
     let key = this.#ptmCache.get(encoded);
     if (key === undefined) {
       key = createHash('sha256').update(encoded).digest('hex').slice(0, 32);
