@@ -288,7 +288,7 @@ export class PluginCache<V = unknown> {
     const now = this.#clock.now();
     const deadline = this.#deadline;
     let n = 0;
-    for (let slot = this.#tail; slot >= 0; ) {
+    for (let slot = this.#tail; slot >= 0;) {
       const prev = this.#prev[slot]!;
       if (deadline[slot]! <= now) {
         this.#remove(slot);
