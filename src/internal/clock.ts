@@ -1,6 +1,6 @@
 /**
  * Time sources and timers. Every primitive takes an optional {@link Clock} so tests can drive
- * time by hand; no timer keeps the process alive.
+ * time by hand. Timers are made unref'd here; a primitive refs one only while a caller waits on it.
  * @internal
  */
 
