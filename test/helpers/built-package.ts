@@ -40,6 +40,7 @@ export function buildPackage(): BuiltPackage {
       '--platform',
       'node',
       '--treeshake',
+      '--shims',
       '--silent',
       '-d',
       dir,
