@@ -54,6 +54,15 @@ describe('PluginCache', () => {
     expect(cache.stats()).toMatchObject({ evictions: 1, size: 3 });
   });
 
+  it('with the default (coarse) clock, entries still expire in real time', async () => {
+    const cache = new PluginCache<string>({ ttlMs: 5, ttiMs: 1_000 });
+    cache.set('p', 'k', 'v');
+    expect(cache.get('p', 'k')).toBe('v');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(cache.get('p', 'k')).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 1, expirations: 1 });
+  });
+
   it('keeps a plugin whose only entry was pushed out by its own new entry', () => {
     const { cache } = setup({ maxEntries: 1 });
     cache.set('p', 'a', '1');
