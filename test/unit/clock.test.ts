@@ -21,6 +21,7 @@ describe('coarseMonotonicClock', () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     const after = coarseMonotonicClock.now();
     expect(after).toBeGreaterThanOrEqual(before + 4);
-    expect(Math.abs(after - performance.now())).toBeLessThan(1);
+    // a fresh reading, not the one cached before the wait (slack for a GC pause between the reads)
+    expect(performance.now() - after).toBeLessThan(4);
   });
 });
