@@ -5,7 +5,7 @@
   KEYS
     1 leases_key   outbox leases (zset)
   ARGV
-    1 ..           the entries
+    1..            entries: the published entries
   Returns {0, 'OK', removed}: how many entries were still leased. Acknowledging an entry twice,
   or one whose lease moved to another relay, removes it once (the other relay's publication is
   then a harmless duplicate). Any number of entries: ZREM goes in chunks (Lua's unpack takes

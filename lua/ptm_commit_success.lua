@@ -7,7 +7,7 @@
     2 gate_key        advance gate of the node
     3 outbox_key      task outbox (list)
     4 leases_key      lease index of the task (zset)
-    5 .. 4+n          state of each successor node (hash)
+    5..4+n            successor_keys: the state of each successor node (hash)
   ARGV
     1 owner           the claiming owner
     2 version         the fencing version of the claim
@@ -15,8 +15,8 @@
     4 schema          CHAIN_SCHEMA_VERSION
     5 node_id         this node's id (removed from the lease index)
     6 n               number of successors
-    7 .. 6+n          the message of each successor (in KEYS order)
-    7+n ..            the items
+    7..6+n            messages: the message of each successor (in KEYS order)
+    7+n..             items: the items
   Returns {code, msg[, successors created]}
     0 COMMIT_OK           done; new successors created and queued with the items in the outbox
     1 FENCING_REJECT      owner/version is not the current claim (or the node was never claimed)
