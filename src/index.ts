@@ -70,7 +70,7 @@ export { PluginCache, canonicalKey } from './cache/index.js';
 export type { CacheStats, GetOrComputeOptions, PluginCacheOptions } from './cache/index.js';
 
 // retry
-export { RetryPolicy, isRetryableError } from './retry/index.js';
+export { RetryPolicy, isRetryableError, isRetryableStatus } from './retry/index.js';
 export type {
   JitterKind,
   RetryContext,
