@@ -81,6 +81,15 @@ export interface ProcessorHost {
   outboxWritten(taskId: string): void;
 }
 
+/**
+ * Runs the nodes of one module. The engine creates one per registered module and hands it
+ * every ParserTaskModel of that module.
+ *
+ * @example
+ * ```ts
+ * // Created by the engine; users write modules with defineModule() and run them with createChainEngine().
+ * ```
+ */
 export class ModuleProcessorWithChain {
   /** The module this processor runs. */
   readonly module: ModuleDefinition;

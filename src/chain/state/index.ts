@@ -28,3 +28,4 @@ export type {
   ThresholdInput,
   ThresholdResult,
 } from './types.js';
+export type * from './result-codes.js';
