@@ -7,11 +7,14 @@ import {
   invalid,
   optionalClock,
   optionalNumber,
+  optionalString,
   readOptions,
   requireFunction,
   requireString,
 } from '../internal/validate.js';
 import type { CacheService } from '../store/types.js';
+import { MetricName } from '../observe/metric-names.js';
+import { readMetrics, type Metrics } from '../observe/metrics.js';
 import { canonicalKey } from './canonical-key.js';
 import { Tier2 } from './tier2.js';
 
@@ -32,6 +35,10 @@ export interface PluginCacheOptions {
    * entry may outlive its TTL or TTI by about a millisecond, as with lru-cache's `ttlResolution`)
    */
   clock?: Clock;
+  /** Where hits and misses are counted (`cache_hit_total`, `cache_miss_total`). @defaultValue none */
+  metrics?: Metrics;
+  /** The `cache` label of its metrics. @defaultValue 'plugin_cache' */
+  name?: string;
 }
 
 /** Options of {@link PluginCache.getOrCompute}. */
@@ -120,6 +127,8 @@ export class PluginCache<V = unknown> {
   /** Slots given back, reused first. */
   #free: number[] = [];
   #size = 0;
+  readonly #metrics: Metrics | undefined;
+  readonly #labels: { cache: string };
   #hits = 0;
   #misses = 0;
   #loads = 0;
@@ -136,7 +145,11 @@ export class PluginCache<V = unknown> {
       'tier2',
       'tier2TtlMs',
       'clock',
+      'metrics',
+      'name',
     ]);
+    this.#metrics = readMetrics(W, o.metrics);
+    this.#labels = { cache: optionalString(W, 'name', o.name, 'plugin_cache') };
     this.#ttl = optionalNumber(W, 'ttlMs', o.ttlMs, 300_000, {
       greaterThan: 0,
       allowInfinity: true,
@@ -175,9 +188,11 @@ export class PluginCache<V = unknown> {
     const slot = this.#lookup(pluginId, canonicalKey(key));
     if (slot >= 0) {
       this.#hits++;
+      if (this.#metrics) this.#metrics.increment(MetricName.CACHE_HIT, this.#labels);
       return this.#values[slot];
     }
     this.#misses++;
+    if (this.#metrics) this.#metrics.increment(MetricName.CACHE_MISS, this.#labels);
     return undefined;
   }
 
@@ -208,10 +223,12 @@ export class PluginCache<V = unknown> {
       const slot = this.#lookup(pluginId, k);
       if (slot >= 0) {
         this.#hits++;
+        if (this.#metrics) this.#metrics.increment(MetricName.CACHE_HIT, this.#labels);
         return this.#values[slot]!;
       }
     }
     this.#misses++;
+    if (this.#metrics) this.#metrics.increment(MetricName.CACHE_MISS, this.#labels);
     let flights = this.#flights.get(pluginId);
     const running = flights?.get(k);
     if (running) return running.promise;

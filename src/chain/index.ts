@@ -27,6 +27,7 @@ export type {
   ParserTaskModel,
   TaskModel,
 } from './messages.js';
+export type { NodeId, NodeEventId } from './node-id.js';
 export { MemoryQueue } from './queue.js';
 export type { ChainQueue, Delivery, MemoryQueueOptions, PushOptions } from './queue.js';
 export { RedisStreamQueue } from './redis-stream-queue.js';
