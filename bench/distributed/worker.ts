@@ -5,6 +5,7 @@
  * bullmq QUEUE_NAME. It needs an IPC channel: it sends `{ type: 'ready' }` once consuming, then
  * `{ type: 'progress', nodes, items }` (mocra: nodes committed and items received; bullmq: jobs
  * completed) at most every 10 ms while work happens, and `{ type: 'stopped' }` after `stop`.
+ * Asked `{ type: 'usage' }`, it answers `{ type: 'usage', cpuUs }`: its own CPU time so far.
  * The parent sends `{ type: 'stop' }` to end it; it exits on its own if the parent goes away.
  */
 import { Worker as BullWorker } from 'bullmq';
@@ -96,6 +97,11 @@ const shutdown = (): Promise<void> =>
   })());
 process.on('message', (m: { type?: string }) => {
   if (m?.type === 'stop') void shutdown();
+  else if (m?.type === 'usage') {
+    // this process's CPU so far (user + system, µs), for the per-node cost
+    const cpu = process.cpuUsage();
+    send({ type: 'usage', cpuUs: cpu.user + cpu.system });
+  }
 });
 process.once('disconnect', () => void shutdown()); // the parent died: do not linger
 process.once('SIGTERM', () => void shutdown());
