@@ -88,7 +88,12 @@ export class OutboxRelay {
         if (entries.length === BATCH) this.#dirty.add(taskId);
         // publish, then acknowledge: an entry whose relay dies in between is leased again later
         const published: string[] = [];
+        // messages are pushed together (the queue adds one tick's pushes in one batch); items
+        // are handed over one at a time, in order, meanwhile
+        const messages = entries.filter(isMessage);
+        const pushes = Promise.all(messages.map((entry) => this.#publish(entry)));
         for (const entry of entries) {
+          if (isMessage(entry)) continue;
           if (performance.now() > leasedUntil) {
             // the lease on the rest of this batch is running out: another relay may take those
             // entries any moment, and publishing them here too would duplicate them. Leave them;
@@ -99,8 +104,16 @@ export class OutboxRelay {
           }
           if (await this.#publish(entry)) published.push(entry);
         }
+        const sent = await pushes;
+        const done = new Set(published);
+        messages.forEach((entry, i) => {
+          if (sent[i]) done.add(entry);
+        });
         try {
-          await state.ackOutbox(taskId, published);
+          await state.ackOutbox(
+            taskId,
+            entries.filter((entry) => done.has(entry)),
+          );
         } catch (error) {
           telemetry.log('warn', 'outbox relay: ack failed; the entries will be published again', {
             task_id: taskId,
@@ -179,4 +192,10 @@ export class OutboxRelay {
     await setAside(telemetry, 'outbox', queues.parser, entry, 'relay: unknown outbox entry');
     return true;
   }
+}
+
+/** Whether an outbox entry is a message for a queue (pushed) rather than an item. */
+function isMessage(entry: string): boolean {
+  const kind = entry[0];
+  return kind === OUTBOX_PTM || kind === OUTBOX_RETRY || kind === OUTBOX_ETM;
 }
