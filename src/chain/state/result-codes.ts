@@ -8,6 +8,7 @@ import type {
   CommitErrorCode,
   FallbackCode,
   RecoverCode,
+  RenewCode,
   RetryScheduleCode,
   TerminateCode,
   TerminatedCode,
@@ -22,6 +23,8 @@ export type CommitResultCode = (typeof CommitCode)[keyof typeof CommitCode];
 export type CommitErrorResultCode = (typeof CommitErrorCode)[keyof typeof CommitErrorCode];
 /** A result code of `ptm_recover_zombie` ({@link RecoverCode}). */
 export type RecoverResultCode = (typeof RecoverCode)[keyof typeof RecoverCode];
+/** A result code of `ptm_renew_lease` ({@link RenewCode}). */
+export type RenewResultCode = (typeof RenewCode)[keyof typeof RenewCode];
 /** A result code of `etm_threshold_decide` ({@link ThresholdCode}). */
 export type ThresholdResultCode = (typeof ThresholdCode)[keyof typeof ThresholdCode];
 /** A result code of `etm_retry_schedule` ({@link RetryScheduleCode}). */

@@ -195,7 +195,7 @@ describeRedis('RedisStreamQueue', () => {
     const d = await q.receive();
     await new Promise((r) => setTimeout(r, 150));
     await d!.touch!();
-    const [[, , idle]] = (await redis
+    const [[, , idle] = ['', '', Infinity]] = (await redis
       .client()
       .xpending(`${redis.prefix}q:{run}:parser`, 'workers', '-', '+', 1)) as [
       string,

@@ -21,6 +21,8 @@ import {
   type CommitErrorInput,
   type CommitSuccessInput,
   type NodeAddress,
+  type RenewLeaseInput,
+  type RenewLeaseResult,
   type RetryScheduleInput,
   type Successor,
   type ThresholdInput,
@@ -190,6 +192,14 @@ class ModelChainState implements ChainStateStore {
     if (message !== undefined && message !== '')
       this.#list(this.#outbox, node.taskId).push(message);
     return 0 as const;
+  }
+
+  async renewLease({ node, owner, version, leaseMs }: RenewLeaseInput): Promise<RenewLeaseResult> {
+    const rec = this.nodes.get(nodeId(node));
+    if (!rec || rec.status !== 'processing' || rec.owner !== owner || rec.version !== version)
+      return { code: 1, leaseUntil: 0 };
+    rec.leaseUntil = this.clock.now() + leaseMs;
+    return { code: 0, leaseUntil: rec.leaseUntil };
   }
 
   async recoverZombie(node: NodeAddress) {
@@ -363,6 +373,7 @@ type Call =
   | { k: 'commit'; input: CommitSuccessInput }
   | { k: 'commitError'; input: CommitErrorInput }
   | { k: 'recover'; node: NodeAddress }
+  | { k: 'renew'; input: RenewLeaseInput }
   | { k: 'decide'; input: ThresholdInput }
   | { k: 'retry'; input: RetryScheduleInput }
   | { k: 'promote'; taskId: string; max: number }
@@ -393,6 +404,8 @@ async function exec(s: ChainStateStore, call: Call, clock: ManualClock): Promise
       return s.commitError(call.input);
     case 'recover':
       return s.recoverZombie(call.node);
+    case 'renew':
+      return s.renewLease(call.input);
     case 'decide':
       return s.thresholdDecide(call.input);
     case 'retry':
@@ -578,6 +591,18 @@ class Ledger {
         }
         return;
       }
+      case 'renew': {
+        if ((result as RenewLeaseResult).code !== 0) return;
+        // only the live claim of its owner and version is renewed
+        const { node, owner, version } = call.input;
+        const g = this.#grants.get(nodeId(node));
+        expect(g, `a lease of ${nodeId(node)} renewed without a claim`).toBeDefined();
+        expect(
+          { owner, version, spent: false },
+          `a lease of ${nodeId(node)} renewed for a fenced-off owner/version`,
+        ).toEqual({ owner: g!.owner, version: g!.version, spent: g!.spent });
+        return;
+      }
       case 'recover': {
         if (result !== 0) return;
         const g = this.#grants.get(nodeId(call.node));
@@ -704,6 +729,7 @@ type Op =
     }
   | { t: 'commit'; grant: number; mask: number; dup: boolean; items: number; tamper: Tamper }
   | { t: 'commitError'; grant: number; hash: number; tamper: Tamper; message: boolean }
+  | { t: 'renew'; grant: number; tamper: Tamper; lease: number }
   | { t: 'replay'; back: number }
   | { t: 'early'; node: NodeRef; owner: number }
   | { t: 'advance'; ms: number }
@@ -782,6 +808,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       hash: fc.nat(1),
       tamper,
       message: fc.constantFrom(true, true, false),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('renew' as const),
+      grant: grantRef,
+      tamper,
+      lease: fc.constantFrom(100, 500, 1_000),
     }),
   },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('replay' as const), back: fc.nat(10) }) },
@@ -972,6 +1007,10 @@ function resolve(op: Op, st: RunState): Call[] {
       const items = Array.from({ length: op.items }, (_, j) => `item:${st.step}:${j}`);
       return [{ k: 'commit', input: { node: g.node, ...fenced(g, op.tamper), successors, items } }];
     }
+    case 'renew': {
+      const g = pickGrant(op.grant);
+      return [{ k: 'renew', input: { node: g.node, ...fenced(g, op.tamper), leaseMs: op.lease } }];
+    }
     case 'commitError': {
       const g = pickGrant(op.grant);
       return [
@@ -1107,6 +1146,7 @@ const CODED = new Set<Call['k']>([
   'commit',
   'commitError',
   'recover',
+  'renew',
   'decide',
   'retry',
   'terminate',
@@ -1239,6 +1279,7 @@ describe('chain state machine: model vs LocalChainState vs RedisChainState', () 
       commit: [0, 1, 2, 3],
       commitError: [0, 1, 2],
       recover: [0, 1, 2],
+      renew: [0, 1],
       decide: [0, 1, 2, 3],
       retry: [0, 1, 2],
       terminate: [0, 1],
