@@ -65,7 +65,7 @@ export async function generateRequests(
       error: (error as Error)?.message,
     });
     if (gate !== FallbackCode.ALLOWED) throw new NodeFailure('generate', error);
-    const input = await rebuildInput(host, module, ptm, ctx.task, error);
+    const input = await rebuildInput(host, module, ptm, ctx.task, error, ctx.signal);
     try {
       return resolveRequests(await step.generate({ ...ctx, input }));
     } catch (again) {
@@ -81,6 +81,7 @@ async function rebuildInput(
   ptm: ParserTaskModel,
   task: TaskInfo,
   original: unknown,
+  signal: AbortSignal,
 ): Promise<JsonValue> {
   const cut = ptm.prefixRequest.lastIndexOf('#');
   const index = Number(ptm.prefixRequest.slice(cut + 1));
@@ -95,7 +96,7 @@ async function rebuildInput(
   if (!parentStep) throw new NodeFailure('generate', original);
   let response: DownloadResult;
   try {
-    response = await host.downloads.download(module, ptm.taskId, saved.request, host.signal);
+    response = await host.downloads.download(module, ptm.taskId, saved.request, signal);
   } catch (error) {
     throw new NodeFailure('download', error);
   }
@@ -112,7 +113,7 @@ async function rebuildInput(
       stepName: parentStep.name,
       prefixRequest: saved.prefixRequest,
       input: saved.input,
-      signal: host.signal,
+      signal,
       idempotencyKey: `${ptm.runId}:${host.keys.ptmKey(parentNode)}:fallback`,
       request: saved.request,
     } as ParseContext),

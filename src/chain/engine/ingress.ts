@@ -207,6 +207,8 @@ export class Ingress {
       info,
       `${this.#o.workerId}/${delivery.id}`,
       delivery.message,
+      // each lease renewal also keeps the delivery this consumer's (a long step is not taken over)
+      delivery.touch ? () => delivery.touch!() : undefined,
     );
     if ('error' in run)
       return this.#interrupted(

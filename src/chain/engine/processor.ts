@@ -29,6 +29,7 @@ import {
 } from '../state/index.js';
 import type { DownloadPath } from './download.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
+import { NodeLease } from './node-lease.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
 import { NodeFailure, errorInfo, checkParseOutput, type ResolvedRequest } from './step-output.js';
 import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES, type NodeTelemetry } from './telemetry.js';
@@ -117,8 +118,18 @@ export class ModuleProcessorWithChain {
     return run.outcome;
   }
 
-  /** Like {@link process}, but answers an interruption with its error and the lease state. @internal */
-  async run(ptm: ParserTaskModel, task: TaskInfo, owner: string, raw: string): Promise<NodeRun> {
+  /**
+   * Like {@link process}, but answers an interruption with its error and the lease state.
+   * `keepAlive` keeps the node's queue delivery its own while the node runs (called with each
+   * lease renewal). @internal
+   */
+  async run(
+    ptm: ParserTaskModel,
+    task: TaskInfo,
+    owner: string,
+    raw: string,
+    keepAlive?: () => Promise<void>,
+  ): Promise<NodeRun> {
     if (ptm.stepIdx >= this.module.steps.length) {
       return {
         error: new ConfigError(
@@ -140,7 +151,7 @@ export class ModuleProcessorWithChain {
         root: isRootNode(ptm),
       });
       if (claim.code !== ClaimCode.EXECUTE) leaseHeld = false;
-      return { outcome: await this.#afterClaim(ptm, task, owner, raw, claim) };
+      return { outcome: await this.#afterClaim(ptm, task, owner, raw, claim, keepAlive) };
     } catch (error) {
       return { error, leaseHeld };
     }
@@ -152,6 +163,7 @@ export class ModuleProcessorWithChain {
     owner: string,
     raw: string,
     claim: Awaited<ReturnType<ChainStateStore['claim']>>,
+    keepAlive: (() => Promise<void>) | undefined,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
     const node = toNodeId(ptm);
@@ -187,6 +199,46 @@ export class ModuleProcessorWithChain {
       }
     }
     const version = claim.version;
+    // the heartbeat: the lease is renewed while the node runs; its signal is the node's one
+    const lease = new NodeLease({
+      state: rt.state,
+      node,
+      owner,
+      version,
+      leaseMs: rt.leaseMs,
+      parent: rt.signal,
+      keepAlive,
+      onLost: () =>
+        rt.telemetry.log('warn', 'lease lost while running: the node is abandoned', {
+          ...fields,
+          decision: 'lease_lost',
+        }),
+      onError: (error) =>
+        rt.telemetry.log('warn', 'lease renewal failed; will retry', {
+          ...fields,
+          error: String(error),
+        }),
+    });
+    try {
+      return await this.#execute(ptm, task, owner, node, version, epoch, fields, lease);
+    } finally {
+      lease.stop();
+    }
+  }
+
+  /** Runs a claimed node under its lease: generate, download, parse, commit. */
+  async #execute(
+    ptm: ParserTaskModel,
+    task: TaskInfo,
+    owner: string,
+    node: NodeId,
+    version: number,
+    epoch: number,
+    fields: LogFields,
+    lease: NodeLease,
+  ): Promise<NodeOutcome> {
+    const rt = this.#host;
+    const signal = lease.signal;
     const idempotencyKey = `${ptm.runId}:${rt.keys.ptmKey(node)}:${version}`;
     const stepIdx = ptm.stepIdx;
     const step = this.module.steps[stepIdx]!;
@@ -197,7 +249,7 @@ export class ModuleProcessorWithChain {
       stepName: step.name,
       prefixRequest: ptm.prefixRequest,
       input: ptm.data,
-      signal: rt.signal,
+      signal,
       idempotencyKey,
     };
     const started = performance.now();
@@ -209,7 +261,7 @@ export class ModuleProcessorWithChain {
         requests.map(async (request) => {
           let response: DownloadResult;
           try {
-            response = await rt.downloads.download(this.module, ptm.taskId, request, rt.signal);
+            response = await rt.downloads.download(this.module, ptm.taskId, request, signal);
           } catch (error) {
             throw new NodeFailure('download', error);
           }
@@ -304,6 +356,10 @@ export class ModuleProcessorWithChain {
           decision: 'released',
         });
         return 'released';
+      }
+      if (lease.lost) {
+        rt.telemetry.processed(this.module.id, 'rejected', performance.now() - started);
+        return 'commit_rejected'; // another owner has (or will have) the node
       }
       const failure = caught instanceof NodeFailure ? caught : new NodeFailure('generate', caught);
       const outcome = await this.#fail(ptm, node, owner, version, epoch, failure, fields);
