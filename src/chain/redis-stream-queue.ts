@@ -62,7 +62,10 @@ export interface RedisStreamQueueOptions<T> {
   decode: (payload: string) => T;
   /** Most entries in the stream before producers wait (soft across processes). @defaultValue 10000 */
   capacity?: number;
-  /** Deliveries idle longer than this (ms) are taken over from their consumer. @defaultValue 30000 */
+  /**
+   * Deliveries idle longer than this (ms) are taken over from their consumer; consumers idle
+   * this long holding nothing are removed from the group. @defaultValue 30000
+   */
   claimIdleMs?: number;
   /** Deliveries after which an entry is dead-lettered. @defaultValue 5 */
   maxDeliveries?: number;
@@ -108,6 +111,13 @@ interface RawEntry {
 }
 
 const where = 'RedisStreamQueue';
+
+/**
+ * The one default of `claimIdleMs` (every Redis Stream queue, `createRedisStreamQueues`): a
+ * dead worker's deliveries run again within about 30 s. It stays above the engine's default
+ * `leaseMs` (20 s), so by then the node's lease has run out and the new worker can claim it.
+ */
+export const DEFAULT_CLAIM_IDLE_MS = 30_000;
 
 /**
  * A distributed {@link ChainQueue} on Redis Streams.
@@ -187,7 +197,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         min: 1,
         allowInfinity: true,
       }),
-      claimIdleMs: optionalNumber(where, 'claimIdleMs', o.claimIdleMs, 30_000, {
+      claimIdleMs: optionalNumber(where, 'claimIdleMs', o.claimIdleMs, DEFAULT_CLAIM_IDLE_MS, {
         integer: true,
         min: 1,
       }),
@@ -214,6 +224,11 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       throw error;
     });
     return this.#started;
+  }
+
+  /** How long (ms) a delivery stays idle before another consumer takes it over. */
+  get claimIdleMs(): number {
+    return this.#o.claimIdleMs;
   }
 
   size(): number {

@@ -14,7 +14,7 @@ import {
 } from '../internal/validate.js';
 import { ChainKeyBuilder } from '../keys/chain-key-builder.js';
 import { noopMetrics, type Metrics } from '../observe/metrics.js';
-import { RedisStreamQueue } from './redis-stream-queue.js';
+import { DEFAULT_CLAIM_IDLE_MS, RedisStreamQueue } from './redis-stream-queue.js';
 
 /** Options of {@link createRedisStreamQueues}. */
 export interface RedisStreamQueuesOptions {
@@ -41,10 +41,11 @@ export interface RedisStreamQueuesOptions {
   /** Most entries in each stream before producers wait (soft across processes). @defaultValue 10000 */
   capacity?: number;
   /**
-   * A delivery left unacknowledged this long (ms) — its worker died, hangs, or stopped in the
-   * middle of it — is taken over by another worker. Keep it **above the engine's `leaseMs`**:
-   * the node's lease has then expired and the new worker can claim it (sooner, it would only
-   * meet `LOCKED_BY_OTHER`). @defaultValue 90000 (the engine's default lease is 60000)
+   * A delivery left idle this long (ms) — its worker died, hangs, or stopped in the middle of
+   * it — is taken over by another worker (a running node keeps its delivery alive with each
+   * lease renewal, so a slow node is not). Keep it **above the engine's `leaseMs`**: the node's
+   * lease has then expired and the new worker can claim it (sooner, it would only meet
+   * `LOCKED_BY_OTHER`). @defaultValue 30000 (the engine's default lease is 20000)
    */
   claimIdleMs?: number;
   /** Deliveries after which a message is dead-lettered by the queue itself. @defaultValue 5 */
@@ -137,7 +138,7 @@ export function createRedisStreamQueues(options: RedisStreamQueuesOptions): Redi
     min: 1,
     allowInfinity: true,
   });
-  const claimIdleMs = optionalNumber(W, 'claimIdleMs', o.claimIdleMs, 90_000, {
+  const claimIdleMs = optionalNumber(W, 'claimIdleMs', o.claimIdleMs, DEFAULT_CLAIM_IDLE_MS, {
     integer: true,
     min: 1,
   });

@@ -126,7 +126,7 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
   if (!(keys instanceof ChainKeyBuilder)) invalid(W, 'keys', 'a ChainKeyBuilder', o.keys);
   const int = (min: number) => ({ integer: true, min });
   const stateTtlMs = optionalNumber(W, 'stateTtlMs', o.stateTtlMs, 7 * DAY, int(1000));
-  const leaseMs = optionalNumber(W, 'leaseMs', o.leaseMs, 60_000, int(10));
+  const leaseMs = optionalNumber(W, 'leaseMs', o.leaseMs, 20_000, int(10));
   const downloadTimeoutMs = optionalNumber(
     W,
     'downloadTimeoutMs',
