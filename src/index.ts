@@ -12,8 +12,10 @@ export {
   QueueFullError,
   TaskCancelledError,
   TaskTimeoutError,
+  ClosedError,
   SchedulerClosedError,
   BackendUnavailableError,
+  BackendOutOfMemoryError,
   ScriptError,
   StoreCommandError,
   RateLimitedError,
@@ -25,14 +27,25 @@ export {
   isTaskCancelledError,
   isTaskTimeoutError,
   isBackendUnavailableError,
+  isClosedError,
 } from './errors.js';
+export { classifyRedisError } from './store/redis-errors.js';
+export type { RedisCallContext } from './store/redis-errors.js';
 export type { ErrorContext, MocraErrorOptions } from './errors.js';
 
 // observability
-export { silentLogger, InMemoryMetrics, noopMetrics, prometheusMetrics } from './observe/index.js';
+export {
+  silentLogger,
+  consoleLogger,
+  InMemoryMetrics,
+  noopMetrics,
+  prometheusMetrics,
+} from './observe/index.js';
 export type {
   Logger,
   LogFields,
+  LogLevel,
+  ConsoleLoggerOptions,
   Metrics,
   MetricLabels,
   ObservationSummary,

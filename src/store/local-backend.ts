@@ -10,7 +10,7 @@ import {
   optionalString,
   readOptions,
 } from '../internal/validate.js';
-import { silentLogger, type Logger } from '../observe/logger.js';
+import { readLogger, type Logger } from '../observe/logger.js';
 import {
   checkIncrement,
   checkKey,
@@ -58,7 +58,7 @@ export class LocalBackend implements CacheService {
   constructor(options: LocalBackendOptions = {}) {
     const o = readOptions(W, options, ['keyPrefix', 'logger', 'clock', 'sweepIntervalMs']);
     this.keyPrefix = optionalString(W, 'keyPrefix', o.keyPrefix, '', { allowEmpty: true });
-    this.#logger = o.logger ?? silentLogger;
+    this.#logger = readLogger(W, 'logger', o.logger);
     this.store = new LocalStore({
       clock: optionalClock(W, 'clock', o.clock, systemClock),
       sweepIntervalMs: optionalNumber(W, 'sweepIntervalMs', o.sweepIntervalMs, 1000, {
@@ -153,7 +153,7 @@ export class LocalBackend implements CacheService {
     if (this.#closed) return;
     this.#closed = true;
     this.store.close();
-    this.#logger.debug('mocra cache service closed', { mode: this.mode });
+    this.#logger.debug({ mode: this.mode }, 'mocra cache service closed');
   }
 
   #open(): void {

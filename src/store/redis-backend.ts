@@ -18,7 +18,7 @@ import {
   optionalString,
   readOptions,
 } from '../internal/validate.js';
-import { silentLogger, type Logger } from '../observe/logger.js';
+import { readLogger, type Logger } from '../observe/logger.js';
 import {
   checkIncrement,
   checkKey,
@@ -189,7 +189,7 @@ export class RedisBackend implements CacheService, ScriptRunner {
     const o = readOptions(W, options, ['redis', 'keyPrefix', 'logger', 'assertSameSlot']);
     this.keyPrefix = optionalString(W, 'keyPrefix', o.keyPrefix, '', { allowEmpty: true });
     this.#assertSameSlot = optionalBoolean(W, 'assertSameSlot', o.assertSameSlot, true);
-    this.#logger = o.logger ?? silentLogger;
+    this.#logger = readLogger(W, 'logger', o.logger);
     const r = o.redis;
     if (r instanceof Redis || r instanceof Cluster || isClientLike(r)) {
       this.client = r as Redis | Cluster;
@@ -220,7 +220,7 @@ export class RedisBackend implements CacheService, ScriptRunner {
         const now = Date.now();
         if (now - lastLogged < 5_000) return;
         lastLogged = now;
-        this.#logger.warn('mocra: redis connection error', { error: error.message });
+        this.#logger.warn({ error: error.message }, 'mocra: redis connection error');
       };
       this.client.on('error', log);
       if (this.isCluster) this.client.on('node error', log);
@@ -228,6 +228,7 @@ export class RedisBackend implements CacheService, ScriptRunner {
       const given = (this.client as Cluster).options;
       if ((given?.retryDelayOnFailover ?? 100) > 0) {
         this.#logger.warn(
+          {},
           'mocra: the given Cluster client resends a command after its connection closed (retryDelayOnFailover > 0), so a script could run twice; set retryDelayOnFailover: 0',
         );
       }
@@ -419,7 +420,7 @@ export class RedisBackend implements CacheService, ScriptRunner {
     } catch (error) {
       if (!String((error as Error)?.message).startsWith('NOSCRIPT'))
         throw scriptFailure(name, error);
-      this.#logger.info('mocra: reloading script after NOSCRIPT', { script: name });
+      this.#logger.info({ script: name }, 'mocra: reloading script after NOSCRIPT');
       try {
         await this.#loadScript(script.source);
         reply = await this.client.evalsha(script.sha1, full.length, ...full, ...argv);

@@ -21,7 +21,7 @@ import {
   readOptions,
 } from '../../internal/validate.js';
 import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
-import { silentLogger, type LogFields, type Logger } from '../../observe/logger.js';
+import { readLogger, type LogFields, type Logger } from '../../observe/logger.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
@@ -280,9 +280,7 @@ class ChainEngineImpl implements ChainEngine {
       optionalFunction<Downloader>(W, 'downloader', o.downloader) ?? fetchDownloader;
     this.#loadLoginInfo = optionalFunction(W, 'loadLoginInfo', o.loadLoginInfo);
     this.#onItem = optionalFunction(W, 'onItem', o.onItem);
-    this.#logger = (o.logger as Logger | undefined) ?? silentLogger;
-    if (typeof this.#logger.info !== 'function')
-      invalid(W, 'logger', 'a logger with debug/info/warn/error', o.logger);
+    this.#logger = readLogger(W, 'logger', o.logger);
     this.#metrics = (o.metrics as Metrics | undefined) ?? noopMetrics;
     if (typeof this.#metrics.increment !== 'function')
       invalid(W, 'metrics', 'a Metrics (increment/observe/gauge)', o.metrics);
@@ -1352,7 +1350,7 @@ class ChainEngineImpl implements ChainEngine {
 
   #log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: LogFields): void {
     try {
-      this.#logger[level](message, { ...fields, runtime_mode: this.runtimeMode });
+      this.#logger[level]({ ...fields, runtime_mode: this.runtimeMode }, message);
     } catch {
       // a broken logger never breaks the engine
     }

@@ -168,7 +168,7 @@ describeCluster('chain engine on a Redis Cluster', () => {
     const items: ChainItem[] = [];
     const problems: string[] = [];
     const logger = (name: string): Logger => {
-      const note = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+      const note = (level: string) => (fields: Record<string, unknown>, message: string) => {
         const line = `${name} ${level}: ${message} ${JSON.stringify(fields ?? {})}`;
         if (/CROSSSLOT|MOVED|ASK|CLUSTERDOWN|TRYAGAIN/.test(line)) problems.push(line);
         if (level === 'error') problems.push(line);
