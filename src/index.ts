@@ -145,6 +145,7 @@ export { RedisStreamQueue } from './chain/redis-stream-queue.js';
 export type { DeadLetter, RedisStreamQueueOptions } from './chain/redis-stream-queue.js';
 export { createRedisStreamQueues } from './chain/stream-queues.js';
 export type { RedisStreamQueues, RedisStreamQueuesOptions } from './chain/stream-queues.js';
+export type { StreamQueueTuning } from './chain/stream-queue-tuning.js';
 
 // chain state machine
 export {
@@ -179,7 +180,12 @@ export type {
 } from './chain/state/index.js';
 
 // keys
-export { ChainKeyBuilder, KEY_LAYOUT_VERSION, escapeKeyPart } from './keys/index.js';
+export {
+  ChainKeyBuilder,
+  KEY_LAYOUT_VERSION,
+  escapeKeyPart,
+  namespacePrefix,
+} from './keys/index.js';
 export type { ChainKeyBuilderOptions, PtmIdentity } from './keys/index.js';
 
 // state store

@@ -20,21 +20,29 @@
  * key (possibly on another master) and is written by commands of its own.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { BackendUnavailableError, QueueFullError, isMocraError } from '../errors.js';
-import { abortError, onAbort, sleep } from '../internal/abort.js';
-import {
-  invalid,
-  optionalNumber,
-  readOptions,
-  requireFunction,
-  requireString,
-} from '../internal/validate.js';
-import { noopMetrics, type Metrics } from '../observe/metrics.js';
+import { ClosedError, QueueFullError, isMocraError } from '../errors.js';
+import { abortError, sleep } from '../internal/abort.js';
+import { invalid, readOptions, requireFunction, requireString } from '../internal/validate.js';
+import type { Metrics } from '../observe/metrics.js';
+import { CommandDeadline } from '../store/command-deadline.js';
 import { keySlot } from '../store/key-slot.js';
+import { classifyRedisError } from '../store/redis-errors.js';
 import type { ChainQueue, Delivery, PushOptions } from './queue.js';
+import {
+  closeWaiters,
+  readPushOptions,
+  receiveSignal,
+  waitForDelivery,
+  type ReceiveWaiter,
+} from './queue-waiters.js';
+import {
+  TUNING_KEYS,
+  readStreamQueueTuning,
+  type StreamQueueTuning,
+} from './stream-queue-tuning.js';
 
-/** Options of {@link RedisStreamQueue}. */
-export interface RedisStreamQueueOptions<T> {
+/** Options of {@link RedisStreamQueue}; the tuning options are those of {@link StreamQueueTuning}. */
+export interface RedisStreamQueueOptions<T> extends StreamQueueTuning {
   /**
    * An ioredis client: a `Redis` (one server or a primary) or a `Cluster`. The queue duplicates
    * it for its blocking reads (and closes the duplicate on shutdown); it never closes `client`.
@@ -54,18 +62,6 @@ export interface RedisStreamQueueOptions<T> {
   encode: (message: T) => string;
   /** Decodes a payload; throwing dead-letters the entry with the error's message as reason. */
   decode: (payload: string) => T;
-  /** Most entries in the stream before producers wait (soft across processes). @defaultValue 10000 */
-  capacity?: number;
-  /** Deliveries idle longer than this (ms) are taken over from their consumer. @defaultValue 30000 */
-  claimIdleMs?: number;
-  /** Deliveries after which an entry is dead-lettered. @defaultValue 5 */
-  maxDeliveries?: number;
-  /** Longest block of one XREADGROUP in ms. @defaultValue 1000 */
-  blockMs?: number;
-  /** Poll period of a producer waiting for room, in ms. @defaultValue 25 */
-  pollMs?: number;
-  /** Where counters go. @defaultValue noopMetrics */
-  metrics?: Metrics;
 }
 
 /** A dead-lettered entry as read back by {@link RedisStreamQueue.deadLetters}. */
@@ -80,12 +76,6 @@ export interface DeadLetter {
   originalId: string;
   /** Deliveries before it was dead-lettered. */
   deliveries: number;
-}
-
-interface Waiter<T> {
-  resolve: (d: Delivery<T> | null) => void;
-  reject: (e: Error) => void;
-  done: boolean;
 }
 
 interface RawEntry {
@@ -114,7 +104,8 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   #opening: Promise<Redis | Cluster> | null = null;
   readonly #o: Required<Omit<RedisStreamQueueOptions<T>, 'client' | 'metrics'>>;
   readonly #metrics: Metrics;
-  readonly #waiters: Waiter<T>[] = [];
+  readonly #deadline: CommandDeadline;
+  readonly #waiters: ReceiveWaiter<T>[] = [];
   readonly #buffer: RawEntry[] = [];
   readonly #inFlight = new Set<string>();
   #pumping = false;
@@ -135,12 +126,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       'consumer',
       'encode',
       'decode',
-      'capacity',
-      'claimIdleMs',
-      'maxDeliveries',
-      'blockMs',
-      'pollMs',
-      'metrics',
+      ...TUNING_KEYS,
     ]);
     if (
       !o.client ||
@@ -151,6 +137,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     }
     this.#client = o.client;
     this.name = requireString(where, 'name', o.name);
+    const tuning = readStreamQueueTuning(where, o);
     this.#o = Object.freeze({
       name: this.name,
       key: requireString(where, 'key', o.key),
@@ -159,23 +146,10 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       consumer: requireString(where, 'consumer', o.consumer),
       encode: requireFunction<(m: T) => string>(where, 'encode', o.encode),
       decode: requireFunction<(p: string) => T>(where, 'decode', o.decode),
-      capacity: optionalNumber(where, 'capacity', o.capacity, 10_000, {
-        integer: true,
-        min: 1,
-        allowInfinity: true,
-      }),
-      claimIdleMs: optionalNumber(where, 'claimIdleMs', o.claimIdleMs, 30_000, {
-        integer: true,
-        min: 1,
-      }),
-      maxDeliveries: optionalNumber(where, 'maxDeliveries', o.maxDeliveries, 5, {
-        integer: true,
-        min: 1,
-      }),
-      blockMs: optionalNumber(where, 'blockMs', o.blockMs, 1_000, { integer: true, min: 1 }),
-      pollMs: optionalNumber(where, 'pollMs', o.pollMs, 25, { integer: true, min: 1 }),
+      ...tuning,
     });
-    this.#metrics = o.metrics ?? noopMetrics;
+    this.#metrics = tuning.metrics;
+    this.#deadline = new CommandDeadline(tuning.commandTimeoutMs);
   }
 
   /** Creates the stream and the consumer group if missing. Called by the first push/receive too. */
@@ -220,11 +194,11 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     return true;
   }
 
-  async push(message: T, options: PushOptions = {}): Promise<void> {
-    const { signal, maxWaitMs = Infinity } = options;
+  async push(message: T, options?: PushOptions): Promise<void> {
+    const { signal, maxWaitMs } = readPushOptions(where, options);
     if (this.#closed) {
       this.#count('closed');
-      throw new QueueFullError(`queue ${this.name} is closed`, { context: { key: this.name } });
+      throw new ClosedError(`queue ${this.name} is closed`, { context: { key: this.name } });
     }
     if (signal?.aborted) throw abortError(signal);
     await this.start();
@@ -257,7 +231,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         }
         if (this.#closed) {
           this.#count('closed');
-          throw new QueueFullError(`queue ${this.name} was closed`, {
+          throw new ClosedError(`queue ${this.name} was closed`, {
             context: { key: this.name },
           });
         }
@@ -271,33 +245,16 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     }
   }
 
-  receive(options: { signal?: AbortSignal } = {}): Promise<Delivery<T> | null> {
-    const { signal } = options;
+  receive(options?: { signal?: AbortSignal }): Promise<Delivery<T> | null> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = receiveSignal(where, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.#closed) return Promise.resolve(null);
-    return new Promise<Delivery<T> | null>((resolve, reject) => {
-      let dispose = (): void => {};
-      const waiter: Waiter<T> = {
-        done: false,
-        resolve: (d) => {
-          dispose();
-          resolve(d);
-        },
-        reject: (e) => {
-          dispose();
-          reject(e);
-        },
-      };
-      dispose = onAbort(signal, () => {
-        if (waiter.done) return;
-        waiter.done = true;
-        const i = this.#waiters.indexOf(waiter);
-        if (i >= 0) this.#waiters.splice(i, 1);
-        waiter.reject(abortError(signal!));
-      });
-      this.#waiters.push(waiter);
-      this.#serve();
-    });
+    return waitForDelivery(this.#waiters, signal, () => this.#serve());
   }
 
   /**
@@ -374,10 +331,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   async #close(): Promise<void> {
     this.#closed = true;
-    for (const w of this.#waiters.splice(0)) {
-      w.done = true;
-      w.resolve(null);
-    }
+    closeWaiters(this.#waiters);
     // buffered entries were never handed out: they keep their earlier delivery count
     for (const entry of this.#buffer.splice(0))
       await this.#requeue(entry, priorDeliveries(entry)).catch(() => {});
@@ -388,16 +342,13 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     reader?.disconnect();
     if (this.#started !== null && this.#inFlight.size === 0) {
       try {
-        const mine = (await this.#client.xpending(
-          this.#o.key,
-          this.#o.group,
-          '-',
-          '+',
-          1,
-          this.#o.consumer,
+        const mine = (await this.#call(() =>
+          this.#client.xpending(this.#o.key, this.#o.group, '-', '+', 1, this.#o.consumer),
         )) as unknown[];
         if (mine.length === 0)
-          await this.#xgroup('DELCONSUMER', this.#o.key, this.#o.group, this.#o.consumer);
+          await this.#call(() =>
+            this.#xgroup('DELCONSUMER', this.#o.key, this.#o.group, this.#o.consumer),
+          );
       } catch {
         // best effort: an idle consumer left in the group is harmless
       }
@@ -431,7 +382,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     if (this.#waiters.length > 0 && !this.#pumping && !this.#closed) this.#pumpDone = this.#pump();
   }
 
-  #handOut(entry: RawEntry, waiter: Waiter<T>): void {
+  #handOut(entry: RawEntry, waiter: ReceiveWaiter<T>): void {
     const f = toRecord(entry.fields);
     const deliveries = entry.deliveries + Number(f.d ?? 0);
     const payload = f.p;
@@ -492,7 +443,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   }
 
   /** A waiter whose entry was dead-lettered waits for the next one. */
-  #refill(waiter: Waiter<T>): void {
+  #refill(waiter: ReceiveWaiter<T>): void {
     waiter.done = false;
     this.#waiters.unshift(waiter);
     this.#serve();
@@ -550,12 +501,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         this.#serve();
       }
     } catch (error) {
-      const failure =
-        error instanceof Error && isMocraError(error)
-          ? error
-          : new BackendUnavailableError(`queue ${this.name}: ${(error as Error).message}`, {
-              cause: error,
-            });
+      const failure = classifyRedisError(error, { source: `queue ${this.name}` });
       for (const w of this.#waiters.splice(0)) {
         w.done = true;
         w.reject(failure);
@@ -576,18 +522,30 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       if (claimed.length > 0) return claimed;
     }
     const reader = this.#reader ?? (await this.#openReader());
-    const reply = (await reader.xreadgroup(
-      'GROUP',
-      this.#o.group,
-      this.#o.consumer,
-      'COUNT',
-      wanted,
-      'BLOCK',
-      this.#o.blockMs,
-      'STREAMS',
-      this.#o.key,
-      '>',
-    )) as [string, [string, string[]][]][] | null;
+    let reply: [string, [string, string[]][]][] | null;
+    try {
+      reply = (await this.#deadline.run(
+        () =>
+          reader.xreadgroup(
+            'GROUP',
+            this.#o.group,
+            this.#o.consumer,
+            'COUNT',
+            wanted,
+            'BLOCK',
+            this.#o.blockMs,
+            'STREAMS',
+            this.#o.key,
+            '>',
+          ),
+        this.#o.blockMs,
+      )) as [string, [string, string[]][]][] | null;
+    } catch (error) {
+      // a read that never answered leaves its connection unusable: the next read opens another
+      if (this.#reader === reader) this.#reader = null;
+      reader.disconnect();
+      throw error;
+    }
     if (!reply) return [];
     return reply.flatMap(([, rows]) => rows.map(([id, fields]) => ({ id, fields, deliveries: 1 })));
   }
@@ -639,7 +597,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       const reader = await this.#opening;
       if (this.#closed) {
         reader.disconnect();
-        throw new BackendUnavailableError(`queue ${this.name} is closed`);
+        throw new ClosedError(`queue ${this.name} is closed`, { context: { key: this.name } });
       }
       this.#reader = reader;
       return reader;
@@ -649,26 +607,26 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   }
 
   async #claim(count: number): Promise<RawEntry[]> {
-    const reply = (await this.#client.xautoclaim(
-      this.#o.key,
-      this.#o.group,
-      this.#o.consumer,
-      this.#o.claimIdleMs,
-      '0-0',
-      'COUNT',
-      count,
+    const reply = (await this.#call(() =>
+      this.#client.xautoclaim(
+        this.#o.key,
+        this.#o.group,
+        this.#o.consumer,
+        this.#o.claimIdleMs,
+        '0-0',
+        'COUNT',
+        count,
+      ),
     )) as [string, [string, string[] | null][], string[]?];
     const rows = reply[1].filter((r): r is [string, string[]] => Array.isArray(r[1]));
     const deleted = reply[2] ?? [];
-    if (deleted.length > 0) await this.#client.xack(this.#o.key, this.#o.group, ...deleted);
+    if (deleted.length > 0)
+      await this.#call(() => this.#client.xack(this.#o.key, this.#o.group, ...deleted));
     const out: RawEntry[] = [];
     for (const [id, fields] of rows) {
-      const pending = (await this.#client.xpending(this.#o.key, this.#o.group, id, id, 1)) as [
-        string,
-        string,
-        number,
-        number,
-      ][];
+      const pending = (await this.#call(() =>
+        this.#client.xpending(this.#o.key, this.#o.group, id, id, 1),
+      )) as [string, string, number, number][];
       const times = pending[0]?.[3] ?? 1;
       this.#metrics.increment('queue_reclaimed_total', { queue: this.name });
       out.push({ id, fields, deliveries: times });
@@ -676,20 +634,12 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     return out;
   }
 
+  /** One Redis call: bounded by `commandTimeoutMs`, failures classified (one classifier for every caller). */
   async #call<R>(fn: () => Promise<R>): Promise<R> {
     try {
-      return await fn();
+      return await this.#deadline.run(fn);
     } catch (error) {
-      if (isMocraError(error)) throw error;
-      const message = (error as Error).message ?? String(error);
-      if (
-        /ECONNREFUSED|ECONNRESET|Connection is closed|ETIMEDOUT|EPIPE|MaxRetriesPerRequest/i.test(
-          message,
-        )
-      ) {
-        throw new BackendUnavailableError(`queue ${this.name}: ${message}`, { cause: error });
-      }
-      throw error;
+      throw classifyRedisError(error, { source: `queue ${this.name}` });
     }
   }
 }

@@ -85,10 +85,17 @@ export function consoleLogger(options: ConsoleLoggerOptions = {}): Logger {
     (fields: LogFields, message: string): void => {
       if (LEVELS.indexOf(at) < min) return;
       const hasFields = fields !== null && typeof fields === 'object' && Object.keys(fields).length;
+      // eslint-disable-next-line no-console -- writing to the console is this logger's job
       if (hasFields) console[at](`${at.toUpperCase()} ${message}`, fields);
+      // eslint-disable-next-line no-console -- writing to the console is this logger's job
       else console[at](`${at.toUpperCase()} ${message}`);
     };
-  return wrap({ debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') });
+  return wrap({
+    debug: line('debug'),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+  });
 }
 
 const WRAPPED = new WeakSet<Logger>();

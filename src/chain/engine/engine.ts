@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PluginCache } from '../../cache/index.js';
-import { ConfigError, isMocraError } from '../../errors.js';
+import { ClosedError, ConfigError, isClosedError, isMocraError } from '../../errors.js';
 import { sleep } from '../../internal/abort.js';
 import { Emitter } from '../../internal/emitter.js';
 import { unrefTimeout } from '../../internal/clock.js';
@@ -517,7 +517,7 @@ class ChainEngineImpl implements ChainEngine {
 
   async submit(task: TaskModel): Promise<void> {
     if (this.#stopped)
-      throw new ConfigError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
+      throw new ClosedError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
     const input = normalizeMessage({ kind: 'task', body: task });
     if (input.kind !== 'task') throw new Error('unreachable');
     const { loginInfo, ...body } = input.task;
@@ -529,7 +529,7 @@ class ChainEngineImpl implements ChainEngine {
 
   async publish(message: unknown): Promise<void> {
     if (this.#stopped)
-      throw new ConfigError(`${W}: publish() after stop()`, { context: { field: 'publish' } });
+      throw new ClosedError(`${W}: publish() after stop()`, { context: { field: 'publish' } });
     let text: string;
     try {
       text = typeof message === 'string' ? message : JSON.stringify(message);
@@ -700,7 +700,8 @@ class ChainEngineImpl implements ChainEngine {
       try {
         disposition = await this.#ingress(input, delivery, hold);
       } catch (error) {
-        if (this.#workAbort.signal.aborted) {
+        if (this.#workAbort.signal.aborted || isClosedError(error)) {
+          // stopping, or a queue of this process already closed: leave the message to others
           disposition = this.#stopping();
         } else if (isMocraError(error) && error.retryable) {
           // e.g. Redis unavailable: nothing was committed; try the message again later

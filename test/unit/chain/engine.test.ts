@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ClosedError,
   ConfigError,
   createChainEngine,
   defineModule,
@@ -248,7 +249,7 @@ describe('chain engine behaviour (fake downloader)', () => {
     expect(errors).toHaveLength(0);
     await expect(
       engine.submit({ taskId: 'u', account: 'a', platform: 'p', modules: ['m'] }),
-    ).rejects.toBeInstanceOf(ConfigError);
+    ).rejects.toBeInstanceOf(ClosedError);
   });
 
   it('isolates a throwing event listener', async () => {
