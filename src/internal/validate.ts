@@ -6,20 +6,34 @@
  */
 import { ConfigError } from '../errors.js';
 
-/** Renders a received value for an error message: "`-1` (number)". */
+/**
+ * Renders a received value for an error message: "`-1` (number)". Never throws, whatever the
+ * value (a Proxy with throwing traps, a getter that throws, an object without a prototype).
+ */
 export function describeValue(value: unknown): string {
   let shown: string;
-  if (typeof value === 'string')
-    shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  else if (typeof value === 'function')
-    shown = value.name ? `[function ${value.name}]` : '[function]';
-  else if (typeof value === 'bigint') shown = `${value}n`;
-  else if (typeof value === 'symbol') shown = value.toString();
-  else if (Array.isArray(value)) shown = `[array of ${value.length}]`;
-  else if (value !== null && typeof value === 'object')
-    shown = `[object ${value.constructor?.name ?? 'Object'}]`;
-  else shown = String(value);
-  const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  let type: string;
+  try {
+    type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  } catch {
+    type = typeof value; // Array.isArray throws on a revoked Proxy
+  }
+  try {
+    if (typeof value === 'string')
+      shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+    else if (typeof value === 'function')
+      shown =
+        typeof value.name === 'string' && value.name ? `[function ${value.name}]` : '[function]';
+    else if (typeof value === 'bigint') shown = `${value}n`;
+    else if (typeof value === 'symbol') shown = value.toString();
+    else if (type === 'array') shown = `[array of ${(value as unknown[]).length}]`;
+    else if (value !== null && typeof value === 'object') {
+      const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name;
+      shown = `[object ${typeof name === 'string' && name ? name : 'Object'}]`;
+    } else shown = String(value);
+  } catch {
+    shown = `[${type}]`;
+  }
   return `\`${shown}\` (${type})`;
 }
 

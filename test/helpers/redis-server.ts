@@ -27,6 +27,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts it again on the same port and directory. */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, nothing answers. */
+  pause(): void;
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void;
 }
 
 /** Whether a redis-server binary is on the PATH. */
@@ -132,6 +136,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         resolve();
       });
       proc.kill(signal);
+      proc.kill('SIGCONT'); // a paused server handles its signal only once it runs
     });
   };
 
@@ -145,6 +150,12 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       if (ownDir) rmSync(dir, { recursive: true, force: true });
     },
     kill: () => terminate('SIGKILL'),
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
     async restart() {
       await terminate('SIGTERM');
       await launch();
