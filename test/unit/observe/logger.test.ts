@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
+import { pino, type Logger as PinoLogger } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import {
   ConfigError,
@@ -14,7 +14,7 @@ import {
 } from '../../../src/index.js';
 
 /** A pino logger whose JSON lines land in `lines`. */
-function capturedPino(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+function capturedPino(): { logger: PinoLogger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
