@@ -52,7 +52,11 @@ export function invalidCombination(where: string, fields: string[], message: str
   throw new ConfigError(`${where}: ${message}`, { context: { field: fields.join(',') } });
 }
 
-/** Checks that `options` is undefined or a plain object, and that it has no unknown keys. */
+/**
+ * Checks that `options` is undefined or an object, that it has no unknown keys, and that each of
+ * its values can be read: a Proxy trap or a getter that throws is a ConfigError naming the field,
+ * never its own error.
+ */
 export function readOptions<T extends object>(
   where: string,
   options: T | undefined,
@@ -60,18 +64,44 @@ export function readOptions<T extends object>(
   field = 'options',
 ): Partial<T> {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    invalid(where, field, 'an object', options);
+  let names: string[];
+  try {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      invalid(where, field, 'an object', options);
+    }
+    names = Object.keys(options);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw unreadable(where, field, error);
   }
-  for (const name of Object.keys(options)) {
+  for (const name of names) {
+    const path = field === 'options' ? name : `${field}.${name}`;
     if (!allowed.includes(name)) {
       throw new ConfigError(
         `${where}: unknown option \`${name}\`${field === 'options' ? '' : ` in \`${field}\``}; known options are ${allowed.map((a) => `\`${a}\``).join(', ')}`,
-        { context: { field: field === 'options' ? name : `${field}.${name}` } },
+        { context: { field: path } },
       );
+    }
+    try {
+      void (options as Record<string, unknown>)[name];
+    } catch (error) {
+      throw unreadable(where, path, error);
     }
   }
   return options;
+}
+
+function unreadable(where: string, field: string, error: unknown): ConfigError {
+  let reason: string;
+  try {
+    reason = error instanceof Error ? error.message : String(error);
+  } catch {
+    reason = 'unknown error';
+  }
+  return new ConfigError(`${where}: \`${field}\` cannot be read: ${reason}`, {
+    cause: error,
+    context: { field },
+  });
 }
 
 /** Range constraints for numeric options. */

@@ -40,8 +40,13 @@ export const KEY_LAYOUT_VERSION = 2;
 const W = 'ChainKeyBuilder';
 
 const SPECIAL = /[%:{}]/;
-/** Percent-encodes the characters that delimit keys or hash tags, and the escape itself. */
+/**
+ * Percent-encodes the characters that delimit keys or hash tags, and the escape itself.
+ *
+ * @throws {@link ConfigError} when `part` is not a string.
+ */
 export function escapeKeyPart(part: string): string {
+  if (typeof part !== 'string') invalid('escapeKeyPart', 'part', 'a string', part);
   if (!SPECIAL.test(part)) return part;
   return part.replace(
     /[%:{}]/g,
