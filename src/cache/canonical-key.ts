@@ -24,7 +24,19 @@ const MARK = '\u0000';
  */
 export function canonicalKey(key: unknown): string {
   if (typeof key === 'string') return key.charCodeAt(0) === 0 ? MARK + JSON.stringify(key) : key;
-  return MARK + encode(key, 'key', new Set(), 0);
+  try {
+    return MARK + encode(key, 'key', new Set(), 0);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    // a getter or a Proxy trap of the key threw
+    throw new ConfigError(
+      `PluginCache: \`key\` cannot be read: ${String((error as Error)?.message)}`,
+      {
+        cause: error,
+        context: { field: 'key' },
+      },
+    );
+  }
 }
 
 /** Deepest nesting of a key; deeper keys are refused (no stack overflow). */

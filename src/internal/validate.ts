@@ -268,3 +268,16 @@ export function optionalClock<C extends { now(): number }>(
   }
   return value as C;
 }
+
+/**
+ * Whether `value` is an object with a function under each of `names`. Never throws: a Proxy trap
+ * or a getter that throws makes it false.
+ */
+export function hasMethods(value: unknown, names: readonly string[]): boolean {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  try {
+    return names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+  } catch {
+    return false;
+  }
+}

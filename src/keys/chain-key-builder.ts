@@ -101,6 +101,22 @@ export class ChainKeyBuilder {
    */
   ptmKey(id: PtmIdentity): string {
     if (id === null || typeof id !== 'object') invalid(`${W}.ptmKey`, 'id', 'an object', id);
+    try {
+      return this.#ptmKey(id);
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      // a getter or a Proxy trap of the identity threw
+      throw new ConfigError(
+        `${W}.ptmKey: \`id\` cannot be read: ${String((error as Error)?.message)}`,
+        {
+          cause: error,
+          context: { field: 'id' },
+        },
+      );
+    }
+  }
+
+  #ptmKey(id: PtmIdentity): string {
     // one transition names a node several times, usually by the same object: reuse its key while
     // the object still holds the same identity (a mutated object is hashed again)
     const seen = this.#byObject.get(id);

@@ -8,7 +8,7 @@
  * (or returns a promise that rejects) is ignored.
  */
 import { ConfigError } from '../errors.js';
-import { describeValue } from '../internal/validate.js';
+import { describeValue, hasMethods, invalid, readOptions } from '../internal/validate.js';
 
 /** Structured fields attached to a log line (`run_id`, `module_id`, `error`, …). */
 export type LogFields = Record<string, unknown>;
@@ -67,18 +67,11 @@ export interface ConsoleLoggerOptions {
  * ```
  */
 export function consoleLogger(options: ConsoleLoggerOptions = {}): Logger {
-  if (options === null || typeof options !== 'object')
-    throw new ConfigError(
-      `consoleLogger: expected \`options\` to be an object, got ${describeValue(options)}`,
-      { context: { field: 'options' } },
-    );
-  const level = options.level ?? 'info';
+  const o = readOptions('consoleLogger', options, ['level']);
+  const level = o.level ?? 'info';
   const min = level === 'silent' ? LEVELS.length : LEVELS.indexOf(level);
   if (min < 0 || typeof level !== 'string') {
-    throw new ConfigError(
-      `consoleLogger: expected \`level\` to be one of 'debug', 'info', 'warn', 'error', 'silent', got ${describeValue(level)}`,
-      { context: { field: 'level' } },
-    );
+    invalid('consoleLogger', 'level', "one of 'debug', 'info', 'warn', 'error', 'silent'", level);
   }
   const line =
     (at: LogLevel) =>
@@ -111,13 +104,10 @@ const WRAPPED = new WeakSet<Logger>();
 export function readLogger(where: string, field: string, value: unknown): Logger {
   if (value === undefined) return silentLogger;
   if (value === silentLogger || WRAPPED.has(value as Logger)) return value as Logger;
-  let missing: string | undefined;
-  try {
-    if (value === null || typeof value !== 'object') missing = 'debug';
-    else missing = LEVELS.find((l) => typeof (value as Record<string, unknown>)[l] !== 'function');
-  } catch {
-    missing = 'debug'; // a Proxy or getter that throws is no logger
-  }
+  const missing =
+    value !== null && typeof value === 'object'
+      ? LEVELS.find((level) => !hasMethods(value, [level]))
+      : 'debug';
   if (missing !== undefined) {
     throw new ConfigError(
       `${where}: expected \`${field}\` to be a logger with debug, info, warn and error methods (pino's (fields, message) order), got ${describeValue(value)}${value !== null && typeof value === 'object' ? ` without \`${missing}\`` : ''}`,

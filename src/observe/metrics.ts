@@ -32,10 +32,23 @@ export const noopMetrics: Metrics = Object.freeze({ increment: noop, observe: no
 
 function seriesKey(name: string, labels: MetricLabels | undefined): string {
   if (!labels) return name;
-  const names = Object.keys(labels);
+  let names: string[];
+  try {
+    names = Object.keys(labels);
+  } catch {
+    return invalid('InMemoryMetrics', 'labels', 'a readable object of label values', labels);
+  }
   if (names.length === 0) return name;
   names.sort();
-  return `${name}{${names.map((n) => `${n}=${JSON.stringify(labelValue(n, labels[n]))}`).join(',')}}`;
+  return `${name}{${names.map((n) => `${n}=${JSON.stringify(labelValue(n, readLabel(labels, n)))}`).join(',')}}`;
+}
+
+function readLabel(labels: MetricLabels, label: string): unknown {
+  try {
+    return labels[label];
+  } catch {
+    return invalid('InMemoryMetrics', `labels.${label}`, 'a readable label value', undefined);
+  }
 }
 
 /** A label value as text: strings, numbers and booleans; anything else is a ConfigError. */

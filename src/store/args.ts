@@ -3,8 +3,8 @@
  * (ConfigError naming the argument) before any command is sent.
  * @internal
  */
-import { ClosedError, ConfigError, StoreCommandError, ErrorCode } from '../errors.js';
-import { invalid, optionalString, requireNumber } from '../internal/validate.js';
+import { ClosedError, StoreCommandError, ErrorCode } from '../errors.js';
+import { invalid, optionalString, readOptions, requireNumber } from '../internal/validate.js';
 import { namespacePrefix } from '../keys/namespace.js';
 import type { RangeOptions, SetOptions } from './types.js';
 
@@ -109,15 +109,9 @@ export function checkValue(where: string, value: unknown): string {
 
 /** TTL in ms: a safe integer >= 1, or undefined. */
 export function checkTtl(where: string, options: SetOptions | undefined): number | undefined {
-  if (options === undefined) return undefined;
-  if (options === null || typeof options !== 'object')
-    invalid(where, 'options', 'an object', options);
-  for (const k of Object.keys(options)) {
-    if (k !== 'ttlMs')
-      throw new ConfigError(`${where}: unknown option \`${k}\``, { context: { field: k } });
-  }
-  if (options.ttlMs === undefined) return undefined;
-  return requireNumber(where, 'ttlMs', options.ttlMs, {
+  const o = readOptions(where, options, ['ttlMs']);
+  if (o.ttlMs === undefined) return undefined;
+  return requireNumber(where, 'ttlMs', o.ttlMs, {
     integer: true,
     min: 1,
     max: Number.MAX_SAFE_INTEGER,
@@ -151,22 +145,13 @@ export function checkRange(
   where: string,
   options: RangeOptions | undefined,
 ): { offset: number; count: number } {
-  if (options === undefined) return { offset: 0, count: -1 };
-  if (options === null || typeof options !== 'object')
-    invalid(where, 'options', 'an object', options);
-  for (const k of Object.keys(options)) {
-    if (k !== 'offset' && k !== 'count') {
-      throw new ConfigError(`${where}: unknown option \`${k}\``, { context: { field: k } });
-    }
-  }
+  const o = readOptions(where, options, ['offset', 'count']);
   const offset =
-    options.offset === undefined
+    o.offset === undefined
       ? 0
-      : requireNumber(where, 'offset', options.offset, { integer: true, min: 0 });
+      : requireNumber(where, 'offset', o.offset, { integer: true, min: 0 });
   const count =
-    options.count === undefined
-      ? -1
-      : requireNumber(where, 'count', options.count, { integer: true, min: 0 });
+    o.count === undefined ? -1 : requireNumber(where, 'count', o.count, { integer: true, min: 0 });
   return { offset, count };
 }
 

@@ -2,7 +2,7 @@
  * A typed JSON layer over a {@link CacheService}.
  */
 import { ConfigError } from '../errors.js';
-import { invalid } from '../internal/validate.js';
+import { hasMethods, invalid } from '../internal/validate.js';
 import type { CacheService, SetOptions } from './types.js';
 
 /** Typed JSON get/set over a {@link CacheService}. */
@@ -30,14 +30,7 @@ export function jsonStore<T>(
   service: CacheService,
   validate?: (value: unknown) => T,
 ): JsonStore<T> {
-  const s = service as Partial<CacheService> | null;
-  if (
-    s === null ||
-    typeof s !== 'object' ||
-    typeof s.get !== 'function' ||
-    typeof s.set !== 'function' ||
-    typeof s.setNX !== 'function'
-  )
+  if (!hasMethods(service, ['get', 'set', 'setNX']))
     invalid('jsonStore', 'service', 'a CacheService (get, set, setNX)', service);
   if (validate !== undefined && typeof validate !== 'function')
     invalid('jsonStore', 'validate', 'a function', validate);
