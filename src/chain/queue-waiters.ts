@@ -1,9 +1,11 @@
 /**
- * The consumer side shared by both queues: a `receive()` call waiting for a delivery, which its
- * signal can withdraw.
+ * What both queues share: a `receive()` call waiting for a delivery (which its signal can
+ * withdraw), the argument checks of `push` and `receive`, a delivery's settle guard, and a
+ * producer polling for room.
  * @internal
  */
-import { abortError, onAbort } from '../internal/abort.js';
+import { ClosedError, QueueFullError } from '../errors.js';
+import { abortError, onAbort, sleep } from '../internal/abort.js';
 import { optionalNumber, optionalSignal, readOptions } from '../internal/validate.js';
 import type { Delivery } from './queue.js';
 
@@ -80,4 +82,59 @@ export function readPushOptions(
       allowInfinity: true,
     }),
   };
+}
+
+/**
+ * The settle guard of one delivery: the first call takes `id` out of `inFlight` and returns
+ * true; every later call (a second ack, a release after an ack) returns false.
+ */
+export function settleOnce(inFlight: { delete(id: string): unknown }, id: string): () => boolean {
+  let settled = false;
+  return () => {
+    if (settled) return false;
+    settled = true;
+    inFlight.delete(id);
+    return true;
+  };
+}
+
+/** What {@link pollForRoom} needs of its queue. */
+export interface RoomPoll {
+  queue: string;
+  maxWaitMs: number;
+  pollMs: number;
+  signal: AbortSignal | undefined;
+  closed: () => boolean;
+  hasRoom: () => Promise<boolean>;
+  /** Counts a back-pressure outcome (`full_timeout`, `aborted`, `closed`). */
+  count: (reason: string) => void;
+}
+
+/**
+ * A producer's wait for room in a queue it can only poll (a shared stream): resolves once there
+ * is room; rejects with QueueFullError after `maxWaitMs`, the signal's reason on abort, or
+ * ClosedError when the queue closes.
+ */
+export async function pollForRoom(poll: RoomPoll): Promise<void> {
+  const deadline = performance.now() + poll.maxWaitMs;
+  for (;;) {
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      poll.count('full_timeout');
+      throw new QueueFullError(`queue ${poll.queue} stayed full for ${poll.maxWaitMs} ms`, {
+        context: { key: poll.queue },
+      });
+    }
+    try {
+      await sleep(Math.min(poll.pollMs, left), poll.signal);
+    } catch (error) {
+      poll.count('aborted');
+      throw error;
+    }
+    if (poll.closed()) {
+      poll.count('closed');
+      throw new ClosedError(`queue ${poll.queue} was closed`, { context: { key: poll.queue } });
+    }
+    if (await poll.hasRoom()) return;
+  }
 }

@@ -14,6 +14,7 @@ import {
   closeWaiters,
   readPushOptions,
   receiveSignal,
+  settleOnce,
   waitForDelivery,
   type ReceiveWaiter,
 } from './queue-waiters.js';
@@ -312,13 +313,7 @@ export class MemoryQueue<T> implements ChainQueue<T> {
   #deliver(entry: Entry<T>): Delivery<T> {
     entry.deliveries++;
     this.#inFlight.set(entry.id, entry);
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      this.#inFlight.delete(entry.id);
-      return true;
-    };
+    const settle = settleOnce(this.#inFlight, entry.id);
     return {
       id: entry.id,
       message: entry.message,

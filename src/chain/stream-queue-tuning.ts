@@ -1,7 +1,8 @@
 /**
- * The tuning options of a Redis Stream queue, documented and checked in one place for
- * `RedisStreamQueue` and `createRedisStreamQueues`.
+ * The options of a Redis Stream queue: its tuning options, documented and checked in one place
+ * for `RedisStreamQueue` and `createRedisStreamQueues`, and the options of `RedisStreamQueue`.
  */
+import type { Cluster, Redis } from 'ioredis';
 import { invalid, optionalNumber } from '../internal/validate.js';
 import { MAX_TIMER_DELAY_MS } from '../internal/clock.js';
 import { noopMetrics, type Metrics } from '../observe/metrics.js';
@@ -76,4 +77,27 @@ export function readStreamQueueTuning(
     }),
     metrics,
   };
+}
+
+/** Options of `RedisStreamQueue`; the tuning options are those of {@link StreamQueueTuning}. */
+export interface RedisStreamQueueOptions<T> extends StreamQueueTuning {
+  /**
+   * An ioredis client: a `Redis` (one server or a primary) or a `Cluster`. The queue duplicates
+   * it for its blocking reads (and closes the duplicate on shutdown); it never closes `client`.
+   */
+  client: Redis | Cluster;
+  /** Queue name for metrics and errors. */
+  name: string;
+  /** The stream key (full key: build it with the key builder). */
+  key: string;
+  /** The dead-letter stream key. */
+  deadLetterKey: string;
+  /** Consumer group name, shared by every process. */
+  group: string;
+  /** This consumer's name, unique per process. */
+  consumer: string;
+  /** Encodes a message to the stream payload. */
+  encode: (message: T) => string;
+  /** Decodes a payload; throwing dead-letters the entry with the error's message as reason. */
+  decode: (payload: string) => T;
 }
