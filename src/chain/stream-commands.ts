@@ -27,6 +27,7 @@ export interface RawEntry {
   deliveries: number;
 }
 
+/** Whether `client` is an ioredis `Cluster`. */
 export function isCluster(client: Redis | Cluster): client is Cluster {
   return (client as { isCluster?: unknown }).isCluster === true;
 }
