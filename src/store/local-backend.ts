@@ -120,7 +120,8 @@ export class LocalBackend implements CacheService {
   }
 
   async *scan(prefix: string): AsyncIterable<string> {
-    const p = this.#args.key('scan', prefix);
+    this.#args.open();
+    const p = this.#args.prefix + this.#args.text('scan', prefix, 'prefix');
     for (const key of this.store.keys(p)) yield key.slice(this.keyPrefix.length);
   }
 

@@ -333,7 +333,8 @@ export class RedisBackend implements CacheService, ScriptRunner {
   }
 
   async *scan(prefix: string): AsyncIterable<string> {
-    const p = this.#args.key('scan', prefix);
+    this.#args.open();
+    const p = this.#args.prefix + this.#args.text('scan', prefix, 'prefix');
     const pattern = `${escapeGlob(p)}*`;
     const seen = new Set<string>();
     // on a cluster every master holds its own keys: scan each of them

@@ -113,6 +113,7 @@ describe('Logger (pino order: fields, then message)', () => {
   it('a throwing or rejecting logger never reaches the caller', async () => {
     const unhandled = vi.fn();
     process.on('unhandledRejection', unhandled);
+    process.on('uncaughtException', unhandled);
     try {
       const throwing: Logger = {
         debug: () => {
@@ -129,14 +130,28 @@ describe('Logger (pino order: fields, then message)', () => {
       const service = await createCacheService({ logger: throwing });
       await service.set('k', 'v');
       await service.close(); // logs at debug
-      // an unreachable Redis logs connection errors through `warn` (which rejects)
-      const redis = new RedisBackend({ redis: 'redis://127.0.0.1:1', logger: throwing });
-      await expect(redis.connect()).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
-      await redis.close();
+      // an unreachable Redis logs connection errors through `warn`: one that rejects, one that
+      // throws, and one that is missing altogether (refused when the backend is built)
+      const syncThrowing: Logger = {
+        ...throwing,
+        warn: () => {
+          throw new Error('warn broke');
+        },
+      };
+      for (const logger of [throwing, syncThrowing]) {
+        const redis = new RedisBackend({ redis: 'redis://127.0.0.1:1', logger });
+        await expect(redis.connect()).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+        await redis.close();
+      }
+      const { warn: _missing, ...noWarn } = throwing;
+      expect(
+        () => new RedisBackend({ redis: 'redis://127.0.0.1:1', logger: noWarn as Logger }),
+      ).toThrow(ConfigError);
       await new Promise((r) => setTimeout(r, 20));
       expect(unhandled).not.toHaveBeenCalled();
     } finally {
       process.off('unhandledRejection', unhandled);
+      process.off('uncaughtException', unhandled);
     }
   });
 
