@@ -19,7 +19,6 @@ import { MAX_TIMER_DELAY_MS, unrefTimeout } from '../internal/clock.js';
 import {
   describeValue,
   invalid,
-  optionalBoolean,
   optionalNumber,
   optionalSignal,
   readOptions,
@@ -39,6 +38,8 @@ import {
   TIMED_OUT,
   TaskRecord,
 } from './task-record.js';
+import { EVENT_NAMES, PRIORITY_INDEX, SUBMIT_KEYS, readSchedulerOptions } from './options.js';
+import { SignalWatchers } from './signal-watchers.js';
 import {
   PRIORITIES,
   type Priority,
@@ -51,18 +52,6 @@ import {
   type TaskHandle,
   type TaskState,
 } from './types.js';
-
-/** Priority names to levels (a Map: no inherited key such as `constructor` is a priority). */
-const PRIORITY_INDEX: ReadonlyMap<unknown, number> = new Map<unknown, number>(
-  PRIORITIES.map((name, level) => [name, level]),
-);
-const SUBMIT_KEYS = ['priority', 'key', 'signal', 'timeoutMs', 'id', 'cost'];
-const EVENT_NAMES: readonly (keyof SchedulerEvents)[] = [
-  'taskStarted',
-  'taskSettled',
-  'idle',
-  'error',
-];
 
 /**
  * A promise scheduler with priorities, a concurrency bound that never sticks, a bounded queue,
@@ -93,10 +82,9 @@ export class TaskScheduler {
   readonly #keyAdmitting = new Map<string, number>();
   readonly #active = new Set<TaskRecord<unknown>>();
   readonly #admitting = new Set<TaskRecord<unknown>>();
-  readonly #signalWatchers = new WeakMap<
-    AbortSignal,
-    { set: Set<TaskRecord<unknown>>; onAbort: () => void }
-  >();
+  readonly #signalWatchers = new SignalWatchers<TaskRecord<unknown>>((record, reason) =>
+    this._cancel(record, reason),
+  );
   #busy = false;
   readonly #emitter: Emitter<SchedulerEvents>;
   readonly #queuedByLevel = [0, 0, 0, 0];
@@ -125,47 +113,14 @@ export class TaskScheduler {
 
   /** @throws {@link ConfigError} on invalid options. Prefer {@link createScheduler}. */
   constructor(options: SchedulerOptions = {}) {
-    const where = 'createScheduler';
-    const o = readOptions(where, options, [
-      'maxConcurrent',
-      'queueCapacity',
-      'defaultTimeoutMs',
-      'agingMs',
-      'keyConcurrency',
-      'rateLimiter',
-      'paused',
-    ]);
-    this.#maxConcurrent = optionalNumber(where, 'maxConcurrent', o.maxConcurrent, 10, {
-      integer: true,
-      min: 1,
-    });
-    this.#capacity = optionalNumber(where, 'queueCapacity', o.queueCapacity, 1000, {
-      integer: true,
-      min: 0,
-      allowInfinity: true,
-    });
-    this.#defaultTimeoutMs = optionalNumber(where, 'defaultTimeoutMs', o.defaultTimeoutMs, 0, {
-      integer: true,
-      min: 1,
-      max: MAX_TIMER_DELAY_MS,
-    });
-    this.#agingMs = optionalNumber(where, 'agingMs', o.agingMs, 0, { integer: true, min: 1 });
-    this.#keyConcurrency = optionalNumber(where, 'keyConcurrency', o.keyConcurrency, 0, {
-      integer: true,
-      min: 1,
-    });
-    if (o.rateLimiter !== undefined) {
-      const limiter = o.rateLimiter as SchedulerRateLimiter | null;
-      if (
-        limiter === null ||
-        typeof limiter !== 'object' ||
-        typeof limiter.acquire !== 'function'
-      ) {
-        invalid(where, 'rateLimiter', 'an object with an acquire(key, options) method', limiter);
-      }
-      this.#limiter = limiter;
-    }
-    this.#paused = optionalBoolean(where, 'paused', o.paused, false);
+    const o = readSchedulerOptions(options);
+    this.#maxConcurrent = o.maxConcurrent;
+    this.#capacity = o.queueCapacity;
+    this.#defaultTimeoutMs = o.defaultTimeoutMs;
+    this.#agingMs = o.agingMs;
+    this.#keyConcurrency = o.keyConcurrency;
+    this.#limiter = o.rateLimiter;
+    this.#paused = o.paused;
     this.#emitter = new Emitter<SchedulerEvents>((error) => {
       if (this.#emitter.has('error')) this.#emitter.emit('error', error);
     });
@@ -266,7 +221,8 @@ export class TaskScheduler {
         key === undefined ||
         (this.#keyActive.get(key) ?? 0) < this.#keyConcurrency)
     ) {
-      if (signal) this.#watchSignal(generic, signal);
+      if (signal)
+        generic.ensureExtras().disposeSignal = this.#signalWatchers.watch(generic, signal);
       if (this.#keyConcurrency !== 0 && key !== undefined)
         this.#keyActive.set(key, (this.#keyActive.get(key) ?? 0) + 1);
       this.#start(generic);
@@ -283,7 +239,7 @@ export class TaskScheduler {
       );
       return rec;
     }
-    if (signal) this.#watchSignal(generic, signal);
+    if (signal) generic.ensureExtras().disposeSignal = this.#signalWatchers.watch(generic, signal);
     this.#queued++;
     this.#queuedByLevel[level]!++;
     this.#queues[level]!.push(generic);
@@ -451,33 +407,6 @@ export class TaskScheduler {
       return true;
     }
     return false;
-  }
-
-  /**
-   * Cancels `rec` when `signal` aborts. One listener per distinct signal, however many tasks
-   * share it (a shared deadline signal would otherwise collect a listener per task).
-   */
-  #watchSignal(rec: TaskRecord<unknown>, signal: AbortSignal): void {
-    let watchers = this.#signalWatchers.get(signal);
-    if (!watchers) {
-      const set = new Set<TaskRecord<unknown>>();
-      const onAbort = (): void => {
-        this.#signalWatchers.delete(signal);
-        for (const record of [...set]) this._cancel(record, signal.reason);
-      };
-      watchers = { set, onAbort };
-      this.#signalWatchers.set(signal, watchers);
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
-    const watch = watchers;
-    watch.set.add(rec);
-    rec.ensureExtras().disposeSignal = () => {
-      watch.set.delete(rec);
-      if (watch.set.size === 0 && this.#signalWatchers.get(signal) === watch) {
-        this.#signalWatchers.delete(signal);
-        signal.removeEventListener('abort', watch.onAbort);
-      }
-    };
   }
 
   #pump(): void {
