@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 
 export interface RedisServerOptions {
   /** Port to bind; a free one is chosen when omitted. */
@@ -161,4 +162,20 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       await launch();
     },
   };
+}
+
+/**
+ * An ioredis client that can never connect (nothing listens on its port) and has no offline
+ * queue: every command fails at once with "Stream isn't writeable and enableOfflineQueue
+ * options is false". Disconnect it when done.
+ */
+export async function offlineClient(): Promise<Redis> {
+  const client = new Redis({
+    port: await freePort(),
+    host: '127.0.0.1',
+    enableOfflineQueue: false,
+    retryStrategy: () => 1_000,
+  });
+  client.on('error', () => {});
+  return client;
 }

@@ -3,7 +3,6 @@
  * TaskModel whose push to the parser queue meets a disconnected Redis client is released and
  * tried again, not dead-lettered.
  */
-import { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
 import { MemoryQueue } from '../../../src/chain/queue.js';
 import { RedisStreamQueue } from '../../../src/chain/redis-stream-queue.js';
@@ -15,7 +14,7 @@ import {
   type Logger,
 } from '../../../src/index.js';
 import { describeRedis, useRedis } from '../../helpers/redis.js';
-import { freePort } from '../../helpers/redis-server.js';
+import { offlineClient } from '../../helpers/redis-server.js';
 
 describeRedis('engine and retryable Redis failures', () => {
   const redis = useRedis();
@@ -24,15 +23,8 @@ describeRedis('engine and retryable Redis failures', () => {
     const lines: { message: string; fields: LogFields }[] = [];
     const note = (fields: LogFields, message: string) => lines.push({ message, fields });
     const logger: Logger = { debug: note, info: note, warn: note, error: note };
-    // nothing listens on its port and it has no offline queue: every command fails at once with
-    // "Stream isn't writeable and enableOfflineQueue options is false"
-    const offline = new Redis({
-      port: await freePort(),
-      host: '127.0.0.1',
-      enableOfflineQueue: false,
-      retryStrategy: () => 1_000,
-    });
-    offline.on('error', () => {});
+    // every command fails at once with "Stream isn't writeable and enableOfflineQueue options is false"
+    const offline = await offlineClient();
     const parser = new RedisStreamQueue<string>({
       client: offline,
       name: 'parser',

@@ -10,7 +10,7 @@ import { ErrorCode, isMocraError } from '../../../src/errors.js';
 import { RateLimiter } from '../../../src/rate-limit/index.js';
 import { RedisBackend } from '../../../src/store/redis-backend.js';
 import {
-  freePort,
+  offlineClient,
   redisServerBinary,
   startRedisServer,
   type RedisServer,
@@ -53,15 +53,8 @@ describe.skipIf(!CI && redisServerBinary() === null)('Redis faults', () => {
   });
 
   it('an offline client: the queue and the backend give the same retryable BACKEND_UNAVAILABLE', async () => {
-    // a client with enableOfflineQueue: false that is not connected refuses with
-    // "Stream isn't writeable and enableOfflineQueue options is false"
-    const offline = new Redis({
-      port: await freePort(),
-      host: '127.0.0.1',
-      enableOfflineQueue: false,
-      retryStrategy: () => 1_000,
-    });
-    offline.on('error', () => {});
+    // every command fails at once with "Stream isn't writeable and enableOfflineQueue options is false"
+    const offline = await offlineClient();
     const queue = streamQueue(offline, 'offline');
     const backend = new RedisBackend({ redis: offline });
     try {
