@@ -18,6 +18,11 @@ export interface CacheServiceOptions extends CacheServiceBaseOptions {
   sweepIntervalMs?: number;
   /** Redis backend only: reject scripts whose keys span cluster slots. @defaultValue true */
   assertSameSlot?: boolean;
+  /**
+   * Redis backend only: longest wait for one command, in ms, before a retryable
+   * BackendUnavailableError (see `RedisBackendOptions.commandTimeoutMs`). @defaultValue 5000
+   */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -42,6 +47,7 @@ export async function createCacheService(options: CacheServiceOptions = {}): Pro
     'clock',
     'sweepIntervalMs',
     'assertSameSlot',
+    'commandTimeoutMs',
   ]);
   const logger = readLogger('createCacheService', 'logger', o.logger);
   if (o.redis !== undefined && o.redis !== null && o.redis !== '') {
@@ -49,6 +55,7 @@ export async function createCacheService(options: CacheServiceOptions = {}): Pro
       redis: o.redis,
       ...(o.keyPrefix === undefined ? {} : { keyPrefix: o.keyPrefix }),
       ...(o.assertSameSlot === undefined ? {} : { assertSameSlot: o.assertSameSlot }),
+      ...(o.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: o.commandTimeoutMs }),
       logger,
     });
     try {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStreamQueue } from '../../../src/chain/redis-stream-queue.js';
 import { ErrorCode, isMocraError } from '../../../src/errors.js';
 import { RateLimiter } from '../../../src/rate-limit/index.js';
+import { createCacheService } from '../../../src/store/create.js';
 import { RedisBackend } from '../../../src/store/redis-backend.js';
 import {
   offlineClient,
@@ -73,13 +74,15 @@ describe.skipIf(!CI && redisServerBinary() === null)('Redis faults', () => {
   });
 
   it('a frozen server: commands, scripts, queue calls, limiter decisions and close() are bounded', async () => {
-    const owned = new RedisBackend({ redis: server.url, commandTimeoutMs: 200 });
+    const owned = (await createCacheService({
+      redis: server.url,
+      commandTimeoutMs: 200,
+    })) as RedisBackend;
     const client = new Redis(server.url, { maxRetriesPerRequest: 0 });
     client.on('error', () => {});
     const given = new RedisBackend({ redis: client, commandTimeoutMs: 200 });
     const queue = streamQueue(client, 'frozen', 200);
     const limiter = new RateLimiter({ store: given, perKey: { rate: 1, burst: 1 } });
-    await owned.connect();
     await given.connect();
     await queue.start();
     server.pause();
