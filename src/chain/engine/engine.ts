@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PluginCache } from '../../cache/index.js';
-import { ConfigError, isMocraError } from '../../errors.js';
+import { ClosedError, ConfigError, isClosedError, isMocraError } from '../../errors.js';
 import { sleep } from '../../internal/abort.js';
 import { Emitter } from '../../internal/emitter.js';
 import { unrefTimeout } from '../../internal/clock.js';
@@ -21,7 +21,7 @@ import {
   readOptions,
 } from '../../internal/validate.js';
 import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
-import { silentLogger, type LogFields, type Logger } from '../../observe/logger.js';
+import { readLogger, type LogFields, type Logger } from '../../observe/logger.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
@@ -279,9 +279,7 @@ class ChainEngineImpl implements ChainEngine {
       optionalFunction<Downloader>(W, 'downloader', o.downloader) ?? fetchDownloader;
     this.#loadLoginInfo = optionalFunction(W, 'loadLoginInfo', o.loadLoginInfo);
     this.#onItem = optionalFunction(W, 'onItem', o.onItem);
-    this.#logger = (o.logger as Logger | undefined) ?? silentLogger;
-    if (typeof this.#logger.info !== 'function')
-      invalid(W, 'logger', 'a logger with debug/info/warn/error', o.logger);
+    this.#logger = readLogger(W, 'logger', o.logger);
     this.#metrics = (o.metrics as Metrics | undefined) ?? noopMetrics;
     if (typeof this.#metrics.increment !== 'function')
       invalid(W, 'metrics', 'a Metrics (increment/observe/gauge)', o.metrics);
@@ -518,7 +516,7 @@ class ChainEngineImpl implements ChainEngine {
 
   async submit(task: TaskModel): Promise<void> {
     if (this.#stopped)
-      throw new ConfigError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
+      throw new ClosedError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
     const input = normalizeMessage({ kind: 'task', body: task });
     if (input.kind !== 'task') throw new Error('unreachable');
     const { loginInfo, ...body } = input.task;
@@ -530,7 +528,7 @@ class ChainEngineImpl implements ChainEngine {
 
   async publish(message: unknown): Promise<void> {
     if (this.#stopped)
-      throw new ConfigError(`${W}: publish() after stop()`, { context: { field: 'publish' } });
+      throw new ClosedError(`${W}: publish() after stop()`, { context: { field: 'publish' } });
     let text: string;
     try {
       text = typeof message === 'string' ? message : JSON.stringify(message);
@@ -701,7 +699,8 @@ class ChainEngineImpl implements ChainEngine {
       try {
         disposition = await this.#ingress(input, delivery, hold);
       } catch (error) {
-        if (this.#workAbort.signal.aborted) {
+        if (this.#workAbort.signal.aborted || isClosedError(error)) {
+          // stopping, or a queue of this process already closed: leave the message to others
           disposition = this.#stopping();
         } else if (isMocraError(error) && error.retryable) {
           // e.g. Redis unavailable: nothing was committed; try the message again later
@@ -1346,7 +1345,7 @@ class ChainEngineImpl implements ChainEngine {
 
   #log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: LogFields): void {
     try {
-      this.#logger[level](message, { ...fields, runtime_mode: this.runtimeMode });
+      this.#logger[level]({ ...fields, runtime_mode: this.runtimeMode }, message);
     } catch {
       // a broken logger never breaks the engine
     }
