@@ -25,77 +25,38 @@
  * key (possibly on another master) and is written by commands of its own.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { BackendUnavailableError, QueueFullError, isMocraError } from '../errors.js';
-import { abortError, onAbort, sleep } from '../internal/abort.js';
-import {
-  invalid,
-  optionalNumber,
-  readOptions,
-  requireFunction,
-  requireString,
-} from '../internal/validate.js';
+import { ClosedError, QueueFullError, isMocraError } from '../errors.js';
+import { abortError } from '../internal/abort.js';
+import { invalid, readOptions, requireFunction, requireString } from '../internal/validate.js';
 import { MetricName } from '../observe/metric-names.js';
-import { noopMetrics, type Metrics } from '../observe/metrics.js';
-import { keySlot } from '../store/key-slot.js';
+import type { Metrics } from '../observe/metrics.js';
+import { CommandDeadline } from '../store/command-deadline.js';
+import { classifyRedisError } from '../store/redis-errors.js';
 import type { ChainQueue, Delivery, PushOptions } from './queue.js';
+import * as waiting from './queue-waiters.js';
+import {
+  appendDeadLetter,
+  claimIdle,
+  openReader,
+  priorDeliveries,
+  readDeadLetters,
+  reapConsumers,
+  removeEntries,
+  removeEntry,
+  requeueEntry,
+  toRecord,
+  xgroup,
+  type DeadLetter,
+  type RawEntry,
+  type StreamPlace,
+} from './stream-commands.js';
+import {
+  TUNING_KEYS,
+  readStreamQueueTuning,
+  type RedisStreamQueueOptions,
+} from './stream-queue-tuning.js';
 
-/** Options of {@link RedisStreamQueue}. */
-export interface RedisStreamQueueOptions<T> {
-  /**
-   * An ioredis client: a `Redis` (one server or a primary) or a `Cluster`. The queue duplicates
-   * it for its blocking reads (and closes the duplicate on shutdown); it never closes `client`.
-   */
-  client: Redis | Cluster;
-  /** Queue name for metrics and errors. */
-  name: string;
-  /** The stream key (full key: build it with the key builder). */
-  key: string;
-  /** The dead-letter stream key. */
-  deadLetterKey: string;
-  /** Consumer group name, shared by every process. */
-  group: string;
-  /** This consumer's name, unique per process. */
-  consumer: string;
-  /** Encodes a message to the stream payload. */
-  encode: (message: T) => string;
-  /** Decodes a payload; throwing dead-letters the entry with the error's message as reason. */
-  decode: (payload: string) => T;
-  /** Most entries in the stream before producers wait (soft across processes). @defaultValue 10000 */
-  capacity?: number;
-  /**
-   * Deliveries idle longer than this (ms) are taken over from their consumer; consumers idle
-   * this long holding nothing are removed from the group. @defaultValue 30000
-   */
-  claimIdleMs?: number;
-  /** Deliveries after which an entry is dead-lettered. @defaultValue 5 */
-  maxDeliveries?: number;
-  /** Longest block of one XREADGROUP in ms. @defaultValue 1000 */
-  blockMs?: number;
-  /** Poll period of a producer waiting for room, in ms. @defaultValue 25 */
-  pollMs?: number;
-  /** Where counters go. @defaultValue noopMetrics */
-  metrics?: Metrics;
-}
-
-/** A dead-lettered entry as read back by {@link RedisStreamQueue.deadLetters}. */
-export interface DeadLetter {
-  /** Id in the dead-letter stream. */
-  id: string;
-  /** Why the entry was dead-lettered. */
-  reason: string;
-  /** The original payload. */
-  payload: string;
-  /** The original entry id. */
-  originalId: string;
-  /** Deliveries before it was dead-lettered. */
-  deliveries: number;
-}
-
-interface Waiter<T> {
-  resolve: (d: Delivery<T> | null) => void;
-  reject: (e: Error) => void;
-  done: boolean;
-}
+const where = 'RedisStreamQueue';
 
 /** A push or an ack waiting for its tick's batch. */
 interface Pending<R> {
@@ -103,21 +64,6 @@ interface Pending<R> {
   resolve: (r: R) => void;
   reject: (e: unknown) => void;
 }
-
-interface RawEntry {
-  id: string;
-  fields: string[];
-  deliveries: number;
-}
-
-const where = 'RedisStreamQueue';
-
-/**
- * The one default of `claimIdleMs` (every Redis Stream queue, `createRedisStreamQueues`): a
- * dead worker's deliveries run again within about 30 s. It stays above the engine's default
- * `leaseMs` (20 s), so by then the node's lease has run out and the new worker can claim it.
- */
-export const DEFAULT_CLAIM_IDLE_MS = 30_000;
 
 /**
  * A distributed {@link ChainQueue} on Redis Streams.
@@ -137,7 +83,9 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   #opening: Promise<Redis | Cluster> | null = null;
   readonly #o: Required<Omit<RedisStreamQueueOptions<T>, 'client' | 'metrics'>>;
   readonly #metrics: Metrics;
-  readonly #waiters: Waiter<T>[] = [];
+  readonly #deadline: CommandDeadline;
+  readonly #place: StreamPlace;
+  readonly #waiters: waiting.ReceiveWaiter<T>[] = [];
   readonly #buffer: RawEntry[] = [];
   readonly #inFlight = new Set<string>();
   #pumping = false;
@@ -168,12 +116,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       'consumer',
       'encode',
       'decode',
-      'capacity',
-      'claimIdleMs',
-      'maxDeliveries',
-      'blockMs',
-      'pollMs',
-      'metrics',
+      ...TUNING_KEYS,
     ]);
     if (
       !o.client ||
@@ -184,6 +127,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     }
     this.#client = o.client;
     this.name = requireString(where, 'name', o.name);
+    const tuning = readStreamQueueTuning(where, o);
     this.#o = Object.freeze({
       name: this.name,
       key: requireString(where, 'key', o.key),
@@ -192,30 +136,26 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       consumer: requireString(where, 'consumer', o.consumer),
       encode: requireFunction<(m: T) => string>(where, 'encode', o.encode),
       decode: requireFunction<(p: string) => T>(where, 'decode', o.decode),
-      capacity: optionalNumber(where, 'capacity', o.capacity, 10_000, {
-        integer: true,
-        min: 1,
-        allowInfinity: true,
-      }),
-      claimIdleMs: optionalNumber(where, 'claimIdleMs', o.claimIdleMs, DEFAULT_CLAIM_IDLE_MS, {
-        integer: true,
-        min: 1,
-      }),
-      maxDeliveries: optionalNumber(where, 'maxDeliveries', o.maxDeliveries, 5, {
-        integer: true,
-        min: 1,
-      }),
-      blockMs: optionalNumber(where, 'blockMs', o.blockMs, 1_000, { integer: true, min: 1 }),
-      pollMs: optionalNumber(where, 'pollMs', o.pollMs, 25, { integer: true, min: 1 }),
+      ...tuning,
     });
-    this.#metrics = o.metrics ?? noopMetrics;
+    this.#metrics = tuning.metrics;
+    this.#deadline = new CommandDeadline(tuning.commandTimeoutMs);
+    this.#place = { client: this.#client, key: this.#o.key, group: this.#o.group };
   }
 
   /** Creates the stream and the consumer group if missing. Called by the first push/receive too. */
   start(): Promise<void> {
     this.#started ??= this.#call(async () => {
       try {
-        await this.#xgroup('CREATE', this.#o.key, this.#o.group, '0', 'MKSTREAM');
+        await xgroup(
+          this.#client,
+          this.#o.key,
+          'CREATE',
+          this.#o.key,
+          this.#o.group,
+          '0',
+          'MKSTREAM',
+        );
       } catch (error) {
         if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
       }
@@ -257,11 +197,11 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     return true;
   }
 
-  async push(message: T, options: PushOptions = {}): Promise<void> {
-    const { signal, maxWaitMs = Infinity } = options;
+  async push(message: T, options?: PushOptions): Promise<void> {
+    const { signal, maxWaitMs } = waiting.readPushOptions(where, options);
     if (this.#closed) {
       this.#count('closed');
-      throw new QueueFullError(`queue ${this.name} is closed`, { context: { key: this.name } });
+      throw new ClosedError(`queue ${this.name} is closed`, { context: { key: this.name } });
     }
     if (signal?.aborted) throw abortError(signal);
     await this.start();
@@ -273,30 +213,17 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     }
     this.#count('full_wait');
     this.#producersWaiting++;
-    const deadline = performance.now() + maxWaitMs;
     try {
-      for (;;) {
-        const left = deadline - performance.now();
-        if (left <= 0) {
-          this.#count('full_timeout');
-          throw new QueueFullError(`queue ${this.name} stayed full for ${maxWaitMs} ms`, {
-            context: { key: this.name },
-          });
-        }
-        try {
-          await sleep(Math.min(this.#o.pollMs, left), signal);
-        } catch (error) {
-          this.#count('aborted');
-          throw error;
-        }
-        if (this.#closed) {
-          this.#count('closed');
-          throw new QueueFullError(`queue ${this.name} was closed`, {
-            context: { key: this.name },
-          });
-        }
-        if (await this.#tryAdd(payload)) return;
-      }
+      await waiting.pollForRoom({
+        queue: this.name,
+        maxWaitMs,
+        pollMs: this.#o.pollMs,
+        signal,
+        closed: () => this.#closed,
+        hasRoom: () => this.#hasRoom(),
+        count: (reason) => this.#count(reason),
+      });
+      await this.#add(payload, 0);
     } finally {
       this.#producersWaiting--;
     }
@@ -304,7 +231,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   async receiveBatch(
     max: number,
-    options: { signal?: AbortSignal } = {},
+    options?: { signal?: AbortSignal },
   ): Promise<Delivery<T>[] | null> {
     const n = Math.max(1, Math.floor(max));
     this.#wanted = n;
@@ -318,33 +245,16 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     return out;
   }
 
-  receive(options: { signal?: AbortSignal } = {}): Promise<Delivery<T> | null> {
-    const { signal } = options;
+  receive(options?: { signal?: AbortSignal }): Promise<Delivery<T> | null> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = waiting.receiveSignal(where, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.#closed) return Promise.resolve(null);
-    return new Promise<Delivery<T> | null>((resolve, reject) => {
-      let dispose = (): void => {};
-      const waiter: Waiter<T> = {
-        done: false,
-        resolve: (d) => {
-          dispose();
-          resolve(d);
-        },
-        reject: (e) => {
-          dispose();
-          reject(e);
-        },
-      };
-      dispose = onAbort(signal, () => {
-        if (waiter.done) return;
-        waiter.done = true;
-        const i = this.#waiters.indexOf(waiter);
-        if (i >= 0) this.#waiters.splice(i, 1);
-        waiter.reject(abortError(signal!));
-      });
-      this.#waiters.push(waiter);
-      this.#serve();
-    });
+    return waiting.waitForDelivery(this.#waiters, signal, () => this.#serve());
   }
 
   /**
@@ -356,45 +266,14 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   async deadLetter(message: T, reason: string): Promise<void> {
     const payload = this.#o.encode(message);
     this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
-    await this.#call(() => this.#appendDeadLetter(reason, payload, '', 0));
-  }
-
-  /** One entry of the dead-letter stream; `originalId` is '' for a message never delivered. */
-  #appendDeadLetter(
-    reason: string,
-    payload: string,
-    originalId: string,
-    deliveries: number,
-  ): Promise<string | null> {
-    return this.#client.xadd(
-      this.#o.deadLetterKey,
-      '*',
-      'reason',
-      reason,
-      'payload',
-      payload,
-      'originalId',
-      originalId,
-      'deliveries',
-      String(deliveries),
+    await this.#call(() =>
+      appendDeadLetter(this.#client, this.#o.deadLetterKey, reason, payload, '', 0),
     );
   }
 
   /** Reads back dead letters (oldest first), for operators and tests. */
   async deadLetters(count = 100): Promise<DeadLetter[]> {
-    const rows = await this.#call(() =>
-      this.#client.xrange(this.#o.deadLetterKey, '-', '+', 'COUNT', count),
-    );
-    return rows.map(([id, fields]) => {
-      const f = toRecord(fields);
-      return {
-        id,
-        reason: f.reason ?? '',
-        payload: f.payload ?? '',
-        originalId: f.originalId ?? '',
-        deliveries: Number(f.deliveries ?? 0),
-      };
-    });
+    return this.#call(() => readDeadLetters(this.#client, this.#o.deadLetterKey, count));
   }
 
   /**
@@ -421,10 +300,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   async #close(): Promise<void> {
     this.#closed = true;
-    for (const w of this.#waiters.splice(0)) {
-      w.done = true;
-      w.resolve(null);
-    }
+    waiting.closeWaiters(this.#waiters);
     // buffered entries were never handed out: they keep their earlier delivery count
     for (const entry of this.#buffer.splice(0))
       await this.#requeue(entry, priorDeliveries(entry)).catch(() => {});
@@ -435,16 +311,20 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     reader?.disconnect();
     if (this.#started !== null && this.#inFlight.size === 0) {
       try {
-        const mine = (await this.#client.xpending(
-          this.#o.key,
-          this.#o.group,
-          '-',
-          '+',
-          1,
-          this.#o.consumer,
+        const mine = (await this.#call(() =>
+          this.#client.xpending(this.#o.key, this.#o.group, '-', '+', 1, this.#o.consumer),
         )) as unknown[];
         if (mine.length === 0)
-          await this.#xgroup('DELCONSUMER', this.#o.key, this.#o.group, this.#o.consumer);
+          await this.#call(() =>
+            xgroup(
+              this.#client,
+              this.#o.key,
+              'DELCONSUMER',
+              this.#o.key,
+              this.#o.group,
+              this.#o.consumer,
+            ),
+          );
       } catch {
         // best effort: an idle consumer left in the group is harmless
       }
@@ -453,6 +333,17 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   #count(reason: string): void {
     this.#metrics.increment(MetricName.QUEUE_BACKPRESSURE, { queue: this.name, reason });
+  }
+
+  async #hasRoom(): Promise<boolean> {
+    if (this.#o.capacity === Infinity) return true;
+    return (await this.length()) < this.#o.capacity;
+  }
+
+  async #add(payload: string, priorDeliveries: number): Promise<void> {
+    await this.#call(() =>
+      this.#client.xadd(this.#o.key, '*', 'p', payload, 'd', String(priorDeliveries)),
+    );
   }
 
   /**
@@ -486,7 +377,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         const replies = (await this.#call(() => pipeline.exec())) ?? [];
         for (let i = 0; i < room; i++) {
           const error = replies[i]?.[0];
-          if (error) batch[i]!.reject(this.#mapError(error));
+          if (error) batch[i]!.reject(classifyRedisError(error, { source: `queue ${this.name}` }));
           else batch[i]!.resolve(true);
         }
       }
@@ -512,14 +403,12 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   async #flushAcks(): Promise<void> {
     const batch = this.#acks.splice(0);
     if (batch.length === 0) return;
-    const ids = batch.map((p) => p.value);
     try {
       await this.#call(() =>
-        this.#client
-          .multi()
-          .xack(this.#o.key, this.#o.group, ...ids)
-          .xdel(this.#o.key, ...ids)
-          .exec(),
+        removeEntries(
+          this.#place,
+          batch.map((p) => p.value),
+        ),
       );
       for (const p of batch) p.resolve();
     } catch (error) {
@@ -570,13 +459,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       return null;
     }
     this.#inFlight.add(entry.id);
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      this.#inFlight.delete(entry.id);
-      return true;
-    };
+    const settle = waiting.settleOnce(this.#inFlight, entry.id);
     return {
       id: entry.id,
       message,
@@ -586,7 +469,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         await this.#ack(entry.id);
       },
       touch: async () => {
-        if (settled) return;
+        if (!this.#inFlight.has(entry.id)) return;
         await this.#call(() =>
           this.#client.xclaim(this.#o.key, this.#o.group, this.#o.consumer, 0, entry.id, 'JUSTID'),
         );
@@ -605,15 +488,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   /** Re-adds an entry with `deliveries` carried along, and removes the old one. */
   async #requeue(entry: RawEntry, deliveries: number): Promise<void> {
-    const f = toRecord(entry.fields);
-    await this.#call(() =>
-      this.#client
-        .multi()
-        .xadd(this.#o.key, '*', 'p', f.p ?? '', 'd', String(deliveries))
-        .xack(this.#o.key, this.#o.group, entry.id)
-        .xdel(this.#o.key, entry.id)
-        .exec(),
-    );
+    await this.#call(() => requeueEntry(this.#place, entry, deliveries));
   }
 
   async #deadLetter(
@@ -637,8 +512,8 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     reason: string,
     deliveries: number,
   ): Promise<void> {
-    await this.#appendDeadLetter(reason, payload, id, deliveries);
-    await this.#client.multi().xack(this.#o.key, this.#o.group, id).xdel(this.#o.key, id).exec();
+    await appendDeadLetter(this.#client, this.#o.deadLetterKey, reason, payload, id, deliveries);
+    await removeEntry(this.#place, id);
   }
 
   async #pump(): Promise<void> {
@@ -655,12 +530,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         this.#serve();
       }
     } catch (error) {
-      const failure =
-        error instanceof Error && isMocraError(error)
-          ? error
-          : new BackendUnavailableError(`queue ${this.name}: ${(error as Error).message}`, {
-              cause: error,
-            });
+      const failure = classifyRedisError(error, { source: `queue ${this.name}` });
       for (const w of this.#waiters.splice(0)) {
         w.done = true;
         w.reject(failure);
@@ -681,75 +551,50 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       const claimed = await this.#claim(wanted);
       if (now - this.#lastReapAt >= this.#o.claimIdleMs) {
         this.#lastReapAt = now;
-        await this.#reapConsumers().catch(() => {}); // best effort
+        // best effort: a consumer left in the group is harmless, only untidy
+        await this.#call(() =>
+          reapConsumers(this.#place, this.#o.consumer, this.#o.claimIdleMs),
+        ).catch(() => {});
       }
       if (claimed.length > 0) return claimed;
     }
     const reader = this.#reader ?? (await this.#openReader());
-    const reply = (await reader.xreadgroup(
-      'GROUP',
-      this.#o.group,
-      this.#o.consumer,
-      'COUNT',
-      wanted,
-      'BLOCK',
-      this.#o.blockMs,
-      'STREAMS',
-      this.#o.key,
-      '>',
-    )) as [string, [string, string[]][]][] | null;
+    let reply: [string, [string, string[]][]][] | null;
+    try {
+      reply = (await this.#deadline.run(
+        () =>
+          reader.xreadgroup(
+            'GROUP',
+            this.#o.group,
+            this.#o.consumer,
+            'COUNT',
+            wanted,
+            'BLOCK',
+            this.#o.blockMs,
+            'STREAMS',
+            this.#o.key,
+            '>',
+          ),
+        this.#o.blockMs,
+      )) as [string, [string, string[]][]][] | null;
+    } catch (error) {
+      // a read that never answered leaves its connection unusable: the next read opens another
+      if (this.#reader === reader) this.#reader = null;
+      reader.disconnect();
+      throw error;
+    }
     if (!reply) return [];
     return reply.flatMap(([, rows]) => rows.map(([id, fields]) => ({ id, fields, deliveries: 1 })));
   }
 
-  /**
-   * XGROUP names its key after a subcommand, so an ioredis `Cluster` does not route it by key:
-   * it goes to a random master and relies on the MOVED reply, which was seen to fail with
-   * "Connection is closed." among the first commands of a new `Cluster` client (ioredis 5). On a
-   * cluster it is sent to the master that owns the stream's slot instead (and through the
-   * cluster client after all when that master answers MOVED or ASK: the slot has moved).
-   */
-  async #xgroup(...args: [string, string, ...string[]]): Promise<unknown> {
-    const client = this.#client;
-    if (!isCluster(client)) return client.call('XGROUP', ...args);
-    const owner = client.slots[keySlot(this.#o.key)]?.[0];
-    const node = client
-      .nodes('master')
-      .find((n) => `${n.options.host}:${n.options.port}` === owner);
-    if (!node) return client.call('XGROUP', ...args);
-    try {
-      return await node.call('XGROUP', ...args);
-    } catch (error) {
-      if (/^(MOVED|ASK) /.test((error as Error).message)) return client.call('XGROUP', ...args);
-      throw error;
-    }
-  }
-
-  /**
-   * The connection of the blocking reads: a duplicate of the client (a `Cluster` duplicates into
-   * a `Cluster` of its own connections), connected before its first read so that a client made
-   * with `enableOfflineQueue: false` works too.
-   */
+  /** The connection of the blocking reads (see `openReader`), once per queue. */
   async #openReader(): Promise<Redis | Cluster> {
-    this.#opening ??= (async () => {
-      const client = this.#client;
-      const reader = isCluster(client)
-        ? client.duplicate([], { lazyConnect: true })
-        : client.duplicate({ lazyConnect: true });
-      reader.on('error', () => {}); // failures reach the read that meets them
-      try {
-        await reader.connect();
-      } catch (error) {
-        reader.disconnect();
-        throw error;
-      }
-      return reader;
-    })();
+    this.#opening ??= openReader(this.#client);
     try {
       const reader = await this.#opening;
       if (this.#closed) {
         reader.disconnect();
-        throw new BackendUnavailableError(`queue ${this.name} is closed`);
+        throw new ClosedError(`queue ${this.name} is closed`, { context: { key: this.name } });
       }
       this.#reader = reader;
       return reader;
@@ -758,85 +603,29 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     }
   }
 
-  /**
-   * Removes from the group the consumers that are gone: those holding no pending delivery that
-   * have been idle (no read, no claim) for `claimIdleMs` — a worker that died, whose deliveries
-   * have been taken over. A live consumer reads at least every `blockMs`, so it is never idle
-   * that long; should one be removed all the same, its next read creates it again.
-   */
-  async #reapConsumers(): Promise<void> {
-    const rows = (await this.#client.xinfo('CONSUMERS', this.#o.key, this.#o.group)) as unknown[][];
-    for (const row of rows) {
-      const f: Record<string, unknown> = {};
-      for (let i = 0; i + 1 < row.length; i += 2) f[String(row[i])] = row[i + 1];
-      const name = String(f.name);
-      if (name === this.#o.consumer) continue;
-      if (Number(f.pending) === 0 && Number(f.idle) >= this.#o.claimIdleMs)
-        await this.#xgroup('DELCONSUMER', this.#o.key, this.#o.group, name);
-    }
-  }
-
   async #claim(count: number): Promise<RawEntry[]> {
-    const reply = (await this.#client.xautoclaim(
-      this.#o.key,
-      this.#o.group,
+    const call = <R>(fn: () => Promise<R>): Promise<R> => this.#call(fn);
+    const claimed = await claimIdle(
+      this.#place,
       this.#o.consumer,
       this.#o.claimIdleMs,
-      '0-0',
-      'COUNT',
       count,
-    )) as [string, [string, string[] | null][], string[]?];
-    const rows = reply[1].filter((r): r is [string, string[]] => Array.isArray(r[1]));
-    const deleted = reply[2] ?? [];
-    if (deleted.length > 0) await this.#client.xack(this.#o.key, this.#o.group, ...deleted);
-    const out: RawEntry[] = [];
-    for (const [id, fields] of rows) {
-      const pending = (await this.#client.xpending(this.#o.key, this.#o.group, id, id, 1)) as [
-        string,
-        string,
-        number,
-        number,
-      ][];
-      const times = pending[0]?.[3] ?? 1;
-      this.#metrics.increment(MetricName.QUEUE_RECLAIMED, { queue: this.name });
-      out.push({ id, fields, deliveries: times });
-    }
-    return out;
+      call,
+    );
+    if (claimed.length > 0)
+      this.#metrics.increment(MetricName.QUEUE_RECLAIMED, { queue: this.name }, claimed.length);
+    return claimed;
   }
 
+  /** One Redis call: bounded by `commandTimeoutMs`, failures classified (one classifier for every caller). */
   async #call<R>(fn: () => Promise<R>): Promise<R> {
     try {
-      return await fn();
+      return await this.#deadline.run(fn);
     } catch (error) {
-      throw this.#mapError(error);
+      throw classifyRedisError(error, { source: `queue ${this.name}` });
     }
   }
-
-  /** A lost connection as a {@link BackendUnavailableError}; any other error as it is. */
-  #mapError(error: unknown): unknown {
-    if (isMocraError(error)) return error;
-    const message = (error as Error).message ?? String(error);
-    if (
-      /ECONNREFUSED|ECONNRESET|Connection is closed|ETIMEDOUT|EPIPE|MaxRetriesPerRequest/i.test(
-        message,
-      )
-    ) {
-      return new BackendUnavailableError(`queue ${this.name}: ${message}`, { cause: error });
-    }
-    return error;
-  }
 }
 
-function isCluster(client: Redis | Cluster): client is Cluster {
-  return (client as { isCluster?: unknown }).isCluster === true;
-}
-
-function priorDeliveries(entry: RawEntry): number {
-  return Number(toRecord(entry.fields).d ?? 0) + entry.deliveries - 1;
-}
-
-function toRecord(fields: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
-  return out;
-}
+export type { DeadLetter } from './stream-commands.js';
+export type { RedisStreamQueueOptions } from './stream-queue-tuning.js';

@@ -6,7 +6,7 @@
  * error message goes to the error-task room. The answer is a {@link Disposition}: the ingress
  * never throws.
  */
-import { isMocraError } from '../../errors.js';
+import { isClosedError, isMocraError } from '../../errors.js';
 import {
   encodeMessage,
   normalizeMessage,
@@ -96,8 +96,9 @@ export class Ingress {
     failure: StageError,
     leaseHeld: boolean,
   ): Disposition {
-    if (this.#o.workSignal.aborted) return this.#stopping();
     const error = failure.error;
+    // stopping, or a queue of this process already closed: leave the message to others
+    if (this.#o.workSignal.aborted || isClosedError(error)) return this.#stopping();
     if (isMocraError(error) && error.retryable) {
       this.#o.telemetry.ingressFailed(failure.stage);
       // e.g. Redis unavailable: nothing was committed; try the message again later

@@ -29,7 +29,7 @@ export function writeLog(
   fields: LogFields,
 ): void {
   try {
-    logger[level](message, fields);
+    logger[level](fields, message);
   } catch {
     // a broken logger never breaks the engine
   }
