@@ -17,6 +17,7 @@ import {
 } from '../../internal/validate.js';
 import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import { readLogger, type Logger } from '../../observe/logger.js';
+import { levelCheck, type LogLevel } from './telemetry.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
@@ -68,6 +69,8 @@ export interface ResolvedOptions {
   readonly loadLoginInfo: ChainEngineOptions['loadLoginInfo'];
   readonly onItem: ChainEngineOptions['onItem'];
   readonly logger: Logger;
+  /** Whether the logger writes a level (its fields are built only then). */
+  readonly logs: (level: LogLevel) => boolean;
   readonly metrics: Metrics;
   readonly keys: ChainKeyBuilder;
   readonly stateTtlMs: number;
@@ -279,6 +282,7 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     loadLoginInfo,
     onItem,
     logger,
+    logs: levelCheck(o.logger),
     metrics,
     keys,
     stateTtlMs,

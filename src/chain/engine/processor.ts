@@ -142,16 +142,18 @@ export class ModuleProcessorWithChain {
     // from here until the claim answers, this message may hold the node's lease (a claim whose
     // reply was lost may have run): the engine must not hand a copy to another owner too soon
     let leaseHeld = true;
+    // one NodeId per node: its key is hashed once (the key builder caches it by object)
+    const node = toNodeId(ptm);
     try {
       const claim = await this.#host.state.claim({
-        node: toNodeId(ptm),
+        node,
         owner,
         leaseMs: this.#host.leaseMs,
         epoch: ptm.epoch ?? 0,
         root: isRootNode(ptm),
       });
       if (claim.code !== ClaimCode.EXECUTE) leaseHeld = false;
-      return { outcome: await this.#afterClaim(ptm, task, owner, raw, claim, keepAlive) };
+      return { outcome: await this.#afterClaim(ptm, node, task, owner, claim, keepAlive) };
     } catch (error) {
       return { error, leaseHeld };
     }
@@ -159,45 +161,39 @@ export class ModuleProcessorWithChain {
 
   async #afterClaim(
     ptm: ParserTaskModel,
+    node: NodeId,
     task: TaskInfo,
     owner: string,
-    raw: string,
     claim: Awaited<ReturnType<ChainStateStore['claim']>>,
     keepAlive: (() => Promise<void>) | undefined,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
-    const node = toNodeId(ptm);
     const epoch = ptm.epoch ?? 0;
-    const fields = this.#fields(ptm);
     rt.telemetry.claim(CLAIM_NAMES[claim.code]);
+    // a line nobody writes is not built
+    const debug = (message: string, decision: string): void => {
+      if (rt.telemetry.logs('debug'))
+        rt.telemetry.log('debug', message, { ...this.#fields(ptm), decision });
+    };
     switch (claim.code) {
       case ClaimCode.EXECUTE:
         break;
       case ClaimCode.DUPLICATE_DONE:
         rt.outboxWritten(ptm.taskId); // a crash may have left its outbox unpublished
-        rt.telemetry.log('debug', 'node already done', { ...fields, decision: 'duplicate_done' });
+        debug('node already done', 'duplicate_done');
         return 'duplicate_done';
       case ClaimCode.STALE_STEP:
-        rt.telemetry.log('debug', 'stale node skipped', {
-          ...fields,
-          decision: `stale:${claim.reason}`,
-        });
+        debug('stale node skipped', `stale:${claim.reason}`);
         return 'stale_step';
       case ClaimCode.LOCKED_BY_OTHER:
-        rt.telemetry.log('debug', 'node locked by another owner', {
-          ...fields,
-          decision: 'locked',
-        });
+        debug('node locked by another owner', 'locked');
         return 'locked_by_other';
-      case ClaimCode.OUT_OF_ORDER: {
+      case ClaimCode.OUT_OF_ORDER:
         // nothing to park: the parent's commit queues this node's message itself
-        rt.telemetry.log('debug', 'node arrived before its parent committed', {
-          ...fields,
-          decision: 'out_of_order',
-        });
+        debug('node arrived before its parent committed', 'out_of_order');
         return 'out_of_order';
-      }
     }
+    const fields = this.#fields(ptm);
     const version = claim.version;
     // the heartbeat: the lease is renewed while the node runs; its signal is the node's one
     const lease = new NodeLease({
@@ -334,13 +330,14 @@ export class ModuleProcessorWithChain {
         });
         const ms = performance.now() - started;
         rt.telemetry.processed(this.module.id, 'committed', ms);
-        rt.telemetry.log('debug', 'node committed', {
-          ...fields,
-          decision: 'commit_ok',
-          successors: successors.length,
-          items: items.length,
-          duration_ms: Math.round(ms),
-        });
+        if (rt.telemetry.logs('debug'))
+          rt.telemetry.log('debug', 'node committed', {
+            ...fields,
+            decision: 'commit_ok',
+            successors: successors.length,
+            items: items.length,
+            duration_ms: Math.round(ms),
+          });
         return 'committed';
       }
       rt.telemetry.processed(this.module.id, 'rejected', performance.now() - started);
