@@ -11,6 +11,9 @@ import { setMaxListeners } from 'node:events';
 import { onAbort } from '../../internal/abort.js';
 import { RenewCode, type ChainStateStore, type NodeAddress } from '../state/index.js';
 
+/** Signals whose listener warning is lifted already. */
+const LIFTED = new WeakSet<AbortSignal>();
+
 /** Options of {@link NodeLease}. @internal */
 export interface NodeLeaseOptions {
   state: ChainStateStore;
@@ -39,9 +42,11 @@ export class NodeLease {
 
   constructor(options: NodeLeaseOptions) {
     this.#o = options;
-    // every node in flight listens to the engine's signal until it settles
-    setMaxListeners(0, options.parent);
-    setMaxListeners(0, this.#controller.signal);
+    // every node in flight listens to the engine's signal until it settles (lifted once)
+    if (!LIFTED.has(options.parent)) {
+      setMaxListeners(0, options.parent);
+      LIFTED.add(options.parent);
+    }
     this.#dispose = onAbort(options.parent, () => this.#controller.abort(options.parent.reason));
     this.#timer = setInterval(() => void this.#renew(), Math.max(1, options.leaseMs / 3));
     this.#timer.unref?.();
