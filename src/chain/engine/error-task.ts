@@ -1,7 +1,7 @@
 /**
  * The error-task room: an ErrorTaskModel goes through the threshold transition (counted once
  * per failure, atomically with the threshold check); past a threshold its module or task is
- * terminated, otherwise the node is retried after a backoff (a delayed ParserTaskModel in the
+ * terminated (the decision writes the marks), otherwise the node is retried after a backoff (a delayed ParserTaskModel in the
  * retry set, promoted by the retry pump) or given up.
  */
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
@@ -9,12 +9,7 @@ import type { RetryPolicy } from '../../retry/index.js';
 import { encodeMessage, type ErrorTaskModel, type ParserTaskModel } from '../messages.js';
 import type { ModuleDefinition } from '../module.js';
 import { nodeEventId, toNodeId } from '../node-id.js';
-import {
-  RetryScheduleCode,
-  TerminateCode,
-  ThresholdCode,
-  type ChainStateStore,
-} from '../state/index.js';
+import { RetryScheduleCode, ThresholdCode, type ChainStateStore } from '../state/index.js';
 import { ACK, StageError, atStage, type Disposition } from './disposition.js';
 import { OUTBOX_RETRY } from './outbox.js';
 import type { RetryPump } from './retry-pump.js';
@@ -90,13 +85,8 @@ export class ErrorTaskHandler {
       task_errors: d.taskErrors,
     };
     if (d.code === ThresholdCode.TERMINATE_MODULE || d.code === ThresholdCode.TERMINATE_TASK) {
-      const scope = d.code === ThresholdCode.TERMINATE_MODULE ? 'module' : 'task';
-      const mark = await state.terminateMark(
-        etm.taskId,
-        scope === 'module' ? etm.moduleId : undefined,
-        `threshold: ${scope} errors reached (module ${d.moduleErrors}, task ${d.taskErrors})`,
-      );
-      if (mark === TerminateCode.TERMINATED) {
+      // the decision wrote the marks it reached (module first, then task): report each once
+      for (const scope of d.marked) {
         telemetry.terminated(scope);
         telemetry.log('warn', `${scope} terminated by its error threshold`, fields);
         telemetry.emit('TaskTerminatedByThreshold', {

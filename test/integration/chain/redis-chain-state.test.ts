@@ -10,12 +10,13 @@ if (redisUrl()) {
     const clock = new ManualClock(1_000_000);
     const backend = new RedisBackend({
       redis: redisUrl()!,
-      keyPrefix: `mocra-test:${randomBytes(6).toString('hex')}:`,
+      keyPrefix: `mocra-test-${randomBytes(6).toString('hex')}:`,
     });
     await backend.connect();
     return {
       state: new RedisChainState(backend, { testClock: clock }),
       clock,
+      raw: backend,
       cleanup: async () => {
         for await (const key of backend.scan('')) await backend.del(key);
         await backend.close();
