@@ -172,6 +172,7 @@ export type { ChainKeyBuilderOptions, PtmIdentity } from './keys/index.js';
 // state store
 export {
   createCacheService,
+  DurableBackend,
   LocalBackend,
   RedisBackend,
   jsonStore,
@@ -181,6 +182,7 @@ export type {
   CacheService,
   CacheServiceBaseOptions,
   CacheServiceOptions,
+  DurableBackendOptions,
   JsonStore,
   LocalBackendOptions,
   RangeOptions,
