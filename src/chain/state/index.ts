@@ -28,3 +28,4 @@ export type {
   ThresholdInput,
   ThresholdResult,
 } from './types.js';
+export type { SyncStore } from './sync-store.js';
