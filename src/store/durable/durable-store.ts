@@ -44,6 +44,7 @@ export interface DurableStoreOptions {
 }
 
 const ZSET_ID = Buffer.from('zset-id');
+const ROLLBACK = Symbol('rollback');
 const ID_BYTES = 8;
 const MEMBER_AT = ID_BYTES + 8;
 
@@ -62,6 +63,8 @@ export class DurableStore {
   readonly #sweepBatch: number;
   #sweepTimer: ReturnType<typeof setInterval> | null = null;
   #depth = 0;
+  /** A store call failed inside the open transaction: it rolls back whatever the caller does. */
+  #failed = false;
 
   constructor(env: LmdbEnv, options: DurableStoreOptions = {}) {
     this.#env = env;
@@ -90,24 +93,38 @@ export class DurableStore {
 
   /**
    * Runs `fn` in one write transaction: every write it makes commits together, or none does
-   * when it throws. Calls nest (an inner call joins the outer transaction). `fn` must not await.
+   * when it throws — or when a store call inside it failed (WRONGTYPE, not an integer, a key too
+   * long), even if `fn` caught that error or turned it into a rejected promise: `fn`'s result is
+   * returned, nothing is written. Calls nest (an inner call joins the outer transaction). `fn`
+   * must not await.
    */
   transaction<T>(fn: () => T): T {
     if (this.#depth > 0) return fn();
-    return this.#env.transactionSync(() => {
-      this.#depth++;
-      try {
-        return fn();
-      } finally {
-        this.#depth--;
-      }
-    });
+    this.#failed = false;
+    let result: { value: T } | undefined;
+    try {
+      return this.#env.transactionSync(() => {
+        this.#depth++;
+        try {
+          result = { value: fn() };
+        } finally {
+          this.#depth--;
+        }
+        if (this.#failed) throw ROLLBACK;
+        return result.value;
+      });
+    } catch (error) {
+      if (error === ROLLBACK && result) return result.value;
+      throw error;
+    } finally {
+      this.#failed = false;
+    }
   }
 
   get(key: string): string | null {
     const e = this.#live(key);
     if (!e) return null;
-    if (e.t !== 's') throw wrongType(key);
+    if (e.t !== 's') throw this.#fail(wrongType(key));
     return e.v;
   }
 
@@ -144,8 +161,13 @@ export class DurableStore {
   incr(key: string, by = 1): number {
     return this.transaction(() => {
       const e = this.#live(key);
-      if (e && e.t !== 's') throw wrongType(key);
-      const result = addInteger(key, e ? e.v : null, by);
+      if (e && e.t !== 's') throw this.#fail(wrongType(key));
+      let result: bigint;
+      try {
+        result = addInteger(key, e ? e.v : null, by);
+      } catch (error) {
+        throw this.#fail(error);
+      }
       if (!e) this.#dropRaw(key);
       this.#kv.putSync(this.#kb(key), { t: 's', v: result.toString(), x: e ? e.x : 0 });
       return Number(result);
@@ -350,9 +372,11 @@ export class DurableStore {
   #kb(key: string): Buffer {
     const b = Buffer.from(key, 'utf8');
     if (b.length > MAX_KEY_BYTES) {
-      throw new ConfigError(
-        `DurableStore: a key of ${b.length} bytes is longer than the ${MAX_KEY_BYTES} the durable store accepts`,
-        { context: { field: 'key' } },
+      throw this.#fail(
+        new ConfigError(
+          `DurableStore: a key of ${b.length} bytes is longer than the ${MAX_KEY_BYTES} the durable store accepts`,
+          { context: { field: 'key' } },
+        ),
       );
     }
     return b;
@@ -372,7 +396,7 @@ export class DurableStore {
   #zset(key: string): ZsetEntry | undefined {
     const e = this.#live(key);
     if (!e) return undefined;
-    if (e.t !== 'z') throw wrongType(key);
+    if (e.t !== 'z') throw this.#fail(wrongType(key));
     return e;
   }
 
@@ -405,6 +429,11 @@ export class DurableStore {
     e.n -= by;
     if (e.n > 0) this.#kv.putSync(this.#kb(key), e);
     else this.#dropRaw(key);
+  }
+
+  #fail(error: unknown): unknown {
+    if (this.#depth > 0) this.#failed = true;
+    return error;
   }
 
   #nextId(): number {
