@@ -42,7 +42,6 @@ import {
   LocalChainState,
   RedisChainState,
   RetryScheduleCode,
-  TerminateCode,
   TerminatedCode,
   ThresholdCode,
   type ChainStateStore,
@@ -953,13 +952,8 @@ class ChainEngineImpl implements ChainEngine {
       task_errors: d.taskErrors,
     };
     if (d.code === ThresholdCode.TERMINATE_MODULE || d.code === ThresholdCode.TERMINATE_TASK) {
-      const scope = d.code === ThresholdCode.TERMINATE_MODULE ? 'module' : 'task';
-      const mark = await this.#state.terminateMark(
-        etm.taskId,
-        scope === 'module' ? etm.moduleId : undefined,
-        `threshold: ${scope} errors reached (module ${d.moduleErrors}, task ${d.taskErrors})`,
-      );
-      if (mark === TerminateCode.TERMINATED) {
+      // the decision wrote the marks it reached (module first, then task): report each once
+      for (const scope of d.marked) {
         if (scope === 'module') this.#stats.modulesTerminated++;
         else this.#stats.tasksTerminated++;
         this.#count('error_task_terminated_total', { scope });

@@ -30,7 +30,6 @@ import {
   CommitCode,
   CommitErrorCode,
   FallbackCode,
-  ReorderCode,
   type ChainStateStore,
   type NodeAddress,
   type Successor,
@@ -170,12 +169,7 @@ export class ModuleProcessorWithChain {
         rt.log('debug', 'node locked by another owner', { ...fields, decision: 'locked' });
         return 'locked_by_other';
       case ClaimCode.OUT_OF_ORDER: {
-        if (epoch === 0 && !(ptm.stepIdx === 0 && ptm.prefixRequest === '')) {
-          const parked = await rt.state.reorderEnqueue(node, raw);
-          rt.count('ptm_reorder_total', {
-            result: parked === ReorderCode.ENQUEUED ? 'ENQUEUED' : 'DUPLICATE_BUFFERED',
-          });
-        }
+        // nothing to park: the parent's commit queues this node's message itself
         rt.log('debug', 'node arrived before its parent committed', {
           ...fields,
           decision: 'out_of_order',
