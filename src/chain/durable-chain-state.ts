@@ -75,10 +75,6 @@ export class DurableChainState implements ChainStateStore {
     return this.#tx((t) => t.recoverZombie(node));
   }
 
-  reorderEnqueue(node: NodeAddress, message: string): ReturnType<Twin['reorderEnqueue']> {
-    return this.#tx((t) => t.reorderEnqueue(node, message));
-  }
-
   thresholdDecide(input: ThresholdInput): Promise<ThresholdResult> {
     return this.#tx((t) => t.thresholdDecide(input));
   }

@@ -11,7 +11,8 @@
  *   members); `x` is the expiry time in ms, 0 for none.
  * - `zm`:  set id · member → score (is it there, with what score).
  * - `zs`:  set id · score · member → the full member when it is long, else null (the order).
- * - `exp`: expiry time · key → null (what the sweep walks, oldest first).
+ * - `exp`: expiry bucket (the expiry time rounded up to the second) · key → null: what the sweep
+ *   walks, oldest first.
  * @internal
  */
 import { ConfigError } from '../../errors.js';
@@ -41,10 +42,15 @@ export interface DurableStoreOptions {
   sweepIntervalMs?: number;
   /** Most expired keys reclaimed per sweep. @defaultValue 1000 */
   sweepBatch?: number;
+  /** Most key entries kept decoded in memory. @defaultValue 50000 */
+  cacheEntries?: number;
 }
 
 const ZSET_ID = Buffer.from('zset-id');
 const ROLLBACK = Symbol('rollback');
+/** Width of one bucket of the expiry index, in ms: keys are reclaimed at most this late. */
+const EXPIRY_BUCKET_MS = 1000;
+const bucketOf = (x: number): number => Math.ceil(x / EXPIRY_BUCKET_MS) * EXPIRY_BUCKET_MS;
 const ID_BYTES = 8;
 const MEMBER_AT = ID_BYTES + 8;
 
@@ -63,6 +69,12 @@ export class DurableStore {
   readonly #sweepBatch: number;
   #sweepTimer: ReturnType<typeof setInterval> | null = null;
   #depth = 0;
+  /**
+   * Entries by key, written through: this process is the only writer (the directory lock), so
+   * the cache never goes stale; reads inside a write transaction skip LMDB. Cleared on rollback.
+   */
+  readonly #cache = new Map<string, Entry | null>();
+  readonly #cacheMax: number;
   /** A store call failed inside the open transaction: it rolls back whatever the caller does. */
   #failed = false;
 
@@ -77,6 +89,7 @@ export class DurableStore {
     this.#meta = db('meta');
     this.#clock = options.clock ?? systemClock;
     this.#sweepBatch = options.sweepBatch ?? 1000;
+    this.#cacheMax = options.cacheEntries ?? 50_000;
     const interval = options.sweepIntervalMs ?? 1000;
     if (interval > 0) this.#sweepTimer = unrefInterval(() => this.sweep(), interval);
   }
@@ -114,6 +127,7 @@ export class DurableStore {
         return result.value;
       });
     } catch (error) {
+      this.#cache.clear(); // it may hold writes that were just rolled back
       if (error === ROLLBACK && result) return result.value;
       throw error;
     } finally {
@@ -130,8 +144,7 @@ export class DurableStore {
 
   set(key: string, value: string, ttlMs?: number): void {
     this.transaction(() => {
-      this.#dropRaw(key);
-      this.#put(key, { t: 's', v: value, x: ttlMs === undefined ? 0 : this.now() + ttlMs });
+      this.#replace(key, { t: 's', v: value, x: ttlMs === undefined ? 0 : this.now() + ttlMs });
     });
   }
 
@@ -168,8 +181,8 @@ export class DurableStore {
       } catch (error) {
         throw this.#fail(error);
       }
-      if (!e) this.#dropRaw(key);
-      this.#kv.putSync(this.#kb(key), { t: 's', v: result.toString(), x: e ? e.x : 0 });
+      if (e) this.#putEntry(key, { t: 's', v: result.toString(), x: e.x });
+      else this.#replace(key, { t: 's', v: result.toString(), x: 0 });
       return Number(result);
     });
   }
@@ -185,9 +198,10 @@ export class DurableStore {
     return this.transaction(() => {
       const e = this.#live(key);
       if (!e) return false;
-      if (e.x !== 0) this.#exp.removeSync(Buffer.concat([encodeScore(e.x), this.#kb(key)]));
+      const old = e.x;
       e.x = this.now() + ttlMs;
-      this.#put(key, e);
+      this.#putEntry(key, e);
+      this.#index(this.#kb(key), old, e.x);
       return true;
     });
   }
@@ -205,9 +219,9 @@ export class DurableStore {
     return this.transaction(() => {
       const e = this.#live(key);
       if (!e || e.x === 0) return false;
-      this.#exp.removeSync(Buffer.concat([encodeScore(e.x), this.#kb(key)]));
+      this.#index(this.#kb(key), e.x, 0);
       e.x = 0;
-      this.#put(key, e);
+      this.#putEntry(key, e);
       return true;
     });
   }
@@ -216,8 +230,8 @@ export class DurableStore {
     return this.transaction(() => {
       let e = this.#zset(key);
       if (!e) {
-        this.#dropRaw(key);
         e = { t: 'z', id: this.#nextId(), n: 0, x: 0 };
+        this.#replace(key, e);
       }
       const id = encodeId(e.id);
       const { bytes, long } = memberKey(member);
@@ -230,7 +244,7 @@ export class DurableStore {
       this.#zm.putSync(zmKey, s);
       if (old !== undefined) return 0;
       e.n++;
-      this.#kv.putSync(this.#kb(key), e);
+      this.#putEntry(key, e);
       return 1;
     });
   }
@@ -332,7 +346,8 @@ export class DurableStore {
   /** Reclaims up to `sweepBatch` expired keys, oldest expiry first; returns how many. */
   sweep(): number {
     const now = this.now();
-    const end = prefixEnd(encodeScore(now));
+    // buckets end at their time: every key in a bucket that ended is expired
+    const end = prefixEnd(encodeScore(Math.floor(now / EXPIRY_BUCKET_MS) * EXPIRY_BUCKET_MS));
     return this.transaction(() => {
       const due = [...this.#exp.getRange({ ...(end ? { end } : {}), limit: this.#sweepBatch })];
       let removed = 0;
@@ -382,8 +397,27 @@ export class DurableStore {
     return b;
   }
 
+  /** The entry at `key` (a copy: callers may change it), from the cache or the database. */
   #raw(key: string): Entry | undefined {
-    return this.#kv.get(this.#kb(key)) as Entry | undefined;
+    let e = this.#cache.get(key);
+    if (e === undefined) {
+      e = (this.#kv.get(this.#kb(key)) as Entry | undefined) ?? null;
+      this.#remember(key, e);
+    }
+    return e === null ? undefined : { ...e };
+  }
+
+  #putEntry(key: string, e: Entry): void {
+    this.#kv.putSync(this.#kb(key), e);
+    this.#remember(key, { ...e });
+  }
+
+  #remember(key: string, e: Entry | null): void {
+    if (this.#cache.size >= this.#cacheMax && !this.#cache.has(key)) {
+      const oldest = this.#cache.keys().next();
+      if (!oldest.done) this.#cache.delete(oldest.value);
+    }
+    this.#cache.set(key, e);
   }
 
   #live(key: string): Entry | undefined {
@@ -400,10 +434,25 @@ export class DurableStore {
     return e;
   }
 
-  #put(key: string, e: Entry): void {
+  /** Writes a new entry over whatever `key` held (live or expired): its members go with it. */
+  #replace(key: string, e: Entry): void {
     const kb = this.#kb(key);
-    this.#kv.putSync(kb, e);
-    if (e.x !== 0) this.#exp.putSync(Buffer.concat([encodeScore(e.x), kb]), null);
+    const old = this.#raw(key);
+    if (old?.t === 'z') this.#dropMembers(old.id);
+    this.#putEntry(key, e);
+    this.#index(kb, old?.x ?? 0, e.x);
+  }
+
+  /**
+   * Moves a key in the expiry index from the bucket of `from` to the bucket of `to` (0: none).
+   * Buckets are {@link EXPIRY_BUCKET_MS} wide, so a TTL refreshed often rarely writes here.
+   */
+  #index(kb: Buffer, from: number, to: number): void {
+    const a = from === 0 ? 0 : bucketOf(from);
+    const b = to === 0 ? 0 : bucketOf(to);
+    if (a === b) return;
+    if (a !== 0) this.#exp.removeSync(Buffer.concat([encodeScore(a), kb]));
+    if (b !== 0) this.#exp.putSync(Buffer.concat([encodeScore(b), kb]), null);
   }
 
   /** Deletes `key` whatever its state (live or expired), with its members and expiry entry. */
@@ -412,7 +461,8 @@ export class DurableStore {
     if (!e) return;
     const kb = this.#kb(key);
     this.#kv.removeSync(kb);
-    if (e.x !== 0) this.#exp.removeSync(Buffer.concat([encodeScore(e.x), kb]));
+    this.#remember(key, null);
+    this.#index(kb, e.x, 0);
     if (e.t === 'z') this.#dropMembers(e.id);
   }
 
@@ -427,7 +477,7 @@ export class DurableStore {
 
   #shrink(key: string, e: ZsetEntry, by: number): void {
     e.n -= by;
-    if (e.n > 0) this.#kv.putSync(this.#kb(key), e);
+    if (e.n > 0) this.#putEntry(key, e);
     else this.#dropRaw(key);
   }
 
