@@ -4,7 +4,9 @@
  *
  * - push / offer: one write transaction stores the message and puts it at the tail; bounded by
  *   `capacity` (waiting + in flight) with the same back-pressure as {@link MemoryQueue}: FIFO
- *   producer waits, `maxWaitMs`, abort, every wait and refusal counted.
+ *   producer waits, `maxWaitMs`, abort, every wait and refusal counted
+ *   (`queue_backpressure_total`); dead letters count `queue_dead_letter_total`, deliveries
+ *   handed out again after their lease `queue_reclaimed_total`.
  * - receive: one transaction moves the head message under a visibility lease of `visibilityMs`.
  *   A delivery neither acknowledged nor released before its lease ends (its process died, or a
  *   handler hangs) is delivered again, at the head; after `maxDeliveries` such expiries it is
@@ -27,6 +29,7 @@ import {
   readOptions,
   requireString,
 } from '../internal/validate.js';
+import { MetricName } from '../observe/metric-names.js';
 import { noopMetrics, type Metrics } from '../observe/metrics.js';
 import { DurableBackend } from '../store/durable/durable-backend.js';
 import type { DurableStore } from '../store/durable/durable-store.js';
@@ -117,7 +120,6 @@ export class DurableQueue<T> implements ChainQueue<T> {
   readonly #encode: (message: T) => string;
   readonly #decode: (payload: string) => T;
   readonly #metrics: Metrics;
-  readonly #counterName: string;
   #producers: Producer[] = [];
   #consumers: Consumer<T>[] = [];
   #poll: ReturnType<typeof setInterval> | null = null;
@@ -158,7 +160,6 @@ export class DurableQueue<T> implements ChainQueue<T> {
     this.#decode =
       optionalFunction<(p: string) => T>(W, 'decode', o.decode) ?? ((p) => JSON.parse(p) as T);
     this.#metrics = o.metrics ?? noopMetrics;
-    this.#counterName = `${this.name}_backpressure_total`;
   }
 
   size(): number {
@@ -332,7 +333,7 @@ export class DurableQueue<T> implements ChainQueue<T> {
   }
 
   #count(reason: string): void {
-    this.#metrics.increment(this.#counterName, { queue: this.name, reason });
+    this.#metrics.increment(MetricName.QUEUE_BACKPRESSURE, { queue: this.name, reason });
   }
 
   #enqueue(payload: string): void {
@@ -420,6 +421,7 @@ export class DurableQueue<T> implements ChainQueue<T> {
       const text = this.#s.get(this.#k(`m:${id}`));
       if (text === null) continue;
       const rec = JSON.parse(text) as Stored;
+      this.#metrics.increment(MetricName.QUEUE_RECLAIMED, { queue: this.name });
       if (rec.d >= this.#maxDeliveries) {
         this.#toDead(id, rec, `lease expired ${rec.d} times without an acknowledgement`);
       } else {
@@ -429,6 +431,7 @@ export class DurableQueue<T> implements ChainQueue<T> {
   }
 
   #toDead(id: string, rec: Stored, reason: string): void {
+    this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
     const now = this.#s.now();
     this.#s.del(this.#k(`m:${id}`));
     this.#s.set(this.#k(`dl:${id}`), JSON.stringify({ p: rec.p, r: reason, d: rec.d, at: now }));

@@ -1,4 +1,4 @@
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, expect, it, vi } from 'vitest';
 import { DurableChainState } from '../../../src/chain/durable-chain-state.js';
 import { ClaimCode, CommitCode, type NodeAddress } from '../../../src/chain/state/index.js';
 import { ManualClock } from '../../../src/internal/clock.js';
@@ -8,6 +8,8 @@ import { runChainStateConformance } from '../../conformance/chain-state.js';
 import { openTempDurable, removeTempDataDirs, tempDataDir } from '../../helpers/durable.js';
 
 afterAll(removeTempDataDirs);
+// every transition is an LMDB write transaction: the 9,000-node case takes seconds on a busy host
+vi.setConfig({ testTimeout: 60_000 });
 
 runChainStateConformance('DurableChainState', async () => {
   const clock = new ManualClock(1_000_000);

@@ -1,0 +1,123 @@
+/**
+ * Runs a step's `generate`, with the once-only fallback: when a non-first step's `generate`
+ * fails, the fallback gate lets one attempt rebuild the node's input by downloading its prefix
+ * request again and re-parsing it with the parent step.
+ */
+import type { LogFields } from '../../observe/logger.js';
+import type { JsonValue, ParserTaskModel } from '../messages.js';
+import type {
+  DownloadResult,
+  ModuleDefinition,
+  ParseContext,
+  StepContext,
+  TaskInfo,
+} from '../module.js';
+import { nodeEventId, toNodeId } from '../node-id.js';
+import { FallbackCode } from '../state/index.js';
+import { isAbortLike } from './download.js';
+import type { ProcessorHost } from './processor.js';
+import {
+  NodeFailure,
+  checkParseOutput,
+  resolveRequests,
+  type ResolvedRequest,
+} from './step-output.js';
+
+/** A request as persisted for the fallback: the request and the node that generated it. @internal */
+export interface PersistedRequest {
+  request: ResolvedRequest;
+  /** The node that generated the request: its step, prefix and input. */
+  stepIdx: number;
+  prefixRequest: string;
+  input?: JsonValue;
+}
+
+/**
+ * The requests of a node: `generate`, and on a failure of a non-first step the fallback.
+ * Throws a {@link NodeFailure}.
+ * @internal
+ */
+export async function generateRequests(
+  host: ProcessorHost,
+  module: ModuleDefinition,
+  ptm: ParserTaskModel,
+  ctx: StepContext,
+  fields: LogFields,
+): Promise<ResolvedRequest[]> {
+  const step = module.steps[ptm.stepIdx]!;
+  try {
+    return resolveRequests(await step.generate(ctx));
+  } catch (error) {
+    if (host.signal.aborted || ptm.stepIdx === 0 || !host.fallback || isAbortLike(error)) {
+      throw new NodeFailure('generate', error);
+    }
+    const gate = await host.state.tryAllowFallbackOnce(toNodeId(ptm));
+    const decision = gate === FallbackCode.ALLOWED ? 'allowed' : 'refused';
+    host.telemetry.fallback(decision);
+    host.telemetry.emit('ModuleStepFallback', {
+      type: 'ModuleStepFallback',
+      ...nodeEventId(ptm),
+      decision,
+    });
+    host.telemetry.log('warn', `generate failed; fallback ${decision}`, {
+      ...fields,
+      decision: `fallback_${decision}`,
+      error: (error as Error)?.message,
+    });
+    if (gate !== FallbackCode.ALLOWED) throw new NodeFailure('generate', error);
+    const input = await rebuildInput(host, module, ptm, ctx.task, error);
+    try {
+      return resolveRequests(await step.generate({ ...ctx, input }));
+    } catch (again) {
+      throw new NodeFailure('generate', again);
+    }
+  }
+}
+
+/** Fallback: download the prefix request again and re-parse it to get this node's input. */
+async function rebuildInput(
+  host: ProcessorHost,
+  module: ModuleDefinition,
+  ptm: ParserTaskModel,
+  task: TaskInfo,
+  original: unknown,
+): Promise<JsonValue> {
+  const cut = ptm.prefixRequest.lastIndexOf('#');
+  const index = Number(ptm.prefixRequest.slice(cut + 1));
+  const requestId = ptm.prefixRequest.slice(0, cut);
+  const text =
+    cut > 0 && Number.isInteger(index)
+      ? await host.store.get(host.keys.request(ptm.taskId, ptm.runId, ptm.moduleId, requestId))
+      : null;
+  if (text === null) throw new NodeFailure('generate', original);
+  const saved = JSON.parse(text) as PersistedRequest;
+  const parentStep = module.steps[saved.stepIdx];
+  if (!parentStep) throw new NodeFailure('generate', original);
+  let response: DownloadResult;
+  try {
+    response = await host.downloads.download(module, ptm.taskId, saved.request, host.signal);
+  } catch (error) {
+    throw new NodeFailure('download', error);
+  }
+  const parentNode = {
+    ...toNodeId(ptm),
+    stepIdx: saved.stepIdx,
+    prefixRequest: saved.prefixRequest,
+  };
+  const out = checkParseOutput(
+    await parentStep.parse(response, {
+      task,
+      moduleId: module.id,
+      stepIdx: saved.stepIdx,
+      stepName: parentStep.name,
+      prefixRequest: saved.prefixRequest,
+      input: saved.input,
+      signal: host.signal,
+      idempotencyKey: `${ptm.runId}:${host.keys.ptmKey(parentNode)}:fallback`,
+      request: saved.request,
+    } as ParseContext),
+  );
+  const input = out.next?.[index];
+  if (input === undefined) throw new NodeFailure('generate', original);
+  return input;
+}

@@ -1,0 +1,258 @@
+/**
+ * The ingress: every delivery, whatever its kind, goes NormalizeInput → LoadTask →
+ * ThresholdPreCheck → BuildModules → ModuleDispatch. A task message stores its record and
+ * dispatches each module's first node; a node message runs in its module's processor; an
+ * error message goes to the error-task room. The answer is a {@link Disposition}: the ingress
+ * never throws.
+ */
+import { isMocraError } from '../../errors.js';
+import {
+  encodeMessage,
+  normalizeMessage,
+  type ChainInput,
+  type ParserTaskModel,
+  type TaskModel,
+} from '../messages.js';
+import { nodeEventId } from '../node-id.js';
+import type { Delivery, ChainQueue } from '../queue.js';
+import { TerminatedCode, type ChainStateStore } from '../state/index.js';
+import {
+  ACK,
+  LEAVE,
+  StageError,
+  atStage,
+  setAside,
+  stageOf,
+  type Disposition,
+} from './disposition.js';
+import type { ErrorTaskHandler } from './error-task.js';
+import type { ModuleProcessorWithChain, NodeOutcome } from './processor.js';
+import { TaskNotFound, type TaskRecords } from './task-records.js';
+import type { EngineTelemetry } from './telemetry.js';
+import type { ChainQueues } from './types.js';
+
+/** Options of {@link Ingress}. @internal */
+export interface IngressOptions {
+  state: ChainStateStore;
+  queues: ChainQueues;
+  processors: ReadonlyMap<string, ModuleProcessorWithChain>;
+  tasks: TaskRecords;
+  errors: Pick<ErrorTaskHandler, 'handle'>;
+  workerId: string;
+  leaseMs: number;
+  /** Queues shared with other processes. */
+  sharedQueues: boolean;
+  /** Aborted when the engine abandons in-flight work. */
+  workSignal: AbortSignal;
+  /** Records that a task is active (for the sweeps). */
+  touch(taskId: string): void;
+  telemetry: EngineTelemetry;
+}
+
+/** Turns a delivery into a disposition. @internal */
+export class Ingress {
+  readonly #o: IngressOptions;
+
+  constructor(options: IngressOptions) {
+    this.#o = options;
+  }
+
+  /** Runs one delivery through the ingress. Never throws. */
+  async handle(queue: ChainQueue<string>, delivery: Delivery<string>): Promise<Disposition> {
+    const disposition = await this.#dispatch(queue, delivery);
+    if ('deadLetter' in disposition)
+      this.#o.telemetry.ingressFailed(disposition.stage ?? stageOf(disposition.deadLetter));
+    return disposition;
+  }
+
+  async #dispatch(queue: ChainQueue<string>, delivery: Delivery<string>): Promise<Disposition> {
+    let input: ChainInput;
+    try {
+      input = normalizeMessage(delivery.message); // NormalizeInput
+    } catch (error) {
+      return { deadLetter: `NormalizeInput: ${(error as Error).message}` };
+    }
+    try {
+      switch (input.kind) {
+        case 'task':
+          return await this.#task(input.task, delivery.message);
+        case 'parser_task':
+          return await this.#node(input.node, queue, delivery);
+        case 'error_task':
+          return await this.#o.errors.handle(input.node);
+      }
+    } catch (caught) {
+      const failure =
+        caught instanceof StageError ? caught : new StageError('ModuleDispatch', caught);
+      return this.#interrupted(queue, delivery, failure, false);
+    }
+  }
+
+  /** A message whose handling threw: released to be tried again, or dead-lettered. */
+  #interrupted(
+    queue: ChainQueue<string>,
+    delivery: Delivery<string>,
+    failure: StageError,
+    leaseHeld: boolean,
+  ): Disposition {
+    if (this.#o.workSignal.aborted) return this.#stopping();
+    const error = failure.error;
+    if (isMocraError(error) && error.retryable) {
+      this.#o.telemetry.ingressFailed(failure.stage);
+      // e.g. Redis unavailable: nothing was committed; try the message again later
+      this.#o.telemetry.log('warn', 'message will be retried: a retryable error interrupted it', {
+        queue: queue.name,
+        error: error.message,
+        code: error.code,
+      });
+      const delayMs = Math.min(5000, 100 * 2 ** Math.min(delivery.deliveries, 6));
+      // A shared queue re-adds a released message under a new id, so its next claim comes
+      // from another owner. If this delivery holds the node's lease, that claim would meet
+      // LOCKED_BY_OTHER and the copy would be dropped, leaving the node processing with no
+      // message: keep it until the lease has run out (or leave it pending when stopping).
+      return leaseHeld && this.#o.sharedQueues
+        ? { release: true, delayMs: Math.max(delayMs, this.#o.leaseMs), leaveOnStop: true }
+        : { release: true, delayMs };
+    }
+    return {
+      deadLetter: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`,
+      stage: failure.stage,
+    };
+  }
+
+  async #task(task: TaskModel & { runId: string }, raw: string): Promise<Disposition> {
+    const { state, queues, telemetry } = this.#o;
+    // LoadTask: the task record every later message of the task is loaded from
+    await atStage('LoadTask', this.#o.tasks.save(task));
+    this.#o.touch(task.taskId);
+    for (const moduleId of task.modules) {
+      // BuildModules
+      if (!this.#o.processors.has(moduleId)) {
+        const reason = `BuildModules: module ${JSON.stringify(moduleId)} is not registered`;
+        telemetry.ingressFailed('BuildModules');
+        await setAside(telemetry, 'task', queues.task, raw, reason);
+        continue;
+      }
+      // ThresholdPreCheck
+      const t = await atStage('ThresholdPreCheck', state.terminated(task.taskId, moduleId));
+      if (t.code === TerminatedCode.TASK_TERMINATED) {
+        telemetry.skipped('task_terminated');
+        return ACK;
+      }
+      if (t.code === TerminatedCode.MODULE_TERMINATED) {
+        telemetry.skipped('module_terminated');
+        continue;
+      }
+      // ModuleDispatch: the module's first node
+      const root: ParserTaskModel = {
+        taskId: task.taskId,
+        runId: task.runId,
+        account: task.account,
+        platform: task.platform,
+        moduleId,
+        stepIdx: 0,
+        prefixRequest: '',
+      };
+      if (task.metadata !== undefined) root.metadata = task.metadata;
+      await atStage(
+        'ModuleDispatch',
+        queues.parser.push(encodeMessage({ kind: 'parser_task', body: root }), {
+          signal: this.#o.workSignal,
+        }),
+      );
+      telemetry.emit('ParserTaskProduced', {
+        type: 'ParserTaskProduced',
+        ...nodeEventId(root),
+        source: 'root',
+      });
+      telemetry.parserTaskProduced('root');
+    }
+    return ACK;
+  }
+
+  async #node(
+    ptm: ParserTaskModel,
+    queue: ChainQueue<string>,
+    delivery: Delivery<string>,
+  ): Promise<Disposition> {
+    const { telemetry } = this.#o;
+    // LoadTask
+    let record;
+    try {
+      record = await this.#o.tasks.load(ptm.taskId);
+    } catch (error) {
+      if (!(error instanceof TaskNotFound)) throw new StageError('LoadTask', error);
+      telemetry.stateExpired();
+      return {
+        deadLetter: `LoadTask: task ${JSON.stringify(ptm.taskId)} not found (never submitted to this store, or expired)`,
+      };
+    }
+    // ThresholdPreCheck (the claim checks the marks again, atomically)
+    const t = await atStage(
+      'ThresholdPreCheck',
+      this.#o.state.terminated(ptm.taskId, ptm.moduleId),
+    );
+    if (t.code !== TerminatedCode.ACTIVE) {
+      telemetry.skipped(
+        t.code === TerminatedCode.TASK_TERMINATED ? 'task_terminated' : 'module_terminated',
+      );
+      return ACK;
+    }
+    // BuildModules
+    const processor = this.#o.processors.get(ptm.moduleId);
+    if (!processor)
+      return {
+        deadLetter: `BuildModules: module ${JSON.stringify(ptm.moduleId)} is not registered`,
+      };
+    if (ptm.stepIdx >= processor.module.steps.length)
+      return {
+        deadLetter: `BuildModules: module ${JSON.stringify(ptm.moduleId)} has no step ${ptm.stepIdx}`,
+      };
+    const info = await atStage('BuildModules', this.#o.tasks.taskInfo(record, ptm));
+    // ModuleDispatch
+    const run = await processor.run(
+      ptm,
+      info,
+      `${this.#o.workerId}/${delivery.id}`,
+      delivery.message,
+    );
+    if ('error' in run)
+      return this.#interrupted(
+        queue,
+        delivery,
+        new StageError('ModuleDispatch', run.error),
+        run.leaseHeld,
+      );
+    return this.#afterNode(run.outcome);
+  }
+
+  /**
+   * A message interrupted by stop(). In-memory queues get it back at once. A shared queue does
+   * not: the node's lease is still held by this worker, so another worker would only meet
+   * LOCKED_BY_OTHER now. Left unacknowledged, the queue hands it over once it has been idle for
+   * the queue's claim time, which is set longer than the lease: the node is claimable by then.
+   */
+  #stopping(): Disposition {
+    return this.#o.sharedQueues ? LEAVE : { release: true, delayMs: 0 };
+  }
+
+  #afterNode(outcome: NodeOutcome): Disposition {
+    switch (outcome) {
+      case 'released':
+        return this.#stopping();
+      case 'committed':
+      case 'replayed':
+        return ACK;
+      case 'failed':
+        return ACK;
+      case 'commit_rejected':
+        // the claim was lost (lease expired, recovered or taken over): deliver the message again
+        // — a live owner's copy is then LOCKED_BY_OTHER or DUPLICATE_DONE, a recovered node runs
+        this.#o.telemetry.skipped(outcome);
+        return { release: true, delayMs: 0 };
+      default:
+        this.#o.telemetry.skipped(outcome);
+        return ACK;
+    }
+  }
+}

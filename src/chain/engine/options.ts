@@ -1,0 +1,347 @@
+/**
+ * The engine's options room: reads and validates {@link ChainEngineOptions} (naming the first
+ * invalid field), fills in the defaults and builds what the options imply (the store's state
+ * machine, the default queues, the rate limiter, the retry policies). The result is frozen.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ConfigError } from '../../errors.js';
+import {
+  invalid,
+  invalidCombination,
+  optionalBoolean,
+  optionalFunction,
+  optionalNumber,
+  optionalString,
+  readOptions,
+} from '../../internal/validate.js';
+import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
+import { silentLogger, type Logger } from '../../observe/logger.js';
+import { noopMetrics, type Metrics } from '../../observe/metrics.js';
+import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
+import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
+import { LocalBackend, RedisBackend, type CacheService } from '../../store/index.js';
+import { defineModule, type ModuleDefinition } from '../module.js';
+import { MemoryQueue } from '../queue.js';
+import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
+import { fetchDownloader } from './download.js';
+import { writeLog } from './telemetry.js';
+import type { ChainEngineOptions, ChainQueues, Downloader } from './types.js';
+
+/** The name errors of the engine's options start with. */
+export const W = 'createChainEngine';
+const DAY = 86_400_000;
+const OPTION_KEYS = [
+  'modules',
+  'downloader',
+  'store',
+  'state',
+  'queues',
+  'queueCapacity',
+  'concurrency',
+  'rateLimit',
+  'downloadRetry',
+  'nodeRetry',
+  'moduleErrorThreshold',
+  'taskErrorThreshold',
+  'leaseMs',
+  'downloadTimeoutMs',
+  'fallback',
+  'loadLoginInfo',
+  'onItem',
+  'keys',
+  'stateTtlMs',
+  'logger',
+  'metrics',
+  'workerId',
+  'retryPollMs',
+  'stopTimeoutMs',
+  'relayLeaseMs',
+  'sweepIntervalMs',
+  'sweepWindowMs',
+] as const;
+
+/** The engine's options, validated, with every default filled in. @internal */
+export interface ResolvedOptions {
+  readonly modules: ReadonlyMap<string, ModuleDefinition>;
+  readonly downloader: Downloader;
+  readonly loadLoginInfo: ChainEngineOptions['loadLoginInfo'];
+  readonly onItem: ChainEngineOptions['onItem'];
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly keys: ChainKeyBuilder;
+  readonly stateTtlMs: number;
+  readonly leaseMs: number;
+  readonly downloadTimeoutMs: number;
+  readonly fallback: boolean;
+  readonly moduleErrorThreshold: number;
+  readonly taskErrorThreshold: number;
+  readonly retryPollMs: number;
+  readonly relayLeaseMs: number;
+  readonly sweepIntervalMs: number;
+  readonly sweepWindowMs: number;
+  readonly stopTimeoutMs: number;
+  readonly workerId: string;
+  /** Consumers of each queue, and downloads in flight over all modules. */
+  readonly concurrency: Readonly<{ task: number; parser: number; error: number; download: number }>;
+  readonly store: CacheService;
+  /** Whether the engine created the store (and closes it). */
+  readonly ownsStore: boolean;
+  readonly runtimeMode: 'single_node' | 'distributed';
+  readonly state: ChainStateStore;
+  readonly queues: ChainQueues;
+  /** Whether the engine created the queues (and closes them). */
+  readonly ownsQueues: boolean;
+  /** Queues shared with other processes (passed in, distributed mode). */
+  readonly sharedQueues: boolean;
+  readonly limiter: RateLimiter;
+  readonly downloadRetry: RetryPolicy;
+  readonly maxNodeRetries: number;
+  readonly nodeRetry: RetryPolicy;
+}
+
+/**
+ * Validates the options and builds what they imply.
+ * @throws {@link ConfigError} naming the first invalid option.
+ * @internal
+ */
+export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
+  const o = readOptions(W, options, OPTION_KEYS);
+  if (options === undefined) invalid(W, 'options', 'an object with `modules`', options);
+  const modules = readModules(o.modules);
+  const downloader = optionalFunction<Downloader>(W, 'downloader', o.downloader) ?? fetchDownloader;
+  const loadLoginInfo = optionalFunction<NonNullable<ChainEngineOptions['loadLoginInfo']>>(
+    W,
+    'loadLoginInfo',
+    o.loadLoginInfo,
+  );
+  const onItem = optionalFunction<NonNullable<ChainEngineOptions['onItem']>>(W, 'onItem', o.onItem);
+  const logger = (o.logger as Logger | undefined) ?? silentLogger;
+  if (typeof logger.info !== 'function')
+    invalid(W, 'logger', 'a logger with debug/info/warn/error', o.logger);
+  const metrics = (o.metrics as Metrics | undefined) ?? noopMetrics;
+  if (typeof metrics.increment !== 'function')
+    invalid(W, 'metrics', 'a Metrics (increment/observe/gauge)', o.metrics);
+  const keys = o.keys ?? new ChainKeyBuilder();
+  if (!(keys instanceof ChainKeyBuilder)) invalid(W, 'keys', 'a ChainKeyBuilder', o.keys);
+  const int = (min: number) => ({ integer: true, min });
+  const stateTtlMs = optionalNumber(W, 'stateTtlMs', o.stateTtlMs, 7 * DAY, int(1000));
+  const leaseMs = optionalNumber(W, 'leaseMs', o.leaseMs, 60_000, int(10));
+  const downloadTimeoutMs = optionalNumber(
+    W,
+    'downloadTimeoutMs',
+    o.downloadTimeoutMs,
+    30_000,
+    int(1),
+  );
+  const fallback = optionalBoolean(W, 'fallback', o.fallback, true);
+  const moduleErrorThreshold = optionalNumber(
+    W,
+    'moduleErrorThreshold',
+    o.moduleErrorThreshold,
+    10,
+    int(1),
+  );
+  const taskErrorThreshold = optionalNumber(
+    W,
+    'taskErrorThreshold',
+    o.taskErrorThreshold,
+    25,
+    int(1),
+  );
+  const retryPollMs = optionalNumber(W, 'retryPollMs', o.retryPollMs, 50, int(1));
+  const relayLeaseMs = optionalNumber(W, 'relayLeaseMs', o.relayLeaseMs, 30_000, int(10));
+  const sweepIntervalMs = optionalNumber(W, 'sweepIntervalMs', o.sweepIntervalMs, 2_000, int(10));
+  const sweepWindowMs = optionalNumber(W, 'sweepWindowMs', o.sweepWindowMs, 3_600_000, int(1000));
+  const stopTimeoutMs = optionalNumber(W, 'stopTimeoutMs', o.stopTimeoutMs, 10_000, int(0));
+  const workerId =
+    optionalString(W, 'workerId', o.workerId, undefined) ??
+    `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+
+  const c = readOptions(
+    W,
+    o.concurrency,
+    ['task', 'download', 'publish', 'parser', 'errorTask'],
+    'concurrency',
+  );
+  if (c.publish !== undefined) {
+    if (c.download !== undefined)
+      invalidCombination(
+        W,
+        ['concurrency.download', 'concurrency.publish'],
+        '`concurrency.publish` is the old name of `concurrency.download`: pass only `download`',
+      );
+    warnOnce(
+      logger,
+      'concurrency.publish',
+      '`concurrency.publish` is deprecated: use `concurrency.download`',
+    );
+  }
+  const concurrency = Object.freeze({
+    task: optionalNumber(W, 'concurrency.task', c.task, 4, int(1)),
+    parser: optionalNumber(W, 'concurrency.parser', c.parser, 8, int(1)),
+    error: optionalNumber(W, 'concurrency.errorTask', c.errorTask, 2, int(1)),
+    download:
+      c.publish !== undefined
+        ? optionalNumber(W, 'concurrency.publish', c.publish, 16, int(1))
+        : optionalNumber(W, 'concurrency.download', c.download, 16, int(1)),
+  });
+
+  // store, runtime mode, state machine
+  if (
+    o.store !== undefined &&
+    (typeof o.store !== 'object' || o.store === null || !('mode' in o.store))
+  )
+    invalid(W, 'store', 'a CacheService', o.store);
+  const ownsStore = o.store === undefined;
+  const store = o.store ?? new LocalBackend();
+  const runtimeMode = store.mode === 'distributed' ? 'distributed' : 'single_node';
+  let state: ChainStateStore;
+  if (o.state !== undefined) {
+    if (typeof o.state !== 'object' || o.state === null || typeof o.state.claim !== 'function')
+      invalid(W, 'state', 'a ChainStateStore', o.state);
+    state = o.state;
+  } else if (store instanceof RedisBackend) {
+    state = new RedisChainState(store, { keys, stateTtlMs });
+  } else if (store instanceof LocalBackend) {
+    state = new LocalChainState(store, { keys, stateTtlMs });
+  } else {
+    throw new ConfigError(
+      `${W}: a custom store needs an explicit \`state\` (a ChainStateStore over it)`,
+      { context: { field: 'state' } },
+    );
+  }
+
+  // queues
+  const capacity = optionalNumber(W, 'queueCapacity', o.queueCapacity, 1000, int(1));
+  let queues: ChainQueues;
+  if (o.queues !== undefined) {
+    const q = readOptions(W, o.queues, ['task', 'parser', 'error'], 'queues');
+    for (const name of ['task', 'parser', 'error'] as const) {
+      const queue = q[name];
+      if (!queue || typeof queue.receive !== 'function' || typeof queue.push !== 'function')
+        invalid(W, `queues.${name}`, 'a ChainQueue', queue);
+    }
+    queues = o.queues;
+  } else {
+    queues = {
+      task: new MemoryQueue<string>({ name: 'task', capacity, metrics }),
+      parser: new MemoryQueue<string>({ name: 'parser', capacity, metrics }),
+      error: new MemoryQueue<string>({ name: 'error', capacity, metrics }),
+    };
+  }
+  const ownsQueues = o.queues === undefined;
+
+  // rate limits: one key per module; each module's own rateLimit is an override
+  const overrides: Record<string, { rate: number; intervalMs?: number; burst?: number }> = {};
+  for (const m of modules.values()) if (m.rateLimit) overrides[m.id] = { ...m.rateLimit };
+  let limiter: RateLimiter;
+  if (o.rateLimit instanceof RateLimiter) {
+    limiter = o.rateLimit;
+  } else {
+    const base = readOptions<RateLimiterOptions>(
+      W,
+      o.rateLimit,
+      ['global', 'perKey', 'overrides', 'jitterMs', 'store', 'name', 'clock', 'random', 'metrics'],
+      'rateLimit',
+    );
+    limiter = new RateLimiter({
+      ...base,
+      overrides: { ...(base.overrides ?? {}), ...overrides },
+      metrics: base.metrics ?? (metrics === noopMetrics ? undefined : metrics),
+    });
+  }
+  const downloadRetry =
+    o.downloadRetry instanceof RetryPolicy
+      ? o.downloadRetry
+      : new RetryPolicy({
+          maxRetries: 3,
+          initialDelayMs: 100,
+          maxDelayMs: 5000,
+          ...(o.downloadRetry as RetryPolicyOptions | undefined),
+        });
+  const nr = readOptions(
+    W,
+    o.nodeRetry,
+    ['maxRetries', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'],
+    'nodeRetry',
+  );
+  const maxNodeRetries = optionalNumber(W, 'nodeRetry.maxRetries', nr.maxRetries, 3, int(0));
+  const nodeRetry = new RetryPolicy({
+    maxRetries: maxNodeRetries,
+    initialDelayMs: nr.initialDelayMs ?? 200,
+    maxDelayMs: nr.maxDelayMs ?? 10_000,
+    multiplier: nr.multiplier ?? 2,
+    jitter: nr.jitter ?? 0.2,
+  });
+
+  return Object.freeze({
+    modules,
+    downloader,
+    loadLoginInfo,
+    onItem,
+    logger,
+    metrics,
+    keys,
+    stateTtlMs,
+    leaseMs,
+    downloadTimeoutMs,
+    fallback,
+    moduleErrorThreshold,
+    taskErrorThreshold,
+    retryPollMs,
+    relayLeaseMs,
+    sweepIntervalMs,
+    sweepWindowMs,
+    stopTimeoutMs,
+    workerId,
+    concurrency,
+    store,
+    ownsStore,
+    runtimeMode,
+    state,
+    queues,
+    ownsQueues,
+    sharedQueues: !ownsQueues && runtimeMode === 'distributed',
+    limiter,
+    downloadRetry,
+    maxNodeRetries,
+    nodeRetry,
+  });
+}
+
+function readModules(list: unknown): ReadonlyMap<string, ModuleDefinition> {
+  if (!Array.isArray(list) || list.length === 0)
+    invalid(W, 'modules', 'a non-empty array of module definitions', list);
+  const modules = new Map<string, ModuleDefinition>();
+  for (const [i, m] of list.entries()) {
+    let def: ModuleDefinition;
+    try {
+      def = defineModule(m as ModuleDefinition);
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        throw new ConfigError(`${W}: modules[${i}]: ${error.message}`, {
+          cause: error,
+          context: { field: `modules[${i}]` },
+        });
+      }
+      throw error;
+    }
+    if (modules.has(def.id)) {
+      throw new ConfigError(`${W}: module id ${JSON.stringify(def.id)} is registered twice`, {
+        context: { field: `modules[${i}].id` },
+      });
+    }
+    modules.set(def.id, def);
+  }
+  return modules;
+}
+
+const warned = new Set<string>();
+
+/** Logs a deprecation once per process (per option). */
+function warnOnce(logger: Logger, option: string, message: string): void {
+  if (warned.has(option)) return;
+  warned.add(option);
+  writeLog(logger, 'warn', message, { option, decision: 'deprecated' });
+}

@@ -1,0 +1,182 @@
+/**
+ * The outbox relay: a commit writes its successors, items and ErrorTaskModel to the task's
+ * outbox in the same transition; the relay takes them under a lease, publishes each (messages
+ * to their queue, items to `onItem`), then acknowledges what it published. An entry whose
+ * relay dies in between is leased again later: published at least once, deduplicated by the
+ * claim of its node (messages) or by its stable id (items).
+ */
+import { sleep } from '../../internal/abort.js';
+import { normalizeMessage, type ChainInput } from '../messages.js';
+import { nodeEventId, toNodeId } from '../node-id.js';
+import type { ChainStateStore } from '../state/index.js';
+import { setAside } from './disposition.js';
+import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM, OUTBOX_RETRY } from './outbox.js';
+import type { RetryPump } from './retry-pump.js';
+import type { EngineTelemetry } from './telemetry.js';
+import type { ChainEngineOptions, ChainItem, ChainQueues } from './types.js';
+
+/** Entries taken per batch. */
+const BATCH = 256;
+
+/** Options of {@link OutboxRelay}. @internal */
+export interface OutboxRelayOptions {
+  state: ChainStateStore;
+  queues: ChainQueues;
+  /** Lease of taken entries, in ms. */
+  leaseMs: number;
+  telemetry: EngineTelemetry;
+  onItem: ChainEngineOptions['onItem'];
+  /** The retries this process watches (a published retry is no longer watched). */
+  retries: Pick<RetryPump, 'watching' | 'published'>;
+}
+
+/** Publishes the outboxes of the tasks it is told about, one task at a time. @internal */
+export class OutboxRelay {
+  readonly #o: OutboxRelayOptions;
+  readonly #dirty = new Set<string>();
+  #running = false;
+  #stopped = false;
+  #idle: Promise<void> = Promise.resolve();
+
+  constructor(options: OutboxRelayOptions) {
+    this.#o = options;
+  }
+
+  /** Whether anything is being published or waits to be. */
+  get busy(): boolean {
+    return this.#running || this.#dirty.size > 0;
+  }
+
+  /** Resolves once the current run (if any) ends (exposed for tests). */
+  settled(): Promise<void> {
+    return this.#idle;
+  }
+
+  /** Publishes the task's outbox (soon; at most one run at a time). */
+  relay(taskId: string): void {
+    this.#dirty.add(taskId);
+    if (!this.#running) this.#idle = this.#run();
+  }
+
+  /** A failing take is no longer retried. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    const { state, telemetry } = this.#o;
+    try {
+      while (this.#dirty.size > 0) {
+        const taskId = this.#dirty.values().next().value as string;
+        this.#dirty.delete(taskId);
+        let entries: string[];
+        // the lease runs from the take (server time); measured from before the call, locally
+        const leasedUntil = performance.now() + this.#o.leaseMs * 0.8;
+        try {
+          entries = await state.takeOutbox(taskId, BATCH, this.#o.leaseMs);
+        } catch (error) {
+          telemetry.log('error', 'outbox relay: take failed; will retry', {
+            task_id: taskId,
+            error: String(error),
+          });
+          if (this.#stopped) break;
+          this.#dirty.add(taskId);
+          await sleep(200);
+          continue;
+        }
+        if (entries.length === BATCH) this.#dirty.add(taskId);
+        // publish, then acknowledge: an entry whose relay dies in between is leased again later
+        const published: string[] = [];
+        for (const entry of entries) {
+          if (performance.now() > leasedUntil) {
+            // the lease on the rest of this batch is running out: another relay may take those
+            // entries any moment, and publishing them here too would duplicate them. Leave them;
+            // the next take (this relay's, right away, or another's) gets them back.
+            this.#dirty.add(taskId);
+            telemetry.outboxLeaseExpired();
+            break;
+          }
+          if (await this.#publish(entry)) published.push(entry);
+        }
+        try {
+          await state.ackOutbox(taskId, published);
+        } catch (error) {
+          telemetry.log('warn', 'outbox relay: ack failed; the entries will be published again', {
+            task_id: taskId,
+            error: String(error),
+          });
+        }
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Publishes one outbox entry; false when it could not be (it stays leased, then comes back). */
+  async #publish(entry: string): Promise<boolean> {
+    const { queues, telemetry } = this.#o;
+    const kind = entry[0];
+    const body = entry.slice(1);
+    if (kind === OUTBOX_PTM || kind === OUTBOX_RETRY || kind === OUTBOX_ETM) {
+      const queue = kind === OUTBOX_ETM ? queues.error : queues.parser;
+      try {
+        await queue.push(body);
+      } catch (error) {
+        telemetry.log('warn', 'outbox relay: publish failed; the entry will be published again', {
+          queue: queue.name,
+          error: (error as Error).message,
+        });
+        return false;
+      }
+      if (kind === OUTBOX_ETM) return true;
+      const source = kind === OUTBOX_RETRY ? 'retry' : 'commit';
+      telemetry.parserTaskProduced(source);
+      // the message is validated by its consumer; read it here only when someone needs it
+      const watched = source === 'retry' && this.#o.retries.watching;
+      if (!watched && !telemetry.listens('ParserTaskProduced')) return true;
+      let input: ChainInput | undefined;
+      try {
+        input = normalizeMessage(body);
+      } catch {
+        input = undefined; // the consumer dead-letters it with its reason
+      }
+      if (input?.kind === 'parser_task') {
+        if (watched) this.#o.retries.published(toNodeId(input.node), input.node.epoch ?? 0);
+        telemetry.emit('ParserTaskProduced', {
+          type: 'ParserTaskProduced',
+          ...nodeEventId(input.node),
+          source,
+        });
+      }
+      return true;
+    }
+    if (kind === OUTBOX_ITEM) {
+      let item: ChainItem;
+      try {
+        item = JSON.parse(body) as ChainItem;
+      } catch {
+        telemetry.deadLettered('outbox', entry, 'relay: malformed item entry');
+        return true;
+      }
+      telemetry.item(item);
+      if (this.#o.onItem) {
+        try {
+          await this.#o.onItem(item);
+        } catch (error) {
+          telemetry.itemSinkError(item.moduleId);
+          telemetry.log('error', 'onItem threw; the item is not handed over again', {
+            task_id: item.taskId,
+            module_id: item.moduleId,
+            item_id: item.itemId,
+            error: String(error),
+          });
+        }
+      }
+      telemetry.emit('ItemProduced', { type: 'ItemProduced', item });
+      return true;
+    }
+    await setAside(telemetry, 'outbox', queues.parser, entry, 'relay: unknown outbox entry');
+    return true;
+  }
+}

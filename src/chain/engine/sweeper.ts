@@ -1,0 +1,103 @@
+/**
+ * The sweeper (shared queues only): one process at a time (a lock) visits the recently active
+ * tasks, promotes their due retries, recovers expired leases (`ptm_recover_zombie`) and relays
+ * their outboxes — what a process that died left behind (a commit it did not relay, entries
+ * whose lease ran out, retries it would have pumped) goes on.
+ */
+import { unrefTimeout } from '../../internal/clock.js';
+import type { ChainStateStore } from '../state/index.js';
+import type { EngineTelemetry } from './telemetry.js';
+
+/** Options of {@link Sweeper}. @internal */
+export interface SweeperOptions {
+  state: ChainStateStore;
+  /** The lock owner. */
+  workerId: string;
+  /** Time between rounds, in ms. */
+  intervalMs: number;
+  /** Tasks active within this window (ms) are swept. */
+  windowMs: number;
+  /** Sweep at all (only shared queues need it; only they record task activity). */
+  enabled: boolean;
+  telemetry: Pick<EngineTelemetry, 'log' | 'zombiesRecovered' | 'swept'>;
+  /** Promotes a task's due retries. */
+  promote(taskId: string): Promise<void>;
+  /** Publishes a task's outbox. */
+  relay(taskId: string): void;
+}
+
+/** Records task activity and sweeps the active tasks. @internal */
+export class Sweeper {
+  readonly #o: SweeperOptions;
+  readonly #touched = new Map<string, number>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #running = false;
+  #stopped = false;
+
+  constructor(options: SweeperOptions) {
+    this.#o = options;
+  }
+
+  /** Records (at most every few seconds per task) that a task is active, for the sweeps. */
+  touch(taskId: string): void {
+    if (!this.#o.enabled) return; // only sweeps read the index
+    const now = performance.now();
+    const last = this.#touched.get(taskId);
+    if (last !== undefined && now - last < Math.min(30_000, this.#o.windowMs / 4)) return;
+    this.#touched.set(taskId, now);
+    if (this.#touched.size > 10_000) this.#touched.clear();
+    this.#o.state.touchTask(taskId).catch((error: unknown) => {
+      this.#touched.delete(taskId);
+      this.#o.telemetry.log('warn', 'could not record task activity', {
+        task_id: taskId,
+        error: String(error),
+      });
+    });
+  }
+
+  /** Starts the rounds (one every `intervalMs`). */
+  start(): void {
+    if (this.#stopped || !this.#o.enabled) return;
+    this.#timer = unrefTimeout(() => {
+      this.#timer = undefined;
+      void this.sweep().finally(() => this.start());
+    }, this.#o.intervalMs);
+  }
+
+  /** No more rounds; a round in progress stops at its next task. */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  /** One round, if this process gets the lock (exposed for tests). Never throws. */
+  async sweep(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    const { state, telemetry } = this.#o;
+    try {
+      const mine = await state.tryLock('sweep', this.#o.workerId, this.#o.intervalMs * 3);
+      if (!mine) return;
+      const tasks = await state.activeTasks(this.#o.windowMs, 10_000);
+      for (const taskId of tasks) {
+        if (this.#stopped) return;
+        await this.#o.promote(taskId);
+        this.#o.relay(taskId);
+        // zombie leases: nodes whose worker died mid-step go back to pending (fenced: the dead
+        // owner's late commit is refused); the queue re-delivers their message to a live worker
+        const recovered = await state.recoverExpired(taskId, 256);
+        if (recovered > 0) {
+          telemetry.zombiesRecovered(recovered);
+          telemetry.log('info', `sweep: ${recovered} expired lease(s) recovered`, {
+            task_id: taskId,
+          });
+        }
+      }
+      telemetry.swept();
+    } catch (error) {
+      telemetry.log('warn', 'sweep failed; the next one will try again', { error: String(error) });
+    } finally {
+      this.#running = false;
+    }
+  }
+}

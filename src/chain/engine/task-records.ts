@@ -1,0 +1,124 @@
+/**
+ * Task records: what the task ingress stores for every later message of a task to load
+ * (LoadTask), cached in a {@link PluginCache}; and the {@link TaskInfo} a step sees, with the
+ * login info from `loadLoginInfo` (cached) or from the submitted TaskModel (never queued).
+ */
+import { PluginCache } from '../../cache/index.js';
+import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
+import type { Metrics } from '../../observe/metrics.js';
+import type { CacheService } from '../../store/index.js';
+import type { JsonObject, ParserTaskModel, TaskModel } from '../messages.js';
+import type { TaskInfo } from '../module.js';
+import type { ChainEngineOptions } from './types.js';
+
+/** What is stored of a task. @internal */
+export interface TaskRecord {
+  taskId: string;
+  runId: string;
+  account: string;
+  platform: string;
+  modules: string[];
+  metadata?: JsonObject;
+}
+
+/** LoadTask found no record of the task. @internal */
+export class TaskNotFound extends Error {}
+
+/** Options of {@link TaskRecords}. @internal */
+export interface TaskRecordsOptions {
+  store: CacheService;
+  keys: ChainKeyBuilder;
+  ttlMs: number;
+  loadLoginInfo: ChainEngineOptions['loadLoginInfo'];
+  /** Where the caches count hits and misses. */
+  metrics: Metrics | undefined;
+}
+
+/** Saves and loads task records and builds the task info of a node. @internal */
+export class TaskRecords {
+  readonly #o: TaskRecordsOptions;
+  readonly #records: PluginCache<TaskRecord>;
+  readonly #logins: PluginCache<{ value: JsonObject | undefined }>;
+  /** Login info of submitted tasks (when there is no `loadLoginInfo`). */
+  readonly #submitted = new Map<string, JsonObject>();
+
+  constructor(options: TaskRecordsOptions) {
+    this.#o = options;
+    const metrics = options.metrics;
+    this.#records = new PluginCache<TaskRecord>({
+      ttlMs: 60_000,
+      ttiMs: 30_000,
+      maxEntries: 10_000,
+      metrics,
+      name: 'chain_task_record',
+    });
+    this.#logins = new PluginCache<{ value: JsonObject | undefined }>({
+      ttlMs: 300_000,
+      ttiMs: 120_000,
+      maxEntries: 10_000,
+      metrics,
+      name: 'chain_login_info',
+    });
+  }
+
+  /** Keeps the login info a TaskModel was submitted with, in this process only. */
+  rememberLogin(taskId: string, loginInfo: JsonObject): void {
+    this.#submitted.set(taskId, loginInfo);
+  }
+
+  /** Stores the record of a task (LoadTask of every later message reads it). */
+  async save(task: TaskModel & { runId: string }): Promise<TaskRecord> {
+    const record: TaskRecord = {
+      taskId: task.taskId,
+      runId: task.runId,
+      account: task.account,
+      platform: task.platform,
+      modules: task.modules,
+    };
+    if (task.metadata !== undefined) record.metadata = task.metadata;
+    await this.#o.store.set(this.#o.keys.taskRecord(task.taskId), JSON.stringify(record), {
+      ttlMs: this.#o.ttlMs,
+    });
+    this.#records.set('task', task.taskId, record);
+    return record;
+  }
+
+  /** LoadTask. @throws {@link TaskNotFound} when the task has no record. */
+  async load(taskId: string): Promise<TaskRecord> {
+    return this.#records.getOrCompute('task', taskId, async () => {
+      const text = await this.#o.store.get(this.#o.keys.taskRecord(taskId));
+      if (text === null) throw new TaskNotFound(taskId);
+      return JSON.parse(text) as TaskRecord;
+    });
+  }
+
+  /** The task info the steps of a node see. */
+  async taskInfo(record: TaskRecord, ptm: ParserTaskModel): Promise<TaskInfo> {
+    const base = {
+      taskId: ptm.taskId,
+      runId: ptm.runId,
+      account: ptm.account,
+      platform: ptm.platform,
+      metadata: Object.freeze(ptm.metadata ?? record.metadata ?? {}),
+    };
+    let loginInfo: JsonObject | undefined;
+    const load = this.#o.loadLoginInfo;
+    if (load) {
+      loginInfo = (
+        await this.#logins.getOrCompute(ptm.moduleId, ptm.taskId, async () => ({
+          value: await load(base, ptm.moduleId),
+        }))
+      ).value;
+    } else {
+      loginInfo = this.#submitted.get(ptm.taskId);
+    }
+    return { ...base, loginInfo: loginInfo === undefined ? undefined : Object.freeze(loginInfo) };
+  }
+
+  /** Lookups served from the caches, and those that had to load. */
+  cacheStats(): { hits: number; misses: number } {
+    const task = this.#records.stats();
+    const login = this.#logins.stats();
+    return { hits: task.hits + login.hits, misses: task.misses + login.misses };
+  }
+}
