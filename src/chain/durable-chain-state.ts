@@ -4,6 +4,7 @@
  * {@link SyncStore}, each transition inside one LMDB write transaction. A transition commits
  * all its writes or none, and once it has returned, a kill -9 does not undo it.
  */
+import { ChainKeyBuilder } from '../keys/chain-key-builder.js';
 import type { DurableBackend } from '../store/durable/durable-backend.js';
 import type { DurableStore } from '../store/durable/durable-store.js';
 import type { LocalBackend } from '../store/local-backend.js';
@@ -37,11 +38,15 @@ type Twin = LocalChainState;
 export class DurableChainState implements ChainStateStore {
   readonly #store: DurableStore;
   readonly #twin: Twin;
+  readonly #prefix: string;
+  readonly #keys: ChainKeyBuilder;
 
   constructor(backend: DurableBackend, options: ChainStateOptions = {}) {
     const store: SyncStore = backend.store; // the twins' only door, checked here
     void store;
     this.#store = backend.store;
+    this.#prefix = backend.keyPrefix;
+    this.#keys = options.keys ?? new ChainKeyBuilder();
     // The twins reach the store through `backend.store` and `backend.keyPrefix` only, and use
     // nothing beyond SyncStore: the durable backend offers both.
     this.#twin = new LocalChainState(backend as unknown as LocalBackend, options);
@@ -121,5 +126,21 @@ export class DurableChainState implements ChainStateStore {
 
   ackOutbox(taskId: string, entries: string[]): Promise<number> {
     return this.#tx((t) => t.ackOutbox(taskId, entries));
+  }
+
+  /**
+   * Ends the lease of every outbox entry of `taskId` now, so the next take hands them out
+   * again. For a resume only: one process per data directory, so entries leased by an earlier
+   * process were leased by a process that is gone. Returns how many there were.
+   */
+  async expireOutboxLeases(taskId: string): Promise<number> {
+    const key = this.#prefix + this.#keys.outboxLeases(taskId);
+    return this.#store.transaction(() => {
+      const s = this.#store;
+      const leased = s.zrangeByScore(key, -Infinity, Infinity);
+      const now = s.now();
+      for (const entry of leased) if ((s.zscore(key, entry) ?? 0) > now) s.zadd(key, now, entry);
+      return leased.length;
+    });
   }
 }

@@ -502,7 +502,7 @@ export class DurableQueue<T> implements ChainQueue<T> {
 /** The three chain queues of one engine on a durable store. @internal */
 export function durableChainQueues(
   store: DurableBackend,
-  options: { capacity: number; metrics: Metrics; keyPrefix: string },
+  options: { capacity: number; metrics: Metrics; keyPrefix: string; visibilityMs: number },
 ): { task: DurableQueue<string>; parser: DurableQueue<string>; error: DurableQueue<string> } {
   const make = (name: string): DurableQueue<string> =>
     new DurableQueue<string>({
@@ -510,6 +510,7 @@ export function durableChainQueues(
       name,
       keyPrefix: options.keyPrefix,
       capacity: options.capacity,
+      visibilityMs: options.visibilityMs,
       metrics: options.metrics,
       encode: (m) => m,
       decode: (p) => p,

@@ -20,7 +20,14 @@ import { silentLogger, type Logger } from '../../observe/logger.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
-import { LocalBackend, RedisBackend, type CacheService } from '../../store/index.js';
+import {
+  DurableBackend,
+  LocalBackend,
+  RedisBackend,
+  type CacheService,
+} from '../../store/index.js';
+import { DurableChainState } from '../durable-chain-state.js';
+import { durableChainQueues } from '../durable-queue.js';
 import { defineModule, type ModuleDefinition } from '../module.js';
 import { MemoryQueue } from '../queue.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
@@ -94,6 +101,8 @@ export interface ResolvedOptions {
   readonly ownsQueues: boolean;
   /** Queues shared with other processes (passed in, distributed mode). */
   readonly sharedQueues: boolean;
+  /** The store is durable: state and queues outlive the process; start() resumes. */
+  readonly durable: boolean;
   readonly limiter: RateLimiter;
   readonly downloadRetry: RetryPolicy;
   readonly maxNodeRetries: number;
@@ -203,6 +212,8 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     state = o.state;
   } else if (store instanceof RedisBackend) {
     state = new RedisChainState(store, { keys, stateTtlMs });
+  } else if (store instanceof DurableBackend) {
+    state = new DurableChainState(store, { keys, stateTtlMs });
   } else if (store instanceof LocalBackend) {
     state = new LocalChainState(store, { keys, stateTtlMs });
   } else {
@@ -223,6 +234,14 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
         invalid(W, `queues.${name}`, 'a ChainQueue', queue);
     }
     queues = o.queues;
+  } else if (store instanceof DurableBackend) {
+    // in flight when a process dies, a message comes back when its node's lease has ended
+    queues = durableChainQueues(store, {
+      capacity,
+      metrics,
+      keyPrefix: keys.prefix,
+      visibilityMs: leaseMs,
+    });
   } else {
     queues = {
       task: new MemoryQueue<string>({ name: 'task', capacity, metrics }),
@@ -303,6 +322,7 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     queues,
     ownsQueues,
     sharedQueues: !ownsQueues && runtimeMode === 'distributed',
+    durable: store instanceof DurableBackend,
     limiter,
     downloadRetry,
     maxNodeRetries,
