@@ -127,6 +127,9 @@ export type {
   TaskModel,
 } from './chain/messages.js';
 export { MemoryQueue } from './chain/queue.js';
+export { DurableQueue } from './chain/durable-queue.js';
+export type { DurableDeadLetter, DurableQueueOptions } from './chain/durable-queue.js';
+export { DurableChainState } from './chain/durable-chain-state.js';
 export type { ChainQueue, Delivery, MemoryQueueOptions, PushOptions } from './chain/queue.js';
 export { RedisStreamQueue } from './chain/redis-stream-queue.js';
 export type { DeadLetter, RedisStreamQueueOptions } from './chain/redis-stream-queue.js';
