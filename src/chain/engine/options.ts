@@ -235,12 +235,14 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     }
     queues = o.queues;
   } else if (store instanceof DurableBackend) {
-    // in flight when a process dies, a message comes back when its node's lease has ended
+    // in flight when a process dies, a message comes back once its node's lease has ended: the
+    // claim comes after the receive, so the queue's lease outlasts the node's by a margin (a
+    // copy arriving while the node is still leased would meet LOCKED_BY_OTHER and be dropped)
     queues = durableChainQueues(store, {
       capacity,
       metrics,
       keyPrefix: keys.prefix,
-      visibilityMs: leaseMs,
+      visibilityMs: leaseMs + Math.max(1_000, Math.ceil(leaseMs / 4)),
     });
   } else {
     queues = {
