@@ -14,7 +14,12 @@ vi.setConfig({ testTimeout: 60_000 });
 runChainStateConformance('DurableChainState', async () => {
   const clock = new ManualClock(1_000_000);
   const backend = await openTempDurable({ clock, keyPrefix: 'x:' });
-  return { state: new DurableChainState(backend), clock, cleanup: () => backend.close() };
+  return {
+    state: new DurableChainState(backend),
+    clock,
+    raw: backend,
+    cleanup: () => backend.close(),
+  };
 });
 
 const root: NodeAddress = {
