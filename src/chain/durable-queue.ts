@@ -498,22 +498,3 @@ export class DurableQueue<T> implements ChainQueue<T> {
     };
   }
 }
-
-/** The three chain queues of one engine on a durable store. @internal */
-export function durableChainQueues(
-  store: DurableBackend,
-  options: { capacity: number; metrics: Metrics; keyPrefix: string; visibilityMs: number },
-): { task: DurableQueue<string>; parser: DurableQueue<string>; error: DurableQueue<string> } {
-  const make = (name: string): DurableQueue<string> =>
-    new DurableQueue<string>({
-      store,
-      name,
-      keyPrefix: options.keyPrefix,
-      capacity: options.capacity,
-      visibilityMs: options.visibilityMs,
-      metrics: options.metrics,
-      encode: (m) => m,
-      decode: (p) => p,
-    });
-  return { task: make('task'), parser: make('parser'), error: make('error') };
-}

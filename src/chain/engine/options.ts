@@ -27,7 +27,7 @@ import {
   type CacheService,
 } from '../../store/index.js';
 import { DurableChainState } from '../durable-chain-state.js';
-import { durableChainQueues } from '../durable-queue.js';
+import { durableChainQueues } from '../durable-chain-queues.js';
 import { defineModule, type ModuleDefinition } from '../module.js';
 import { MemoryQueue } from '../queue.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
