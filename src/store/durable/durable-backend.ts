@@ -154,7 +154,9 @@ export class DurableBackend implements CacheService {
         );
       }
       const opened = env;
-      if (existing) checkFormat(opened, dir);
+      // an environment with nothing in it yet (a first open that died before its marker) is ours
+      const empty = [...opened.getKeys({ limit: 1 })].length === 0;
+      if (existing && !empty) checkFormat(opened, dir);
       else opened.transactionSync(() => opened.putSync(FORMAT_KEY, { ...FORMAT }));
       const store = new DurableStore(opened, { clock, sweepIntervalMs });
       logger.info('mocra durable store opened', { path: dir, existing });

@@ -37,6 +37,8 @@ export interface LmdbEnv {
   /** A value of the unnamed root database (string keys). */
   get(key: string): unknown;
   putSync(key: string, value: unknown): void;
+  /** Keys of the unnamed root database (named databases are keys there too). */
+  getKeys(options: { limit: number }): Iterable<unknown>;
   close(): Promise<void>;
 }
 

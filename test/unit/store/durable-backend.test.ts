@@ -176,6 +176,18 @@ describe('DurableBackend data directory', () => {
     expect(readFileSync(join(garbage, 'mocra.mdb'), 'utf8')).toBe('not lmdb at all, '.repeat(500));
   });
 
+  it('an empty LMDB file (a first open that died before writing its marker) is taken', async () => {
+    const dir = tempDataDir();
+    const { open } = await import('lmdb');
+    await open({ path: join(dir, 'mocra.mdb'), noSubdir: true }).close();
+    const store = await DurableBackend.open({ path: dir, sweepIntervalMs: 0 });
+    await store.set('k', 'v');
+    await store.close();
+    const again = await DurableBackend.open({ path: dir, sweepIntervalMs: 0 });
+    expect(await again.get('k')).toBe('v');
+    await again.close();
+  });
+
   it.skipIf(process.getuid?.() === 0)(
     'an unwritable directory: ConfigError naming it',
     async () => {
