@@ -33,6 +33,8 @@ export interface TestSiteOptions {
   serverRatePerSec?: number;
   /** Seed for which paths are flaky or slow. @defaultValue 42 */
   seed?: number;
+  /** Port on 127.0.0.1 (a resumed demo serves its site where the stored URLs point). @defaultValue a free port */
+  port?: number;
 }
 
 export interface TestSite {
@@ -172,7 +174,10 @@ export async function startTestSite(options: TestSiteOptions = {}): Promise<Test
   // connection
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const { port } = server.address() as AddressInfo;
 
   return {

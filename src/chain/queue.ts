@@ -10,7 +10,6 @@ import { ClosedError, QueueFullError } from '../errors.js';
 import { abortError, onAbort } from '../internal/abort.js';
 import { unrefTimeout } from '../internal/clock.js';
 import { readOptions, optionalNumber, requireString } from '../internal/validate.js';
-import { MetricName } from '../observe/metric-names.js';
 import {
   closeWaiters,
   readPushOptions,
@@ -19,6 +18,7 @@ import {
   waitForDelivery,
   type ReceiveWaiter,
 } from './queue-waiters.js';
+import { MetricName } from '../observe/metric-names.js';
 import { noopMetrics, type Metrics } from '../observe/metrics.js';
 
 /** One message handed to a consumer; settle it with `ack` or `release`. */

@@ -3,7 +3,7 @@
  * tests and for end-of-run summaries) and an adapter for prom-client.
  */
 import { invalid } from '../internal/validate.js';
-import { silentLogger, type Logger } from './logger.js';
+import { readLogger, type Logger } from './logger.js';
 import { METRICS, type MetricDefinition } from './metric-names.js';
 
 /** Label values of one series, e.g. `{ result: 'EXECUTE' }`. */
@@ -266,7 +266,7 @@ export function prometheusMetrics<R extends PromRegistryLike>(
   const registry = options.registry ?? client.register;
   const registers = options.registry === undefined ? undefined : [options.registry];
   const buckets = options.buckets ?? [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
-  const logger = options.logger ?? silentLogger;
+  const logger = readLogger(W, 'logger', options.logger);
   /** name → the metric (null: it could not be created; reported). */
   const created = new Map<string, Record<string, unknown> | null>();
   const reported = new Set<string>();

@@ -44,7 +44,9 @@ export interface ResolvedSchedulerOptions {
   keyConcurrency: number;
   rateLimiter: SchedulerRateLimiter | undefined;
   paused: boolean;
+  /** Where depth and waits are reported (undefined: nowhere). */
   metrics: Metrics | undefined;
+  /** The `scheduler` label of its metrics. */
   name: string;
 }
 

@@ -24,8 +24,6 @@ import {
   readOptions,
   requireFunction,
 } from '../internal/validate.js';
-import { MetricName } from '../observe/metric-names.js';
-import type { Metrics } from '../observe/metrics.js';
 import {
   ADMITTING,
   CANCELLED,
@@ -42,6 +40,8 @@ import {
 } from './task-record.js';
 import { EVENT_NAMES, PRIORITY_INDEX, SUBMIT_KEYS, readSchedulerOptions } from './options.js';
 import { SignalWatchers } from './signal-watchers.js';
+import { MetricName } from '../observe/metric-names.js';
+import type { Metrics } from '../observe/metrics.js';
 import {
   PRIORITIES,
   type Priority,
@@ -118,8 +118,6 @@ export class TaskScheduler {
   /** @throws {@link ConfigError} on invalid options. Prefer {@link createScheduler}. */
   constructor(options: SchedulerOptions = {}) {
     const o = readSchedulerOptions(options);
-    this.#metrics = o.metrics;
-    this.#labels = { scheduler: o.name };
     this.#maxConcurrent = o.maxConcurrent;
     this.#capacity = o.queueCapacity;
     this.#defaultTimeoutMs = o.defaultTimeoutMs;
@@ -127,6 +125,8 @@ export class TaskScheduler {
     this.#keyConcurrency = o.keyConcurrency;
     this.#limiter = o.rateLimiter;
     this.#paused = o.paused;
+    this.#metrics = o.metrics;
+    this.#labels = { scheduler: o.name };
     this.#emitter = new Emitter<SchedulerEvents>((error) => {
       if (this.#emitter.has('error')) this.#emitter.emit('error', error);
     });

@@ -9,6 +9,7 @@
 import { ClosedError, ConfigError } from '../../errors.js';
 import { sleep } from '../../internal/abort.js';
 import { unrefTimeout } from '../../internal/clock.js';
+import { DurableChainState } from '../durable-chain-state.js';
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
 import { Consumer } from './consumer.js';
 import { DownloadPath } from './download.js';
@@ -111,6 +112,7 @@ class ChainEngineImpl implements ChainEngine {
   #started = false;
   #stopped = false;
   #loops: Promise<void>[] = [];
+  #resuming = false;
 
   constructor(options: ChainEngineOptions) {
     const o = resolveOptions(options);
@@ -154,7 +156,7 @@ class ChainEngineImpl implements ChainEngine {
       workerId: o.workerId,
       intervalMs: o.sweepIntervalMs,
       windowMs: o.sweepWindowMs,
-      enabled: o.sharedQueues,
+      enabled: o.sharedQueues || o.durable,
       telemetry,
       promote: (taskId) => this.#pump.promote(taskId),
       relay: (taskId) => this.#relay.relay(taskId),
@@ -231,7 +233,10 @@ class ChainEngineImpl implements ChainEngine {
     this.#loops = (['task', 'parser', 'error'] as const).map((role) =>
       this.#consumer.consume(role, this.#o.queues[role], this.#o.concurrency[role]),
     );
-    this.#sweeper.start();
+    // durable store: what an earlier process left (unpublished outboxes, due retries, expired
+    // leases) goes on now; its in-flight messages come back from the queues after their lease
+    if (this.#o.durable) void this.#resume();
+    else this.#sweeper.start();
   }
 
   async submit(task: TaskModel): Promise<void> {
@@ -327,9 +332,39 @@ class ChainEngineImpl implements ChainEngine {
     this.#telemetry.log('info', 'chain engine stopped', { worker_id: o.workerId });
   }
 
+  /**
+   * Durable store, new process: the relay leases an earlier process held end now (it is gone:
+   * one process per data directory), then one sweep over every task the store still holds
+   * promotes due retries, recovers expired node leases and publishes the outboxes.
+   */
+  async #resume(): Promise<void> {
+    this.#resuming = true;
+    const o = this.#o;
+    try {
+      const tasks = await o.state.activeTasks(o.stateTtlMs, 10_000);
+      let released = 0;
+      if (o.state instanceof DurableChainState)
+        for (const taskId of tasks) released += await o.state.expireOutboxLeases(taskId);
+      this.#telemetry.log('info', 'resuming from the durable store', {
+        worker_id: o.workerId,
+        tasks: tasks.length,
+        outbox_leases_released: released,
+      });
+      await this.#sweeper.sweep({ windowMs: o.stateTtlMs, lock: false });
+    } catch (error) {
+      this.#telemetry.log('warn', 'resume sweep failed; the periodic sweeps go on', {
+        error: String(error),
+      });
+    } finally {
+      this.#resuming = false;
+      this.#sweeper.start();
+    }
+  }
+
   #isIdle(): boolean {
     const q = this.#o.queues;
     return (
+      !this.#resuming &&
       this.#consumer.handlers === 0 &&
       !this.#relay.busy &&
       !this.#pump.running &&

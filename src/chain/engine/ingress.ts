@@ -207,7 +207,6 @@ export class Ingress {
       ptm,
       info,
       `${this.#o.workerId}/${delivery.id}`,
-      delivery.message,
       // each lease renewal also keeps the delivery this consumer's (a long step is not taken over)
       delivery.touch ? () => delivery.touch!() : undefined,
     );

@@ -21,7 +21,14 @@ import { levelCheck, type LogLevel } from './telemetry.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
-import { LocalBackend, RedisBackend, type CacheService } from '../../store/index.js';
+import {
+  DurableBackend,
+  LocalBackend,
+  RedisBackend,
+  type CacheService,
+} from '../../store/index.js';
+import { DurableChainState } from '../durable-chain-state.js';
+import { durableChainQueues } from '../durable-chain-queues.js';
 import { defineModule, type ModuleDefinition } from '../module.js';
 import { MemoryQueue } from '../queue.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
@@ -97,6 +104,8 @@ export interface ResolvedOptions {
   readonly ownsQueues: boolean;
   /** Queues shared with other processes (passed in, distributed mode). */
   readonly sharedQueues: boolean;
+  /** The store is durable: state and queues outlive the process; start() resumes. */
+  readonly durable: boolean;
   readonly limiter: RateLimiter;
   readonly downloadRetry: RetryPolicy;
   readonly maxNodeRetries: number;
@@ -204,6 +213,8 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     state = o.state;
   } else if (store instanceof RedisBackend) {
     state = new RedisChainState(store, { keys, stateTtlMs });
+  } else if (store instanceof DurableBackend) {
+    state = new DurableChainState(store, { keys, stateTtlMs });
   } else if (store instanceof LocalBackend) {
     state = new LocalChainState(store, { keys, stateTtlMs });
   } else {
@@ -224,6 +235,16 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
         invalid(W, `queues.${name}`, 'a ChainQueue', queue);
     }
     queues = o.queues;
+  } else if (store instanceof DurableBackend) {
+    // in flight when a process dies, a message comes back once its node's lease has ended: the
+    // claim comes after the receive, so the queue's lease outlasts the node's by a margin (a
+    // copy arriving while the node is still leased would meet LOCKED_BY_OTHER and be dropped)
+    queues = durableChainQueues(store, {
+      capacity,
+      metrics,
+      keyPrefix: keys.prefix,
+      visibilityMs: leaseMs + Math.max(1_000, Math.ceil(leaseMs / 4)),
+    });
   } else {
     queues = {
       task: new MemoryQueue<string>({ name: 'task', capacity, metrics }),
@@ -305,6 +326,7 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     queues,
     ownsQueues,
     sharedQueues: !ownsQueues && runtimeMode === 'distributed',
+    durable: store instanceof DurableBackend,
     limiter,
     downloadRetry,
     maxNodeRetries,

@@ -25,11 +25,12 @@ import {
   CommitCode,
   CommitErrorCode,
   type ChainStateStore,
+  type ClaimResult,
   type Successor,
 } from '../state/index.js';
 import type { DownloadPath } from './download.js';
-import { generateRequests, type PersistedRequest } from './generate.js';
 import { NodeLease } from './node-lease.js';
+import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
 import { NodeFailure, errorInfo, checkParseOutput, type ResolvedRequest } from './step-output.js';
 import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES, type NodeTelemetry } from './telemetry.js';
@@ -107,13 +108,8 @@ export class ModuleProcessorWithChain {
    * replayed claim by the same owner continues its own lease.
    * @throws what interrupted it (e.g. the store unavailable); nothing is committed then.
    */
-  async process(
-    ptm: ParserTaskModel,
-    task: TaskInfo,
-    owner: string,
-    raw: string,
-  ): Promise<NodeOutcome> {
-    const run = await this.run(ptm, task, owner, raw);
+  async process(ptm: ParserTaskModel, task: TaskInfo, owner: string): Promise<NodeOutcome> {
+    const run = await this.run(ptm, task, owner);
     if ('error' in run) throw run.error;
     return run.outcome;
   }
@@ -127,7 +123,6 @@ export class ModuleProcessorWithChain {
     ptm: ParserTaskModel,
     task: TaskInfo,
     owner: string,
-    raw: string,
     keepAlive?: () => Promise<void>,
   ): Promise<NodeRun> {
     if (ptm.stepIdx >= this.module.steps.length) {
@@ -152,32 +147,26 @@ export class ModuleProcessorWithChain {
         epoch: ptm.epoch ?? 0,
         root: isRootNode(ptm),
       });
-      if (claim.code !== ClaimCode.EXECUTE) leaseHeld = false;
-      return { outcome: await this.#afterClaim(ptm, node, task, owner, claim, keepAlive) };
+      this.#host.telemetry.claim(CLAIM_NAMES[claim.code]);
+      if (claim.code !== ClaimCode.EXECUTE) {
+        leaseHeld = false;
+        return { outcome: this.#notClaimed(ptm, claim) };
+      }
+      return { outcome: await this.#leased(ptm, node, task, owner, claim.version, keepAlive) };
     } catch (error) {
       return { error, leaseHeld };
     }
   }
 
-  async #afterClaim(
-    ptm: ParserTaskModel,
-    node: NodeId,
-    task: TaskInfo,
-    owner: string,
-    claim: Awaited<ReturnType<ChainStateStore['claim']>>,
-    keepAlive: (() => Promise<void>) | undefined,
-  ): Promise<NodeOutcome> {
+  /** A claim that is not EXECUTE ends the message: say why. */
+  #notClaimed(ptm: ParserTaskModel, claim: ClaimResult): NodeOutcome {
     const rt = this.#host;
-    const epoch = ptm.epoch ?? 0;
-    rt.telemetry.claim(CLAIM_NAMES[claim.code]);
     // a line nobody writes is not built
     const debug = (message: string, decision: string): void => {
       if (rt.telemetry.logs('debug'))
         rt.telemetry.log('debug', message, { ...this.#fields(ptm), decision });
     };
     switch (claim.code) {
-      case ClaimCode.EXECUTE:
-        break;
       case ClaimCode.DUPLICATE_DONE:
         rt.outboxWritten(ptm.taskId); // a crash may have left its outbox unpublished
         debug('node already done', 'duplicate_done');
@@ -193,9 +182,23 @@ export class ModuleProcessorWithChain {
         debug('node arrived before its parent committed', 'out_of_order');
         return 'out_of_order';
     }
+    throw new Error(`unreachable: claim code ${claim.code} handled as not claimed`);
+  }
+
+  /**
+   * The heartbeat of a claimed node: its lease is renewed (and its delivery kept) while it runs,
+   * and its one AbortSignal is aborted when the engine stops or a renewal is refused.
+   */
+  async #leased(
+    ptm: ParserTaskModel,
+    node: NodeId,
+    task: TaskInfo,
+    owner: string,
+    version: number,
+    keepAlive: (() => Promise<void>) | undefined,
+  ): Promise<NodeOutcome> {
+    const rt = this.#host;
     const fields = this.#fields(ptm);
-    const version = claim.version;
-    // the heartbeat: the lease is renewed while the node runs; its signal is the node's one
     const lease = new NodeLease({
       state: rt.state,
       node,
@@ -216,106 +219,42 @@ export class ModuleProcessorWithChain {
         }),
     });
     try {
-      return await this.#execute(ptm, task, owner, node, version, epoch, fields, lease);
+      return await this.#execute(ptm, node, task, owner, version, fields, lease);
     } finally {
       lease.stop();
     }
   }
 
-  /** Runs a claimed node under its lease: generate, download, parse, commit. */
+  /** The claimed node's work: generate, download, parse, then commit it, or its failure. */
   async #execute(
     ptm: ParserTaskModel,
+    node: NodeId,
     task: TaskInfo,
     owner: string,
-    node: NodeId,
     version: number,
-    epoch: number,
     fields: LogFields,
     lease: NodeLease,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
     const signal = lease.signal;
-    const idempotencyKey = `${ptm.runId}:${rt.keys.ptmKey(node)}:${version}`;
-    const stepIdx = ptm.stepIdx;
-    const step = this.module.steps[stepIdx]!;
+    const step = this.module.steps[ptm.stepIdx]!;
     const ctx: StepContext = {
       task,
       moduleId: this.module.id,
-      stepIdx,
+      stepIdx: ptm.stepIdx,
       stepName: step.name,
       prefixRequest: ptm.prefixRequest,
       input: ptm.data,
       signal,
-      idempotencyKey,
+      idempotencyKey: `${ptm.runId}:${rt.keys.ptmKey(node)}:${version}`,
     };
     const started = performance.now();
     try {
       const requests = await this.#generate(ptm, ctx, fields);
-      const lastStep = stepIdx === this.module.steps.length - 1;
+      const lastStep = ptm.stepIdx === this.module.steps.length - 1;
       if (!lastStep) await this.#persist(ptm, requests);
-      const outputs = await Promise.all(
-        requests.map(async (request) => {
-          let response: DownloadResult;
-          try {
-            response = await rt.downloads.download(this.module, ptm.taskId, request, signal);
-          } catch (error) {
-            throw new NodeFailure('download', error);
-          }
-          let out: ParseOutput;
-          try {
-            out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
-          } catch (error) {
-            if (!rt.signal.aborted) rt.telemetry.parsed(this.module.id, false);
-            throw new NodeFailure('parse', error);
-          }
-          rt.telemetry.parsed(this.module.id, true);
-          return { request, out };
-        }),
-      );
-      const successors: Successor[] = [];
-      const items: string[] = [];
-      const nodeKey = rt.keys.ptmKey(node);
-      for (const [r, { request, out }] of outputs.entries()) {
-        for (const [i, item] of (out.items ?? []).entries()) {
-          const entry: ChainItem = {
-            itemId: `${nodeKey}/${r}/${i}`,
-            taskId: ptm.taskId,
-            runId: ptm.runId,
-            moduleId: ptm.moduleId,
-            stepIdx,
-            prefixRequest: ptm.prefixRequest,
-            requestId: request.id,
-            item,
-          };
-          items.push(OUTBOX_ITEM + JSON.stringify(entry));
-        }
-        if (lastStep) {
-          if ((out.next?.length ?? 0) > 0) {
-            rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
-              ...fields,
-              request_id: request.id,
-            });
-          }
-          continue;
-        }
-        (out.next ?? []).forEach((input, i) => {
-          const child: ParserTaskModel = {
-            taskId: ptm.taskId,
-            runId: ptm.runId,
-            account: ptm.account,
-            platform: ptm.platform,
-            moduleId: ptm.moduleId,
-            stepIdx: stepIdx + 1,
-            prefixRequest: `${request.id}#${i}`,
-            data: input,
-          };
-          if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
-          successors.push({
-            node: toNodeId(child),
-            message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
-          });
-        });
-      }
+      const outputs = await Promise.all(requests.map((r) => this.#fetchAndParse(ptm, ctx, r)));
+      const { successors, items } = this.#outputs(ptm, node, outputs, lastStep, fields);
       const code = await rt.state.commitSuccess({ node, owner, version, successors, items });
       rt.telemetry.commit(COMMIT_NAMES[code]);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
@@ -359,7 +298,7 @@ export class ModuleProcessorWithChain {
         return 'commit_rejected'; // another owner has (or will have) the node
       }
       const failure = caught instanceof NodeFailure ? caught : new NodeFailure('generate', caught);
-      const outcome = await this.#fail(ptm, node, owner, version, epoch, failure, fields);
+      const outcome = await this.#fail(ptm, node, owner, version, failure, fields);
       if (outcome === 'failed' || outcome === 'commit_rejected')
         rt.telemetry.processed(
           this.module.id,
@@ -368,6 +307,87 @@ export class ModuleProcessorWithChain {
         );
       return outcome;
     }
+  }
+
+  /** Downloads one request and parses its response. Throws a {@link NodeFailure}. */
+  async #fetchAndParse(
+    ptm: ParserTaskModel,
+    ctx: StepContext,
+    request: ResolvedRequest,
+  ): Promise<{ request: ResolvedRequest; out: ParseOutput }> {
+    const rt = this.#host;
+    let response: DownloadResult;
+    try {
+      response = await rt.downloads.download(this.module, ptm.taskId, request, ctx.signal);
+    } catch (error) {
+      throw new NodeFailure('download', error);
+    }
+    let out: ParseOutput;
+    try {
+      const step = this.module.steps[ptm.stepIdx]!;
+      out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
+    } catch (error) {
+      if (!rt.signal.aborted) rt.telemetry.parsed(this.module.id, false);
+      throw new NodeFailure('parse', error);
+    }
+    rt.telemetry.parsed(this.module.id, true);
+    return { request, out };
+  }
+
+  /** What the parses produced, as outbox entries: the items, and the successor nodes. */
+  #outputs(
+    ptm: ParserTaskModel,
+    node: NodeId,
+    outputs: { request: ResolvedRequest; out: ParseOutput }[],
+    lastStep: boolean,
+    fields: LogFields,
+  ): { successors: Successor[]; items: string[] } {
+    const rt = this.#host;
+    const successors: Successor[] = [];
+    const items: string[] = [];
+    const nodeKey = rt.keys.ptmKey(node);
+    for (const [r, { request, out }] of outputs.entries()) {
+      for (const [i, item] of (out.items ?? []).entries()) {
+        const entry: ChainItem = {
+          itemId: `${nodeKey}/${r}/${i}`,
+          taskId: ptm.taskId,
+          runId: ptm.runId,
+          moduleId: ptm.moduleId,
+          stepIdx: ptm.stepIdx,
+          prefixRequest: ptm.prefixRequest,
+          requestId: request.id,
+          item,
+        };
+        items.push(OUTBOX_ITEM + JSON.stringify(entry));
+      }
+      if (lastStep) {
+        if ((out.next?.length ?? 0) > 0) {
+          rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
+            ...fields,
+            request_id: request.id,
+          });
+        }
+        continue;
+      }
+      (out.next ?? []).forEach((input, i) => {
+        const child: ParserTaskModel = {
+          taskId: ptm.taskId,
+          runId: ptm.runId,
+          account: ptm.account,
+          platform: ptm.platform,
+          moduleId: ptm.moduleId,
+          stepIdx: ptm.stepIdx + 1,
+          prefixRequest: `${request.id}#${i}`,
+          data: input,
+        };
+        if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
+        successors.push({
+          node: toNodeId(child),
+          message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
+        });
+      });
+    }
+    return { successors, items };
   }
 
   /** The node's requests (see generate.ts), counted. */
@@ -411,11 +431,11 @@ export class ModuleProcessorWithChain {
     node: NodeId,
     owner: string,
     version: number,
-    epoch: number,
     failure: NodeFailure,
     fields: LogFields,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
+    const epoch = ptm.epoch ?? 0;
     const info = errorInfo(failure, epoch);
     const etm: ErrorTaskModel = {
       taskId: ptm.taskId,

@@ -4,7 +4,7 @@
  * {@link writeLog}, the one function that calls the logger.
  */
 import { Emitter } from '../../internal/emitter.js';
-import { silentLogger, type LogFields, type Logger } from '../../observe/logger.js';
+import { silentLogger, type LogFields, type LogLevel, type Logger } from '../../observe/logger.js';
 import { MetricName as M } from '../../observe/metric-names.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import type {
@@ -15,8 +15,7 @@ import type {
   ChainItem,
 } from './types.js';
 
-/** A log level the engine writes at. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type { LogLevel } from '../../observe/logger.js';
 
 /**
  * Whether a logger writes `level`: never for the silent logger; as the logger says where it can
