@@ -102,6 +102,7 @@ export type {
   NodeEventBase,
   NodeOutcome,
   NodeRetryOptions,
+  SubmittedRun,
 } from './chain/engine/index.js';
 export { defineModule } from './chain/module.js';
 export type {

@@ -20,6 +20,7 @@ import { OutboxRelay } from './relay.js';
 import { RetryPump } from './retry-pump.js';
 import { Sweeper } from './sweeper.js';
 import { TaskRecords } from './task-records.js';
+import { newRunId } from './run-id.js';
 import { EngineTelemetry } from './telemetry.js';
 import type {
   ChainDeadLetter,
@@ -27,6 +28,7 @@ import type {
   ChainEngineStats,
   ChainEventMap,
   ChainEventName,
+  SubmittedRun,
 } from './types.js';
 
 /** The running engine. Create it with {@link createChainEngine}. */
@@ -36,14 +38,18 @@ export interface ChainEngine {
   /** Starts the consumers. Idempotent. */
   start(): Promise<void>;
   /**
-   * Submits a task: each of its modules runs from its first step.
+   * Submits a task: each of its modules runs from its first step. Without a `runId` each call
+   * starts a new run with a fresh id; with one, submitting the same run again is idempotent
+   * (nodes already done are not run again). Resolves with the task id and the run id.
    * @throws {@link MessageInvalidError} when the task is malformed (naming the field).
    * @throws {@link SchedulerClosedError}-like {@link ConfigError} after `stop()`.
    */
-  submit(task: TaskModel): Promise<void>;
+  submit(task: TaskModel): Promise<SubmittedRun>;
   /**
    * Puts a raw message (any of the three kinds, as an object or JSON text) through the ingress.
-   * A malformed message is dead-lettered with its reason, never thrown.
+   * A malformed message is dead-lettered with its reason, never thrown. A task message without
+   * a `runId` gets a fresh one (as with `submit`); its `loginInfo` is kept in this process and
+   * never put on the queue.
    */
   publish(message: unknown): Promise<void>;
   /**
@@ -229,16 +235,19 @@ class ChainEngineImpl implements ChainEngine {
     this.#sweeper.start();
   }
 
-  async submit(task: TaskModel): Promise<void> {
+  async submit(task: TaskModel): Promise<SubmittedRun> {
     if (this.#stopped)
       throw new ConfigError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
     const input = normalizeMessage({ kind: 'task', body: task });
     if (input.kind !== 'task') throw new Error('unreachable');
     const { loginInfo, ...body } = input.task;
-    if (loginInfo !== undefined) this.#tasks.rememberLogin(body.taskId, loginInfo);
+    // without a runId, each submit is a new run (the normalised default, the task id, is not)
+    if (task.runId === undefined) body.runId = newRunId();
+    if (loginInfo !== undefined) this.#tasks.rememberLogin(body.runId, loginInfo);
     this.#telemetry.taskSubmitted();
     // login info never travels on a queue
     await this.#o.queues.task.push(encodeMessage({ kind: 'task', body }));
+    return { taskId: body.taskId, runId: body.runId };
   }
 
   async publish(message: unknown): Promise<void> {
@@ -251,15 +260,41 @@ class ChainEngineImpl implements ChainEngine {
     } catch {
       text = String(message);
     }
-    let kind: unknown;
+    let parsed: { kind?: unknown; body?: unknown } | null = null;
     try {
-      kind = (JSON.parse(text) as { kind?: unknown } | null)?.kind;
+      const value = JSON.parse(text) as unknown;
+      if (typeof value === 'object' && value !== null && !Array.isArray(value))
+        parsed = value as { kind?: unknown; body?: unknown };
     } catch {
-      kind = undefined;
+      parsed = null;
     }
+    const kind = parsed?.kind;
+    if (kind === 'task' && parsed !== null) text = this.#prepareTask(parsed);
     const q = this.#o.queues;
     const queue = kind === 'parser_task' ? q.parser : kind === 'error_task' ? q.error : q.task;
     await queue.push(text);
+  }
+
+  /**
+   * A published task message, ready for the queue: a fresh run id when it has none, and its
+   * login info (valid or not) taken off and, when the task is valid, kept in this process.
+   */
+  #prepareTask(message: { kind?: unknown; body?: unknown }): string {
+    const body = message.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      return JSON.stringify(message);
+    const { loginInfo, ...rest } = body as Record<string, unknown>;
+    if (rest.runId === undefined) rest.runId = newRunId();
+    if (loginInfo !== undefined) {
+      try {
+        const input = normalizeMessage({ kind: 'task', body: { ...rest, loginInfo } });
+        if (input.kind === 'task' && input.task.loginInfo !== undefined)
+          this.#tasks.rememberLogin(input.task.runId, input.task.loginInfo);
+      } catch {
+        // malformed: the consumer dead-letters it (without its login info) with its reason
+      }
+    }
+    return JSON.stringify({ ...message, body: rest });
   }
 
   on<K extends ChainEventName>(event: K, listener: (event: ChainEventMap[K]) => void): () => void {

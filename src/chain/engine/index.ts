@@ -17,4 +17,5 @@ export type {
   Downloader,
   NodeEventBase,
   NodeRetryOptions,
+  SubmittedRun,
 } from './types.js';

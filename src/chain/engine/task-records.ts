@@ -44,16 +44,16 @@ export class TaskRecords {
     ttiMs: 120_000,
     maxEntries: 10_000,
   });
-  /** Login info of submitted tasks (when there is no `loadLoginInfo`). */
+  /** Login info of submitted runs, by run id (when there is no `loadLoginInfo`). */
   readonly #submitted = new Map<string, JsonObject>();
 
   constructor(options: TaskRecordsOptions) {
     this.#o = options;
   }
 
-  /** Keeps the login info a TaskModel was submitted with, in this process only. */
-  rememberLogin(taskId: string, loginInfo: JsonObject): void {
-    this.#submitted.set(taskId, loginInfo);
+  /** Keeps the login info a run was submitted with, in this process only. */
+  rememberLogin(runId: string, loginInfo: JsonObject): void {
+    this.#submitted.set(runId, loginInfo);
   }
 
   /** Stores the record of a task (LoadTask of every later message reads it). */
@@ -100,7 +100,7 @@ export class TaskRecords {
         }))
       ).value;
     } else {
-      loginInfo = this.#submitted.get(ptm.taskId);
+      loginInfo = this.#submitted.get(ptm.runId);
     }
     return { ...base, loginInfo: loginInfo === undefined ? undefined : Object.freeze(loginInfo) };
   }

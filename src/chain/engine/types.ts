@@ -150,6 +150,17 @@ export interface ChainEngineOptions {
   sweepWindowMs?: number;
 }
 
+/** What `submit()` resolves to: the task and the run it started (or joined). */
+export interface SubmittedRun {
+  /** The task. */
+  taskId: string;
+  /**
+   * The run: the TaskModel's `runId` when it had one (submitting it again is a no-op for nodes
+   * already done), else a fresh id — each submit without a `runId` starts a new run.
+   */
+  runId: string;
+}
+
 /** One output item, as handed to `onItem` and the `ItemProduced` event. */
 export interface ChainItem {
   /**

@@ -1,0 +1,152 @@
+/**
+ * Scenarios of the chain engine for defects found by review and fault injection (issue 17),
+ * each run on the in-process store and on Redis (with in-process queues): runs and run ids,
+ * obsolete ErrorTaskModels, items whose sink throws, bounded stop, secrets at rest, fairness
+ * to the event loop. A fake downloader keeps them fast and deterministic.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createChainEngine,
+  defineModule,
+  type CacheService,
+  type ChainEngine,
+  type ChainEngineOptions,
+  type ChainEventMap,
+  type ChainItem,
+  type Downloader,
+  type DownloadResult,
+  type JsonValue,
+} from '../../src/index.js';
+import type { EngineFixture } from './chain-engine.js';
+
+const ok = (body: unknown): DownloadResult => ({
+  status: 200,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+/** /list → ids 1..3, /item/:id → { id }. */
+const fakeSite: Downloader = async (request) => {
+  const url = new URL(request.url);
+  if (url.pathname === '/list') return ok({ ids: [1, 2, 3] });
+  return ok({ id: Number(url.pathname.split('/').pop()) });
+};
+
+/** A two-step module: /list → one node per id → one item each. */
+function twoStep(id = 'm', parse?: (input: JsonValue, attempt: number) => void) {
+  const seen = new Map<string, number>();
+  return defineModule({
+    id,
+    steps: [
+      {
+        name: 'list',
+        generate: () => [{ url: 'http://fake/list' }],
+        parse: (r) => ({ next: (JSON.parse(r.body) as { ids: number[] }).ids }),
+      },
+      {
+        name: 'item',
+        generate: (ctx) => [{ url: `http://fake/item/${String(ctx.input)}` }],
+        parse: (r, ctx) => {
+          const key = `${ctx.task.runId}/${String(ctx.input)}`;
+          const n = (seen.get(key) ?? 0) + 1;
+          seen.set(key, n);
+          parse?.(ctx.input as JsonValue, n);
+          return { items: [JSON.parse(r.body) as JsonValue] };
+        },
+      },
+    ],
+  });
+}
+
+const FAST: Partial<ChainEngineOptions> = {
+  rateLimit: { global: false, perKey: { rate: 100_000, burst: 10_000 } },
+  downloadRetry: { maxRetries: 1, initialDelayMs: 1, maxDelayMs: 2, maxRetryAfterMs: 10 },
+  nodeRetry: { maxRetries: 3, initialDelayMs: 1, maxDelayMs: 5, jitter: 0 },
+  retryPollMs: 2,
+};
+
+type Events = { [K in keyof ChainEventMap]: ChainEventMap[K][] };
+
+export function runChainEngineDefectScenarios(
+  name: string,
+  fixture: () => Promise<EngineFixture>,
+): void {
+  describe(`chain engine defects (issue 17): ${name}`, () => {
+    const open: { engine: ChainEngine; fx: EngineFixture }[] = [];
+    afterEach(async () => {
+      for (const { engine, fx } of open.splice(0)) {
+        await engine.stop();
+        await fx.cleanup();
+      }
+    });
+
+    async function start(
+      options: Omit<ChainEngineOptions, 'store'>,
+    ): Promise<{ engine: ChainEngine; items: ChainItem[]; events: Events; store: CacheService }> {
+      const fx = await fixture();
+      const items: ChainItem[] = [];
+      const engine = createChainEngine({
+        ...FAST,
+        onItem: (item) => {
+          items.push(item);
+        },
+        downloader: fakeSite,
+        ...options,
+        store: fx.store,
+      });
+      open.push({ engine, fx });
+      const events = {} as Events;
+      for (const key of [
+        'ParserTaskProduced',
+        'ErrorTaskProduced',
+        'ModuleStepAdvanced',
+        'ModuleStepFallback',
+        'TaskTerminatedByThreshold',
+        'ItemProduced',
+        'NodeFailed',
+        'MessageDeadLettered',
+      ] as (keyof ChainEventMap)[]) {
+        (events as Record<string, unknown[]>)[key] = [];
+        engine.on(key, (e) => (events[key] as unknown[]).push(e));
+      }
+      await engine.start();
+      return { engine, items, events, store: fx.store };
+    }
+
+    const task = { taskId: 'daily', account: 'acme', platform: 'web', modules: ['m'] };
+
+    it('6: each submit without a runId starts a new run with a fresh id; an explicit runId stays idempotent', async () => {
+      const { engine, items } = await start({ modules: [twoStep()] });
+      const first = await engine.submit(task);
+      await engine.onIdle();
+      const second = await engine.submit(task);
+      await engine.onIdle();
+      expect(first.taskId).toBe('daily');
+      expect(second.taskId).toBe('daily');
+      expect(first.runId).not.toBe(second.runId);
+      expect(first.runId).not.toBe('daily');
+      // both runs produced their three items
+      expect(items.filter((i) => i.runId === first.runId)).toHaveLength(3);
+      expect(items.filter((i) => i.runId === second.runId)).toHaveLength(3);
+      // the same explicit run twice: the second is a no-op
+      const explicit = await engine.submit({ ...task, runId: 'run-1' });
+      await engine.onIdle();
+      expect(explicit).toEqual({ taskId: 'daily', runId: 'run-1' });
+      await engine.submit({ ...task, runId: 'run-1' });
+      await engine.onIdle();
+      expect(items.filter((i) => i.runId === 'run-1')).toHaveLength(3);
+      expect(items).toHaveLength(9);
+    });
+
+    it('6: publish() of a task message without a runId starts a new run too', async () => {
+      const { engine, items } = await start({ modules: [twoStep()] });
+      await engine.publish({ kind: 'task', body: task });
+      await engine.onIdle();
+      await engine.publish(JSON.stringify({ kind: 'task', body: task }));
+      await engine.onIdle();
+      const runs = new Set(items.map((i) => i.runId));
+      expect(runs.size).toBe(2);
+      expect(items).toHaveLength(6);
+    });
+  });
+}
