@@ -148,5 +148,45 @@ export function runChainEngineDefectScenarios(
       expect(runs.size).toBe(2);
       expect(items).toHaveLength(6);
     });
+
+    it('3: a duplicate ErrorTaskModel after its retry committed is skipped as obsolete, not given up', async () => {
+      // item 2 fails its first parse, then its retry commits
+      const { engine, items, events } = await start({
+        modules: [
+          twoStep('m', (input, n) => {
+            if (input === 2 && n === 1) throw new Error('garbled');
+          }),
+        ],
+      });
+      const { runId } = await engine.submit(task);
+      await engine.onIdle();
+      expect(items).toHaveLength(3);
+      expect(events.ErrorTaskProduced).toHaveLength(1);
+      const failure = events.ErrorTaskProduced[0]!;
+      // the same ErrorTaskModel delivered again (a queue's at-least-once re-delivery)
+      await engine.publish({
+        kind: 'error_task',
+        body: {
+          taskId: failure.taskId,
+          runId,
+          account: 'acme',
+          platform: 'web',
+          moduleId: failure.moduleId,
+          stepIdx: failure.stepIdx,
+          prefixRequest: failure.prefixRequest,
+          data: 2,
+          stayCurrentStep: true,
+          error: failure.error,
+          attempt: failure.attempt,
+        },
+      });
+      await engine.onIdle();
+      const stats = engine.stats();
+      expect(events.NodeFailed).toEqual([]);
+      expect(stats.nodesGivenUp).toBe(0);
+      expect(stats.skipped.error_task_obsolete).toBe(1);
+      expect(stats.received.error).toBe(2);
+      expect(items).toHaveLength(3);
+    });
   });
 }

@@ -266,7 +266,7 @@ export interface ChainEventMap {
     type: 'NodeFailed';
     /** Failures of the node. */
     attempt: number;
-    /** Why no retry: 'max_retries', 'not_retryable' or 'not_allowed'. */
+    /** Why no retry: 'max_retries' or 'not_retryable'. */
     reason: string;
     /** The last failure. */
     error: ChainErrorInfo;
