@@ -22,6 +22,7 @@ import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
 import { LocalBackend, RedisBackend, type CacheService } from '../../store/index.js';
 import { defineModule, type ModuleDefinition } from '../module.js';
 import { MemoryQueue } from '../queue.js';
+import { RedisStreamQueue } from '../redis-stream-queue.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
 import { fetchDownloader } from './download.js';
 import type { ChainEngineOptions, ChainQueues, Downloader } from './types.js';
@@ -203,6 +204,19 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
       const queue = q[name];
       if (!queue || typeof queue.receive !== 'function' || typeof queue.push !== 'function')
         invalid(W, `queues.${name}`, 'a ChainQueue', queue);
+    }
+    // queues shared between processes need shared state: a single-node store keeps its state
+    // in this process, so several processes on the same streams would each advance the same
+    // nodes on private state (no exactly-once advance)
+    if (runtimeMode === 'single_node') {
+      for (const name of ['task', 'parser', 'error'] as const) {
+        if (q[name] instanceof RedisStreamQueue) {
+          throw new ConfigError(
+            `${W}: \`queues.${name}\` is a Redis Stream queue, shared between processes, but the store is single-node (state in this process): use a RedisBackend as \`store\`, or in-process queues`,
+            { context: { field: `queues.${name}` } },
+          );
+        }
+      }
     }
     queues = o.queues;
   } else {
