@@ -188,5 +188,40 @@ export function runChainEngineDefectScenarios(
       expect(stats.received.error).toBe(2);
       expect(items).toHaveLength(3);
     });
+
+    it('7: stop() is bounded by stopTimeoutMs when a step ignores its abort signal; nothing is committed after', async () => {
+      let entered!: () => void;
+      const inStep = new Promise<void>((resolve) => (entered = resolve));
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const stubborn = defineModule({
+        id: 'm',
+        steps: [
+          {
+            name: 'stubborn',
+            // ignores ctx.signal: only the gate ends it
+            generate: async () => {
+              entered();
+              await gate;
+              return []; // nothing to download: the node would commit at once
+            },
+            parse: () => ({ items: ['late'] }),
+          },
+        ],
+      });
+      const { engine, items } = await start({ modules: [stubborn], stopTimeoutMs: 50 });
+      await engine.submit(task);
+      await inStep;
+      // stop() resolves while the step is still blocked (the gate opens only after it, or
+      // after a generous 2 s: a stop that waits for the step loses the race)
+      const hung = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 2000));
+      const outcome = await Promise.race([engine.stop().then(() => 'stopped' as const), hung]);
+      open();
+      expect(outcome).toBe('stopped');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // the abandoned node commits nothing when its step returns after all
+      expect(engine.stats().commits.COMMIT_OK ?? 0).toBe(0);
+      expect(items).toEqual([]);
+    });
   });
 }

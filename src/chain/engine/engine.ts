@@ -7,7 +7,6 @@
  * dead process left behind), telemetry.ts (stats, metrics, events and logs together).
  */
 import { ConfigError } from '../../errors.js';
-import { sleep } from '../../internal/abort.js';
 import { unrefTimeout } from '../../internal/clock.js';
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
 import { Consumer } from './consumer.js';
@@ -69,8 +68,13 @@ export interface ChainEngine {
    * With shared queues (passed in, on a Redis store) a message aborted here is left
    * unacknowledged rather than released (its node's lease is still held; the queue hands it to
    * another worker after its claim time, which must exceed `leaseMs`). Node retries not yet due
-   * stay in Redis: any worker's sweep promotes them when they fall due. Each wait is bounded by
-   * `stopTimeoutMs`.
+   * stay in Redis: any worker's sweep promotes them when they fall due.
+   *
+   * Bounded: up to `stopTimeoutMs` for in-flight messages to finish, then up to `stopTimeoutMs`
+   * for aborted ones to settle and the outbox to be published — about twice `stopTimeoutMs` at
+   * most, even when user code ignores its abort signal. Such code is left running; its delivery
+   * stays unacknowledged and nothing it returns later is committed. While stopping, a ref'd
+   * timer keeps the process alive.
    */
   stop(): Promise<void>;
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -319,41 +323,48 @@ class ChainEngineImpl implements ChainEngine {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    // a ref'd timer while stopping: a script whose last act is `await engine.stop()` stays alive
+    // until the stop is done, even when everything it waits for runs on unref'd timers
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      await this.#stop();
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  async #stop(): Promise<void> {
     const o = this.#o;
+    const limit = o.stopTimeoutMs;
     this.#readAbort.abort();
     this.#relay.stop();
     this.#pump.stop();
     this.#sweeper.stop();
     const drained = Promise.all(this.#loops).then(() => until(() => this.#consumer.handlers === 0));
-    const timedOut = await Promise.race([
-      drained.then(() => false),
-      sleep(o.stopTimeoutMs).then(() => true),
-    ]);
-    if (timedOut) {
+    if (!(await within(drained, limit))) {
       this.#telemetry.log('warn', 'stop: aborting in-flight nodes (their leases will expire)', {
         in_flight: this.#consumer.handlers,
       });
     }
     this.#workAbort.abort();
-    await drained;
-    // what the last commits wrote is published before the queues and the store may be closed
-    const published = until(() => !this.#relay.busy && !this.#pump.running);
-    const stuck = await Promise.race([
-      published.then(() => false),
-      sleep(o.stopTimeoutMs).then(() => true),
-    ]);
-    if (stuck) {
-      this.#telemetry.log('warn', 'stop: the outbox relay is still publishing (a full queue?)', {
-        worker_id: o.workerId,
-      });
+    // what the last commits wrote is published before the queues and the store may be closed;
+    // code that ignores its abort signal is not waited for past the limit: its delivery stays
+    // unacknowledged (nothing it does later is committed: the node was abandoned)
+    const settled = drained.then(() => until(() => !this.#relay.busy && !this.#pump.running));
+    if (!(await within(settled, limit))) {
+      this.#telemetry.log(
+        'warn',
+        'stop: gave up waiting (user code ignoring its abort signal, or the relay publishing to a full queue); what still runs is left unacknowledged',
+        { worker_id: o.workerId, in_flight: this.#consumer.handlers, relay_busy: this.#relay.busy },
+      );
     }
-    await this.#downloads.close();
+    await within(this.#downloads.close(), limit);
     if (o.ownsQueues) {
       o.queues.task.close();
       o.queues.parser.close();
       o.queues.error.close();
     }
-    if (o.ownsStore) await o.store.close();
+    if (o.ownsStore) await within(o.store.close(), limit);
     this.#telemetry.log('info', 'chain engine stopped', { worker_id: o.workerId });
   }
 
@@ -367,6 +378,25 @@ class ChainEngineImpl implements ChainEngine {
       q.task.size() + q.parser.size() + q.error.size() === 0 &&
       q.task.inFlight() + q.parser.inFlight() + q.error.inFlight() === 0
     );
+  }
+}
+
+/** Whether `promise` settled within `ms` (it may go on after that; a rejection counts as settled). */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = unrefTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

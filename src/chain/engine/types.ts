@@ -134,7 +134,11 @@ export interface ChainEngineOptions {
   workerId?: string;
   /** How often due node retries are looked for, in ms. @defaultValue 50 */
   retryPollMs?: number;
-  /** How long `stop()` waits for in-flight nodes before aborting them, in ms. @defaultValue 10000 */
+  /**
+   * How long `stop()` waits for in-flight nodes before aborting them, and then for aborted
+   * nodes to settle and the outbox to be published, in ms (so `stop()` takes at most about
+   * twice this). @defaultValue 10000
+   */
   stopTimeoutMs?: number;
   /**
    * Lease of outbox entries taken by a relay, in ms: entries a relay took but did not
