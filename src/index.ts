@@ -96,6 +96,7 @@ export type {
   ChainEventMap,
   ChainEventName,
   ChainItem,
+  ItemRetryOptions,
   ChainQueues,
   DownloadContext,
   Downloader,

@@ -223,5 +223,51 @@ export function runChainEngineDefectScenarios(
       expect(engine.stats().commits.COMMIT_OK ?? 0).toBe(0);
       expect(items).toEqual([]);
     });
+
+    it('4: an item whose onItem throws is handed over again with its itemId until it is taken', async () => {
+      const calls: ChainItem[] = [];
+      const { engine, events } = await start({
+        modules: [twoStep()],
+        itemRetry: { maxRetries: 3, initialDelayMs: 1, maxDelayMs: 5, jitter: 0 },
+        onItem: (item) => {
+          calls.push(item);
+          const tries = calls.filter((c) => c.itemId === item.itemId).length;
+          if ((item.item as { id: number }).id === 2 && tries <= 2) throw new Error('sink down');
+        },
+      });
+      await engine.submit(task);
+      await engine.onIdle();
+      const refused = calls.filter((c) => (c.item as { id: number }).id === 2);
+      expect(refused).toHaveLength(3);
+      expect(new Set(refused.map((c) => c.itemId)).size).toBe(1);
+      expect(events.ItemProduced).toHaveLength(3);
+      expect(engine.stats().items).toBe(3);
+      expect(engine.deadLetters()).toEqual([]);
+    });
+
+    it('4: an item refused on every try is dead-lettered with its itemId and the error, redacted', async () => {
+      const calls: ChainItem[] = [];
+      const { engine, events } = await start({
+        modules: [twoStep()],
+        itemRetry: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 5, jitter: 0 },
+        onItem: (item) => {
+          calls.push(item);
+          if ((item.item as { id: number }).id === 2)
+            throw new Error('login hunter2-secret refused; Authorization: Bearer abc.def.ghi');
+        },
+      });
+      await engine.submit({ ...task, loginInfo: { user: 'u', password: 'hunter2-secret' } });
+      await engine.onIdle();
+      const refused = calls.filter((c) => (c.item as { id: number }).id === 2);
+      expect(refused).toHaveLength(3); // the first try and two more
+      const letters = engine.deadLetters();
+      expect(letters).toHaveLength(1);
+      expect(letters[0]!.reason).toContain(refused[0]!.itemId);
+      expect(letters[0]!.reason).toMatch(/onItem: .*3 tries.*refused/);
+      expect(letters[0]!.reason).not.toContain('hunter2-secret');
+      expect(letters[0]!.reason).not.toContain('abc.def.ghi');
+      expect(events.MessageDeadLettered).toHaveLength(1);
+      expect(events.ItemProduced).toHaveLength(2);
+    });
   });
 }

@@ -154,6 +154,8 @@ class ChainEngineImpl implements ChainEngine {
       telemetry,
       onItem: o.onItem,
       retries: this.#pump,
+      itemRetry: { policy: o.itemRetry, maxRetries: o.maxItemRetries },
+      secrets: (runId) => this.#tasks.secrets(runId),
     });
     this.#sweeper = new Sweeper({
       state: o.state,

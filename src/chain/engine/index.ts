@@ -12,6 +12,7 @@ export type {
   ChainEventMap,
   ChainEventName,
   ChainItem,
+  ItemRetryOptions,
   ChainQueues,
   DownloadContext,
   Downloader,

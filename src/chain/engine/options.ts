@@ -41,6 +41,7 @@ const OPTION_KEYS = [
   'rateLimit',
   'downloadRetry',
   'nodeRetry',
+  'itemRetry',
   'moduleErrorThreshold',
   'taskErrorThreshold',
   'leaseMs',
@@ -97,6 +98,9 @@ export interface ResolvedOptions {
   readonly downloadRetry: RetryPolicy;
   readonly maxNodeRetries: number;
   readonly nodeRetry: RetryPolicy;
+  /** Hand-overs of an item whose `onItem` threw, after the first. */
+  readonly maxItemRetries: number;
+  readonly itemRetry: RetryPolicy;
 }
 
 /**
@@ -267,6 +271,21 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     jitter: nr.jitter ?? 0.2,
   });
 
+  const ir = readOptions(
+    W,
+    o.itemRetry,
+    ['maxRetries', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'],
+    'itemRetry',
+  );
+  const maxItemRetries = optionalNumber(W, 'itemRetry.maxRetries', ir.maxRetries, 5, int(0));
+  const itemRetry = new RetryPolicy({
+    maxRetries: maxItemRetries,
+    initialDelayMs: optionalNumber(W, 'itemRetry.initialDelayMs', ir.initialDelayMs, 100, int(0)),
+    maxDelayMs: optionalNumber(W, 'itemRetry.maxDelayMs', ir.maxDelayMs, 5_000, int(0)),
+    multiplier: ir.multiplier ?? 2,
+    jitter: ir.jitter ?? 0.2,
+  });
+
   return Object.freeze({
     modules,
     downloader,
@@ -299,6 +318,8 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     downloadRetry,
     maxNodeRetries,
     nodeRetry,
+    maxItemRetries,
+    itemRetry,
   });
 }
 

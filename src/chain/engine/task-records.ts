@@ -8,6 +8,7 @@ import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { CacheService } from '../../store/index.js';
 import type { JsonObject, ParserTaskModel, TaskModel } from '../messages.js';
 import type { TaskInfo } from '../module.js';
+import { secretsOf } from './redact.js';
 import type { ChainEngineOptions } from './types.js';
 
 /** What is stored of a task. @internal */
@@ -54,6 +55,11 @@ export class TaskRecords {
   /** Keeps the login info a run was submitted with, in this process only. */
   rememberLogin(runId: string, loginInfo: JsonObject): void {
     this.#submitted.set(runId, loginInfo);
+  }
+
+  /** The values of a run's submitted login info: never echoed in an error or a dead letter. */
+  secrets(runId: string): string[] {
+    return secretsOf(this.#submitted.get(runId));
   }
 
   /** Stores the record of a task (LoadTask of every later message reads it). */

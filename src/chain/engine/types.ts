@@ -67,6 +67,24 @@ export interface NodeRetryOptions {
   jitter?: number;
 }
 
+/**
+ * Hand-overs of an output item whose `onItem` threw: again after a backoff, from the outbox (the
+ * entry stays there until the item is delivered or dead-lettered), at most `maxRetries` more
+ * times; then the item is dead-lettered with its `itemId` and the error.
+ */
+export interface ItemRetryOptions {
+  /** Hand-overs after the first before the item is dead-lettered. @defaultValue 5 */
+  maxRetries?: number;
+  /** Delay before the first hand-over again, in ms. @defaultValue 100 */
+  initialDelayMs?: number;
+  /** Largest delay, in ms. Keep the total under `relayLeaseMs`. @defaultValue 5000 */
+  maxDelayMs?: number;
+  /** Growth of the delay per try. @defaultValue 2 */
+  multiplier?: number;
+  /** Proportional jitter in [0, 1). @defaultValue 0.2 */
+  jitter?: number;
+}
+
 /** Options of {@link createChainEngine}. */
 export interface ChainEngineOptions {
   /** The modules this engine can run (a TaskModel names them by id). */
@@ -101,6 +119,8 @@ export interface ChainEngineOptions {
   downloadRetry?: RetryPolicy | RetryPolicyOptions;
   /** Retries of failed nodes through ErrorTaskModels. */
   nodeRetry?: NodeRetryOptions;
+  /** Hand-overs again of an item whose `onItem` threw, then its dead letter. */
+  itemRetry?: ItemRetryOptions;
   /** Failures of one module of a task at which that module is terminated (>=). @defaultValue 10 */
   moduleErrorThreshold?: number;
   /** Failures of a task (all modules) at which the task is terminated (>=). @defaultValue 25 */
@@ -118,8 +138,9 @@ export interface ChainEngineOptions {
   ) => JsonObject | undefined | Promise<JsonObject | undefined>;
   /**
    * Receives every output item of every committed node: at least once, with a stable
-   * {@link ChainItem.itemId} (a second call only when a process died between handing the item
-   * over and acknowledging it).
+   * {@link ChainItem.itemId} (again when it threw — see `itemRetry` — or when a process died
+   * between handing the item over and acknowledging it). An item it keeps refusing is
+   * dead-lettered with its `itemId` and the error.
    */
   onItem?: (item: ChainItem) => void | Promise<void>;
   /** Key layout. @defaultValue new ChainKeyBuilder() */
