@@ -151,9 +151,15 @@ class Reader {
   ) {}
 
   fail(field: string, expected: string, value: unknown): never {
+    // login info is a secret: its values are never echoed, only their type
+    const got = /^loginInfo\b/.test(field)
+      ? `a value of type ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value} (not shown: login info)`
+      : describeValue(value);
     throw new MessageInvalidError(
-      `${this.where}: expected \`${field}\` to be ${expected}, got ${describeValue(value)}`,
-      { context: { field } },
+      `${this.where}: expected \`${field}\` to be ${expected}, got ${got}`,
+      {
+        context: { field },
+      },
     );
   }
 

@@ -16,6 +16,8 @@ import {
   type Downloader,
   type DownloadResult,
   type JsonValue,
+  MemoryQueue,
+  type PushOptions,
 } from '../../src/index.js';
 import type { EngineFixture } from './chain-engine.js';
 
@@ -66,6 +68,36 @@ const FAST: Partial<ChainEngineOptions> = {
 };
 
 type Events = { [K in keyof ChainEventMap]: ChainEventMap[K][] };
+
+/** An in-memory queue that remembers every message pushed to it. */
+class RecordingQueue extends MemoryQueue<string> {
+  readonly pushed: string[] = [];
+  override push(message: string, options?: PushOptions): Promise<void> {
+    this.pushed.push(message);
+    return super.push(message, options);
+  }
+}
+
+function recordingQueues() {
+  return {
+    task: new RecordingQueue({ name: 'task', capacity: 1000 }),
+    parser: new RecordingQueue({ name: 'parser', capacity: 1000 }),
+    error: new RecordingQueue({ name: 'error', capacity: 1000 }),
+  };
+}
+
+/** Every string value the store holds (keys of other types are skipped). */
+async function storedText(store: CacheService): Promise<string> {
+  let all = '';
+  for await (const key of store.scan('')) {
+    try {
+      all += `${key}=${(await store.get(key)) ?? ''}\n`;
+    } catch {
+      // a hash or a list: the chain state, which holds no requests
+    }
+  }
+  return all;
+}
 
 export function runChainEngineDefectScenarios(
   name: string,
@@ -268,6 +300,136 @@ export function runChainEngineDefectScenarios(
       expect(letters[0]!.reason).not.toContain('abc.def.ghi');
       expect(events.MessageDeadLettered).toHaveLength(1);
       expect(events.ItemProduced).toHaveLength(2);
+    });
+
+    it('11: publish() of a task with loginInfo puts no login info on a queue; the steps still see it', async () => {
+      const queues = recordingQueues();
+      const seen: unknown[] = [];
+      const { engine, items } = await start({
+        modules: [
+          defineModule({
+            id: 'm',
+            steps: [
+              {
+                name: 'one',
+                generate: (ctx) => {
+                  seen.push(ctx.task.loginInfo);
+                  return [{ url: 'http://fake/item/1' }];
+                },
+                parse: (r) => ({ items: [JSON.parse(r.body) as JsonValue] }),
+              },
+            ],
+          }),
+        ],
+        queues,
+      });
+      await engine.publish({
+        kind: 'task',
+        body: { ...task, loginInfo: { pw: 'hunter2-secret' } },
+      });
+      await engine.submit({ ...task, loginInfo: { pw: 'hunter2-secret' } });
+      await engine.onIdle();
+      expect(items).toHaveLength(2);
+      expect(seen).toEqual([{ pw: 'hunter2-secret' }, { pw: 'hunter2-secret' }]);
+      const onQueues = [...queues.task.pushed, ...queues.parser.pushed, ...queues.error.pushed];
+      expect(onQueues.length).toBeGreaterThan(3);
+      expect(onQueues.join('\n')).not.toContain('hunter2');
+    });
+
+    it('11: a malformed task never leaves its loginInfo in a dead letter or an event', async () => {
+      const queues = recordingQueues();
+      const { engine, events } = await start({ modules: [twoStep()], queues });
+      const secret = { pw: 'hunter2-secret' };
+      // through publish(), and pushed straight onto the queue by another producer
+      await engine.publish({ kind: 'task', body: { ...task, taskId: '', loginInfo: secret } });
+      await queues.task.push(
+        JSON.stringify({ kind: 'task', body: { ...task, modules: 'm', loginInfo: secret } }),
+      );
+      await engine.publish({
+        kind: 'task',
+        body: { ...task, modules: ['m', 'nope'], loginInfo: secret },
+      });
+      await engine.onIdle();
+      const letters = engine.deadLetters();
+      expect(letters).toHaveLength(3);
+      expect(events.MessageDeadLettered).toHaveLength(3);
+      // what publish() queued (not the message pushed straight onto the queue), the dead letters
+      // and the events
+      const published = [queues.task.pushed[0], queues.task.pushed[2]];
+      const everything = JSON.stringify([letters, events.MessageDeadLettered, published]);
+      expect(everything).not.toContain('hunter2');
+      expect(letters.map((l) => l.reason)).toEqual([
+        expect.stringMatching(/`taskId`/),
+        expect.stringMatching(/`modules`/),
+        expect.stringMatching(/module "nope" is not registered/),
+      ]);
+    });
+
+    it('11: persisted requests hold no credential headers, and the fallback still authenticates', async () => {
+      const token = 'tok-secret-123456';
+      let stale = true;
+      const authed: Downloader = async (request) => {
+        const url = new URL(request.url);
+        if (url.pathname === '/list') {
+          if (request.headers?.Authorization !== `Bearer ${token}`)
+            return { status: 401, headers: {}, body: '' };
+          return ok({ ids: [1, 2] });
+        }
+        return ok({ id: Number(url.pathname.split('/').pop()) });
+      };
+      const module = defineModule({
+        id: 'm',
+        steps: [
+          {
+            name: 'list',
+            generate: (ctx) => [
+              {
+                url: 'http://fake/list',
+                headers: {
+                  Authorization: `Bearer ${(ctx.task.loginInfo as { token: string }).token}`,
+                  'X-Api-Key': token,
+                  Cookie: `sid=${token}`,
+                  Accept: 'application/json',
+                },
+              },
+            ],
+            parse: (r) => {
+              if (r.status !== 200) throw new Error(`list answered ${r.status}`);
+              return {
+                next: (JSON.parse(r.body) as { ids: number[] }).ids.map((id) => ({ id, stale })),
+              };
+            },
+          },
+          {
+            name: 'item',
+            generate: (ctx) => {
+              const input = ctx.input as { id: number; stale: boolean };
+              if (input.stale) {
+                stale = false; // the re-parse of the fallback hands out fresh inputs
+                throw new Error('stale input');
+              }
+              return [{ url: `http://fake/item/${input.id}` }];
+            },
+            parse: (r) => ({ items: [JSON.parse(r.body) as JsonValue] }),
+          },
+        ],
+      });
+      const { engine, items, events, store } = await start({
+        modules: [module],
+        downloader: authed,
+        nodeRetry: { maxRetries: 0 },
+      });
+      await engine.submit({ ...task, loginInfo: { token } });
+      await engine.onIdle();
+      expect(
+        events.ModuleStepFallback.filter((e) => e.decision === 'allowed').length,
+      ).toBeGreaterThan(0);
+      expect(items.map((i) => (i.item as { id: number }).id).sort()).toEqual([1, 2]);
+      expect(events.NodeFailed).toEqual([]);
+      const text = await storedText(store);
+      expect(text).toContain('http://fake/list'); // the request was persisted …
+      expect(text).toContain('application/json');
+      expect(text).not.toContain(token); // … without its credentials
     });
   });
 }

@@ -29,6 +29,7 @@ import {
 import type { DownloadPath } from './download.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
+import { withoutCredentialHeaders } from './redact.js';
 import { NodeFailure, errorInfo, checkParseOutput, type ResolvedRequest } from './step-output.js';
 import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES, type NodeTelemetry } from './telemetry.js';
 import type { ChainItem } from './types.js';
@@ -300,8 +301,13 @@ export class ModuleProcessorWithChain {
     const rt = this.#host;
     await Promise.all(
       requests.map((request) => {
+        // credentials are never persisted: the fallback derives them again (see generate.ts)
+        const kept = { ...request };
+        const headers = withoutCredentialHeaders(request.headers);
+        if (headers === undefined) delete kept.headers;
+        else kept.headers = headers;
         const saved: PersistedRequest = {
-          request,
+          request: kept,
           stepIdx: ptm.stepIdx,
           prefixRequest: ptm.prefixRequest,
         };

@@ -4,6 +4,7 @@
  * {@link writeLog}, the one function that calls the logger.
  */
 import { Emitter } from '../../internal/emitter.js';
+import { redactMessage } from './redact.js';
 import type { LogFields, Logger } from '../../observe/logger.js';
 import type { Metrics } from '../../observe/metrics.js';
 import type {
@@ -181,8 +182,9 @@ export class EngineTelemetry implements NodeTelemetry {
     this.#stats.skipped[reason] = (this.#stats.skipped[reason] ?? 0) + 1;
   }
 
-  /** A message was set aside with a reason (counted once, here). */
-  deadLettered(queue: string, message: string, reason: string): void {
+  /** A message was set aside with a reason (counted once, here; kept without login info). */
+  deadLettered(queue: string, raw: string, reason: string): void {
+    const message = redactMessage(raw);
     this.#stats.deadLettered++;
     this.#metrics.increment('dead_letter_total', {
       queue,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   ConfigError,
   createChainEngine,
@@ -56,6 +56,52 @@ describe.skipIf(!redisUrl())('chain engine: queues and store must agree', () => 
       expect(engine.runtimeMode).toBe('distributed');
       await store.close();
     } finally {
+      client.disconnect();
+    }
+  });
+});
+
+describe.skipIf(!redisUrl())('chain engine on Redis Stream queues: secrets at rest', () => {
+  it('a malformed task never leaves its loginInfo in the dead-letter stream', async () => {
+    const prefix = `mocra-test:${randomBytes(6).toString('hex')}:`;
+    const client = new Redis(redisUrl()!);
+    const store = new RedisBackend({ redis: redisUrl()!, keyPrefix: prefix });
+    await store.connect();
+    const queues = createRedisStreamQueues({ client, keyPrefix: prefix, blockMs: 50 });
+    const modules = [
+      defineModule({ id: 'm', steps: [{ name: 's', generate: () => [], parse: () => ({}) }] }),
+    ];
+    const engine = createChainEngine({ modules, store, queues });
+    try {
+      await engine.start();
+      const secret = { password: 'hunter2-secret' };
+      const task = { taskId: 't', account: 'a', platform: 'p', modules: ['m'] };
+      // pushed by another producer, straight onto the stream
+      await queues.task.push(
+        JSON.stringify({ kind: 'task', body: { ...task, taskId: 7, loginInfo: secret } }),
+      );
+      // and through the engine
+      await engine.publish({ kind: 'task', body: { ...task, modules: [], loginInfo: secret } });
+      await vi.waitFor(async () => expect(await queues.task.deadLetters()).toHaveLength(2), {
+        timeout: 5000,
+      });
+      const dead = await queues.task.deadLetters();
+      expect(dead.map((d) => d.reason)).toEqual([
+        expect.stringMatching(/`taskId`/),
+        expect.stringMatching(/`modules`/),
+      ]);
+      expect(JSON.stringify(dead)).not.toContain('hunter2');
+      expect(JSON.stringify(engine.deadLetters())).not.toContain('hunter2');
+    } finally {
+      await engine.stop();
+      await Promise.all([
+        queues.task.shutdown(),
+        queues.parser.shutdown(),
+        queues.error.shutdown(),
+      ]);
+      for await (const key of store.scan('')) await store.del(key);
+      for (const key of await client.keys(`${prefix}*`)) await client.del(key);
+      await store.close();
       client.disconnect();
     }
   });
