@@ -59,6 +59,7 @@ export class Consumer {
       }
       if (delivery === null) break;
       this.#o.telemetry.received(role);
+      this.#o.telemetry.queueLevels(queue);
       active++;
       this.#handlers++;
       // the loop keeps at most `concurrency` in hand: each delivery runs at once, no scheduler
@@ -90,6 +91,7 @@ export class Consumer {
         error: String(error),
       });
     }
+    this.#o.telemetry.queueLevels(queue);
   }
 
   async #settle(

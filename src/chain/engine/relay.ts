@@ -7,7 +7,7 @@
  */
 import { sleep } from '../../internal/abort.js';
 import { unrefTimeout } from '../../internal/clock.js';
-import type { RetryPolicy } from '../../retry/index.js';
+import { RetryPolicy } from '../../retry/index.js';
 import { normalizeMessage, type ChainInput } from '../messages.js';
 import { nodeEventId, toNodeId } from '../node-id.js';
 import type { ChainStateStore } from '../state/index.js';
@@ -31,10 +31,13 @@ export interface OutboxRelayOptions {
   onItem: ChainEngineOptions['onItem'];
   /** The retries this process watches (a published retry is no longer watched). */
   retries: Pick<RetryPump, 'watching' | 'published'>;
-  /** Backoff of an item whose `onItem` threw, and how many times it is handed over again. */
-  itemRetry: { policy: RetryPolicy; maxRetries: number };
-  /** The secrets of a run (its login info's values), never echoed in a dead letter. */
-  secrets(runId: string): string[];
+  /**
+   * Backoff of an item whose `onItem` threw, and how many times it is handed over again.
+   * @defaultValue 5 times, 100 ms doubling to 5 s
+   */
+  itemRetry?: { policy: RetryPolicy; maxRetries: number };
+  /** The secrets of a run (its login info's values), never echoed in a dead letter. @defaultValue none */
+  secrets?: (runId: string) => string[];
 }
 
 /** An item whose `onItem` threw, waiting to be handed over again. */
@@ -50,6 +53,7 @@ interface ItemRetry {
 /** Publishes the outboxes of the tasks it is told about, one task at a time. @internal */
 export class OutboxRelay {
   readonly #o: OutboxRelayOptions;
+  readonly #itemRetry: { policy: RetryPolicy; maxRetries: number };
   readonly #dirty = new Set<string>();
   /** Items handed over again by this process, by outbox entry (their entries stay leased). */
   readonly #itemRetries = new Map<string, ItemRetry>();
@@ -59,6 +63,10 @@ export class OutboxRelay {
 
   constructor(options: OutboxRelayOptions) {
     this.#o = options;
+    this.#itemRetry = options.itemRetry ?? {
+      policy: new RetryPolicy({ maxRetries: 5, initialDelayMs: 100, maxDelayMs: 5_000 }),
+      maxRetries: 5,
+    };
   }
 
   /** Whether anything is being published or waits to be (items waiting to be handed over again included). */
@@ -209,9 +217,9 @@ export class OutboxRelay {
         telemetry.itemSinkError(item.moduleId);
         const message = redactText(
           `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`,
-          this.#o.secrets(item.runId),
+          this.#o.secrets?.(item.runId) ?? [],
         );
-        const { policy, maxRetries } = this.#o.itemRetry;
+        const { policy, maxRetries } = this.#itemRetry;
         if (retry.tries > maxRetries) {
           this.#itemRetries.delete(retry.entry);
           await setAside(
