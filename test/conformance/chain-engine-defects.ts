@@ -431,5 +431,37 @@ export function runChainEngineDefectScenarios(
       expect(text).toContain('application/json');
       expect(text).not.toContain(token); // … without its credentials
     });
+
+    it('15: the login info of finished runs is not kept: the in-process map is pruned at run end', async () => {
+      const seen = new Set<string>();
+      const { engine, items } = await start({
+        modules: [
+          defineModule({
+            id: 'm',
+            steps: [
+              {
+                name: 'one',
+                generate: (ctx) => {
+                  seen.add((ctx.task.loginInfo as { pw: string }).pw);
+                  return [{ url: 'http://fake/item/1' }];
+                },
+                parse: (r) => ({ items: [JSON.parse(r.body) as JsonValue] }),
+              },
+            ],
+          }),
+        ],
+      });
+      for (let n = 0; n < 50; n++) await engine.submit({ ...task, loginInfo: { pw: `pw-${n}` } });
+      expect(engine.stats().loginInfoRuns).toBeGreaterThan(0);
+      await engine.onIdle();
+      expect(items).toHaveLength(50);
+      expect(seen.size).toBe(50); // every run saw its own login info …
+      expect(engine.stats().loginInfoRuns).toBe(0); // … and none is kept after its end
+      // a run submitted after the prune still gets its own
+      await engine.submit({ ...task, loginInfo: { pw: 'pw-late' } });
+      await engine.onIdle();
+      expect(seen.has('pw-late')).toBe(true);
+      expect(engine.stats().loginInfoRuns).toBe(0);
+    });
   });
 }

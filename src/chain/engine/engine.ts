@@ -7,7 +7,7 @@
  * dead process left behind), telemetry.ts (stats, metrics, events and logs together).
  */
 import { ConfigError } from '../../errors.js';
-import { unrefTimeout } from '../../internal/clock.js';
+import { unrefInterval, unrefTimeout } from '../../internal/clock.js';
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
 import { Consumer } from './consumer.js';
 import { DownloadPath } from './download.js';
@@ -121,6 +121,9 @@ class ChainEngineImpl implements ChainEngine {
   #started = false;
   #stopped = false;
   #loops: Promise<void>[] = [];
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  /** submit() and publish() calls still pushing their message. */
+  #submitting = 0;
 
   constructor(options: ChainEngineOptions) {
     const o = resolveOptions(options);
@@ -243,6 +246,7 @@ class ChainEngineImpl implements ChainEngine {
       this.#consumer.consume(role, this.#o.queues[role], this.#o.concurrency[role]),
     );
     this.#sweeper.start();
+    this.#pruneTimer = unrefInterval(() => this.#pruneLogins(), 1000);
   }
 
   async submit(task: TaskModel): Promise<SubmittedRun> {
@@ -256,7 +260,12 @@ class ChainEngineImpl implements ChainEngine {
     if (loginInfo !== undefined) this.#tasks.rememberLogin(body.runId, loginInfo);
     this.#telemetry.taskSubmitted();
     // login info never travels on a queue
-    await this.#o.queues.task.push(encodeMessage({ kind: 'task', body }));
+    this.#submitting++;
+    try {
+      await this.#o.queues.task.push(encodeMessage({ kind: 'task', body }));
+    } finally {
+      this.#submitting--;
+    }
     return { taskId: body.taskId, runId: body.runId };
   }
 
@@ -282,7 +291,12 @@ class ChainEngineImpl implements ChainEngine {
     if (kind === 'task' && parsed !== null) text = this.#prepareTask(parsed);
     const q = this.#o.queues;
     const queue = kind === 'parser_task' ? q.parser : kind === 'error_task' ? q.error : q.task;
-    await queue.push(text);
+    this.#submitting++;
+    try {
+      await queue.push(text);
+    } finally {
+      this.#submitting--;
+    }
   }
 
   /**
@@ -312,7 +326,8 @@ class ChainEngineImpl implements ChainEngine {
   }
 
   stats(): ChainEngineStats {
-    return this.#telemetry.stats(this.#tasks.cacheStats());
+    this.#pruneLogins();
+    return this.#telemetry.stats(this.#tasks.cacheStats(), this.#tasks.loginsHeld);
   }
 
   deadLetters(): readonly ChainDeadLetter[] {
@@ -323,7 +338,26 @@ class ChainEngineImpl implements ChainEngine {
     // two quiet looks in a row: a hand-off between stages is never mistaken for idleness; a
     // ref'd timer: a script that awaits onIdle() stays alive until the work is done
     let quiet = 0;
-    return until(() => (quiet = this.#isIdle() ? quiet + 1 : 0) >= 2, { keepAlive: true });
+    return until(
+      () => {
+        quiet = this.#isIdle() ? quiet + 1 : 0;
+        if (quiet < 2) return false;
+        this.#pruneLogins();
+        return true;
+      },
+      { keepAlive: true },
+    );
+  }
+
+  /**
+   * Forgets the login info of runs that ended here. With in-process queues, once nothing is
+   * queued, running, waiting to be relayed or retried, every run this process holds has ended.
+   * Otherwise (and in between), a run's login info unused for `sweepWindowMs` is dropped.
+   */
+  #pruneLogins(): void {
+    if (this.#tasks.loginsHeld === 0 || this.#submitting > 0) return;
+    if (!this.#o.sharedQueues && this.#isIdle()) this.#tasks.pruneLogins();
+    else this.#tasks.pruneLogins(this.#o.sweepWindowMs);
   }
 
   async stop(): Promise<void> {
@@ -342,6 +376,7 @@ class ChainEngineImpl implements ChainEngine {
   async #stop(): Promise<void> {
     const o = this.#o;
     const limit = o.stopTimeoutMs;
+    clearInterval(this.#pruneTimer);
     this.#readAbort.abort();
     this.#relay.stop();
     this.#pump.stop();

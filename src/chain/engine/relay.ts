@@ -12,6 +12,7 @@ import { normalizeMessage, type ChainInput } from '../messages.js';
 import { nodeEventId, toNodeId } from '../node-id.js';
 import type { ChainStateStore } from '../state/index.js';
 import { setAside } from './disposition.js';
+import { FairShare } from './fair-share.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM, OUTBOX_RETRY } from './outbox.js';
 import { redactText } from './redact.js';
 import type { RetryPump } from './retry-pump.js';
@@ -98,6 +99,7 @@ export class OutboxRelay {
   async #run(): Promise<void> {
     this.#running = true;
     const { state, telemetry } = this.#o;
+    const fair = new FairShare();
     try {
       while (this.#dirty.size > 0) {
         const taskId = this.#dirty.values().next().value as string;
@@ -130,6 +132,7 @@ export class OutboxRelay {
             break;
           }
           if (await this.#publish(entry)) published.push(entry);
+          await fair.turn(); // an in-process outbox and queue publish without I/O
         }
         try {
           await state.ackOutbox(taskId, published);
