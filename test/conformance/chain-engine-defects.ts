@@ -463,5 +463,32 @@ export function runChainEngineDefectScenarios(
       expect(seen.has('pw-late')).toBe(true);
       expect(engine.stats().loginInfoRuns).toBe(0);
     });
+
+    it('6: error counts and terminate marks are per run: a new run of a terminated task runs', async () => {
+      let failing = true;
+      const { engine, items, events } = await start({
+        modules: [
+          twoStep('m', () => {
+            if (failing) throw new Error('broken today');
+          }),
+        ],
+        moduleErrorThreshold: 2,
+        taskErrorThreshold: 2,
+        nodeRetry: { maxRetries: 5, initialDelayMs: 1, maxDelayMs: 2, jitter: 0 },
+      });
+      const first = await engine.submit(task);
+      await engine.onIdle();
+      expect(events.TaskTerminatedByThreshold.map((e) => [e.runId, e.scope])).toEqual([
+        [first.runId, 'module'],
+        [first.runId, 'task'],
+      ]);
+      expect(items).toEqual([]);
+      failing = false;
+      const second = await engine.submit(task);
+      await engine.onIdle();
+      // the new run starts with no errors and no marks: it runs to the end
+      expect(items.filter((i) => i.runId === second.runId)).toHaveLength(3);
+      expect(events.TaskTerminatedByThreshold).toHaveLength(2);
+    });
   });
 }
