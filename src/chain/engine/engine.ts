@@ -193,6 +193,7 @@ class ChainEngineImpl implements ChainEngine {
       fallback: o.fallback,
       signal: this.#workAbort.signal,
       telemetry,
+      secrets: (runId) => this.#tasks.secrets(runId),
       outboxWritten: (taskId) => {
         this.#sweeper.touch(taskId);
         this.#relay.relay(taskId);
