@@ -6,7 +6,7 @@
  * retries), relay.ts (the outbox relay), retry-pump.ts (due node retries), sweeper.ts (what a
  * dead process left behind), telemetry.ts (stats, metrics, events and logs together).
  */
-import { ConfigError } from '../../errors.js';
+import { ClosedError, ConfigError } from '../../errors.js';
 import { unrefInterval, unrefTimeout } from '../../internal/clock.js';
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
 import { Consumer } from './consumer.js';
@@ -42,7 +42,7 @@ export interface ChainEngine {
    * starts a new run with a fresh id; with one, submitting the same run again is idempotent
    * (nodes already done are not run again). Resolves with the task id and the run id.
    * @throws {@link MessageInvalidError} when the task is malformed (naming the field).
-   * @throws {@link SchedulerClosedError}-like {@link ConfigError} after `stop()`.
+   * @throws {@link ClosedError} after `stop()`.
    */
   submit(task: TaskModel): Promise<SubmittedRun>;
   /**
@@ -252,7 +252,7 @@ class ChainEngineImpl implements ChainEngine {
 
   async submit(task: TaskModel): Promise<SubmittedRun> {
     if (this.#stopped)
-      throw new ConfigError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
+      throw new ClosedError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
     const input = normalizeMessage({ kind: 'task', body: task });
     if (input.kind !== 'task') throw new Error('unreachable');
     const { loginInfo, ...body } = input.task;
@@ -272,7 +272,7 @@ class ChainEngineImpl implements ChainEngine {
 
   async publish(message: unknown): Promise<void> {
     if (this.#stopped)
-      throw new ConfigError(`${W}: publish() after stop()`, { context: { field: 'publish' } });
+      throw new ClosedError(`${W}: publish() after stop()`, { context: { field: 'publish' } });
     let text: string;
     try {
       text = typeof message === 'string' ? message : JSON.stringify(message);

@@ -5,7 +5,7 @@
  */
 import { Emitter } from '../../internal/emitter.js';
 import { redactMessage } from './redact.js';
-import type { LogFields, Logger } from '../../observe/logger.js';
+import type { LogFields, LogLevel, Logger } from '../../observe/logger.js';
 import { MetricName as M } from '../../observe/metric-names.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import type {
@@ -16,8 +16,7 @@ import type {
   ChainItem,
 } from './types.js';
 
-/** A log level the engine writes at. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type { LogLevel } from '../../observe/logger.js';
 
 /**
  * Writes one log line. The only place the engine calls its logger: a change of the logger's
@@ -30,7 +29,7 @@ export function writeLog(
   fields: LogFields,
 ): void {
   try {
-    logger[level](message, fields);
+    logger[level](fields, message);
   } catch {
     // a broken logger never breaks the engine
   }

@@ -16,7 +16,7 @@ import { redisUrl } from '../../helpers/redis.js';
 async function redisFixture() {
   const store = new RedisBackend({
     redis: redisUrl()!,
-    keyPrefix: `mocra-test:${randomBytes(6).toString('hex')}:`,
+    keyPrefix: `mocra-test-${randomBytes(6).toString('hex')}:`,
   });
   await store.connect();
   return {
@@ -37,7 +37,7 @@ describe.skipIf(!redisUrl())('chain engine: queues and store must agree', () => 
   it('refuses a single-node store with shared Redis Stream queues (ConfigError naming queues)', async () => {
     const client = new Redis(redisUrl()!, { lazyConnect: true });
     try {
-      const queues = createRedisStreamQueues({ client, keyPrefix: 'mocra-test:agree:' });
+      const queues = createRedisStreamQueues({ client, keyPrefix: 'mocra-test-agree:' });
       const modules = [
         defineModule({ id: 'm', steps: [{ name: 's', generate: () => [], parse: () => ({}) }] }),
       ];
@@ -51,7 +51,7 @@ describe.skipIf(!redisUrl())('chain engine: queues and store must agree', () => 
       expect((caught as ConfigError).context).toMatchObject({ field: 'queues.task' });
       expect((caught as Error).message).toMatch(/queues\.task.*single-node/);
       // the same queues on a Redis store are what many processes need: accepted
-      const store = new RedisBackend({ redis: redisUrl()!, keyPrefix: 'mocra-test:agree:' });
+      const store = new RedisBackend({ redis: redisUrl()!, keyPrefix: 'mocra-test-agree:' });
       const engine = createChainEngine({ modules, store, queues });
       expect(engine.runtimeMode).toBe('distributed');
       await store.close();
@@ -63,7 +63,7 @@ describe.skipIf(!redisUrl())('chain engine: queues and store must agree', () => 
 
 describe.skipIf(!redisUrl())('chain engine on Redis Stream queues: secrets at rest', () => {
   it('a malformed task never leaves its loginInfo in the dead-letter stream', async () => {
-    const prefix = `mocra-test:${randomBytes(6).toString('hex')}:`;
+    const prefix = `mocra-test-${randomBytes(6).toString('hex')}:`;
     const client = new Redis(redisUrl()!);
     const store = new RedisBackend({ redis: redisUrl()!, keyPrefix: prefix });
     await store.connect();
