@@ -136,7 +136,10 @@ export class Ingress {
         continue;
       }
       // ThresholdPreCheck
-      const t = await atStage('ThresholdPreCheck', state.terminated(task.taskId, moduleId));
+      const t = await atStage(
+        'ThresholdPreCheck',
+        state.terminated(task.taskId, task.runId, moduleId),
+      );
       if (t.code === TerminatedCode.TASK_TERMINATED) {
         telemetry.skipped('task_terminated');
         return ACK;

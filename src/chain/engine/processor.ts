@@ -32,6 +32,7 @@ import type { DownloadPath } from './download.js';
 import { NodeLease } from './node-lease.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
+import { withoutCredentialHeaders } from './redact.js';
 import { NodeFailure, errorInfo, checkParseOutput, type ResolvedRequest } from './step-output.js';
 import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES, type NodeTelemetry } from './telemetry.js';
 import type { ChainItem } from './types.js';
@@ -78,6 +79,8 @@ export interface ProcessorHost {
   readonly signal: AbortSignal;
   /** Where the processor reports. */
   readonly telemetry: NodeTelemetry;
+  /** The values of a run's login info, redacted from failure messages. @defaultValue none */
+  secrets?(runId: string): string[];
   /** A commit wrote to the task's outbox (successors, items, an ErrorTaskModel): publish it. */
   outboxWritten(taskId: string): void;
 }
@@ -255,6 +258,8 @@ export class ModuleProcessorWithChain {
       if (!lastStep) await this.#persist(ptm, requests);
       const outputs = await Promise.all(requests.map((r) => this.#fetchAndParse(ptm, ctx, r)));
       const { successors, items } = this.#outputs(ptm, node, outputs, lastStep, fields);
+      // a node whose work outlived stop()'s limit, or whose lease was lost, commits nothing
+      signal.throwIfAborted();
       const code = await rt.state.commitSuccess({ node, owner, version, successors, items });
       rt.telemetry.commit(COMMIT_NAMES[code]);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
@@ -411,8 +416,13 @@ export class ModuleProcessorWithChain {
     const rt = this.#host;
     await Promise.all(
       requests.map((request) => {
+        // credentials are never persisted: the fallback derives them again (see generate.ts)
+        const kept = { ...request };
+        const headers = withoutCredentialHeaders(request.headers);
+        if (headers === undefined) delete kept.headers;
+        else kept.headers = headers;
         const saved: PersistedRequest = {
-          request,
+          request: kept,
           stepIdx: ptm.stepIdx,
           prefixRequest: ptm.prefixRequest,
         };
@@ -436,7 +446,7 @@ export class ModuleProcessorWithChain {
   ): Promise<NodeOutcome> {
     const rt = this.#host;
     const epoch = ptm.epoch ?? 0;
-    const info = errorInfo(failure, epoch);
+    const info = errorInfo(failure, epoch, rt.secrets?.(ptm.runId));
     const etm: ErrorTaskModel = {
       taskId: ptm.taskId,
       runId: ptm.runId,
