@@ -19,6 +19,12 @@
  * (BENCH_DIST_CONCURRENCY, default 16 per process), so both sides have the same number of
  * processes and the same total concurrency.
  *
+ * Cost per node (mocra) or per job (BullMQ), over the measured rounds: Redis CPU (INFO cpu),
+ * Redis commands (INFO commandstats: the commands scripts run are counted too), Redis read
+ * events (INFO stats `total_reads_processed`, about one per client round trip), the CPU of the
+ * contender's worker processes (each answers a `usage` request with `process.cpuUsage()`), and
+ * the Redis-bound ceiling, 1 s ÷ Redis CPU per node.
+ *
  * For each worker count both sets of processes are started (untimed), their rounds
  * interleaved, then both are stopped. BENCH_ROUNDS (default 5), BENCH_DIST_WORKERS (default
  * "1,2,4"), BENCH_DIST_LISTS and BENCH_DIST_PER_LIST size it; BENCH_VERBOSE=1 prints each round.
