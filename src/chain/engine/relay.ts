@@ -6,6 +6,7 @@
  * claim of its node (messages) or by its stable id (items).
  */
 import { sleep } from '../../internal/abort.js';
+import { unrefTimeout } from '../../internal/clock.js';
 import { normalizeMessage, type ChainInput } from '../messages.js';
 import { nodeEventId, toNodeId } from '../node-id.js';
 import type { ChainStateStore } from '../state/index.js';
@@ -17,6 +18,12 @@ import type { ChainEngineOptions, ChainItem, ChainQueues } from './types.js';
 
 /** Entries taken per batch. */
 const BATCH = 256;
+/**
+ * Most message entries being pushed at once, over all batches: the take loop goes on (and
+ * hands the items of later commits over) while earlier messages wait for room in their queue,
+ * until this many are outstanding.
+ */
+const MAX_PUSHING = 4 * BATCH;
 
 /** Options of {@link OutboxRelay}. @internal */
 export interface OutboxRelayOptions {
@@ -30,10 +37,18 @@ export interface OutboxRelayOptions {
   retries: Pick<RetryPump, 'watching' | 'published'>;
 }
 
-/** Publishes the outboxes of the tasks it is told about, one task at a time. @internal */
+/**
+ * Publishes the outboxes of the tasks it is told about. One take loop leases batches and hands
+ * their items to `onItem` at once; their messages are pushed concurrently, in the background,
+ * so neither a slow queue (back-pressure from busy consumers) nor one round trip per message
+ * holds the items of later commits back. @internal
+ */
 export class OutboxRelay {
   readonly #o: OutboxRelayOptions;
   readonly #dirty = new Set<string>();
+  readonly #pushes = new Set<Promise<void>>();
+  #pushing = 0;
+  readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
   #running = false;
   #stopped = false;
   #idle: Promise<void> = Promise.resolve();
@@ -44,23 +59,26 @@ export class OutboxRelay {
 
   /** Whether anything is being published or waits to be. */
   get busy(): boolean {
-    return this.#running || this.#dirty.size > 0;
+    return this.#running || this.#dirty.size > 0 || this.#pushes.size > 0 || this.#retryTimers.size > 0;
   }
 
-  /** Resolves once the current run (if any) ends (exposed for tests). */
-  settled(): Promise<void> {
-    return this.#idle;
+  /** Resolves once the current run (if any) and the pushes it started end (exposed for tests). */
+  async settled(): Promise<void> {
+    await this.#idle;
+    while (this.#pushes.size > 0) await Promise.all(this.#pushes);
   }
 
-  /** Publishes the task's outbox (soon; at most one run at a time). */
+  /** Publishes the task's outbox (now: call it on every commit; at most one take loop runs). */
   relay(taskId: string): void {
     this.#dirty.add(taskId);
     if (!this.#running) this.#idle = this.#run();
   }
 
-  /** A failing take is no longer retried. */
+  /** A failing take is no longer retried; no publication is scheduled again. */
   stop(): void {
     this.#stopped = true;
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#retryTimers.clear();
   }
 
   async #run(): Promise<void> {
@@ -68,6 +86,10 @@ export class OutboxRelay {
     const { state, telemetry } = this.#o;
     try {
       while (this.#dirty.size > 0) {
+        if (this.#pushing >= MAX_PUSHING) {
+          await Promise.race(this.#pushes);
+          continue;
+        }
         const taskId = this.#dirty.values().next().value as string;
         this.#dirty.delete(taskId);
         let entries: string[];
@@ -86,42 +108,88 @@ export class OutboxRelay {
           continue;
         }
         if (entries.length === BATCH) this.#dirty.add(taskId);
-        // publish, then acknowledge: an entry whose relay dies in between is leased again later
-        const published: string[] = [];
+        // items (and anything else that is not a message) first, at once; messages after, in
+        // the background. An entry whose relay dies before its ack is leased again later.
+        const messages: string[] = [];
+        const handed: string[] = [];
         for (const entry of entries) {
+          if (isMessage(entry)) {
+            messages.push(entry);
+            continue;
+          }
           if (performance.now() > leasedUntil) {
-            // the lease on the rest of this batch is running out: another relay may take those
-            // entries any moment, and publishing them here too would duplicate them. Leave them;
-            // the next take (this relay's, right away, or another's) gets them back.
-            this.#dirty.add(taskId);
-            telemetry.outboxLeaseExpired();
+            this.#leaseRunningOut(taskId);
             break;
           }
-          if (await this.#publish(entry)) published.push(entry);
+          if (await this.#publish(entry, leasedUntil)) handed.push(entry);
         }
-        try {
-          await state.ackOutbox(taskId, published);
-        } catch (error) {
-          telemetry.log('warn', 'outbox relay: ack failed; the entries will be published again', {
-            task_id: taskId,
-            error: String(error),
-          });
-        }
+        if (handed.length > 0) await this.#ack(taskId, handed);
+        if (messages.length > 0) this.#pushAll(taskId, messages, leasedUntil);
       }
     } finally {
       this.#running = false;
     }
   }
 
+  /**
+   * The lease on the rest of a batch is running out: another relay may take those entries any
+   * moment, and publishing them here too would duplicate them. Leave them; the next take (this
+   * relay's, right away, or another's) gets them back.
+   */
+  #leaseRunningOut(taskId: string): void {
+    this.#dirty.add(taskId);
+    this.#o.telemetry.outboxLeaseExpired();
+  }
+
+  /** Pushes a batch's messages concurrently, then acknowledges those that went out. */
+  #pushAll(taskId: string, messages: string[], leasedUntil: number): void {
+    this.#pushing += messages.length;
+    const done = (async () => {
+      const sent = await Promise.all(messages.map((m) => this.#publish(m, leasedUntil)));
+      const published = messages.filter((_, i) => sent[i]);
+      if (published.length > 0) await this.#ack(taskId, published);
+      // what could not be pushed stays leased: take it again once its lease has run out
+      if (published.length < messages.length) this.#retryAfterLease(taskId);
+    })();
+    this.#pushes.add(done);
+    void done.finally(() => {
+      this.#pushing -= messages.length;
+      this.#pushes.delete(done);
+    });
+  }
+
+  /** Relays the task again once the lease of entries it could not publish has run out. */
+  #retryAfterLease(taskId: string): void {
+    if (this.#stopped) return;
+    const timer = unrefTimeout(() => {
+      this.#retryTimers.delete(timer);
+      if (!this.#stopped) this.relay(taskId);
+    }, this.#o.leaseMs);
+    this.#retryTimers.add(timer);
+  }
+
+  async #ack(taskId: string, entries: string[]): Promise<void> {
+    try {
+      await this.#o.state.ackOutbox(taskId, entries);
+    } catch (error) {
+      this.#o.telemetry.log(
+        'warn',
+        'outbox relay: ack failed; the entries will be published again',
+        { task_id: taskId, error: String(error) },
+      );
+    }
+  }
+
   /** Publishes one outbox entry; false when it could not be (it stays leased, then comes back). */
-  async #publish(entry: string): Promise<boolean> {
+  async #publish(entry: string, leasedUntil: number): Promise<boolean> {
     const { queues, telemetry } = this.#o;
     const kind = entry[0];
     const body = entry.slice(1);
     if (kind === OUTBOX_PTM || kind === OUTBOX_RETRY || kind === OUTBOX_ETM) {
       const queue = kind === OUTBOX_ETM ? queues.error : queues.parser;
       try {
-        await queue.push(body);
+        // wait for room no longer than the lease: past it, another relay may publish it too
+        await queue.push(body, { maxWaitMs: Math.max(0, leasedUntil - performance.now()) });
       } catch (error) {
         telemetry.log('warn', 'outbox relay: publish failed; the entry will be published again', {
           queue: queue.name,
@@ -179,4 +247,10 @@ export class OutboxRelay {
     await setAside(telemetry, 'outbox', queues.parser, entry, 'relay: unknown outbox entry');
     return true;
   }
+}
+
+/** Whether an outbox entry is a message for a queue (pushed) rather than an item (handed over). */
+function isMessage(entry: string): boolean {
+  const kind = entry[0];
+  return kind === OUTBOX_PTM || kind === OUTBOX_RETRY || kind === OUTBOX_ETM;
 }
