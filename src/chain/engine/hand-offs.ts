@@ -8,7 +8,7 @@
  * {@link MAX_PER_TASK} per task) and queues them again: a restart never ends idle with work
  * missing. A message queued twice is harmless — its node's claim lets one copy run.
  */
-import { onAbort } from '../../internal/abort.js';
+import { sleep } from '../../internal/abort.js';
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { CacheService } from '../../store/index.js';
 import { normalizeMessage, type ChainInput } from '../messages.js';
@@ -52,6 +52,10 @@ export class HandOffs {
   readonly #stop = new AbortController();
   #raw: ChainQueues | undefined;
   #recovering = false;
+  /** Messages queued again by the last pass and not settled yet. */
+  readonly #recovered = new Set<string>();
+  /** A message queued again met a node another owner (the dead process) still held. */
+  #lockedSeen = false;
 
   constructor(options: HandOffsOptions) {
     this.#o = options;
@@ -94,8 +98,13 @@ export class HandOffs {
    * node, `outcome` says whether it is; a task or error message is settled once handled).
    */
   settled(input: ChainInput, outcome?: NodeOutcome): void {
-    if (outcome !== undefined && !FINAL.has(outcome)) return;
     const at = this.#addressOf(input);
+    if (this.#recovered.size > 0) {
+      if (outcome === 'locked_by_other' && this.#recovered.has(at.id)) this.#lockedSeen = true;
+      if (outcome === undefined || FINAL.has(outcome) || outcome === 'locked_by_other')
+        this.#recovered.delete(at.id);
+    }
+    if (outcome !== undefined && !FINAL.has(outcome)) return;
     this.#o.store.del(this.#o.keys.handOff(at.taskId, at.id)).catch((error: unknown) => {
       this.#o.telemetry.log('warn', 'could not forget a settled hand-off (queued again on restart)', {
         task_id: at.taskId,
@@ -113,16 +122,15 @@ export class HandOffs {
     if (this.#raw === undefined || this.#recovering) return;
     this.#recovering = true;
     try {
-      if ((await this.#pass()) > 0 && !this.#stop.signal.aborted) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.#o.leaseMs);
-          onAbort(this.#stop.signal, () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-        if (!this.#stop.signal.aborted) await this.#pass();
+      if ((await this.#pass()) === 0) return;
+      // wait until what was queued again is settled; a node its dead process still held (its
+      // claim met LOCKED_BY_OTHER) is claimable once a lease has passed: queue it again then
+      const deadline = performance.now() + this.#o.leaseMs;
+      while (!this.#stop.signal.aborted && performance.now() < deadline) {
+        if (this.#recovered.size === 0 && !this.#lockedSeen) return;
+        await sleep(50, this.#stop.signal).catch(() => {});
       }
+      if (!this.#stop.signal.aborted) await this.#pass();
     } catch (error) {
       this.#o.telemetry.log('error', 'recovery of queued work failed; the next start tries again', {
         error: String(error),
@@ -142,6 +150,8 @@ export class HandOffs {
     const { store, keys, state, telemetry } = this.#o;
     const raw = this.#raw!;
     const began = Date.now();
+    this.#recovered.clear();
+    this.#lockedSeen = false;
     let total = 0;
     for (const taskId of await state.activeTasks(this.#o.windowMs, 10_000)) {
       const index = keys.handOffIndex(taskId);
@@ -154,6 +164,7 @@ export class HandOffs {
           if (message === null || this.#stop.signal.aborted) continue;
           const kind = chunk[j]![0];
           const queue = kind === 't' ? raw.task : kind === 'e' ? raw.error : raw.parser;
+          this.#recovered.add(chunk[j]!);
           await queue.push(message); // already recorded: straight to the queue
           queued++;
         }
