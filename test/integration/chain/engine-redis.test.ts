@@ -1,21 +1,29 @@
 import { randomBytes } from 'node:crypto';
 import { RedisBackend } from '../../../src/index.js';
-import { runChainEngineScenarios } from '../../conformance/chain-engine.js';
+import { runChainEngineScenarios, type EngineFixture } from '../../conformance/chain-engine.js';
 import { redisUrl } from '../../helpers/redis.js';
 
-if (redisUrl()) {
-  runChainEngineScenarios('RedisBackend (in-process queues)', async () => {
-    const store = new RedisBackend({
-      redis: redisUrl()!,
-      keyPrefix: `mocra-test:${randomBytes(6).toString('hex')}:`,
-    });
-    await store.connect();
-    return {
-      store,
-      cleanup: async () => {
-        for await (const key of store.scan('')) await store.del(key);
-        await store.close();
-      },
-    };
+async function redisFixture(volatileQueues = false): Promise<EngineFixture> {
+  const store = new RedisBackend({
+    redis: redisUrl()!,
+    keyPrefix: `mocra-test:${randomBytes(6).toString('hex')}:`,
   });
+  await store.connect();
+  return {
+    store,
+    volatileQueues,
+    cleanup: async () => {
+      for await (const key of store.scan('')) await store.del(key);
+      await store.close();
+    },
+  };
+}
+
+if (redisUrl()) {
+  // the default: the queues follow the store (Redis Streams on its client and keyPrefix)
+  runChainEngineScenarios('RedisBackend (Redis Stream queues, the default)', () => redisFixture());
+  // in-process queues over Redis: accepted only with allowVolatileQueues
+  runChainEngineScenarios('RedisBackend (in-process queues, allowVolatileQueues)', () =>
+    redisFixture(true),
+  );
 }
