@@ -9,11 +9,7 @@ import type { RetryPolicy } from '../../retry/index.js';
 import { encodeMessage, type ErrorTaskModel, type ParserTaskModel } from '../messages.js';
 import type { ModuleDefinition } from '../module.js';
 import { nodeEventId, toNodeId } from '../node-id.js';
-import {
-  RetryScheduleCode,
-  ThresholdCode,
-  type ChainStateStore,
-} from '../state/index.js';
+import { RetryScheduleCode, ThresholdCode, type ChainStateStore } from '../state/index.js';
 import { ACK, type Disposition } from './disposition.js';
 import { OUTBOX_RETRY } from './outbox.js';
 import type { RetryPump } from './retry-pump.js';

@@ -106,10 +106,14 @@ export class HandOffs {
     }
     if (outcome !== undefined && !FINAL.has(outcome)) return;
     this.#o.store.del(this.#o.keys.handOff(at.taskId, at.id)).catch((error: unknown) => {
-      this.#o.telemetry.log('warn', 'could not forget a settled hand-off (queued again on restart)', {
-        task_id: at.taskId,
-        error: String(error),
-      });
+      this.#o.telemetry.log(
+        'warn',
+        'could not forget a settled hand-off (queued again on restart)',
+        {
+          task_id: at.taskId,
+          error: String(error),
+        },
+      );
     });
   }
 

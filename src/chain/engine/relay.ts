@@ -59,7 +59,9 @@ export class OutboxRelay {
 
   /** Whether anything is being published or waits to be. */
   get busy(): boolean {
-    return this.#running || this.#dirty.size > 0 || this.#pushes.size > 0 || this.#retryTimers.size > 0;
+    return (
+      this.#running || this.#dirty.size > 0 || this.#pushes.size > 0 || this.#retryTimers.size > 0
+    );
   }
 
   /** Resolves once the current run (if any) and the pushes it started end (exposed for tests). */
