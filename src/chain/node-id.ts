@@ -3,8 +3,6 @@
  * (`NodeRef` in messages, `PtmIdentity` in keys, `NodeAddress` in the state machine,
  * `NodeEventBase` on events) describe the same node and are kept as aliases where they live.
  */
-import type { ParserTaskModel } from './messages.js';
-
 /** Identifies one node: a step of a module of a task's run, reached from one prefix request. */
 export interface NodeId {
   /** The task the node belongs to (the hash tag of its keys). */
@@ -51,6 +49,6 @@ export function nodeEventId(m: NodeId): NodeEventId {
 }
 
 /** Whether a node is a module's first node (step 0, no prefix request). */
-export function isRootNode(m: Pick<ParserTaskModel, 'stepIdx' | 'prefixRequest'>): boolean {
+export function isRootNode(m: Pick<NodeId, 'stepIdx' | 'prefixRequest'>): boolean {
   return m.stepIdx === 0 && m.prefixRequest === '';
 }

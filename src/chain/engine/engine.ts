@@ -21,6 +21,7 @@ import { OutboxRelay } from './relay.js';
 import { RetryPump } from './retry-pump.js';
 import { Sweeper } from './sweeper.js';
 import { TaskRecords } from './task-records.js';
+import { timedState } from './timed-state.js';
 import { EngineTelemetry } from './telemetry.js';
 import type {
   ChainDeadLetter,
@@ -128,6 +129,7 @@ class ChainEngineImpl implements ChainEngine {
     });
     this.#telemetry = telemetry;
     const log = telemetry.log.bind(telemetry);
+    const state = telemetry.measured ? timedState(o.state, telemetry) : o.state;
     // in-memory queues over a store that outlives the process: every push is written down first
     this.#handOffs = o.recordHandOffs
       ? new HandOffs({
@@ -147,9 +149,10 @@ class ChainEngineImpl implements ChainEngine {
       keys: o.keys,
       ttlMs: o.stateTtlMs,
       loadLoginInfo: o.loadLoginInfo,
+      metrics: telemetry.measured ? o.metrics : undefined,
     });
     this.#pump = new RetryPump({
-      state: o.state,
+      state,
       keys: o.keys,
       pollMs: o.retryPollMs,
       forgetAfterMs: o.relayLeaseMs,
@@ -158,7 +161,7 @@ class ChainEngineImpl implements ChainEngine {
       log,
     });
     this.#relay = new OutboxRelay({
-      state: o.state,
+      state,
       queues,
       leaseMs: o.relayLeaseMs,
       telemetry,
@@ -166,7 +169,7 @@ class ChainEngineImpl implements ChainEngine {
       retries: this.#pump,
     });
     this.#sweeper = new Sweeper({
-      state: o.state,
+      state,
       workerId: o.workerId,
       intervalMs: o.sweepIntervalMs,
       windowMs: o.sweepWindowMs,
@@ -180,12 +183,13 @@ class ChainEngineImpl implements ChainEngine {
       downloader: o.downloader,
       limiter: o.limiter,
       retry: o.downloadRetry,
-      publishConcurrency: o.concurrency.publish,
+      concurrency: o.concurrency.download,
+      metrics: telemetry.measured ? o.metrics : undefined,
       timeoutMs: o.downloadTimeoutMs,
       onTry: (moduleId) => telemetry.download(moduleId),
     });
     const host: ProcessorHost = {
-      state: o.state,
+      state,
       store: o.store,
       keys: o.keys,
       downloads: this.#downloads,
@@ -203,12 +207,12 @@ class ChainEngineImpl implements ChainEngine {
     for (const m of o.modules.values()) processors.set(m.id, new ModuleProcessorWithChain(m, host));
     const touch = (taskId: string): void => this.#sweeper.touch(taskId);
     const ingress = new Ingress({
-      state: o.state,
+      state,
       queues,
       processors,
       tasks: this.#tasks,
       errors: new ErrorTaskHandler({
-        state: o.state,
+        state,
         keys: o.keys,
         modules: o.modules,
         tasks: this.#tasks,
@@ -246,7 +250,7 @@ class ChainEngineImpl implements ChainEngine {
       modules: [...this.#o.modules.keys()].join(','),
       // the limits in force, once: a crawl slower than expected is usually one of these
       rate_limits: this.#o.limits,
-      concurrency: { task: c.task, parser: c.parser, error_task: c.error, downloads: c.publish },
+      concurrency: { task: c.task, parser: c.parser, error_task: c.error, downloads: c.download },
       queues: this.#o.sharedQueues ? 'shared' : this.#o.volatileQueues ? 'in-memory' : 'durable',
     });
     this.#loops = (['task', 'parser', 'error'] as const).map((role) =>

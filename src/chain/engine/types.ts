@@ -10,6 +10,7 @@ import type { RetryPolicy, RetryPolicyOptions } from '../../retry/index.js';
 import type { CacheService } from '../../store/index.js';
 import type { ChainErrorInfo, JsonObject, JsonValue } from '../messages.js';
 import type { ChainRequest, DownloadResult, ModuleDefinition, TaskInfo } from '../module.js';
+import type { NodeEventId } from '../node-id.js';
 import type { ChainQueue } from '../queue.js';
 import type { ChainStateStore } from '../state/index.js';
 
@@ -46,6 +47,11 @@ export interface ChainConcurrency {
   /** TaskModel messages handled at once (LoadTask → BuildModules → dispatch). @defaultValue 4 */
   task?: number;
   /** Downloads in flight at once, over all modules. @defaultValue 16 */
+  download?: number;
+  /**
+   * The old name of {@link ChainConcurrency.download}; still accepted (a warning is logged once).
+   * @deprecated use `download`
+   */
   publish?: number;
   /** Nodes (ParserTaskModels: generate → download → parse → commit) processed at once. @defaultValue 8 */
   parser?: number;
@@ -195,19 +201,8 @@ export interface ChainItem {
   item: JsonValue;
 }
 
-/** Identity fields every node event carries. */
-export interface NodeEventBase {
-  /** The task. */
-  taskId: string;
-  /** The run. */
-  runId: string;
-  /** The module. */
-  moduleId: string;
-  /** The step. */
-  stepIdx: number;
-  /** The node's prefix request. */
-  prefixRequest: string;
-}
+/** Identity fields every node event carries: a `NodeId` without account and platform. */
+export type NodeEventBase = NodeEventId;
 
 /** Every event the engine emits, by name. */
 export interface ChainEventMap {
