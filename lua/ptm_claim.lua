@@ -22,8 +22,8 @@
     2 STALE_STEP       task/module terminated, an older epoch, or the node failed in this epoch
     3 OUT_OF_ORDER     the node does not exist yet (parent not committed) or a newer epoch
     4 LOCKED_BY_OTHER  another owner holds a live lease
-  Errors: SCHEMA_MISMATCH when another schema wrote the node. Writes only on EXECUTE, after
-  every check.
+  Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
+  type. Writes only on EXECUTE, after every check (the types of the keys it writes included).
 ]]
 local node_key, task_mark_key, module_mark_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now_arg, owner, lease_ms, epoch = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -57,6 +57,9 @@ if status == 'processing' and lease_until > now then
   if f[2] == owner then return {0, 'EXECUTE', version, lease_until, ''} end
   return {4, 'LOCKED_BY_OTHER', version, lease_until, ''}
 end
+
+-- a lease index of another type fails here, not after the first write
+redis.call('ZCARD', leases_key)
 
 -- every check passed: write
 version = version + 1

@@ -22,9 +22,10 @@
     1 FENCING_REJECT      owner/version is not the current claim (or the node was never claimed)
     2 CAS_CONFLICT        the claim is no longer processing (recovered as a zombie) or the gate is set
     3 ALREADY_COMMITTED   replay by the same owner and version: nothing written again
-  Errors: SCHEMA_MISMATCH when another schema wrote the node.
-  Reads and checks everything first, then writes; nothing after the first write can fail: lists
-  of any length are pushed in chunks (Lua's unpack takes ~8,000 values at most).
+  Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
+  type. Reads and checks everything first (the types of the keys it writes included), then
+  writes; nothing after the first write can fail: lists of any length are pushed in chunks
+  (Lua's unpack takes ~8,000 values at most).
 ]]
 local node_key, gate_key, outbox_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -59,6 +60,9 @@ for i = 0, n - 1 do
   end
 end
 for j = FIRST_MESSAGE_ARG + n, #ARGV do queued[#queued + 1] = ARGV[j] end
+-- an outbox or lease index of another type fails here, not after the first write
+redis.call('LLEN', outbox_key)
+redis.call('ZCARD', leases_key)
 
 -- every check passed: write (the node record keeps the TTL its claim gave it)
 redis.call('HSET', node_key, 'status', 'done')

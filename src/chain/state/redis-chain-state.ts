@@ -7,22 +7,9 @@ import { ErrorCode, MocraError, isMocraError } from '../../errors.js';
 import type { Clock } from '../../internal/clock.js';
 import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { ScriptRunner } from '../../store/types.js';
+import { ChainStateDispatcher } from './dispatcher.js';
 import type { ChainStateOptions } from './local-chain-state.js';
 import type { Transition, TransitionKeys } from './transition.js';
-import * as t from './transitions/index.js';
-import {
-  RecoverCode,
-  type ChainStateStore,
-  type ClaimInput,
-  type ClaimResult,
-  type CommitErrorInput,
-  type CommitSuccessInput,
-  type NodeAddress,
-  type RetryScheduleInput,
-  type TerminatedResult,
-  type ThresholdInput,
-  type ThresholdResult,
-} from './types.js';
 
 /** Options of {@link RedisChainState}. */
 export interface RedisChainStateOptions extends ChainStateOptions {
@@ -41,94 +28,23 @@ export interface RedisChainStateOptions extends ChainStateOptions {
  * const state = new RedisChainState(await createCacheService({ redis: url }) as RedisBackend);
  * ```
  */
-export class RedisChainState implements ChainStateStore {
-  readonly #runner: ScriptRunner;
+export class RedisChainState extends ChainStateDispatcher {
   readonly #keys: ChainKeyBuilder;
+  readonly #runner: ScriptRunner;
   readonly #ttl: number;
   readonly #clock: Clock | undefined;
 
   constructor(runner: ScriptRunner, options: RedisChainStateOptions = {}) {
+    const keys = options.keys ?? new ChainKeyBuilder();
+    super(keys);
+    this.#keys = keys;
     this.#runner = runner;
-    this.#keys = options.keys ?? new ChainKeyBuilder();
     this.#ttl = options.stateTtlMs ?? 7 * 86_400_000;
     this.#clock = options.testClock;
   }
 
-  async claim(input: ClaimInput): Promise<ClaimResult> {
-    return this.#run(t.claim, input);
-  }
-
-  async commitSuccess(input: CommitSuccessInput): Promise<0 | 1 | 2 | 3> {
-    return this.#run(t.commitSuccess, input);
-  }
-
-  async commitError(input: CommitErrorInput): Promise<0 | 1 | 2> {
-    return this.#run(t.commitError, input);
-  }
-
-  async recoverZombie(node: NodeAddress): Promise<0 | 1 | 2> {
-    return this.#run(t.recoverZombie, { taskId: node.taskId, nodeId: this.#keys.ptmKey(node) });
-  }
-
-  async recoverExpired(taskId: string, max: number): Promise<number> {
-    let recovered = 0;
-    for (const nodeId of await this.#run(t.expiredLeases, { taskId, max }))
-      if ((await this.#run(t.recoverZombie, { taskId, nodeId })) === RecoverCode.RECOVERED)
-        recovered++;
-    return recovered;
-  }
-
-  async thresholdDecide(input: ThresholdInput): Promise<ThresholdResult> {
-    return this.#run(t.thresholdDecide, input);
-  }
-
-  async retrySchedule(input: RetryScheduleInput): Promise<0 | 1 | 2> {
-    return this.#run(t.retrySchedule, input);
-  }
-
-  async promoteDueRetries(taskId: string, max: number): Promise<string[]> {
-    return this.#run(t.retryPromote, { taskId, max });
-  }
-
-  async touchTask(taskId: string): Promise<void> {
-    await this.#run(t.taskTouch, { taskId });
-  }
-
-  async activeTasks(windowMs: number, max: number): Promise<string[]> {
-    return this.#run(t.tasksActive, { windowMs, max });
-  }
-
-  async tryLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
-    return this.#run(t.lock, { name, owner, ttlMs });
-  }
-
-  async terminateMark(
-    taskId: string,
-    moduleId: string | undefined,
-    reason: string,
-  ): Promise<0 | 1> {
-    return this.#run(t.terminateMark, { taskId, moduleId, reason });
-  }
-
-  async terminated(taskId: string, moduleId: string): Promise<TerminatedResult> {
-    return this.#run(t.terminated, { taskId, moduleId });
-  }
-
-  async tryAllowFallbackOnce(node: NodeAddress): Promise<0 | 1> {
-    return this.#run(t.fallbackGate, node);
-  }
-
-  async takeOutbox(taskId: string, max: number, leaseMs: number): Promise<string[]> {
-    return this.#run(t.outboxTake, { taskId, max, leaseMs });
-  }
-
-  async ackOutbox(taskId: string, entries: string[]): Promise<number> {
-    if (entries.length === 0) return 0;
-    return this.#run(t.outboxAck, { taskId, entries });
-  }
-
   /** Runs a transition's script: one round trip. */
-  async #run<I, K extends TransitionKeys, R>(
+  protected async run<I, K extends TransitionKeys, R>(
     transition: Transition<I, K, R>,
     input: I,
   ): Promise<R> {

@@ -65,6 +65,3 @@ export function prefixKeys<K extends TransitionKeys>(prefix: string, keys: K): K
     out[name] = typeof key === 'string' ? prefix + key : key.map((k) => prefix + k);
   return out as K;
 }
-
-/** Lua's `unpack` takes at most ~8,000 values: scripts split longer lists into chunks of this. */
-export const LUA_CHUNK = 1_000;

@@ -3,7 +3,7 @@
  * (`ChainStateStore.claim`).
  */
 import { CHAIN_SCHEMA_VERSION, ClaimCode, type ClaimInput, type ClaimResult } from '../types.js';
-import { freshNode, isTerminated, readNode, writeNode } from '../node-record.js';
+import { checkSortedSet, freshNode, isTerminated, readNode, writeNode } from '../node-record.js';
 import { defineTransition } from '../transition.js';
 
 /** ptm_claim. @internal */
@@ -55,6 +55,7 @@ export const claim = defineTransition({
       if (rec.owner === owner) return result(ClaimCode.EXECUTE, rec.version, rec.leaseUntil); // replay
       return result(ClaimCode.LOCKED_BY_OTHER, rec.version, rec.leaseUntil);
     }
+    checkSortedSet(store, keys.leases);
     // every check passed: write
     rec.status = 'processing';
     rec.owner = owner;

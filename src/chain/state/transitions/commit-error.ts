@@ -3,7 +3,13 @@
  * ErrorTaskModel in the outbox with it (`ChainStateStore.commitError`).
  */
 import { CHAIN_SCHEMA_VERSION, CommitErrorCode, type CommitErrorInput } from '../types.js';
-import { pushOutbox, readNode, readOutboxSequence, writeNode } from '../node-record.js';
+import {
+  checkSortedSet,
+  pushOutbox,
+  readNode,
+  readOutboxSequence,
+  writeNode,
+} from '../node-record.js';
 import { defineTransition } from '../transition.js';
 
 /** Result of an error commit. */
@@ -38,6 +44,7 @@ export const commitError = defineTransition({
     if (rec.status !== 'processing') return CommitErrorCode.FENCING_REJECT;
     const entries = message === undefined || message === '' ? [] : [message];
     const seq = readOutboxSequence(store, keys);
+    checkSortedSet(store, keys.leases);
     // every check passed: write
     rec.status = 'failed';
     writeNode(store, keys.node, rec, ctx.ttlMs);

@@ -3,7 +3,14 @@
  * most once (`ChainStateStore.commitSuccess`).
  */
 import { CHAIN_SCHEMA_VERSION, CommitCode, type CommitSuccessInput } from '../types.js';
-import { freshNode, pushOutbox, readNode, readOutboxSequence, writeNode } from '../node-record.js';
+import {
+  checkSortedSet,
+  freshNode,
+  pushOutbox,
+  readNode,
+  readOutboxSequence,
+  writeNode,
+} from '../node-record.js';
 import { defineTransition } from '../transition.js';
 
 /** Result of a success commit. */
@@ -57,6 +64,7 @@ export const commitSuccess = defineTransition({
     });
     queued.push(...items);
     const seq = readOutboxSequence(store, keys);
+    checkSortedSet(store, keys.leases);
     // every check passed: write
     rec.status = 'done';
     writeNode(store, keys.node, rec, ctx.ttlMs);

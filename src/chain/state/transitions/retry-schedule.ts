@@ -3,7 +3,7 @@
  * (`ChainStateStore.retrySchedule`).
  */
 import { CHAIN_SCHEMA_VERSION, RetryScheduleCode, type RetryScheduleInput } from '../types.js';
-import { isTerminated, readNode, writeNode } from '../node-record.js';
+import { checkSortedSet, isTerminated, readNode, writeNode } from '../node-record.js';
 import { defineTransition } from '../transition.js';
 
 /** Result of a retry schedule. */
@@ -41,6 +41,7 @@ export const retrySchedule = defineTransition({
     const now = store.now();
     if (rec.status === 'processing' && rec.leaseUntil > now)
       return RetryScheduleCode.RETRY_NOT_ALLOWED;
+    checkSortedSet(store, keys.retries);
     // every check passed: write
     rec.epoch = attempt;
     rec.status = 'pending';
