@@ -106,12 +106,14 @@ export type {
   ChainEventMap,
   ChainEventName,
   ChainItem,
+  ItemRetryOptions,
   ChainQueues,
   DownloadContext,
   Downloader,
   NodeEventBase,
   NodeOutcome,
   NodeRetryOptions,
+  SubmittedRun,
 } from './chain/engine/index.js';
 export { defineModule } from './chain/module.js';
 export type {

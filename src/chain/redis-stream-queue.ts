@@ -12,7 +12,8 @@
  *   with a reason, then acknowledged.
  * - A message that cannot be decoded, or was delivered more than `maxDeliveries` times, goes to
  *   the dead-letter stream with its reason and original payload, and is acknowledged: it never
- *   blocks the queue or crashes a worker.
+ *   blocks the queue or crashes a worker. The dead-letter stream is bounded in length
+ *   (`deadLetterMaxLen`) and age (`deadLetterMaxAgeMs`).
  *
  * On a Redis Cluster (pass an ioredis `Cluster`): every command names the stream key only, and
  * the MULTIs (ack = XACK + XDEL, release = XADD + XACK + XDEL) touch that one key, so a stream
@@ -61,6 +62,10 @@ export interface RedisStreamQueueOptions<T> {
   claimIdleMs?: number;
   /** Deliveries after which an entry is dead-lettered. @defaultValue 5 */
   maxDeliveries?: number;
+  /** Most entries kept in the dead-letter stream (the oldest go first). @defaultValue 10000 */
+  deadLetterMaxLen?: number;
+  /** Dead letters older than this (ms, by entry id) are trimmed when one is added. @defaultValue 7 days */
+  deadLetterMaxAgeMs?: number;
   /** Longest block of one XREADGROUP in ms. @defaultValue 1000 */
   blockMs?: number;
   /** Poll period of a producer waiting for room, in ms. @defaultValue 25 */
@@ -139,6 +144,8 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       'capacity',
       'claimIdleMs',
       'maxDeliveries',
+      'deadLetterMaxLen',
+      'deadLetterMaxAgeMs',
       'blockMs',
       'pollMs',
       'metrics',
@@ -173,6 +180,17 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         integer: true,
         min: 1,
       }),
+      deadLetterMaxLen: optionalNumber(where, 'deadLetterMaxLen', o.deadLetterMaxLen, 10_000, {
+        integer: true,
+        min: 1,
+      }),
+      deadLetterMaxAgeMs: optionalNumber(
+        where,
+        'deadLetterMaxAgeMs',
+        o.deadLetterMaxAgeMs,
+        7 * 86_400_000,
+        { integer: true, min: 1 },
+      ),
       blockMs: optionalNumber(where, 'blockMs', o.blockMs, 1_000, { integer: true, min: 1 }),
       pollMs: optionalNumber(where, 'pollMs', o.pollMs, 25, { integer: true, min: 1 }),
     });
@@ -313,25 +331,39 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     await this.#call(() => this.#appendDeadLetter(reason, payload, '', 0));
   }
 
-  /** One entry of the dead-letter stream; `originalId` is '' for a message never delivered. */
-  #appendDeadLetter(
+  /**
+   * One entry of the dead-letter stream; `originalId` is '' for a message never delivered. The
+   * stream is kept to `deadLetterMaxLen` entries and `deadLetterMaxAgeMs` of age (by entry id,
+   * i.e. the server's time when it was added, against this process's clock) in the same MULTI.
+   */
+  async #appendDeadLetter(
     reason: string,
     payload: string,
     originalId: string,
     deliveries: number,
-  ): Promise<string | null> {
-    return this.#client.xadd(
-      this.#o.deadLetterKey,
-      '*',
-      'reason',
-      reason,
-      'payload',
-      payload,
-      'originalId',
-      originalId,
-      'deliveries',
-      String(deliveries),
-    );
+  ): Promise<void> {
+    const key = this.#o.deadLetterKey;
+    const minId = `${Math.max(0, Date.now() - this.#o.deadLetterMaxAgeMs)}-0`;
+    const replies = await this.#client
+      .multi()
+      .xadd(
+        key,
+        'MAXLEN',
+        this.#o.deadLetterMaxLen,
+        '*',
+        'reason',
+        reason,
+        'payload',
+        payload,
+        'originalId',
+        originalId,
+        'deliveries',
+        String(deliveries),
+      )
+      .xtrim(key, 'MINID', minId)
+      .exec();
+    const failed = replies?.find(([error]) => error !== null)?.[0];
+    if (failed) throw failed;
   }
 
   /** Reads back dead letters (oldest first), for operators and tests. */

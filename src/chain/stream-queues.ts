@@ -49,6 +49,10 @@ export interface RedisStreamQueuesOptions {
   claimIdleMs?: number;
   /** Deliveries after which a message is dead-lettered by the queue itself. @defaultValue 5 */
   maxDeliveries?: number;
+  /** Most entries kept in each dead-letter stream (the oldest go first). @defaultValue 10000 */
+  deadLetterMaxLen?: number;
+  /** Dead letters older than this (ms) are trimmed as new ones come. @defaultValue 7 days */
+  deadLetterMaxAgeMs?: number;
   /** Longest block of one read in ms; also the longest wait of `shutdown()`. @defaultValue 1000 */
   blockMs?: number;
   /** Poll period of a producer waiting for room, in ms. @defaultValue 25 */
@@ -77,6 +81,8 @@ const OPTION_KEYS = [
   'capacity',
   'claimIdleMs',
   'maxDeliveries',
+  'deadLetterMaxLen',
+  'deadLetterMaxAgeMs',
   'blockMs',
   'pollMs',
   'metrics',
@@ -165,6 +171,8 @@ export function createRedisStreamQueues(options: RedisStreamQueuesOptions): Redi
       claimIdleMs,
       maxDeliveries,
       blockMs,
+      ...(o.deadLetterMaxLen === undefined ? {} : { deadLetterMaxLen: o.deadLetterMaxLen }),
+      ...(o.deadLetterMaxAgeMs === undefined ? {} : { deadLetterMaxAgeMs: o.deadLetterMaxAgeMs }),
       pollMs,
       metrics,
     });

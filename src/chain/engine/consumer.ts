@@ -6,6 +6,7 @@
 import { sleep } from '../../internal/abort.js';
 import type { ChainQueue, Delivery } from '../queue.js';
 import type { Disposition } from './disposition.js';
+import { redactMessage } from './redact.js';
 import type { EngineTelemetry } from './telemetry.js';
 
 /** Options of {@link Consumer}. @internal */
@@ -101,10 +102,15 @@ export class Consumer {
     const { telemetry, readSignal } = this.#o;
     if ('deadLetter' in disposition) {
       telemetry.deadLettered(queue.name, delivery.message, disposition.deadLetter);
-      // durably where the queue can (a dead-letter stream), else only in memory
-      if (typeof delivery.deadLetter === 'function')
+      // durably where the queue can (a dead-letter stream), else only in memory; a message that
+      // carries login info (put on the queue by another producer) is recorded without it
+      const redacted = redactMessage(delivery.message);
+      if (redacted !== delivery.message && typeof queue.deadLetter === 'function') {
+        await queue.deadLetter(redacted, disposition.deadLetter);
+        await delivery.ack();
+      } else if (typeof delivery.deadLetter === 'function') {
         await delivery.deadLetter(disposition.deadLetter);
-      else await delivery.ack();
+      } else await delivery.ack();
     } else if ('leave' in disposition) {
       telemetry.log('info', 'stopping: delivery left unacknowledged for another worker', {
         queue: queue.name,

@@ -12,9 +12,11 @@ export type {
   ChainEventMap,
   ChainEventName,
   ChainItem,
+  ItemRetryOptions,
   ChainQueues,
   DownloadContext,
   Downloader,
   NodeEventBase,
   NodeRetryOptions,
+  SubmittedRun,
 } from './types.js';

@@ -30,6 +30,7 @@ import {
 import type { DownloadPath } from './download.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
+import { withoutCredentialHeaders } from './redact.js';
 import { NodeFailure, errorInfo, checkParseOutput, type ResolvedRequest } from './step-output.js';
 import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES, type NodeTelemetry } from './telemetry.js';
 import type { ChainItem } from './types.js';
@@ -268,6 +269,8 @@ export class ModuleProcessorWithChain {
           });
         });
       }
+      // a node whose work outlived stop()'s limit was abandoned: it commits nothing
+      rt.signal.throwIfAborted();
       const code = await rt.state.commitSuccess({ node, owner, version, successors, items });
       rt.telemetry.commit(COMMIT_NAMES[code]);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
@@ -338,8 +341,13 @@ export class ModuleProcessorWithChain {
     const rt = this.#host;
     await Promise.all(
       requests.map((request) => {
+        // credentials are never persisted: the fallback derives them again (see generate.ts)
+        const kept = { ...request };
+        const headers = withoutCredentialHeaders(request.headers);
+        if (headers === undefined) delete kept.headers;
+        else kept.headers = headers;
         const saved: PersistedRequest = {
-          request,
+          request: kept,
           stepIdx: ptm.stepIdx,
           prefixRequest: ptm.prefixRequest,
         };

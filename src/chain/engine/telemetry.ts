@@ -4,6 +4,7 @@
  * {@link writeLog}, the one function that calls the logger.
  */
 import { Emitter } from '../../internal/emitter.js';
+import { redactMessage } from './redact.js';
 import type { LogFields, Logger } from '../../observe/logger.js';
 import { MetricName as M } from '../../observe/metric-names.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
@@ -68,8 +69,6 @@ export const THRESHOLD_NAMES = [
 export interface NodeTelemetry {
   /** A claim answered. */
   claim(result: (typeof CLAIM_NAMES)[number]): void;
-  /** An out-of-order node was parked (or was already). */
-  reorder(result: 'ENQUEUED' | 'DUPLICATE_BUFFERED'): void;
   /** A success commit answered. */
   commit(result: (typeof COMMIT_NAMES)[number]): void;
   /** A failure commit answered (ERROR_EMIT_OK: the node's ErrorTaskModel is queued). */
@@ -211,8 +210,9 @@ export class EngineTelemetry implements NodeTelemetry {
     this.#metrics.increment(M.MESSAGE_SKIPPED, { reason });
   }
 
-  /** A message was set aside with a reason (counted once, here). */
-  deadLettered(queue: string, message: string, reason: string): void {
+  /** A message was set aside with a reason (counted once, here; kept without login info). */
+  deadLettered(queue: string, raw: string, reason: string): void {
+    const message = redactMessage(raw);
     this.#stats.deadLettered++;
     this.#metrics.increment(M.CHAIN_DEAD_LETTER, {
       queue,
@@ -234,10 +234,6 @@ export class EngineTelemetry implements NodeTelemetry {
   claim(result: (typeof CLAIM_NAMES)[number]): void {
     this.#stats.claims[result] = (this.#stats.claims[result] ?? 0) + 1;
     this.#metrics.increment(M.PTM_CLAIM, { result });
-  }
-
-  reorder(result: 'ENQUEUED' | 'DUPLICATE_BUFFERED'): void {
-    this.#metrics.increment(M.PTM_REORDER, { result });
   }
 
   generated(moduleId: string, ok: boolean): void {
