@@ -149,6 +149,8 @@ class ChainEngineImpl implements ChainEngine {
           ttlMs: o.stateTtlMs,
           leaseMs: o.leaseMs,
           windowMs: o.sweepWindowMs,
+          relayLeaseMs: o.relayLeaseMs,
+          relay: (taskId) => this.#relay.relay(taskId),
           telemetry,
         })
       : undefined;

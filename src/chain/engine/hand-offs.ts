@@ -42,6 +42,10 @@ export interface HandOffsOptions {
   leaseMs: number;
   /** Tasks active within this window are looked at. */
   windowMs: number;
+  /** Outbox lease: what a dead relay had taken is handed out again once this has passed. */
+  relayLeaseMs: number;
+  /** Publishes a task's outbox. */
+  relay(taskId: string): void;
   telemetry: Pick<EngineTelemetry, 'log'>;
 }
 
@@ -118,23 +122,33 @@ export class HandOffs {
   }
 
   /**
-   * Queues again what the active tasks' hand-offs still hold; when it found any, a second pass
-   * once a node lease has passed queues again what is still unsettled (nodes the dead process
-   * held when it died are claimable by then). Never throws.
+   * Queues again what the active tasks' hand-offs still hold. When it found any (a process
+   * died), it stays busy until the relay lease has passed and relays the active tasks then (what
+   * the dead relay had taken comes back), and, when a node the dead process held was met, queues
+   * again what is still unsettled once a node lease has passed too. Never throws.
    */
   async recover(): Promise<void> {
     if (this.#raw === undefined || this.#recovering) return;
     this.#recovering = true;
     try {
-      if ((await this.#pass()) === 0) return;
-      // wait until what was queued again is settled; a node its dead process still held (its
-      // claim met LOCKED_BY_OTHER) is claimable once a lease has passed: queue it again then
-      const deadline = performance.now() + this.#o.leaseMs;
-      while (!this.#stop.signal.aborted && performance.now() < deadline) {
-        if (this.#recovered.size === 0 && !this.#lockedSeen) return;
+      const tasks = await this.#o.state.activeTasks(this.#o.windowMs, 10_000);
+      if ((await this.#pass(tasks)) === 0) return;
+      // work queued again: a process died. What its relay had taken from the outboxes (the
+      // items of its last commits among them) comes back once the relay lease has run out; a
+      // node it still held (a claim met LOCKED_BY_OTHER) is claimable once a node lease has
+      const now = performance.now();
+      const outboxes = now + this.#o.relayLeaseMs;
+      const nodes = now + this.#o.leaseMs;
+      while (!this.#stop.signal.aborted) {
+        const t = performance.now();
+        // (every message queued again has met its claim by then, or a node lease has passed)
+        const claimed = this.#recovered.size === 0 && !this.#lockedSeen;
+        if (t >= outboxes && (claimed || t >= nodes)) break;
         await sleep(50, this.#stop.signal).catch(() => {});
       }
-      if (!this.#stop.signal.aborted) await this.#pass();
+      if (this.#stop.signal.aborted) return;
+      for (const taskId of tasks) this.#o.relay(taskId);
+      if (this.#lockedSeen) await this.#pass(tasks);
     } catch (error) {
       this.#o.telemetry.log('error', 'recovery of queued work failed; the next start tries again', {
         error: String(error),
@@ -150,14 +164,14 @@ export class HandOffs {
   }
 
   /** One pass over the active tasks; returns how many messages it queued again. */
-  async #pass(): Promise<number> {
-    const { store, keys, state, telemetry } = this.#o;
+  async #pass(tasks: readonly string[]): Promise<number> {
+    const { store, keys, telemetry } = this.#o;
     const raw = this.#raw!;
     const began = Date.now();
     this.#recovered.clear();
     this.#lockedSeen = false;
     let total = 0;
-    for (const taskId of await state.activeTasks(this.#o.windowMs, 10_000)) {
+    for (const taskId of tasks) {
       const index = keys.handOffIndex(taskId);
       const ids = await store.zrangeByScore(index, -Infinity, Infinity, { count: MAX_PER_TASK });
       let queued = 0;

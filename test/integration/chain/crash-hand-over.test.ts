@@ -129,6 +129,7 @@ describe.skipIf(redisServerBinary() === null)('a crawl killed with SIGKILL', () 
       SUBMIT: '1',
       PARSER: '2',
       LEASE_MS: '1000',
+      RELAY_LEASE_MS: '1000',
     });
     // killed once product nodes were relayed to its in-memory queue faster than two consumers
     // claim them: most of them are queued there and never claimed when it dies
@@ -147,7 +148,14 @@ describe.skipIf(redisServerBinary() === null)('a crawl killed with SIGKILL', () 
     );
     expect(before.size).toBeLessThan(site.expectedProducts().length);
 
-    const second = start('volatile-2', { KEY_PREFIX: prefix, QUEUES: 'volatile', PARSER: '8' });
+    // the same deployment settings: a node or outbox lease of the dead process runs out in 1 s
+    const second = start('volatile-2', {
+      KEY_PREFIX: prefix,
+      QUEUES: 'volatile',
+      PARSER: '8',
+      LEASE_MS: '1000',
+      RELAY_LEASE_MS: '1000',
+    });
     const exit = await second.exited;
     expect(exit, second.stderr).toEqual({ code: 0, signal: null });
     const after = events(second);
