@@ -433,5 +433,64 @@ export function runChainEngineDefectScenarios(
       expect(text).toContain('application/json');
       expect(text).not.toContain(token); // … without its credentials
     });
+
+    it('15: the login info of finished runs is not kept: the in-process map is pruned at run end', async () => {
+      const seen = new Set<string>();
+      const { engine, items } = await start({
+        modules: [
+          defineModule({
+            id: 'm',
+            steps: [
+              {
+                name: 'one',
+                generate: (ctx) => {
+                  seen.add((ctx.task.loginInfo as { pw: string }).pw);
+                  return [{ url: 'http://fake/item/1' }];
+                },
+                parse: (r) => ({ items: [JSON.parse(r.body) as JsonValue] }),
+              },
+            ],
+          }),
+        ],
+      });
+      for (let n = 0; n < 50; n++) await engine.submit({ ...task, loginInfo: { pw: `pw-${n}` } });
+      expect(engine.stats().loginInfoRuns).toBeGreaterThan(0);
+      await engine.onIdle();
+      expect(items).toHaveLength(50);
+      expect(seen.size).toBe(50); // every run saw its own login info …
+      expect(engine.stats().loginInfoRuns).toBe(0); // … and none is kept after its end
+      // a run submitted after the prune still gets its own
+      await engine.submit({ ...task, loginInfo: { pw: 'pw-late' } });
+      await engine.onIdle();
+      expect(seen.has('pw-late')).toBe(true);
+      expect(engine.stats().loginInfoRuns).toBe(0);
+    });
+
+    it('6: error counts and terminate marks are per run: a new run of a terminated task runs', async () => {
+      let failing = true;
+      const { engine, items, events } = await start({
+        modules: [
+          twoStep('m', () => {
+            if (failing) throw new Error('broken today');
+          }),
+        ],
+        moduleErrorThreshold: 2,
+        taskErrorThreshold: 2,
+        nodeRetry: { maxRetries: 5, initialDelayMs: 1, maxDelayMs: 2, jitter: 0 },
+      });
+      const first = await engine.submit(task);
+      await engine.onIdle();
+      expect(events.TaskTerminatedByThreshold.map((e) => [e.runId, e.scope])).toEqual([
+        [first.runId, 'module'],
+        [first.runId, 'task'],
+      ]);
+      expect(items).toEqual([]);
+      failing = false;
+      const second = await engine.submit(task);
+      await engine.onIdle();
+      // the new run starts with no errors and no marks: it runs to the end
+      expect(items.filter((i) => i.runId === second.runId)).toHaveLength(3);
+      expect(events.TaskTerminatedByThreshold).toHaveLength(2);
+    });
   });
 }

@@ -6,6 +6,7 @@
 import { sleep } from '../../internal/abort.js';
 import type { ChainQueue, Delivery } from '../queue.js';
 import type { Disposition } from './disposition.js';
+import { FairShare } from './fair-share.js';
 import { redactMessage } from './redact.js';
 import type { EngineTelemetry } from './telemetry.js';
 
@@ -41,7 +42,10 @@ export class Consumer {
     let active = 0;
     let freed: (() => void) | undefined;
     const signal = this.#o.readSignal;
+    const fair = new FairShare();
     while (!signal.aborted) {
+      // deliveries that come without I/O (in-process queues) must not starve timers and I/O
+      await fair.turn();
       if (active >= concurrency) {
         await new Promise<void>((resolve) => (freed = resolve));
         continue;

@@ -7,7 +7,7 @@
  * dead process left behind), telemetry.ts (stats, metrics, events and logs together).
  */
 import { ConfigError } from '../../errors.js';
-import { unrefTimeout } from '../../internal/clock.js';
+import { unrefInterval, unrefTimeout } from '../../internal/clock.js';
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
 import { Consumer } from './consumer.js';
 import { DownloadPath } from './download.js';
@@ -127,6 +127,9 @@ class ChainEngineImpl implements ChainEngine {
   #started = false;
   #stopped = false;
   #loops: Promise<void>[] = [];
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  /** submit() and publish() calls still pushing their message. */
+  #submitting = 0;
 
   constructor(options: ChainEngineOptions) {
     const o = resolveOptions(options);
@@ -271,6 +274,7 @@ class ChainEngineImpl implements ChainEngine {
       this.#consumer.consume(role, this.#queues[role], this.#o.concurrency[role]),
     );
     this.#sweeper.start();
+    this.#pruneTimer = unrefInterval(() => this.#pruneLogins(), 1000);
     // work a dead process handed to its in-memory queues and never settled is queued again
     void this.#handOffs?.recover();
   }
@@ -286,7 +290,12 @@ class ChainEngineImpl implements ChainEngine {
     if (loginInfo !== undefined) this.#tasks.rememberLogin(body.runId, loginInfo);
     this.#telemetry.taskSubmitted();
     // login info never travels on a queue
-    await this.#queues.task.push(encodeMessage({ kind: 'task', body }));
+    this.#submitting++;
+    try {
+      await this.#queues.task.push(encodeMessage({ kind: 'task', body }));
+    } finally {
+      this.#submitting--;
+    }
     return { taskId: body.taskId, runId: body.runId };
   }
 
@@ -312,7 +321,12 @@ class ChainEngineImpl implements ChainEngine {
     if (kind === 'task' && parsed !== null) text = this.#prepareTask(parsed);
     const q = this.#queues;
     const queue = kind === 'parser_task' ? q.parser : kind === 'error_task' ? q.error : q.task;
-    await queue.push(text);
+    this.#submitting++;
+    try {
+      await queue.push(text);
+    } finally {
+      this.#submitting--;
+    }
   }
 
   /**
@@ -342,7 +356,8 @@ class ChainEngineImpl implements ChainEngine {
   }
 
   stats(): ChainEngineStats {
-    return this.#telemetry.stats(this.#tasks.cacheStats());
+    this.#pruneLogins();
+    return this.#telemetry.stats(this.#tasks.cacheStats(), this.#tasks.loginsHeld);
   }
 
   deadLetters(): readonly ChainDeadLetter[] {
@@ -356,7 +371,10 @@ class ChainEngineImpl implements ChainEngine {
       let quiet = 0;
       await until(() => (quiet = this.#isIdle() ? quiet + 1 : 0) >= 2, { keepAlive: true });
       // a shared queue may hold messages this process has not read (or another one holds)
-      if (await this.#sharedQueuesEmpty()) return;
+      if (await this.#sharedQueuesEmpty()) {
+        this.#pruneLogins();
+        return;
+      }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
@@ -377,6 +395,17 @@ class ChainEngineImpl implements ChainEngine {
     }
   }
 
+  /**
+   * Forgets the login info of runs that ended here. With in-process queues, once nothing is
+   * queued, running, waiting to be relayed or retried, every run this process holds has ended.
+   * Otherwise (and in between), a run's login info unused for `sweepWindowMs` is dropped.
+   */
+  #pruneLogins(): void {
+    if (this.#tasks.loginsHeld === 0 || this.#submitting > 0) return;
+    if (!this.#o.sharedQueues && this.#isIdle()) this.#tasks.pruneLogins();
+    else this.#tasks.pruneLogins(this.#o.sweepWindowMs);
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
@@ -393,6 +422,7 @@ class ChainEngineImpl implements ChainEngine {
   async #stop(): Promise<void> {
     const o = this.#o;
     const limit = o.stopTimeoutMs;
+    clearInterval(this.#pruneTimer);
     this.#readAbort.abort();
     this.#relay.stop();
     this.#pump.stop();

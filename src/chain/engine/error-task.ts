@@ -69,6 +69,7 @@ export class ErrorTaskHandler {
       'ThresholdPreCheck',
       state.thresholdDecide({
         taskId: etm.taskId,
+        runId: etm.runId,
         moduleId: etm.moduleId,
         moduleThreshold: module.errorThreshold ?? this.#o.moduleThreshold,
         taskThreshold: this.#o.taskThreshold,
@@ -167,7 +168,7 @@ export class ErrorTaskHandler {
    */
   async #obsolete(etm: ErrorTaskModel, fields: Record<string, unknown>): Promise<Disposition> {
     const { telemetry } = this.#o;
-    const t = await this.#o.state.terminated(etm.taskId, etm.moduleId);
+    const t = await this.#o.state.terminated(etm.taskId, etm.runId, etm.moduleId);
     const reason =
       t.code === TerminatedCode.TASK_TERMINATED
         ? 'task_terminated'

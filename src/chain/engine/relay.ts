@@ -12,6 +12,7 @@ import { normalizeMessage, type ChainInput } from '../messages.js';
 import { nodeEventId, toNodeId } from '../node-id.js';
 import type { ChainStateStore } from '../state/index.js';
 import { setAside } from './disposition.js';
+import { FairShare } from './fair-share.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM, OUTBOX_RETRY } from './outbox.js';
 import { redactText } from './redact.js';
 import type { RetryPump } from './retry-pump.js';
@@ -122,6 +123,7 @@ export class OutboxRelay {
   async #run(): Promise<void> {
     this.#running = true;
     const { state, telemetry } = this.#o;
+    const fair = new FairShare();
     try {
       while (this.#dirty.size > 0) {
         if (this.#pushing >= MAX_PUSHING) {
@@ -160,6 +162,7 @@ export class OutboxRelay {
             break;
           }
           if (await this.#publish(entry, leasedUntil)) handed.push(entry);
+          await fair.turn(); // an in-process outbox and queue publish without I/O
         }
         if (handed.length > 0) await this.#ack(taskId, handed);
         if (messages.length > 0) this.#pushAll(taskId, messages, leasedUntil);

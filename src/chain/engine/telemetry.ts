@@ -136,6 +136,7 @@ export class EngineTelemetry implements NodeTelemetry {
       cacheHits: 0,
       cacheMisses: 0,
       received: { task: 0, parser: 0, error: 0 },
+      loginInfoRuns: 0,
       skipped: {},
     };
   }
@@ -168,10 +169,11 @@ export class EngineTelemetry implements NodeTelemetry {
   // ── stats (a copy) and dead letters ───────────────────────────────────────
 
   /** A copy of the counters; `cache` adds the lookups of the engine's caches. */
-  stats(cache: { hits: number; misses: number }): ChainEngineStats {
+  stats(cache: { hits: number; misses: number }, loginInfoRuns = 0): ChainEngineStats {
     const stats = structuredClone(this.#stats);
     stats.cacheHits = cache.hits;
     stats.cacheMisses = cache.misses;
+    stats.loginInfoRuns = loginInfoRuns;
     return stats;
   }
 

@@ -388,6 +388,11 @@ export interface ChainEngineStats {
     /** From the error queue. */
     error: number;
   };
+  /**
+   * Runs whose login info, passed to `submit()`/`publish()`, this process still holds (dropped
+   * when the run has no work left here, see docs/chain.md "Secrets").
+   */
+  loginInfoRuns: number;
   /** Messages dropped as obsolete (duplicate, stale, terminated), by reason. */
   skipped: Record<string, number>;
 }

@@ -300,14 +300,20 @@ class ModelChainState implements ChainStateStore {
     return true;
   }
 
-  async terminateMark(taskId: string, moduleId: string | undefined, reason: string) {
+  // the model runs one run per task ('r1'): marks and counters are per run, so per task here
+  async terminateMark(
+    taskId: string,
+    _runId: string,
+    moduleId: string | undefined,
+    reason: string,
+  ) {
     const key = moduleId === undefined ? `task|${taskId}` : `module|${taskId}|${moduleId}`;
     if (this.#terminated.has(key)) return 1 as const;
     this.#terminated.set(key, reason);
     return 0 as const;
   }
 
-  async terminated(taskId: string, moduleId: string): Promise<TerminatedResult> {
+  async terminated(taskId: string, _runId: string, moduleId: string): Promise<TerminatedResult> {
     const task = this.#terminated.get(`task|${taskId}`);
     if (task !== undefined) return { code: 1, reason: task };
     const mod = this.#terminated.get(`module|${taskId}|${moduleId}`);
@@ -400,9 +406,9 @@ async function exec(s: ChainStateStore, call: Call, clock: ManualClock): Promise
     case 'promote':
       return s.promoteDueRetries(call.taskId, call.max);
     case 'terminate':
-      return s.terminateMark(call.taskId, call.moduleId, call.reason);
+      return s.terminateMark(call.taskId, 'r1', call.moduleId, call.reason);
     case 'terminated':
-      return s.terminated(call.taskId, call.moduleId);
+      return s.terminated(call.taskId, 'r1', call.moduleId);
     case 'fallback':
       return s.tryAllowFallbackOnce(call.node);
     case 'takeOutbox':
@@ -1018,6 +1024,7 @@ function resolve(op: Op, st: RunState): Call[] {
           k: 'decide',
           input: {
             taskId: TASKS[op.task]!,
+            runId: 'r1',
             moduleId: MODULES[op.module]!,
             moduleThreshold: op.mt,
             taskThreshold: op.tt,
