@@ -502,5 +502,37 @@ export function runChainEngineDefectScenarios(
       expect(items.filter((i) => i.runId === second.runId)).toHaveLength(3);
       expect(events.TaskTerminatedByThreshold).toHaveLength(2);
     });
+
+    it('11: a failure whose message holds login info is queued and reported without it', async () => {
+      const queues = recordingQueues();
+      const { engine, events } = await start({
+        modules: [
+          defineModule({
+            id: 'm',
+            steps: [
+              {
+                name: 'login',
+                generate: (ctx) => {
+                  const pw = (ctx.task.loginInfo as { pw: string }).pw;
+                  throw new Error(`login with ${pw} refused (Authorization: Bearer tok.en.123)`);
+                },
+                parse: () => ({}),
+              },
+            ],
+          }),
+        ],
+        queues,
+        nodeRetry: { maxRetries: 0 },
+      });
+      await engine.submit({ ...task, loginInfo: { pw: 'hunter2-secret' } });
+      await engine.onIdle();
+      expect(events.ErrorTaskProduced).toHaveLength(1);
+      expect(events.ErrorTaskProduced[0]!.error.message).toMatch(
+        /^generate: login with .* refused/,
+      );
+      const everything = JSON.stringify([events, queues.error.pushed, engine.deadLetters()]);
+      expect(everything).not.toContain('hunter2');
+      expect(everything).not.toContain('tok.en.123');
+    });
   });
 }

@@ -215,6 +215,7 @@ class ChainEngineImpl implements ChainEngine {
       fallback: o.fallback,
       signal: this.#workAbort.signal,
       telemetry,
+      secrets: (runId) => this.#tasks.secrets(runId),
       outboxWritten: (taskId) => {
         this.#sweeper.touch(taskId);
         this.#relay.relay(taskId);
@@ -435,18 +436,21 @@ class ChainEngineImpl implements ChainEngine {
       });
     }
     this.#workAbort.abort();
+    // from here on, every wait shares one more `limit`
+    const deadline = performance.now() + limit;
+    const left = (): number => Math.max(1, deadline - performance.now());
     // what the last commits wrote is published before the queues and the store may be closed;
     // code that ignores its abort signal is not waited for past the limit: its delivery stays
     // unacknowledged (nothing it does later is committed: the node was abandoned)
     const settled = drained.then(() => until(() => !this.#relay.busy && !this.#pump.running));
-    if (!(await within(settled, limit))) {
+    if (!(await within(settled, left()))) {
       this.#telemetry.log(
         'warn',
         'stop: gave up waiting (user code ignoring its abort signal, or the relay publishing to a full queue); what still runs is left unacknowledged',
         { worker_id: o.workerId, in_flight: this.#consumer.handlers, relay_busy: this.#relay.busy },
       );
     }
-    await within(this.#downloads.close(), limit);
+    await within(this.#downloads.close(), left());
     if (o.ownsQueues) {
       // queues made by the engine: stream queues hand back what they read but did not hand out
       await Promise.all(
@@ -457,7 +461,7 @@ class ChainEngineImpl implements ChainEngine {
         ),
       );
     }
-    if (o.ownsStore) await within(o.store.close(), limit);
+    if (o.ownsStore) await within(o.store.close(), left());
     this.#telemetry.log('info', 'chain engine stopped', { worker_id: o.workerId });
   }
 

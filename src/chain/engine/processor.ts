@@ -78,6 +78,8 @@ export interface ProcessorHost {
   readonly signal: AbortSignal;
   /** Where the processor reports. */
   readonly telemetry: NodeTelemetry;
+  /** The values of a run's login info, redacted from failure messages. @defaultValue none */
+  secrets?(runId: string): string[];
   /** A commit wrote to the task's outbox (successors, items, an ErrorTaskModel): publish it. */
   outboxWritten(taskId: string): void;
 }
@@ -395,7 +397,7 @@ export class ModuleProcessorWithChain {
   ): Promise<NodeOutcome> {
     const rt = this.#host;
     const epoch = ptm.epoch ?? 0;
-    const info = errorInfo(failure, epoch);
+    const info = errorInfo(failure, epoch, rt.secrets?.(ptm.runId));
     const etm: ErrorTaskModel = {
       taskId: ptm.taskId,
       runId: ptm.runId,
