@@ -13,7 +13,9 @@
  *     `ModuleStepAdvanced` event (after its commit): generate + downloads + parses + commit;
  *   - end to end: from its `ParserTaskProduced` event to its `ModuleStepAdvanced` event, which
  *     adds the time the node waited on the parser queue behind its siblings (a list page fans
- *     out into many product nodes at once, so this grows with the fan-out, not with the engine).
+ *     out into many product nodes at once, so this grows with the fan-out, not with the engine);
+ *   - commit → onItem, per item: from its node's `ModuleStepAdvanced` event to the `onItem` call
+ *     that hands the item over (the outbox relay's delay; target p95 ≤ 250 ms).
  *
  * No peer library runs the same exactly-once step chain, so there is no peer row. For scale, the
  * last row is the same crawl written by hand with `fetch` and p-limit (same URLs, concurrency
@@ -37,7 +39,15 @@ import {
 } from '../../src/index.js';
 import { shopModule, type ShopItem } from '../../examples/support/shop-module.js';
 import { startTestSite } from '../../examples/support/test-site.js';
-import { compareThroughput, median, printCase, writeResults } from '../lib/harness.js';
+import {
+  CommitToItemLatency,
+  compareThroughput,
+  latencySummary,
+  median,
+  percentile,
+  printCase,
+  writeResults,
+} from '../lib/harness.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const warmup = 2;
@@ -82,6 +92,8 @@ interface Variant {
   store?: () => Promise<{ store: CacheService; dispose(): Promise<void> }>;
   processing: number[];
   endToEnd: number[];
+  /** Commit → `onItem` of each item, measured rounds only. */
+  items: CommitToItemLatency;
   calls: number;
 }
 
@@ -91,6 +103,7 @@ const variants: Variant[] = [
     concurrency: {},
     processing: [],
     endToEnd: [],
+    items: new CommitToItemLatency(),
     calls: 0,
   },
   {
@@ -109,6 +122,7 @@ const variants: Variant[] = [
     },
     processing: [],
     endToEnd: [],
+    items: new CommitToItemLatency(),
     calls: 0,
   },
   {
@@ -116,6 +130,7 @@ const variants: Variant[] = [
     concurrency: { parser: 32, download: 32 },
     processing: [],
     endToEnd: [],
+    items: new CommitToItemLatency(),
     calls: 0,
   },
 ];
@@ -139,14 +154,16 @@ async function round(v: Variant): Promise<number> {
     store,
     concurrency: v.concurrency,
     rateLimit: { global: false, perKey: { rate: 1_000_000, intervalMs: 1000, burst: 100_000 } },
-    onItem: ({ item }) => {
-      const it = item as ShopItem;
+    onItem: (entry) => {
+      if (measured) v.items.item(entry);
+      const it = entry.item as ShopItem;
       if (it.kind === 'product') products.set(it.id, (products.get(it.id) ?? 0) + 1);
     },
   });
   engine.on('ParserTaskProduced', (e) => produced.set(nodeKey(e), performance.now()));
   engine.on('ModuleStepAdvanced', (e) => {
     if (!measured) return;
+    v.items.committed(e);
     const now = performance.now();
     const key = nodeKey(e);
     v.processing.push(now - started.get(key)!);
@@ -207,10 +224,6 @@ async function handCrawl(): Promise<number> {
   return NODES;
 }
 
-const percentile = (values: number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-};
 const ms = (n: number): number => Number(n.toFixed(2));
 
 const loadStart = Number(loadavg()[0]!.toFixed(2));
@@ -249,13 +262,17 @@ try {
       end_to_end_p50: ms(median(v.endToEnd)),
       end_to_end_p95: ms(percentile(v.endToEnd, 95)),
     };
+    const items = latencySummary(v.items.samples);
     console.log(`  ${label.padEnd(22)} ${JSON.stringify(row)}`);
+    console.log(`  ${''.padEnd(22)} commit → onItem ${JSON.stringify(items)}`);
     notes[`node latency ms, ${label}, processing (generate → ModuleStepAdvanced) p50`] =
       row.processing_p50;
     notes[`node latency ms, ${label}, processing p95`] = row.processing_p95;
     notes[`node latency ms, ${label}, end to end (ParserTaskProduced → ModuleStepAdvanced) p50`] =
       row.end_to_end_p50;
     notes[`node latency ms, ${label}, end to end p95`] = row.end_to_end_p95;
+    notes[`item latency ms, ${label}, commit (ModuleStepAdvanced) → onItem p50`] = items.p50;
+    notes[`item latency ms, ${label}, commit → onItem p95`] = items.p95;
   }
   console.log(`\nwrote ${writeResults('chain', [result], notes)}`);
 } finally {

@@ -10,7 +10,9 @@
  * lists → 100 leaves each (3,031 nodes, 3,000 items), whose downloader answers in process at
  * once (no HTTP): what is measured is the engine and Redis. Throughput is committed nodes per
  * second, from `submit()` to the last node committed and the last item received, summed over
- * the workers (each reports its counts to this process over IPC every 10 ms).
+ * the workers (each reports its counts to this process over IPC every 10 ms). Each worker also
+ * measures, for the items it hands over, the time from its node's commit to `onItem` (p50/p95
+ * per worker count; target p95 ≤ 250 ms).
  *
  * BullMQ: the same number of jobs (3,031) per round, added by this process with `addBulk` in
  * chunks of 1,000 inside the timed region (the workers start on the first chunk, as the engine
@@ -36,7 +38,13 @@ import {
   type RedisStreamQueues,
 } from '../../src/index.js';
 import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
-import { printCase, summarize, writeResults, type CaseResult } from '../lib/harness.js';
+import {
+  latencySummary,
+  printCase,
+  summarize,
+  writeResults,
+  type CaseResult,
+} from '../lib/harness.js';
 import {
   ITEMS_PER_TASK,
   LISTS,
@@ -62,12 +70,26 @@ interface Progress {
   items: number;
 }
 
+/** What a worker sends over IPC. */
+interface WorkerMessage {
+  type: string;
+  nodes?: number;
+  items?: number;
+  samples?: number[];
+  error?: string;
+}
+
+/** Commit → onItem latency samples (ms) of the engine workers, by worker count. */
+const itemLatency = new Map<number, number[]>();
+
 /** A worker child process and its latest reported counts. */
 interface Child {
   name: string;
   proc: ChildProcess;
   stopping: boolean;
   progress: Progress;
+  /** Commit → onItem samples (ms) the worker sent when it stopped. */
+  latency: number[];
   stderr: string;
   ready: Promise<void>;
   exited: Promise<void>;
@@ -91,6 +113,7 @@ function startChild(name: string, env: Record<string, string>): Child {
     proc,
     stopping: false,
     progress: { nodes: 0, items: 0 },
+    latency: [],
     stderr: '',
     ready: new Promise<void>((resolve, reject) => {
       ready = resolve;
@@ -99,8 +122,9 @@ function startChild(name: string, env: Record<string, string>): Child {
     exited: new Promise<void>((resolve) => proc.once('exit', () => resolve())),
   };
   proc.stderr!.on('data', (c: Buffer) => (child.stderr += c.toString()));
-  proc.on('message', (m: { type: string; nodes?: number; items?: number; error?: string }) => {
+  proc.on('message', (m: WorkerMessage) => {
     if (m.type === 'ready') ready();
+    else if (m.type === 'latency') child.latency.push(...m.samples!);
     else if (m.type === 'progress') {
       child.progress = { nodes: m.nodes!, items: m.items! };
       onProgress?.();
@@ -345,6 +369,10 @@ async function main(): Promise<void> {
         mocraRows.set(workers, result.rows[1]!.median);
       } finally {
         await Promise.all([...engines, ...bulls].map(stopChild));
+        itemLatency.set(
+          workers,
+          engines.flatMap((c) => c.latency),
+        );
       }
       // the engines left nothing behind in their streams
       for (const q of ['task', 'parser', 'error']) {
@@ -380,13 +408,18 @@ async function main(): Promise<void> {
         `${(u.commands / u.ops).toFixed(1)} Redis commands (those run by scripts included) and ` +
         `${((u.cpu / u.ops) * 1e6).toFixed(0)} µs of Redis CPU per node or job`;
     }
-    console.log('\nRedis cost:', perOp);
+    const latency: Record<string, ReturnType<typeof latencySummary>> = {};
+    for (const [w, samples] of itemLatency) latency[`${w} worker(s)`] = latencySummary(samples);
+    console.log('\nitem latency, commit → onItem (ms):', latency);
+    console.log('Redis cost:', perOp);
     console.log('mocra nodes/s ÷ BullMQ jobs/s:', ratios);
     console.log('scaling:', speedups);
     Object.assign(notes, {
       'mocra nodes/s ÷ BullMQ jobs/s': ratios,
       scaling: speedups,
       'Redis cost (measured rounds)': perOp,
+      'item latency ms, commit (ModuleStepAdvanced) → onItem, all rounds of each worker count, in the committing process':
+        latency,
       'load average at end (1 min)': loadavg()[0],
       'wall time (s)': Math.round((Date.now() - began) / 1000),
       setup: `worker processes ${WORKER_COUNTS.join('/')} (node --import tsx) on one private redis-server; per process concurrency ${CONCURRENCY} (engine parser stage; publish ${CONCURRENCY * 2}) or BullMQ Worker concurrency ${CONCURRENCY}; ${rounds} rounds after ${warmup} warm-up per contender, interleaved; both sets of processes alive during each other's rounds (idle)`,

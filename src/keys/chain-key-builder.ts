@@ -286,6 +286,20 @@ export class ChainKeyBuilder {
     return `${this.queue(name)}:dead`;
   }
 
+  /**
+   * A message handed to an in-memory queue over a store that outlives the process (the
+   * engine's `allowVolatileQueues`), kept until the work it carries is settled, so that a
+   * restart can queue it again. `id` names the message (kind letter + node or task).
+   */
+  handOff(taskId: string, id: string): string {
+    return this.#key(taskId, 'handoff', id);
+  }
+
+  /** The index of a task's {@link ChainKeyBuilder.handOff} messages (score: when handed off). */
+  handOffIndex(taskId: string): string {
+    return this.#key(taskId, 'handoff');
+  }
+
   /** Outbox entries handed to a relay and not yet acknowledged (score: lease end). */
   outboxLeases(taskId: string): string {
     return this.#key(taskId, 'outbox', 'leases');

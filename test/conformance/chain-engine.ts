@@ -1,13 +1,15 @@
 /**
  * End-to-end scenarios of the chain engine against a real local HTTP site. The same scenarios
- * and the same expected end states run on the in-process store and on Redis (with in-process
- * queues): the engine must give the same results on both.
+ * and the same expected end states run on the in-process store and on Redis (with the queues
+ * that follow it, Redis Streams, and with in-process queues): the engine must give the same
+ * results on each.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createChainEngine,
   defineModule,
   InMemoryMetrics,
+  MemoryQueue,
   type CacheService,
   type ChainEngine,
   type ChainEngineOptions,
@@ -19,6 +21,11 @@ import { startTestSite, type TestSite } from '../../examples/support/test-site.j
 
 export interface EngineFixture {
   store: CacheService;
+  /**
+   * Pass in-memory queues (of the run's `queueCapacity`) with `allowVolatileQueues`, instead of
+   * the queues that follow the store.
+   */
+  volatileQueues?: boolean;
   cleanup(): Promise<void>;
 }
 
@@ -31,6 +38,15 @@ interface Run {
 
 const FAST_RETRY = { maxRetries: 3, initialDelayMs: 5, maxDelayMs: 20, jitter: 0 };
 const FAST_LIMIT = { global: false as const, perKey: { rate: 2000, intervalMs: 1000, burst: 200 } };
+
+/** In-memory queues over a store that outlives the process, accepted explicitly. */
+function volatile(capacity = 1000, metrics: InMemoryMetrics): Partial<ChainEngineOptions> {
+  const queue = (name: string) => new MemoryQueue<string>({ name, capacity, metrics });
+  return {
+    allowVolatileQueues: true,
+    queues: { task: queue('task'), parser: queue('parser'), error: queue('error') },
+  };
+}
 
 /** The 3-step shop module: catalogue → list pages → products (one item per product). */
 export function shopModule(site: TestSite, id = 'shop'): ModuleDefinition {
@@ -127,6 +143,7 @@ export function runChainEngineScenarios(name: string, fixture: () => Promise<Eng
         nodeRetry: FAST_RETRY,
         retryPollMs: 5,
         ...options,
+        ...(fx.volatileQueues ? volatile(options.queueCapacity, metrics) : {}),
         store: fx.store,
         metrics,
         onItem: (item) => {

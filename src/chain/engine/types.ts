@@ -107,10 +107,30 @@ export interface ChainEngineOptions {
   store?: CacheService;
   /** The state machine to use. @defaultValue `RedisChainState` on a Redis store, else `LocalChainState` */
   state?: ChainStateStore;
-  /** The queues. @defaultValue bounded in-memory queues of `queueCapacity` */
+  /**
+   * The queues. By default they follow the store, so that what the store keeps across a crash
+   * the queues keep too: Redis Stream queues on a Redis store (`createRedisStreamQueues` over
+   * the store's client and `keyPrefix`, consumer = `workerId`; closed by `stop()`), bounded
+   * in-memory queues of `queueCapacity` on the in-process store. A durable store (`durable:
+   * true`) needs durable queues passed here. In-memory queues over a Redis or durable store are
+   * refused unless `allowVolatileQueues` is set.
+   * @defaultValue queues that follow the store (see above)
+   */
   queues?: ChainQueues;
-  /** Capacity of each default in-memory queue (waiting + in flight). @defaultValue 1000 */
+  /**
+   * Capacity of each default queue (in-memory: waiting + in flight; Redis Stream: entries in the
+   * stream before producers wait). @defaultValue 1000 in memory, 10000 on Redis Streams
+   */
   queueCapacity?: number;
+  /**
+   * Accept in-memory queues (the default ones or `MemoryQueue`s passed in) over a store that
+   * outlives the process (a Redis or durable store). **Consequence:** messages waiting in those
+   * queues die with the process. The state still knows the nodes that were never run, and the
+   * next `start()` over the same store finds and queues them again (a bounded scan of the active
+   * tasks), but until then that work waits, and other processes sharing the store never see it.
+   * @defaultValue false (such a mix is refused with `ConfigError`)
+   */
+  allowVolatileQueues?: boolean;
   /** Concurrency of each stage. */
   concurrency?: ChainConcurrency;
   /**
