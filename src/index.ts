@@ -154,7 +154,6 @@ export {
   CommitErrorCode,
   FallbackCode,
   RecoverCode,
-  ReorderCode,
   RetryScheduleCode,
   TerminateCode,
   TerminatedCode,

@@ -1,5 +1,9 @@
 export { LocalChainState } from './local-chain-state.js';
-export type { ChainStateOptions } from './local-chain-state.js';
+export type {
+  ChainStateOptions,
+  LocalChainStateOptions,
+  SyncBackend,
+} from './local-chain-state.js';
 export { RedisChainState } from './redis-chain-state.js';
 export type { RedisChainStateOptions } from './redis-chain-state.js';
 export {
@@ -9,7 +13,6 @@ export {
   CommitErrorCode,
   FallbackCode,
   RecoverCode,
-  ReorderCode,
   RetryScheduleCode,
   TerminateCode,
   TerminatedCode,
@@ -25,7 +28,9 @@ export type {
   RetryScheduleInput,
   Successor,
   TerminatedResult,
+  TerminateScope,
   ThresholdInput,
   ThresholdResult,
 } from './types.js';
 export type * from './result-codes.js';
+export type { SyncStore } from './sync-store.js';
