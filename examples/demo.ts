@@ -40,7 +40,7 @@ import {
   summaryRows,
   type DemoProgress,
 } from './support/demo-common.js';
-import { RateLimiter, createCacheService, createChainEngine } from '../src/index.js';
+import { RateLimiter, createCacheService, createChainEngine } from 'mocra';
 
 const MAX_WORKERS = 16;
 const smoke = process.env.MOCRA_EXAMPLE_SMOKE === '1';

@@ -481,7 +481,8 @@ export class RateLimiter {
 
   #settle(waiter: Waiter, error: unknown): void {
     waiter.settled = true;
-    this.#waiting--;
+    // nobody waits any more: what is left of the timer no longer holds the process
+    if (--this.#waiting === 0) this.#timer?.unref();
     waiter.disposeAbort();
     if (waiter.deadlineEntry !== null) this.#timers.kill(waiter.deadlineEntry);
     if (error !== undefined) {
@@ -502,10 +503,13 @@ export class RateLimiter {
       this.#timerAt = Infinity;
       return;
     }
-    if (this.#timer !== null && this.#timerAt <= top.at) return;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timerAt = top.at;
-    this.#timer = unrefTimeout(() => this.#onTimer(), top.at - this.#options.clock.now());
+    if (this.#timer === null || this.#timerAt > top.at) {
+      if (this.#timer !== null) clearTimeout(this.#timer);
+      this.#timerAt = top.at;
+      this.#timer = unrefTimeout(() => this.#onTimer(), top.at - this.#options.clock.now());
+    }
+    // a caller waits on this timer: keep the process alive for it
+    if (this.#waiting > 0) this.#timer.ref();
   }
 
   #onTimer(): void {

@@ -261,7 +261,17 @@ export class RetryPolicy {
         },
       ),
     }).dangerouslyUnref();
+    // cockatiel's backoff timer is unref'd (it cannot be cancelled, and must not hold the process
+    // after an abort); while the caller waits out a backoff, this ref'd twin keeps it alive
+    let keepAlive: ReturnType<typeof setTimeout> | undefined;
+    const release = (): void => {
+      if (keepAlive !== undefined) clearTimeout(keepAlive);
+      keepAlive = undefined;
+    };
     const onRetry = policy.onRetry((event) => {
+      release();
+      if (!signal.aborted)
+        keepAlive = setTimeout(noop, Math.min(event.delay + 1, MAX_TIMER_DELAY_MS));
       this.#stats.retries++;
       if (this.#emitter.has('retry')) {
         const error = 'error' in event ? event.error : undefined;
@@ -269,6 +279,7 @@ export class RetryPolicy {
       }
     });
     const attempt = async ({ signal: inner }: { signal: AbortSignal }): Promise<T> => {
+      release();
       // after an abort, cockatiel may still wake from its backoff wait: never call fn again
       if (signal.aborted) throw abortError(signal);
       attempts++;
@@ -320,6 +331,7 @@ export class RetryPolicy {
         this.#emitter.emit('giveUp', { attempts, error: lastError ?? error });
       throw error;
     } finally {
+      release();
       removeAbort();
       onRetry.dispose();
     }
@@ -338,3 +350,5 @@ export class RetryPolicy {
     return this.#emitter.on(event, listener);
   }
 }
+
+function noop(): void {}

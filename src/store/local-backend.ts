@@ -69,10 +69,21 @@ export class LocalBackend implements CacheService {
   }
 
   async get(key: string): Promise<string | null> {
-    return this.store.get(this.#k('get', key));
+    if (this.#closed || typeof key !== 'string') return this.store.get(this.#k('get', key));
+    return this.store.get(this.keyPrefix + key);
   }
 
   async set(key: string, value: string, options?: SetOptions): Promise<void> {
+    // the common call (open, string key and value, no options) builds no message text
+    if (
+      !this.#closed &&
+      typeof key === 'string' &&
+      typeof value === 'string' &&
+      options === undefined
+    ) {
+      this.store.set(this.keyPrefix + key, value);
+      return;
+    }
     const k = this.#k('set', key);
     const v = checkValue(`${W}.set`, value);
     this.store.set(k, v, checkTtl(`${W}.set`, options));

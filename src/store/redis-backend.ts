@@ -2,7 +2,7 @@
  * The Redis {@link CacheService} on ioredis (one server or a Redis Cluster), and the runner of
  * the compiled scripts in `lua/`.
  */
-import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import {
   BackendUnavailableError,
   ConfigError,
@@ -30,6 +30,7 @@ import {
 } from './args.js';
 import { keySlot } from './key-slot.js';
 import { WriteCoalescer } from './write-coalescer.js';
+import { ioredis } from './ioredis.js';
 import { LUA_SCRIPTS, type LuaScriptSource } from './lua-scripts.generated.js';
 import type {
   CacheService,
@@ -191,18 +192,19 @@ export class RedisBackend implements CacheService, ScriptRunner {
     this.#assertSameSlot = optionalBoolean(W, 'assertSameSlot', o.assertSameSlot, true);
     this.#logger = o.logger ?? silentLogger;
     const r = o.redis;
-    if (r instanceof Redis || r instanceof Cluster || isClientLike(r)) {
+    // a Redis or Cluster client is client-like: no need to load ioredis to recognise one
+    if (isClientLike(r)) {
       this.client = r as Redis | Cluster;
       this.#ownsClient = false;
     } else if (typeof r === 'string') {
       if (!/^rediss?:\/\//.test(r)) invalid(W, 'redis', 'a redis:// or rediss:// URL', r);
-      this.client = new Redis(r, SAFE_CLIENT_OPTIONS);
+      this.client = new (ioredis().Redis)(r, SAFE_CLIENT_OPTIONS);
       this.#ownsClient = true;
     } else if (r !== null && typeof r === 'object' && 'cluster' in r) {
-      this.client = createCluster(r);
+      this.client = createCluster(r as RedisClusterConnection);
       this.#ownsClient = true;
     } else if (r !== null && typeof r === 'object') {
-      this.client = new Redis({ ...(r as RedisOptions), ...SAFE_CLIENT_OPTIONS });
+      this.client = new (ioredis().Redis)({ ...(r as RedisOptions), ...SAFE_CLIENT_OPTIONS });
       this.#ownsClient = true;
     } else {
       invalid(
@@ -513,7 +515,7 @@ function createCluster(r: RedisClusterConnection): Cluster {
         `unknown option \`redis.${key}\` (a cluster connection takes \`cluster\` and \`clusterOptions\`)`,
       );
   }
-  return new Cluster(r.cluster, {
+  return new (ioredis().Cluster)(r.cluster, {
     clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
     ...extra,
     ...SAFE_CLUSTER_OPTIONS,
