@@ -24,6 +24,7 @@ export type {
   ClaimResult,
   CommitErrorInput,
   CommitSuccessInput,
+  CommitSuccessResult,
   NodeAddress,
   RetryScheduleInput,
   Successor,
