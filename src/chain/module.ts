@@ -87,12 +87,34 @@ export interface ParseContext extends StepContext {
   request: Required<Pick<ChainRequest, 'id' | 'url' | 'method'>> & ChainRequest;
 }
 
+/**
+ * An input routed to a named step of the module (the same step, an earlier or a later one).
+ */
+export interface Route {
+  /** The name of the step that runs the input. */
+  step: string;
+  /** The input: that step's `ctx.input`. */
+  input?: JsonValue;
+  /**
+   * A de-duplication key, unique within the run and the module (for a crawl, the canonical URL):
+   * the first input routed with a key becomes a node; a later one with the same key, from any
+   * branch or worker, does not (counted in `stats().deduplicated`, event `InputDeduplicated`).
+   * Without a key every route makes a node, up to the module's `maxRouteDepth`.
+   */
+  key?: string;
+}
+
 /** What `parse` returns. */
 export interface ParseOutput {
   /** Output items of this step, committed once with the node, then handed to `onItem`. */
   items?: JsonValue[];
   /** Inputs of the next step: each becomes a node of step `stepIdx + 1` from this request. */
   next?: JsonValue[];
+  /**
+   * Inputs of named steps (any step of the module, this one included): each becomes a node of
+   * that step from this request, unless its key was taken.
+   */
+  route?: Route[];
 }
 
 /** One step of a module. */
@@ -124,9 +146,26 @@ export interface ModuleDefinition {
   errorThreshold?: number;
   /** Most concurrent downloads of this module. Omit for no per-module cap. */
   concurrency?: number;
+  /**
+   * Most routes without a de-duplication key on one path of the module's tree (a pagination
+   * without keys is one route per page). A parse routing past it fails its node with
+   * `ROUTE_INVALID`, and the node's ErrorTaskModel is dead-lettered: a loop ends there.
+   * Routes with a key do not count. @defaultValue 1000
+   */
+  maxRouteDepth?: number;
 }
 
-const MODULE_KEYS = ['id', 'steps', 'rateLimit', 'errorThreshold', 'concurrency'] as const;
+/** The default {@link ModuleDefinition.maxRouteDepth}. */
+export const DEFAULT_MAX_ROUTE_DEPTH = 1000;
+
+const MODULE_KEYS = [
+  'id',
+  'steps',
+  'rateLimit',
+  'errorThreshold',
+  'concurrency',
+  'maxRouteDepth',
+] as const;
 const STEP_KEYS = ['name', 'generate', 'parse'] as const;
 
 /**
@@ -196,6 +235,11 @@ export function defineModule(definition: ModuleDefinition): ModuleDefinition {
     min: 1,
   });
   if (concurrency !== undefined) out.concurrency = concurrency;
+  const depth = optionalNumber(w, 'maxRouteDepth', d.maxRouteDepth, undefined, {
+    integer: true,
+    min: 0,
+  });
+  if (depth !== undefined) out.maxRouteDepth = depth;
   Object.freeze(steps);
   return Object.freeze(out);
 }

@@ -30,6 +30,7 @@ import {
 import type { DownloadPath } from './download.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
+import { childInputs, type ChildInput } from './routes.js';
 import { NodeFailure, errorInfo, checkParseOutput, type ResolvedRequest } from './step-output.js';
 import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES, type NodeTelemetry } from './telemetry.js';
 import type { ChainItem } from './types.js';
@@ -204,7 +205,7 @@ export class ModuleProcessorWithChain {
     try {
       const requests = await this.#generate(ptm, ctx, fields);
       const lastStep = stepIdx === this.module.steps.length - 1;
-      if (!lastStep) await this.#persist(ptm, requests);
+      const routeDepth = ptm.routeDepth ?? 0;
       const outputs = await Promise.all(
         requests.map(async (request) => {
           let response: DownloadResult;
@@ -214,20 +215,27 @@ export class ModuleProcessorWithChain {
             throw new NodeFailure('download', error);
           }
           let out: ParseOutput;
+          let children: ChildInput[];
           try {
             out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
+            children = childInputs(this.module, stepIdx, routeDepth, request.id, out);
           } catch (error) {
             if (!rt.signal.aborted) rt.telemetry.parsed(this.module.id, false);
             throw new NodeFailure('parse', error);
           }
           rt.telemetry.parsed(this.module.id, true);
-          return { request, out };
+          return { request, out, children };
         }),
+      );
+      // the requests whose children may need them again (the fallback re-parses them)
+      await this.#persist(
+        ptm,
+        outputs.filter((o) => o.children.length > 0).map((o) => o.request),
       );
       const successors: Successor[] = [];
       const items: string[] = [];
       const nodeKey = rt.keys.ptmKey(node);
-      for (const [r, { request, out }] of outputs.entries()) {
+      for (const [r, { request, out, children }] of outputs.entries()) {
         for (const [i, item] of (out.items ?? []).entries()) {
           const entry: ChainItem = {
             itemId: `${nodeKey}/${r}/${i}`,
@@ -241,42 +249,50 @@ export class ModuleProcessorWithChain {
           };
           items.push(OUTBOX_ITEM + JSON.stringify(entry));
         }
-        if (lastStep) {
-          if ((out.next?.length ?? 0) > 0) {
-            rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
-              ...fields,
-              request_id: request.id,
-            });
-          }
-          continue;
+        if (lastStep && (out.next?.length ?? 0) > 0) {
+          rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
+            ...fields,
+            request_id: request.id,
+          });
         }
-        (out.next ?? []).forEach((input, i) => {
+        for (const c of children) {
           const child: ParserTaskModel = {
             taskId: ptm.taskId,
             runId: ptm.runId,
             account: ptm.account,
             platform: ptm.platform,
             moduleId: ptm.moduleId,
-            stepIdx: stepIdx + 1,
-            prefixRequest: `${request.id}#${i}`,
-            data: input,
+            stepIdx: c.stepIdx,
+            prefixRequest: c.prefixRequest,
           };
+          if (c.input !== undefined) child.data = c.input;
           if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
-          successors.push({
+          if (c.routeDepth > 0) child.routeDepth = c.routeDepth;
+          const successor: Successor = {
             node: toNodeId(child),
             message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
-          });
-        });
+          };
+          if (c.key !== undefined) successor.key = c.key;
+          successors.push(successor);
+        }
       }
-      const code = await rt.state.commitSuccess({ node, owner, version, successors, items });
+      const commit = await rt.state.commitSuccessDetailed({
+        node,
+        owner,
+        version,
+        successors,
+        items,
+      });
+      const code = commit.code;
       rt.telemetry.commit(COMMIT_NAMES[code]);
+      if (code === CommitCode.COMMIT_OK) this.#deduplicated(ptm, successors, commit.duplicates);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
         rt.outboxWritten(ptm.taskId);
         if (code === CommitCode.ALREADY_COMMITTED) return 'replayed';
         rt.telemetry.emit('ModuleStepAdvanced', {
           type: 'ModuleStepAdvanced',
           ...nodeEventId(ptm),
-          successors: successors.length,
+          successors: successors.length - commit.duplicates.length,
           items: items.length,
           lastStep,
         });
@@ -285,7 +301,8 @@ export class ModuleProcessorWithChain {
         rt.telemetry.log('debug', 'node committed', {
           ...fields,
           decision: 'commit_ok',
-          successors: successors.length,
+          successors: successors.length - commit.duplicates.length,
+          deduplicated: commit.duplicates.length,
           items: items.length,
           duration_ms: Math.round(ms),
         });
@@ -314,6 +331,22 @@ export class ModuleProcessorWithChain {
           performance.now() - started,
         );
       return outcome;
+    }
+  }
+
+  /** Reports the keyed successors a commit skipped as duplicates: counted, one event each. */
+  #deduplicated(ptm: ParserTaskModel, successors: Successor[], duplicates: number[]): void {
+    if (duplicates.length === 0) return;
+    const rt = this.#host;
+    rt.telemetry.deduplicated(this.module.id, duplicates.length);
+    for (const i of duplicates) {
+      const s = successors[i]!;
+      rt.telemetry.emit('InputDeduplicated', {
+        type: 'InputDeduplicated',
+        ...nodeEventId(ptm),
+        targetStepIdx: s.node.stepIdx,
+        key: s.key!,
+      });
     }
   }
 
@@ -378,6 +411,7 @@ export class ModuleProcessorWithChain {
     };
     if (ptm.data !== undefined) etm.data = ptm.data;
     if (ptm.metadata !== undefined) etm.metadata = ptm.metadata;
+    if (ptm.routeDepth !== undefined) etm.routeDepth = ptm.routeDepth;
     // the ErrorTaskModel is queued in the outbox by the same transition that records the
     // failure: it exists exactly when the failure does, and survives this process
     const code = await rt.state.commitError({

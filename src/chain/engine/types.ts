@@ -213,6 +213,19 @@ export interface ChainEventMap {
     /** Whether this was the module's last step. */
     lastStep: boolean;
   };
+  /**
+   * A routed input was not made into a node: its de-duplication key was taken before in its run
+   * and module (by any branch or worker). The node fields are those of the node whose parse
+   * routed it.
+   */
+  InputDeduplicated: NodeEventBase & {
+    /** The event name. */
+    type: 'InputDeduplicated';
+    /** The step the input was routed to. */
+    targetStepIdx: number;
+    /** The de-duplication key. */
+    key: string;
+  };
   /** A non-first step's generate failed and the fallback gate decided. */
   ModuleStepFallback: NodeEventBase & {
     /** The event name. */
@@ -309,6 +322,8 @@ export interface ChainEngineStats {
   items: number;
   /** Fallbacks allowed. */
   fallbacks: number;
+  /** Routed inputs not made into nodes: their de-duplication key was taken before in their run and module. */
+  deduplicated: number;
   /** Fallbacks refused by the gate. */
   fallbacksRefused: number;
   /** Modules terminated by threshold. */
