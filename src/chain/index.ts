@@ -11,6 +11,7 @@ export type {
   ModuleDefinition,
   ParseContext,
   ParseOutput,
+  Route,
   StepContext,
   StepDefinition,
   TaskInfo,
