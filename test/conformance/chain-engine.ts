@@ -14,6 +14,7 @@ import {
   type ChainEventMap,
   type ChainItem,
   type ModuleDefinition,
+  type StepContext,
 } from '../../src/index.js';
 import { startTestSite, type TestSite } from '../../examples/support/test-site.js';
 
@@ -96,8 +97,8 @@ function feedModule(site: TestSite, id = 'feed', maxRouteDepth?: number): Module
     steps: [
       {
         name: 'feed',
-        generate: (ctx) => [
-          { url: `${site.url}${(ctx.input as string | undefined) ?? '/feed/1'}` },
+        generate: (ctx: StepContext<string | undefined>) => [
+          { url: `${site.url}${ctx.input ?? '/feed/1'}` },
         ],
         parse: (r) => {
           const body = JSON.parse(r.body) as { products: string[]; next: string | null };
@@ -118,22 +119,28 @@ function treeModule(site: TestSite, id = 'tree'): ModuleDefinition {
     steps: [
       {
         name: 'category',
-        generate: (ctx) => [
-          { url: `${site.url}${(ctx.input as string | undefined) ?? '/tree/t'}` },
+        generate: (ctx: StepContext<string | undefined>) => [
+          { url: `${site.url}${ctx.input ?? '/tree/t'}` },
         ],
         parse: (r) => {
           const body = JSON.parse(r.body) as { links: string[]; products: string[] };
           return {
             route: [
-              ...body.links.map((link) => ({ step: 'category', input: link, key: link })),
-              ...body.products.map((p) => ({ step: 'product', input: p, key: `product:${p}` })),
+              // a literal inside .map() needs `as const` to stay a step name
+              ...body.links.map((link) => ({ step: 'category' as const, input: link, key: link })),
+              ...body.products.map((p) => ({
+                step: 'product' as const,
+                input: p,
+                key: `product:${p}`,
+              })),
             ],
           };
         },
       },
       {
         name: 'product',
-        generate: (ctx) => [{ url: `${site.url}/tree-product/${String(ctx.input)}` }],
+        // reached by routes only: the step declares its input type
+        generate: (ctx: StepContext<string>) => [{ url: `${site.url}/tree-product/${ctx.input}` }],
         parse: (r) => ({ items: [JSON.parse(r.body) as { id: string }] }),
       },
     ],

@@ -13,6 +13,7 @@ export type {
   ChainEventName,
   ChainItem,
   ChainQueues,
+  ModuleItem,
   DownloadContext,
   Downloader,
   NodeEventBase,

@@ -73,10 +73,19 @@ export interface NodeRetryOptions {
   jitter?: number;
 }
 
-/** Options of {@link createChainEngine}. */
-export interface ChainEngineOptions {
+/**
+ * The item `onItem` receives from modules `M`: for a typed module, its `moduleId` and `item`
+ * are typed (a union over the modules, told apart by `moduleId`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ModuleItem<M extends ModuleDefinition<any, string>> =
+  M extends ModuleDefinition<infer Item, infer Id> ? ChainItem<Item> & { moduleId: Id } : never;
+
+/** Options of {@link createChainEngine}; `M` is the type of its modules (inferred). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface ChainEngineOptions<M extends ModuleDefinition<any, string> = ModuleDefinition> {
   /** The modules this engine can run (a TaskModel names them by id). */
-  modules: ModuleDefinition[];
+  modules: M[];
   /**
    * Fetches requests. @defaultValue a `fetch`-based downloader that returns status, lower-case
    * headers and the body as text.
@@ -127,7 +136,7 @@ export interface ChainEngineOptions {
    * {@link ChainItem.itemId} (a second call only when a process died between handing the item
    * over and acknowledging it).
    */
-  onItem?: (item: ChainItem) => void | Promise<void>;
+  onItem?: (item: ModuleItem<M>) => void | Promise<void>;
   /** Key layout. @defaultValue new ChainKeyBuilder() */
   keys?: ChainKeyBuilder;
   /** TTL of chain state keys, persisted requests and task records, in ms. @defaultValue 7 days */
@@ -156,8 +165,8 @@ export interface ChainEngineOptions {
   sweepWindowMs?: number;
 }
 
-/** One output item, as handed to `onItem` and the `ItemProduced` event. */
-export interface ChainItem {
+/** One output item, as handed to `onItem` and the `ItemProduced` event; `T` is the item's type. */
+export interface ChainItem<T = JsonValue> {
   /**
    * Stable id of the item (node, request, position): the same on every delivery. Items are
    * committed exactly once; `onItem` is called at least once per item — more only when a
@@ -178,7 +187,7 @@ export interface ChainItem {
   /** The request whose response produced it. */
   requestId: string;
   /** The item. */
-  item: JsonValue;
+  item: T;
 }
 
 /** Identity fields every node event carries: a `NodeId` without account and platform. */
