@@ -1,7 +1,10 @@
 /**
  * The one name for a node of a run's tree inside the engine: {@link NodeId}. The older names
  * (`NodeRef` in messages, `PtmIdentity` in keys, `NodeAddress` in the state machine,
- * `NodeEventBase` on events) describe the same node and are kept as aliases where they live.
+ * `NodeEventBase` on events) describe the same node. `NodeRef` and `NodeEventBase` are aliases
+ * of the types here now. The state machine's `NodeAddress` has exactly the fields of a `NodeId`
+ * and the keys' `PtmIdentity` those of a `NodeRef`, so each is passed where the other is meant;
+ * they become aliases when their owners switch.
  */
 /** Identifies one node: a step of a module of a task's run, reached from one prefix request. */
 export interface NodeId {

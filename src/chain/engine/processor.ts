@@ -25,6 +25,7 @@ import {
   CommitCode,
   CommitErrorCode,
   type ChainStateStore,
+  type ClaimResult,
   type Successor,
 } from '../state/index.js';
 import type { DownloadPath } from './download.js';
@@ -56,6 +57,13 @@ export type NodeOutcome =
  * claim whose reply was lost may have run). @internal
  */
 export type NodeRun = { outcome: NodeOutcome } | { error: unknown; leaseHeld: boolean };
+
+/** One downloaded and parsed request: its output and the child nodes it makes. @internal */
+interface ParsedRequest {
+  request: ResolvedRequest;
+  out: ParseOutput;
+  children: ChildInput[];
+}
 
 /** Everything the processor needs from its engine: the one interface between them. @internal */
 export interface ProcessorHost {
@@ -140,28 +148,22 @@ export class ModuleProcessorWithChain {
         epoch: ptm.epoch ?? 0,
         root: isRootNode(ptm),
       });
-      if (claim.code !== ClaimCode.EXECUTE) leaseHeld = false;
-      return { outcome: await this.#afterClaim(ptm, task, owner, raw, claim) };
+      this.#host.telemetry.claim(CLAIM_NAMES[claim.code]);
+      if (claim.code !== ClaimCode.EXECUTE) {
+        leaseHeld = false;
+        return { outcome: await this.#notClaimed(ptm, raw, claim) };
+      }
+      return { outcome: await this.#execute(ptm, task, owner, claim.version) };
     } catch (error) {
       return { error, leaseHeld };
     }
   }
 
-  async #afterClaim(
-    ptm: ParserTaskModel,
-    task: TaskInfo,
-    owner: string,
-    raw: string,
-    claim: Awaited<ReturnType<ChainStateStore['claim']>>,
-  ): Promise<NodeOutcome> {
+  /** A claim that is not EXECUTE ends the message: say why. */
+  async #notClaimed(ptm: ParserTaskModel, raw: string, claim: ClaimResult): Promise<NodeOutcome> {
     const rt = this.#host;
-    const node = toNodeId(ptm);
-    const epoch = ptm.epoch ?? 0;
     const fields = this.#fields(ptm);
-    rt.telemetry.claim(CLAIM_NAMES[claim.code]);
     switch (claim.code) {
-      case ClaimCode.EXECUTE:
-        break;
       case ClaimCode.DUPLICATE_DONE:
         rt.outboxWritten(ptm.taskId); // a crash may have left its outbox unpublished
         rt.telemetry.log('debug', 'node already done', { ...fields, decision: 'duplicate_done' });
@@ -187,95 +189,41 @@ export class ModuleProcessorWithChain {
         return 'out_of_order';
       }
     }
-    const version = claim.version;
-    const idempotencyKey = `${ptm.runId}:${rt.keys.ptmKey(node)}:${version}`;
-    const stepIdx = ptm.stepIdx;
-    const step = this.module.steps[stepIdx]!;
+    throw new Error(`unreachable: claim code ${claim.code} handled as not claimed`);
+  }
+
+  /** The claimed node's work: generate, download, parse, then commit it, or its failure. */
+  async #execute(
+    ptm: ParserTaskModel,
+    task: TaskInfo,
+    owner: string,
+    version: number,
+  ): Promise<NodeOutcome> {
+    const rt = this.#host;
+    const node = toNodeId(ptm);
+    const fields = this.#fields(ptm);
+    const step = this.module.steps[ptm.stepIdx]!;
     const ctx: StepContext = {
       task,
       moduleId: this.module.id,
-      stepIdx,
+      stepIdx: ptm.stepIdx,
       stepName: step.name,
       prefixRequest: ptm.prefixRequest,
       input: ptm.data,
       signal: rt.signal,
-      idempotencyKey,
+      idempotencyKey: `${ptm.runId}:${rt.keys.ptmKey(node)}:${version}`,
     };
     const started = performance.now();
     try {
       const requests = await this.#generate(ptm, ctx, fields);
-      const lastStep = stepIdx === this.module.steps.length - 1;
-      const routeDepth = ptm.routeDepth ?? 0;
-      const outputs = await Promise.all(
-        requests.map(async (request) => {
-          let response: DownloadResult;
-          try {
-            response = await rt.downloads.download(this.module, ptm.taskId, request, rt.signal);
-          } catch (error) {
-            throw new NodeFailure('download', error);
-          }
-          let out: ParseOutput;
-          let children: ChildInput[];
-          try {
-            out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
-            children = childInputs(this.module, stepIdx, routeDepth, request.id, out);
-          } catch (error) {
-            if (!rt.signal.aborted) rt.telemetry.parsed(this.module.id, false);
-            throw new NodeFailure('parse', error);
-          }
-          rt.telemetry.parsed(this.module.id, true);
-          return { request, out, children };
-        }),
-      );
+      const lastStep = ptm.stepIdx === this.module.steps.length - 1;
+      const outputs = await Promise.all(requests.map((r) => this.#fetchAndParse(ptm, ctx, r)));
       // the requests whose children may need them again (the fallback re-parses them)
       await this.#persist(
         ptm,
         outputs.filter((o) => o.children.length > 0).map((o) => o.request),
       );
-      const successors: Successor[] = [];
-      const items: string[] = [];
-      const nodeKey = rt.keys.ptmKey(node);
-      for (const [r, { request, out, children }] of outputs.entries()) {
-        for (const [i, item] of (out.items ?? []).entries()) {
-          const entry: ChainItem = {
-            itemId: `${nodeKey}/${r}/${i}`,
-            taskId: ptm.taskId,
-            runId: ptm.runId,
-            moduleId: ptm.moduleId,
-            stepIdx,
-            prefixRequest: ptm.prefixRequest,
-            requestId: request.id,
-            item,
-          };
-          items.push(OUTBOX_ITEM + JSON.stringify(entry));
-        }
-        if (lastStep && (out.next?.length ?? 0) > 0) {
-          rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
-            ...fields,
-            request_id: request.id,
-          });
-        }
-        for (const c of children) {
-          const child: ParserTaskModel = {
-            taskId: ptm.taskId,
-            runId: ptm.runId,
-            account: ptm.account,
-            platform: ptm.platform,
-            moduleId: ptm.moduleId,
-            stepIdx: c.stepIdx,
-            prefixRequest: c.prefixRequest,
-          };
-          if (c.input !== undefined) child.data = c.input;
-          if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
-          if (c.routeDepth > 0) child.routeDepth = c.routeDepth;
-          const successor: Successor = {
-            node: toNodeId(child),
-            message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
-          };
-          if (c.key !== undefined) successor.key = c.key;
-          successors.push(successor);
-        }
-      }
+      const { successors, items } = this.#outputs(ptm, outputs, lastStep, fields);
       const commit = await rt.state.commitSuccessDetailed({
         node,
         owner,
@@ -323,7 +271,7 @@ export class ModuleProcessorWithChain {
         return 'released';
       }
       const failure = caught instanceof NodeFailure ? caught : new NodeFailure('generate', caught);
-      const outcome = await this.#fail(ptm, node, owner, version, epoch, failure, fields);
+      const outcome = await this.#fail(ptm, node, owner, version, failure, fields);
       if (outcome === 'failed' || outcome === 'commit_rejected')
         rt.telemetry.processed(
           this.module.id,
@@ -332,6 +280,88 @@ export class ModuleProcessorWithChain {
         );
       return outcome;
     }
+  }
+
+  /** Downloads one request and parses its response. Throws a {@link NodeFailure}. */
+  async #fetchAndParse(
+    ptm: ParserTaskModel,
+    ctx: StepContext,
+    request: ResolvedRequest,
+  ): Promise<ParsedRequest> {
+    const rt = this.#host;
+    let response: DownloadResult;
+    try {
+      response = await rt.downloads.download(this.module, ptm.taskId, request, rt.signal);
+    } catch (error) {
+      throw new NodeFailure('download', error);
+    }
+    let out: ParseOutput;
+    let children: ChildInput[];
+    try {
+      const step = this.module.steps[ptm.stepIdx]!;
+      out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
+      children = childInputs(this.module, ptm.stepIdx, ptm.routeDepth ?? 0, request.id, out);
+    } catch (error) {
+      if (!rt.signal.aborted) rt.telemetry.parsed(this.module.id, false);
+      throw new NodeFailure('parse', error);
+    }
+    rt.telemetry.parsed(this.module.id, true);
+    return { request, out, children };
+  }
+
+  /** What the parses produced, as outbox entries: the items, and the successor nodes. */
+  #outputs(
+    ptm: ParserTaskModel,
+    outputs: ParsedRequest[],
+    lastStep: boolean,
+    fields: LogFields,
+  ): { successors: Successor[]; items: string[] } {
+    const rt = this.#host;
+    const successors: Successor[] = [];
+    const items: string[] = [];
+    const nodeKey = rt.keys.ptmKey(toNodeId(ptm));
+    for (const [r, { request, out, children }] of outputs.entries()) {
+      for (const [i, item] of (out.items ?? []).entries()) {
+        const entry: ChainItem = {
+          itemId: `${nodeKey}/${r}/${i}`,
+          taskId: ptm.taskId,
+          runId: ptm.runId,
+          moduleId: ptm.moduleId,
+          stepIdx: ptm.stepIdx,
+          prefixRequest: ptm.prefixRequest,
+          requestId: request.id,
+          item,
+        };
+        items.push(OUTBOX_ITEM + JSON.stringify(entry));
+      }
+      if (lastStep && (out.next?.length ?? 0) > 0) {
+        rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
+          ...fields,
+          request_id: request.id,
+        });
+      }
+      for (const c of children) {
+        const child: ParserTaskModel = {
+          taskId: ptm.taskId,
+          runId: ptm.runId,
+          account: ptm.account,
+          platform: ptm.platform,
+          moduleId: ptm.moduleId,
+          stepIdx: c.stepIdx,
+          prefixRequest: c.prefixRequest,
+        };
+        if (c.input !== undefined) child.data = c.input;
+        if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
+        if (c.routeDepth > 0) child.routeDepth = c.routeDepth;
+        const successor: Successor = {
+          node: toNodeId(child),
+          message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
+        };
+        if (c.key !== undefined) successor.key = c.key;
+        successors.push(successor);
+      }
+    }
+    return { successors, items };
   }
 
   /** Reports the keyed successors a commit skipped as duplicates: counted, one event each. */
@@ -391,11 +421,11 @@ export class ModuleProcessorWithChain {
     node: NodeId,
     owner: string,
     version: number,
-    epoch: number,
     failure: NodeFailure,
     fields: LogFields,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
+    const epoch = ptm.epoch ?? 0;
     const info = errorInfo(failure, epoch);
     const etm: ErrorTaskModel = {
       taskId: ptm.taskId,

@@ -196,14 +196,14 @@ export type NodeEventBase = NodeEventId;
 /** Every event the engine emits, by name. */
 export interface ChainEventMap {
   /** A ParserTaskModel was put on the parser queue (a successor after a commit, a retry, or a module's first step). */
-  ParserTaskProduced: NodeEventBase & {
+  ParserTaskProduced: NodeEventId & {
     /** The event name. */
     type: 'ParserTaskProduced';
     /** Why: 'root', 'commit' or 'retry'. */
     source: 'root' | 'commit' | 'retry';
   };
   /** A node failed and one ErrorTaskModel was emitted for the failure. */
-  ErrorTaskProduced: NodeEventBase & {
+  ErrorTaskProduced: NodeEventId & {
     /** The event name. */
     type: 'ErrorTaskProduced';
     /** How many times the node has failed (1 for the first failure). */
@@ -212,7 +212,7 @@ export interface ChainEventMap {
     error: ChainErrorInfo;
   };
   /** A node committed: its successors and items were produced, once. */
-  ModuleStepAdvanced: NodeEventBase & {
+  ModuleStepAdvanced: NodeEventId & {
     /** The event name. */
     type: 'ModuleStepAdvanced';
     /** New successor nodes. */
@@ -236,7 +236,7 @@ export interface ChainEventMap {
     key: string;
   };
   /** A non-first step's generate failed and the fallback gate decided. */
-  ModuleStepFallback: NodeEventBase & {
+  ModuleStepFallback: NodeEventId & {
     /** The event name. */
     type: 'ModuleStepFallback';
     /** 'allowed' (rebuilt from the prefix request) or 'refused' (a fallback already happened). */
@@ -267,7 +267,7 @@ export interface ChainEventMap {
     item: ChainItem;
   };
   /** A node was given up: no retry left, or its failure is not retryable. */
-  NodeFailed: NodeEventBase & {
+  NodeFailed: NodeEventId & {
     /** The event name. */
     type: 'NodeFailed';
     /** Failures of the node. */
