@@ -475,6 +475,38 @@ export function runChainEngineScenarios(name: string, fixture: () => Promise<Eng
       expect(events.ErrorTaskProduced).toHaveLength(0);
     });
 
+    it('falls back from a routed node by re-parsing its parent with the parent step', async () => {
+      const base = feedModule(site, 'feedfb');
+      const page = base.steps[0]!;
+      let failed = 0;
+      const flaky = defineModule({
+        id: 'feedfb',
+        steps: [
+          {
+            name: 'feed',
+            generate: (ctx: StepContext<string | undefined>) => {
+              // the routed node of page 3 loses its input once: the fallback rebuilds it
+              if (ctx.input === '/feed/3' && failed++ === 0) throw new Error('input lost');
+              return page.generate(ctx as never);
+            },
+            parse: (r, ctx) => page.parse(r, ctx as never) as never,
+          },
+        ],
+      });
+      const { engine, items, events } = await run({ modules: [flaky] }, [
+        { taskId: 'feedfb', account: 'acme', platform: 'web', modules: ['feedfb'] },
+      ]);
+      expect(engine.stats().fallbacks).toBe(1);
+      expect(events.ModuleStepFallback.map((e) => [e.stepIdx, e.decision])).toEqual([
+        [0, 'allowed'],
+      ]);
+      expect(events.ModuleStepFallback[0]!.prefixRequest).toMatch(/feed\/2#r0$/);
+      expect(site.served.get('/feed/2')).toBe(2); // the parent's request, downloaded again
+      expect(engine.stats().commits).toEqual({ COMMIT_OK: 50 });
+      expect(items).toHaveLength(100);
+      expect(events.ErrorTaskProduced).toHaveLength(0);
+    });
+
     it('crawls a category tree of depth 6 with cross-links and a cycle, with keys: every page and item once', async () => {
       const { engine, items, events, metrics } = await run({ modules: [treeModule(site)] }, [
         { taskId: 'tree', account: 'acme', platform: 'web', modules: ['tree'] },

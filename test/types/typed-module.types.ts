@@ -66,6 +66,18 @@ defineModule({
   ],
 });
 
+defineModule({
+  id: 'unknown-step',
+  // @ts-expect-error a route to a step the module does not have (no overload matches)
+  steps: [
+    {
+      name: 'list',
+      generate: () => [{ url: 'https://shop.example/' }],
+      parse: () => ({ route: [{ step: 'nowhere' }] }),
+    },
+  ],
+});
+
 // an untyped module (steps built at run time) still works, with JsonValue inputs and items
 const steps = [{ name: 'only', generate: () => [{ url: 'https://x.example' }], parse: () => ({}) }];
 createChainEngine({
