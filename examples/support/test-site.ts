@@ -2,8 +2,11 @@
  * A small, deterministic HTTP site on 127.0.0.1 for the demo, the examples and the tests:
  *
  *   GET /catalogue                      → { categories: [{ id, pages }] }
- *   GET /category/:cat/page/:n          → { products: string[] }
- *   GET /product/:id                    → { id, name, price }
+ *   GET /category/:cat/page/:n          → { products: string[], next: string }
+ *                                          (`next`: the following page; the last page links
+ *                                          back to page 1, a cycle)
+ *   GET /product/:id                    → { id, name, price, related: string[] }
+ *                                          (`related`: a product of the next category)
  *   GET /product/:id/reviews            → { id, reviews: [{ stars, text }] }
  *   GET /feed/:n                        → { products: string[], next: string | null }
  *                                          (a list of unknown length: `feedPages` pages, each
@@ -147,6 +150,7 @@ export async function startTestSite(options: TestSiteOptions = {}): Promise<Test
         status: 200,
         body: {
           products: Array.from({ length: o.productsPerPage }, (_, i) => productId(cat, page, i)),
+          next: `/category/c${cat}/page/${page < o.pagesPerCategory ? page + 1 : 1}`,
         },
       };
     }
@@ -198,9 +202,15 @@ export async function startTestSite(options: TestSiteOptions = {}): Promise<Test
           },
         };
       }
+      const [, cat, page, i] = id.split('-').map(Number) as [number, number, number, number];
       return {
         status: 200,
-        body: { id, name: `Product ${id}`, price: Math.round(hash(id, o.seed) * 10_000) / 100 },
+        body: {
+          id,
+          name: `Product ${id}`,
+          price: Math.round(hash(id, o.seed) * 10_000) / 100,
+          related: [productId((cat + 1) % o.categories, page, i)],
+        },
       };
     }
     return { status: 404, body: { error: 'not found' } };
