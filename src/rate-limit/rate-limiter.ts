@@ -427,11 +427,25 @@ export class RateLimiter {
     this.#arm();
   }
 
-  /** A waiter's maxWaitMs passed while it queued behind others. */
+  /** A waiter's maxWaitMs passed while it queued behind others, or while its decision was in flight. */
   #expire(line: Line, waiter: Waiter): void {
     if (waiter.settled) return;
+    const head = this.#head(line) === waiter;
+    if (head && line.busy) {
+      // the store has not answered (e.g. Redis stalls): maxWaitMs bounds that wait too; the
+      // decision, when it comes, is forfeit
+      this.#rejected++;
+      this.#settle(
+        waiter,
+        new RateLimitedError(
+          `rate limit for key ${JSON.stringify(waiter.key)}: no decision within maxWaitMs (${waiter.maxWaitMs} ms)`,
+          { context: { key: waiter.key, cost: waiter.cost, maxWaitMs: waiter.maxWaitMs } },
+        ),
+      );
+      return;
+    }
     // the head is woken no later than its deadline and decides for itself
-    if (this.#head(line) === waiter) return;
+    if (head) return;
     this.#rejected++;
     const wait =
       line.wake === null ? 0 : Math.max(0, Math.ceil(line.wake.at - this.#options.clock.now()));

@@ -23,6 +23,7 @@ import {
   readOptions,
   requireFunction,
   optionalSignal,
+  requireNumber,
 } from '../internal/validate.js';
 import { isRetryableError, retryAfterHint } from './classify.js';
 
@@ -202,6 +203,9 @@ export class RetryPolicy {
    * `previousMs` feeds decorrelated jitter.
    */
   delayFor(n: number, error?: unknown, previousMs?: number): number {
+    requireNumber('RetryPolicy.delayFor', 'n', n, { integer: true, min: 1 });
+    if (previousMs !== undefined)
+      requireNumber('RetryPolicy.delayFor', 'previousMs', previousMs, { min: 0 });
     const o = this.#o;
     const base = Math.min(o.initialDelayMs * o.multiplier ** (n - 1), o.maxDelayMs);
     let delay: number;

@@ -6,7 +6,7 @@
  * retries), relay.ts (the outbox relay), retry-pump.ts (due node retries), sweeper.ts (what a
  * dead process left behind), telemetry.ts (stats, metrics, events and logs together).
  */
-import { ConfigError } from '../../errors.js';
+import { ClosedError, ConfigError } from '../../errors.js';
 import { sleep } from '../../internal/abort.js';
 import { unrefTimeout } from '../../internal/clock.js';
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
@@ -239,7 +239,7 @@ class ChainEngineImpl implements ChainEngine {
 
   async submit(task: TaskModel): Promise<void> {
     if (this.#stopped)
-      throw new ConfigError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
+      throw new ClosedError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
     const input = normalizeMessage({ kind: 'task', body: task });
     if (input.kind !== 'task') throw new Error('unreachable');
     const { loginInfo, ...body } = input.task;
@@ -251,7 +251,7 @@ class ChainEngineImpl implements ChainEngine {
 
   async publish(message: unknown): Promise<void> {
     if (this.#stopped)
-      throw new ConfigError(`${W}: publish() after stop()`, { context: { field: 'publish' } });
+      throw new ClosedError(`${W}: publish() after stop()`, { context: { field: 'publish' } });
     let text: string;
     try {
       text = typeof message === 'string' ? message : JSON.stringify(message);

@@ -7,7 +7,7 @@ if (redisUrl()) {
   runChainEngineScenarios('RedisBackend (in-process queues)', async () => {
     const store = new RedisBackend({
       redis: redisUrl()!,
-      keyPrefix: `mocra-test:${randomBytes(6).toString('hex')}:`,
+      keyPrefix: `mocra-test-${randomBytes(6).toString('hex')}:`,
     });
     await store.connect();
     return {

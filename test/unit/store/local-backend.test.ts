@@ -73,7 +73,7 @@ describe('LocalBackend specifics', () => {
     const lines: unknown[] = [];
     const logger = {
       debug() {},
-      info: (m: string, f?: unknown) => lines.push([m, f]),
+      info: (f: unknown, m: string) => lines.push([m, f]),
       warn() {},
       error() {},
     };
