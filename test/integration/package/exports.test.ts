@@ -7,9 +7,6 @@ import { describe, expect, it } from 'vitest';
 
 /** Values (functions, classes, constants) exported by 'mocra'. */
 const VALUES = [
-  'METRICS',
-  'MetricName',
-  'isRetryableStatus',
   'BackendOutOfMemoryError',
   'BackendUnavailableError',
   'CHAIN_SCHEMA_VERSION',
@@ -88,20 +85,6 @@ const VALUES = [
 
 /** Names exported by 'mocra' as types only. */
 const TYPES = [
-  'ClaimResultCode',
-  'CommitErrorResultCode',
-  'CommitResultCode',
-  'FallbackResultCode',
-  'MetricDefinition',
-  'MetricNameValue',
-  'NodeEventId',
-  'NodeId',
-  'PromRegistryLike',
-  'RecoverResultCode',
-  'RetryScheduleResultCode',
-  'TerminateResultCode',
-  'TerminatedResultCode',
-  'ThresholdResultCode',
   'AcquireOptions',
   'BucketOptions',
   'CacheService',
@@ -145,6 +128,7 @@ const TYPES = [
   'ErrorTaskModel',
   'FallbackResultCode',
   'GetOrComputeOptions',
+  'ItemOf',
   'JitterKind',
   'JsonObject',
   'JsonStore',
@@ -161,6 +145,7 @@ const TYPES = [
   'Metrics',
   'MocraErrorOptions',
   'ModuleDefinition',
+  'ModuleItem',
   'NodeAddress',
   'NodeEventBase',
   'NodeEventId',
@@ -204,6 +189,7 @@ const TYPES = [
   'RetryScheduleResultCode',
   'RetryStats',
   'Route',
+  'RouteTo',
   'RunScriptOptions',
   'RuntimeMode',
   'SchedulerEvents',
@@ -234,6 +220,8 @@ const TYPES = [
   'ThresholdInput',
   'ThresholdResult',
   'ThresholdResultCode',
+  'TypedModuleInput',
+  'TypedStep',
 ];
 
 describe('the package surface', () => {
