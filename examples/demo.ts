@@ -30,7 +30,14 @@
  *
  *   REDIS_URL=redis://127.0.0.1:6379 npm run demo -- --workers 4
  *
- * Exit codes: 0 ok, 1 the check failed, 2 bad arguments or no usable Redis for --workers.
+ * `--data-dir DIR` runs the single-node crawl on the durable store in DIR (needs the optional
+ * package `lmdb`): interrupt it (Ctrl-C or kill -9) and run the same command again to resume;
+ * it ends with the same exactly-once check, over every lifetime (examples/support/demo-durable.ts):
+ *
+ *   npm run demo -- --data-dir ./demo-data
+ *
+ * Exit codes: 0 ok, 1 the check failed, 2 bad arguments or no usable Redis for --workers, 130
+ * interrupted (--data-dir: run it again to resume).
  */
 import { startTestSite } from './support/test-site.js';
 import { shopModule, type ShopItem } from './support/shop-module.js';
@@ -51,8 +58,12 @@ const MAX_WORKERS = 16;
 const smoke = process.env.MOCRA_EXAMPLE_SMOKE === '1';
 const tty = process.stdout.isTTY === true;
 
-const workers = parseArgs(process.argv.slice(2));
-if (workers === undefined) {
+const { workers, dataDir } = parseArgs(process.argv.slice(2));
+if (dataDir !== undefined) {
+  // loaded only when asked for: lmdb is an optional dependency
+  const { runDurableDemo } = await import('./support/demo-durable.js');
+  process.exitCode = await runDurableDemo({ dataDir, smoke, tty });
+} else if (workers === undefined) {
   await singleNode();
 } else {
   // loaded only when asked for: the single-node demo does not touch Redis at all
@@ -60,12 +71,16 @@ if (workers === undefined) {
   process.exitCode = await runWorkersDemo({ workers, smoke, tty });
 }
 
-/** `--workers N` / `--workers=N` → N; nothing → undefined; anything else: a usage error (exit 2). */
-function parseArgs(args: string[]): number | undefined {
+/**
+ * `--workers N` / `--workers=N` → N; `--data-dir DIR` / `--data-dir=DIR` → DIR; anything else:
+ * a usage error (exit 2).
+ */
+function parseArgs(args: string[]): { workers?: number; dataDir?: string } {
   const usage =
-    'usage: npm run demo [-- --workers N]   (N from 1 to ' +
-    `${MAX_WORKERS}; --workers needs REDIS_URL)`;
+    'usage: npm run demo [-- --workers N | --data-dir DIR]   (N from 1 to ' +
+    `${MAX_WORKERS}; --workers needs REDIS_URL; --data-dir needs lmdb)`;
   let value: string | undefined;
+  let dataDir: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '-h' || arg === '--help') {
@@ -75,12 +90,23 @@ function parseArgs(args: string[]): number | undefined {
       value = args[++i] ?? '';
     } else if (arg.startsWith('--workers=')) {
       value = arg.slice('--workers='.length);
+    } else if (arg === '--data-dir') {
+      dataDir = args[++i] ?? '';
+    } else if (arg.startsWith('--data-dir=')) {
+      dataDir = arg.slice('--data-dir='.length);
     } else {
       console.error(`demo: unknown argument ${JSON.stringify(arg)}\n${usage}`);
       process.exit(2);
     }
   }
-  if (value === undefined) return undefined;
+  if (dataDir !== undefined) {
+    if (dataDir === '' || value !== undefined) {
+      console.error(`demo: --data-dir needs a directory and goes without --workers\n${usage}`);
+      process.exit(2);
+    }
+    return { dataDir };
+  }
+  if (value === undefined) return {};
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < 1 || n > MAX_WORKERS) {
     console.error(
@@ -88,7 +114,7 @@ function parseArgs(args: string[]): number | undefined {
     );
     process.exit(2);
   }
-  return n;
+  return { workers: n };
 }
 
 async function singleNode(): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * bench/chain/pagination: the same paginated crawl with mocra and with Crawlee (`@crawlee/http`,
+ * bench/chain/pagination: the same paginated crawl with mocra and with Crawlee (`crawlee`,
  * a devDependency): a list of unknown length on the local test site (`/feed/1` … `/feed/N`, each
  * page linking to the next, two items per page), followed page by page. Both de-duplicate by
  * the page path (mocra: a route key; Crawlee: the request's uniqueKey), both run in one process
@@ -13,8 +13,7 @@
  * BENCH_FEED_PAGES size it.
  */
 import { loadavg } from 'node:os';
-import { Configuration, HttpCrawler, log } from '@crawlee/http';
-import { MemoryStorage } from '@crawlee/memory-storage';
+import { Configuration, HttpCrawler, MemoryStorage, log } from 'crawlee';
 import {
   createChainEngine,
   defineModule,
@@ -127,14 +126,14 @@ try {
     `paginated crawl of unknown length, ${PAGES} pages (each links to the next) per round`,
     [
       { name: 'mocra (route to the same step, keyed)', round: mocraRound },
-      { name: 'Crawlee @crawlee/http HttpCrawler', round: crawleeRound },
+      { name: 'Crawlee HttpCrawler', round: crawleeRound },
     ],
     { rounds, warmup },
   );
   result.unit = 'pages/s';
   printCase(result);
   const notes = {
-    peer: 'Crawlee 3 (@crawlee/http HttpCrawler, in-memory storage, maxConcurrency 16)',
+    peer: 'Crawlee 3 (HttpCrawler, in-memory storage, maxConcurrency 16)',
     setup:
       'one process, loopback HTTP keep-alive, no faults, server budget 1,000,000/s; mocra: ' +
       'LocalBackend and in-memory queues, a new engine per round; Crawlee: a new crawler and a ' +

@@ -51,6 +51,8 @@ export interface TestSiteOptions {
   feedPages?: number;
   /** Depth of the `/tree` categories (the root is depth 0). @defaultValue 3 */
   treeDepth?: number;
+  /** Port on 127.0.0.1 (a resumed demo serves its site where the stored URLs point). @defaultValue a free port */
+  port?: number;
 }
 
 export interface TestSite {
@@ -247,7 +249,10 @@ export async function startTestSite(options: TestSiteOptions = {}): Promise<Test
 
   const server: Server = createServer(handle);
   server.keepAliveTimeout = 1_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const { port } = server.address() as AddressInfo;
 
   return {

@@ -29,7 +29,10 @@ export type NodeRef = Omit<NodeId, 'taskId'>;
 export interface TaskModel {
   /** Stable id of the task. */
   taskId: string;
-  /** Id of this run; generated from taskId when omitted. */
+  /**
+   * Id of this run. `submit()` and `publish()` give a task without one a fresh id (a new run
+   * each time); a task message read from a queue without one runs as `runId = taskId`.
+   */
   runId?: string;
   /** The account the task runs for. */
   account: string;
@@ -146,9 +149,15 @@ class Reader {
   ) {}
 
   fail(field: string, expected: string, value: unknown): never {
+    // login info is a secret: its values are never echoed, only their type
+    const got = /^loginInfo\b/.test(field)
+      ? `a value of type ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value} (not shown: login info)`
+      : describeValue(value);
     throw new MessageInvalidError(
-      `${this.where}: expected \`${field}\` to be ${expected}, got ${describeValue(value)}`,
-      { context: { field } },
+      `${this.where}: expected \`${field}\` to be ${expected}, got ${got}`,
+      {
+        context: { field },
+      },
     );
   }
 

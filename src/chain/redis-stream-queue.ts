@@ -12,7 +12,8 @@
  *   with a reason, then acknowledged.
  * - A message that cannot be decoded, or was delivered more than `maxDeliveries` times, goes to
  *   the dead-letter stream with its reason and original payload, and is acknowledged: it never
- *   blocks the queue or crashes a worker.
+ *   blocks the queue or crashes a worker. The dead-letter stream is bounded in length
+ *   (`deadLetterMaxLen`) and age (`deadLetterMaxAgeMs`).
  *
  * On a Redis Cluster (pass an ioredis `Cluster`): every command names the stream key only, and
  * the MULTIs (ack = XACK + XDEL, release = XADD + XACK + XDEL) touch that one key, so a stream
@@ -40,6 +41,7 @@ import {
   toRecord,
   xgroup,
   type DeadLetter,
+  type DeadLetterBound,
   type RawEntry,
   type StreamPlace,
 } from './stream-commands.js';
@@ -68,6 +70,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   #reader: Redis | Cluster | null = null;
   #opening: Promise<Redis | Cluster> | null = null;
   readonly #o: Required<Omit<RedisStreamQueueOptions<T>, 'client' | 'metrics'>>;
+  readonly #bound: DeadLetterBound;
   readonly #metrics: Metrics;
   readonly #deadline: CommandDeadline;
   readonly #place: StreamPlace;
@@ -117,6 +120,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     this.#metrics = tuning.metrics;
     this.#deadline = new CommandDeadline(tuning.commandTimeoutMs);
     this.#place = { client: this.#client, key: this.#o.key, group: this.#o.group };
+    this.#bound = { maxLen: tuning.deadLetterMaxLen, maxAgeMs: tuning.deadLetterMaxAgeMs };
   }
 
   /** Creates the stream and the consumer group if missing. Called by the first push/receive too. */
@@ -226,7 +230,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     const payload = this.#o.encode(message);
     this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
     await this.#call(() =>
-      appendDeadLetter(this.#client, this.#o.deadLetterKey, reason, payload, '', 0),
+      appendDeadLetter(this.#client, this.#o.deadLetterKey, this.#bound, reason, payload, '', 0),
     );
   }
 
@@ -398,7 +402,15 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     reason: string,
     deliveries: number,
   ): Promise<void> {
-    await appendDeadLetter(this.#client, this.#o.deadLetterKey, reason, payload, id, deliveries);
+    await appendDeadLetter(
+      this.#client,
+      this.#o.deadLetterKey,
+      this.#bound,
+      reason,
+      payload,
+      id,
+      deliveries,
+    );
     await removeEntry(this.#place, id);
   }
 

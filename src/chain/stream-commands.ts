@@ -89,26 +89,46 @@ export async function openReader(client: Redis | Cluster): Promise<Redis | Clust
 }
 
 /** Adds one entry to a dead-letter stream; `originalId` is '' for a message never delivered. */
-export function appendDeadLetter(
+export async function appendDeadLetter(
   client: Redis | Cluster,
   deadLetterKey: string,
+  bound: DeadLetterBound,
   reason: string,
   payload: string,
   originalId: string,
   deliveries: number,
-): Promise<string | null> {
-  return client.xadd(
-    deadLetterKey,
-    '*',
-    'reason',
-    reason,
-    'payload',
-    payload,
-    'originalId',
-    originalId,
-    'deliveries',
-    String(deliveries),
-  );
+): Promise<void> {
+  // the stream stays bounded: at most maxLen entries, none older than maxAgeMs (by entry id,
+  // the server's time when it was added, against this process's clock), in the same MULTI
+  const minId = `${Math.max(0, Date.now() - bound.maxAgeMs)}-0`;
+  const replies = await client
+    .multi()
+    .xadd(
+      deadLetterKey,
+      'MAXLEN',
+      bound.maxLen,
+      '*',
+      'reason',
+      reason,
+      'payload',
+      payload,
+      'originalId',
+      originalId,
+      'deliveries',
+      String(deliveries),
+    )
+    .xtrim(deadLetterKey, 'MINID', minId)
+    .exec();
+  const failed = replies?.find(([error]) => error !== null)?.[0];
+  if (failed) throw failed;
+}
+
+/** The bounds of a dead-letter stream. */
+export interface DeadLetterBound {
+  /** Most entries kept. */
+  maxLen: number;
+  /** Oldest entry kept, in ms. */
+  maxAgeMs: number;
 }
 
 /** The oldest `count` entries of a dead-letter stream. */

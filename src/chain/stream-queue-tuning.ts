@@ -21,6 +21,13 @@ export interface StreamQueueTuning {
   claimIdleMs?: number;
   /** Deliveries after which an entry is dead-lettered by the queue itself. @defaultValue 5 */
   maxDeliveries?: number;
+  /** Most entries kept in the dead-letter stream (the oldest go first). @defaultValue 10000 */
+  deadLetterMaxLen?: number;
+  /**
+   * Dead letters older than this (ms, by entry id against this process's clock) are trimmed as
+   * new ones are added. @defaultValue 604800000 (7 days)
+   */
+  deadLetterMaxAgeMs?: number;
   /** Longest block of one read in ms; also the longest wait of `shutdown()`. @defaultValue 1000 */
   blockMs?: number;
   /** Poll period of a producer waiting for room, in ms. @defaultValue 25 */
@@ -40,6 +47,8 @@ export const TUNING_KEYS = [
   'capacity',
   'claimIdleMs',
   'maxDeliveries',
+  'deadLetterMaxLen',
+  'deadLetterMaxAgeMs',
   'blockMs',
   'pollMs',
   'commandTimeoutMs',
@@ -68,6 +77,17 @@ export function readStreamQueueTuning(
       integer: true,
       min: 1,
     }),
+    deadLetterMaxLen: optionalNumber(where, 'deadLetterMaxLen', o.deadLetterMaxLen, 10_000, {
+      integer: true,
+      min: 1,
+    }),
+    deadLetterMaxAgeMs: optionalNumber(
+      where,
+      'deadLetterMaxAgeMs',
+      o.deadLetterMaxAgeMs,
+      7 * 86_400_000,
+      { integer: true, min: 1 },
+    ),
     blockMs: optionalNumber(where, 'blockMs', o.blockMs, 1_000, { integer: true, min: 1 }),
     pollMs: optionalNumber(where, 'pollMs', o.pollMs, 25, { integer: true, min: 1 }),
     commandTimeoutMs: optionalNumber(where, 'commandTimeoutMs', o.commandTimeoutMs, 5_000, {

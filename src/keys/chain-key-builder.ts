@@ -220,9 +220,9 @@ export class ChainKeyBuilder {
     );
   }
 
-  /** The error counter of a module of a task. */
-  moduleThreshold(taskId: string, moduleId: string): string {
-    return this.#key(taskId, 'threshold', 'module', moduleId);
+  /** The error counter of a module in a run of a task (each run counts its own failures). */
+  moduleThreshold(taskId: string, runId: string, moduleId: string): string {
+    return this.#key(taskId, 'threshold', 'module', runId, moduleId);
   }
 
   /** The decision mark of one failure (node + attempt): it is counted toward thresholds once. */
@@ -230,19 +230,19 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'threshold', 'seen', failureId);
   }
 
-  /** The error counter of a task. */
-  taskThreshold(taskId: string): string {
-    return this.#key(taskId, 'threshold', 'task');
+  /** The error counter of a run of a task. */
+  taskThreshold(taskId: string, runId: string): string {
+    return this.#key(taskId, 'threshold', 'task', runId);
   }
 
-  /** The terminate mark of a task. */
-  terminateTask(taskId: string): string {
-    return this.#key(taskId, 'terminate', 'task');
+  /** The terminate mark of a run of a task (a new run of the task starts unterminated). */
+  terminateTask(taskId: string, runId: string): string {
+    return this.#key(taskId, 'terminate', 'task', runId);
   }
 
-  /** The terminate mark of a module of a task. */
-  terminateModule(taskId: string, moduleId: string): string {
-    return this.#key(taskId, 'terminate', 'module', moduleId);
+  /** The terminate mark of a module in a run of a task. */
+  terminateModule(taskId: string, runId: string, moduleId: string): string {
+    return this.#key(taskId, 'terminate', 'module', runId, moduleId);
   }
 
   /** The delayed-retry sorted set of a task (score: due time). */

@@ -60,7 +60,7 @@ export const MetricName = {
   ERROR_TASK_RETRY: 'error_task_retry_total',
   /** `error_task_terminated_total`: Modules or tasks terminated by their error threshold, by scope (module, task). */
   ERROR_TASK_TERMINATED: 'error_task_terminated_total',
-  /** `error_task_given_up_total`: Nodes given up, by reason (max_retries, not_retryable, not_allowed). */
+  /** `error_task_given_up_total`: Nodes given up, by reason (max_retries, not_retryable). */
   ERROR_TASK_GIVEN_UP: 'error_task_given_up_total',
   // ── chain engine: outbox, items, sweeps ──
   /** `parser_task_produced_total`: ParserTaskModels put on the parser queue, by source (root, commit, retry). */
@@ -274,7 +274,7 @@ export const METRICS: Readonly<Record<MetricNameValue, MetricDefinition>> = Obje
     'counter',
     'engine',
     ['reason'],
-    'Nodes given up, by reason (max_retries, not_retryable, not_allowed).',
+    'Nodes given up, by reason (max_retries, not_retryable).',
   ),
   parser_task_produced_total: def(
     'counter',

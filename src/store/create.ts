@@ -1,8 +1,10 @@
 /**
- * Chooses the backend at start: Redis when `redis` is given, in-process otherwise.
+ * Chooses the backend at start: Redis when `redis` is given, the durable store when `path` is,
+ * in-process otherwise.
  */
-import { readOptions } from '../internal/validate.js';
+import { invalidCombination, readOptions } from '../internal/validate.js';
 import { readLogger } from '../observe/logger.js';
+import { DurableBackend, type DurableBackendOptions } from './durable/durable-backend.js';
 import { LocalBackend, type LocalBackendOptions } from './local-backend.js';
 import { RedisBackend, type RedisConnection } from './redis-backend.js';
 import type { CacheService, CacheServiceBaseOptions } from './types.js';
@@ -14,7 +16,14 @@ export interface CacheServiceOptions extends CacheServiceBaseOptions {
    * an ioredis `Redis` or `Cluster` client. Omit for the in-process backend.
    */
   redis?: RedisConnection;
-  /** Local backend only: expiry sweep period in ms (0: lazy expiry only). @defaultValue 1000 */
+  /**
+   * A data directory: the durable single-node store on LMDB (needs the optional package `lmdb`).
+   * Everything written survives the process; one process per directory. Not with `redis`.
+   */
+  path?: string;
+  /** Durable store only: flush each commit to disk (survives power loss). @defaultValue false */
+  fsync?: boolean;
+  /** Local and durable backends: expiry sweep period in ms (0: lazy expiry only). @defaultValue 1000 */
   sweepIntervalMs?: number;
   /** Redis backend only: reject scripts whose keys span cluster slots. @defaultValue true */
   assertSameSlot?: boolean;
@@ -27,16 +36,21 @@ export interface CacheServiceOptions extends CacheServiceBaseOptions {
 
 /**
  * Creates a {@link CacheService}: a connected {@link RedisBackend} (`mode: 'distributed'`) when
- * `redis` is set, else a {@link LocalBackend} (`mode: 'single_node'`). Logs the mode at info.
+ * `redis` is set, a {@link DurableBackend} (`mode: 'single_node'`, `durable: true`) when `path`
+ * is, else a {@link LocalBackend} (`mode: 'single_node'`). Logs the mode at info.
  *
  * @throws {@link ConfigError} on invalid options.
  * @throws {@link BackendUnavailableError} when Redis cannot be reached.
+ * @throws {@link ConfigError} naming the path when the durable store cannot use it, or `lmdb` is
+ * not installed.
  * @example
  * ```ts
  * const service = await createCacheService({ redis: process.env.REDIS_URL, keyPrefix: 'app:' });
  * console.log(service.mode);
  * // a Redis Cluster: seed nodes (or pass an ioredis Cluster you created)
  * const clustered = await createCacheService({ redis: { cluster: [{ host: '10.0.0.1', port: 7000 }] } });
+ * // single node, survives restarts (npm install lmdb)
+ * const durable = await createCacheService({ path: './mocra-data' });
  * ```
  */
 export async function createCacheService(options: CacheServiceOptions = {}): Promise<CacheService> {
@@ -48,9 +62,31 @@ export async function createCacheService(options: CacheServiceOptions = {}): Pro
     'sweepIntervalMs',
     'assertSameSlot',
     'commandTimeoutMs',
+    'path',
+    'fsync',
   ]);
   const logger = readLogger('createCacheService', 'logger', o.logger);
-  if (o.redis !== undefined && o.redis !== null && o.redis !== '') {
+  const hasRedis = o.redis !== undefined && o.redis !== null && o.redis !== '';
+  if (o.path !== undefined) {
+    if (hasRedis)
+      invalidCombination(
+        'createCacheService',
+        ['redis', 'path'],
+        '`redis` and `path` exclude each other: give one',
+      );
+    const durable: DurableBackendOptions = { path: o.path, logger };
+    if (o.keyPrefix !== undefined) durable.keyPrefix = o.keyPrefix;
+    if (o.clock !== undefined) durable.clock = o.clock;
+    if (o.sweepIntervalMs !== undefined) durable.sweepIntervalMs = o.sweepIntervalMs;
+    if (o.fsync !== undefined) durable.fsync = o.fsync;
+    const backend = await DurableBackend.open(durable);
+    logger.info(
+      { mode: backend.mode, durable: true, keyPrefix: backend.keyPrefix },
+      'mocra cache service started',
+    );
+    return backend;
+  }
+  if (hasRedis && o.redis) {
     const backend = new RedisBackend({
       redis: o.redis,
       ...(o.keyPrefix === undefined ? {} : { keyPrefix: o.keyPrefix }),

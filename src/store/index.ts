@@ -1,5 +1,7 @@
 export { createCacheService } from './create.js';
 export type { CacheServiceOptions } from './create.js';
+export { DurableBackend } from './durable/durable-backend.js';
+export type { DurableBackendOptions } from './durable/durable-backend.js';
 export { LocalBackend } from './local-backend.js';
 export type { LocalBackendOptions } from './local-backend.js';
 export { RedisBackend } from './redis-backend.js';

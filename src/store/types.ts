@@ -33,6 +33,8 @@ export interface CacheService {
   readonly mode: RuntimeMode;
   /** The prefix added to every key. */
   readonly keyPrefix: string;
+  /** True when what is written survives the process (the durable store); absent otherwise. */
+  readonly durable?: boolean;
   /** The value of `key`, or null when missing or expired. */
   get(key: string): Promise<string | null>;
   /** Sets `key` (overwriting any value and TTL). */

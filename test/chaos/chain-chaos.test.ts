@@ -321,7 +321,7 @@ describe.skipIf(!redisServerBinary() && !ci)('chain engine under chaos (4 worker
     await killHolding('w3', 3003);
 
     // ── the end: every expected item, the doomed module terminated, nothing left anywhere ──
-    const terminateDoomed = `${TASK_KEYS}terminate:module:doomed`;
+    const terminateDoomed = PREFIX + keys.terminateModule(TASK_ID, RUN_ID, 'doomed');
     const leftovers = async (): Promise<Record<string, number>> => {
       const [outbox, leases, retry, ...streamLengths] = await Promise.all([
         admin.llen(`${TASK_KEYS}outbox`),
@@ -502,8 +502,8 @@ describe.skipIf(!redisServerBinary() && !ci)('chain engine under chaos (4 worker
     expect(deadReasons.filter((d) => !/doomed|delivered \d+ times/.test(d.reason))).toEqual([]);
     // thresholds: doomed terminated, fan and the task not
     expect(await admin.exists(terminateDoomed)).toBe(1);
-    expect(await admin.exists(`${TASK_KEYS}terminate:module:fan`)).toBe(0);
-    expect(await admin.exists(`${TASK_KEYS}terminate:task`)).toBe(0);
+    expect(await admin.exists(PREFIX + keys.terminateModule(TASK_ID, RUN_ID, 'fan'))).toBe(0);
+    expect(await admin.exists(PREFIX + keys.terminateTask(TASK_ID, RUN_ID))).toBe(0);
     for (let b = 0; b < DOOMED_BRANCHES; b++)
       if (doomedFails(b))
         expect(advances[`doomed|1|GET fake://doomed/root#${b}`], `doomed ${b}`).toBeUndefined();

@@ -260,7 +260,7 @@ export function runChainStateConformance(
       expect(await s.retrySchedule({ ...base, node: child('nope'), attempt: 1 })).toBe(
         RetryScheduleCode.RETRY_NOT_ALLOWED,
       );
-      await s.terminateMark('t1', 'shop', 'threshold');
+      await s.terminateMark('t1', 'r1', 'shop', 'threshold');
       expect(await s.retrySchedule({ ...base, attempt: 1 })).toBe(
         RetryScheduleCode.RETRY_NOT_ALLOWED,
       );
@@ -270,6 +270,7 @@ export function runChainStateConformance(
       const d = (moduleId: string, retryAfterMs = 0) =>
         s.thresholdDecide({
           taskId: 't1',
+          runId: 'r1',
           moduleId,
           moduleThreshold: 3,
           taskThreshold: 5,
@@ -293,7 +294,7 @@ export function runChainStateConformance(
         taskErrors: 3,
         marked: ['module'],
       });
-      expect(await s.terminated('t1', 'a')).toEqual({
+      expect(await s.terminated('t1', 'r1', 'a')).toEqual({
         code: TerminatedCode.MODULE_TERMINATED,
         reason: 'threshold: module errors reached (module 3, task 3)',
       });
@@ -311,7 +312,7 @@ export function runChainStateConformance(
         taskErrors: 5,
         marked: ['task'],
       });
-      expect(await s.terminated('t1', 'b')).toEqual({
+      expect(await s.terminated('t1', 'r1', 'b')).toEqual({
         code: TerminatedCode.TASK_TERMINATED,
         reason: 'threshold: task errors reached (module 1, task 5)',
       });
@@ -324,6 +325,7 @@ export function runChainStateConformance(
       const d = () =>
         s.thresholdDecide({
           taskId: 't1',
+          runId: 'r1',
           moduleId: 'shop',
           moduleThreshold: 3,
           taskThreshold: 3,
@@ -339,12 +341,14 @@ export function runChainStateConformance(
         marked: ['module', 'task'],
       });
       // both marks are there: the task's answers first, the module's is set too
-      expect(await s.terminated('t1', 'shop')).toEqual({
+      expect(await s.terminated('t1', 'r1', 'shop')).toEqual({
         code: TerminatedCode.TASK_TERMINATED,
         reason: 'threshold: task errors reached (module 3, task 3)',
       });
-      expect(await s.terminateMark('t1', 'shop', 'again')).toBe(TerminateCode.ALREADY_TERMINATED);
-      expect(await s.terminateMark('t1', undefined, 'again')).toBe(
+      expect(await s.terminateMark('t1', 'r1', 'shop', 'again')).toBe(
+        TerminateCode.ALREADY_TERMINATED,
+      );
+      expect(await s.terminateMark('t1', 'r1', undefined, 'again')).toBe(
         TerminateCode.ALREADY_TERMINATED,
       );
       // the task's other modules stop too, and nothing is counted or marked again
@@ -361,6 +365,7 @@ export function runChainStateConformance(
       const d = (failureId: string | undefined, retryAfterMs = 0) =>
         s.thresholdDecide({
           taskId: 't1',
+          runId: 'r1',
           moduleId: 'a',
           moduleThreshold: 3,
           taskThreshold: 10,
@@ -407,9 +412,35 @@ export function runChainStateConformance(
       });
     });
 
+    it('thresholds and terminate marks are per run: another run of the task is neither counted nor terminated', async () => {
+      const decide = (runId: string) =>
+        s.thresholdDecide({
+          taskId: 't1',
+          runId,
+          moduleId: 'shop',
+          moduleThreshold: 1,
+          taskThreshold: 1,
+          retryAfterMs: 0,
+        });
+      expect((await decide('r1')).code).toBe(ThresholdCode.TERMINATE_TASK);
+      expect((await s.terminated('t1', 'r1', 'shop')).code).toBe(TerminatedCode.TASK_TERMINATED);
+      expect(await s.terminated('t1', 'r2', 'shop')).toEqual({
+        code: TerminatedCode.ACTIVE,
+        reason: '',
+      });
+      expect(await decide('r2')).toMatchObject({ moduleErrors: 1, taskErrors: 1 });
+      expect(await s.terminateMark('t1', 'r3', undefined, 'stop')).toBe(TerminateCode.TERMINATED);
+      expect((await s.terminated('t1', 'r3', 'shop')).code).toBe(TerminatedCode.TASK_TERMINATED);
+      expect((await s.terminated('t1', 'r4', 'shop')).code).toBe(TerminatedCode.ACTIVE);
+    });
+
     it('terminateMark: TERMINATED then ALREADY_TERMINATED; terminated work is STALE_STEP and decided without counting', async () => {
-      expect(await s.terminateMark('t1', 'shop', 'too many errors')).toBe(TerminateCode.TERMINATED);
-      expect(await s.terminateMark('t1', 'shop', 'again')).toBe(TerminateCode.ALREADY_TERMINATED);
+      expect(await s.terminateMark('t1', 'r1', 'shop', 'too many errors')).toBe(
+        TerminateCode.TERMINATED,
+      );
+      expect(await s.terminateMark('t1', 'r1', 'shop', 'again')).toBe(
+        TerminateCode.ALREADY_TERMINATED,
+      );
       expect(await claim(root)).toMatchObject({ code: ClaimCode.STALE_STEP, reason: 'terminated' });
       const other = { ...root, moduleId: 'blog' };
       expect((await claim(other)).code).toBe(ClaimCode.EXECUTE);
@@ -417,6 +448,7 @@ export function runChainStateConformance(
         (
           await s.thresholdDecide({
             taskId: 't1',
+            runId: 'r1',
             moduleId: 'shop',
             moduleThreshold: 9,
             taskThreshold: 9,
@@ -424,10 +456,10 @@ export function runChainStateConformance(
           })
         ).code,
       ).toBe(ThresholdCode.TERMINATE_MODULE);
-      expect(await s.terminateMark('t1', undefined, 'task threshold')).toBe(
+      expect(await s.terminateMark('t1', 'r1', undefined, 'task threshold')).toBe(
         TerminateCode.TERMINATED,
       );
-      expect(await s.terminateMark('t1', undefined, 'again')).toBe(
+      expect(await s.terminateMark('t1', 'r1', undefined, 'again')).toBe(
         TerminateCode.ALREADY_TERMINATED,
       );
       expect((await claim({ ...other, prefixRequest: 'z', stepIdx: 0 })).reason).toBe('terminated');
@@ -435,6 +467,7 @@ export function runChainStateConformance(
         (
           await s.thresholdDecide({
             taskId: 't1',
+            runId: 'r1',
             moduleId: 'blog',
             moduleThreshold: 9,
             taskThreshold: 9,

@@ -6,6 +6,8 @@
 import { sleep } from '../../internal/abort.js';
 import type { ChainQueue, Delivery } from '../queue.js';
 import type { Disposition } from './disposition.js';
+import { FairShare } from './fair-share.js';
+import { redactMessage } from './redact.js';
 import type { EngineTelemetry } from './telemetry.js';
 
 /** Options of {@link Consumer}. @internal */
@@ -40,7 +42,10 @@ export class Consumer {
     let active = 0;
     let freed: (() => void) | undefined;
     const signal = this.#o.readSignal;
+    const fair = new FairShare();
     while (!signal.aborted) {
+      // deliveries that come without I/O (in-process queues) must not starve timers and I/O
+      await fair.turn();
       if (active >= concurrency) {
         await new Promise<void>((resolve) => (freed = resolve));
         continue;
@@ -101,10 +106,15 @@ export class Consumer {
     const { telemetry, readSignal } = this.#o;
     if ('deadLetter' in disposition) {
       telemetry.deadLettered(queue.name, delivery.message, disposition.deadLetter);
-      // durably where the queue can (a dead-letter stream), else only in memory
-      if (typeof delivery.deadLetter === 'function')
+      // durably where the queue can (a dead-letter stream), else only in memory; a message that
+      // carries login info (put on the queue by another producer) is recorded without it
+      const redacted = redactMessage(delivery.message);
+      if (redacted !== delivery.message && typeof queue.deadLetter === 'function') {
+        await queue.deadLetter(redacted, disposition.deadLetter);
+        await delivery.ack();
+      } else if (typeof delivery.deadLetter === 'function') {
         await delivery.deadLetter(disposition.deadLetter);
-      else await delivery.ack();
+      } else await delivery.ack();
     } else if ('leave' in disposition) {
       telemetry.log('info', 'stopping: delivery left unacknowledged for another worker', {
         queue: queue.name,

@@ -4,6 +4,7 @@
  * worker. The consumer settles it; the ingress rooms decide it.
  */
 import type { ChainQueue } from '../queue.js';
+import { redactMessage } from './redact.js';
 import type { EngineTelemetry } from './telemetry.js';
 
 /** The fate of one delivery. @internal */
@@ -34,7 +35,7 @@ export async function setAside(
   telemetry.deadLettered(source, message, reason);
   if (typeof queue.deadLetter !== 'function') return;
   try {
-    await queue.deadLetter(message, reason);
+    await queue.deadLetter(redactMessage(message), reason);
   } catch (error) {
     telemetry.log('error', 'could not record a dead letter durably (kept in memory only)', {
       queue: queue.name,

@@ -7,8 +7,8 @@
  * dead process left behind), telemetry.ts (stats, metrics, events and logs together).
  */
 import { ClosedError, ConfigError } from '../../errors.js';
-import { sleep } from '../../internal/abort.js';
-import { unrefTimeout } from '../../internal/clock.js';
+import { unrefInterval, unrefTimeout } from '../../internal/clock.js';
+import { DurableChainState } from '../durable-chain-state.js';
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
 import type { ModuleDefinition } from '../module.js';
 import { Consumer } from './consumer.js';
@@ -21,6 +21,7 @@ import { OutboxRelay } from './relay.js';
 import { RetryPump } from './retry-pump.js';
 import { Sweeper } from './sweeper.js';
 import { TaskRecords } from './task-records.js';
+import { newRunId } from './run-id.js';
 import { timedState } from './timed-state.js';
 import { EngineTelemetry } from './telemetry.js';
 import type {
@@ -29,6 +30,7 @@ import type {
   ChainEngineStats,
   ChainEventMap,
   ChainEventName,
+  SubmittedRun,
 } from './types.js';
 
 /** The running engine. Create it with {@link createChainEngine}. */
@@ -38,14 +40,18 @@ export interface ChainEngine {
   /** Starts the consumers. Idempotent. */
   start(): Promise<void>;
   /**
-   * Submits a task: each of its modules runs from its first step.
+   * Submits a task: each of its modules runs from its first step. Without a `runId` each call
+   * starts a new run with a fresh id; with one, submitting the same run again is idempotent
+   * (nodes already done are not run again). Resolves with the task id and the run id.
    * @throws {@link MessageInvalidError} when the task is malformed (naming the field).
-   * @throws {@link SchedulerClosedError}-like {@link ConfigError} after `stop()`.
+   * @throws {@link ClosedError} after `stop()`.
    */
-  submit(task: TaskModel): Promise<void>;
+  submit(task: TaskModel): Promise<SubmittedRun>;
   /**
    * Puts a raw message (any of the three kinds, as an object or JSON text) through the ingress.
-   * A malformed message is dead-lettered with its reason, never thrown.
+   * A malformed message is dead-lettered with its reason, never thrown. A task message without
+   * a `runId` gets a fresh one (as with `submit`); its `loginInfo` is kept in this process and
+   * never put on the queue.
    */
   publish(message: unknown): Promise<void>;
   /**
@@ -65,8 +71,13 @@ export interface ChainEngine {
    * With shared queues (passed in, on a Redis store) a message aborted here is left
    * unacknowledged rather than released (its node's lease is still held; the queue hands it to
    * another worker after its claim time, which must exceed `leaseMs`). Node retries not yet due
-   * stay in Redis: any worker's sweep promotes them when they fall due. Each wait is bounded by
-   * `stopTimeoutMs`.
+   * stay in Redis: any worker's sweep promotes them when they fall due.
+   *
+   * Bounded: up to `stopTimeoutMs` for in-flight messages to finish, then up to `stopTimeoutMs`
+   * for aborted ones to settle and the outbox to be published — about twice `stopTimeoutMs` at
+   * most, even when user code ignores its abort signal. Such code is left running; its delivery
+   * stays unacknowledged and nothing it returns later is committed. While stopping, a ref'd
+   * timer keeps the process alive.
    */
   stop(): Promise<void>;
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -115,6 +126,10 @@ class ChainEngineImpl implements ChainEngine {
   #started = false;
   #stopped = false;
   #loops: Promise<void>[] = [];
+  #resuming = false;
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  /** submit() and publish() calls still pushing their message. */
+  #submitting = 0;
 
   constructor(options: ChainEngineOptions) {
     const o = resolveOptions(options);
@@ -151,13 +166,15 @@ class ChainEngineImpl implements ChainEngine {
       telemetry,
       onItem: o.onItem,
       retries: this.#pump,
+      itemRetry: { policy: o.itemRetry, maxRetries: o.maxItemRetries },
+      secrets: (runId) => this.#tasks.secrets(runId),
     });
     this.#sweeper = new Sweeper({
       state,
       workerId: o.workerId,
       intervalMs: o.sweepIntervalMs,
       windowMs: o.sweepWindowMs,
-      enabled: o.sharedQueues,
+      enabled: o.sharedQueues || o.durable,
       telemetry,
       promote: (taskId) => this.#pump.promote(taskId),
       relay: (taskId) => this.#relay.relay(taskId),
@@ -182,6 +199,7 @@ class ChainEngineImpl implements ChainEngine {
       fallback: o.fallback,
       signal: this.#workAbort.signal,
       telemetry,
+      secrets: (runId) => this.#tasks.secrets(runId),
       outboxWritten: (taskId) => {
         this.#sweeper.touch(taskId);
         this.#relay.relay(taskId);
@@ -234,19 +252,31 @@ class ChainEngineImpl implements ChainEngine {
     this.#loops = (['task', 'parser', 'error'] as const).map((role) =>
       this.#consumer.consume(role, this.#o.queues[role], this.#o.concurrency[role]),
     );
-    this.#sweeper.start();
+    // durable store: what an earlier process left (unpublished outboxes, due retries, expired
+    // leases) goes on now; its in-flight messages come back from the queues after their lease
+    if (this.#o.durable) void this.#resume();
+    else this.#sweeper.start();
+    this.#pruneTimer = unrefInterval(() => this.#pruneLogins(), 1000);
   }
 
-  async submit(task: TaskModel): Promise<void> {
+  async submit(task: TaskModel): Promise<SubmittedRun> {
     if (this.#stopped)
       throw new ClosedError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
     const input = normalizeMessage({ kind: 'task', body: task });
     if (input.kind !== 'task') throw new Error('unreachable');
     const { loginInfo, ...body } = input.task;
-    if (loginInfo !== undefined) this.#tasks.rememberLogin(body.taskId, loginInfo);
+    // without a runId, each submit is a new run (the normalised default, the task id, is not)
+    if (task.runId === undefined) body.runId = newRunId();
+    if (loginInfo !== undefined) this.#tasks.rememberLogin(body.runId, loginInfo);
     this.#telemetry.taskSubmitted();
     // login info never travels on a queue
-    await this.#o.queues.task.push(encodeMessage({ kind: 'task', body }));
+    this.#submitting++;
+    try {
+      await this.#o.queues.task.push(encodeMessage({ kind: 'task', body }));
+    } finally {
+      this.#submitting--;
+    }
+    return { taskId: body.taskId, runId: body.runId };
   }
 
   async publish(message: unknown): Promise<void> {
@@ -259,15 +289,46 @@ class ChainEngineImpl implements ChainEngine {
     } catch {
       text = String(message);
     }
-    let kind: unknown;
+    let parsed: { kind?: unknown; body?: unknown } | null = null;
     try {
-      kind = (JSON.parse(text) as { kind?: unknown } | null)?.kind;
+      const value = JSON.parse(text) as unknown;
+      if (typeof value === 'object' && value !== null && !Array.isArray(value))
+        parsed = value as { kind?: unknown; body?: unknown };
     } catch {
-      kind = undefined;
+      parsed = null;
     }
+    const kind = parsed?.kind;
+    if (kind === 'task' && parsed !== null) text = this.#prepareTask(parsed);
     const q = this.#o.queues;
     const queue = kind === 'parser_task' ? q.parser : kind === 'error_task' ? q.error : q.task;
-    await queue.push(text);
+    this.#submitting++;
+    try {
+      await queue.push(text);
+    } finally {
+      this.#submitting--;
+    }
+  }
+
+  /**
+   * A published task message, ready for the queue: a fresh run id when it has none, and its
+   * login info (valid or not) taken off and, when the task is valid, kept in this process.
+   */
+  #prepareTask(message: { kind?: unknown; body?: unknown }): string {
+    const body = message.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      return JSON.stringify(message);
+    const { loginInfo, ...rest } = body as Record<string, unknown>;
+    if (rest.runId === undefined) rest.runId = newRunId();
+    if (loginInfo !== undefined) {
+      try {
+        const input = normalizeMessage({ kind: 'task', body: { ...rest, loginInfo } });
+        if (input.kind === 'task' && input.task.loginInfo !== undefined)
+          this.#tasks.rememberLogin(input.task.runId, input.task.loginInfo);
+      } catch {
+        // malformed: the consumer dead-letters it (without its login info) with its reason
+      }
+    }
+    return JSON.stringify({ ...message, body: rest });
   }
 
   on<K extends ChainEventName>(event: K, listener: (event: ChainEventMap[K]) => void): () => void {
@@ -275,7 +336,8 @@ class ChainEngineImpl implements ChainEngine {
   }
 
   stats(): ChainEngineStats {
-    return this.#telemetry.stats(this.#tasks.cacheStats());
+    this.#pruneLogins();
+    return this.#telemetry.stats(this.#tasks.cacheStats(), this.#tasks.loginsHeld);
   }
 
   deadLetters(): readonly ChainDeadLetter[] {
@@ -286,53 +348,113 @@ class ChainEngineImpl implements ChainEngine {
     // two quiet looks in a row: a hand-off between stages is never mistaken for idleness; a
     // ref'd timer: a script that awaits onIdle() stays alive until the work is done
     let quiet = 0;
-    return until(() => (quiet = this.#isIdle() ? quiet + 1 : 0) >= 2, { keepAlive: true });
+    return until(
+      () => {
+        quiet = this.#isIdle() ? quiet + 1 : 0;
+        if (quiet < 2) return false;
+        this.#pruneLogins();
+        return true;
+      },
+      { keepAlive: true },
+    );
+  }
+
+  /**
+   * Forgets the login info of runs that ended here. With in-process queues, once nothing is
+   * queued, running, waiting to be relayed or retried, every run this process holds has ended.
+   * Otherwise (and in between), a run's login info unused for `sweepWindowMs` is dropped.
+   */
+  #pruneLogins(): void {
+    if (this.#tasks.loginsHeld === 0 || this.#submitting > 0) return;
+    if (!this.#o.sharedQueues && this.#isIdle()) this.#tasks.pruneLogins();
+    else this.#tasks.pruneLogins(this.#o.sweepWindowMs);
   }
 
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    // a ref'd timer while stopping: a script whose last act is `await engine.stop()` stays alive
+    // until the stop is done, even when everything it waits for runs on unref'd timers
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      await this.#stop();
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  async #stop(): Promise<void> {
     const o = this.#o;
+    const limit = o.stopTimeoutMs;
+    clearInterval(this.#pruneTimer);
     this.#readAbort.abort();
     this.#relay.stop();
     this.#pump.stop();
     this.#sweeper.stop();
     const drained = Promise.all(this.#loops).then(() => until(() => this.#consumer.handlers === 0));
-    const timedOut = await Promise.race([
-      drained.then(() => false),
-      sleep(o.stopTimeoutMs).then(() => true),
-    ]);
-    if (timedOut) {
+    if (!(await within(drained, limit))) {
       this.#telemetry.log('warn', 'stop: aborting in-flight nodes (their leases will expire)', {
         in_flight: this.#consumer.handlers,
       });
     }
     this.#workAbort.abort();
-    await drained;
-    // what the last commits wrote is published before the queues and the store may be closed
-    const published = until(() => !this.#relay.busy && !this.#pump.running);
-    const stuck = await Promise.race([
-      published.then(() => false),
-      sleep(o.stopTimeoutMs).then(() => true),
-    ]);
-    if (stuck) {
-      this.#telemetry.log('warn', 'stop: the outbox relay is still publishing (a full queue?)', {
-        worker_id: o.workerId,
-      });
+    // from here on, every wait shares one more `limit`
+    const deadline = performance.now() + limit;
+    const left = (): number => Math.max(1, deadline - performance.now());
+    // what the last commits wrote is published before the queues and the store may be closed;
+    // code that ignores its abort signal is not waited for past the limit: its delivery stays
+    // unacknowledged (nothing it does later is committed: the node was abandoned)
+    const settled = drained.then(() => until(() => !this.#relay.busy && !this.#pump.running));
+    if (!(await within(settled, left()))) {
+      this.#telemetry.log(
+        'warn',
+        'stop: gave up waiting (user code ignoring its abort signal, or the relay publishing to a full queue); what still runs is left unacknowledged',
+        { worker_id: o.workerId, in_flight: this.#consumer.handlers, relay_busy: this.#relay.busy },
+      );
     }
-    await this.#downloads.close();
+    await within(this.#downloads.close(), left());
     if (o.ownsQueues) {
       o.queues.task.close();
       o.queues.parser.close();
       o.queues.error.close();
     }
-    if (o.ownsStore) await o.store.close();
+    if (o.ownsStore) await within(o.store.close(), left());
     this.#telemetry.log('info', 'chain engine stopped', { worker_id: o.workerId });
+  }
+
+  /**
+   * Durable store, new process: the relay leases an earlier process held end now (it is gone:
+   * one process per data directory), then one sweep over every task the store still holds
+   * promotes due retries, recovers expired node leases and publishes the outboxes.
+   */
+  async #resume(): Promise<void> {
+    this.#resuming = true;
+    const o = this.#o;
+    try {
+      const tasks = await o.state.activeTasks(o.stateTtlMs, 10_000);
+      let released = 0;
+      if (o.state instanceof DurableChainState)
+        for (const taskId of tasks) released += await o.state.expireOutboxLeases(taskId);
+      this.#telemetry.log('info', 'resuming from the durable store', {
+        worker_id: o.workerId,
+        tasks: tasks.length,
+        outbox_leases_released: released,
+      });
+      await this.#sweeper.sweep({ windowMs: o.stateTtlMs, lock: false });
+    } catch (error) {
+      this.#telemetry.log('warn', 'resume sweep failed; the periodic sweeps go on', {
+        error: String(error),
+      });
+    } finally {
+      this.#resuming = false;
+      this.#sweeper.start();
+    }
   }
 
   #isIdle(): boolean {
     const q = this.#o.queues;
     return (
+      !this.#resuming &&
       this.#consumer.handlers === 0 &&
       !this.#relay.busy &&
       !this.#pump.running &&
@@ -340,6 +462,25 @@ class ChainEngineImpl implements ChainEngine {
       q.task.size() + q.parser.size() + q.error.size() === 0 &&
       q.task.inFlight() + q.parser.inFlight() + q.error.inFlight() === 0
     );
+  }
+}
+
+/** Whether `promise` settled within `ms` (it may go on after that; a rejection counts as settled). */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = unrefTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -24,7 +24,10 @@ import {
   type ResolvedRequest,
 } from './step-output.js';
 
-/** A request as persisted for the fallback: the request and the node that generated it. @internal */
+/**
+ * A request as persisted for the fallback: the request (without its credential headers) and
+ * the node that generated it. @internal
+ */
 export interface PersistedRequest {
   request: ResolvedRequest;
   /** The node that generated the request: its step, prefix and input. */
@@ -92,9 +95,10 @@ async function rebuildInput(
   const saved = JSON.parse(text) as PersistedRequest;
   const parentStep = module.steps[saved.stepIdx];
   if (!parentStep) throw new NodeFailure('generate', original);
+  const request = await withCredentials(host, module, ptm, task, saved);
   let response: DownloadResult;
   try {
-    response = await host.downloads.download(module, ptm.taskId, saved.request, host.signal);
+    response = await host.downloads.download(module, ptm.taskId, request, host.signal);
   } catch (error) {
     throw new NodeFailure('download', error);
   }
@@ -113,11 +117,49 @@ async function rebuildInput(
       input: saved.input,
       signal: host.signal,
       idempotencyKey: `${ptm.runId}:${host.keys.ptmKey(parentNode)}:fallback`,
-      request: saved.request,
+      request,
     } as ParseContext),
   );
   // the parent's step: the previous one for a `next` input, any step for a routed one
   const input = inputAt(out, ptm.prefixRequest);
   if (input === undefined) throw new NodeFailure('generate', original);
   return input;
+}
+
+/**
+ * The persisted request with its credentials derived again: the parent step's `generate` runs
+ * once more on the saved input with the task info of now (its login info from the submitted
+ * task or `loadLoginInfo`), and the request with the same id is the one downloaded. When that
+ * fails or finds no such request, the persisted request (without credential headers) is used.
+ */
+async function withCredentials(
+  host: ProcessorHost,
+  module: ModuleDefinition,
+  ptm: ParserTaskModel,
+  task: TaskInfo,
+  saved: PersistedRequest,
+): Promise<ResolvedRequest> {
+  const parentStep = module.steps[saved.stepIdx]!;
+  const parentNode = {
+    ...toNodeId(ptm),
+    stepIdx: saved.stepIdx,
+    prefixRequest: saved.prefixRequest,
+  };
+  try {
+    const again = resolveRequests(
+      await parentStep.generate({
+        task,
+        moduleId: module.id,
+        stepIdx: saved.stepIdx,
+        stepName: parentStep.name,
+        prefixRequest: saved.prefixRequest,
+        input: saved.input,
+        signal: host.signal,
+        idempotencyKey: `${ptm.runId}:${host.keys.ptmKey(parentNode)}:fallback`,
+      }),
+    );
+    return again.find((r) => r.id === saved.request.id) ?? saved.request;
+  } catch {
+    return saved.request;
+  }
 }

@@ -12,10 +12,12 @@ export type {
   ChainEventMap,
   ChainEventName,
   ChainItem,
+  ItemRetryOptions,
   ChainQueues,
   ModuleItem,
   DownloadContext,
   Downloader,
   NodeEventBase,
   NodeRetryOptions,
+  SubmittedRun,
 } from './types.js';

@@ -135,7 +135,10 @@ export class Ingress {
         continue;
       }
       // ThresholdPreCheck
-      const t = await atStage('ThresholdPreCheck', state.terminated(task.taskId, moduleId));
+      const t = await atStage(
+        'ThresholdPreCheck',
+        state.terminated(task.taskId, task.runId, moduleId),
+      );
       if (t.code === TerminatedCode.TASK_TERMINATED) {
         telemetry.skipped('task_terminated');
         return ACK;
@@ -191,7 +194,7 @@ export class Ingress {
     // ThresholdPreCheck (the claim checks the marks again, atomically)
     const t = await atStage(
       'ThresholdPreCheck',
-      this.#o.state.terminated(ptm.taskId, ptm.moduleId),
+      this.#o.state.terminated(ptm.taskId, ptm.runId, ptm.moduleId),
     );
     if (t.code !== TerminatedCode.ACTIVE) {
       telemetry.skipped(

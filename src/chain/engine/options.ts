@@ -20,9 +20,17 @@ import { readLogger, type Logger } from '../../observe/logger.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
-import { LocalBackend, RedisBackend, type CacheService } from '../../store/index.js';
+import {
+  DurableBackend,
+  LocalBackend,
+  RedisBackend,
+  type CacheService,
+} from '../../store/index.js';
+import { DurableChainState } from '../durable-chain-state.js';
+import { durableChainQueues } from '../durable-chain-queues.js';
 import { defineModule, type ModuleDefinition } from '../module.js';
 import { MemoryQueue } from '../queue.js';
+import { RedisStreamQueue } from '../redis-stream-queue.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
 import { fetchDownloader } from './download.js';
 import { writeLog } from './telemetry.js';
@@ -42,6 +50,7 @@ const OPTION_KEYS = [
   'rateLimit',
   'downloadRetry',
   'nodeRetry',
+  'itemRetry',
   'moduleErrorThreshold',
   'taskErrorThreshold',
   'leaseMs',
@@ -94,10 +103,15 @@ export interface ResolvedOptions {
   readonly ownsQueues: boolean;
   /** Queues shared with other processes (passed in, distributed mode). */
   readonly sharedQueues: boolean;
+  /** The store is durable: state and queues outlive the process; start() resumes. */
+  readonly durable: boolean;
   readonly limiter: RateLimiter;
   readonly downloadRetry: RetryPolicy;
   readonly maxNodeRetries: number;
   readonly nodeRetry: RetryPolicy;
+  /** Hand-overs of an item whose `onItem` threw, after the first. */
+  readonly maxItemRetries: number;
+  readonly itemRetry: RetryPolicy;
 }
 
 /**
@@ -201,6 +215,8 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     state = o.state;
   } else if (store instanceof RedisBackend) {
     state = new RedisChainState(store, { keys, stateTtlMs });
+  } else if (store instanceof DurableBackend) {
+    state = new DurableChainState(store, { keys, stateTtlMs });
   } else if (store instanceof LocalBackend) {
     state = new LocalChainState(store, { keys, stateTtlMs });
   } else {
@@ -220,7 +236,30 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
       if (!queue || typeof queue.receive !== 'function' || typeof queue.push !== 'function')
         invalid(W, `queues.${name}`, 'a ChainQueue', queue);
     }
+    // queues shared between processes need shared state: a single-node store keeps its state
+    // in this process, so several processes on the same streams would each advance the same
+    // nodes on private state (no exactly-once advance)
+    if (runtimeMode === 'single_node') {
+      for (const name of ['task', 'parser', 'error'] as const) {
+        if (q[name] instanceof RedisStreamQueue) {
+          throw new ConfigError(
+            `${W}: \`queues.${name}\` is a Redis Stream queue, shared between processes, but the store is single-node (state in this process): use a RedisBackend as \`store\`, or in-process queues`,
+            { context: { field: `queues.${name}` } },
+          );
+        }
+      }
+    }
     queues = o.queues;
+  } else if (store instanceof DurableBackend) {
+    // in flight when a process dies, a message comes back once its node's lease has ended: the
+    // claim comes after the receive, so the queue's lease outlasts the node's by a margin (a
+    // copy arriving while the node is still leased would meet LOCKED_BY_OTHER and be dropped)
+    queues = durableChainQueues(store, {
+      capacity,
+      metrics,
+      keyPrefix: keys.prefix,
+      visibilityMs: leaseMs + Math.max(1_000, Math.ceil(leaseMs / 4)),
+    });
   } else {
     queues = {
       task: new MemoryQueue<string>({ name: 'task', capacity, metrics }),
@@ -273,6 +312,21 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     jitter: nr.jitter ?? 0.2,
   });
 
+  const ir = readOptions(
+    W,
+    o.itemRetry,
+    ['maxRetries', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'],
+    'itemRetry',
+  );
+  const maxItemRetries = optionalNumber(W, 'itemRetry.maxRetries', ir.maxRetries, 5, int(0));
+  const itemRetry = new RetryPolicy({
+    maxRetries: maxItemRetries,
+    initialDelayMs: optionalNumber(W, 'itemRetry.initialDelayMs', ir.initialDelayMs, 100, int(0)),
+    maxDelayMs: optionalNumber(W, 'itemRetry.maxDelayMs', ir.maxDelayMs, 5_000, int(0)),
+    multiplier: ir.multiplier ?? 2,
+    jitter: ir.jitter ?? 0.2,
+  });
+
   return Object.freeze({
     modules,
     downloader,
@@ -301,10 +355,13 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     queues,
     ownsQueues,
     sharedQueues: !ownsQueues && runtimeMode === 'distributed',
+    durable: store instanceof DurableBackend,
     limiter,
     downloadRetry,
     maxNodeRetries,
     nodeRetry,
+    maxItemRetries,
+    itemRetry,
   });
 }
 

@@ -31,6 +31,7 @@ import {
 import type { DownloadPath } from './download.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
+import { withoutCredentialHeaders } from './redact.js';
 import { childInputs, type ChildInput } from './routes.js';
 import { NodeFailure, errorInfo, checkParseOutput, type ResolvedRequest } from './step-output.js';
 import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES, type NodeTelemetry } from './telemetry.js';
@@ -85,6 +86,8 @@ export interface ProcessorHost {
   readonly signal: AbortSignal;
   /** Where the processor reports. */
   readonly telemetry: NodeTelemetry;
+  /** The values of a run's login info, redacted from failure messages. @defaultValue none */
+  secrets?(runId: string): string[];
   /** A commit wrote to the task's outbox (successors, items, an ErrorTaskModel): publish it. */
   outboxWritten(taskId: string): void;
 }
@@ -219,6 +222,8 @@ export class ModuleProcessorWithChain {
         outputs.filter((o) => o.children.length > 0).map((o) => o.request),
       );
       const { successors, items } = this.#outputs(ptm, outputs, lastStep, fields);
+      // a node whose work outlived stop()'s limit was abandoned: it commits nothing
+      rt.signal.throwIfAborted();
       const commit = await rt.state.commitSuccessDetailed({
         node,
         owner,
@@ -396,8 +401,13 @@ export class ModuleProcessorWithChain {
     const rt = this.#host;
     await Promise.all(
       requests.map((request) => {
+        // credentials are never persisted: the fallback derives them again (see generate.ts)
+        const kept = { ...request };
+        const headers = withoutCredentialHeaders(request.headers);
+        if (headers === undefined) delete kept.headers;
+        else kept.headers = headers;
         const saved: PersistedRequest = {
-          request,
+          request: kept,
           stepIdx: ptm.stepIdx,
           prefixRequest: ptm.prefixRequest,
         };
@@ -421,7 +431,7 @@ export class ModuleProcessorWithChain {
   ): Promise<NodeOutcome> {
     const rt = this.#host;
     const epoch = ptm.epoch ?? 0;
-    const info = errorInfo(failure, epoch);
+    const info = errorInfo(failure, epoch, rt.secrets?.(ptm.runId));
     const etm: ErrorTaskModel = {
       taskId: ptm.taskId,
       runId: ptm.runId,

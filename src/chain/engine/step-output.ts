@@ -3,6 +3,7 @@
  * filled in) and the `{ items, next }` of `parse`; and how a step's failure becomes the error
  * info of an ErrorTaskModel.
  */
+import { redactText } from './redact.js';
 import { createHash } from 'node:crypto';
 import { ConfigError, isMocraError } from '../../errors.js';
 import type { ChainErrorInfo } from '../messages.js';
@@ -25,9 +26,17 @@ export class NodeFailure extends Error {
 }
 
 /** The error info an ErrorTaskModel carries for a failure at `epoch`. @internal */
-export function errorInfo(failure: NodeFailure, epoch: number): ChainErrorInfo {
+export function errorInfo(
+  failure: NodeFailure,
+  epoch: number,
+  secrets: readonly string[] = [],
+): ChainErrorInfo {
   const error = failure.error;
-  const message = `${failure.stage}: ${error instanceof Error ? error.message : String(error)}`;
+  // the message travels on the error queue and into logs: no login info value, no credential
+  const message = redactText(
+    `${failure.stage}: ${error instanceof Error ? error.message : String(error)}`,
+    secrets,
+  );
   const code =
     isMocraError(error) || (typeof error === 'object' && error !== null && 'code' in error)
       ? String((error as { code: unknown }).code)

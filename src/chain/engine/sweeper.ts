@@ -1,8 +1,10 @@
 /**
- * The sweeper (shared queues only): one process at a time (a lock) visits the recently active
- * tasks, promotes their due retries, recovers expired leases (`ptm_recover_zombie`) and relays
- * their outboxes — what a process that died left behind (a commit it did not relay, entries
- * whose lease ran out, retries it would have pumped) goes on.
+ * The sweeper (shared queues, or a durable store): one process at a time (a lock) visits the
+ * recently active tasks, promotes their due retries, recovers expired leases
+ * (`ptm_recover_zombie`) and relays their outboxes — what a process that died left behind (a
+ * commit it did not relay, entries whose lease ran out, retries it would have pumped) goes on.
+ * On a durable store, `start()` of a new process begins with one round over every task the
+ * store still holds: the resume.
  */
 import { unrefTimeout } from '../../internal/clock.js';
 import type { ChainStateStore } from '../state/index.js';
@@ -17,7 +19,7 @@ export interface SweeperOptions {
   intervalMs: number;
   /** Tasks active within this window (ms) are swept. */
   windowMs: number;
-  /** Sweep at all (only shared queues need it; only they record task activity). */
+  /** Sweep at all (only shared queues and a durable store need it; only they record task activity). */
   enabled: boolean;
   telemetry: Pick<EngineTelemetry, 'log' | 'zombiesRecovered' | 'swept'>;
   /** Promotes a task's due retries. */
@@ -70,15 +72,19 @@ export class Sweeper {
     clearTimeout(this.#timer);
   }
 
-  /** One round, if this process gets the lock (exposed for tests). Never throws. */
-  async sweep(): Promise<void> {
+  /**
+   * One round, if this process gets the lock (exposed for tests). Never throws. The resume of
+   * a durable store sweeps every task the store still holds (`windowMs`) without the lock (the
+   * process that held it is gone: one process per data directory).
+   */
+  async sweep(options: { windowMs?: number; lock?: boolean } = {}): Promise<void> {
+    const { windowMs = this.#o.windowMs, lock = true } = options;
     if (this.#running) return;
     this.#running = true;
     const { state, telemetry } = this.#o;
     try {
-      const mine = await state.tryLock('sweep', this.#o.workerId, this.#o.intervalMs * 3);
-      if (!mine) return;
-      const tasks = await state.activeTasks(this.#o.windowMs, 10_000);
+      if (lock && !(await state.tryLock('sweep', this.#o.workerId, this.#o.intervalMs * 3))) return;
+      const tasks = await state.activeTasks(windowMs, 10_000);
       for (const taskId of tasks) {
         if (this.#stopped) return;
         await this.#o.promote(taskId);

@@ -9,6 +9,7 @@ import type { Metrics } from '../../observe/metrics.js';
 import type { CacheService } from '../../store/index.js';
 import type { JsonObject, ParserTaskModel, TaskModel } from '../messages.js';
 import type { TaskInfo } from '../module.js';
+import { secretsOf } from './redact.js';
 import type { ChainEngineOptions } from './types.js';
 
 /** What is stored of a task. @internal */
@@ -39,8 +40,8 @@ export class TaskRecords {
   readonly #o: TaskRecordsOptions;
   readonly #records: PluginCache<TaskRecord>;
   readonly #logins: PluginCache<{ value: JsonObject | undefined }>;
-  /** Login info of submitted tasks (when there is no `loadLoginInfo`). */
-  readonly #submitted = new Map<string, JsonObject>();
+  /** Login info of submitted runs, by run id (when there is no `loadLoginInfo`). */
+  readonly #submitted = new Map<string, { loginInfo: JsonObject; usedAt: number }>();
 
   constructor(options: TaskRecordsOptions) {
     this.#o = options;
@@ -61,9 +62,33 @@ export class TaskRecords {
     });
   }
 
-  /** Keeps the login info a TaskModel was submitted with, in this process only. */
-  rememberLogin(taskId: string, loginInfo: JsonObject): void {
-    this.#submitted.set(taskId, loginInfo);
+  /** Keeps the login info a run was submitted with, in this process only. */
+  rememberLogin(runId: string, loginInfo: JsonObject): void {
+    this.#submitted.set(runId, { loginInfo, usedAt: performance.now() });
+  }
+
+  /** The values of a run's submitted login info: never echoed in an error or a dead letter. */
+  secrets(runId: string): string[] {
+    return secretsOf(this.#submitted.get(runId)?.loginInfo);
+  }
+
+  /** Runs whose submitted login info this process holds. */
+  get loginsHeld(): number {
+    return this.#submitted.size;
+  }
+
+  /**
+   * Forgets submitted login info: of every run (`idleForMs` undefined: no run has work left in
+   * this process), or of the runs whose login info was not used for `idleForMs`.
+   */
+  pruneLogins(idleForMs?: number): void {
+    if (idleForMs === undefined) {
+      this.#submitted.clear();
+      return;
+    }
+    const before = performance.now() - idleForMs;
+    for (const [runId, entry] of this.#submitted)
+      if (entry.usedAt < before) this.#submitted.delete(runId);
   }
 
   /** Stores the record of a task (LoadTask of every later message reads it). */
@@ -110,7 +135,9 @@ export class TaskRecords {
         }))
       ).value;
     } else {
-      loginInfo = this.#submitted.get(ptm.taskId);
+      const entry = this.#submitted.get(ptm.runId);
+      if (entry) entry.usedAt = performance.now();
+      loginInfo = entry?.loginInfo;
     }
     return { ...base, loginInfo: loginInfo === undefined ? undefined : Object.freeze(loginInfo) };
   }

@@ -4,6 +4,7 @@
  * {@link writeLog}, the one function that calls the logger.
  */
 import { Emitter } from '../../internal/emitter.js';
+import { redactMessage } from './redact.js';
 import type { LogFields, LogLevel, Logger } from '../../observe/logger.js';
 import { MetricName as M } from '../../observe/metric-names.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
@@ -137,6 +138,7 @@ export class EngineTelemetry implements NodeTelemetry {
       cacheHits: 0,
       cacheMisses: 0,
       received: { task: 0, parser: 0, error: 0 },
+      loginInfoRuns: 0,
       skipped: {},
     };
   }
@@ -169,10 +171,11 @@ export class EngineTelemetry implements NodeTelemetry {
   // ── stats (a copy) and dead letters ───────────────────────────────────────
 
   /** A copy of the counters; `cache` adds the lookups of the engine's caches. */
-  stats(cache: { hits: number; misses: number }): ChainEngineStats {
+  stats(cache: { hits: number; misses: number }, loginInfoRuns = 0): ChainEngineStats {
     const stats = structuredClone(this.#stats);
     stats.cacheHits = cache.hits;
     stats.cacheMisses = cache.misses;
+    stats.loginInfoRuns = loginInfoRuns;
     return stats;
   }
 
@@ -211,8 +214,9 @@ export class EngineTelemetry implements NodeTelemetry {
     this.#metrics.increment(M.MESSAGE_SKIPPED, { reason });
   }
 
-  /** A message was set aside with a reason (counted once, here). */
-  deadLettered(queue: string, message: string, reason: string): void {
+  /** A message was set aside with a reason (counted once, here; kept without login info). */
+  deadLettered(queue: string, raw: string, reason: string): void {
+    const message = redactMessage(raw);
     this.#stats.deadLettered++;
     this.#metrics.increment(M.CHAIN_DEAD_LETTER, {
       queue,

@@ -94,14 +94,15 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
 
   async terminateMark(
     taskId: string,
+    runId: string,
     moduleId: string | undefined,
     reason: string,
   ): Promise<0 | 1> {
-    return this.run(t.terminateMark, { taskId, moduleId, reason });
+    return this.run(t.terminateMark, { taskId, runId, moduleId, reason });
   }
 
-  async terminated(taskId: string, moduleId: string): Promise<TerminatedResult> {
-    return this.run(t.terminated, { taskId, moduleId });
+  async terminated(taskId: string, runId: string, moduleId: string): Promise<TerminatedResult> {
+    return this.run(t.terminated, { taskId, runId, moduleId });
   }
 
   async tryAllowFallbackOnce(node: NodeAddress): Promise<0 | 1> {

@@ -214,6 +214,8 @@ export interface CommitErrorInput {
 export interface ThresholdInput {
   /** The task. */
   taskId: string;
+  /** The run: failures are counted, and marks written, per run. */
+  runId: string;
   /** The module that failed. */
   moduleId: string;
   /** Failures of the module at which it is terminated (>=). */
@@ -305,14 +307,18 @@ export interface ChainStateStore {
   activeTasks(windowMs: number, max: number): Promise<string[]>;
   /** Takes or renews a named lock for `ttlMs`; true when `owner` holds it. */
   tryLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
-  /** Marks a task (no moduleId) or a module terminated, idempotently. */
+  /**
+   * Marks a run of a task (no moduleId) or a module in it terminated, idempotently. Marks are
+   * per run: a new run of the task starts unterminated.
+   */
   terminateMark(
     taskId: string,
+    runId: string,
     moduleId: string | undefined,
     reason: string,
   ): Promise<(typeof TerminateCode)[keyof typeof TerminateCode]>;
-  /** Reads the terminate marks of a task and one of its modules (task first); writes nothing. */
-  terminated(taskId: string, moduleId: string): Promise<TerminatedResult>;
+  /** Reads the terminate marks of a run and one of its modules (run first); writes nothing. */
+  terminated(taskId: string, runId: string, moduleId: string): Promise<TerminatedResult>;
   /** Allows the fallback of a node once; later calls are refused. */
   tryAllowFallbackOnce(
     node: NodeAddress,

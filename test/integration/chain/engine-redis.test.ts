@@ -1,21 +1,108 @@
 import { randomBytes } from 'node:crypto';
-import { RedisBackend } from '../../../src/index.js';
+import { Redis } from 'ioredis';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  ConfigError,
+  createChainEngine,
+  createRedisStreamQueues,
+  defineModule,
+  LocalBackend,
+  RedisBackend,
+} from '../../../src/index.js';
 import { runChainEngineScenarios } from '../../conformance/chain-engine.js';
+import { runChainEngineDefectScenarios } from '../../conformance/chain-engine-defects.js';
 import { redisUrl } from '../../helpers/redis.js';
 
-if (redisUrl()) {
-  runChainEngineScenarios('RedisBackend (in-process queues)', async () => {
-    const store = new RedisBackend({
-      redis: redisUrl()!,
-      keyPrefix: `mocra-test-${randomBytes(6).toString('hex')}:`,
-    });
-    await store.connect();
-    return {
-      store,
-      cleanup: async () => {
-        for await (const key of store.scan('')) await store.del(key);
-        await store.close();
-      },
-    };
+async function redisFixture() {
+  const store = new RedisBackend({
+    redis: redisUrl()!,
+    keyPrefix: `mocra-test-${randomBytes(6).toString('hex')}:`,
   });
+  await store.connect();
+  return {
+    store,
+    cleanup: async () => {
+      for await (const key of store.scan('')) await store.del(key);
+      await store.close();
+    },
+  };
 }
+
+if (redisUrl()) {
+  runChainEngineScenarios('RedisBackend (in-process queues)', redisFixture);
+  runChainEngineDefectScenarios('RedisBackend (in-process queues)', redisFixture);
+}
+
+describe.skipIf(!redisUrl())('chain engine: queues and store must agree', () => {
+  it('refuses a single-node store with shared Redis Stream queues (ConfigError naming queues)', async () => {
+    const client = new Redis(redisUrl()!, { lazyConnect: true });
+    try {
+      const queues = createRedisStreamQueues({ client, keyPrefix: 'mocra-test-agree:' });
+      const modules = [
+        defineModule({ id: 'm', steps: [{ name: 's', generate: () => [], parse: () => ({}) }] }),
+      ];
+      let caught: unknown;
+      try {
+        createChainEngine({ modules, store: new LocalBackend(), queues });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(ConfigError);
+      expect((caught as ConfigError).context).toMatchObject({ field: 'queues.task' });
+      expect((caught as Error).message).toMatch(/queues\.task.*single-node/);
+      // the same queues on a Redis store are what many processes need: accepted
+      const store = new RedisBackend({ redis: redisUrl()!, keyPrefix: 'mocra-test-agree:' });
+      const engine = createChainEngine({ modules, store, queues });
+      expect(engine.runtimeMode).toBe('distributed');
+      await store.close();
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
+describe.skipIf(!redisUrl())('chain engine on Redis Stream queues: secrets at rest', () => {
+  it('a malformed task never leaves its loginInfo in the dead-letter stream', async () => {
+    const prefix = `mocra-test-${randomBytes(6).toString('hex')}:`;
+    const client = new Redis(redisUrl()!);
+    const store = new RedisBackend({ redis: redisUrl()!, keyPrefix: prefix });
+    await store.connect();
+    const queues = createRedisStreamQueues({ client, keyPrefix: prefix, blockMs: 50 });
+    const modules = [
+      defineModule({ id: 'm', steps: [{ name: 's', generate: () => [], parse: () => ({}) }] }),
+    ];
+    const engine = createChainEngine({ modules, store, queues });
+    try {
+      await engine.start();
+      const secret = { password: 'hunter2-secret' };
+      const task = { taskId: 't', account: 'a', platform: 'p', modules: ['m'] };
+      // pushed by another producer, straight onto the stream
+      await queues.task.push(
+        JSON.stringify({ kind: 'task', body: { ...task, taskId: 7, loginInfo: secret } }),
+      );
+      // and through the engine
+      await engine.publish({ kind: 'task', body: { ...task, modules: [], loginInfo: secret } });
+      await vi.waitFor(async () => expect(await queues.task.deadLetters()).toHaveLength(2), {
+        timeout: 5000,
+      });
+      const dead = await queues.task.deadLetters();
+      expect(dead.map((d) => d.reason)).toEqual([
+        expect.stringMatching(/`taskId`/),
+        expect.stringMatching(/`modules`/),
+      ]);
+      expect(JSON.stringify(dead)).not.toContain('hunter2');
+      expect(JSON.stringify(engine.deadLetters())).not.toContain('hunter2');
+    } finally {
+      await engine.stop();
+      await Promise.all([
+        queues.task.shutdown(),
+        queues.parser.shutdown(),
+        queues.error.shutdown(),
+      ]);
+      for await (const key of store.scan('')) await store.del(key);
+      for (const key of await client.keys(`${prefix}*`)) await client.del(key);
+      await store.close();
+      client.disconnect();
+    }
+  });
+});

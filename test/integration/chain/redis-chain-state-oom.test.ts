@@ -173,13 +173,14 @@ describe.skipIf(!CI && redisServerBinary() === null)('RedisChainState out of mem
       await refusal(
         state.thresholdDecide({
           taskId: 'task-oom',
+          runId: 'r1',
           moduleId: 'm',
           moduleThreshold: 5,
           taskThreshold: 10,
           retryAfterMs: 0,
         }),
       );
-      expect(await admin.exists(k(keys.moduleThreshold('task-oom', 'm')))).toBe(0);
+      expect(await admin.exists(k(keys.moduleThreshold('task-oom', 'r1', 'm')))).toBe(0);
       await refusal(
         state.commitError({
           node: root,

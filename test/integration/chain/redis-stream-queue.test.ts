@@ -36,6 +36,25 @@ describeRedis('RedisStreamQueue', () => {
     return q;
   }
 
+  it('keeps the dead-letter stream bounded in length and in age', async () => {
+    const short = queue({ deadLetterMaxLen: 3 });
+    for (let n = 0; n < 6; n++) await short.deadLetter({ n }, `reason ${n}`);
+    const kept = await short.deadLetters();
+    expect(kept.map((d) => d.reason)).toEqual(['reason 3', 'reason 4', 'reason 5']);
+    short.close();
+    // an age of 1 ms: each new dead letter trims those added before it (ids are ms times)
+    const brief = queue({
+      deadLetterKey: `${redis.prefix}q:{run}:dead-aged`,
+      deadLetterMaxAgeMs: 1,
+    });
+    await brief.deadLetter({ n: 1 }, 'old');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await brief.deadLetter({ n: 2 }, 'new');
+    expect((await brief.deadLetters()).map((d) => d.reason)).toEqual(['new']);
+    brief.close();
+    expect(() => queue({ deadLetterMaxLen: 0 })).toThrow(/deadLetterMaxLen/);
+  });
+
   it('delivers pushed messages once across two consumers of one group, in order per consumer', async () => {
     const a = queue();
     const b = queue();

@@ -164,6 +164,7 @@ describeCluster('RedisBackend on a Redis Cluster', () => {
             (
               await state.thresholdDecide({
                 taskId,
+                runId: 'r1',
                 moduleId: 'shop',
                 moduleThreshold: 5,
                 taskThreshold: 9,
@@ -189,8 +190,10 @@ describeCluster('RedisBackend on a Redis Cluster', () => {
           await new Promise((r) => setTimeout(r, 5));
           expect(await state.recoverZombie(b)).toBe(RecoverCode.RECOVERED);
           expect(await state.tryAllowFallbackOnce(b)).toBe(FallbackCode.ALLOWED);
-          expect(await state.terminateMark(taskId, 'shop', 'done')).toBe(TerminateCode.TERMINATED);
-          expect(await state.terminateMark(taskId, undefined, 'done')).toBe(
+          expect(await state.terminateMark(taskId, 'r1', 'shop', 'done')).toBe(
+            TerminateCode.TERMINATED,
+          );
+          expect(await state.terminateMark(taskId, 'r1', undefined, 'done')).toBe(
             TerminateCode.TERMINATED,
           );
         }),

@@ -1,6 +1,10 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DurableQueue } from '../../../src/chain/durable-queue.js';
 import { MemoryQueue, type Delivery } from '../../../src/chain/queue.js';
+import { DurableBackend } from '../../../src/store/durable/durable-backend.js';
+import type { TestQueue } from '../../conformance/chain-queue.js';
+import { removeTempDataDirs, tempDataDir } from '../../helpers/durable.js';
 
 type Op =
   | { t: 'push' }
@@ -19,14 +23,33 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.constant<Op>({ t: 'tick' }),
 );
 
-describe('MemoryQueue (model)', () => {
+let durable: DurableBackend;
+let seq = 0;
+beforeAll(async () => {
+  durable = await DurableBackend.open({ path: tempDataDir('queue-model'), sweepIntervalMs: 0 });
+});
+afterAll(async () => {
+  await durable.close();
+  removeTempDataDirs();
+});
+
+const queues: [string, (capacity: number) => TestQueue<number>][] = [
+  ['MemoryQueue', (capacity) => new MemoryQueue<number>({ name: 'q', capacity })],
+  [
+    'DurableQueue',
+    (capacity) =>
+      new DurableQueue<number>({ store: durable, name: 'q', keyPrefix: `m${seq++}`, capacity }),
+  ],
+];
+
+describe.each(queues)('%s (model)', (_, make) => {
   it('never exceeds capacity, never loses or duplicates a message, keeps FIFO among first deliveries', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 4 }),
         fc.array(op, { maxLength: 80 }),
         async (capacity, ops) => {
-          const q = new MemoryQueue<number>({ name: 'q', capacity });
+          const q = make(capacity);
           let next = 0;
           let pushesSettled = 0;
           const accepted = new Set<number>(); // entered the queue (push resolved or offer true)

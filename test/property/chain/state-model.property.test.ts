@@ -6,7 +6,7 @@
  * fallback gate, the leased outbox (taken, acknowledged now, later or never, and handed out
  * again after its lease), due retries promoted into the outbox, the active-task index and named
  * locks — run in lock-step against a small reference model written
- * here, against LocalChainState and against RedisChainState on a real Redis. Every transition
+ * here, against LocalChainState, DurableChainState (LMDB) and RedisChainState on a real Redis. Every transition
  * must return the same result on all three, and a ledger kept from the results alone checks
  * the guarantees after every step.
  */
@@ -30,10 +30,13 @@ import {
   type TerminateScope,
   type ThresholdResult,
 } from '../../../src/chain/state/index.js';
+import { DurableChainState } from '../../../src/chain/durable-chain-state.js';
 import { ManualClock } from '../../../src/internal/clock.js';
+import { DurableBackend } from '../../../src/store/durable/durable-backend.js';
 import { ChainKeyBuilder } from '../../../src/keys/chain-key-builder.js';
 import { LocalBackend } from '../../../src/store/local-backend.js';
 import { RedisBackend } from '../../../src/store/redis-backend.js';
+import { removeTempDataDirs, tempDataDir } from '../../helpers/durable.js';
 import { redisUrl } from '../../helpers/redis.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -332,14 +335,20 @@ class ModelChainState implements ChainStateStore {
     return true;
   }
 
-  async terminateMark(taskId: string, moduleId: string | undefined, reason: string) {
+  // the model runs one run per task ('r1'): marks and counters are per run, so per task here
+  async terminateMark(
+    taskId: string,
+    _runId: string,
+    moduleId: string | undefined,
+    reason: string,
+  ) {
     const key = moduleId === undefined ? `task|${taskId}` : `module|${taskId}|${moduleId}`;
     if (this.#terminated.has(key)) return 1 as const;
     this.#terminated.set(key, reason);
     return 0 as const;
   }
 
-  async terminated(taskId: string, moduleId: string): Promise<TerminatedResult> {
+  async terminated(taskId: string, _runId: string, moduleId: string): Promise<TerminatedResult> {
     const task = this.#terminated.get(`task|${taskId}`);
     if (task !== undefined) return { code: 1, reason: task };
     const mod = this.#terminated.get(`module|${taskId}|${moduleId}`);
@@ -432,9 +441,9 @@ async function exec(s: ChainStateStore, call: Call, clock: ManualClock): Promise
     case 'promote':
       return s.promoteDueRetries(call.taskId, call.max);
     case 'terminate':
-      return s.terminateMark(call.taskId, call.moduleId, call.reason);
+      return s.terminateMark(call.taskId, 'r1', call.moduleId, call.reason);
     case 'terminated':
-      return s.terminated(call.taskId, call.moduleId);
+      return s.terminated(call.taskId, 'r1', call.moduleId);
     case 'fallback':
       return s.tryAllowFallbackOnce(call.node);
     case 'takeOutbox':
@@ -1090,6 +1099,7 @@ function resolve(op: Op, st: RunState): Call[] {
           k: 'decide',
           input: {
             taskId: TASKS[op.task]!,
+            runId: 'r1',
             moduleId: MODULES[op.module]!,
             moduleThreshold: op.mt,
             taskThreshold: op.tt,
@@ -1187,12 +1197,20 @@ const CODED = new Set<Call['k']>([
 ]);
 const NUM_RUNS = Number(process.env.MOCRA_MODEL_RUNS ?? 800);
 
-describe('chain state machine: model vs LocalChainState vs RedisChainState', () => {
+describe('chain state machine: model vs LocalChainState vs DurableChainState vs RedisChainState', () => {
   let redis: RedisBackend | null = null;
   const testPrefix = `mocra-test-${randomBytes(6).toString('hex')}:`;
   let runSeq = 0;
+  /** One durable store for every run (keys are per run); its clock follows the run's clock. */
+  let durable: DurableBackend;
+  let runClock = new ManualClock(0);
 
   beforeAll(async () => {
+    durable = await DurableBackend.open({
+      path: tempDataDir('model'),
+      clock: { now: () => runClock.now() },
+      sweepIntervalMs: 0,
+    });
     if (!url) {
       console.warn('state-model property test: no Redis available, checking LocalChainState only');
       return;
@@ -1201,6 +1219,8 @@ describe('chain state machine: model vs LocalChainState vs RedisChainState', () 
     await redis.connect();
   });
   afterAll(async () => {
+    await durable.close();
+    removeTempDataDirs();
     if (!redis) return;
     for await (const key of redis.scan('')) await redis.del(key);
     await redis.close();
@@ -1239,10 +1259,12 @@ describe('chain state machine: model vs LocalChainState vs RedisChainState', () 
         fc.array(opArb, { minLength: 1, maxLength: 80, size: 'max' }),
         async (start, ops) => {
           const clock = new ManualClock(start);
+          runClock = clock;
           const backend = new LocalBackend({ clock, sweepIntervalMs: 0 });
           const keys = new ChainKeyBuilder({ prefix: `run${runSeq++}` });
           const impls: [string, ChainStateStore][] = [
             ['local', new LocalChainState(backend, { keys })],
+            ['durable', new DurableChainState(durable, { keys })],
           ];
           if (redis) impls.push(['redis', new RedisChainState(redis, { keys, testClock: clock })]);
           const st: RunState = {
@@ -1265,7 +1287,7 @@ describe('chain state machine: model vs LocalChainState vs RedisChainState', () 
                     `${name} differs from the model at ${label}`,
                   ).toEqual(expected);
                 }
-                if (impls.length > 1) redisSteps++;
+                if (redis) redisSteps++;
                 st.ledger.apply(call, expected, clock.now());
                 note(call, expected);
                 if (['claim', 'commit', 'commitError', 'retry'].includes(call.k))

@@ -1,14 +1,17 @@
 /**
- * Model-based differential test: random command sequences run on LocalBackend and on a real
- * Redis must give the same answer (value or error code) at every step.
+ * Model-based differential test: random command sequences run on LocalBackend (and on the
+ * durable LMDB backend) and on a real Redis must give the same answer (value or error code) at
+ * every step.
  */
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { isMocraError } from '../../../src/errors.js';
+import { DurableBackend } from '../../../src/store/durable/durable-backend.js';
 import { LocalBackend } from '../../../src/store/local-backend.js';
 import { RedisBackend } from '../../../src/store/redis-backend.js';
 import type { CacheService } from '../../../src/store/types.js';
+import { removeTempDataDirs, tempDataDir } from '../../helpers/durable.js';
 import { describeRedis, redisUrl } from '../../helpers/redis.js';
 
 type Cmd =
@@ -101,41 +104,48 @@ async function apply(s: CacheService, c: Cmd): Promise<unknown> {
   }
 }
 
-describeRedis('CacheService differential model test (LocalBackend vs Redis)', () => {
-  let redis: RedisBackend;
-  beforeAll(async () => {
-    redis = new RedisBackend({
-      redis: redisUrl()!,
-      keyPrefix: `mocra-test-${randomBytes(6).toString('hex')}:`,
-    });
-    await redis.connect();
-  });
-  afterAll(async () => {
-    for await (const k of redis.scan('')) await redis.del(k);
-    await redis.close();
-  });
+const backends: [string, () => Promise<CacheService>][] = [
+  ['LocalBackend', async () => new LocalBackend({ sweepIntervalMs: 0 })],
+  ['DurableBackend', () => DurableBackend.open({ path: tempDataDir('diff'), sweepIntervalMs: 0 })],
+];
 
-  it('gives identical answers for random command sequences', async () => {
-    let run = 0;
-    await fc.assert(
-      fc.asyncProperty(fc.array(cmd, { minLength: 1, maxLength: 40 }), async (cmds) => {
-        const ns = `r${run++}:`;
-        const local = new LocalBackend({ sweepIntervalMs: 0 });
-        try {
-          for (const c of cmds) {
-            const scoped = scope(c, ns);
-            const [l, r] = [await apply(local, scoped), await apply(redis, scoped)];
-            expect({ cmd: c, result: l }).toEqual({ cmd: c, result: r });
+for (const [name, open] of backends)
+  describeRedis(`CacheService differential model test (${name} vs Redis)`, () => {
+    let redis: RedisBackend;
+    beforeAll(async () => {
+      redis = new RedisBackend({
+        redis: redisUrl()!,
+        keyPrefix: `mocra-test:${randomBytes(6).toString('hex')}:`,
+      });
+      await redis.connect();
+    });
+    afterAll(async () => {
+      for await (const k of redis.scan('')) await redis.del(k);
+      await redis.close();
+      removeTempDataDirs();
+    });
+
+    it('gives identical answers for random command sequences', async () => {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(cmd, { minLength: 1, maxLength: 40 }), async (cmds) => {
+          const ns = `r${run++}:`;
+          const local = await open();
+          try {
+            for (const c of cmds) {
+              const scoped = scope(c, ns);
+              const [l, r] = [await apply(local, scoped), await apply(redis, scoped)];
+              expect({ cmd: c, result: l }).toEqual({ cmd: c, result: r });
+            }
+          } finally {
+            await local.close();
+            for await (const k of redis.scan(ns)) await redis.del(k);
           }
-        } finally {
-          await local.close();
-          for await (const k of redis.scan(ns)) await redis.del(k);
-        }
-      }),
-      { numRuns: 150 },
-    );
+        }),
+        { numRuns: 150 },
+      );
+    });
   });
-});
 
 /** Puts a command's keys in a namespace of their own so runs do not see each other. */
 function scope(c: Cmd, ns: string): Cmd {

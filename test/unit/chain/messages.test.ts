@@ -154,3 +154,27 @@ describe('normalizeMessage', () => {
     );
   });
 });
+
+describe('normalizeMessage never echoes login info', () => {
+  const task = { taskId: 't', account: 'a', platform: 'p', modules: ['m'] };
+  it.each([
+    ['a string', 'hunter2-secret-token'],
+    ['a number', 31415926535],
+    ['an array', ['hunter2-secret-token']],
+  ])('names the field, not the value, when loginInfo is %s', (_, loginInfo) => {
+    const error = invalid({ kind: 'task', body: { ...task, loginInfo } });
+    expect(error.context.field).toBe('loginInfo');
+    expect(error.message).toMatch(/`loginInfo`.*not shown/);
+    expect(error.message).not.toContain('hunter2');
+    expect(error.message).not.toContain('31415926535');
+  });
+
+  it('does not echo a nested value that is not JSON', () => {
+    const error = invalid({
+      kind: 'task',
+      body: { ...task, loginInfo: { password: 'hunter2-secret', n: Number.NaN } },
+    });
+    expect(error.context.field).toBe('loginInfo.n');
+    expect(error.message).not.toContain('NaN');
+  });
+});

@@ -124,6 +124,7 @@ describe('local twins', () => {
       await check('thresholdDecide', () =>
         state.thresholdDecide({
           taskId: 't1',
+          runId: 'r1',
           moduleId: 'shop',
           moduleThreshold: 3,
           taskThreshold: 3,
@@ -131,8 +132,8 @@ describe('local twins', () => {
           failureId: `f${i}`,
         }),
       );
-    await check('terminateMark', () => state.terminateMark('t2', undefined, 'why'));
-    await check('terminated', () => state.terminated('t1', 'shop'));
+    await check('terminateMark', () => state.terminateMark('t2', 'r1', undefined, 'why'));
+    await check('terminated', () => state.terminated('t1', 'r1', 'shop'));
     await check('tryAllowFallbackOnce', () => state.tryAllowFallbackOnce(child('x')));
     await check('touchTask', () => state.touchTask('t1'));
     clock.advance(5_000);

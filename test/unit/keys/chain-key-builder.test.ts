@@ -32,10 +32,10 @@ function familyKeys(keys: ChainKeyBuilder, taskId: string, n: PtmIdentity): stri
     keys.advanceGate(taskId, n),
     keys.fallbackGate(taskId, n),
     keys.errorEmit(taskId, n, 'err:{hash}'),
-    keys.moduleThreshold(taskId, n.moduleId),
-    keys.taskThreshold(taskId),
-    keys.terminateTask(taskId),
-    keys.terminateModule(taskId, n.moduleId),
+    keys.moduleThreshold(taskId, n.runId, n.moduleId),
+    keys.taskThreshold(taskId, n.runId),
+    keys.terminateTask(taskId, n.runId),
+    keys.terminateModule(taskId, n.runId, n.moduleId),
     keys.retryZset(taskId),
     keys.outbox(taskId),
   ];
@@ -120,27 +120,33 @@ describe('ChainKeyBuilder', () => {
 
   it('escaped ids cannot collide across segments or tasks (property)', () => {
     fc.assert(
-      fc.property(id, id, id, id, (t1, m1, t2, m2) => {
-        const a = keys.terminateModule(t1, m1);
-        const b = keys.terminateModule(t2, m2);
-        expect(a === b).toBe(t1 === t2 && m1 === m2);
-        expect(keys.taskThreshold(t1) === keys.taskThreshold(t2)).toBe(t1 === t2);
+      fc.property(id, id, id, id, id, id, (t1, r1, m1, t2, r2, m2) => {
+        const a = keys.terminateModule(t1, r1, m1);
+        const b = keys.terminateModule(t2, r2, m2);
+        expect(a === b).toBe(t1 === t2 && r1 === r2 && m1 === m2);
+        expect(keys.taskThreshold(t1, r1) === keys.taskThreshold(t2, r2)).toBe(
+          t1 === t2 && r1 === r2,
+        );
+        // a run's counters and marks are its own: another run of the task never shares them
+        expect(keys.terminateTask(t1, r1) === keys.terminateTask(t1, r2)).toBe(r1 === r2);
       }),
       { numRuns: 3_000 },
     );
   });
 
   it('ids with braces cannot open or close the hash tag', () => {
-    const k = keys.terminateTask('evil}{x');
-    expect(k).toBe('chain:{t:evil%7D%7Bx}:terminate:task');
+    const k = keys.terminateTask('evil}{x', 'r');
+    expect(k).toBe('chain:{t:evil%7D%7Bx}:terminate:task:r');
     expect(keySlot(k)).toBe(keySlot('t:evil%7D%7Bx'));
-    expect(keys.terminateModule('a', 'b:c')).toBe('chain:{t:a}:terminate:module:b%3Ac');
-    expect(keys.terminateModule('a', '100%')).toBe('chain:{t:a}:terminate:module:100%25');
+    expect(keys.terminateModule('a', 'r', 'b:c')).toBe('chain:{t:a}:terminate:module:r:b%3Ac');
+    expect(keys.terminateModule('a', 'r:1', '100%')).toBe(
+      'chain:{t:a}:terminate:module:r%3A1:100%25',
+    );
   });
 
   it('uses the configured prefix and refuses one that could break the tag', () => {
-    expect(new ChainKeyBuilder({ prefix: 'crawl' }).taskThreshold('t')).toBe(
-      'crawl:{t:t}:threshold:task',
+    expect(new ChainKeyBuilder({ prefix: 'crawl' }).taskThreshold('t', 'r')).toBe(
+      'crawl:{t:t}:threshold:task:r',
     );
     expect(() => new ChainKeyBuilder({ prefix: 'a{b' })).toThrow(ConfigError);
     expect(() => new ChainKeyBuilder({ prefix: '' })).toThrow(ConfigError);
@@ -164,7 +170,8 @@ describe('ChainKeyBuilder', () => {
     expect(() => keys.ptmKey({ ...node, prefixRequest: undefined as never })).toThrow(
       /`prefixRequest`/,
     );
-    expect(() => keys.terminateModule('t', '')).toThrow(ConfigError);
+    expect(() => keys.terminateModule('t', 'r', '')).toThrow(ConfigError);
+    expect(() => keys.terminateTask('t', '')).toThrow(ConfigError);
     expect(() => keys.tag('')).toThrow(/`taskId`/);
   });
 });

@@ -54,13 +54,18 @@ describe('Logger (pino order: fields, then message)', () => {
       retryPollMs: 2,
     });
     await engine.start();
-    await engine.submit({ taskId: 't1', account: 'a', platform: 'p', modules: ['failing'] });
+    const { runId } = await engine.submit({
+      taskId: 't1',
+      account: 'a',
+      platform: 'p',
+      modules: ['failing'],
+    });
     await engine.onIdle();
     await engine.stop();
     const failed = lines.find((l) => String(l.msg).startsWith('node failed in parse'));
     expect(failed).toMatchObject({
       level: 40,
-      run_id: 't1',
+      run_id: runId,
       task_id: 't1',
       module_id: 'failing',
       step_idx: 0,

@@ -11,8 +11,8 @@ export const claim = defineTransition({
   script: 'ptm_claim',
   keys: (k, { node }: ClaimInput) => ({
     node: k.ptm(node.taskId, node),
-    terminateTask: k.terminateTask(node.taskId),
-    terminateModule: k.terminateModule(node.taskId, node.moduleId),
+    terminateTask: k.terminateTask(node.taskId, node.runId),
+    terminateModule: k.terminateModule(node.taskId, node.runId, node.moduleId),
     leases: k.leases(node.taskId),
   }),
   redisKeys: (keys) => [keys.node, keys.terminateTask, keys.terminateModule, keys.leases],

@@ -15,8 +15,8 @@ export const retrySchedule = defineTransition({
   keys: (k, { node }: RetryScheduleInput) => ({
     node: k.ptm(node.taskId, node),
     retries: k.retryZset(node.taskId),
-    terminateTask: k.terminateTask(node.taskId),
-    terminateModule: k.terminateModule(node.taskId, node.moduleId),
+    terminateTask: k.terminateTask(node.taskId, node.runId),
+    terminateModule: k.terminateModule(node.taskId, node.runId, node.moduleId),
   }),
   redisKeys: (keys) => [keys.node, keys.retries, keys.terminateTask, keys.terminateModule],
   args: (input, ctx) => [

@@ -5,10 +5,12 @@
 import { TerminateCode } from '../types.js';
 import { defineTransition } from '../transition.js';
 
-/** Input: the task, the module (none: the task itself) and the reason. @internal */
+/** Input: the run of a task, the module (none: the task's run itself) and the reason. @internal */
 export interface TerminateMarkInput {
   /** The task. */
   taskId: string;
+  /** The run. */
+  runId: string;
   /** The module to terminate; undefined terminates the task. */
   moduleId: string | undefined;
   /** Why (kept with the mark). */
@@ -21,8 +23,11 @@ type TerminateResult = (typeof TerminateCode)[keyof typeof TerminateCode];
 /** etm_terminate_mark. @internal */
 export const terminateMark = defineTransition({
   script: 'etm_terminate_mark',
-  keys: (k, { taskId, moduleId }: TerminateMarkInput) => ({
-    mark: moduleId === undefined ? k.terminateTask(taskId) : k.terminateModule(taskId, moduleId),
+  keys: (k, { taskId, runId, moduleId }: TerminateMarkInput) => ({
+    mark:
+      moduleId === undefined
+        ? k.terminateTask(taskId, runId)
+        : k.terminateModule(taskId, runId, moduleId),
   }),
   redisKeys: (keys) => [keys.mark],
   args: (input, ctx) => [input.reason, ctx.ttlMs],

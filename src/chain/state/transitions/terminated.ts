@@ -5,10 +5,12 @@
 import { TerminatedCode, type TerminatedResult } from '../types.js';
 import { defineTransition } from '../transition.js';
 
-/** Input: a task and one of its modules. @internal */
+/** Input: a run of a task and one of its modules. @internal */
 export interface TerminatedInput {
   /** The task. */
   taskId: string;
+  /** The run. */
+  runId: string;
   /** The module. */
   moduleId: string;
 }
@@ -16,9 +18,9 @@ export interface TerminatedInput {
 /** chain_terminated (read-only). @internal */
 export const terminated = defineTransition({
   script: 'chain_terminated',
-  keys: (k, { taskId, moduleId }: TerminatedInput) => ({
-    terminateTask: k.terminateTask(taskId),
-    terminateModule: k.terminateModule(taskId, moduleId),
+  keys: (k, { taskId, runId, moduleId }: TerminatedInput) => ({
+    terminateTask: k.terminateTask(taskId, runId),
+    terminateModule: k.terminateModule(taskId, runId, moduleId),
   }),
   redisKeys: (keys) => [keys.terminateTask, keys.terminateModule],
   args: () => [],

@@ -21,11 +21,11 @@ const count = (text: string | null): number => (text === null ? 0 : Number(text)
 /** etm_threshold_decide. @internal */
 export const thresholdDecide = defineTransition({
   script: 'etm_threshold_decide',
-  keys: (k, { taskId, moduleId, failureId }: ThresholdInput) => ({
-    moduleErrors: k.moduleThreshold(taskId, moduleId),
-    taskErrors: k.taskThreshold(taskId),
-    terminateTask: k.terminateTask(taskId),
-    terminateModule: k.terminateModule(taskId, moduleId),
+  keys: (k, { taskId, runId, moduleId, failureId }: ThresholdInput) => ({
+    moduleErrors: k.moduleThreshold(taskId, runId, moduleId),
+    taskErrors: k.taskThreshold(taskId, runId),
+    terminateTask: k.terminateTask(taskId, runId),
+    terminateModule: k.terminateModule(taskId, runId, moduleId),
     /** The decision mark of this failure: none without a failureId. */
     seen: failureId === undefined ? [] : [k.thresholdMark(taskId, failureId)],
   }),

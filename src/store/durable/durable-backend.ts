@@ -1,0 +1,243 @@
+/**
+ * The durable {@link CacheService}: the same strings and sorted sets, answers and errors as the
+ * in-process {@link LocalBackend}, kept in an LMDB environment in a data directory so that they
+ * survive the process. Single-node mode: one process per data directory.
+ */
+import { ConfigError } from '../../errors.js';
+import { systemClock } from '../../internal/clock.js';
+import {
+  optionalBoolean,
+  optionalClock,
+  optionalNumber,
+  readOptions,
+  requireString,
+} from '../../internal/validate.js';
+import { readLogger, type Logger } from '../../observe/logger.js';
+import { StoreArgs } from '../args.js';
+import type { CacheService, CacheServiceBaseOptions, RangeOptions, SetOptions } from '../types.js';
+import { DATA_FILE, lockDataDir, prepareDataDir, type DirLock } from './data-dir.js';
+import { DurableStore } from './durable-store.js';
+import { loadLmdb } from './load-lmdb.js';
+import type { LmdbEnv } from './lmdb-types.js';
+
+/** Options of {@link DurableBackend.open}. */
+export interface DurableBackendOptions extends CacheServiceBaseOptions {
+  /** The data directory (created when missing; must be empty or hold a mocra store). */
+  path: string;
+  /**
+   * Flush every commit to disk before it returns. Off, a commit survives the process being
+   * killed (kill -9, a crash, a deploy) but not a power loss or an OS crash; on, it survives
+   * those too, at the cost of one disk flush per write. @defaultValue false
+   */
+  fsync?: boolean;
+  /** Period of the expiry sweep in ms; 0 turns it off (expiry stays lazy). @defaultValue 1000 */
+  sweepIntervalMs?: number;
+}
+
+const W = 'DurableBackend';
+const FORMAT_KEY = 'mocra:format';
+/** The format of the data directory this version writes and reads. */
+const FORMAT = { app: 'mocra', store: 'durable', version: 1 } as const;
+
+function checkFormat(env: LmdbEnv, dir: string): void {
+  const marker = env.get(FORMAT_KEY) as { app?: unknown; version?: unknown } | undefined;
+  if (marker?.app !== FORMAT.app) {
+    throw new ConfigError(
+      `createCacheService: \`path\` ${JSON.stringify(dir)} holds an LMDB file that is not a mocra store; nothing was changed`,
+      { context: { field: 'path', path: dir } },
+    );
+  }
+  if (marker.version !== FORMAT.version) {
+    throw new ConfigError(
+      `createCacheService: \`path\` ${JSON.stringify(dir)} holds a mocra store of format ${String(marker.version)}; this version reads format ${FORMAT.version}`,
+      { context: { field: 'path', path: dir } },
+    );
+  }
+}
+
+/**
+ * The durable {@link CacheService} (`mode: 'single_node'`, `durable: true`) on LMDB. Open it with
+ * `createCacheService({ path })` or {@link DurableBackend.open}; needs the optional package
+ * `lmdb`.
+ *
+ * @example
+ * ```ts
+ * const store = await createCacheService({ path: './mocra-data' });
+ * await store.set('greeting', 'hello', { ttlMs: 60_000 });
+ * await store.close();
+ * ```
+ */
+export class DurableBackend implements CacheService {
+  /** Always `'single_node'`: one process per data directory. */
+  readonly mode = 'single_node' as const;
+  /** Always true: what is written survives the process. */
+  readonly durable = true as const;
+  readonly keyPrefix: string;
+  /** The absolute data directory. */
+  readonly path: string;
+  /**
+   * The synchronous store underneath (full keys, with the prefix).
+   * @internal
+   */
+  readonly store: DurableStore;
+  readonly #env: LmdbEnv;
+  readonly #lock: DirLock;
+  readonly #logger: Logger;
+  readonly #args: StoreArgs;
+
+  private constructor(
+    path: string,
+    env: LmdbEnv,
+    lock: DirLock,
+    store: DurableStore,
+    args: StoreArgs,
+    logger: Logger,
+  ) {
+    this.path = path;
+    this.#env = env;
+    this.#lock = lock;
+    this.store = store;
+    this.#args = args;
+    this.keyPrefix = args.prefix;
+    this.#logger = logger;
+  }
+
+  /**
+   * Opens (creating when missing) the store in `options.path` and locks it for this process.
+   *
+   * @throws {@link ConfigError} naming the path when it is a file, not writable, holds something
+   * other than a mocra store, or is in use by another live process; or when `lmdb` is missing.
+   */
+  static async open(options: DurableBackendOptions): Promise<DurableBackend> {
+    const o = readOptions(W, options, [
+      'path',
+      'keyPrefix',
+      'logger',
+      'clock',
+      'fsync',
+      'sweepIntervalMs',
+    ]);
+    const path = requireString(W, 'path', o.path);
+    const args = new StoreArgs(W, o.keyPrefix);
+    const clock = optionalClock(W, 'clock', o.clock, systemClock);
+    const fsync = optionalBoolean(W, 'fsync', o.fsync, false);
+    const sweepIntervalMs = optionalNumber(W, 'sweepIntervalMs', o.sweepIntervalMs, 1000, {
+      integer: true,
+      min: 0,
+    });
+    const logger = readLogger(W, 'logger', o.logger);
+    const lmdb = await loadLmdb();
+    const { dir, existing } = prepareDataDir(path);
+    const lock = lockDataDir(dir);
+    let env: LmdbEnv | undefined;
+    try {
+      try {
+        env = lmdb.open({
+          path: `${dir}/${DATA_FILE}`,
+          noSubdir: true,
+          maxDbs: 8,
+          noSync: !fsync,
+          cache: false,
+        });
+      } catch (error) {
+        throw new ConfigError(
+          `createCacheService: \`path\` ${JSON.stringify(dir)} holds a ${DATA_FILE} that is not an LMDB file; nothing was changed`,
+          { cause: error, context: { field: 'path', path: dir } },
+        );
+      }
+      const opened = env;
+      // an environment with nothing in it yet (a first open that died before its marker) is ours
+      const empty = [...opened.getKeys({ limit: 1 })].length === 0;
+      if (existing && !empty) checkFormat(opened, dir);
+      else opened.transactionSync(() => opened.putSync(FORMAT_KEY, { ...FORMAT }));
+      const store = new DurableStore(opened, { clock, sweepIntervalMs });
+      logger.info({ path: dir, existing }, 'mocra durable store opened');
+      return new DurableBackend(dir, opened, lock, store, args, logger);
+    } catch (error) {
+      await env?.close();
+      lock.release();
+      throw error;
+    }
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.store.get(this.#args.key('get', key));
+  }
+
+  async set(key: string, value: string, options?: SetOptions): Promise<void> {
+    const k = this.#args.key('set', key);
+    const { value: v, ttlMs } = this.#args.value('set', value, options);
+    this.store.set(k, v, ttlMs);
+  }
+
+  async setNX(key: string, value: string, options?: SetOptions): Promise<boolean> {
+    const k = this.#args.key('setNX', key);
+    const { value: v, ttlMs } = this.#args.value('setNX', value, options);
+    return this.store.setNX(k, v, ttlMs);
+  }
+
+  async del(...keys: string[]): Promise<number> {
+    const full = this.#args.keys('del', keys);
+    return full.length === 0 ? 0 : this.store.del(...full);
+  }
+
+  async incr(key: string, by?: number): Promise<number> {
+    const k = this.#args.key('incr', key);
+    return this.store.incr(k, this.#args.increment('incr', by));
+  }
+
+  async mget(keys: string[]): Promise<(string | null)[]> {
+    return this.store.mget(this.#args.keys('mget', keys));
+  }
+
+  async expire(key: string, ttlMs: number): Promise<boolean> {
+    const k = this.#args.key('expire', key);
+    return this.store.expire(k, this.#args.ttl('expire', ttlMs));
+  }
+
+  async ttl(key: string): Promise<number> {
+    return this.store.ttl(this.#args.key('ttl', key));
+  }
+
+  async zadd(key: string, score: number, member: string): Promise<number> {
+    const k = this.#args.key('zadd', key);
+    const s = this.#args.score('zadd', score);
+    return this.store.zadd(k, s, this.#args.text('zadd', member, 'member'));
+  }
+
+  async zrangeByScore(
+    key: string,
+    min: number,
+    max: number,
+    options?: RangeOptions,
+  ): Promise<string[]> {
+    const k = this.#args.key('zrangeByScore', key);
+    const [lo, hi] = this.#args.scores('zrangeByScore', min, max);
+    const { offset, count } = this.#args.range('zrangeByScore', options);
+    return this.store.zrangeByScore(k, lo, hi, offset, count);
+  }
+
+  async zremRangeByScore(key: string, min: number, max: number): Promise<number> {
+    const k = this.#args.key('zremRangeByScore', key);
+    const [lo, hi] = this.#args.scores('zremRangeByScore', min, max);
+    return this.store.zremRangeByScore(k, lo, hi);
+  }
+
+  async *scan(prefix: string): AsyncIterable<string> {
+    this.#args.open();
+    const p = this.#args.prefix + this.#args.text('scan', prefix, 'prefix');
+    for (const key of this.store.keys(p)) yield key.slice(this.keyPrefix.length);
+  }
+
+  /** Stops the sweep, closes the environment and releases the directory lock. */
+  async close(): Promise<void> {
+    if (!this.#args.close()) return;
+    this.store.stop();
+    try {
+      await this.#env.close();
+    } finally {
+      this.#lock.release();
+    }
+    this.#logger.debug({ mode: this.mode, path: this.path }, 'mocra cache service closed');
+  }
+}
