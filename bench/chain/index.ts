@@ -22,10 +22,15 @@
  * 16, no state, no retries, no guarantees): on loopback the HTTP round trips dominate, and the
  * gap between it and the engine is what the engine's claims, commits and queues cost.
  * BENCH_ROUNDS and BENCH_CHAIN_PRODUCTS_PER_PAGE size it.
+ *
+ * Then bench/chain/pagination.ts runs (in a process of its own): a paginated crawl of unknown
+ * length, with mocra and with Crawlee side by side.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import {
   createChainEngine,
@@ -278,3 +283,11 @@ try {
 } finally {
   await site.close();
 }
+
+// the paginated crawl, side by side with Crawlee, in a process of its own
+const pagination = spawnSync(
+  process.execPath,
+  ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('pagination.ts', import.meta.url))],
+  { stdio: 'inherit', timeout: 10 * 60_000 },
+);
+if (pagination.status !== 0) process.exitCode = 1;

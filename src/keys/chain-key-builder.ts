@@ -265,6 +265,16 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'request', runId, moduleId, requestId);
   }
 
+  /**
+   * The mark of a de-duplication key of a run's module: set by the success commit that created
+   * the node routed with `key`; a later input with the same key creates no node. The key is
+   * stored as its SHA-256 (base64url), so any length or character is fine.
+   */
+  dedup(taskId: string, runId: string, moduleId: string, key: string): string {
+    const digest = createHash('sha256').update(key, 'utf8').digest('base64url');
+    return this.#key(taskId, 'dedup', runId, moduleId, digest);
+  }
+
   /** The record of a task (ids and metadata, never login info) that the ingress loads. */
   taskRecord(taskId: string): string {
     return this.#key(taskId, 'task');

@@ -10,6 +10,7 @@ import { ClosedError, ConfigError } from '../../errors.js';
 import { unrefInterval, unrefTimeout } from '../../internal/clock.js';
 import { DurableChainState } from '../durable-chain-state.js';
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
+import type { ModuleDefinition } from '../module.js';
 import { Consumer } from './consumer.js';
 import { DownloadPath } from './download.js';
 import { ErrorTaskHandler } from './error-task.js';
@@ -106,8 +107,11 @@ export interface ChainEngine {
  * await engine.stop();
  * ```
  */
-export function createChainEngine(options: ChainEngineOptions): ChainEngine {
-  return new ChainEngineImpl(options);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function createChainEngine<M extends ModuleDefinition<any, string> = ModuleDefinition>(
+  options: ChainEngineOptions<M>,
+): ChainEngine {
+  return new ChainEngineImpl(options as unknown as ChainEngineOptions);
 }
 
 class ChainEngineImpl implements ChainEngine {

@@ -32,6 +32,7 @@ import type { DownloadPath } from './download.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
 import { withoutCredentialHeaders } from './redact.js';
+import { childInputs, type ChildInput } from './routes.js';
 import { NodeFailure, errorInfo, checkParseOutput, type ResolvedRequest } from './step-output.js';
 import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES, type NodeTelemetry } from './telemetry.js';
 import type { ChainItem } from './types.js';
@@ -57,6 +58,13 @@ export type NodeOutcome =
  * claim whose reply was lost may have run). @internal
  */
 export type NodeRun = { outcome: NodeOutcome } | { error: unknown; leaseHeld: boolean };
+
+/** One downloaded and parsed request: its output and the child nodes it makes. @internal */
+interface ParsedRequest {
+  request: ResolvedRequest;
+  out: ParseOutput;
+  children: ChildInput[];
+}
 
 /** Everything the processor needs from its engine: the one interface between them. @internal */
 export interface ProcessorHost {
@@ -207,20 +215,32 @@ export class ModuleProcessorWithChain {
     try {
       const requests = await this.#generate(ptm, ctx, fields);
       const lastStep = ptm.stepIdx === this.module.steps.length - 1;
-      if (!lastStep) await this.#persist(ptm, requests);
       const outputs = await Promise.all(requests.map((r) => this.#fetchAndParse(ptm, ctx, r)));
+      // the requests whose children may need them again (the fallback re-parses them)
+      await this.#persist(
+        ptm,
+        outputs.filter((o) => o.children.length > 0).map((o) => o.request),
+      );
       const { successors, items } = this.#outputs(ptm, outputs, lastStep, fields);
       // a node whose work outlived stop()'s limit was abandoned: it commits nothing
       rt.signal.throwIfAborted();
-      const code = await rt.state.commitSuccess({ node, owner, version, successors, items });
+      const commit = await rt.state.commitSuccessDetailed({
+        node,
+        owner,
+        version,
+        successors,
+        items,
+      });
+      const code = commit.code;
       rt.telemetry.commit(COMMIT_NAMES[code]);
+      if (code === CommitCode.COMMIT_OK) this.#deduplicated(ptm, successors, commit.duplicates);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
         rt.outboxWritten(ptm.taskId);
         if (code === CommitCode.ALREADY_COMMITTED) return 'replayed';
         rt.telemetry.emit('ModuleStepAdvanced', {
           type: 'ModuleStepAdvanced',
           ...nodeEventId(ptm),
-          successors: successors.length,
+          successors: successors.length - commit.duplicates.length,
           items: items.length,
           lastStep,
         });
@@ -229,7 +249,8 @@ export class ModuleProcessorWithChain {
         rt.telemetry.log('debug', 'node committed', {
           ...fields,
           decision: 'commit_ok',
-          successors: successors.length,
+          successors: successors.length - commit.duplicates.length,
+          deduplicated: commit.duplicates.length,
           items: items.length,
           duration_ms: Math.round(ms),
         });
@@ -266,7 +287,7 @@ export class ModuleProcessorWithChain {
     ptm: ParserTaskModel,
     ctx: StepContext,
     request: ResolvedRequest,
-  ): Promise<{ request: ResolvedRequest; out: ParseOutput }> {
+  ): Promise<ParsedRequest> {
     const rt = this.#host;
     let response: DownloadResult;
     try {
@@ -275,21 +296,23 @@ export class ModuleProcessorWithChain {
       throw new NodeFailure('download', error);
     }
     let out: ParseOutput;
+    let children: ChildInput[];
     try {
       const step = this.module.steps[ptm.stepIdx]!;
       out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
+      children = childInputs(this.module, ptm.stepIdx, ptm.routeDepth ?? 0, request.id, out);
     } catch (error) {
       if (!rt.signal.aborted) rt.telemetry.parsed(this.module.id, false);
       throw new NodeFailure('parse', error);
     }
     rt.telemetry.parsed(this.module.id, true);
-    return { request, out };
+    return { request, out, children };
   }
 
   /** What the parses produced, as outbox entries: the items, and the successor nodes. */
   #outputs(
     ptm: ParserTaskModel,
-    outputs: { request: ResolvedRequest; out: ParseOutput }[],
+    outputs: ParsedRequest[],
     lastStep: boolean,
     fields: LogFields,
   ): { successors: Successor[]; items: string[] } {
@@ -297,7 +320,7 @@ export class ModuleProcessorWithChain {
     const successors: Successor[] = [];
     const items: string[] = [];
     const nodeKey = rt.keys.ptmKey(toNodeId(ptm));
-    for (const [r, { request, out }] of outputs.entries()) {
+    for (const [r, { request, out, children }] of outputs.entries()) {
       for (const [i, item] of (out.items ?? []).entries()) {
         const entry: ChainItem = {
           itemId: `${nodeKey}/${r}/${i}`,
@@ -311,34 +334,50 @@ export class ModuleProcessorWithChain {
         };
         items.push(OUTBOX_ITEM + JSON.stringify(entry));
       }
-      if (lastStep) {
-        if ((out.next?.length ?? 0) > 0) {
-          rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
-            ...fields,
-            request_id: request.id,
-          });
-        }
-        continue;
+      if (lastStep && (out.next?.length ?? 0) > 0) {
+        rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
+          ...fields,
+          request_id: request.id,
+        });
       }
-      (out.next ?? []).forEach((input, i) => {
+      for (const c of children) {
         const child: ParserTaskModel = {
           taskId: ptm.taskId,
           runId: ptm.runId,
           account: ptm.account,
           platform: ptm.platform,
           moduleId: ptm.moduleId,
-          stepIdx: ptm.stepIdx + 1,
-          prefixRequest: `${request.id}#${i}`,
-          data: input,
+          stepIdx: c.stepIdx,
+          prefixRequest: c.prefixRequest,
         };
+        if (c.input !== undefined) child.data = c.input;
         if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
-        successors.push({
+        if (c.routeDepth > 0) child.routeDepth = c.routeDepth;
+        const successor: Successor = {
           node: toNodeId(child),
           message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
-        });
-      });
+        };
+        if (c.key !== undefined) successor.key = c.key;
+        successors.push(successor);
+      }
     }
     return { successors, items };
+  }
+
+  /** Reports the keyed successors a commit skipped as duplicates: counted, one event each. */
+  #deduplicated(ptm: ParserTaskModel, successors: Successor[], duplicates: number[]): void {
+    if (duplicates.length === 0) return;
+    const rt = this.#host;
+    rt.telemetry.deduplicated(this.module.id, duplicates.length);
+    for (const i of duplicates) {
+      const s = successors[i]!;
+      rt.telemetry.emit('InputDeduplicated', {
+        type: 'InputDeduplicated',
+        ...nodeEventId(ptm),
+        targetStepIdx: s.node.stepIdx,
+        key: s.key!,
+      });
+    }
   }
 
   /** The node's requests (see generate.ts), counted. */
@@ -407,6 +446,7 @@ export class ModuleProcessorWithChain {
     };
     if (ptm.data !== undefined) etm.data = ptm.data;
     if (ptm.metadata !== undefined) etm.metadata = ptm.metadata;
+    if (ptm.routeDepth !== undefined) etm.routeDepth = ptm.routeDepth;
     // the ErrorTaskModel is queued in the outbox by the same transition that records the
     // failure: it exists exactly when the failure does, and survives this process
     const code = await rt.state.commitError({

@@ -91,10 +91,19 @@ export interface ItemRetryOptions {
   jitter?: number;
 }
 
-/** Options of {@link createChainEngine}. */
-export interface ChainEngineOptions {
+/**
+ * The item `onItem` receives from modules `M`: for a typed module, its `moduleId` and `item`
+ * are typed (a union over the modules, told apart by `moduleId`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ModuleItem<M extends ModuleDefinition<any, string>> =
+  M extends ModuleDefinition<infer Item, infer Id> ? ChainItem<Item> & { moduleId: Id } : never;
+
+/** Options of {@link createChainEngine}; `M` is the type of its modules (inferred). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface ChainEngineOptions<M extends ModuleDefinition<any, string> = ModuleDefinition> {
   /** The modules this engine can run (a TaskModel names them by id). */
-  modules: ModuleDefinition[];
+  modules: M[];
   /**
    * Fetches requests. @defaultValue a `fetch`-based downloader that returns status, lower-case
    * headers and the body as text.
@@ -168,7 +177,7 @@ export interface ChainEngineOptions {
    * between handing the item over and acknowledging it). An item it keeps refusing is
    * dead-lettered with its `itemId` and the error.
    */
-  onItem?: (item: ChainItem) => void | Promise<void>;
+  onItem?: (item: ModuleItem<M>) => void | Promise<void>;
   /** Key layout. @defaultValue new ChainKeyBuilder() */
   keys?: ChainKeyBuilder;
   /** TTL of chain state keys, persisted requests and task records, in ms. @defaultValue 7 days */
@@ -212,8 +221,8 @@ export interface SubmittedRun {
   runId: string;
 }
 
-/** One output item, as handed to `onItem` and the `ItemProduced` event. */
-export interface ChainItem {
+/** One output item, as handed to `onItem` and the `ItemProduced` event; `T` is the item's type. */
+export interface ChainItem<T = JsonValue> {
   /**
    * Stable id of the item (node, request, position): the same on every delivery. Items are
    * committed exactly once; `onItem` is called at least once per item — more only when a
@@ -234,7 +243,7 @@ export interface ChainItem {
   /** The request whose response produced it. */
   requestId: string;
   /** The item. */
-  item: JsonValue;
+  item: T;
 }
 
 /** Identity fields every node event carries: a `NodeId` without account and platform. */
@@ -268,6 +277,19 @@ export interface ChainEventMap {
     items: number;
     /** Whether this was the module's last step. */
     lastStep: boolean;
+  };
+  /**
+   * A routed input was not made into a node: its de-duplication key was taken before in its run
+   * and module (by any branch or worker). The node fields are those of the node whose parse
+   * routed it.
+   */
+  InputDeduplicated: NodeEventBase & {
+    /** The event name. */
+    type: 'InputDeduplicated';
+    /** The step the input was routed to. */
+    targetStepIdx: number;
+    /** The de-duplication key. */
+    key: string;
   };
   /** A non-first step's generate failed and the fallback gate decided. */
   ModuleStepFallback: NodeEventId & {
@@ -365,6 +387,8 @@ export interface ChainEngineStats {
   items: number;
   /** Fallbacks allowed. */
   fallbacks: number;
+  /** Routed inputs not made into nodes: their de-duplication key was taken before in their run and module. */
+  deduplicated: number;
   /** Fallbacks refused by the gate. */
   fallbacksRefused: number;
   /** Modules terminated by threshold. */

@@ -13,6 +13,7 @@ import {
   type ClaimResult,
   type CommitErrorInput,
   type CommitSuccessInput,
+  type CommitSuccessResult,
   type NodeAddress,
   type RetryScheduleInput,
   type TerminatedResult,
@@ -44,6 +45,10 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
   }
 
   async commitSuccess(input: CommitSuccessInput): Promise<0 | 1 | 2 | 3> {
+    return (await this.run(t.commitSuccess, input)).code;
+  }
+
+  async commitSuccessDetailed(input: CommitSuccessInput): Promise<CommitSuccessResult> {
     return this.run(t.commitSuccess, input);
   }
 

@@ -24,6 +24,7 @@ export type {
   ClaimResult,
   CommitErrorInput,
   CommitSuccessInput,
+  CommitSuccessResult,
   NodeAddress,
   RetryScheduleInput,
   Successor,
@@ -32,5 +33,5 @@ export type {
   ThresholdInput,
   ThresholdResult,
 } from './types.js';
-export type { SyncStore } from './sync-store.js';
 export type * from './result-codes.js';
+export type { SyncStore } from './sync-store.js';
