@@ -4,6 +4,11 @@
  *
  *   catalogue → list pages → product detail + reviews
  *
+ * The list pages are a list of unknown length: each links to the next (a route to the same
+ * step), and the last one back to the first — a cycle. Products link to related products in
+ * other categories. Every route carries a de-duplication key, so every page and product runs
+ * once however many links reach it, and the cycle ends.
+ *
  * The site misbehaves on purpose: some endpoints are slow, some answer 503 three times in a row
  * before they recover, and a server-side budget answers 429 with Retry-After when we go too
  * fast. Two layers absorb that: a download is retried inside its node (Retry-After honoured),

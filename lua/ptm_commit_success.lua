@@ -8,6 +8,7 @@
     3 outbox_key      task outbox (list)
     4 leases_key      lease index of the task (zset)
     5..4+n            successor_keys: the state of each successor node (hash)
+    5+n..4+n+m        dedup_keys: the de-duplication mark of each keyed successor (string)
   ARGV
     1 owner           the claiming owner
     2 version         the fencing version of the claim
@@ -15,10 +16,15 @@
     4 schema          CHAIN_SCHEMA_VERSION
     5 node_id         this node's id (removed from the lease index)
     6 n               number of successors
-    7..6+n            messages: the message of each successor (in KEYS order)
-    7+n..             items: the items
-  Returns {code, msg[, successors created]}
-    0 COMMIT_OK           done; new successors created and queued with the items in the outbox
+    7 m               number of keyed successors (0 without de-duplication keys)
+    8..7+n            messages: the message of each successor (in KEYS order)
+    8+n..7+n+m        keyed: the successor index (0-based) of each dedup key, ascending
+    8+n+m..           items: the items
+  Returns {code, msg[, successors created, duplicate index...]}
+    0 COMMIT_OK           done; new successors created and queued with the items in the outbox;
+                          then how many were created and the indexes (0-based) of the keyed
+                          successors skipped because their key was taken (before, or earlier in
+                          this list)
     1 FENCING_REJECT      owner/version is not the current claim (or the node was never claimed)
     2 CAS_CONFLICT        the claim is no longer processing (recovered as a zombie) or the gate is set
     3 ALREADY_COMMITTED   replay by the same owner and version: nothing written again
@@ -29,9 +35,10 @@
 ]]
 local node_key, gate_key, outbox_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local node_id, n = ARGV[5], tonumber(ARGV[6])
+local node_id, n, m = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local version, schema = tonumber(version_text), tonumber(schema_text)
-local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = 5, 7, 1000
+local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = 5, 8, 1000
+local FIRST_DEDUP_KEY, FIRST_KEYED_ARG = FIRST_SUCCESSOR_KEY + n, FIRST_MESSAGE_ARG + n
 
 local f = redis.call('HMGET', node_key, 'status', 'owner', 'version', 'schema')
 if f[1] == false then return {1, 'FENCING_REJECT'} end
@@ -46,12 +53,29 @@ end
 if f[2] ~= owner or current ~= version then return {1, 'FENCING_REJECT'} end
 if f[1] ~= 'processing' then return {2, 'CAS_CONFLICT'} end
 if redis.call('EXISTS', gate_key) == 1 then return {2, 'CAS_CONFLICT'} end
--- the successors to create: a successor listed twice in one commit, or one that exists already,
--- is neither created nor queued again
-local create, seen, queued = {}, {}, {}
+-- the dedup key of each keyed successor (by successor index)
+local dedup_of = {}
+for j = 0, m - 1 do
+  dedup_of[tonumber(ARGV[FIRST_KEYED_ARG + j])] = KEYS[FIRST_DEDUP_KEY + j]
+end
+-- the successors to create: a keyed successor whose key was taken is a duplicate (neither
+-- created nor queued); a successor listed twice in one commit, or one that exists already, is
+-- neither created nor queued again
+local create, seen, queued, marks, taken, duplicates = {}, {}, {}, {}, {}, {}
 for i = 0, n - 1 do
   local key = KEYS[FIRST_SUCCESSOR_KEY + i]
-  if not seen[key] then
+  local dedup_key = dedup_of[i]
+  local duplicate = false
+  if dedup_key then
+    if taken[dedup_key] or redis.call('EXISTS', dedup_key) == 1 then
+      duplicate = true
+      duplicates[#duplicates + 1] = i
+    else
+      taken[dedup_key] = true
+      marks[#marks + 1] = dedup_key
+    end
+  end
+  if not duplicate and not seen[key] then
     seen[key] = true
     if redis.call('EXISTS', key) == 0 then
       create[#create + 1] = key
@@ -59,7 +83,7 @@ for i = 0, n - 1 do
     end
   end
 end
-for j = FIRST_MESSAGE_ARG + n, #ARGV do queued[#queued + 1] = ARGV[j] end
+for j = FIRST_KEYED_ARG + m, #ARGV do queued[#queued + 1] = ARGV[j] end
 -- an outbox or lease index of another type fails here, not after the first write
 redis.call('LLEN', outbox_key)
 redis.call('ZCARD', leases_key)
@@ -72,9 +96,12 @@ for i = 1, #create do
     'epoch', '0', 'schema', schema_text)
   redis.call('PEXPIRE', create[i], ttl)
 end
+for i = 1, #marks do redis.call('SET', marks[i], node_id, 'PX', ttl) end
 for from = 1, #queued, CHUNK do
   redis.call('RPUSH', outbox_key, unpack(queued, from, math.min(from + CHUNK - 1, #queued)))
 end
 if #queued > 0 then redis.call('PEXPIRE', outbox_key, ttl) end
 redis.call('ZREM', leases_key, node_id)
-return {0, 'COMMIT_OK', #create}
+local reply = {0, 'COMMIT_OK', #create}
+for i = 1, #duplicates do reply[#reply + 1] = duplicates[i] end
+return reply

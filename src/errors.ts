@@ -59,6 +59,12 @@ export const ErrorCode = {
   SCHEMA_MISMATCH: 'SCHEMA_MISMATCH',
   /** A download answered with a failing HTTP status or could not complete. Retryable for 408, 429 and 5xx. */
   DOWNLOAD_FAILED: 'DOWNLOAD_FAILED',
+  /**
+   * A step's parse routed an input it may not: to an unknown step, with a key that is not a
+   * non-empty string, or past the module's `maxRouteDepth`. Never retryable; the node's
+   * ErrorTaskModel is dead-lettered with this reason.
+   */
+  ROUTE_INVALID: 'ROUTE_INVALID',
 } as const;
 
 /** The union of every stable error code. */
@@ -249,6 +255,17 @@ export class MessageInvalidError extends MocraError {
   constructor(message: string, options: MocraErrorOptions = {}) {
     super(ErrorCode.MESSAGE_INVALID, message, { ...options, retryable: false });
     this.name = 'MessageInvalidError';
+  }
+}
+
+/**
+ * A step's parse routed an input it may not (the message names the field, e.g. `route[2].step`).
+ * Code `ROUTE_INVALID`; never retryable.
+ */
+export class RouteError extends MocraError {
+  constructor(message: string, options: MocraErrorOptions = {}) {
+    super(ErrorCode.ROUTE_INVALID, message, { ...options, retryable: false });
+    this.name = 'RouteError';
   }
 }
 

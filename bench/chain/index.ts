@@ -13,7 +13,9 @@
  *     `ModuleStepAdvanced` event (after its commit): generate + downloads + parses + commit;
  *   - end to end: from its `ParserTaskProduced` event to its `ModuleStepAdvanced` event, which
  *     adds the time the node waited on the parser queue behind its siblings (a list page fans
- *     out into many product nodes at once, so this grows with the fan-out, not with the engine).
+ *     out into many product nodes at once, so this grows with the fan-out, not with the engine);
+ *   - commit → onItem, per item: from its node's `ModuleStepAdvanced` event to the `onItem` call
+ *     that hands the item over (the outbox relay's delay; target p95 ≤ 250 ms).
  *
  * No peer library runs the same exactly-once step chain, so there is no peer row. For scale, the
  * last row is the same crawl written by hand with `fetch` and p-limit (same URLs, concurrency
@@ -22,10 +24,15 @@
  * process's CPU time per node for every row (the in-process site serves the same requests to
  * each, so a row minus the hand-written one is the engine's own cost per node), and the ratio.
  * BENCH_ROUNDS and BENCH_CHAIN_PRODUCTS_PER_PAGE size it.
+ *
+ * Then bench/chain/pagination.ts runs (in a process of its own): a paginated crawl of unknown
+ * length, with mocra and with Crawlee side by side.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import {
   createChainEngine,
@@ -39,7 +46,15 @@ import {
 } from '../../src/index.js';
 import { shopModule, type ShopItem } from '../../examples/support/shop-module.js';
 import { startTestSite } from '../../examples/support/test-site.js';
-import { compareThroughput, median, printCase, writeResults } from '../lib/harness.js';
+import {
+  CommitToItemLatency,
+  compareThroughput,
+  latencySummary,
+  median,
+  percentile,
+  printCase,
+  writeResults,
+} from '../lib/harness.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const warmup = 2;
@@ -84,6 +99,8 @@ interface Variant {
   store?: () => Promise<{ store: CacheService; dispose(): Promise<void> }>;
   processing: number[];
   endToEnd: number[];
+  /** Commit → `onItem` of each item, measured rounds only. */
+  items: CommitToItemLatency;
   calls: number;
 }
 
@@ -93,6 +110,7 @@ const variants: Variant[] = [
     concurrency: {},
     processing: [],
     endToEnd: [],
+    items: new CommitToItemLatency(),
     calls: 0,
   },
   {
@@ -111,6 +129,7 @@ const variants: Variant[] = [
     },
     processing: [],
     endToEnd: [],
+    items: new CommitToItemLatency(),
     calls: 0,
   },
   {
@@ -118,6 +137,7 @@ const variants: Variant[] = [
     concurrency: { parser: 32, download: 32 },
     processing: [],
     endToEnd: [],
+    items: new CommitToItemLatency(),
     calls: 0,
   },
 ];
@@ -141,14 +161,16 @@ async function round(v: Variant): Promise<number> {
     store,
     concurrency: v.concurrency,
     rateLimit: { global: false, perKey: { rate: 1_000_000, intervalMs: 1000, burst: 100_000 } },
-    onItem: ({ item }) => {
-      const it = item as ShopItem;
+    onItem: (entry) => {
+      if (measured) v.items.item(entry);
+      const it = entry.item as ShopItem;
       if (it.kind === 'product') products.set(it.id, (products.get(it.id) ?? 0) + 1);
     },
   });
   engine.on('ParserTaskProduced', (e) => produced.set(nodeKey(e), performance.now()));
   engine.on('ModuleStepAdvanced', (e) => {
     if (!measured) return;
+    v.items.committed(e);
     const now = performance.now();
     const key = nodeKey(e);
     v.processing.push(now - started.get(key)!);
@@ -211,10 +233,6 @@ async function handCrawl(): Promise<number> {
 
 const HAND = 'hand-written fetch crawl (reference)';
 
-const percentile = (values: number[], p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-};
 const ms = (n: number): number => Number(n.toFixed(2));
 
 /** CPU time of this process (the in-process test site included) per contender, measured rounds. */
@@ -289,15 +307,27 @@ try {
       end_to_end_p50: ms(median(v.endToEnd)),
       end_to_end_p95: ms(percentile(v.endToEnd, 95)),
     };
+    const items = latencySummary(v.items.samples);
     console.log(`  ${label.padEnd(22)} ${JSON.stringify(row)}`);
+    console.log(`  ${''.padEnd(22)} commit → onItem ${JSON.stringify(items)}`);
     notes[`node latency ms, ${label}, processing (generate → ModuleStepAdvanced) p50`] =
       row.processing_p50;
     notes[`node latency ms, ${label}, processing p95`] = row.processing_p95;
     notes[`node latency ms, ${label}, end to end (ParserTaskProduced → ModuleStepAdvanced) p50`] =
       row.end_to_end_p50;
     notes[`node latency ms, ${label}, end to end p95`] = row.end_to_end_p95;
+    notes[`item latency ms, ${label}, commit (ModuleStepAdvanced) → onItem p50`] = items.p50;
+    notes[`item latency ms, ${label}, commit → onItem p95`] = items.p95;
   }
   console.log(`\nwrote ${writeResults('chain', [result], notes)}`);
 } finally {
   await site.close();
 }
+
+// the paginated crawl, side by side with Crawlee, in a process of its own
+const pagination = spawnSync(
+  process.execPath,
+  ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('pagination.ts', import.meta.url))],
+  { stdio: 'inherit', timeout: 10 * 60_000 },
+);
+if (pagination.status !== 0) process.exitCode = 1;

@@ -10,7 +10,9 @@
  * lists → 100 leaves each (3,031 nodes, 3,000 items), whose downloader answers in process at
  * once (no HTTP): what is measured is the engine and Redis. Throughput is committed nodes per
  * second, from `submit()` to the last node committed and the last item received, summed over
- * the workers (each reports its counts to this process over IPC every 10 ms).
+ * the workers (each reports its counts to this process over IPC every 10 ms). Each worker also
+ * measures, for the items it hands over, the time from its node's commit to `onItem` (p50/p95
+ * per worker count; target p95 ≤ 250 ms).
  *
  * BullMQ: the same number of jobs (3,031) per round, added by this process with `addBulk` in
  * chunks of 1,000 inside the timed region (the workers start on the first chunk, as the engine
@@ -42,7 +44,13 @@ import {
   type RedisStreamQueues,
 } from '../../src/index.js';
 import { startRedisServer, type RedisServer } from '../../test/helpers/redis-server.js';
-import { printCase, summarize, writeResults, type CaseResult } from '../lib/harness.js';
+import {
+  latencySummary,
+  printCase,
+  summarize,
+  writeResults,
+  type CaseResult,
+} from '../lib/harness.js';
 import {
   ITEMS_PER_TASK,
   LISTS,
@@ -68,12 +76,27 @@ interface Progress {
   items: number;
 }
 
+/** What a worker sends over IPC. */
+interface WorkerMessage {
+  type: string;
+  nodes?: number;
+  items?: number;
+  samples?: number[];
+  error?: string;
+  cpuUs?: number;
+}
+
+/** Commit → onItem latency samples (ms) of the engine workers, by worker count. */
+const itemLatency = new Map<number, number[]>();
+
 /** A worker child process and its latest reported counts. */
 interface Child {
   name: string;
   proc: ChildProcess;
   stopping: boolean;
   progress: Progress;
+  /** Commit → onItem samples (ms) the worker sent when it stopped. */
+  latency: number[];
   stderr: string;
   ready: Promise<void>;
   exited: Promise<void>;
@@ -99,6 +122,7 @@ function startChild(name: string, env: Record<string, string>): Child {
     proc,
     stopping: false,
     progress: { nodes: 0, items: 0 },
+    latency: [],
     stderr: '',
     ready: new Promise<void>((resolve, reject) => {
       ready = resolve;
@@ -108,20 +132,18 @@ function startChild(name: string, env: Record<string, string>): Child {
     usageWaiters: [],
   };
   proc.stderr!.on('data', (c: Buffer) => (child.stderr += c.toString()));
-  proc.on(
-    'message',
-    (m: { type: string; nodes?: number; items?: number; error?: string; cpuUs?: number }) => {
-      if (m.type === 'ready') ready();
-      else if (m.type === 'usage') child.usageWaiters.shift()?.(m.cpuUs!);
-      else if (m.type === 'progress') {
-        child.progress = { nodes: m.nodes!, items: m.items! };
-        onProgress?.();
-      } else if (m.type === 'failed') {
-        failure = `${name}: ${m.error}`;
-        onProgress?.();
-      }
-    },
-  );
+  proc.on('message', (m: WorkerMessage) => {
+    if (m.type === 'ready') ready();
+    else if (m.type === 'usage') child.usageWaiters.shift()?.(m.cpuUs!);
+    else if (m.type === 'latency') child.latency.push(...m.samples!);
+    else if (m.type === 'progress') {
+      child.progress = { nodes: m.nodes!, items: m.items! };
+      onProgress?.();
+    } else if (m.type === 'failed') {
+      failure = `${name}: ${m.error}`;
+      onProgress?.();
+    }
+  });
   proc.once('exit', (code, signal) => {
     alive.delete(child);
     if (!child.stopping) {
@@ -430,6 +452,10 @@ async function main(): Promise<void> {
         mocraRows.set(workers, result.rows[1]!.median);
       } finally {
         await Promise.all([...engines, ...bulls].map(stopChild));
+        itemLatency.set(
+          workers,
+          engines.flatMap((c) => c.latency),
+        );
       }
       // the engines left nothing behind in their streams
       for (const q of ['task', 'parser', 'error']) {
@@ -461,6 +487,9 @@ async function main(): Promise<void> {
     }
     const perOp: Record<string, CostRow> = {};
     for (const [name, u] of usage) perOp[name] = costRow(u);
+    const latency: Record<string, ReturnType<typeof latencySummary>> = {};
+    for (const [w, samples] of itemLatency) latency[`${w} worker(s)`] = latencySummary(samples);
+    console.log('\nitem latency, commit → onItem (ms):', latency);
     console.log('\ncost per node (mocra) or job (BullMQ), measured rounds:');
     console.table(perOp);
     console.log('mocra nodes/s ÷ BullMQ jobs/s:', ratios);
@@ -471,6 +500,8 @@ async function main(): Promise<void> {
       'cost per node or job (measured rounds)': perOp,
       'cost columns':
         'nodes or jobs/s over all measured rounds; Redis CPU (INFO cpu, user+sys), commands (INFO commandstats, the commands scripts run included) and read events (INFO stats total_reads_processed, ≈ client round trips) per node or job; worker CPU: the worker processes of that contender (process.cpuUsage); Redis-bound ceiling = 1 s ÷ Redis CPU per node or job',
+      'item latency ms, commit (ModuleStepAdvanced) → onItem, all rounds of each worker count, in the committing process':
+        latency,
       'load average at end (1 min)': loadavg()[0],
       'wall time (s)': Math.round((Date.now() - began) / 1000),
       setup: `worker processes ${WORKER_COUNTS.join('/')} (node --import tsx) on one private redis-server; per process concurrency ${CONCURRENCY} (engine parser stage; publish ${CONCURRENCY * 2}) or BullMQ Worker concurrency ${CONCURRENCY}; ${rounds} rounds after ${warmup} warm-up per contender, interleaved; both sets of processes alive during each other's rounds (idle)`,

@@ -4,13 +4,16 @@
  * Env: REDIS_URL, KEY_PREFIX, WORKER_NAME, MODE (`mocra` or `bullmq`), CONCURRENCY, and for
  * bullmq QUEUE_NAME. It needs an IPC channel: it sends `{ type: 'ready' }` once consuming, then
  * `{ type: 'progress', nodes, items }` (mocra: nodes committed and items received; bullmq: jobs
- * completed) at most every 10 ms while work happens, and `{ type: 'stopped' }` after `stop`.
- * Asked `{ type: 'usage' }`, it answers `{ type: 'usage', cpuUs }`: its own CPU time so far.
+ * completed) at most every 10 ms while work happens, then after `stop` (mocra) `{ type: 'latency',
+ * samples }` (ms from each node's commit to each of its items' onItem, in this process) and
+ * `{ type: 'stopped' }`. Asked `{ type: 'usage' }`, it answers `{ type: 'usage', cpuUs }`: its
+ * own CPU time so far.
  * The parent sends `{ type: 'stop' }` to end it; it exits on its own if the parent goes away.
  */
 import { Worker as BullWorker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { RedisBackend, createChainEngine, createRedisStreamQueues } from '../../src/index.js';
+import { CommitToItemLatency } from '../lib/harness.js';
 import { syntheticDownloader, syntheticModule } from './synthetic.js';
 
 const env = (name: string): string => {
@@ -27,6 +30,8 @@ const name = env('WORKER_NAME');
 const concurrency = Number(env('CONCURRENCY'));
 let nodes = 0;
 let items = 0;
+/** Commit → onItem of the items this process both committed and handed over. */
+const latency = new CommitToItemLatency();
 let reported = { nodes: -1, items: -1 };
 const report = setInterval(() => {
   if (reported.nodes === nodes && reported.items === items) return;
@@ -56,9 +61,15 @@ if (env('MODE') === 'mocra') {
     rateLimit: { global: false, perKey: { rate: 1_000_000, intervalMs: 1000, burst: 100_000 } },
     retryPollMs: 50,
     stopTimeoutMs: 2_000,
-    onItem: () => void items++,
+    onItem: (item) => {
+      items++;
+      latency.item(item);
+    },
   });
-  engine.on('ModuleStepAdvanced', () => void nodes++);
+  engine.on('ModuleStepAdvanced', (e) => {
+    nodes++;
+    latency.committed(e);
+  });
   await store.connect();
   await engine.start();
   stop = async () => {
@@ -90,6 +101,7 @@ const shutdown = (): Promise<void> =>
     } finally {
       clearInterval(report);
       send({ type: 'progress', nodes, items });
+      if (latency.samples.length > 0) send({ type: 'latency', samples: latency.samples });
       send({ type: 'stopped' });
       process.disconnect?.();
       process.exit(0);

@@ -37,6 +37,67 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** The `p`-th percentile (0–100, nearest rank) of `values`; NaN when there are none. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[
+    Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  ]!;
+}
+
+/** The fields that name a node in the chain engine's events and items. */
+export interface NodeFields {
+  runId: string;
+  moduleId: string;
+  stepIdx: number;
+  prefixRequest: string;
+}
+
+/**
+ * Latency from a node's commit (its `ModuleStepAdvanced` event) to each `onItem` call of its
+ * items, in ms, in one process: call `committed` from the event and `item` from `onItem`.
+ */
+export class CommitToItemLatency {
+  readonly #committed = new Map<string, number>();
+  /** One sample per item whose node's commit this process saw. */
+  readonly samples: number[] = [];
+
+  committed(node: NodeFields): void {
+    this.#committed.set(nodeKey(node), performance.now());
+  }
+
+  item(node: NodeFields): void {
+    const at = this.#committed.get(nodeKey(node));
+    if (at !== undefined) this.samples.push(performance.now() - at);
+  }
+
+  /** Forgets the commits seen (the samples stay). */
+  reset(): void {
+    this.#committed.clear();
+  }
+}
+
+/** p50/p95/max of latency samples in ms, rounded to 0.1 ms, with their count. */
+export function latencySummary(samples: readonly number[]): {
+  p50: number;
+  p95: number;
+  max: number;
+  samples: number;
+} {
+  const r = (n: number): number => Math.round(n * 10) / 10;
+  return {
+    p50: r(percentile(samples, 50)),
+    p95: r(percentile(samples, 95)),
+    max: r(samples.length ? Math.max(...samples) : NaN),
+    samples: samples.length,
+  };
+}
+
+function nodeKey(n: NodeFields): string {
+  return `${n.runId}|${n.moduleId}|${n.stepIdx}|${n.prefixRequest}`;
+}
+
 /** A case's rows from the samples (per second) of each contender, in the given order. */
 export function summarize(
   caseName: string,

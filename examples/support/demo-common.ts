@@ -88,6 +88,7 @@ export type DemoStats = Pick<
   | 'nodesGivenUp'
   | 'fallbacks'
   | 'fallbacksRefused'
+  | 'deduplicated'
   | 'modulesTerminated'
   | 'commits'
   | 'cacheHits'
@@ -122,6 +123,7 @@ export function summaryRows(d: DemoSummary): SummaryRow[] {
     ['rate-limit waits', `${d.limiter.waits} (${Math.round(d.limiter.totalWaitMs)} ms in all)`],
     ['cache hits (task, login)', `${s.cacheHits} (${s.cacheMisses} loads)`],
     ['fallbacks', `${s.fallbacks} (${s.fallbacksRefused} refused)`],
+    ['links met again (de-duplicated)', s.deduplicated],
     ['modules terminated', s.modulesTerminated],
     ['nodes committed', `${s.commits.COMMIT_OK ?? 0} of ${d.nodesSeen}`],
     ['wall time', `${(d.wallMs / 1000).toFixed(2)} s`],

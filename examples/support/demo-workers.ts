@@ -423,6 +423,7 @@ function sumStats(all: DemoStats[]): DemoStats {
     nodesGivenUp: 0,
     fallbacks: 0,
     fallbacksRefused: 0,
+    deduplicated: 0,
     modulesTerminated: 0,
     commits: {},
     cacheHits: 0,
@@ -436,6 +437,7 @@ function sumStats(all: DemoStats[]): DemoStats {
     total.nodesGivenUp += s.nodesGivenUp;
     total.fallbacks += s.fallbacks;
     total.fallbacksRefused += s.fallbacksRefused;
+    total.deduplicated += s.deduplicated ?? 0;
     total.modulesTerminated += s.modulesTerminated;
     total.cacheHits += s.cacheHits ?? 0;
     total.cacheMisses += s.cacheMisses ?? 0;

@@ -1,16 +1,21 @@
 /**
- * The 3-step chain module the demo and bench/chain run against the local test site:
+ * The 3-step chain module the demo and bench/chain run against the local test site. The list
+ * pages are a list of unknown length (each links to the next, the last back to the first), and
+ * products link to related products in other categories, so the crawl follows links rather than
+ * counting pages, and de-duplication keys make every page and product run once:
  *
- *   catalogue  GET /catalogue                → one node per list page
- *   list       GET /category/:cat/page/:n    → one node per product
- *   product    GET /product/:id              → one `product` item
+ *   catalogue  GET /catalogue                → routes each category's first page to `list`
+ *   list       GET /category/:cat/page/:n    → routes the next page to `list` (a cycle at the
+ *                                              end) and each product to `product`
+ *   product    GET /product/:id              → one `product` item; routes related products
  *              GET /product/:id/reviews      → one `review` item per review
  *
- * The product step downloads both requests of a node in parallel; their items are committed
- * together, exactly once, when the node commits. If either download fails the node fails as a
- * whole and is retried as a whole.
+ * Every route carries a key (the page's path, the product id): a page or product reached twice
+ * is fetched once. The product step downloads both requests of a node in parallel; their items
+ * are committed together, exactly once, when the node commits. If either download fails the
+ * node fails as a whole and is retried as a whole.
  */
-import { defineModule, type DownloadResult, type ModuleDefinition } from 'mocra';
+import { defineModule, type DownloadResult, type ModuleDefinition, type StepContext } from 'mocra';
 
 /** An output item of the product step. */
 export type ShopItem =
@@ -23,8 +28,13 @@ function json<T>(response: DownloadResult, what: string): T {
   return JSON.parse(response.body) as T;
 }
 
+/** A route to a list page, keyed by its path. */
+const toList = (path: string) => ({ step: 'list' as const, input: path, key: path });
+/** A route to a product, keyed by its id. */
+const toProduct = (id: string) => ({ step: 'product' as const, input: id, key: `product:${id}` });
+
 /** The catalogue → list pages → product + reviews module for the site at `baseUrl`. */
-export function shopModule(baseUrl: string, id = 'shop'): ModuleDefinition {
+export function shopModule(baseUrl: string, id = 'shop'): ModuleDefinition<ShopItem> {
   return defineModule({
     id,
     steps: [
@@ -32,38 +42,33 @@ export function shopModule(baseUrl: string, id = 'shop'): ModuleDefinition {
         name: 'catalogue',
         generate: () => [{ url: `${baseUrl}/catalogue` }],
         parse: (response) => {
-          const body = json<{ categories: { id: string; pages: number }[] }>(response, 'catalogue');
-          return {
-            next: body.categories.flatMap((c) =>
-              Array.from({ length: c.pages }, (_, i) => ({ cat: c.id, page: i + 1 })),
-            ),
-          };
+          const body = json<{ categories: { id: string }[] }>(response, 'catalogue');
+          // the number of pages is not used: the list pages link to each other
+          return { route: body.categories.map((c) => toList(`/category/${c.id}/page/1`)) };
         },
       },
       {
         name: 'list',
-        generate: ({ input }) => {
-          const { cat, page } = input as { cat: string; page: number };
-          return [{ url: `${baseUrl}/category/${cat}/page/${page}` }];
+        generate: ({ input }: StepContext<string>) => [{ url: `${baseUrl}${input}` }],
+        parse: (response, { request }) => {
+          const page = json<{ products: string[]; next: string }>(response, request.url);
+          return { route: [toList(page.next), ...page.products.map(toProduct)] };
         },
-        parse: (response, { request }) => ({
-          next: json<{ products: string[] }>(response, request.url).products,
-        }),
       },
       {
         name: 'product',
-        generate: ({ input }) => {
-          const productId = String(input);
-          return [
-            { url: `${baseUrl}/product/${productId}`, meta: { kind: 'product' } },
-            { url: `${baseUrl}/product/${productId}/reviews`, meta: { kind: 'reviews' } },
-          ];
-        },
+        generate: ({ input: productId }: StepContext<string>) => [
+          { url: `${baseUrl}/product/${productId}`, meta: { kind: 'product' } },
+          { url: `${baseUrl}/product/${productId}/reviews`, meta: { kind: 'reviews' } },
+        ],
         parse: (response, { request }) => {
           if (request.meta?.kind === 'product') {
-            const p = json<{ id: string; name: string; price: number }>(response, request.url);
+            const p = json<{ id: string; name: string; price: number; related: string[] }>(
+              response,
+              request.url,
+            );
             const item: ShopItem = { kind: 'product', id: p.id, name: p.name, price: p.price };
-            return { items: [item] };
+            return { items: [item], route: p.related.map(toProduct) };
           }
           const r = json<{ id: string; reviews: { stars: number; text: string }[] }>(
             response,

@@ -2,9 +2,23 @@
  * A small, deterministic HTTP site on 127.0.0.1 for the demo, the examples and the tests:
  *
  *   GET /catalogue                      → { categories: [{ id, pages }] }
- *   GET /category/:cat/page/:n          → { products: string[] }
- *   GET /product/:id                    → { id, name, price }
+ *   GET /category/:cat/page/:n          → { products: string[], next: string }
+ *                                          (`next`: the following page; the last page links
+ *                                          back to page 1, a cycle)
+ *   GET /product/:id                    → { id, name, price, related: string[] }
+ *                                          (`related`: a product of the next category)
  *   GET /product/:id/reviews            → { id, reviews: [{ stars, text }] }
+ *   GET /feed/:n                        → { products: string[], next: string | null }
+ *                                          (a list of unknown length: `feedPages` pages, each
+ *                                          linking to the next; its products are `f-<n>-<i>`)
+ *   GET /tree-product/tp-:id            → { id, name }
+ *   GET /tree/:id                       → { id, products: string[], links: string[] }
+ *                                          (a category tree of depth `treeDepth`, ids `t`,
+ *                                          `t0`, `t01`, …: each links to its two children, to
+ *                                          its sibling (a cross-link), and the leaves to t0
+ *                                          (a cycle); each category lists two products,
+ *                                          `tp-<id>` and the one of its parent, so a product
+ *                                          appears under two categories)
  *
  * Faults, all deterministic for a given seed: some paths answer 503 on their first hits
  * (`flakyRatio`, `flakyHits`), some are slow (`slowRatio`, `slowMs`), and a server-side token
@@ -33,6 +47,10 @@ export interface TestSiteOptions {
   serverRatePerSec?: number;
   /** Seed for which paths are flaky or slow. @defaultValue 42 */
   seed?: number;
+  /** Pages of the `/feed` list. @defaultValue 5 */
+  feedPages?: number;
+  /** Depth of the `/tree` categories (the root is depth 0). @defaultValue 3 */
+  treeDepth?: number;
   /** Port on 127.0.0.1 (a resumed demo serves its site where the stored URLs point). @defaultValue a free port */
   port?: number;
 }
@@ -44,6 +62,14 @@ export interface TestSite {
   readonly hits: Map<string, number>;
   /** Responses by status code. */
   readonly statuses: Map<number, number>;
+  /** Successful (200) responses, by path. */
+  readonly served: Map<string, number>;
+  /** Every path of the `/feed` list, in order. */
+  feedPaths(): string[];
+  /** Every category path of the `/tree`, sorted. */
+  treePaths(): string[];
+  /** Every product id the `/tree` lists, sorted (each once). */
+  treeProducts(): string[];
   /** Every product id the catalogue lists, sorted. */
   expectedProducts(): string[];
   close(): Promise<void>;
@@ -70,10 +96,22 @@ export async function startTestSite(options: TestSiteOptions = {}): Promise<Test
     slowMs: 150,
     serverRatePerSec: 400,
     seed: 42,
+    feedPages: 5,
+    treeDepth: 3,
     ...options,
   };
   const hits = new Map<string, number>();
   const statuses = new Map<number, number>();
+  const served = new Map<string, number>();
+  const treeIds = (): string[] => {
+    const ids: string[] = [];
+    const walk = (id: string): void => {
+      ids.push(id);
+      if (id.length - 1 < o.treeDepth) for (const d of ['0', '1']) walk(id + d);
+    };
+    walk('t');
+    return ids;
+  };
   let tokens = o.serverRatePerSec;
   let refilledAt = Date.now();
 
@@ -84,8 +122,10 @@ export async function startTestSite(options: TestSiteOptions = {}): Promise<Test
     status: number,
     body: unknown,
     headers: Record<string, string> = {},
+    path = '',
   ): void => {
     statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    if (status === 200) served.set(path, (served.get(path) ?? 0) + 1);
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify(body));
   };
@@ -112,8 +152,41 @@ export async function startTestSite(options: TestSiteOptions = {}): Promise<Test
         status: 200,
         body: {
           products: Array.from({ length: o.productsPerPage }, (_, i) => productId(cat, page, i)),
+          next: `/category/c${cat}/page/${page < o.pagesPerCategory ? page + 1 : 1}`,
         },
       };
+    }
+    m = /^\/feed\/(\d+)$/.exec(path);
+    if (m) {
+      const n = Number(m[1]);
+      if (n < 1 || n > o.feedPages) return { status: 404, body: { error: 'no such page' } };
+      return {
+        status: 200,
+        body: {
+          products: [`f-${n}-0`, `f-${n}-1`],
+          next: n < o.feedPages ? `/feed/${n + 1}` : null,
+        },
+      };
+    }
+    m = /^\/tree\/(t[01]*)$/.exec(path);
+    if (m) {
+      const id = m[1]!;
+      const depth = id.length - 1;
+      if (depth > o.treeDepth) return { status: 404, body: { error: 'no such category' } };
+      const links: string[] = [];
+      if (depth < o.treeDepth) links.push(`/tree/${id}0`, `/tree/${id}1`);
+      // a cross-link to the sibling, and from every leaf a link back up to t0: a cycle
+      if (depth > 0) links.push(`/tree/${id.slice(0, -1)}${id.endsWith('0') ? '1' : '0'}`);
+      if (depth === o.treeDepth && depth > 1) links.push('/tree/t0');
+      const products = [`tp-${id}`];
+      if (depth > 0) products.push(`tp-${id.slice(0, -1)}`);
+      return { status: 200, body: { id, products, links } };
+    }
+    m = /^\/tree-product\/tp-(t[01]*)$/.exec(path);
+    if (m) {
+      const id = m[1]!;
+      if (id.length - 1 > o.treeDepth) return { status: 404, body: { error: 'no such product' } };
+      return { status: 200, body: { id: `tp-${id}`, name: `Product of ${id}` } };
     }
     m = /^\/product\/(p-\d+-\d+-\d+)(\/reviews)?$/.exec(path);
     if (m) {
@@ -131,9 +204,15 @@ export async function startTestSite(options: TestSiteOptions = {}): Promise<Test
           },
         };
       }
+      const [, cat, page, i] = id.split('-').map(Number) as [number, number, number, number];
       return {
         status: 200,
-        body: { id, name: `Product ${id}`, price: Math.round(hash(id, o.seed) * 10_000) / 100 },
+        body: {
+          id,
+          name: `Product ${id}`,
+          price: Math.round(hash(id, o.seed) * 10_000) / 100,
+          related: [productId((cat + 1) % o.categories, page, i)],
+        },
       };
     }
     return { status: 404, body: { error: 'not found' } };
@@ -162,9 +241,9 @@ export async function startTestSite(options: TestSiteOptions = {}): Promise<Test
     }
     const { status, body } = route(path);
     if (hash(path, o.seed + 2) < o.slowRatio) {
-      setTimeout(() => send(res, status, body), o.slowMs).unref();
+      setTimeout(() => send(res, status, body, {}, path), o.slowMs).unref();
     } else {
-      send(res, status, body);
+      send(res, status, body, {}, path);
     }
   };
 
@@ -184,6 +263,16 @@ export async function startTestSite(options: TestSiteOptions = {}): Promise<Test
     url: `http://127.0.0.1:${port}`,
     hits,
     statuses,
+    served,
+    feedPaths: () => Array.from({ length: o.feedPages }, (_, i) => `/feed/${i + 1}`),
+    treePaths: () =>
+      treeIds()
+        .map((id) => `/tree/${id}`)
+        .sort(),
+    treeProducts: () =>
+      treeIds()
+        .map((id) => `tp-${id}`)
+        .sort(),
     expectedProducts() {
       const ids: string[] = [];
       for (let c = 0; c < o.categories; c++)

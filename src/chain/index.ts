@@ -11,6 +11,7 @@ export type {
   ModuleDefinition,
   ParseContext,
   ParseOutput,
+  Route,
   StepContext,
   StepDefinition,
   TaskInfo,
@@ -28,6 +29,7 @@ export type {
   TaskModel,
 } from './messages.js';
 export type { NodeId, NodeEventId } from './node-id.js';
+export type { ItemOf, RouteTo, TypedModuleInput, TypedStep } from './typed-module.js';
 export { MemoryQueue } from './queue.js';
 export type { ChainQueue, Delivery, MemoryQueueOptions, PushOptions } from './queue.js';
 export { RedisStreamQueue } from './redis-stream-queue.js';

@@ -56,6 +56,11 @@ export interface ParserTaskModel extends NodeRef {
   metadata?: JsonObject;
   /** The retry epoch: 0 for a first run, n for the n-th retry of a failed node. @defaultValue 0 */
   epoch?: number;
+  /**
+   * Routes without a de-duplication key on the path from the module's first node to this one
+   * (checked against the module's `maxRouteDepth`). @defaultValue 0
+   */
+  routeDepth?: number;
 }
 
 /** The error part of an {@link ErrorTaskModel}. */
@@ -86,6 +91,8 @@ export interface ErrorTaskModel extends NodeRef {
   data?: JsonValue;
   /** Business metadata, passed through unchanged. */
   metadata?: JsonObject;
+  /** The failed node's route depth, kept for its retry. @defaultValue 0 */
+  routeDepth?: number;
 }
 
 /** A message as it travels on a queue: a kind tag and a body. */
@@ -248,6 +255,7 @@ function readNode(reader: Reader): ParserTaskModel {
   const metadata = reader.object('metadata');
   if (metadata !== undefined) node.metadata = metadata;
   if (reader.obj.epoch !== undefined) node.epoch = reader.nonNegativeInt('epoch');
+  if (reader.obj.routeDepth !== undefined) node.routeDepth = reader.nonNegativeInt('routeDepth');
   return node;
 }
 

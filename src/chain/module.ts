@@ -11,6 +11,7 @@ import {
   requireString,
 } from '../internal/validate.js';
 import type { JsonObject, JsonValue } from './messages.js';
+import type { RouteTo, TypedModuleInput, TypedStep } from './typed-module.js';
 
 /** A request a step wants downloaded. */
 export interface ChainRequest {
@@ -57,8 +58,8 @@ export interface TaskInfo {
   loginInfo: Readonly<JsonObject> | undefined;
 }
 
-/** What `generate` receives. */
-export interface StepContext {
+/** What `generate` receives; `In` is the step's input type (typed modules infer it). */
+export interface StepContext<In = JsonValue | undefined> {
   /** The task. */
   task: TaskInfo;
   /** The module id. */
@@ -69,8 +70,11 @@ export interface StepContext {
   stepName: string;
   /** The request this node came from ('' for the first step). */
   prefixRequest: string;
-  /** The input: an item the previous step's parse put in `next` (undefined for the first step). */
-  input: JsonValue | undefined;
+  /**
+   * The input: what the previous step's parse put in `next`, or a parse routed here with
+   * `route` (undefined for the module's first node).
+   */
+  input: In;
   /** Aborted when the engine stops or the node's lease is lost. */
   signal: AbortSignal;
   /**
@@ -82,33 +86,63 @@ export interface StepContext {
 }
 
 /** What `parse` receives besides the response. */
-export interface ParseContext extends StepContext {
+export interface ParseContext<In = JsonValue | undefined> extends StepContext<In> {
   /** The request whose response is being parsed (with its id filled in). */
   request: Required<Pick<ChainRequest, 'id' | 'url' | 'method'>> & ChainRequest;
 }
 
-/** What `parse` returns. */
-export interface ParseOutput {
+/**
+ * An input routed to a named step of the module (the same step, an earlier or a later one).
+ */
+export interface Route<Step extends string = string, In = JsonValue> {
+  /** The name of the step that runs the input. */
+  step: Step;
+  /** The input: that step's `ctx.input`. */
+  input?: In;
+  /**
+   * A de-duplication key, unique within the run and the module (for a crawl, the canonical URL):
+   * the first input routed with a key becomes a node; a later one with the same key, from any
+   * branch or worker, does not (counted in `stats().deduplicated`, event `InputDeduplicated`).
+   * Without a key every route makes a node, up to the module's `maxRouteDepth`.
+   */
+  key?: string;
+}
+
+/**
+ * What `parse` returns: `Item` is the type of its items, `Next` of its `next` inputs, `R` of its
+ * routes (typed modules infer them).
+ */
+export interface ParseOutput<Item = JsonValue, Next = JsonValue, R = Route> {
   /** Output items of this step, committed once with the node, then handed to `onItem`. */
-  items?: JsonValue[];
+  items?: Item[];
   /** Inputs of the next step: each becomes a node of step `stepIdx + 1` from this request. */
-  next?: JsonValue[];
+  next?: Next[];
+  /**
+   * Inputs of named steps (any step of the module, this one included): each becomes a node of
+   * that step from this request, unless its key was taken.
+   */
+  route?: R[];
 }
 
 /** One step of a module. */
 export interface StepDefinition {
-  /** Name for logs and metrics. */
+  /** Name for logs and metrics, and the target of routes. */
   name: string;
   /** Builds the requests of this node from its input. Throwing here may trigger the fallback. */
-  generate: (ctx: StepContext) => ChainRequest[] | Promise<ChainRequest[]>;
-  /** Turns one response into output items and next-step inputs. Throwing fails the node (→ ErrorTaskModel). */
-  parse: (response: DownloadResult, ctx: ParseContext) => ParseOutput | Promise<ParseOutput>;
+  generate(ctx: StepContext): ChainRequest[] | Promise<ChainRequest[]>;
+  /** Turns one response into output items, next-step inputs and routes. Throwing fails the node (→ ErrorTaskModel). */
+  parse(response: DownloadResult, ctx: ParseContext): ParseOutput | Promise<ParseOutput>;
 }
 
-/** A module: ordered steps plus its limits. */
-export interface ModuleDefinition {
+/**
+ * A module: ordered steps plus its limits. `Item` is the type of its items and `Id` of its id
+ * (a typed module from {@link defineModule} carries both, so `onItem` is typed).
+ */
+export interface ModuleDefinition<Item = JsonValue, Id extends string = string> {
+  /** The type of the module's items (type only: never set). */
+  readonly [ITEM_TYPE]?: Item;
   /** Unique id (the `modules` of a TaskModel name these). */
-  id: string;
+  id: Id;
   /** The steps, run in order. */
   steps: StepDefinition[];
   /** Download rate for this module, requests per `intervalMs`. Omit to use the engine default. */
@@ -124,9 +158,36 @@ export interface ModuleDefinition {
   errorThreshold?: number;
   /** Most concurrent downloads of this module. Omit for no per-module cap. */
   concurrency?: number;
+  /**
+   * Most routes without a de-duplication key on one path of the module's tree (a pagination
+   * without keys is one route per page). A parse routing past it fails its node with
+   * `ROUTE_INVALID`, and the node's ErrorTaskModel is dead-lettered: a loop ends there.
+   * Routes with a key do not count. @defaultValue 1000
+   */
+  maxRouteDepth?: number;
 }
 
-const MODULE_KEYS = ['id', 'steps', 'rateLimit', 'errorThreshold', 'concurrency'] as const;
+/** `S` when its length is not a literal of 1 to 6 (those lists are typed), else never. */
+type UntypedSteps<S extends readonly unknown[]> = number extends S['length']
+  ? S
+  : S['length'] extends 1 | 2 | 3 | 4 | 5 | 6
+    ? never
+    : S;
+
+/** The key of a module's item type (type only). */
+export declare const ITEM_TYPE: unique symbol;
+
+/** The default {@link ModuleDefinition.maxRouteDepth}. */
+export const DEFAULT_MAX_ROUTE_DEPTH = 1000;
+
+const MODULE_KEYS = [
+  'id',
+  'steps',
+  'rateLimit',
+  'errorThreshold',
+  'concurrency',
+  'maxRouteDepth',
+] as const;
 const STEP_KEYS = ['name', 'generate', 'parse'] as const;
 
 /**
@@ -144,6 +205,280 @@ const STEP_KEYS = ['name', 'generate', 'parse'] as const;
  * });
  * ```
  */
+/** A typed module of 1 step (see {@link defineModule}). */
+export function defineModule<Id extends string, N0 extends string, I0 = undefined, T0 = never>(
+  definition: TypedModuleInput<Id> & {
+    steps: [TypedStep<N0, I0, T0, JsonValue, RouteTo<N0, I0>>];
+  },
+): ModuleDefinition<T0, Id>;
+/** A typed module of 2 steps (see {@link defineModule}). */
+export function defineModule<
+  Id extends string,
+  N0 extends string,
+  N1 extends string,
+  X0 = never,
+  I0 = undefined,
+  I1 = X0,
+  T0 = never,
+  T1 = never,
+>(
+  definition: TypedModuleInput<Id> & {
+    steps: [
+      TypedStep<N0, I0, T0, X0, RouteTo<N0, I0> | RouteTo<N1, I1>>,
+      TypedStep<N1, I1, T1, JsonValue, RouteTo<N0, I0> | RouteTo<N1, I1>>,
+    ];
+  },
+): ModuleDefinition<T0 | T1, Id>;
+/** A typed module of 3 steps (see {@link defineModule}). */
+export function defineModule<
+  Id extends string,
+  N0 extends string,
+  N1 extends string,
+  N2 extends string,
+  X0 = never,
+  I0 = undefined,
+  X1 = never,
+  I1 = X0,
+  I2 = X1,
+  T0 = never,
+  T1 = never,
+  T2 = never,
+>(
+  definition: TypedModuleInput<Id> & {
+    steps: [
+      TypedStep<N0, I0, T0, X0, RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2>>,
+      TypedStep<N1, I1, T1, X1, RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2>>,
+      TypedStep<N2, I2, T2, JsonValue, RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2>>,
+    ];
+  },
+): ModuleDefinition<T0 | T1 | T2, Id>;
+/** A typed module of 4 steps (see {@link defineModule}). */
+export function defineModule<
+  Id extends string,
+  N0 extends string,
+  N1 extends string,
+  N2 extends string,
+  N3 extends string,
+  X0 = never,
+  I0 = undefined,
+  X1 = never,
+  I1 = X0,
+  X2 = never,
+  I2 = X1,
+  I3 = X2,
+  T0 = never,
+  T1 = never,
+  T2 = never,
+  T3 = never,
+>(
+  definition: TypedModuleInput<Id> & {
+    steps: [
+      TypedStep<
+        N0,
+        I0,
+        T0,
+        X0,
+        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3>
+      >,
+      TypedStep<
+        N1,
+        I1,
+        T1,
+        X1,
+        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3>
+      >,
+      TypedStep<
+        N2,
+        I2,
+        T2,
+        X2,
+        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3>
+      >,
+      TypedStep<
+        N3,
+        I3,
+        T3,
+        JsonValue,
+        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3>
+      >,
+    ];
+  },
+): ModuleDefinition<T0 | T1 | T2 | T3, Id>;
+/** A typed module of 5 steps (see {@link defineModule}). */
+export function defineModule<
+  Id extends string,
+  N0 extends string,
+  N1 extends string,
+  N2 extends string,
+  N3 extends string,
+  N4 extends string,
+  X0 = never,
+  I0 = undefined,
+  X1 = never,
+  I1 = X0,
+  X2 = never,
+  I2 = X1,
+  X3 = never,
+  I3 = X2,
+  I4 = X3,
+  T0 = never,
+  T1 = never,
+  T2 = never,
+  T3 = never,
+  T4 = never,
+>(
+  definition: TypedModuleInput<Id> & {
+    steps: [
+      TypedStep<
+        N0,
+        I0,
+        T0,
+        X0,
+        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3> | RouteTo<N4, I4>
+      >,
+      TypedStep<
+        N1,
+        I1,
+        T1,
+        X1,
+        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3> | RouteTo<N4, I4>
+      >,
+      TypedStep<
+        N2,
+        I2,
+        T2,
+        X2,
+        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3> | RouteTo<N4, I4>
+      >,
+      TypedStep<
+        N3,
+        I3,
+        T3,
+        X3,
+        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3> | RouteTo<N4, I4>
+      >,
+      TypedStep<
+        N4,
+        I4,
+        T4,
+        JsonValue,
+        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3> | RouteTo<N4, I4>
+      >,
+    ];
+  },
+): ModuleDefinition<T0 | T1 | T2 | T3 | T4, Id>;
+/** A typed module of 6 steps (see {@link defineModule}). */
+export function defineModule<
+  Id extends string,
+  N0 extends string,
+  N1 extends string,
+  N2 extends string,
+  N3 extends string,
+  N4 extends string,
+  N5 extends string,
+  X0 = never,
+  I0 = undefined,
+  X1 = never,
+  I1 = X0,
+  X2 = never,
+  I2 = X1,
+  X3 = never,
+  I3 = X2,
+  X4 = never,
+  I4 = X3,
+  I5 = X4,
+  T0 = never,
+  T1 = never,
+  T2 = never,
+  T3 = never,
+  T4 = never,
+  T5 = never,
+>(
+  definition: TypedModuleInput<Id> & {
+    steps: [
+      TypedStep<
+        N0,
+        I0,
+        T0,
+        X0,
+        | RouteTo<N0, I0>
+        | RouteTo<N1, I1>
+        | RouteTo<N2, I2>
+        | RouteTo<N3, I3>
+        | RouteTo<N4, I4>
+        | RouteTo<N5, I5>
+      >,
+      TypedStep<
+        N1,
+        I1,
+        T1,
+        X1,
+        | RouteTo<N0, I0>
+        | RouteTo<N1, I1>
+        | RouteTo<N2, I2>
+        | RouteTo<N3, I3>
+        | RouteTo<N4, I4>
+        | RouteTo<N5, I5>
+      >,
+      TypedStep<
+        N2,
+        I2,
+        T2,
+        X2,
+        | RouteTo<N0, I0>
+        | RouteTo<N1, I1>
+        | RouteTo<N2, I2>
+        | RouteTo<N3, I3>
+        | RouteTo<N4, I4>
+        | RouteTo<N5, I5>
+      >,
+      TypedStep<
+        N3,
+        I3,
+        T3,
+        X3,
+        | RouteTo<N0, I0>
+        | RouteTo<N1, I1>
+        | RouteTo<N2, I2>
+        | RouteTo<N3, I3>
+        | RouteTo<N4, I4>
+        | RouteTo<N5, I5>
+      >,
+      TypedStep<
+        N4,
+        I4,
+        T4,
+        X4,
+        | RouteTo<N0, I0>
+        | RouteTo<N1, I1>
+        | RouteTo<N2, I2>
+        | RouteTo<N3, I3>
+        | RouteTo<N4, I4>
+        | RouteTo<N5, I5>
+      >,
+      TypedStep<
+        N5,
+        I5,
+        T5,
+        JsonValue,
+        | RouteTo<N0, I0>
+        | RouteTo<N1, I1>
+        | RouteTo<N2, I2>
+        | RouteTo<N3, I3>
+        | RouteTo<N4, I4>
+        | RouteTo<N5, I5>
+      >,
+    ];
+  },
+): ModuleDefinition<T0 | T1 | T2 | T3 | T4 | T5, Id>;
+/**
+ * An untyped module: steps built at run time (an array, not a literal list), or more than six,
+ * with inputs and items as `JsonValue`. A literal list of one to six steps takes the typed
+ * overloads above, so a step that does not type-check is an error rather than untyped.
+ */
+export function defineModule<S extends readonly [] | readonly StepDefinition[]>(
+  definition: Omit<ModuleDefinition, 'steps'> & { steps: UntypedSteps<S> },
+): ModuleDefinition;
 export function defineModule(definition: ModuleDefinition): ModuleDefinition {
   const where = 'defineModule';
   const d = readOptions(where, definition, MODULE_KEYS, 'definition');
@@ -196,6 +531,11 @@ export function defineModule(definition: ModuleDefinition): ModuleDefinition {
     min: 1,
   });
   if (concurrency !== undefined) out.concurrency = concurrency;
+  const depth = optionalNumber(w, 'maxRouteDepth', d.maxRouteDepth, undefined, {
+    integer: true,
+    min: 0,
+  });
+  if (depth !== undefined) out.maxRouteDepth = depth;
   Object.freeze(steps);
   return Object.freeze(out);
 }

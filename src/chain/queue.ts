@@ -83,6 +83,12 @@ export interface ChainQueue<T> {
   /** Stops accepting messages; receivers drain what is left, then get null. Waiting producers are refused. */
   close(): void;
   /**
+   * Messages the queue holds anywhere — waiting, or received and not yet settled, by any
+   * process. Optional: queues shared across processes implement it (a Redis Stream counts its
+   * entries), so that the engine's `onIdle()` also waits for messages no process has read yet.
+   */
+  length?(): Promise<number>;
+  /**
    * Records a message that is not a delivery of this queue (e.g. a successor that could not be
    * published to it) as a dead letter with `reason`, durably. Optional, like
    * {@link Delivery.deadLetter}.

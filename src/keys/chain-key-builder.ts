@@ -265,6 +265,16 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'request', runId, moduleId, requestId);
   }
 
+  /**
+   * The mark of a de-duplication key of a run's module: set by the success commit that created
+   * the node routed with `key`; a later input with the same key creates no node. The key is
+   * stored as its SHA-256 (base64url), so any length or character is fine.
+   */
+  dedup(taskId: string, runId: string, moduleId: string, key: string): string {
+    const digest = createHash('sha256').update(key, 'utf8').digest('base64url');
+    return this.#key(taskId, 'dedup', runId, moduleId, digest);
+  }
+
   /** The record of a task (ids and metadata, never login info) that the ingress loads. */
   taskRecord(taskId: string): string {
     return this.#key(taskId, 'task');
@@ -284,6 +294,20 @@ export class ChainKeyBuilder {
   /** The dead-letter stream of a work queue: `<prefix>:queue:<name>:dead` (no hash tag either). */
   queueDeadLetters(name: string): string {
     return `${this.queue(name)}:dead`;
+  }
+
+  /**
+   * A message handed to an in-memory queue over a store that outlives the process (the
+   * engine's `allowVolatileQueues`), kept until the work it carries is settled, so that a
+   * restart can queue it again. `id` names the message (kind letter + node or task).
+   */
+  handOff(taskId: string, id: string): string {
+    return this.#key(taskId, 'handoff', id);
+  }
+
+  /** The index of a task's {@link ChainKeyBuilder.handOff} messages (score: when handed off). */
+  handOffIndex(taskId: string): string {
+    return this.#key(taskId, 'handoff');
   }
 
   /** Outbox entries handed to a relay and not yet acknowledged (score: lease end). */

@@ -45,6 +45,8 @@ export const MetricName = {
   FALLBACK_GATE_HIT: 'fallback_gate_hit_total',
   /** `fallback_gate_block_total`: Fallbacks refused by the gate (one fallback per node). */
   FALLBACK_GATE_BLOCK: 'fallback_gate_block_total',
+  /** `node_deduplicated_total`: Routed inputs whose de-duplication key was taken before in their run and module: no node was created for them. */
+  NODE_DEDUPLICATED: 'node_deduplicated_total',
   /** `download_total`: Download tries, every retry included. */
   DOWNLOAD: 'download_total',
   /** `download_retry_total`: Download retries inside one node attempt (transient failures). */
@@ -223,6 +225,12 @@ export const METRICS: Readonly<Record<MetricNameValue, MetricDefinition>> = Obje
     'engine',
     [],
     'Commits refused by the advance gate or a recovered claim (CAS_CONFLICT).',
+  ),
+  node_deduplicated_total: def(
+    'counter',
+    'engine',
+    ['module'],
+    'Routed inputs whose de-duplication key was taken before in their run and module: no node was created for them.',
   ),
   fallback_gate_hit_total: def(
     'counter',

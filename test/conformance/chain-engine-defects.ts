@@ -78,6 +78,14 @@ class RecordingQueue extends MemoryQueue<string> {
   }
 }
 
+function memoryQueues() {
+  return {
+    task: new MemoryQueue<string>({ name: 'task', capacity: 1000 }),
+    parser: new MemoryQueue<string>({ name: 'parser', capacity: 1000 }),
+    error: new MemoryQueue<string>({ name: 'error', capacity: 1000 }),
+  };
+}
+
 function recordingQueues() {
   return {
     task: new RecordingQueue({ name: 'task', capacity: 1000 }),
@@ -123,7 +131,11 @@ export function runChainEngineDefectScenarios(
           items.push(item);
         },
         downloader: fakeSite,
+        // in-memory queues (the fixture's, or a test's recording ones) over a Redis store must be
+        // accepted explicitly
+        ...(fx.volatileQueues ? { allowVolatileQueues: true, queues: memoryQueues() } : {}),
         ...options,
+        ...(options.queues ? { allowVolatileQueues: true } : {}),
         store: fx.store,
       });
       open.push({ engine, fx });

@@ -1,24 +1,32 @@
 /**
  * End-to-end scenarios of the chain engine against a real local HTTP site. The same scenarios
- * and the same expected end states run on the in-process store and on Redis (with in-process
- * queues): the engine must give the same results on both.
+ * and the same expected end states run on the in-process store and on Redis (with the queues
+ * that follow it, Redis Streams, and with in-process queues): the engine must give the same
+ * results on each.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createChainEngine,
   defineModule,
   InMemoryMetrics,
+  MemoryQueue,
   type CacheService,
   type ChainEngine,
   type ChainEngineOptions,
   type ChainEventMap,
   type ChainItem,
   type ModuleDefinition,
+  type StepContext,
 } from '../../src/index.js';
 import { startTestSite, type TestSite } from '../../examples/support/test-site.js';
 
 export interface EngineFixture {
   store: CacheService;
+  /**
+   * Pass in-memory queues (of the run's `queueCapacity`) with `allowVolatileQueues`, instead of
+   * the queues that follow the store.
+   */
+  volatileQueues?: boolean;
   cleanup(): Promise<void>;
 }
 
@@ -31,6 +39,15 @@ interface Run {
 
 const FAST_RETRY = { maxRetries: 3, initialDelayMs: 5, maxDelayMs: 20, jitter: 0 };
 const FAST_LIMIT = { global: false as const, perKey: { rate: 2000, intervalMs: 1000, burst: 200 } };
+
+/** In-memory queues over a store that outlives the process, accepted explicitly. */
+function volatile(capacity = 1000, metrics: InMemoryMetrics): Partial<ChainEngineOptions> {
+  const queue = (name: string) => new MemoryQueue<string>({ name, capacity, metrics });
+  return {
+    allowVolatileQueues: true,
+    queues: { task: queue('task'), parser: queue('parser'), error: queue('error') },
+  };
+}
 
 /** The 3-step shop module: catalogue → list pages → products (one item per product). */
 export function shopModule(site: TestSite, id = 'shop'): ModuleDefinition {
@@ -88,6 +105,64 @@ function brokenModule(site: TestSite, id: string, nodes: number): ModuleDefiniti
   });
 }
 
+/** A list of unknown length: each feed page routes to the next one (no keys), items per page. */
+function feedModule(site: TestSite, id = 'feed', maxRouteDepth?: number): ModuleDefinition {
+  return defineModule({
+    id,
+    ...(maxRouteDepth === undefined ? {} : { maxRouteDepth }),
+    steps: [
+      {
+        name: 'feed',
+        generate: (ctx: StepContext<string | undefined>) => [
+          { url: `${site.url}${ctx.input ?? '/feed/1'}` },
+        ],
+        parse: (r) => {
+          const body = JSON.parse(r.body) as { products: string[]; next: string | null };
+          return {
+            items: body.products.map((p) => ({ id: p })),
+            route: body.next === null ? [] : [{ step: 'feed', input: body.next }],
+          };
+        },
+      },
+    ],
+  });
+}
+
+/** A category tree with cross-links and a cycle, de-duplicated by path and product id. */
+function treeModule(site: TestSite, id = 'tree'): ModuleDefinition {
+  return defineModule({
+    id,
+    steps: [
+      {
+        name: 'category',
+        generate: (ctx: StepContext<string | undefined>) => [
+          { url: `${site.url}${ctx.input ?? '/tree/t'}` },
+        ],
+        parse: (r) => {
+          const body = JSON.parse(r.body) as { links: string[]; products: string[] };
+          return {
+            route: [
+              // a literal inside .map() needs `as const` to stay a step name
+              ...body.links.map((link) => ({ step: 'category' as const, input: link, key: link })),
+              ...body.products.map((p) => ({
+                step: 'product' as const,
+                input: p,
+                key: `product:${p}`,
+              })),
+            ],
+          };
+        },
+      },
+      {
+        name: 'product',
+        // reached by routes only: the step declares its input type
+        generate: (ctx: StepContext<string>) => [{ url: `${site.url}/tree-product/${ctx.input}` }],
+        parse: (r) => ({ items: [JSON.parse(r.body) as { id: string }] }),
+      },
+    ],
+  });
+}
+
 function productIds(items: ChainItem[]): string[] {
   return items.map((i) => (i.item as { id: string }).id).sort();
 }
@@ -104,6 +179,8 @@ export function runChainEngineScenarios(name: string, fixture: () => Promise<Eng
         slowRatio: 0.1,
         slowMs: 20,
         serverRatePerSec: 400,
+        feedPages: 50,
+        treeDepth: 6,
       });
     });
     afterAll(async () => {
@@ -127,6 +204,7 @@ export function runChainEngineScenarios(name: string, fixture: () => Promise<Eng
         nodeRetry: FAST_RETRY,
         retryPollMs: 5,
         ...options,
+        ...(fx.volatileQueues ? volatile(options.queueCapacity, metrics) : {}),
         store: fx.store,
         metrics,
         onItem: (item) => {
@@ -143,6 +221,7 @@ export function runChainEngineScenarios(name: string, fixture: () => Promise<Eng
         ItemProduced: [],
         NodeFailed: [],
         MessageDeadLettered: [],
+        InputDeduplicated: [],
       } as Run['events'];
       for (const key of Object.keys(events) as (keyof ChainEventMap)[]) {
         engine.on(key, (e) => (events[key] as unknown[]).push(e));
@@ -402,6 +481,132 @@ export function runChainEngineScenarios(name: string, fixture: () => Promise<Eng
       expect(
         metrics.counter('queue_backpressure_total', { queue: 'parser', reason: 'full_wait' }),
       ).toBeGreaterThan(0);
+    });
+
+    it('follows a list of unknown length page by page (a route to the same step): each page once', async () => {
+      const before = new Map(site.served); // the site is shared by the scenarios
+      const { engine, items, events } = await run({ modules: [feedModule(site)] }, [
+        { taskId: 'feed', account: 'acme', platform: 'web', modules: ['feed'] },
+      ]);
+      const pages = site.feedPaths();
+      expect(pages).toHaveLength(50);
+      for (const page of pages)
+        expect((site.served.get(page) ?? 0) - (before.get(page) ?? 0), page).toBe(1);
+      expect(engine.stats().commits).toEqual({ COMMIT_OK: 50 });
+      expect(engine.stats().claims).toEqual({ EXECUTE: 50 });
+      expect(events.ModuleStepAdvanced).toHaveLength(50);
+      expect(productIds(items)).toEqual(
+        pages.flatMap((_, n) => [`f-${n + 1}-0`, `f-${n + 1}-1`]).sort(),
+      );
+      expect(events.ErrorTaskProduced).toHaveLength(0);
+    });
+
+    it('falls back from a routed node by re-parsing its parent with the parent step', async () => {
+      const base = feedModule(site, 'feedfb');
+      const page = base.steps[0]!;
+      let failed = 0;
+      const flaky = defineModule({
+        id: 'feedfb',
+        steps: [
+          {
+            name: 'feed',
+            generate: (ctx: StepContext<string | undefined>) => {
+              // the routed node of page 3 loses its input once: the fallback rebuilds it
+              if (ctx.input === '/feed/3' && failed++ === 0) throw new Error('input lost');
+              return page.generate(ctx as never);
+            },
+            parse: (r, ctx) => page.parse(r, ctx as never) as never,
+          },
+        ],
+      });
+      const servedBefore = site.served.get('/feed/2') ?? 0; // the site is shared by the scenarios
+      const { engine, items, events } = await run({ modules: [flaky] }, [
+        { taskId: 'feedfb', account: 'acme', platform: 'web', modules: ['feedfb'] },
+      ]);
+      expect(engine.stats().fallbacks).toBe(1);
+      expect(events.ModuleStepFallback.map((e) => [e.stepIdx, e.decision])).toEqual([
+        [0, 'allowed'],
+      ]);
+      expect(events.ModuleStepFallback[0]!.prefixRequest).toMatch(/feed\/2#r0$/);
+      // the parent's request, downloaded by the parent and again by the fallback
+      expect((site.served.get('/feed/2') ?? 0) - servedBefore).toBe(2);
+      expect(engine.stats().commits).toEqual({ COMMIT_OK: 50 });
+      expect(items).toHaveLength(100);
+      expect(events.ErrorTaskProduced).toHaveLength(0);
+    });
+
+    it('crawls a category tree of depth 6 with cross-links and a cycle, with keys: every page and item once', async () => {
+      const before = new Map(site.served); // the site is shared by the scenarios
+      const { engine, items, events, metrics } = await run({ modules: [treeModule(site)] }, [
+        { taskId: 'tree', account: 'acme', platform: 'web', modules: ['tree'] },
+      ]);
+      const categories = site.treePaths();
+      expect(categories).toHaveLength(127);
+      const served = (path: string): number =>
+        (site.served.get(path) ?? 0) - (before.get(path) ?? 0);
+      for (const path of categories) expect(served(path), path).toBe(1);
+      const products = site.treeProducts();
+      for (const p of products) expect(served(`/tree-product/${p}`), p).toBe(1);
+      expect(productIds(items)).toEqual(products);
+      const stats = engine.stats();
+      expect(stats.commits).toEqual({ COMMIT_OK: categories.length + products.length });
+      // every link and product met a second time was counted, with an event, and made no node
+      expect(stats.deduplicated).toBeGreaterThan(categories.length);
+      expect(events.InputDeduplicated).toHaveLength(stats.deduplicated);
+      expect(metrics.counter('node_deduplicated_total', { module: 'tree' })).toBe(
+        stats.deduplicated,
+      );
+      expect(events.ErrorTaskProduced).toHaveLength(0);
+    });
+
+    it('fails a node that routes to an unknown step, with a key that is not a string, or too deep: dead-lettered with the reason', async () => {
+      const bad = (id: string, route: unknown): ModuleDefinition =>
+        defineModule({
+          id,
+          steps: [
+            {
+              name: 'only',
+              generate: () => [{ url: `${site.url}/catalogue` }],
+              parse: () => ({ route: [route] }) as never,
+            },
+          ],
+        });
+      const { engine, events } = await run(
+        {
+          modules: [
+            bad('unknown', { step: 'nowhere', input: 1 }),
+            bad('badkey', { step: 'only', input: 1, key: 42 }),
+            feedModule(site, 'shallow', 3),
+          ],
+        },
+        [
+          {
+            taskId: 'bad',
+            account: 'acme',
+            platform: 'web',
+            modules: ['unknown', 'badkey', 'shallow'],
+          },
+        ],
+      );
+      const reasons = events.MessageDeadLettered.map((e) => e.reason).sort();
+      expect(reasons).toHaveLength(3);
+      expect(reasons[0]).toMatch(
+        /^ROUTE_INVALID: parse: module "badkey": `route\[0\]\.key` must be a non-empty string, got `42` \(number\)/,
+      );
+      expect(reasons[1]).toMatch(
+        /^ROUTE_INVALID: parse: module "shallow": `route\[0\]` .* past maxRouteDepth 3/,
+      );
+      expect(reasons[2]).toMatch(
+        /^ROUTE_INVALID: parse: module "unknown": `route\[0\]\.step` names no step/,
+      );
+      // each failed once, was not retried, and committed nothing; the loop ended at depth 3
+      expect(events.NodeFailed.map((e) => e.reason)).toEqual([
+        'not_retryable',
+        'not_retryable',
+        'not_retryable',
+      ]);
+      expect(events.ErrorTaskProduced).toHaveLength(3);
+      expect(engine.stats().commits).toEqual({ COMMIT_OK: 3 }); // feed pages 1 to 3
     });
   });
 }

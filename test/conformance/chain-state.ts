@@ -572,6 +572,73 @@ export function runChainStateConformance(
       });
     });
 
+    it('commitSuccess: a de-duplication key makes one node per run and module, across commits and within one; duplicates are reported, not queued', async () => {
+      const c = await claim(root);
+      // the root routes two pages that both link to /x (keyed), and a second run's /x is its own
+      const p1 = child('GET /p1');
+      const p2 = child('GET /p2');
+      expect(
+        await s.commitSuccessDetailed({
+          node: root,
+          owner: 'w1',
+          version: c.version,
+          successors: [
+            { node: p1, message: 'ptm:p1', key: '/p1' },
+            { node: p2, message: 'ptm:p2', key: '/p2' },
+            { node: child('GET /p1-again'), message: 'ptm:p1-again', key: '/p1' },
+          ],
+          items: [],
+        }),
+      ).toEqual({ code: CommitCode.COMMIT_OK, created: 2, duplicates: [2] });
+      expect(await drain()).toEqual(['ptm:p1', 'ptm:p2']);
+      const x = (parent: NodeAddress, prefix: string, runId = parent.runId) => ({
+        node: { ...parent, runId, stepIdx: parent.stepIdx + 1, prefixRequest: prefix },
+        message: `ptm:${runId}:${prefix}`,
+        key: '/x',
+      });
+      const c1 = await claim(p1, 'w1', 0, false);
+      expect(
+        await s.commitSuccessDetailed({
+          node: p1,
+          owner: 'w1',
+          version: c1.version,
+          successors: [x(p1, 'GET /p1#r0'), x(p1, 'GET /p1#r1', 'run-2')],
+          items: ['i1'],
+        }),
+      ).toEqual({ code: CommitCode.COMMIT_OK, created: 2, duplicates: [] });
+      const c2 = await claim(p2, 'w2', 0, false);
+      expect(
+        await s.commitSuccessDetailed({
+          node: p2,
+          owner: 'w2',
+          version: c2.version,
+          successors: [x(p2, 'GET /p2#r0'), { node: child('GET /p2#r1'), message: 'ptm:free' }],
+          items: ['i2'],
+        }),
+      ).toEqual({ code: CommitCode.COMMIT_OK, created: 1, duplicates: [0] });
+      // a replay reports the commit, not the duplicates again
+      expect(
+        await s.commitSuccessDetailed({
+          node: p2,
+          owner: 'w2',
+          version: c2.version,
+          successors: [x(p2, 'GET /p2#r0')],
+          items: ['i2'],
+        }),
+      ).toEqual({ code: CommitCode.ALREADY_COMMITTED, created: 0, duplicates: [] });
+      expect(await drain()).toEqual([
+        `ptm:${root.runId}:GET /p1#r0`,
+        'ptm:run-2:GET /p1#r1',
+        'i1',
+        'ptm:free',
+        'i2',
+      ]);
+      // the duplicate was never created: its claim finds no node
+      expect(
+        (await claim({ ...p2, stepIdx: 2, prefixRequest: 'GET /p2#r0' }, 'w3', 0, false)).code,
+      ).toBe(ClaimCode.OUT_OF_ORDER);
+    });
+
     const fail = async (node: NodeAddress, message?: string): Promise<void> => {
       const c = await claim(node);
       expect(c.code).toBe(ClaimCode.EXECUTE);

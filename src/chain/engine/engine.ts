@@ -10,9 +10,11 @@ import { ClosedError, ConfigError } from '../../errors.js';
 import { unrefInterval, unrefTimeout } from '../../internal/clock.js';
 import { DurableChainState } from '../durable-chain-state.js';
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
+import type { ModuleDefinition } from '../module.js';
 import { Consumer } from './consumer.js';
 import { DownloadPath } from './download.js';
 import { ErrorTaskHandler } from './error-task.js';
+import { HandOffs } from './hand-offs.js';
 import { Ingress } from './ingress.js';
 import { resolveOptions, W, type ResolvedOptions } from './options.js';
 import { ModuleProcessorWithChain, type ProcessorHost } from './processor.js';
@@ -25,6 +27,7 @@ import { timedState } from './timed-state.js';
 import { EngineTelemetry } from './telemetry.js';
 import type {
   ChainDeadLetter,
+  ChainQueues,
   ChainEngineOptions,
   ChainEngineStats,
   ChainEventMap,
@@ -54,11 +57,12 @@ export interface ChainEngine {
    */
   publish(message: unknown): Promise<void>;
   /**
-   * Resolves when nothing is queued, running, waiting to be relayed or waiting for a retry **in
-   * this process**. With shared queues (several workers on Redis Streams) it says nothing about
-   * the other workers, nor about messages still in a stream that this process has not read: it
-   * means "this worker has nothing in hand", not "the run is finished". Wait for your own end
-   * condition there (e.g. every expected item produced).
+   * Resolves when nothing is queued, running, waiting to be relayed or waiting for a retry in
+   * this process, and the queues that count their messages anywhere (Redis Streams) hold none:
+   * no message waits to be read and none is being handled by any worker. With several workers
+   * it says nothing about what another worker holds outside the queues (an outbox it has not
+   * relayed yet, a retry not yet due): wait for your own end condition there (e.g. every
+   * expected item produced).
    */
   onIdle(): Promise<void>;
   /**
@@ -103,8 +107,11 @@ export interface ChainEngine {
  * await engine.stop();
  * ```
  */
-export function createChainEngine(options: ChainEngineOptions): ChainEngine {
-  return new ChainEngineImpl(options);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function createChainEngine<M extends ModuleDefinition<any, string> = ModuleDefinition>(
+  options: ChainEngineOptions<M>,
+): ChainEngine {
+  return new ChainEngineImpl(options as unknown as ChainEngineOptions);
 }
 
 class ChainEngineImpl implements ChainEngine {
@@ -117,6 +124,9 @@ class ChainEngineImpl implements ChainEngine {
   readonly #relay: OutboxRelay;
   readonly #sweeper: Sweeper;
   readonly #consumer: Consumer;
+  /** Set with in-memory queues over a store that outlives the process. */
+  readonly #handOffs: HandOffs | undefined;
+  readonly #queues: ChainQueues;
   readonly #readAbort = new AbortController();
   readonly #workAbort = new AbortController();
   #started = false;
@@ -140,6 +150,22 @@ class ChainEngineImpl implements ChainEngine {
     this.#telemetry = telemetry;
     const log = telemetry.log.bind(telemetry);
     const state = telemetry.measured ? timedState(o.state, telemetry) : o.state;
+    // in-memory queues over a store that outlives the process: every push is written down first
+    this.#handOffs = o.recordHandOffs
+      ? new HandOffs({
+          store: o.store,
+          state: o.state,
+          keys: o.keys,
+          ttlMs: o.stateTtlMs,
+          leaseMs: o.leaseMs,
+          windowMs: o.sweepWindowMs,
+          relayLeaseMs: o.relayLeaseMs,
+          relay: (taskId) => this.#relay.relay(taskId),
+          telemetry,
+        })
+      : undefined;
+    const queues = this.#handOffs?.guard(o.queues) ?? o.queues;
+    this.#queues = queues;
     this.#tasks = new TaskRecords({
       store: o.store,
       keys: o.keys,
@@ -158,7 +184,7 @@ class ChainEngineImpl implements ChainEngine {
     });
     this.#relay = new OutboxRelay({
       state,
-      queues: o.queues,
+      queues,
       leaseMs: o.relayLeaseMs,
       telemetry,
       onItem: o.onItem,
@@ -171,7 +197,7 @@ class ChainEngineImpl implements ChainEngine {
       workerId: o.workerId,
       intervalMs: o.sweepIntervalMs,
       windowMs: o.sweepWindowMs,
-      enabled: o.sharedQueues || o.durable,
+      enabled: o.sharedQueues || o.durable || o.recordHandOffs,
       telemetry,
       promote: (taskId) => this.#pump.promote(taskId),
       relay: (taskId) => this.#relay.relay(taskId),
@@ -207,7 +233,7 @@ class ChainEngineImpl implements ChainEngine {
     const touch = (taskId: string): void => this.#sweeper.touch(taskId);
     const ingress = new Ingress({
       state,
-      queues: o.queues,
+      queues,
       processors,
       tasks: this.#tasks,
       errors: new ErrorTaskHandler({
@@ -228,6 +254,7 @@ class ChainEngineImpl implements ChainEngine {
       sharedQueues: o.sharedQueues,
       workSignal: this.#workAbort.signal,
       touch,
+      ...(this.#handOffs ? { settled: this.#handOffs.settled.bind(this.#handOffs) } : {}),
       telemetry,
     });
     this.#consumer = new Consumer({
@@ -242,18 +269,25 @@ class ChainEngineImpl implements ChainEngine {
       throw new ConfigError(`${W}: start() after stop()`, { context: { field: 'start' } });
     if (this.#started) return;
     this.#started = true;
+    const c = this.#o.concurrency;
     this.#telemetry.log('info', 'chain engine started', {
       worker_id: this.#o.workerId,
       modules: [...this.#o.modules.keys()].join(','),
+      // the limits in force, once: a crawl slower than expected is usually one of these
+      rate_limits: this.#o.limits,
+      concurrency: { task: c.task, parser: c.parser, error_task: c.error, downloads: c.download },
+      queues: this.#o.sharedQueues ? 'shared' : this.#o.volatileQueues ? 'in-memory' : 'durable',
     });
     this.#loops = (['task', 'parser', 'error'] as const).map((role) =>
-      this.#consumer.consume(role, this.#o.queues[role], this.#o.concurrency[role]),
+      this.#consumer.consume(role, this.#queues[role], this.#o.concurrency[role]),
     );
     // durable store: what an earlier process left (unpublished outboxes, due retries, expired
     // leases) goes on now; its in-flight messages come back from the queues after their lease
     if (this.#o.durable) void this.#resume();
     else this.#sweeper.start();
     this.#pruneTimer = unrefInterval(() => this.#pruneLogins(), 1000);
+    // work a dead process handed to its in-memory queues and never settled is queued again
+    void this.#handOffs?.recover();
   }
 
   async submit(task: TaskModel): Promise<SubmittedRun> {
@@ -269,7 +303,7 @@ class ChainEngineImpl implements ChainEngine {
     // login info never travels on a queue
     this.#submitting++;
     try {
-      await this.#o.queues.task.push(encodeMessage({ kind: 'task', body }));
+      await this.#queues.task.push(encodeMessage({ kind: 'task', body }));
     } finally {
       this.#submitting--;
     }
@@ -296,7 +330,7 @@ class ChainEngineImpl implements ChainEngine {
     }
     const kind = parsed?.kind;
     if (kind === 'task' && parsed !== null) text = this.#prepareTask(parsed);
-    const q = this.#o.queues;
+    const q = this.#queues;
     const queue = kind === 'parser_task' ? q.parser : kind === 'error_task' ? q.error : q.task;
     this.#submitting++;
     try {
@@ -341,19 +375,35 @@ class ChainEngineImpl implements ChainEngine {
     return this.#telemetry.deadLetters();
   }
 
-  onIdle(): Promise<void> {
-    // two quiet looks in a row: a hand-off between stages is never mistaken for idleness; a
-    // ref'd timer: a script that awaits onIdle() stays alive until the work is done
-    let quiet = 0;
-    return until(
-      () => {
-        quiet = this.#isIdle() ? quiet + 1 : 0;
-        if (quiet < 2) return false;
+  async onIdle(): Promise<void> {
+    for (;;) {
+      // two quiet looks in a row: a hand-off between stages is never mistaken for idleness; a
+      // ref'd timer: a script that awaits onIdle() stays alive until the work is done
+      let quiet = 0;
+      await until(() => (quiet = this.#isIdle() ? quiet + 1 : 0) >= 2, { keepAlive: true });
+      // a shared queue may hold messages this process has not read (or another one holds)
+      if (await this.#sharedQueuesEmpty()) {
         this.#pruneLogins();
-        return true;
-      },
-      { keepAlive: true },
-    );
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Whether the queues that count their messages anywhere (Redis Streams) hold none. */
+  async #sharedQueuesEmpty(): Promise<boolean> {
+    const q = this.#o.queues;
+    try {
+      const lengths = await Promise.all(
+        [q.task, q.parser, q.error].map((queue) => queue.length?.() ?? 0),
+      );
+      return lengths.every((n) => n === 0);
+    } catch (error) {
+      this.#telemetry.log('warn', 'onIdle: could not read the queue lengths; will look again', {
+        error: String(error),
+      });
+      return false;
+    }
   }
 
   /**
@@ -388,6 +438,7 @@ class ChainEngineImpl implements ChainEngine {
     this.#relay.stop();
     this.#pump.stop();
     this.#sweeper.stop();
+    this.#handOffs?.stop();
     const drained = Promise.all(this.#loops).then(() => until(() => this.#consumer.handlers === 0));
     if (!(await within(drained, limit))) {
       this.#telemetry.log('warn', 'stop: aborting in-flight nodes (their leases will expire)', {
@@ -411,9 +462,14 @@ class ChainEngineImpl implements ChainEngine {
     }
     await within(this.#downloads.close(), left());
     if (o.ownsQueues) {
-      o.queues.task.close();
-      o.queues.parser.close();
-      o.queues.error.close();
+      // queues made by the engine: stream queues hand back what they read but did not hand out
+      await Promise.all(
+        [o.queues.task, o.queues.parser, o.queues.error].map((q) =>
+          'shutdown' in q && typeof q.shutdown === 'function'
+            ? (q.shutdown as () => Promise<void>)()
+            : q.close(),
+        ),
+      );
     }
     if (o.ownsStore) await within(o.store.close(), left());
     this.#telemetry.log('info', 'chain engine stopped', { worker_id: o.workerId });
@@ -456,6 +512,7 @@ class ChainEngineImpl implements ChainEngine {
       !this.#relay.busy &&
       !this.#pump.running &&
       !this.#pump.watching &&
+      !this.#handOffs?.busy &&
       q.task.size() + q.parser.size() + q.error.size() === 0 &&
       q.task.inFlight() + q.parser.inFlight() + q.error.inFlight() === 0
     );

@@ -4,6 +4,7 @@
  * terminated (the decision writes the marks), otherwise the node is retried after a backoff (a delayed ParserTaskModel in the
  * retry set, promoted by the retry pump) or given up.
  */
+import { ErrorCode } from '../../errors.js';
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { RetryPolicy } from '../../retry/index.js';
 import { encodeMessage, type ErrorTaskModel, type ParserTaskModel } from '../messages.js';
@@ -124,6 +125,7 @@ export class ErrorTaskHandler {
     };
     if (etm.data !== undefined) retry.data = etm.data;
     if (etm.metadata !== undefined) retry.metadata = etm.metadata;
+    if (etm.routeDepth !== undefined) retry.routeDepth = etm.routeDepth;
     const delayMs = this.#o.nodeRetry.delayFor(
       etm.attempt,
       etm.error.retryAfterMs === undefined ? undefined : { retryAfterMs: etm.error.retryAfterMs },
@@ -158,6 +160,9 @@ export class ErrorTaskHandler {
       reason,
       error: etm.error,
     });
+    // a step that routed what it may not is a bug in the module: keep its failure, with the reason
+    if (etm.error.code === ErrorCode.ROUTE_INVALID)
+      return { deadLetter: `ROUTE_INVALID: ${etm.error.message}` };
     return ACK;
   }
 

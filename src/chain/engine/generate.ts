@@ -12,10 +12,11 @@ import type {
   StepContext,
   TaskInfo,
 } from '../module.js';
-import { nodeEventId, toNodeId } from '../node-id.js';
+import { isRootNode, nodeEventId, toNodeId } from '../node-id.js';
 import { FallbackCode } from '../state/index.js';
 import { isAbortLike } from './download.js';
 import type { ProcessorHost } from './processor.js';
+import { inputAt, parentRequestId } from './routes.js';
 import {
   NodeFailure,
   checkParseOutput,
@@ -51,7 +52,7 @@ export async function generateRequests(
   try {
     return resolveRequests(await step.generate(ctx));
   } catch (error) {
-    if (host.signal.aborted || ptm.stepIdx === 0 || !host.fallback || isAbortLike(error)) {
+    if (host.signal.aborted || isRootNode(ptm) || !host.fallback || isAbortLike(error)) {
       throw new NodeFailure('generate', error);
     }
     const gate = await host.state.tryAllowFallbackOnce(toNodeId(ptm));
@@ -86,11 +87,9 @@ async function rebuildInput(
   original: unknown,
   signal: AbortSignal,
 ): Promise<JsonValue> {
-  const cut = ptm.prefixRequest.lastIndexOf('#');
-  const index = Number(ptm.prefixRequest.slice(cut + 1));
-  const requestId = ptm.prefixRequest.slice(0, cut);
+  const requestId = parentRequestId(ptm.prefixRequest);
   const text =
-    cut > 0 && Number.isInteger(index)
+    requestId !== ''
       ? await host.store.get(host.keys.request(ptm.taskId, ptm.runId, ptm.moduleId, requestId))
       : null;
   if (text === null) throw new NodeFailure('generate', original);
@@ -122,7 +121,8 @@ async function rebuildInput(
       request,
     } as ParseContext),
   );
-  const input = out.next?.[index];
+  // the parent's step: the previous one for a `next` input, any step for a routed one
+  const input = inputAt(out, ptm.prefixRequest);
   if (input === undefined) throw new NodeFailure('generate', original);
   return input;
 }

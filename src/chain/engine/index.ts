@@ -14,6 +14,7 @@ export type {
   ChainItem,
   ItemRetryOptions,
   ChainQueues,
+  ModuleItem,
   DownloadContext,
   Downloader,
   NodeEventBase,

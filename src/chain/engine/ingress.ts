@@ -47,6 +47,8 @@ export interface IngressOptions {
   workSignal: AbortSignal;
   /** Records that a task is active (for the sweeps). */
   touch(taskId: string): void;
+  /** The ingress is done with a message (`outcome` for a node): see HandOffs.settled. */
+  settled?(input: ChainInput, outcome?: NodeOutcome): void;
   telemetry: EngineTelemetry;
 }
 
@@ -76,17 +78,23 @@ export class Ingress {
     try {
       switch (input.kind) {
         case 'task':
-          return await this.#task(input.task, delivery.message);
+          return this.#settled(input, await this.#task(input.task, delivery.message));
         case 'parser_task':
           return await this.#node(input.node, queue, delivery);
         case 'error_task':
-          return await this.#o.errors.handle(input.node);
+          return this.#settled(input, await this.#o.errors.handle(input.node));
       }
     } catch (caught) {
       const failure =
         caught instanceof StageError ? caught : new StageError('ModuleDispatch', caught);
       return this.#interrupted(queue, delivery, failure, false);
     }
+  }
+
+  /** A task or error message handled for good (not released): tell whoever tracks it. */
+  #settled(input: ChainInput, disposition: Disposition): Disposition {
+    if ('ack' in disposition || 'deadLetter' in disposition) this.#o.settled?.(input);
+    return disposition;
   }
 
   /** A message whose handling threw: released to be tried again, or dead-lettered. */
@@ -220,6 +228,7 @@ export class Ingress {
         new StageError('ModuleDispatch', run.error),
         run.leaseHeld,
       );
+    this.#o.settled?.({ kind: 'parser_task', node: ptm }, run.outcome);
     return this.#afterNode(run.outcome);
   }
 

@@ -9,6 +9,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { onAbort } from '../../internal/abort.js';
+import type { LogFields } from '../../observe/logger.js';
 import { RenewCode, type ChainStateStore, type NodeAddress } from '../state/index.js';
 
 /** Signals whose listener warning is lifted already. */
@@ -25,10 +26,10 @@ export interface NodeLeaseOptions {
   parent: AbortSignal;
   /** Keeps the node's queue delivery from being taken over (optional). */
   keepAlive?: (() => Promise<void>) | undefined;
-  /** A renewal was refused: the claim is no longer this owner's. */
-  onLost(): void;
-  /** A renewal failed (e.g. Redis unavailable); the next tick tries again. */
-  onError(error: unknown): void;
+  /** Where a refused renewal (warn: the node is abandoned) and a failed one (warn) are logged. */
+  log(level: 'warn', message: string, fields: LogFields): void;
+  /** The node's log fields. */
+  fields: LogFields;
 }
 
 /** The signal and heartbeat of one running node. @internal */
@@ -78,11 +79,18 @@ export class NodeLease {
       if (r.code === RenewCode.FENCED) {
         this.#lost = true;
         this.stop();
-        this.#o.onLost();
+        this.#o.log('warn', 'lease lost while running: the node is abandoned', {
+          ...this.#o.fields,
+          decision: 'lease_lost',
+        });
         this.#controller.abort(new Error('the node lease was lost (recovered or taken over)'));
       }
     } catch (error) {
-      this.#o.onError(error);
+      // e.g. Redis unavailable: the next tick tries again
+      this.#o.log('warn', 'lease renewal failed; will retry', {
+        ...this.#o.fields,
+        error: String(error),
+      });
     } finally {
       this.#renewing = false;
     }

@@ -20,6 +20,7 @@ import { readLogger, type Logger } from '../../observe/logger.js';
 import { levelCheck, type LogLevel } from './telemetry.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
+import { DEFAULT_GLOBAL, DEFAULT_PER_KEY } from '../../rate-limit/options.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
 import {
   DurableBackend,
@@ -32,6 +33,7 @@ import { durableChainQueues } from '../durable-chain-queues.js';
 import { defineModule, type ModuleDefinition } from '../module.js';
 import { MemoryQueue } from '../queue.js';
 import { RedisStreamQueue } from '../redis-stream-queue.js';
+import { createRedisStreamQueues } from '../stream-queues.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
 import { fetchDownloader } from './download.js';
 import { writeLog } from './telemetry.js';
@@ -47,6 +49,7 @@ const OPTION_KEYS = [
   'state',
   'queues',
   'queueCapacity',
+  'allowVolatileQueues',
   'concurrency',
   'rateLimit',
   'downloadRetry',
@@ -104,11 +107,17 @@ export interface ResolvedOptions {
   readonly queues: ChainQueues;
   /** Whether the engine created the queues (and closes them). */
   readonly ownsQueues: boolean;
-  /** Queues shared with other processes (passed in, distributed mode). */
+  /** Queues shared with other processes (not in-memory, distributed mode). */
   readonly sharedQueues: boolean;
   /** The store is durable: state and queues outlive the process; start() resumes. */
   readonly durable: boolean;
+  /** In-memory queues: their messages die with the process. */
+  readonly volatileQueues: boolean;
+  /** In-memory queues over a store that outlives the process (allowed): record hand-offs. */
+  readonly recordHandOffs: boolean;
   readonly limiter: RateLimiter;
+  /** The effective download limits, as `start()` logs them. */
+  readonly limits: Readonly<Record<string, string>>;
   readonly downloadRetry: RetryPolicy;
   readonly maxNodeRetries: number;
   readonly nodeRetry: RetryPolicy;
@@ -229,8 +238,15 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     );
   }
 
-  // queues
-  const capacity = optionalNumber(W, 'queueCapacity', o.queueCapacity, 1000, int(1));
+  // queues: they follow the store (what the store keeps across a crash, the queues keep too)
+  const allowVolatileQueues = optionalBoolean(
+    W,
+    'allowVolatileQueues',
+    o.allowVolatileQueues,
+    false,
+  );
+  const durableStore = (store as { durable?: unknown }).durable === true;
+  const queueCapacity = capacity(o.queueCapacity);
   let queues: ChainQueues;
   if (o.queues !== undefined) {
     const q = readOptions(W, o.queues, ['task', 'parser', 'error'], 'queues');
@@ -258,19 +274,46 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     // claim comes after the receive, so the queue's lease outlasts the node's by a margin (a
     // copy arriving while the node is still leased would meet LOCKED_BY_OTHER and be dropped)
     queues = durableChainQueues(store, {
-      capacity,
+      capacity: queueCapacity,
       metrics,
       keyPrefix: keys.prefix,
       visibilityMs: leaseMs + Math.max(1_000, Math.ceil(leaseMs / 4)),
     });
+  } else if (store instanceof RedisBackend) {
+    queues = createRedisStreamQueues({
+      client: store.client,
+      keys,
+      keyPrefix: store.keyPrefix,
+      consumer: workerId,
+      // a delivery is taken over from a dead worker only once its node's lease has run out
+      claimIdleMs: Math.max(90_000, Math.ceil(leaseMs * 1.5)),
+      metrics,
+      ...(o.queueCapacity !== undefined ? { capacity: queueCapacity } : {}),
+    });
+  } else if (durableStore && !allowVolatileQueues) {
+    // a durable store of another kind: its queues must be given
+    throw new ConfigError(
+      `${W}: a durable store needs durable queues: pass \`queues\` (queues kept in the same ` +
+        'durable store), or set `allowVolatileQueues: true` to accept that queued messages die ' +
+        'with the process',
+      { context: { field: 'queues' } },
+    );
   } else {
-    queues = {
-      task: new MemoryQueue<string>({ name: 'task', capacity, metrics }),
-      parser: new MemoryQueue<string>({ name: 'parser', capacity, metrics }),
-      error: new MemoryQueue<string>({ name: 'error', capacity, metrics }),
-    };
+    queues = memoryQueues(queueCapacity, metrics);
   }
   const ownsQueues = o.queues === undefined;
+  const volatileQueues = Object.values(queues).some((q) => q instanceof MemoryQueue);
+  const outlivesProcess = runtimeMode === 'distributed' || durableStore;
+  if (volatileQueues && outlivesProcess && !allowVolatileQueues) {
+    const kind = durableStore ? 'durable' : 'Redis';
+    throw new ConfigError(
+      `${W}: in-memory queues over a ${kind} store lose their messages when the process dies ` +
+        '(the state survives, the queued work does not): pass durable queues in `queues` ' +
+        '(e.g. createRedisStreamQueues), leave `queues` out to get queues that follow the ' +
+        'store, or set `allowVolatileQueues: true` to accept the loss',
+      { context: { field: 'queues' } },
+    );
+  }
 
   // rate limits: one key per module; each module's own rateLimit is an override
   const overrides: Record<string, { rate: number; intervalMs?: number; burst?: number }> = {};
@@ -291,6 +334,7 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
       metrics: base.metrics ?? (metrics === noopMetrics ? undefined : metrics),
     });
   }
+  const limits = describeLimits(o.rateLimit, modules, overrides);
   const downloadRetry =
     o.downloadRetry instanceof RetryPolicy
       ? o.downloadRetry
@@ -358,9 +402,12 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     state,
     queues,
     ownsQueues,
-    sharedQueues: !ownsQueues && runtimeMode === 'distributed',
+    sharedQueues: runtimeMode === 'distributed' && !volatileQueues,
     durable: store instanceof DurableBackend,
+    volatileQueues,
+    recordHandOffs: volatileQueues && outlivesProcess,
     limiter,
+    limits,
     downloadRetry,
     maxNodeRetries,
     nodeRetry,
@@ -394,6 +441,44 @@ function readModules(list: unknown): ReadonlyMap<string, ModuleDefinition> {
     modules.set(def.id, def);
   }
   return modules;
+}
+
+/** The capacity of the default queues, when given (checked). */
+function capacity(value: unknown): number {
+  return optionalNumber(W, 'queueCapacity', value, 1000, { integer: true, min: 1 });
+}
+
+/** Bounded in-memory queues, for the in-process store (or a volatile mix the user accepted). */
+function memoryQueues(cap: number, metrics: Metrics): ChainQueues {
+  return {
+    task: new MemoryQueue<string>({ name: 'task', capacity: cap, metrics }),
+    parser: new MemoryQueue<string>({ name: 'parser', capacity: cap, metrics }),
+    error: new MemoryQueue<string>({ name: 'error', capacity: cap, metrics }),
+  };
+}
+
+/**
+ * The download limits in force, one line per bucket (`global`, `per module`, each module with
+ * its own): what `start()` logs, so that a slow crawl is seen to be a limit, not the engine.
+ */
+function describeLimits(
+  option: unknown,
+  modules: ReadonlyMap<string, ModuleDefinition>,
+  moduleOverrides: Record<string, { rate: number; intervalMs?: number; burst?: number }>,
+): Record<string, string> {
+  if (option instanceof RateLimiter) return { downloads: 'the RateLimiter passed as `rateLimit`' };
+  const base = (option ?? {}) as RateLimiterOptions;
+  const bucket = (b: { rate: number; intervalMs?: number; burst?: number } | false): string =>
+    b === false
+      ? 'none'
+      : `${b.rate} per ${b.intervalMs ?? 1000} ms${b.burst !== undefined ? `, burst ${b.burst}` : ''}`;
+  const out: Record<string, string> = {
+    global: bucket(base.global === undefined ? DEFAULT_GLOBAL : base.global),
+    per_module: bucket(base.perKey === undefined ? DEFAULT_PER_KEY : base.perKey),
+  };
+  const own = { ...(base.overrides ?? {}), ...moduleOverrides };
+  for (const id of modules.keys()) if (own[id]) out[`module ${id}`] = bucket(own[id]);
+  return out;
 }
 
 const warned = new Set<string>();

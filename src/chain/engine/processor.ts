@@ -25,14 +25,15 @@ import {
   CommitCode,
   CommitErrorCode,
   type ChainStateStore,
-  type ClaimResult,
   type Successor,
 } from '../state/index.js';
 import type { DownloadPath } from './download.js';
 import { NodeLease } from './node-lease.js';
+import { nodeLogFields, notClaimed } from './not-claimed.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
 import { withoutCredentialHeaders } from './redact.js';
+import { childInputs, type ChildInput } from './routes.js';
 import { NodeFailure, errorInfo, checkParseOutput, type ResolvedRequest } from './step-output.js';
 import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES, type NodeTelemetry } from './telemetry.js';
 import type { ChainItem } from './types.js';
@@ -58,6 +59,13 @@ export type NodeOutcome =
  * claim whose reply was lost may have run). @internal
  */
 export type NodeRun = { outcome: NodeOutcome } | { error: unknown; leaseHeld: boolean };
+
+/** One downloaded and parsed request: its output and the child nodes it makes. @internal */
+interface ParsedRequest {
+  request: ResolvedRequest;
+  out: ParseOutput;
+  children: ChildInput[];
+}
 
 /** Everything the processor needs from its engine: the one interface between them. @internal */
 export interface ProcessorHost {
@@ -153,39 +161,12 @@ export class ModuleProcessorWithChain {
       this.#host.telemetry.claim(CLAIM_NAMES[claim.code]);
       if (claim.code !== ClaimCode.EXECUTE) {
         leaseHeld = false;
-        return { outcome: this.#notClaimed(ptm, claim) };
+        return { outcome: notClaimed(this.#host, ptm, claim) };
       }
       return { outcome: await this.#leased(ptm, node, task, owner, claim.version, keepAlive) };
     } catch (error) {
       return { error, leaseHeld };
     }
-  }
-
-  /** A claim that is not EXECUTE ends the message: say why. */
-  #notClaimed(ptm: ParserTaskModel, claim: ClaimResult): NodeOutcome {
-    const rt = this.#host;
-    // a line nobody writes is not built
-    const debug = (message: string, decision: string): void => {
-      if (rt.telemetry.logs('debug'))
-        rt.telemetry.log('debug', message, { ...this.#fields(ptm), decision });
-    };
-    switch (claim.code) {
-      case ClaimCode.DUPLICATE_DONE:
-        rt.outboxWritten(ptm.taskId); // a crash may have left its outbox unpublished
-        debug('node already done', 'duplicate_done');
-        return 'duplicate_done';
-      case ClaimCode.STALE_STEP:
-        debug('stale node skipped', `stale:${claim.reason}`);
-        return 'stale_step';
-      case ClaimCode.LOCKED_BY_OTHER:
-        debug('node locked by another owner', 'locked');
-        return 'locked_by_other';
-      case ClaimCode.OUT_OF_ORDER:
-        // nothing to park: the parent's commit queues this node's message itself
-        debug('node arrived before its parent committed', 'out_of_order');
-        return 'out_of_order';
-    }
-    throw new Error(`unreachable: claim code ${claim.code} handled as not claimed`);
   }
 
   /**
@@ -202,24 +183,18 @@ export class ModuleProcessorWithChain {
   ): Promise<NodeOutcome> {
     const rt = this.#host;
     const fields = this.#fields(ptm);
+    const { state, leaseMs, signal: parent, telemetry } = rt;
+    const log = telemetry.log.bind(telemetry);
     const lease = new NodeLease({
-      state: rt.state,
+      state,
       node,
       owner,
       version,
-      leaseMs: rt.leaseMs,
-      parent: rt.signal,
+      leaseMs,
+      parent,
       keepAlive,
-      onLost: () =>
-        rt.telemetry.log('warn', 'lease lost while running: the node is abandoned', {
-          ...fields,
-          decision: 'lease_lost',
-        }),
-      onError: (error) =>
-        rt.telemetry.log('warn', 'lease renewal failed; will retry', {
-          ...fields,
-          error: String(error),
-        }),
+      log,
+      fields,
     });
     try {
       return await this.#execute(ptm, node, task, owner, version, fields, lease);
@@ -255,20 +230,32 @@ export class ModuleProcessorWithChain {
     try {
       const requests = await this.#generate(ptm, ctx, fields);
       const lastStep = ptm.stepIdx === this.module.steps.length - 1;
-      if (!lastStep) await this.#persist(ptm, requests);
       const outputs = await Promise.all(requests.map((r) => this.#fetchAndParse(ptm, ctx, r)));
+      // the requests whose children may need them again (the fallback re-parses them)
+      await this.#persist(
+        ptm,
+        outputs.filter((o) => o.children.length > 0).map((o) => o.request),
+      );
       const { successors, items } = this.#outputs(ptm, node, outputs, lastStep, fields);
       // a node whose work outlived stop()'s limit, or whose lease was lost, commits nothing
       signal.throwIfAborted();
-      const code = await rt.state.commitSuccess({ node, owner, version, successors, items });
+      const commit = await rt.state.commitSuccessDetailed({
+        node,
+        owner,
+        version,
+        successors,
+        items,
+      });
+      const code = commit.code;
       rt.telemetry.commit(COMMIT_NAMES[code]);
+      if (code === CommitCode.COMMIT_OK) this.#deduplicated(ptm, successors, commit.duplicates);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
         rt.outboxWritten(ptm.taskId);
         if (code === CommitCode.ALREADY_COMMITTED) return 'replayed';
         rt.telemetry.emit('ModuleStepAdvanced', {
           type: 'ModuleStepAdvanced',
           ...nodeEventId(ptm),
-          successors: successors.length,
+          successors: successors.length - commit.duplicates.length,
           items: items.length,
           lastStep,
         });
@@ -278,7 +265,8 @@ export class ModuleProcessorWithChain {
           rt.telemetry.log('debug', 'node committed', {
             ...fields,
             decision: 'commit_ok',
-            successors: successors.length,
+            successors: successors.length - commit.duplicates.length,
+            deduplicated: commit.duplicates.length,
             items: items.length,
             duration_ms: Math.round(ms),
           });
@@ -319,7 +307,7 @@ export class ModuleProcessorWithChain {
     ptm: ParserTaskModel,
     ctx: StepContext,
     request: ResolvedRequest,
-  ): Promise<{ request: ResolvedRequest; out: ParseOutput }> {
+  ): Promise<ParsedRequest> {
     const rt = this.#host;
     let response: DownloadResult;
     try {
@@ -328,22 +316,24 @@ export class ModuleProcessorWithChain {
       throw new NodeFailure('download', error);
     }
     let out: ParseOutput;
+    let children: ChildInput[];
     try {
       const step = this.module.steps[ptm.stepIdx]!;
       out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
+      children = childInputs(this.module, ptm.stepIdx, ptm.routeDepth ?? 0, request.id, out);
     } catch (error) {
       if (!rt.signal.aborted) rt.telemetry.parsed(this.module.id, false);
       throw new NodeFailure('parse', error);
     }
     rt.telemetry.parsed(this.module.id, true);
-    return { request, out };
+    return { request, out, children };
   }
 
   /** What the parses produced, as outbox entries: the items, and the successor nodes. */
   #outputs(
     ptm: ParserTaskModel,
     node: NodeId,
-    outputs: { request: ResolvedRequest; out: ParseOutput }[],
+    outputs: ParsedRequest[],
     lastStep: boolean,
     fields: LogFields,
   ): { successors: Successor[]; items: string[] } {
@@ -351,7 +341,7 @@ export class ModuleProcessorWithChain {
     const successors: Successor[] = [];
     const items: string[] = [];
     const nodeKey = rt.keys.ptmKey(node);
-    for (const [r, { request, out }] of outputs.entries()) {
+    for (const [r, { request, out, children }] of outputs.entries()) {
       for (const [i, item] of (out.items ?? []).entries()) {
         const entry: ChainItem = {
           itemId: `${nodeKey}/${r}/${i}`,
@@ -365,34 +355,50 @@ export class ModuleProcessorWithChain {
         };
         items.push(OUTBOX_ITEM + JSON.stringify(entry));
       }
-      if (lastStep) {
-        if ((out.next?.length ?? 0) > 0) {
-          rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
-            ...fields,
-            request_id: request.id,
-          });
-        }
-        continue;
+      if (lastStep && (out.next?.length ?? 0) > 0) {
+        rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
+          ...fields,
+          request_id: request.id,
+        });
       }
-      (out.next ?? []).forEach((input, i) => {
+      for (const c of children) {
         const child: ParserTaskModel = {
           taskId: ptm.taskId,
           runId: ptm.runId,
           account: ptm.account,
           platform: ptm.platform,
           moduleId: ptm.moduleId,
-          stepIdx: ptm.stepIdx + 1,
-          prefixRequest: `${request.id}#${i}`,
-          data: input,
+          stepIdx: c.stepIdx,
+          prefixRequest: c.prefixRequest,
         };
+        if (c.input !== undefined) child.data = c.input;
         if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
-        successors.push({
+        if (c.routeDepth > 0) child.routeDepth = c.routeDepth;
+        const successor: Successor = {
           node: toNodeId(child),
           message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
-        });
-      });
+        };
+        if (c.key !== undefined) successor.key = c.key;
+        successors.push(successor);
+      }
     }
     return { successors, items };
+  }
+
+  /** Reports the keyed successors a commit skipped as duplicates: counted, one event each. */
+  #deduplicated(ptm: ParserTaskModel, successors: Successor[], duplicates: number[]): void {
+    if (duplicates.length === 0) return;
+    const rt = this.#host;
+    rt.telemetry.deduplicated(this.module.id, duplicates.length);
+    for (const i of duplicates) {
+      const s = successors[i]!;
+      rt.telemetry.emit('InputDeduplicated', {
+        type: 'InputDeduplicated',
+        ...nodeEventId(ptm),
+        targetStepIdx: s.node.stepIdx,
+        key: s.key!,
+      });
+    }
   }
 
   /** The node's requests (see generate.ts), counted. */
@@ -461,6 +467,7 @@ export class ModuleProcessorWithChain {
     };
     if (ptm.data !== undefined) etm.data = ptm.data;
     if (ptm.metadata !== undefined) etm.metadata = ptm.metadata;
+    if (ptm.routeDepth !== undefined) etm.routeDepth = ptm.routeDepth;
     // the ErrorTaskModel is queued in the outbox by the same transition that records the
     // failure: it exists exactly when the failure does, and survives this process
     const code = await rt.state.commitError({
@@ -499,13 +506,6 @@ export class ModuleProcessorWithChain {
   }
 
   #fields(ptm: ParserTaskModel): LogFields {
-    return {
-      run_id: ptm.runId,
-      task_id: ptm.taskId,
-      module_id: ptm.moduleId,
-      step_idx: ptm.stepIdx,
-      prefix_request: ptm.prefixRequest,
-      epoch: ptm.epoch ?? 0,
-    };
+    return nodeLogFields(ptm);
   }
 }

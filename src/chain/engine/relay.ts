@@ -21,6 +21,12 @@ import type { ChainEngineOptions, ChainItem, ChainQueues } from './types.js';
 
 /** Entries taken per batch. */
 const BATCH = 256;
+/**
+ * Most message entries being pushed at once, over all batches: the take loop goes on (and
+ * hands the items of later commits over) while earlier messages wait for room in their queue,
+ * until this many are outstanding.
+ */
+const MAX_PUSHING = 4 * BATCH;
 
 /** Options of {@link OutboxRelay}. @internal */
 export interface OutboxRelayOptions {
@@ -51,13 +57,21 @@ interface ItemRetry {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-/** Publishes the outboxes of the tasks it is told about, one task at a time. @internal */
+/**
+ * Publishes the outboxes of the tasks it is told about. One take loop leases batches and hands
+ * their items to `onItem` at once; their messages are pushed concurrently, in the background,
+ * so neither a slow queue (back-pressure from busy consumers) nor one round trip per message
+ * holds the items of later commits back. @internal
+ */
 export class OutboxRelay {
   readonly #o: OutboxRelayOptions;
   readonly #itemRetry: { policy: RetryPolicy; maxRetries: number };
   readonly #dirty = new Set<string>();
   /** Items handed over again by this process, by outbox entry (their entries stay leased). */
   readonly #itemRetries = new Map<string, ItemRetry>();
+  readonly #pushes = new Set<Promise<void>>();
+  #pushing = 0;
+  readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
   #running = false;
   #stopped = false;
   #idle: Promise<void> = Promise.resolve();
@@ -72,28 +86,38 @@ export class OutboxRelay {
 
   /** Whether anything is being published or waits to be (items waiting to be handed over again included). */
   get busy(): boolean {
-    return this.#running || this.#dirty.size > 0 || this.#itemRetries.size > 0;
+    return (
+      this.#running ||
+      this.#dirty.size > 0 ||
+      this.#pushes.size > 0 ||
+      this.#retryTimers.size > 0 ||
+      this.#itemRetries.size > 0
+    );
   }
 
-  /** Resolves once the current run (if any) ends (exposed for tests). */
-  settled(): Promise<void> {
-    return this.#idle;
+  /** Resolves once the current run (if any) and the pushes it started end (exposed for tests). */
+  async settled(): Promise<void> {
+    await this.#idle;
+    while (this.#pushes.size > 0) await Promise.all(this.#pushes);
   }
 
-  /** Publishes the task's outbox (soon; at most one run at a time). */
+  /** Publishes the task's outbox (now: call it on every commit; at most one take loop runs). */
   relay(taskId: string): void {
     this.#dirty.add(taskId);
     if (!this.#running) this.#idle = this.#run();
   }
 
   /**
-   * A failing take is no longer retried; items waiting to be handed over again stay in the
-   * outbox (leased, then taken again by a relay of a running process).
+   * A failing take is no longer retried; no publication is scheduled again; items waiting to be
+   * handed over again stay in the outbox (leased, then taken again by a relay of a running
+   * process).
    */
   stop(): void {
     this.#stopped = true;
     for (const retry of this.#itemRetries.values()) clearTimeout(retry.timer);
     this.#itemRetries.clear();
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#retryTimers.clear();
   }
 
   async #run(): Promise<void> {
@@ -102,6 +126,10 @@ export class OutboxRelay {
     const fair = new FairShare();
     try {
       while (this.#dirty.size > 0) {
+        if (this.#pushing >= MAX_PUSHING) {
+          await Promise.race(this.#pushes);
+          continue;
+        }
         const taskId = this.#dirty.values().next().value as string;
         this.#dirty.delete(taskId);
         let entries: string[];
@@ -120,56 +148,89 @@ export class OutboxRelay {
           continue;
         }
         if (entries.length === BATCH) this.#dirty.add(taskId);
-        // publish, then acknowledge: an entry whose relay dies in between is leased again later
-        const published: string[] = [];
-        // messages are pushed together (the queue adds one tick's pushes in one batch); items
-        // are handed over one at a time, in order, meanwhile
-        const messages = entries.filter(isMessage);
-        const pushes = Promise.all(messages.map((entry) => this.#publish(entry)));
+        // items (and anything else that is not a message) first, at once; messages after, in
+        // the background. An entry whose relay dies before its ack is leased again later.
+        const messages: string[] = [];
+        const handed: string[] = [];
         for (const entry of entries) {
-          if (isMessage(entry)) continue;
+          if (isMessage(entry)) {
+            messages.push(entry);
+            continue;
+          }
           if (performance.now() > leasedUntil) {
-            // the lease on the rest of this batch is running out: another relay may take those
-            // entries any moment, and publishing them here too would duplicate them. Leave them;
-            // the next take (this relay's, right away, or another's) gets them back.
-            this.#dirty.add(taskId);
-            telemetry.outboxLeaseExpired();
+            this.#leaseRunningOut(taskId);
             break;
           }
-          if (await this.#publish(entry)) published.push(entry);
+          if (await this.#publish(entry, leasedUntil)) handed.push(entry);
           await fair.turn(); // an in-process outbox and queue publish without I/O
         }
-        const sent = await pushes;
-        const done = new Set(published);
-        messages.forEach((entry, i) => {
-          if (sent[i]) done.add(entry);
-        });
-        try {
-          await state.ackOutbox(
-            taskId,
-            entries.filter((entry) => done.has(entry)),
-          );
-        } catch (error) {
-          telemetry.log('warn', 'outbox relay: ack failed; the entries will be published again', {
-            task_id: taskId,
-            error: String(error),
-          });
-        }
+        if (handed.length > 0) await this.#ack(taskId, handed);
+        if (messages.length > 0) this.#pushAll(taskId, messages, leasedUntil);
       }
     } finally {
       this.#running = false;
     }
   }
 
+  /**
+   * The lease on the rest of a batch is running out: another relay may take those entries any
+   * moment, and publishing them here too would duplicate them. Leave them; the next take (this
+   * relay's, right away, or another's) gets them back.
+   */
+  #leaseRunningOut(taskId: string): void {
+    this.#dirty.add(taskId);
+    this.#o.telemetry.outboxLeaseExpired();
+  }
+
+  /** Pushes a batch's messages concurrently, then acknowledges those that went out. */
+  #pushAll(taskId: string, messages: string[], leasedUntil: number): void {
+    this.#pushing += messages.length;
+    const done = (async () => {
+      const sent = await Promise.all(messages.map((m) => this.#publish(m, leasedUntil)));
+      const published = messages.filter((_, i) => sent[i]);
+      if (published.length > 0) await this.#ack(taskId, published);
+      // what could not be pushed stays leased: take it again once its lease has run out
+      if (published.length < messages.length) this.#retryAfterLease(taskId);
+    })();
+    this.#pushes.add(done);
+    void done.finally(() => {
+      this.#pushing -= messages.length;
+      this.#pushes.delete(done);
+    });
+  }
+
+  /** Relays the task again once the lease of entries it could not publish has run out. */
+  #retryAfterLease(taskId: string): void {
+    if (this.#stopped) return;
+    const timer = unrefTimeout(() => {
+      this.#retryTimers.delete(timer);
+      if (!this.#stopped) this.relay(taskId);
+    }, this.#o.leaseMs);
+    this.#retryTimers.add(timer);
+  }
+
+  async #ack(taskId: string, entries: string[]): Promise<void> {
+    try {
+      await this.#o.state.ackOutbox(taskId, entries);
+    } catch (error) {
+      this.#o.telemetry.log(
+        'warn',
+        'outbox relay: ack failed; the entries will be published again',
+        { task_id: taskId, error: String(error) },
+      );
+    }
+  }
+
   /** Publishes one outbox entry; false when it could not be (it stays leased, then comes back). */
-  async #publish(entry: string): Promise<boolean> {
+  async #publish(entry: string, leasedUntil: number): Promise<boolean> {
     const { queues, telemetry } = this.#o;
     const kind = entry[0];
     const body = entry.slice(1);
     if (kind === OUTBOX_PTM || kind === OUTBOX_RETRY || kind === OUTBOX_ETM) {
       const queue = kind === OUTBOX_ETM ? queues.error : queues.parser;
       try {
-        await queue.push(body);
+        // wait for room no longer than the lease: past it, another relay may publish it too
+        await queue.push(body, { maxWaitMs: Math.max(0, leasedUntil - performance.now()) });
       } catch (error) {
         telemetry.log('warn', 'outbox relay: publish failed; the entry will be published again', {
           queue: queue.name,
@@ -288,7 +349,7 @@ export class OutboxRelay {
   }
 }
 
-/** Whether an outbox entry is a message for a queue (pushed) rather than an item. */
+/** Whether an outbox entry is a message for a queue (pushed) rather than an item (handed over). */
 function isMessage(entry: string): boolean {
   const kind = entry[0];
   return kind === OUTBOX_PTM || kind === OUTBOX_RETRY || kind === OUTBOX_ETM;

@@ -97,6 +97,8 @@ export interface NodeTelemetry {
   processed(moduleId: string, outcome: 'committed' | 'failed' | 'rejected', ms: number): void;
   /** The fallback gate decided. */
   fallback(decision: 'allowed' | 'refused'): void;
+  /** A commit skipped routed inputs of a module as duplicates of their key. */
+  deduplicated(moduleId: string, count: number): void;
   /** Emits an event to the engine's listeners. */
   emit<K extends ChainEventName>(name: K, event: ChainEventMap[K]): void;
   /** Writes a log line. */
@@ -150,6 +152,7 @@ export class EngineTelemetry implements NodeTelemetry {
       downloadRetries: 0,
       items: 0,
       fallbacks: 0,
+      deduplicated: 0,
       fallbacksRefused: 0,
       modulesTerminated: 0,
       tasksTerminated: 0,
@@ -303,6 +306,12 @@ export class EngineTelemetry implements NodeTelemetry {
       this.#stats.fallbacksRefused++;
       this.#metrics.increment(M.FALLBACK_GATE_BLOCK);
     }
+  }
+
+  deduplicated(moduleId: string, count: number): void {
+    if (count === 0) return;
+    this.#stats.deduplicated += count;
+    this.#metrics.increment(M.NODE_DEDUPLICATED, { module: moduleId }, count);
   }
 
   /** A ParserTaskModel was put on the parser queue. */

@@ -18,7 +18,8 @@ export function timedState(
       if (typeof value !== 'function' || typeof property !== 'string') return value;
       let fn = wrapped.get(property);
       if (fn === undefined) {
-        const script = property;
+        // the detailed commit is the same transition as commitSuccess: one name for both
+        const script = property === 'commitSuccessDetailed' ? 'commitSuccess' : property;
         const call = value as (...args: unknown[]) => unknown;
         fn = async (...args: unknown[]): Promise<unknown> => {
           const started = performance.now();

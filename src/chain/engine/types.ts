@@ -91,10 +91,19 @@ export interface ItemRetryOptions {
   jitter?: number;
 }
 
-/** Options of {@link createChainEngine}. */
-export interface ChainEngineOptions {
+/**
+ * The item `onItem` receives from modules `M`: for a typed module, its `moduleId` and `item`
+ * are typed (a union over the modules, told apart by `moduleId`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ModuleItem<M extends ModuleDefinition<any, string>> =
+  M extends ModuleDefinition<infer Item, infer Id> ? ChainItem<Item> & { moduleId: Id } : never;
+
+/** Options of {@link createChainEngine}; `M` is the type of its modules (inferred). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface ChainEngineOptions<M extends ModuleDefinition<any, string> = ModuleDefinition> {
   /** The modules this engine can run (a TaskModel names them by id). */
-  modules: ModuleDefinition[];
+  modules: M[];
   /**
    * Fetches requests. @defaultValue a `fetch`-based downloader that returns status, lower-case
    * headers and the body as text.
@@ -107,10 +116,30 @@ export interface ChainEngineOptions {
   store?: CacheService;
   /** The state machine to use. @defaultValue `RedisChainState` on a Redis store, else `LocalChainState` */
   state?: ChainStateStore;
-  /** The queues. @defaultValue bounded in-memory queues of `queueCapacity` */
+  /**
+   * The queues. By default they follow the store, so that what the store keeps across a crash
+   * the queues keep too: Redis Stream queues on a Redis store (`createRedisStreamQueues` over
+   * the store's client and `keyPrefix`, consumer = `workerId`; closed by `stop()`), bounded
+   * in-memory queues of `queueCapacity` on the in-process store. A durable store (`durable:
+   * true`) needs durable queues passed here. In-memory queues over a Redis or durable store are
+   * refused unless `allowVolatileQueues` is set.
+   * @defaultValue queues that follow the store (see above)
+   */
   queues?: ChainQueues;
-  /** Capacity of each default in-memory queue (waiting + in flight). @defaultValue 1000 */
+  /**
+   * Capacity of each default queue (in-memory: waiting + in flight; Redis Stream: entries in the
+   * stream before producers wait). @defaultValue 1000 in memory, 10000 on Redis Streams
+   */
   queueCapacity?: number;
+  /**
+   * Accept in-memory queues (the default ones or `MemoryQueue`s passed in) over a store that
+   * outlives the process (a Redis or durable store). **Consequence:** messages waiting in those
+   * queues die with the process. The state still knows the nodes that were never run, and the
+   * next `start()` over the same store finds and queues them again (a bounded scan of the active
+   * tasks), but until then that work waits, and other processes sharing the store never see it.
+   * @defaultValue false (such a mix is refused with `ConfigError`)
+   */
+  allowVolatileQueues?: boolean;
   /** Concurrency of each stage. */
   concurrency?: ChainConcurrency;
   /**
@@ -152,7 +181,7 @@ export interface ChainEngineOptions {
    * between handing the item over and acknowledging it). An item it keeps refusing is
    * dead-lettered with its `itemId` and the error.
    */
-  onItem?: (item: ChainItem) => void | Promise<void>;
+  onItem?: (item: ModuleItem<M>) => void | Promise<void>;
   /** Key layout. @defaultValue new ChainKeyBuilder() */
   keys?: ChainKeyBuilder;
   /** TTL of chain state keys, persisted requests and task records, in ms. @defaultValue 7 days */
@@ -196,8 +225,8 @@ export interface SubmittedRun {
   runId: string;
 }
 
-/** One output item, as handed to `onItem` and the `ItemProduced` event. */
-export interface ChainItem {
+/** One output item, as handed to `onItem` and the `ItemProduced` event; `T` is the item's type. */
+export interface ChainItem<T = JsonValue> {
   /**
    * Stable id of the item (node, request, position): the same on every delivery. Items are
    * committed exactly once; `onItem` is called at least once per item — more only when a
@@ -218,7 +247,7 @@ export interface ChainItem {
   /** The request whose response produced it. */
   requestId: string;
   /** The item. */
-  item: JsonValue;
+  item: T;
 }
 
 /** Identity fields every node event carries: a `NodeId` without account and platform. */
@@ -252,6 +281,19 @@ export interface ChainEventMap {
     items: number;
     /** Whether this was the module's last step. */
     lastStep: boolean;
+  };
+  /**
+   * A routed input was not made into a node: its de-duplication key was taken before in its run
+   * and module (by any branch or worker). The node fields are those of the node whose parse
+   * routed it.
+   */
+  InputDeduplicated: NodeEventBase & {
+    /** The event name. */
+    type: 'InputDeduplicated';
+    /** The step the input was routed to. */
+    targetStepIdx: number;
+    /** The de-duplication key. */
+    key: string;
   };
   /** A non-first step's generate failed and the fallback gate decided. */
   ModuleStepFallback: NodeEventId & {
@@ -349,6 +391,8 @@ export interface ChainEngineStats {
   items: number;
   /** Fallbacks allowed. */
   fallbacks: number;
+  /** Routed inputs not made into nodes: their de-duplication key was taken before in their run and module. */
+  deduplicated: number;
   /** Fallbacks refused by the gate. */
   fallbacksRefused: number;
   /** Modules terminated by threshold. */

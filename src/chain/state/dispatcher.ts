@@ -13,6 +13,7 @@ import {
   type ClaimResult,
   type CommitErrorInput,
   type CommitSuccessInput,
+  type CommitSuccessResult,
   type NodeAddress,
   type RenewLeaseInput,
   type RenewLeaseResult,
@@ -50,6 +51,10 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
   }
 
   async commitSuccess(input: CommitSuccessInput): Promise<0 | 1 | 2 | 3> {
+    return (await this.run(t.commitSuccess, input)).code;
+  }
+
+  async commitSuccessDetailed(input: CommitSuccessInput): Promise<CommitSuccessResult> {
     return this.run(t.commitSuccess, input);
   }
 

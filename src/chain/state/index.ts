@@ -25,6 +25,7 @@ export type {
   ClaimResult,
   CommitErrorInput,
   CommitSuccessInput,
+  CommitSuccessResult,
   NodeAddress,
   RenewLeaseInput,
   RenewLeaseResult,
@@ -35,5 +36,5 @@ export type {
   ThresholdInput,
   ThresholdResult,
 } from './types.js';
-export type { SyncStore } from './sync-store.js';
 export type * from './result-codes.js';
+export type { SyncStore } from './sync-store.js';

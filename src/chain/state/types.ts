@@ -140,6 +140,25 @@ export interface Successor {
   node: NodeAddress;
   /** The message to publish for it (opaque to the state machine). */
   message: string;
+  /**
+   * A de-duplication key, unique within the successor's run and module: when a node was already
+   * created with this key (by any commit, from any branch or worker), this successor is neither
+   * created nor queued, and the commit reports it in {@link CommitSuccessResult.duplicates}.
+   */
+  key?: string;
+}
+
+/** Result of {@link ChainStateStore.commitSuccessDetailed}. */
+export interface CommitSuccessResult {
+  /** One of {@link CommitCode}. */
+  code: (typeof CommitCode)[keyof typeof CommitCode];
+  /** Successors created by this commit (COMMIT_OK). */
+  created: number;
+  /**
+   * Indexes (into `successors`) of the keyed successors not created because their key was
+   * taken before, or earlier in the same list (COMMIT_OK; empty otherwise).
+   */
+  duplicates: number[];
 }
 
 /** Input of {@link ChainStateStore.claim}. */
@@ -284,6 +303,11 @@ export interface ChainStateStore {
   renewLease(input: RenewLeaseInput): Promise<RenewLeaseResult>;
   /** Marks a node done, creates its successors and queues them and its items in the outbox, at most once. */
   commitSuccess(input: CommitSuccessInput): Promise<(typeof CommitCode)[keyof typeof CommitCode]>;
+  /**
+   * {@link ChainStateStore.commitSuccess} with what it did: the successors it created and the
+   * keyed successors it skipped as duplicates.
+   */
+  commitSuccessDetailed(input: CommitSuccessInput): Promise<CommitSuccessResult>;
   /** Marks a node failed and records the failure at most once, queueing `message` (the ErrorTaskModel) in the outbox with it. */
   commitError(
     input: CommitErrorInput,

@@ -49,6 +49,8 @@ describeRedis('engine and retryable Redis failures', () => {
         parser,
         error: new MemoryQueue<string>({ name: 'error' }),
       },
+      // in-memory task and error queues over a Redis store: the test needs one process only
+      allowVolatileQueues: true,
       logger,
     });
     await engine.start();

@@ -1,6 +1,7 @@
 /**
  * Model-based test of the chain state machine (DESIGN §3.2, §3.3): random sequences of
- * transitions — claims by three owners, commits, replays (duplicate deliveries), out-of-order
+ * transitions — claims by three owners, commits (of routed nodes too, with de-duplication keys
+ * shared across branches), replays (duplicate deliveries), out-of-order
  * deliveries, lease expiry and zombie recovery, thresholds, retries, terminate marks, the
  * fallback gate, the leased outbox (taken, acknowledged now, later or never, and handed out
  * again after its lease), due retries promoted into the outbox, the active-task index and named
@@ -20,6 +21,7 @@ import {
   type ClaimResult,
   type CommitErrorInput,
   type CommitSuccessInput,
+  type CommitSuccessResult,
   type NodeAddress,
   type RenewLeaseInput,
   type RenewLeaseResult,
@@ -40,7 +42,10 @@ import { removeTempDataDirs, tempDataDir } from '../../helpers/durable.js';
 import { redisUrl } from '../../helpers/redis.js';
 
 // ---------------------------------------------------------------------------------------------
-// The universe: 2 tasks x 2 modules, each a small tree of 5 nodes (b and a share the child ax).
+// The universe: 2 tasks x 2 modules, each a small tree of 8 nodes (b and a share the child ax;
+// p2, p3 and c1 are routed: to the same step and back to an earlier one, with a cycle). A
+// commit gives its successors de-duplication keys from a pool of two, so keys meet across
+// branches.
 
 const TASKS = ['t1', 't2'] as const;
 /** Tasks for the active-task index (t3 is only ever touched). */
@@ -57,12 +62,17 @@ const byScoreThenMember = (
   x.score !== y.score ? x.score - y.score : x.member < y.member ? -1 : x.member > y.member ? 1 : 0;
 const MODULES = ['m1', 'm2'] as const;
 const OWNERS = ['w0', 'w1', 'w2'] as const;
+const DEDUP_KEYS = ['k0', 'k1'] as const;
 const SHAPE = {
   root: { step: 0, prefix: '', children: ['a', 'b'] },
   a: { step: 1, prefix: 'GET /a', children: ['ax'] },
   b: { step: 1, prefix: 'GET /b', children: ['bx', 'ax'] },
-  ax: { step: 2, prefix: 'GET /a/x', children: [] },
-  bx: { step: 2, prefix: 'GET /b/x', children: [] },
+  ax: { step: 2, prefix: 'GET /a/x', children: ['p2'] },
+  bx: { step: 2, prefix: 'GET /b/x', children: ['p2', 'c1'] },
+  // routed nodes: the last step routes to itself (pagination) and back to step 1 (a cycle)
+  p2: { step: 2, prefix: 'GET /a/x#r0', children: ['p3', 'c1'] },
+  p3: { step: 2, prefix: 'GET /p2#r0', children: ['c1'] },
+  c1: { step: 1, prefix: 'GET /p3#r0', children: ['p2'] },
 } as const;
 type Shape = keyof typeof SHAPE;
 const SHAPES = Object.keys(SHAPE) as Shape[];
@@ -121,6 +131,8 @@ class ModelChainState implements ChainStateStore {
   readonly #leases = new Map<string, Map<string, number>>();
   readonly #active = new Map<string, number>();
   readonly #locks = new Map<string, { owner: string; until: number }>();
+  /** De-duplication keys taken, as `task|run|module|key`. */
+  readonly #dedup = new Set<string>();
 
   constructor(private readonly clock: ManualClock) {}
 
@@ -163,25 +175,45 @@ class ModelChainState implements ChainStateStore {
     return r(0, rec.version + 1, now + leaseMs);
   }
 
-  async commitSuccess({ node, owner, version, successors, items }: CommitSuccessInput) {
+  async commitSuccess(input: CommitSuccessInput) {
+    return (await this.commitSuccessDetailed(input)).code;
+  }
+
+  async commitSuccessDetailed({ node, owner, version, successors, items }: CommitSuccessInput) {
+    const r = (code: 0 | 1 | 2 | 3, created = 0, duplicates: number[] = []) => ({
+      code,
+      created,
+      duplicates,
+    });
     const id = nodeId(node);
     const rec = this.nodes.get(id);
-    if (!rec) return 1 as const;
+    if (!rec) return r(1);
     const same = rec.owner === owner && rec.version === version;
-    if (rec.status === 'done') return same ? (3 as const) : (1 as const);
-    if (!same) return 1 as const;
-    if (rec.status !== 'processing' || this.#gates.has(id)) return 2 as const;
+    if (rec.status === 'done') return r(same ? 3 : 1);
+    if (!same) return r(1);
+    if (rec.status !== 'processing' || this.#gates.has(id)) return r(2);
     rec.status = 'done';
     this.#gates.add(id);
     const out = this.#list(this.#outbox, node.taskId);
-    for (const s of successors) {
+    let created = 0;
+    const duplicates: number[] = [];
+    successors.forEach((s, i) => {
+      if (s.key !== undefined) {
+        const k = `${s.node.taskId}|${s.node.runId}|${s.node.moduleId}|${s.key}`;
+        if (this.#dedup.has(k)) {
+          duplicates.push(i);
+          return;
+        }
+        this.#dedup.add(k);
+      }
       const sid = nodeId(s.node);
-      if (this.nodes.has(sid)) continue;
+      if (this.nodes.has(sid)) return;
       this.nodes.set(sid, fresh());
+      created++;
       out.push(s.message);
-    }
+    });
     out.push(...items);
-    return 0 as const;
+    return r(0, created, duplicates);
   }
 
   async commitError({ node, owner, version, errorHash, message }: CommitErrorInput) {
@@ -408,7 +440,7 @@ async function exec(s: ChainStateStore, call: Call, clock: ManualClock): Promise
     case 'claim':
       return s.claim(call.input);
     case 'commit':
-      return s.commitSuccess(call.input);
+      return s.commitSuccessDetailed(call.input);
     case 'commitError':
       return s.commitError(call.input);
     case 'recover':
@@ -465,6 +497,8 @@ class Ledger {
   readonly #committed = new Set<string>();
   readonly #errors = new Set<string>();
   readonly #exists = new Set<string>();
+  /** De-duplication keys that created a node (or found it existing), as `task|run|module|key`. */
+  readonly #keys = new Set<string>();
   readonly #terminated = new Set<string>();
   readonly #decides = new Map<string, number>();
   /** Per task: entries queued and not yet handed out, in commit order. */
@@ -480,6 +514,8 @@ class Ledger {
   readonly #locks = new Map<string, { owner: string; until: number }>();
   /** What the runs reached, to check that the interesting cases happen at all. */
   readonly stats = {
+    deduplicated: 0,
+    routedCreated: 0,
     redelivered: 0,
     ackedNone: 0,
     ackedSome: 0,
@@ -572,18 +608,41 @@ class Ledger {
         return;
       }
       case 'commit': {
-        if (result !== 0) return;
+        const r = result as CommitSuccessResult;
+        if (r.code !== 0) {
+          expect(r.duplicates, 'a refused commit reports no duplicate').toEqual([]);
+          return;
+        }
         const { node, owner, version } = call.input;
         const id = nodeId(node);
         expect(this.#committed.has(id), `node ${id} committed twice`).toBe(false);
         this.#committed.add(id);
         this.#checkFencing(id, owner, version);
-        for (const s of call.input.successors) {
+        const duplicates = new Set(r.duplicates);
+        let created = 0;
+        for (const [i, s] of call.input.successors.entries()) {
           const sid = nodeId(s.node);
+          if (s.key !== undefined) {
+            // a key lets one input through per run and module, whichever branch pushes it
+            const k = `${s.node.taskId}|${s.node.runId}|${s.node.moduleId}|${s.key}`;
+            expect(duplicates.has(i), `successor ${i} (key ${k}) is a duplicate`).toBe(
+              this.#keys.has(k),
+            );
+            if (duplicates.has(i)) {
+              this.stats.deduplicated++;
+              continue;
+            }
+            this.#keys.add(k);
+          } else {
+            expect(duplicates.has(i), 'only a keyed successor is a duplicate').toBe(false);
+          }
           if (this.#exists.has(sid)) continue;
           this.#exists.add(sid);
+          created++;
+          if (s.node.stepIdx <= node.stepIdx) this.stats.routedCreated++;
           this.#queue(node.taskId, s.message);
         }
+        expect(r.created, 'the commit reports the successors it created').toBe(created);
         for (const item of call.input.items) this.#queue(node.taskId, item);
         return;
       }
@@ -736,7 +795,16 @@ type Op =
       lease: number;
       root: 'auto' | 'yes' | 'no';
     }
-  | { t: 'commit'; grant: number; mask: number; dup: boolean; items: number; tamper: Tamper }
+  | {
+      t: 'commit';
+      grant: number;
+      mask: number;
+      dup: boolean;
+      /** Per successor: the index of its de-duplication key, or -1 for none. */
+      keys: number[];
+      items: number;
+      tamper: Tamper;
+    }
   | { t: 'commitError'; grant: number; hash: number; tamper: Tamper; message: boolean }
   | { t: 'renew'; grant: number; tamper: Tamper; lease: number }
   | { t: 'replay'; back: number }
@@ -805,6 +873,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       grant: grantRef,
       mask: fc.nat(3),
       dup: fc.boolean(),
+      keys: fc.array(fc.constantFrom(-1, -1, 0, 1), { minLength: 3, maxLength: 3 }),
       items: fc.nat(2),
       tamper,
     }),
@@ -1008,9 +1077,12 @@ function resolve(op: Op, st: RunState): Call[] {
       };
       const successors: Successor[] = children
         .filter((_, i) => (op.mask >> i) & 1)
-        .map((c) => {
+        .map((c, i) => {
           const child = address(ref, c);
-          return { node: child, message: successorMessage(child) };
+          const key = op.keys[i]!;
+          const successor: Successor = { node: child, message: successorMessage(child) };
+          if (key >= 0) successor.key = DEDUP_KEYS[key];
+          return successor;
         });
       if (op.dup && successors.length > 0) successors.push({ ...successors[0]! });
       const items = Array.from({ length: op.items }, (_, j) => `item:${st.step}:${j}`);
@@ -1209,6 +1281,8 @@ describe('chain state machine: model vs LocalChainState vs DurableChainState vs 
       seen.set(call.k, codes.add(code));
     };
     const stats = {
+      deduplicated: 0,
+      routedCreated: 0,
       redelivered: 0,
       ackedNone: 0,
       ackedSome: 0,

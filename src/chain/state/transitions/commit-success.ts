@@ -1,8 +1,14 @@
 /**
  * `ptm_commit_success`: marks a node done and creates and queues its successors and items, at
- * most once (`ChainStateStore.commitSuccess`).
+ * most once, skipping keyed successors whose de-duplication key was taken
+ * (`ChainStateStore.commitSuccess`).
  */
-import { CHAIN_SCHEMA_VERSION, CommitCode, type CommitSuccessInput } from '../types.js';
+import {
+  CHAIN_SCHEMA_VERSION,
+  CommitCode,
+  type CommitSuccessInput,
+  type CommitSuccessResult,
+} from '../types.js';
 import {
   checkSortedSet,
   freshNode,
@@ -13,8 +19,18 @@ import {
 } from '../node-record.js';
 import { defineTransition } from '../transition.js';
 
-/** Result of a success commit. */
-type CommitResult = (typeof CommitCode)[keyof typeof CommitCode];
+/** The indexes of the keyed successors, ascending. */
+function keyedIndexes(input: CommitSuccessInput): number[] {
+  const out: number[] = [];
+  input.successors.forEach((s, i) => {
+    if (s.key !== undefined) out.push(i);
+  });
+  return out;
+}
+
+function result(code: CommitSuccessResult['code'], created = 0, duplicates: number[] = []) {
+  return { code, created, duplicates };
+}
 
 /** ptm_commit_success. @internal */
 export const commitSuccess = defineTransition({
@@ -25,10 +41,21 @@ export const commitSuccess = defineTransition({
     outbox: k.outbox(node.taskId),
     leases: k.leases(node.taskId),
     successors: successors.map((s) => k.ptm(s.node.taskId, s.node)),
+    /** The de-duplication mark of each keyed successor, in successor order. */
+    dedup: successors.flatMap((s) =>
+      s.key === undefined ? [] : [k.dedup(s.node.taskId, s.node.runId, s.node.moduleId, s.key)],
+    ),
     /** Local twin only: the outbox's sequence counter. */
     outboxSeq: k.outboxSequence(node.taskId),
   }),
-  redisKeys: (keys) => [keys.node, keys.gate, keys.outbox, keys.leases, ...keys.successors],
+  redisKeys: (keys) => [
+    keys.node,
+    keys.gate,
+    keys.outbox,
+    keys.leases,
+    ...keys.successors,
+    ...keys.dedup,
+  ],
   args: (input, ctx) => {
     const args: (string | number)[] = [
       input.owner,
@@ -38,26 +65,50 @@ export const commitSuccess = defineTransition({
       ctx.keys.ptmKey(input.node),
       input.successors.length,
     ];
+    const keyed = keyedIndexes(input);
+    args.push(keyed.length);
     for (const s of input.successors) args.push(s.message);
+    args.push(...keyed);
     for (const item of input.items) args.push(item);
     return args;
   },
-  decode: (reply) => reply.code as CommitResult,
-  local(store, keys, { node, owner, version, successors, items }, ctx): CommitResult {
+  decode: (reply): CommitSuccessResult =>
+    result(
+      reply.code as CommitSuccessResult['code'],
+      Number(reply.payload[0] ?? 0),
+      reply.payload.slice(1).map(Number),
+    ),
+  local(store, keys, input, ctx): CommitSuccessResult {
+    const { node, owner, version, successors, items } = input;
     const rec = readNode(store, keys.node);
-    if (!rec) return CommitCode.FENCING_REJECT;
+    if (!rec) return result(CommitCode.FENCING_REJECT);
     if (rec.status === 'done')
-      return rec.version === version && rec.owner === owner
-        ? CommitCode.ALREADY_COMMITTED
-        : CommitCode.FENCING_REJECT;
-    if (rec.owner !== owner || rec.version !== version) return CommitCode.FENCING_REJECT;
-    if (rec.status !== 'processing') return CommitCode.CAS_CONFLICT;
-    if (store.exists(keys.gate)) return CommitCode.CAS_CONFLICT;
-    // a successor listed twice, or one that exists already, is neither created nor queued again
+      return result(
+        rec.version === version && rec.owner === owner
+          ? CommitCode.ALREADY_COMMITTED
+          : CommitCode.FENCING_REJECT,
+      );
+    if (rec.owner !== owner || rec.version !== version) return result(CommitCode.FENCING_REJECT);
+    if (rec.status !== 'processing') return result(CommitCode.CAS_CONFLICT);
+    if (store.exists(keys.gate)) return result(CommitCode.CAS_CONFLICT);
+    const dedupOf = new Map<number, string>();
+    keyedIndexes(input).forEach((i, j) => dedupOf.set(i, keys.dedup[j]!));
+    // a keyed successor whose key was taken is a duplicate; a successor listed twice, or one
+    // that exists already, is neither created nor queued again
     const created = new Set<string>();
+    const marks = new Set<string>();
+    const duplicates: number[] = [];
     const queued: string[] = [];
     successors.forEach((s, i) => {
       const key = keys.successors[i]!;
+      const dedupKey = dedupOf.get(i);
+      if (dedupKey !== undefined) {
+        if (marks.has(dedupKey) || store.exists(dedupKey)) {
+          duplicates.push(i);
+          return;
+        }
+        marks.add(dedupKey);
+      }
       if (created.has(key) || store.exists(key)) return;
       created.add(key);
       queued.push(s.message);
@@ -69,9 +120,11 @@ export const commitSuccess = defineTransition({
     rec.status = 'done';
     writeNode(store, keys.node, rec, ctx.ttlMs);
     store.set(keys.gate, String(version), ctx.ttlMs);
+    const nodeId = ctx.keys.ptmKey(node);
     for (const key of created) writeNode(store, key, freshNode(), ctx.ttlMs);
+    for (const key of marks) store.set(key, nodeId, ctx.ttlMs);
     pushOutbox(store, keys, seq, queued, ctx.ttlMs);
-    store.zrem(keys.leases, ctx.keys.ptmKey(node));
-    return CommitCode.COMMIT_OK;
+    store.zrem(keys.leases, nodeId);
+    return result(CommitCode.COMMIT_OK, created.size, duplicates);
   },
 });

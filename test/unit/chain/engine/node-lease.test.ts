@@ -40,8 +40,8 @@ describe('NodeLease', () => {
       leaseMs: 30,
       parent: new AbortController().signal,
       keepAlive: () => Promise.resolve(void touched++),
-      onLost: () => {},
-      onError: () => {},
+      log: () => {},
+      fields: {},
     });
     await until(() => calls.length >= 2);
     lease.stop();
@@ -60,8 +60,8 @@ describe('NodeLease', () => {
       version: 1,
       leaseMs: 30,
       parent: new AbortController().signal,
-      onLost: () => void lost++,
-      onError: () => {},
+      log: (_level, _message, f) => void (f.decision === 'lease_lost' && lost++),
+      fields: {},
     });
     await until(() => lease.signal.aborted);
     expect(lease.signal.aborted).toBe(true);
@@ -90,8 +90,8 @@ describe('NodeLease', () => {
       version: 1,
       leaseMs: 30,
       parent: parent.signal,
-      onLost: () => {},
-      onError: (e) => void errors.push(e),
+      log: (_level, _message, f) => void (f.error !== undefined && errors.push(f.error)),
+      fields: {},
     });
     await until(() => n >= 2);
     expect(errors).toHaveLength(1);

@@ -104,7 +104,9 @@ describe('OutboxRelay', () => {
     expect(relay.busy).toBe(true);
     await relay.settled();
     expect(relay.busy).toBe(false);
-    expect(outbox.acked).toEqual(entries);
+    // items are handed over (and acknowledged) first, messages after: each entry exactly once
+    expect([...outbox.acked].sort()).toEqual([...entries].sort());
+    expect(outbox.acked[0]).toBe(entries[3]);
     expect(queues.parser.size()).toBe(2);
     expect(queues.error.size()).toBe(1);
     expect(items.map((i) => i.itemId)).toEqual(['i7']);
@@ -180,5 +182,37 @@ describe('OutboxRelay', () => {
     ]);
     expect(durable).toEqual([['x?', 'relay: unknown outbox entry']]);
     expect(metrics.counterTotal('chain_dead_letter_total')).toBe(2);
+  });
+  it('hands a batch’s items over while its messages wait for room in a full queue', async () => {
+    const entries = [
+      OUTBOX_PTM + ptm(),
+      OUTBOX_RETRY + ptm(2),
+      OUTBOX_ITEM + JSON.stringify(item(1)),
+      OUTBOX_ITEM + JSON.stringify(item(2)),
+    ];
+    const outbox = fakeOutbox(entries);
+    const { relay, queues, items } = setup(outbox.state);
+    // the parser queue is full (busy consumers): its producers wait
+    const full = new MemoryQueue<string>({ name: 'parser', capacity: 1 });
+    await full.push('occupied');
+    queues.parser = full;
+    relay.relay('t');
+    // (not `settled()`: it waits for the pushes, which are stuck until there is room)
+    for (let i = 0; i < 100 && outbox.acked.length < 2; i++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    // the items went out and were acknowledged although no message could be pushed yet
+    expect(items.map((i) => i.itemId)).toEqual(['i1', 'i2']);
+    expect(outbox.acked).toEqual(entries.slice(2));
+    expect(relay.busy).toBe(true);
+    // room again: the messages follow, and are acknowledged then
+    const taken = await full.receive();
+    await taken!.ack();
+    for (let i = 0; i < 2; i++) {
+      const d = await full.receive();
+      await d!.ack();
+    }
+    await relay.settled();
+    expect(relay.busy).toBe(false);
+    expect([...outbox.acked].sort()).toEqual([...entries].sort());
   });
 });
