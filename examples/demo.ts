@@ -123,7 +123,7 @@ async function singleNode(): Promise<void> {
 
   const store = await createCacheService({
     ...(process.env.REDIS_URL ? { redis: process.env.REDIS_URL } : {}),
-    keyPrefix: `mocra-demo:${Date.now()}:`,
+    keyPrefix: `mocra-demo-${Date.now()}:`,
   });
   const limiter = new RateLimiter({
     ...demoLimiterOptions,

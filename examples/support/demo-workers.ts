@@ -143,7 +143,7 @@ async function coordinate(o: WorkersDemoOptions, redisUrl: string): Promise<numb
   }
 
   const runId = `${process.pid}:${Date.now()}`;
-  const keyPrefix = `mocra-demo:${runId}:`;
+  const keyPrefix = `mocra-demo-${runId}:`;
   const taskId = `demo-${Date.now()}`;
   const workers: WorkerProcess[] = [];
   let site: TestSite | undefined;

@@ -97,7 +97,12 @@ export interface ItemRetryOptions {
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ModuleItem<M extends ModuleDefinition<any, string>> =
-  M extends ModuleDefinition<infer Item, infer Id> ? ChainItem<Item> & { moduleId: Id } : never;
+  M extends ModuleDefinition<infer Item, infer Id>
+    ? ChainItem<Item> & {
+        /** The module that produced the item. */
+        moduleId: Id;
+      }
+    : never;
 
 /** Options of {@link createChainEngine}; `M` is the type of its modules (inferred). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -5,6 +5,7 @@ export type {
   SyncBackend,
 } from './local-chain-state.js';
 export { RedisChainState } from './redis-chain-state.js';
+export type { Transition, TransitionKeys } from './transition.js';
 export type { RedisChainStateOptions } from './redis-chain-state.js';
 export {
   CHAIN_SCHEMA_VERSION,
