@@ -1,13 +1,23 @@
--- chain_tasks_active (schema 1): the tasks active within a window (most recent first), and
--- clean-up of the index.
--- KEYS[1] active-task index (zset)   ARGV[1] now override (test only)   ARGV[2] window ms
--- ARGV[3] most task ids
--- Returns {0, 'OK', taskId...}. Tasks idle longer than the window are removed from the index.
+--[[
+  chain_tasks_active (schema 2): the tasks active within a window (most recent first), and
+  clean-up of the index.
+  TypeScript side (keys, arguments, reply, local twin): src/chain/state/transitions/tasks-active.ts
+
+  KEYS
+    1 active_key   active-task index (zset)
+  ARGV
+    1 now_arg      now in ms, TEST ONLY ('' in production: the server's TIME)
+    2 window_ms    tasks touched within this window are active
+    3 max          most task ids
+  Returns {0, 'OK', taskId...}. Tasks idle longer than the window are removed from the index.
+]]
+local active_key = KEYS[1]
+local now_arg, window_ms, max = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 --@include _now
-local now = now_ms(ARGV[1])
-local since = now - tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. since)
-local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', since, 'LIMIT', 0, tonumber(ARGV[3]))
+local since = now_ms(now_arg) - window_ms
+
+local ids = redis.call('ZREVRANGEBYSCORE', active_key, '+inf', since, 'LIMIT', 0, max)
+redis.call('ZREMRANGEBYSCORE', active_key, '-inf', '(' .. since)
 local out = {0, 'OK'}
 for i = 1, #ids do out[#out + 1] = ids[i] end
 return out

@@ -1,28 +1,49 @@
--- etm_retry_schedule (schema 1): schedule a retry of a failed node into the task's delayed set.
--- KEYS[1] node state   KEYS[2] task retry zset (score: due ms)
--- KEYS[3] terminate mark of the task   KEYS[4] terminate mark of the module
--- ARGV[1] now override (test only)  ARGV[2] attempt (becomes the node's epoch)  ARGV[3] max retries
--- ARGV[4] delay ms  ARGV[5] message  ARGV[6] '1' when retry is allowed  ARGV[7] ttl ms  ARGV[8] schema
--- Returns {code, msg}:
---   0 RETRY_SCHEDULED     scheduled (or already scheduled for this attempt: a replay writes nothing)
---   1 RETRY_NOT_ALLOWED   not retryable, terminated, missing/done node, or a live claim holds it
---   2 MAX_RETRY_EXCEEDED  attempt > max retries
+--[[
+  etm_retry_schedule (schema 2): schedule a retry of a failed node into the task's delayed set.
+  TypeScript side (keys, arguments, reply, local twin): src/chain/state/transitions/retry-schedule.ts
+
+  KEYS
+    1 node_key          node state (hash)
+    2 retries_key       task retry zset (member: message, score: due ms)
+    3 task_mark_key     terminate mark of the task
+    4 module_mark_key   terminate mark of the module
+  ARGV
+    1 now_arg       now in ms, TEST ONLY ('' in production: the server's TIME)
+    2 attempt       the retry number; becomes the node's epoch
+    3 max_retries   most retries allowed
+    4 delay_ms      wait before the retry is due
+    5 message       the message to publish when due
+    6 allowed       '1' when the failure may be retried
+    7 ttl           ttl ms of every key written
+    8 schema        CHAIN_SCHEMA_VERSION
+  Returns {code, msg}
+    0 RETRY_SCHEDULED     scheduled (or already scheduled for this attempt: a replay writes nothing)
+    1 RETRY_NOT_ALLOWED   not retryable, terminated, missing/done node, or a live claim holds it
+    2 MAX_RETRY_EXCEEDED  attempt > max retries
+  Errors: SCHEMA_MISMATCH when another schema wrote the node. Writes only after every check.
+]]
+local node_key, retries_key, task_mark_key, module_mark_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now_arg, attempt, max_retries = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local delay_ms, message, allowed = tonumber(ARGV[4]), ARGV[5], ARGV[6] == '1'
+local ttl, schema_text = ARGV[7], ARGV[8]
 --@include _now
-local now = now_ms(ARGV[1])
-local attempt, max, delay, ttl, schema = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[7], tonumber(ARGV[8])
-if ARGV[6] ~= '1' or redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then
+local now = now_ms(now_arg)
+
+if not allowed or redis.call('EXISTS', task_mark_key, module_mark_key) > 0 then
   return {1, 'RETRY_NOT_ALLOWED'}
 end
-if attempt > max then return {2, 'MAX_RETRY_EXCEEDED'} end
-local f = redis.call('HMGET', KEYS[1], 'status', 'epoch', 'lease_until', 'schema')
+if attempt > max_retries then return {2, 'MAX_RETRY_EXCEEDED'} end
+local f = redis.call('HMGET', node_key, 'status', 'epoch', 'lease_until', 'schema')
 if f[1] == false or f[1] == 'done' then return {1, 'RETRY_NOT_ALLOWED'} end
-if tonumber(f[4]) ~= schema then
-  return redis.error_reply('SCHEMA_MISMATCH node state has schema ' .. tostring(f[4]) .. ', this version reads ' .. schema)
+if tonumber(f[4]) ~= tonumber(schema_text) then
+  return redis.error_reply('SCHEMA_MISMATCH node state has schema ' .. tostring(f[4]) .. ', this version reads ' .. schema_text)
 end
 if tonumber(f[2]) >= attempt then return {0, 'RETRY_SCHEDULED'} end
 if f[1] == 'processing' and tonumber(f[3]) > now then return {1, 'RETRY_NOT_ALLOWED'} end
-redis.call('HSET', KEYS[1], 'epoch', attempt, 'status', 'pending', 'owner', '')
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], now + delay, ARGV[5])
-redis.call('PEXPIRE', KEYS[2], ttl)
+
+-- every check passed: write
+redis.call('HSET', node_key, 'epoch', ARGV[2], 'status', 'pending', 'owner', '')
+redis.call('PEXPIRE', node_key, ttl)
+redis.call('ZADD', retries_key, string.format('%d', now + delay_ms), message)
+redis.call('PEXPIRE', retries_key, ttl)
 return {0, 'RETRY_SCHEDULED'}

@@ -1,27 +1,43 @@
--- ptm_claim (schema 1): claim a node for execution with a lease and a fencing version.
--- KEYS[1] node state (hash: status, owner, version, lease_until, epoch, schema)
--- KEYS[2] terminate mark of the task     KEYS[3] terminate mark of the module
--- ARGV[1] now ms override (test only; '' in production)   ARGV[2] owner   ARGV[3] lease ms
--- KEYS[4] lease index of the task (zset: node id -> lease end), read by the zombie sweep
--- ARGV[4] epoch carried by the message   ARGV[5] '1' for a root node   ARGV[6] schema   ARGV[7] ttl ms
--- ARGV[8] the node id (its ptm key hash)
--- Returns {code, msg, version, lease_until, reason}:
---   0 EXECUTE          claimed (or replayed by the same owner within its lease)
---   1 DUPLICATE_DONE   the node is done
---   2 STALE_STEP       task/module terminated, an older epoch, or the node failed in this epoch
---   3 OUT_OF_ORDER     the node does not exist yet (parent not committed) or a newer epoch
---   4 LOCKED_BY_OTHER  another owner holds a live lease
--- Errors: SCHEMA_MISMATCH when the node was written by another schema. Writes only on EXECUTE.
+--[[
+  ptm_claim (schema 2): claim a node for execution with a lease and a fencing version.
+  TypeScript side (keys, arguments, reply, local twin): src/chain/state/transitions/claim.ts
+
+  KEYS
+    1 node_key          node state (hash: status, owner, version, lease_until, epoch, schema)
+    2 task_mark_key     terminate mark of the task
+    3 module_mark_key   terminate mark of the module
+    4 leases_key        lease index of the task (zset: node id -> lease end ms), for the sweep
+  ARGV
+    1 now_arg     now in ms, TEST ONLY ('' in production: the server's TIME)
+    2 owner       who claims
+    3 lease_ms    lease length
+    4 epoch       the retry epoch the message carries
+    5 root        '1' for a module's first node (no parent creates it)
+    6 schema      CHAIN_SCHEMA_VERSION
+    7 ttl         ttl ms of a new record and of the lease index
+    8 node_id     the node's id (its member in the lease index)
+  Returns {code, msg, version, lease_until, reason}
+    0 EXECUTE          claimed (or replayed by the same owner within its lease)
+    1 DUPLICATE_DONE   the node is done
+    2 STALE_STEP       task/module terminated, an older epoch, or the node failed in this epoch
+    3 OUT_OF_ORDER     the node does not exist yet (parent not committed) or a newer epoch
+    4 LOCKED_BY_OTHER  another owner holds a live lease
+  Errors: SCHEMA_MISMATCH when another schema wrote the node. Writes only on EXECUTE, after
+  every check.
+]]
+local node_key, task_mark_key, module_mark_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now_arg, owner, lease_ms, epoch = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local root, schema_text, ttl, node_id = ARGV[5] == '1', ARGV[6], ARGV[7], ARGV[8]
+local schema = tonumber(schema_text)
 --@include _now
--- Numbers reach redis.call as strings where they can (ARGV as given, one tostring per computed
--- value): Redis formats a Lua number argument with printf, which costs more than the write.
-local now = now_ms(ARGV[1])
-local owner, lease, epoch, root = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1'
-local schema, ttl = tonumber(ARGV[6]), ARGV[7]
-if redis.call('EXISTS', KEYS[2], KEYS[3]) > 0 then
+-- Numbers reach redis.call as strings where they can (ARGV as given, one string.format per
+-- computed value): Redis formats a Lua number argument with printf, which costs more than the write.
+local now = now_ms(now_arg)
+
+if redis.call('EXISTS', task_mark_key, module_mark_key) > 0 then
   return {2, 'STALE_STEP', 0, 0, 'terminated'}
 end
-local f = redis.call('HMGET', KEYS[1], 'status', 'owner', 'version', 'lease_until', 'epoch', 'schema')
+local f = redis.call('HMGET', node_key, 'status', 'owner', 'version', 'lease_until', 'epoch', 'schema')
 local status = f[1]
 local version, lease_until, rec_epoch = 0, 0, 0
 if status == false then
@@ -29,7 +45,7 @@ if status == false then
   status = 'pending'
 else
   if tonumber(f[6]) ~= schema then
-    return redis.error_reply('SCHEMA_MISMATCH node state has schema ' .. tostring(f[6]) .. ', this version reads ' .. schema)
+    return redis.error_reply('SCHEMA_MISMATCH node state has schema ' .. tostring(f[6]) .. ', this version reads ' .. schema_text)
   end
   version, lease_until, rec_epoch = tonumber(f[3]), tonumber(f[4]), tonumber(f[5])
 end
@@ -41,20 +57,22 @@ if status == 'processing' and lease_until > now then
   if f[2] == owner then return {0, 'EXECUTE', version, lease_until, ''} end
   return {4, 'LOCKED_BY_OTHER', version, lease_until, ''}
 end
+
+-- every check passed: write
 version = version + 1
-lease_until = now + lease
+lease_until = now + lease_ms
 local until_text = string.format('%d', lease_until)
 if f[1] == false then
   -- a new root: its epoch is 0 (the message's epoch equals the record's, checked above)
-  redis.call('HSET', KEYS[1], 'status', 'processing', 'owner', owner, 'version', string.format('%d', version),
-    'lease_until', until_text, 'epoch', '0', 'schema', ARGV[6])
-  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('HSET', node_key, 'status', 'processing', 'owner', owner, 'version', string.format('%d', version),
+    'lease_until', until_text, 'epoch', '0', 'schema', schema_text)
+  redis.call('PEXPIRE', node_key, ttl)
 else
   -- epoch and schema are kept (both were checked equal above), and so is the TTL the record got
   -- when it was created
-  redis.call('HSET', KEYS[1], 'status', 'processing', 'owner', owner, 'version', string.format('%d', version),
+  redis.call('HSET', node_key, 'status', 'processing', 'owner', owner, 'version', string.format('%d', version),
     'lease_until', until_text)
 end
-redis.call('ZADD', KEYS[4], until_text, ARGV[8])
-redis.call('PEXPIRE', KEYS[4], ttl)
+redis.call('ZADD', leases_key, until_text, node_id)
+redis.call('PEXPIRE', leases_key, ttl)
 return {0, 'EXECUTE', version, lease_until, ''}

@@ -143,7 +143,6 @@ export {
   CommitErrorCode,
   FallbackCode,
   RecoverCode,
-  ReorderCode,
   RetryScheduleCode,
   TerminateCode,
   TerminatedCode,

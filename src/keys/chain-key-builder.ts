@@ -218,11 +218,6 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'retry');
   }
 
-  /** The reorder buffer of a module in a run (messages that arrived before their parent committed). */
-  reorderBuffer(taskId: string, runId: string, moduleId: string): string {
-    return this.#key(taskId, 'reorder', runId, moduleId);
-  }
-
   /** The outbox of a task: successor nodes written by commits, waiting to be published. */
   outbox(taskId: string): string {
     return this.#key(taskId, 'outbox');

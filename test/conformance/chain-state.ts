@@ -9,9 +9,9 @@ import {
   CommitErrorCode,
   FallbackCode,
   RecoverCode,
-  ReorderCode,
   RetryScheduleCode,
   TerminateCode,
+  TerminatedCode,
   ThresholdCode,
   type ChainStateStore,
   type NodeAddress,
@@ -262,7 +262,7 @@ export function runChainStateConformance(
       );
     });
 
-    it('thresholdDecide: CONTINUE, RETRY_AFTER, TERMINATE_MODULE first (>=), TERMINATE_TASK as backstop', async () => {
+    it('thresholdDecide: CONTINUE, RETRY_AFTER, TERMINATE_MODULE (>=) writing the module mark, TERMINATE_TASK writing the task mark', async () => {
       const d = (moduleId: string, retryAfterMs = 0) =>
         s.thresholdDecide({
           taskId: 't1',
@@ -275,22 +275,81 @@ export function runChainStateConformance(
         code: ThresholdCode.CONTINUE,
         moduleErrors: 1,
         taskErrors: 1,
+        marked: [],
       });
       expect(await d('a', 200)).toEqual({
         code: ThresholdCode.RETRY_AFTER,
         moduleErrors: 2,
         taskErrors: 2,
+        marked: [],
       });
       expect(await d('a')).toEqual({
         code: ThresholdCode.TERMINATE_MODULE,
         moduleErrors: 3,
         taskErrors: 3,
+        marked: ['module'],
+      });
+      expect(await s.terminated('t1', 'a')).toEqual({
+        code: TerminatedCode.MODULE_TERMINATED,
+        reason: 'threshold: module errors reached (module 3, task 3)',
+      });
+      // the module is terminated: decided again without counting or marking
+      expect(await d('a')).toEqual({
+        code: ThresholdCode.TERMINATE_MODULE,
+        moduleErrors: 3,
+        taskErrors: 3,
+        marked: [],
       });
       expect((await d('b')).code).toBe(ThresholdCode.CONTINUE);
       expect(await d('c')).toEqual({
         code: ThresholdCode.TERMINATE_TASK,
         moduleErrors: 1,
         taskErrors: 5,
+        marked: ['task'],
+      });
+      expect(await s.terminated('t1', 'b')).toEqual({
+        code: TerminatedCode.TASK_TERMINATED,
+        reason: 'threshold: task errors reached (module 1, task 5)',
+      });
+      expect((await claim(root)).reason).toBe('terminated');
+    });
+
+    // issue 17 item 2: one failure reaching both thresholds terminated only the module
+    it('thresholdDecide: one failure reaching both thresholds terminates the module, then the task, in one decision', async () => {
+      let failures = 0;
+      const d = () =>
+        s.thresholdDecide({
+          taskId: 't1',
+          moduleId: 'shop',
+          moduleThreshold: 3,
+          taskThreshold: 3,
+          retryAfterMs: 0,
+          failureId: `f${++failures}`,
+        });
+      expect((await d()).code).toBe(ThresholdCode.CONTINUE);
+      expect((await d()).code).toBe(ThresholdCode.CONTINUE);
+      expect(await d()).toEqual({
+        code: ThresholdCode.TERMINATE_TASK,
+        moduleErrors: 3,
+        taskErrors: 3,
+        marked: ['module', 'task'],
+      });
+      // both marks are there: the task's answers first, the module's is set too
+      expect(await s.terminated('t1', 'shop')).toEqual({
+        code: TerminatedCode.TASK_TERMINATED,
+        reason: 'threshold: task errors reached (module 3, task 3)',
+      });
+      expect(await s.terminateMark('t1', 'shop', 'again')).toBe(TerminateCode.ALREADY_TERMINATED);
+      expect(await s.terminateMark('t1', undefined, 'again')).toBe(
+        TerminateCode.ALREADY_TERMINATED,
+      );
+      // the task's other modules stop too, and nothing is counted or marked again
+      expect((await claim({ ...root, moduleId: 'blog' })).reason).toBe('terminated');
+      expect(await d()).toEqual({
+        code: ThresholdCode.TERMINATE_TASK,
+        moduleErrors: 3,
+        taskErrors: 3,
+        marked: [],
       });
     });
 
@@ -308,30 +367,40 @@ export function runChainStateConformance(
         code: ThresholdCode.RETRY_AFTER,
         moduleErrors: 1,
         taskErrors: 1,
+        marked: [],
       });
       // the duplicate delivery: same decision, nothing counted
       expect(await d('n1@1')).toEqual({
         code: ThresholdCode.RETRY_AFTER,
         moduleErrors: 1,
         taskErrors: 1,
+        marked: [],
       });
       expect(await d('n2@1')).toEqual({
         code: ThresholdCode.CONTINUE,
         moduleErrors: 2,
         taskErrors: 2,
+        marked: [],
       });
       expect(await d('n3@1')).toEqual({
         code: ThresholdCode.TERMINATE_MODULE,
         moduleErrors: 3,
         taskErrors: 3,
+        marked: ['module'],
       });
       expect(await d('n3@1')).toEqual({
         code: ThresholdCode.TERMINATE_MODULE,
         moduleErrors: 3,
         taskErrors: 3,
+        marked: [],
       });
-      // without a failureId every call counts (and the module is terminated only by its mark)
-      expect((await d(undefined)).moduleErrors).toBe(4);
+      // the decision wrote the module's mark: a new failure is not counted either
+      expect(await d('n4@1')).toEqual({
+        code: ThresholdCode.TERMINATE_MODULE,
+        moduleErrors: 3,
+        taskErrors: 3,
+        marked: [],
+      });
     });
 
     it('terminateMark: TERMINATED then ALREADY_TERMINATED; terminated work is STALE_STEP and decided without counting', async () => {
@@ -414,22 +483,6 @@ export function runChainStateConformance(
       expect(await s.recoverExpired(root.taskId, 100)).toBe(1); // 'd'
     });
 
-    it('reorderEnqueue: ENQUEUED then DUPLICATE_BUFFERED; the parent commit drains the buffer', async () => {
-      const early = child('GET /a');
-      expect(await s.reorderEnqueue(early, 'early:a')).toBe(ReorderCode.ENQUEUED);
-      expect(await s.reorderEnqueue(early, 'early:a')).toBe(ReorderCode.DUPLICATE_BUFFERED);
-      const c = await claim(root);
-      await s.commitSuccess({
-        node: root,
-        owner: 'w1',
-        version: c.version,
-        successors: [{ node: early, message: 'ptm:a' }],
-        items: [],
-      });
-      expect(await s.reorderEnqueue(early, 'early:a')).toBe(ReorderCode.ENQUEUED); // drained
-      expect(await drain()).toEqual(['ptm:a']);
-    });
-
     it('commitSuccess: a successor listed twice in one commit is created and queued once (regression: the Lua script queued it twice)', async () => {
       const c = await claim(root);
       const a = { node: child('GET /a'), message: 'ptm:a' };
@@ -468,6 +521,85 @@ export function runChainStateConformance(
         await s.commitSuccess({ node, owner: 'w1', version: c.version, successors: [], items }),
       ).toBe(CommitCode.COMMIT_OK);
     };
+
+    // issue 17 item 1: Lua's unpack() is limited to ~8,000 values; a script that failed after its
+    // first write left the node done with no successors. Every large batch must go through whole.
+    it('commitSuccess: an 8,200-way fan-out commits whole — every successor created and queued, then the items', async () => {
+      const c = await claim(root);
+      const n = 8_200;
+      const successors = Array.from({ length: n }, (_, i) => ({
+        node: child(`GET /p/${i}`),
+        message: `ptm:${i}`,
+      }));
+      expect(
+        await s.commitSuccess({
+          node: root,
+          owner: 'w1',
+          version: c.version,
+          successors,
+          items: ['item:1', 'item:2'],
+        }),
+      ).toBe(CommitCode.COMMIT_OK);
+      const entries = await s.takeOutbox('t1', n + 10, 60_000);
+      expect(entries).toHaveLength(n + 2);
+      expect(entries.slice(0, 3)).toEqual(['ptm:0', 'ptm:1', 'ptm:2']);
+      expect(entries.slice(-3)).toEqual([`ptm:${n - 1}`, 'item:1', 'item:2']);
+      expect(await s.ackOutbox('t1', entries)).toBe(n + 2);
+      for (const i of [0, 4_096, n - 1])
+        expect(await claim(child(`GET /p/${i}`), 'w2')).toMatchObject({
+          code: ClaimCode.EXECUTE,
+          version: 1,
+        });
+      // a replay writes nothing again
+      expect(
+        await s.commitSuccess({
+          node: root,
+          owner: 'w1',
+          version: c.version,
+          successors,
+          items: ['item:1', 'item:2'],
+        }),
+      ).toBe(CommitCode.ALREADY_COMMITTED);
+      expect(await s.takeOutbox('t1', 10, 60_000)).toEqual([]);
+    });
+
+    it('takeOutbox/ackOutbox: 9,000 entries are taken and acknowledged in one call each', async () => {
+      const items = Array.from({ length: 9_000 }, (_, i) => `i${i}`);
+      await commitItems(root, items);
+      const taken = await s.takeOutbox('t1', 9_000, 60_000);
+      expect(taken).toEqual(items);
+      expect(await s.ackOutbox('t1', taken)).toBe(9_000);
+      h.clock.advance(120_000); // acknowledged entries never come back
+      expect(await s.takeOutbox('t1', 10, 1_000)).toEqual([]);
+    });
+
+    it('promoteDueRetries: 9,000 due retries are promoted in one call, each once', async () => {
+      const n = 9_000;
+      const nodes = Array.from({ length: n }, (_, i) => ({ ...root, moduleId: `m${i}` }));
+      for (let from = 0; from < n; from += 500) {
+        await Promise.all(
+          nodes.slice(from, from + 500).map(async (node, j) => {
+            await fail(node);
+            expect(
+              await s.retrySchedule({
+                node,
+                attempt: 1,
+                maxRetries: 3,
+                delayMs: 10,
+                message: `retry:${from + j}`,
+                allowed: true,
+              }),
+            ).toBe(RetryScheduleCode.RETRY_SCHEDULED);
+          }),
+        );
+      }
+      h.clock.advance(10);
+      const promoted = await s.promoteDueRetries('t1', n + 1);
+      expect(new Set(promoted).size).toBe(n);
+      expect(await s.promoteDueRetries('t1', n)).toEqual([]);
+      const taken = await s.takeOutbox('t1', n + 1, 60_000);
+      expect(taken).toEqual(promoted);
+    });
 
     it('takeOutbox/ackOutbox: a leased entry is not handed out while its lease runs; unacknowledged, it is handed out again after it (before new entries); ack removes it for good', async () => {
       await commitItems(root, ['i1', 'i2', 'i3']);

@@ -11,7 +11,6 @@ import type { ModuleDefinition } from '../module.js';
 import { nodeEventId, toNodeId } from '../node-id.js';
 import {
   RetryScheduleCode,
-  TerminateCode,
   ThresholdCode,
   type ChainStateStore,
 } from '../state/index.js';
@@ -87,13 +86,8 @@ export class ErrorTaskHandler {
       task_errors: d.taskErrors,
     };
     if (d.code === ThresholdCode.TERMINATE_MODULE || d.code === ThresholdCode.TERMINATE_TASK) {
-      const scope = d.code === ThresholdCode.TERMINATE_MODULE ? 'module' : 'task';
-      const mark = await state.terminateMark(
-        etm.taskId,
-        scope === 'module' ? etm.moduleId : undefined,
-        `threshold: ${scope} errors reached (module ${d.moduleErrors}, task ${d.taskErrors})`,
-      );
-      if (mark === TerminateCode.TERMINATED) {
+      // the decision wrote the marks it reached (module first, then task): report each once
+      for (const scope of d.marked) {
         telemetry.terminated(scope);
         telemetry.log('warn', `${scope} terminated by its error threshold`, fields);
         telemetry.emit('TaskTerminatedByThreshold', {

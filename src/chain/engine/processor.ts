@@ -23,7 +23,6 @@ import {
   ClaimCode,
   CommitCode,
   CommitErrorCode,
-  ReorderCode,
   type ChainStateStore,
   type Successor,
 } from '../state/index.js';
@@ -169,10 +168,7 @@ export class ModuleProcessorWithChain {
         });
         return 'locked_by_other';
       case ClaimCode.OUT_OF_ORDER: {
-        if (epoch === 0 && !isRootNode(ptm)) {
-          const parked = await rt.state.reorderEnqueue(node, raw);
-          rt.telemetry.reorder(parked === ReorderCode.ENQUEUED ? 'ENQUEUED' : 'DUPLICATE_BUFFERED');
-        }
+        // nothing to park: the parent's commit queues this node's message itself
         rt.telemetry.log('debug', 'node arrived before its parent committed', {
           ...fields,
           decision: 'out_of_order',

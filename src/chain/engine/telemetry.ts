@@ -67,8 +67,6 @@ export const THRESHOLD_NAMES = [
 export interface NodeTelemetry {
   /** A claim answered. */
   claim(result: (typeof CLAIM_NAMES)[number]): void;
-  /** An out-of-order node was parked (or was already). */
-  reorder(result: 'ENQUEUED' | 'DUPLICATE_BUFFERED'): void;
   /** A success commit answered. */
   commit(result: (typeof COMMIT_NAMES)[number]): void;
   /** A failure commit answered. */
@@ -199,10 +197,6 @@ export class EngineTelemetry implements NodeTelemetry {
   claim(result: (typeof CLAIM_NAMES)[number]): void {
     this.#stats.claims[result] = (this.#stats.claims[result] ?? 0) + 1;
     this.#metrics.increment('ptm_claim_total', { result });
-  }
-
-  reorder(result: 'ENQUEUED' | 'DUPLICATE_BUFFERED'): void {
-    this.#metrics.increment('ptm_reorder_total', { result });
   }
 
   commit(result: (typeof COMMIT_NAMES)[number]): void {

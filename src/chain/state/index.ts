@@ -9,7 +9,6 @@ export {
   CommitErrorCode,
   FallbackCode,
   RecoverCode,
-  ReorderCode,
   RetryScheduleCode,
   TerminateCode,
   TerminatedCode,
@@ -25,6 +24,8 @@ export type {
   RetryScheduleInput,
   Successor,
   TerminatedResult,
+  TerminateScope,
   ThresholdInput,
   ThresholdResult,
 } from './types.js';
+export type { SyncStore } from './sync-store.js';

@@ -1,14 +1,17 @@
 /**
  * The chain state machine on Redis: every transition is exactly one Lua script call (one round
- * trip), all its keys in the task's hash slot. Codes match `LocalChainState` exactly.
+ * trip), all its keys in the task's hash slot. The keys, arguments and reply decoding of each
+ * live with its local twin in `transitions/`. Codes match `LocalChainState` exactly.
  */
 import { ErrorCode, MocraError, isMocraError } from '../../errors.js';
 import type { Clock } from '../../internal/clock.js';
 import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
-import type { ScriptReply, ScriptRunner } from '../../store/types.js';
+import type { ScriptRunner } from '../../store/types.js';
 import type { ChainStateOptions } from './local-chain-state.js';
+import type { Transition, TransitionKeys } from './transition.js';
+import * as t from './transitions/index.js';
 import {
-  CHAIN_SCHEMA_VERSION,
+  RecoverCode,
   type ChainStateStore,
   type ClaimInput,
   type ClaimResult,
@@ -39,210 +42,64 @@ export interface RedisChainStateOptions extends ChainStateOptions {
  * ```
  */
 export class RedisChainState implements ChainStateStore {
-  readonly #r: ScriptRunner;
+  readonly #runner: ScriptRunner;
   readonly #keys: ChainKeyBuilder;
   readonly #ttl: number;
   readonly #clock: Clock | undefined;
 
   constructor(runner: ScriptRunner, options: RedisChainStateOptions = {}) {
-    this.#r = runner;
+    this.#runner = runner;
     this.#keys = options.keys ?? new ChainKeyBuilder();
     this.#ttl = options.stateTtlMs ?? 7 * 86_400_000;
     this.#clock = options.testClock;
   }
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
-    const { node } = input;
-    const k = this.#keys;
-    const id = k.ptmKey(node);
-    const reply = await this.#run(
-      'ptm_claim',
-      [
-        k.ptmById(node.taskId, id),
-        k.terminateTask(node.taskId),
-        k.terminateModule(node.taskId, node.moduleId),
-        k.leases(node.taskId),
-      ],
-      [
-        this.#now(),
-        input.owner,
-        input.leaseMs,
-        input.epoch,
-        input.root ? '1' : '0',
-        CHAIN_SCHEMA_VERSION,
-        this.#ttl,
-        id,
-      ],
-    );
-    return {
-      code: reply.code as ClaimResult['code'],
-      version: Number(reply.payload[0] ?? 0),
-      leaseUntil: Number(reply.payload[1] ?? 0),
-      reason: String(reply.payload[2] ?? ''),
-    };
+    return this.#run(t.claim, input);
   }
 
   async commitSuccess(input: CommitSuccessInput): Promise<0 | 1 | 2 | 3> {
-    const { node } = input;
-    const k = this.#keys;
-    const id = k.ptmKey(node);
-    const keys = [
-      k.ptmById(node.taskId, id),
-      k.advanceGate(node.taskId, node),
-      k.outbox(node.taskId),
-      k.reorderBuffer(node.taskId, node.runId, node.moduleId),
-    ];
-    const args: (string | number)[] = [
-      this.#now(),
-      input.owner,
-      input.version,
-      this.#ttl,
-      CHAIN_SCHEMA_VERSION,
-      input.successors.length,
-      id,
-    ];
-    for (const s of input.successors) {
-      const successorId = k.ptmKey(s.node);
-      keys.push(k.ptmById(s.node.taskId, successorId));
-      args.push(successorId, s.message);
-    }
-    keys.push(k.leases(node.taskId));
-    for (const item of input.items) args.push(item);
-    return (await this.#run('ptm_commit_success', keys, args)).code as 0 | 1 | 2 | 3;
+    return this.#run(t.commitSuccess, input);
   }
 
   async commitError(input: CommitErrorInput): Promise<0 | 1 | 2> {
-    const { node } = input;
-    const k = this.#keys;
-    const id = k.ptmKey(node);
-    const reply = await this.#run(
-      'ptm_commit_error',
-      [
-        k.ptmById(node.taskId, id),
-        k.errorEmit(node.taskId, node, input.errorHash),
-        k.outbox(node.taskId),
-        k.leases(node.taskId),
-      ],
-      [
-        this.#now(),
-        input.owner,
-        input.version,
-        this.#ttl,
-        CHAIN_SCHEMA_VERSION,
-        input.message ?? '',
-        id,
-      ],
-    );
-    return reply.code as 0 | 1 | 2;
+    return this.#run(t.commitError, input);
   }
 
   async recoverZombie(node: NodeAddress): Promise<0 | 1 | 2> {
-    return this.#recover(node.taskId, this.#keys.ptmKey(node));
+    return this.#run(t.recoverZombie, { taskId: node.taskId, nodeId: this.#keys.ptmKey(node) });
   }
 
   async recoverExpired(taskId: string, max: number): Promise<number> {
-    const reply = await this.#run(
-      'ptm_expired_leases',
-      [this.#keys.leases(taskId)],
-      [this.#now(), max],
-    );
     let recovered = 0;
-    for (const id of reply.payload) {
-      if ((await this.#recover(taskId, String(id))) === 0) recovered++;
-    }
+    for (const nodeId of await this.#run(t.expiredLeases, { taskId, max }))
+      if ((await this.#run(t.recoverZombie, { taskId, nodeId })) === RecoverCode.RECOVERED)
+        recovered++;
     return recovered;
   }
 
-  async #recover(taskId: string, ptmId: string): Promise<0 | 1 | 2> {
-    const k = this.#keys;
-    return (
-      await this.#run(
-        'ptm_recover_zombie',
-        [k.ptmById(taskId, ptmId), k.leases(taskId)],
-        [this.#now(), ptmId],
-      )
-    ).code as 0 | 1 | 2;
-  }
-
-  async reorderEnqueue(node: NodeAddress, message: string): Promise<0 | 1> {
-    const k = this.#keys;
-    const reply = await this.#run(
-      'ptm_reorder_enqueue',
-      [k.reorderBuffer(node.taskId, node.runId, node.moduleId)],
-      [k.ptmKey(node), message, this.#ttl],
-    );
-    return reply.code as 0 | 1;
-  }
-
   async thresholdDecide(input: ThresholdInput): Promise<ThresholdResult> {
-    const k = this.#keys;
-    const reply = await this.#run(
-      'etm_threshold_decide',
-      [
-        k.moduleThreshold(input.taskId, input.moduleId),
-        k.taskThreshold(input.taskId),
-        k.terminateTask(input.taskId),
-        k.terminateModule(input.taskId, input.moduleId),
-        ...(input.failureId === undefined ? [] : [k.thresholdMark(input.taskId, input.failureId)]),
-      ],
-      [input.moduleThreshold, input.taskThreshold, input.retryAfterMs, this.#ttl],
-    );
-    return {
-      code: reply.code as ThresholdResult['code'],
-      moduleErrors: Number(reply.payload[0] ?? 0),
-      taskErrors: Number(reply.payload[1] ?? 0),
-    };
+    return this.#run(t.thresholdDecide, input);
   }
 
   async retrySchedule(input: RetryScheduleInput): Promise<0 | 1 | 2> {
-    const { node } = input;
-    const k = this.#keys;
-    const reply = await this.#run(
-      'etm_retry_schedule',
-      [
-        k.ptm(node.taskId, node),
-        k.retryZset(node.taskId),
-        k.terminateTask(node.taskId),
-        k.terminateModule(node.taskId, node.moduleId),
-      ],
-      [
-        this.#now(),
-        input.attempt,
-        input.maxRetries,
-        input.delayMs,
-        input.message,
-        input.allowed ? '1' : '0',
-        this.#ttl,
-        CHAIN_SCHEMA_VERSION,
-      ],
-    );
-    return reply.code as 0 | 1 | 2;
+    return this.#run(t.retrySchedule, input);
   }
 
   async promoteDueRetries(taskId: string, max: number): Promise<string[]> {
-    const reply = await this.#run(
-      'etm_retry_promote',
-      [this.#keys.retryZset(taskId), this.#keys.outbox(taskId)],
-      [this.#now(), max, this.#ttl],
-    );
-    return reply.payload.map(String);
+    return this.#run(t.retryPromote, { taskId, max });
   }
 
   async touchTask(taskId: string): Promise<void> {
-    await this.#run('chain_task_touch', [this.#keys.activeTasks()], [this.#now(), taskId]);
+    await this.#run(t.taskTouch, { taskId });
   }
 
   async activeTasks(windowMs: number, max: number): Promise<string[]> {
-    const reply = await this.#run(
-      'chain_tasks_active',
-      [this.#keys.activeTasks()],
-      [this.#now(), windowMs, max],
-    );
-    return reply.payload.map(String);
+    return this.#run(t.tasksActive, { windowMs, max });
   }
 
   async tryLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.#run('chain_lock', [this.#keys.lock(name)], [owner, ttlMs])).code === 0;
+    return this.#run(t.lock, { name, owner, ttlMs });
   }
 
   async terminateMark(
@@ -250,57 +107,38 @@ export class RedisChainState implements ChainStateStore {
     moduleId: string | undefined,
     reason: string,
   ): Promise<0 | 1> {
-    const key =
-      moduleId === undefined
-        ? this.#keys.terminateTask(taskId)
-        : this.#keys.terminateModule(taskId, moduleId);
-    return (await this.#run('etm_terminate_mark', [key], [reason, this.#ttl])).code as 0 | 1;
+    return this.#run(t.terminateMark, { taskId, moduleId, reason });
   }
 
   async terminated(taskId: string, moduleId: string): Promise<TerminatedResult> {
-    const reply = await this.#run(
-      'chain_terminated',
-      [this.#keys.terminateTask(taskId), this.#keys.terminateModule(taskId, moduleId)],
-      [],
-    );
-    return {
-      code: reply.code as TerminatedResult['code'],
-      reason: String(reply.payload[0] ?? ''),
-    };
+    return this.#run(t.terminated, { taskId, moduleId });
   }
 
   async tryAllowFallbackOnce(node: NodeAddress): Promise<0 | 1> {
-    return (
-      await this.#run(
-        'ptm_fallback_gate',
-        [this.#keys.fallbackGate(node.taskId, node)],
-        [this.#ttl],
-      )
-    ).code as 0 | 1;
+    return this.#run(t.fallbackGate, node);
   }
 
   async takeOutbox(taskId: string, max: number, leaseMs: number): Promise<string[]> {
-    const reply = await this.#run(
-      'chain_outbox_take',
-      [this.#keys.outbox(taskId), this.#keys.outboxLeases(taskId)],
-      [this.#now(), max, leaseMs, this.#ttl],
-    );
-    return reply.payload.map(String);
+    return this.#run(t.outboxTake, { taskId, max, leaseMs });
   }
 
   async ackOutbox(taskId: string, entries: string[]): Promise<number> {
     if (entries.length === 0) return 0;
-    const reply = await this.#run('chain_outbox_ack', [this.#keys.outboxLeases(taskId)], entries);
-    return Number(reply.payload[0] ?? 0);
+    return this.#run(t.outboxAck, { taskId, entries });
   }
 
-  #now(): string {
-    return this.#clock ? String(Math.round(this.#clock.now())) : '';
-  }
-
-  async #run(name: string, keys: string[], args: (string | number)[]): Promise<ScriptReply> {
+  /** Runs a transition's script: one round trip. */
+  async #run<I, K extends TransitionKeys, R>(
+    transition: Transition<I, K, R>,
+    input: I,
+  ): Promise<R> {
+    const keys = transition.keys(this.#keys, input);
+    const now = this.#clock ? String(Math.round(this.#clock.now())) : '';
+    const args = transition.args(input, { ttlMs: this.#ttl, now, keys: this.#keys });
     try {
-      return await this.#r.runScript(name, keys, args);
+      return transition.decode(
+        await this.#runner.runScript(transition.script, transition.redisKeys(keys), args),
+      );
     } catch (error) {
       if (isMocraError(error) && /SCHEMA_MISMATCH/.test(error.message)) {
         throw new MocraError(

@@ -51,14 +51,6 @@ export const RecoverCode = {
   NOT_PROCESSING: 2,
 } as const;
 
-/** Result codes of `ptm_reorder_enqueue`. */
-export const ReorderCode = {
-  /** The early message was parked until its parent commits. */
-  ENQUEUED: 0,
-  /** A message for this node is already parked. */
-  DUPLICATE_BUFFERED: 1,
-} as const;
-
 /** Result codes of `etm_threshold_decide`. */
 export const ThresholdCode = {
   /** Below both thresholds: retry. */
@@ -67,9 +59,15 @@ export const ThresholdCode = {
   RETRY_AFTER: 1,
   /** The module reached its threshold (or was terminated): stop that module only. */
   TERMINATE_MODULE: 2,
-  /** The task reached its threshold (or was terminated): stop the task. */
+  /**
+   * The task reached its threshold (or was terminated): stop the task. When the module reached
+   * its threshold with the same failure, its mark is written too (see `ThresholdResult.marked`).
+   */
   TERMINATE_TASK: 3,
 } as const;
+
+/** What a terminate mark stops: one module of a task, or the whole task. */
+export type TerminateScope = 'module' | 'task';
 
 /** Result codes of `etm_retry_schedule`. */
 export const RetryScheduleCode = {
@@ -115,8 +113,12 @@ export interface TerminatedResult {
   reason: string;
 }
 
-/** The version of the state layout; recorded in every node record. */
-export const CHAIN_SCHEMA_VERSION = 1;
+/**
+ * The version of the state layout and of the scripts' contract; recorded in every node record.
+ * A run must be finished by processes of the version that started it (see docs/chain-protocol.md,
+ * "Schema versioning").
+ */
+export const CHAIN_SCHEMA_VERSION = 2;
 
 /** A node of a task: its task and its identity. */
 export interface NodeAddress extends PtmIdentity {
@@ -216,6 +218,13 @@ export interface ThresholdResult {
   moduleErrors: number;
   /** The task's failure count after this one. */
   taskErrors: number;
+  /**
+   * The terminate marks this decision wrote, module first: `['module']` with TERMINATE_MODULE,
+   * `['task']` or `['module', 'task']` (both thresholds reached by this failure) with
+   * TERMINATE_TASK, and `[]` when nothing was terminated by this call (below the thresholds, an
+   * earlier mark, or a failure decided before).
+   */
+  marked: TerminateScope[];
 }
 
 /** Input of {@link ChainStateStore.retrySchedule}. */
@@ -252,12 +261,10 @@ export interface ChainStateStore {
   recoverExpired(taskId: string, max: number): Promise<number>;
   /** Returns a node whose lease expired to `pending` so it can be claimed again. */
   recoverZombie(node: NodeAddress): Promise<(typeof RecoverCode)[keyof typeof RecoverCode]>;
-  /** Parks a message that arrived before its node exists; the parent's commit releases it. */
-  reorderEnqueue(
-    node: NodeAddress,
-    message: string,
-  ): Promise<(typeof ReorderCode)[keyof typeof ReorderCode]>;
-  /** Counts a failure at module and task level and decides, in one step. */
+  /**
+   * Counts a failure at module and task level, decides, and writes the terminate marks the
+   * decision reaches (module first, then task), in one step.
+   */
   thresholdDecide(input: ThresholdInput): Promise<ThresholdResult>;
   /** Schedules a retry of a failed node into the task's delayed set. */
   retrySchedule(

@@ -15,7 +15,6 @@ import {
   CommitErrorCode,
   FallbackCode,
   RecoverCode,
-  ReorderCode,
   RetryScheduleCode,
   TerminateCode,
   ThresholdCode,
@@ -126,7 +125,6 @@ describeCluster('RedisBackend on a Redis Cluster', () => {
           };
           const a: NodeAddress = { ...root, stepIdx: 1, prefixRequest: 'GET /a' };
           const b: NodeAddress = { ...root, stepIdx: 1, prefixRequest: 'GET /b' };
-          expect(await state.reorderEnqueue(b, 'early:b')).toBe(ReorderCode.ENQUEUED);
           const c = await state.claim({
             node: root,
             owner: 'w1',

@@ -25,6 +25,7 @@ import {
   type Successor,
   type ThresholdInput,
   type TerminatedResult,
+  type TerminateScope,
   type ThresholdResult,
 } from '../../../src/chain/state/index.js';
 import { ManualClock } from '../../../src/internal/clock.js';
@@ -109,7 +110,6 @@ class ModelChainState implements ChainStateStore {
   readonly #fallbacks = new Set<string>();
   readonly #terminated = new Map<string, string>();
   readonly #counters = new Map<string, number>();
-  readonly #reorder = new Map<string, Map<string, string>>();
   readonly #retries = new Map<string, { score: number; member: string }[]>();
   readonly #outbox = new Map<string, string[]>();
   /** Per task: leased outbox entries and when their lease ends. */
@@ -168,11 +168,9 @@ class ModelChainState implements ChainStateStore {
     if (rec.status !== 'processing' || this.#gates.has(id)) return 2 as const;
     rec.status = 'done';
     this.#gates.add(id);
-    const buffer = this.#reorder.get(reorderId(node));
     const out = this.#list(this.#outbox, node.taskId);
     for (const s of successors) {
       const sid = nodeId(s.node);
-      buffer?.delete(sid);
       if (this.nodes.has(sid)) continue;
       this.nodes.set(sid, fresh());
       out.push(s.message);
@@ -215,15 +213,6 @@ class ModelChainState implements ChainStateStore {
     return recovered;
   }
 
-  async reorderEnqueue(node: NodeAddress, message: string) {
-    const key = reorderId(node);
-    const buffer = this.#reorder.get(key) ?? new Map<string, string>();
-    this.#reorder.set(key, buffer);
-    if (buffer.has(nodeId(node))) return 1 as const;
-    buffer.set(nodeId(node), message);
-    return 0 as const;
-  }
-
   async thresholdDecide(input: ThresholdInput): Promise<ThresholdResult> {
     const mKey = `${input.taskId}|${input.moduleId}`;
     const tKey = input.taskId;
@@ -231,20 +220,30 @@ class ModelChainState implements ChainStateStore {
       moduleErrors: this.#counters.get(mKey) ?? 0,
       taskErrors: this.#counters.get(tKey) ?? 0,
     });
-    if (this.#terminated.has(`task|${input.taskId}`)) return { code: 3, ...counts() };
-    if (this.#terminated.has(`module|${mKey}`)) return { code: 2, ...counts() };
+    if (this.#terminated.has(`task|${input.taskId}`)) return { code: 3, ...counts(), marked: [] };
+    if (this.#terminated.has(`module|${mKey}`)) return { code: 2, ...counts(), marked: [] };
     this.#counters.set(mKey, counts().moduleErrors + 1);
     this.#counters.set(tKey, counts().taskErrors + 1);
     const c = counts();
+    // reaching a threshold writes its mark in the same decision, module first, then task
+    const marked: TerminateScope[] = [];
+    if (c.moduleErrors >= input.moduleThreshold) marked.push('module');
+    if (c.taskErrors >= input.taskThreshold) marked.push('task');
+    const counted = `(module ${c.moduleErrors}, task ${c.taskErrors})`;
+    for (const scope of marked)
+      this.#terminated.set(
+        scope === 'module' ? `module|${mKey}` : `task|${tKey}`,
+        `threshold: ${scope} errors reached ${counted}`,
+      );
     const code =
-      c.moduleErrors >= input.moduleThreshold
-        ? 2
-        : c.taskErrors >= input.taskThreshold
-          ? 3
+      c.taskErrors >= input.taskThreshold
+        ? 3
+        : c.moduleErrors >= input.moduleThreshold
+          ? 2
           : input.retryAfterMs > 0
             ? 1
             : 0;
-    return { code, ...c };
+    return { code, ...c, marked };
   }
 
   async retrySchedule(input: RetryScheduleInput) {
@@ -355,7 +354,6 @@ class ModelChainState implements ChainStateStore {
 function fresh(): ModelNode {
   return { status: 'pending', owner: '', version: 0, leaseUntil: 0, epoch: 0 };
 }
-const reorderId = (n: NodeAddress): string => `${n.taskId}|${n.runId}|${n.moduleId}`;
 
 // ---------------------------------------------------------------------------------------------
 // Concrete calls, and the ledger that checks the guarantees from results alone.
@@ -365,7 +363,6 @@ type Call =
   | { k: 'commit'; input: CommitSuccessInput }
   | { k: 'commitError'; input: CommitErrorInput }
   | { k: 'recover'; node: NodeAddress }
-  | { k: 'reorder'; node: NodeAddress; message: string }
   | { k: 'decide'; input: ThresholdInput }
   | { k: 'retry'; input: RetryScheduleInput }
   | { k: 'promote'; taskId: string; max: number }
@@ -396,8 +393,6 @@ async function exec(s: ChainStateStore, call: Call, clock: ManualClock): Promise
       return s.commitError(call.input);
     case 'recover':
       return s.recoverZombie(call.node);
-    case 'reorder':
-      return s.reorderEnqueue(call.node, call.message);
     case 'decide':
       return s.thresholdDecide(call.input);
     case 'retry':
@@ -614,6 +609,20 @@ class Ledger {
           this.#decides.get(mKey) ?? 0,
         );
         expect(r.taskErrors, 'task counter = applied decides').toBe(this.#decides.get(taskId) ?? 0);
+        // a threshold reached by this failure is marked by this decision: the task's whenever
+        // the task's is reached (whatever the module's), the module's before it
+        const mt = call.input.moduleThreshold;
+        const tt = call.input.taskThreshold;
+        const fresh = r.marked.length > 0;
+        if (fresh) {
+          expect(r.marked, 'marks written: module first, then task').toEqual(
+            [r.moduleErrors >= mt && 'module', r.taskErrors >= tt && 'task'].filter(Boolean),
+          );
+          expect(r.code, 'the task mark answers TERMINATE_TASK').toBe(
+            r.marked.includes('task') ? 3 : 2,
+          );
+          for (const scope of r.marked) this.#terminated.add(scope === 'task' ? taskId : mKey);
+        }
         return;
       }
       case 'promote': {
@@ -697,7 +706,6 @@ type Op =
   | { t: 'commitError'; grant: number; hash: number; tamper: Tamper; message: boolean }
   | { t: 'replay'; back: number }
   | { t: 'early'; node: NodeRef; owner: number }
-  | { t: 'reorder'; node: NodeRef; msg: number }
   | { t: 'advance'; ms: number }
   | { t: 'zombie'; grant: number | null; node: NodeRef; expire: boolean }
   | { t: 'decide'; task: number; module: number; mt: number; tt: number; ra: number }
@@ -784,10 +792,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       node: nodeRef,
       owner: fc.nat(OWNERS.length - 1),
     }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({ t: fc.constant('reorder' as const), node: nodeRef, msg: fc.nat(1) }),
   },
   {
     weight: 2,
@@ -993,12 +997,7 @@ function resolve(op: Op, st: RunState): Call[] {
           k: 'claim',
           input: { node, owner: OWNERS[op.owner]!, leaseMs: 500, epoch: 0, root: false },
         },
-        { k: 'reorder', node, message: `early:${nodeId(node)}` },
       ];
-    }
-    case 'reorder': {
-      const node = address(op.node);
-      return [{ k: 'reorder', node, message: `early${op.msg}:${nodeId(node)}` }];
     }
     case 'advance':
       return [{ k: 'advance', ms: op.ms }];
@@ -1108,7 +1107,6 @@ const CODED = new Set<Call['k']>([
   'commit',
   'commitError',
   'recover',
-  'reorder',
   'decide',
   'retry',
   'terminate',
@@ -1196,7 +1194,7 @@ describe('chain state machine: model vs LocalChainState vs RedisChainState', () 
                 if (impls.length > 1) redisSteps++;
                 st.ledger.apply(call, expected, clock.now());
                 note(call, expected);
-                if (['claim', 'commit', 'commitError', 'retry', 'reorder'].includes(call.k))
+                if (['claim', 'commit', 'commitError', 'retry'].includes(call.k))
                   st.replayable.push(call);
                 if (call.k === 'takeOutbox' && (expected as string[]).length > 0)
                   st.unacked.push({ taskId: call.taskId, entries: expected as string[] });
@@ -1241,7 +1239,6 @@ describe('chain state machine: model vs LocalChainState vs RedisChainState', () 
       commit: [0, 1, 2, 3],
       commitError: [0, 1, 2],
       recover: [0, 1, 2],
-      reorder: [0, 1],
       decide: [0, 1, 2, 3],
       retry: [0, 1, 2],
       terminate: [0, 1],

@@ -37,7 +37,6 @@ function familyKeys(keys: ChainKeyBuilder, taskId: string, n: PtmIdentity): stri
     keys.terminateTask(taskId),
     keys.terminateModule(taskId, n.moduleId),
     keys.retryZset(taskId),
-    keys.reorderBuffer(taskId, n.runId, n.moduleId),
     keys.outbox(taskId),
   ];
 }

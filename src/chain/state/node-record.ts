@@ -1,0 +1,110 @@
+/**
+ * The node record and the outbox as the local twins store them (one JSON string per node, the
+ * outbox as a sorted set by sequence number), and the reads and writes the twins share.
+ * Redis keeps the same fields in a hash and the outbox in a list; see docs/chain-protocol.md.
+ */
+import { ErrorCode, MocraError } from '../../errors.js';
+import type { SyncStore } from './sync-store.js';
+import { CHAIN_SCHEMA_VERSION } from './types.js';
+
+/** The state of one node. @internal */
+export interface NodeRecord {
+  status: 'pending' | 'processing' | 'done' | 'failed';
+  owner: string;
+  version: number;
+  leaseUntil: number;
+  epoch: number;
+  schema: number;
+}
+
+/** A node created by its parent's commit (or a new root, before its claim). @internal */
+export function freshNode(): NodeRecord {
+  return {
+    status: 'pending',
+    owner: '',
+    version: 0,
+    leaseUntil: 0,
+    epoch: 0,
+    schema: CHAIN_SCHEMA_VERSION,
+  };
+}
+
+/**
+ * Reads a node record; null when missing.
+ * @throws MocraError `SCHEMA_MISMATCH` when another schema version wrote it.
+ * @internal
+ */
+export function readNode(store: SyncStore, key: string): NodeRecord | null {
+  const text = store.get(key);
+  if (text === null) return null;
+  const rec = JSON.parse(text) as NodeRecord;
+  if (rec.schema !== CHAIN_SCHEMA_VERSION) {
+    throw new MocraError(
+      ErrorCode.SCHEMA_MISMATCH,
+      `node state has schema ${rec.schema}, this version reads ${CHAIN_SCHEMA_VERSION}`,
+      { context: { key } },
+    );
+  }
+  return rec;
+}
+
+/** Writes a node record with the TTL. @internal */
+export function writeNode(store: SyncStore, key: string, rec: NodeRecord, ttlMs: number): void {
+  store.set(key, JSON.stringify(rec), ttlMs);
+}
+
+/** Whether the task's or the module's terminate mark is set. @internal */
+export function isTerminated(store: SyncStore, taskMark: string, moduleMark: string): boolean {
+  return store.exists(taskMark) || store.exists(moduleMark);
+}
+
+/**
+ * The local outbox: a sorted set whose members are `<seq>:<entry>` scored by `seq`, so equal
+ * entries stay distinct and take order is commit order. Read the sequence first
+ * ({@link readOutboxSequence}), then {@link pushOutbox} once all checks passed.
+ * @internal
+ */
+export interface OutboxKeys {
+  /** The outbox (sorted set). */
+  readonly outbox: string;
+  /** Its sequence counter (string). */
+  readonly outboxSeq: string;
+}
+
+/**
+ * The outbox's last sequence number (a read: call it before the first write).
+ * @throws MocraError `SCRIPT_FAILED` when the counter is not an integer.
+ * @internal
+ */
+export function readOutboxSequence(store: SyncStore, keys: OutboxKeys): number {
+  const text = store.get(keys.outboxSeq);
+  const seq = text === null ? 0 : Number(text);
+  if (!Number.isSafeInteger(seq)) {
+    throw new MocraError(ErrorCode.SCRIPT_FAILED, 'the outbox sequence is not an integer', {
+      context: { key: keys.outboxSeq },
+    });
+  }
+  return seq;
+}
+
+/** Appends entries after sequence `seq` (from {@link readOutboxSequence}); writes only. @internal */
+export function pushOutbox(
+  store: SyncStore,
+  keys: OutboxKeys,
+  seq: number,
+  entries: readonly string[],
+  ttlMs: number,
+): void {
+  if (entries.length === 0) return;
+  for (const entry of entries) {
+    seq += 1;
+    store.zadd(keys.outbox, seq, `${seq}:${entry}`);
+  }
+  store.set(keys.outboxSeq, String(seq), ttlMs);
+  store.expire(keys.outbox, ttlMs);
+}
+
+/** The entry of an outbox member (without its `<seq>:`). @internal */
+export function outboxEntry(member: string): string {
+  return member.slice(member.indexOf(':') + 1);
+}

@@ -1,0 +1,19 @@
+/**
+ * Every transition of the chain state machine, one file each. @internal
+ */
+export { claim } from './claim.js';
+export { commitError } from './commit-error.js';
+export { commitSuccess } from './commit-success.js';
+export { expiredLeases } from './expired-leases.js';
+export { fallbackGate } from './fallback-gate.js';
+export { lock } from './lock.js';
+export { outboxAck } from './outbox-ack.js';
+export { outboxTake } from './outbox-take.js';
+export { recoverZombie } from './recover-zombie.js';
+export { retryPromote } from './retry-promote.js';
+export { retrySchedule } from './retry-schedule.js';
+export { taskTouch } from './task-touch.js';
+export { tasksActive } from './tasks-active.js';
+export { terminateMark } from './terminate-mark.js';
+export { terminated } from './terminated.js';
+export { thresholdDecide } from './threshold-decide.js';
