@@ -88,7 +88,7 @@ const variants: Variant[] = [
   },
   {
     name: 'mocra, parser 32 / publish 32',
-    concurrency: { parser: 32, publish: 32 },
+    concurrency: { parser: 32, download: 32 },
     processing: [],
     endToEnd: [],
     calls: 0,

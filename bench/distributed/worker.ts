@@ -51,7 +51,7 @@ if (env('MODE') === 'mocra') {
     store,
     queues,
     workerId: name,
-    concurrency: { parser: concurrency, publish: concurrency * 2 },
+    concurrency: { parser: concurrency, download: concurrency * 2 },
     rateLimit: { global: false, perKey: { rate: 1_000_000, intervalMs: 1000, burst: 100_000 } },
     retryPollMs: 50,
     stopTimeoutMs: 2_000,

@@ -36,7 +36,7 @@ export const demoLimiterOptions = {
 
 /** Engine tunables: two layers of retries, thresholds for pages that stay broken. */
 export const demoEngineOptions = {
-  concurrency: { parser: 16, publish: 8 },
+  concurrency: { parser: 16, download: 8 },
   downloadRetry: { maxRetries: 2, initialDelayMs: 50, maxDelayMs: 500, maxRetryAfterMs: 1_000 },
   nodeRetry: { maxRetries: 5, initialDelayMs: 100, maxDelayMs: 1_000 },
   // the flaky pages make ~25 nodes fail once each; the threshold is for pages that stay broken

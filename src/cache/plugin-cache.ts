@@ -8,11 +8,14 @@ import {
   invalid,
   optionalClock,
   optionalNumber,
+  optionalString,
   readOptions,
   requireFunction,
   requireString,
 } from '../internal/validate.js';
 import type { CacheService } from '../store/types.js';
+import { MetricName } from '../observe/metric-names.js';
+import { readMetrics, type Metrics } from '../observe/metrics.js';
 import { canonicalKey } from './canonical-key.js';
 
 /** Options of {@link PluginCache}. */
@@ -29,6 +32,10 @@ export interface PluginCacheOptions {
   tier2TtlMs?: number;
   /** Time source. @defaultValue performance.now */
   clock?: Clock;
+  /** Where hits and misses are counted (`cache_hit_total`, `cache_miss_total`). @defaultValue none */
+  metrics?: Metrics;
+  /** The `cache` label of its metrics. @defaultValue 'plugin_cache' */
+  name?: string;
 }
 
 /** Options of {@link PluginCache.getOrCompute}. */
@@ -109,6 +116,8 @@ export class PluginCache<V = unknown> {
   #head: Entry<V> | null = null;
   #tail: Entry<V> | null = null;
   #size = 0;
+  readonly #metrics: Metrics | undefined;
+  readonly #labels: { cache: string };
   #hits = 0;
   #misses = 0;
   #loads = 0;
@@ -127,7 +136,11 @@ export class PluginCache<V = unknown> {
       'tier2',
       'tier2TtlMs',
       'clock',
+      'metrics',
+      'name',
     ]);
+    this.#metrics = readMetrics(W, o.metrics);
+    this.#labels = { cache: optionalString(W, 'name', o.name, 'plugin_cache') };
     this.#ttl = optionalNumber(W, 'ttlMs', o.ttlMs, 300_000, {
       greaterThan: 0,
       allowInfinity: true,
@@ -164,9 +177,11 @@ export class PluginCache<V = unknown> {
     const entry = this.#lookup(pluginId, canonicalKey(key));
     if (entry) {
       this.#hits++;
+      if (this.#metrics) this.#metrics.increment(MetricName.CACHE_HIT, this.#labels);
       return entry.value;
     }
     this.#misses++;
+    if (this.#metrics) this.#metrics.increment(MetricName.CACHE_MISS, this.#labels);
     return undefined;
   }
 
@@ -197,10 +212,13 @@ export class PluginCache<V = unknown> {
       const entry = this.#lookup(pluginId, k);
       if (entry) {
         this.#hits++;
+        if (this.#metrics) this.#metrics.increment(MetricName.CACHE_HIT, this.#labels);
+        if (this.#metrics) this.#metrics.increment(MetricName.CACHE_HIT, this.#labels);
         return entry.value;
       }
     }
     this.#misses++;
+    if (this.#metrics) this.#metrics.increment(MetricName.CACHE_MISS, this.#labels);
     let flights = this.#flights.get(pluginId);
     const running = flights?.get(k);
     if (running) return running.promise;

@@ -4,12 +4,13 @@
  *
  * Back-pressure: `push` first tries to enqueue; when the queue is full the producer waits
  * (FIFO) until there is room, its signal aborts, or `maxWaitMs` passes. Every wait and every
- * refusal is counted as `<queue>_backpressure_total{queue, reason}`. Nothing is dropped silently.
+ * refusal is counted as `queue_backpressure_total{queue, reason}`. Nothing is dropped silently.
  */
 import { QueueFullError } from '../errors.js';
 import { abortError, onAbort } from '../internal/abort.js';
 import { unrefTimeout } from '../internal/clock.js';
 import { readOptions, optionalNumber, requireString } from '../internal/validate.js';
+import { MetricName } from '../observe/metric-names.js';
 import { noopMetrics, type Metrics } from '../observe/metrics.js';
 
 /** One message handed to a consumer; settle it with `ack` or `release`. */
@@ -116,7 +117,6 @@ export class MemoryQueue<T> implements ChainQueue<T> {
   readonly name: string;
   readonly #capacity: number;
   readonly #metrics: Metrics;
-  readonly #counterName: string;
   #items: Entry<T>[] = [];
   #head = 0;
   #producers: ProducerWaiter<T>[] = [];
@@ -135,7 +135,6 @@ export class MemoryQueue<T> implements ChainQueue<T> {
       allowInfinity: true,
     });
     this.#metrics = o.metrics ?? noopMetrics;
-    this.#counterName = `${this.name}_backpressure_total`;
   }
 
   size(): number {
@@ -279,7 +278,7 @@ export class MemoryQueue<T> implements ChainQueue<T> {
   }
 
   #count(reason: string): void {
-    this.#metrics.increment(this.#counterName, { queue: this.name, reason });
+    this.#metrics.increment(MetricName.QUEUE_BACKPRESSURE, { queue: this.name, reason });
   }
 
   /** Hands an entry to a waiting consumer, or stores it. */

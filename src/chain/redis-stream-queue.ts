@@ -29,6 +29,7 @@ import {
   requireFunction,
   requireString,
 } from '../internal/validate.js';
+import { MetricName } from '../observe/metric-names.js';
 import { noopMetrics, type Metrics } from '../observe/metrics.js';
 import { keySlot } from '../store/key-slot.js';
 import type { ChainQueue, Delivery, PushOptions } from './queue.js';
@@ -308,7 +309,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
    */
   async deadLetter(message: T, reason: string): Promise<void> {
     const payload = this.#o.encode(message);
-    this.#metrics.increment('dead_letter_total', { queue: this.name });
+    this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
     await this.#call(() => this.#appendDeadLetter(reason, payload, '', 0));
   }
 
@@ -405,7 +406,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   }
 
   #count(reason: string): void {
-    this.#metrics.increment(`${this.name}_backpressure_total`, { queue: this.name, reason });
+    this.#metrics.increment(MetricName.QUEUE_BACKPRESSURE, { queue: this.name, reason });
   }
 
   async #hasRoom(): Promise<boolean> {
@@ -485,7 +486,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       },
       deadLetter: async (reason: string) => {
         if (!settle()) return;
-        this.#metrics.increment('dead_letter_total', { queue: this.name });
+        this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
         await this.#call(() => this.#moveToDeadLetters(entry.id, payload, reason, deliveries));
       },
     });
@@ -517,7 +518,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     reason: string,
     deliveries: number,
   ): Promise<void> {
-    this.#metrics.increment('dead_letter_total', { queue: this.name });
+    this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
     try {
       await this.#moveToDeadLetters(entry.id, payload, reason, deliveries);
     } catch {
@@ -670,7 +671,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         number,
       ][];
       const times = pending[0]?.[3] ?? 1;
-      this.#metrics.increment('queue_reclaimed_total', { queue: this.name });
+      this.#metrics.increment(MetricName.QUEUE_RECLAIMED, { queue: this.name });
       out.push({ id, fields, deliveries: times });
     }
     return out;

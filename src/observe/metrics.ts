@@ -3,6 +3,8 @@
  * tests and for end-of-run summaries) and an adapter for prom-client.
  */
 
+import { invalid } from '../internal/validate.js';
+
 /** Label values of one series, e.g. `{ result: 'EXECUTE' }`. */
 export type MetricLabels = Readonly<Record<string, string>>;
 
@@ -28,6 +30,26 @@ const noop = (): void => {};
 
 /** Metrics that record nothing: the default everywhere. */
 export const noopMetrics: Metrics = Object.freeze({ increment: noop, observe: noop, gauge: noop });
+
+/**
+ * Reads an optional `metrics` option: undefined when absent or {@link noopMetrics} (so callers
+ * skip the work of measuring), else the Metrics.
+ * @throws {@link ConfigError} naming `metrics` when it lacks increment/observe/gauge.
+ * @internal
+ */
+export function readMetrics(where: string, value: unknown): Metrics | undefined {
+  if (value === undefined || value === noopMetrics) return undefined;
+  const m = value as Partial<Metrics> | null;
+  if (
+    m === null ||
+    typeof m !== 'object' ||
+    typeof m.increment !== 'function' ||
+    typeof m.observe !== 'function' ||
+    typeof m.gauge !== 'function'
+  )
+    invalid(where, 'metrics', 'a Metrics (increment/observe/gauge)', value);
+  return m as Metrics;
+}
 
 function seriesKey(name: string, labels: MetricLabels | undefined): string {
   if (!labels) return name;

@@ -14,6 +14,7 @@ import {
   readOptions,
   requireNumber,
 } from '../internal/validate.js';
+import { readMetrics, type Metrics } from '../observe/metrics.js';
 import type { CacheService } from '../store/types.js';
 
 /**
@@ -93,6 +94,11 @@ export interface RateLimiterOptions {
   clock?: Clock;
   /** Random number source in [0, 1) for jitter (tests pass a fixed one). @defaultValue Math.random */
   random?: () => number;
+  /**
+   * Where decisions and waits are reported (`rate_limit_decision_total{limiter,decision}`,
+   * `rate_limit_wait_ms{limiter}`, labelled with `name`). @defaultValue none
+   */
+  metrics?: Metrics;
 }
 
 /** A bucket with its GCRA parameters in integer microseconds. @internal */
@@ -116,6 +122,7 @@ export interface ResolvedRateLimiterOptions {
   readonly name: string;
   readonly clock: Clock;
   readonly random: () => number;
+  readonly metrics: Metrics | undefined;
 }
 
 const WHERE = 'RateLimiter';
@@ -191,6 +198,7 @@ export function resolveRateLimiterOptions(
     'name',
     'clock',
     'random',
+    'metrics',
   ]);
   const global = resolveOptional('global', raw.global, DEFAULT_GLOBAL);
   const perKey = resolveOptional('perKey', raw.perKey, DEFAULT_PER_KEY);
@@ -237,6 +245,7 @@ export function resolveRateLimiterOptions(
   }
   const clock = optionalClock(WHERE, 'clock', raw.clock, monotonicClock);
   const random = optionalFunction<() => number>(WHERE, 'random', raw.random) ?? Math.random;
+  const metrics = readMetrics(WHERE, raw.metrics);
   return Object.freeze({
     global,
     perKey,
@@ -246,5 +255,6 @@ export function resolveRateLimiterOptions(
     name,
     clock,
     random,
+    metrics,
   });
 }

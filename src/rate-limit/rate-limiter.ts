@@ -8,6 +8,7 @@ import { unrefTimeout } from '../internal/clock.js';
 import { invalid, optionalNumber, optionalSignal, readOptions } from '../internal/validate.js';
 import type { ScriptRunner } from '../store/types.js';
 import { LocalRateStore } from './local-store.js';
+import { meterRateLimiter } from './metered.js';
 import type { RateLimiterOptions, ResolvedBucket, ResolvedRateLimiterOptions } from './options.js';
 import { resolveRateLimiterOptions } from './options.js';
 import { RedisRateStore } from './redis-store.js';
@@ -101,6 +102,7 @@ export class RateLimiter {
       this.#local = new LocalRateStore(this.#options.clock);
       this.#store = this.#local;
     }
+    if (this.#options.metrics) meterRateLimiter(this, this.#options.metrics, this.#options.name);
   }
 
   /** Whether the budget is shared through a distributed store (Redis). */

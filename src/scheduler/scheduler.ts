@@ -21,8 +21,11 @@ import {
   invalid,
   optionalBoolean,
   optionalNumber,
+  optionalString,
   readOptions,
 } from '../internal/validate.js';
+import { MetricName } from '../observe/metric-names.js';
+import { readMetrics, type Metrics } from '../observe/metrics.js';
 import {
   PRIORITIES,
   type Priority,
@@ -252,6 +255,8 @@ export class TaskScheduler {
   #cancelled = 0;
   #timedOut = 0;
   #rejected = 0;
+  readonly #metrics: Metrics | undefined;
+  readonly #labels: { scheduler: string };
   #totalWaitMs = 0;
   #maxWaitMs = 0;
   #totalRunMs = 0;
@@ -268,7 +273,11 @@ export class TaskScheduler {
       'keyConcurrency',
       'rateLimiter',
       'paused',
+      'metrics',
+      'name',
     ]);
+    this.#metrics = readMetrics(w, o.metrics);
+    this.#labels = { scheduler: optionalString(w, 'name', o.name, 'scheduler') };
     this.#max = optionalNumber(w, 'maxConcurrent', o.maxConcurrent, 10, { integer: true, min: 1 });
     this.#capacity = optionalNumber(w, 'queueCapacity', o.queueCapacity, 1000, {
       integer: true,
@@ -429,6 +438,8 @@ export class TaskScheduler {
     this.#queued++;
     this.#queuedBy[prio]!++;
     this.#queues[prio]!.push(generic);
+    if (this.#metrics)
+      this.#metrics.gauge(MetricName.SCHEDULER_QUEUE_DEPTH, this.#queued, this.#labels);
     this.#pump();
     return rec;
   }
@@ -776,6 +787,11 @@ export class TaskScheduler {
     );
   }
 
+  #measureStart(waitMs: number): void {
+    this.#metrics!.observe(MetricName.SCHEDULER_WAIT, waitMs, this.#labels);
+    this.#metrics!.gauge(MetricName.SCHEDULER_QUEUE_DEPTH, this.#queued, this.#labels);
+  }
+
   #start(rec: TaskRecord<unknown>): void {
     rec.st = RUNNING;
     this.#slots++;
@@ -788,6 +804,7 @@ export class TaskScheduler {
     rec.at = now;
     this.#totalWaitMs += wait;
     if (wait > this.#maxWaitMs) this.#maxWaitMs = wait;
+    if (this.#metrics) this.#measureStart(wait);
     const timeoutMs = rec.ext?.timeoutMs ?? this.#defaultTimeoutMs;
     if (timeoutMs > 0) rec.x.timer = unrefTimeout(() => this.#timeout(rec, timeoutMs), timeoutMs);
     if (this.#emitter.has('taskStarted')) {

@@ -1,6 +1,7 @@
 /**
  * Public types of the task scheduler.
  */
+import type { Metrics } from '../observe/metrics.js';
 
 /** Task priority, lowest to highest. */
 export type Priority = 'low' | 'normal' | 'high' | 'critical';
@@ -109,6 +110,10 @@ export interface SchedulerOptions {
   rateLimiter?: SchedulerRateLimiter;
   /** Start paused (call `resume()`). @defaultValue false */
   paused?: boolean;
+  /** Where queue depth and wait times are reported (`scheduler_queue_depth`, `scheduler_wait_ms`). @defaultValue none */
+  metrics?: Metrics;
+  /** The `scheduler` label of its metrics. @defaultValue 'scheduler' */
+  name?: string;
 }
 
 /** Payload of the `taskStarted` event. */

@@ -393,7 +393,7 @@ export function runChainEngineScenarios(name: string, fixture: () => Promise<Eng
       );
       expect(productIds(items)).toEqual(site.expectedProducts());
       expect(
-        metrics.counter('parser_backpressure_total', { queue: 'parser', reason: 'full_wait' }),
+        metrics.counter('queue_backpressure_total', { queue: 'parser', reason: 'full_wait' }),
       ).toBeGreaterThan(0);
     });
   });

@@ -58,6 +58,7 @@ export class Consumer {
       }
       if (delivery === null) break;
       this.#o.telemetry.received(role);
+      this.#o.telemetry.queueLevels(queue);
       active++;
       this.#handlers++;
       // the loop keeps at most `concurrency` in hand: each delivery runs at once, no scheduler
@@ -89,6 +90,7 @@ export class Consumer {
         error: String(error),
       });
     }
+    this.#o.telemetry.queueLevels(queue);
   }
 
   async #settle(

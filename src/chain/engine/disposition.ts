@@ -10,7 +10,7 @@ import type { EngineTelemetry } from './telemetry.js';
 export type Disposition =
   | { ack: true }
   | { release: true; delayMs: number; leaveOnStop?: boolean }
-  | { deadLetter: string }
+  | { deadLetter: string; stage?: IngressStage }
   | { leave: true };
 
 /** Acknowledge: done (or obsolete). @internal */
@@ -41,4 +41,39 @@ export async function setAside(
       error: String(error),
     });
   }
+}
+
+/** The stages of the ingress, in order. @internal */
+export type IngressStage =
+  'NormalizeInput' | 'LoadTask' | 'ThresholdPreCheck' | 'BuildModules' | 'ModuleDispatch';
+
+/** An error thrown by one stage of the ingress, with that stage. @internal */
+export class StageError {
+  constructor(
+    readonly stage: IngressStage,
+    readonly error: unknown,
+  ) {}
+}
+
+/** Awaits one stage's work; an error comes out as a {@link StageError} naming the stage. @internal */
+export async function atStage<T>(stage: IngressStage, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    throw error instanceof StageError ? error : new StageError(stage, error);
+  }
+}
+
+const STAGES: ReadonlySet<string> = new Set<IngressStage>([
+  'NormalizeInput',
+  'LoadTask',
+  'ThresholdPreCheck',
+  'BuildModules',
+  'ModuleDispatch',
+]);
+
+/** The stage a dead-letter reason names ('NormalizeInput: …'), else ModuleDispatch. @internal */
+export function stageOf(reason: string): IngressStage {
+  const head = reason.slice(0, reason.indexOf(':'));
+  return STAGES.has(head) ? (head as IngressStage) : 'ModuleDispatch';
 }

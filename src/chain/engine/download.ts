@@ -1,10 +1,11 @@
 /**
  * The default downloader and the download path of the engine: per-module concurrency cap, the
- * engine-wide publish scheduler, the rate limiter (per module), and the retry policy for
+ * engine-wide download scheduler, the rate limiter (per module), and the retry policy for
  * transient failures. All four are mocra primitives; nothing here re-implements them.
  */
 import { setMaxListeners } from 'node:events';
 import { DownloadError, isMocraError } from '../../errors.js';
+import type { Metrics } from '../../observe/metrics.js';
 import type { RateLimiter } from '../../rate-limit/index.js';
 import type { RetryPolicy } from '../../retry/index.js';
 import { createScheduler, type TaskScheduler } from '../../scheduler/index.js';
@@ -64,7 +65,10 @@ export interface DownloadPathOptions {
   downloader: Downloader;
   limiter: RateLimiter;
   retry: RetryPolicy;
-  publishConcurrency: number;
+  /** Downloads in flight at once, over all modules. */
+  concurrency: number;
+  /** Where the download schedulers report (queue depth, waits). */
+  metrics: Metrics | undefined;
   timeoutMs: number;
   onTry: (moduleId: string) => void;
 }
@@ -75,15 +79,17 @@ export interface DownloadPathOptions {
  */
 export class DownloadPath {
   readonly #o: DownloadPathOptions;
-  readonly #publish: TaskScheduler;
+  readonly #downloads: TaskScheduler;
   readonly #perModule = new Map<string, TaskScheduler>();
   readonly #shared = new WeakSet<AbortSignal>();
 
   constructor(options: DownloadPathOptions) {
     this.#o = options;
-    this.#publish = createScheduler({
-      maxConcurrent: options.publishConcurrency,
+    this.#downloads = createScheduler({
+      maxConcurrent: options.concurrency,
       queueCapacity: Infinity,
+      metrics: options.metrics,
+      name: 'chain_download',
     });
   }
 
@@ -101,7 +107,7 @@ export class DownloadPath {
       this.#shared.add(signal);
     }
     const attempt = (): Promise<DownloadResult> =>
-      this.#publish.run(
+      this.#downloads.run(
         () =>
           this.#o.retry.execute(
             async ({ attempt: n, signal: s }) => {
@@ -144,7 +150,12 @@ export class DownloadPath {
     if (module.concurrency === undefined) return attempt();
     let capped = this.#perModule.get(module.id);
     if (!capped) {
-      capped = createScheduler({ maxConcurrent: module.concurrency, queueCapacity: Infinity });
+      capped = createScheduler({
+        maxConcurrent: module.concurrency,
+        queueCapacity: Infinity,
+        metrics: this.#o.metrics,
+        name: `chain_download:${module.id}`,
+      });
       this.#perModule.set(module.id, capped);
     }
     return capped.run(attempt, { signal });
@@ -153,7 +164,7 @@ export class DownloadPath {
   /** Cancels queued downloads and waits for running ones. */
   async close(): Promise<void> {
     await Promise.all([
-      this.#publish.shutdown({ mode: 'cancel' }),
+      this.#downloads.shutdown({ mode: 'cancel' }),
       ...[...this.#perModule.values()].map((s) => s.shutdown({ mode: 'cancel' })),
     ]);
   }

@@ -20,6 +20,7 @@ import { OutboxRelay } from './relay.js';
 import { RetryPump } from './retry-pump.js';
 import { Sweeper } from './sweeper.js';
 import { TaskRecords } from './task-records.js';
+import { timedState } from './timed-state.js';
 import { EngineTelemetry } from './telemetry.js';
 import type {
   ChainDeadLetter,
@@ -122,14 +123,16 @@ class ChainEngineImpl implements ChainEngine {
     });
     this.#telemetry = telemetry;
     const log = telemetry.log.bind(telemetry);
+    const state = telemetry.measured ? timedState(o.state, telemetry) : o.state;
     this.#tasks = new TaskRecords({
       store: o.store,
       keys: o.keys,
       ttlMs: o.stateTtlMs,
       loadLoginInfo: o.loadLoginInfo,
+      metrics: telemetry.measured ? o.metrics : undefined,
     });
     this.#pump = new RetryPump({
-      state: o.state,
+      state,
       keys: o.keys,
       pollMs: o.retryPollMs,
       forgetAfterMs: o.relayLeaseMs,
@@ -138,7 +141,7 @@ class ChainEngineImpl implements ChainEngine {
       log,
     });
     this.#relay = new OutboxRelay({
-      state: o.state,
+      state,
       queues: o.queues,
       leaseMs: o.relayLeaseMs,
       telemetry,
@@ -146,7 +149,7 @@ class ChainEngineImpl implements ChainEngine {
       retries: this.#pump,
     });
     this.#sweeper = new Sweeper({
-      state: o.state,
+      state,
       workerId: o.workerId,
       intervalMs: o.sweepIntervalMs,
       windowMs: o.sweepWindowMs,
@@ -160,12 +163,13 @@ class ChainEngineImpl implements ChainEngine {
       downloader: o.downloader,
       limiter: o.limiter,
       retry: o.downloadRetry,
-      publishConcurrency: o.concurrency.publish,
+      concurrency: o.concurrency.download,
+      metrics: telemetry.measured ? o.metrics : undefined,
       timeoutMs: o.downloadTimeoutMs,
       onTry: (moduleId) => telemetry.download(moduleId),
     });
     const host: ProcessorHost = {
-      state: o.state,
+      state,
       store: o.store,
       keys: o.keys,
       downloads: this.#downloads,
@@ -183,12 +187,12 @@ class ChainEngineImpl implements ChainEngine {
     for (const m of o.modules.values()) processors.set(m.id, new ModuleProcessorWithChain(m, host));
     const touch = (taskId: string): void => this.#sweeper.touch(taskId);
     const ingress = new Ingress({
-      state: o.state,
+      state,
       queues: o.queues,
       processors,
       tasks: this.#tasks,
       errors: new ErrorTaskHandler({
-        state: o.state,
+        state,
         keys: o.keys,
         modules: o.modules,
         tasks: this.#tasks,

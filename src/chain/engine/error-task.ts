@@ -14,7 +14,7 @@ import {
   ThresholdCode,
   type ChainStateStore,
 } from '../state/index.js';
-import { ACK, type Disposition } from './disposition.js';
+import { ACK, StageError, atStage, type Disposition } from './disposition.js';
 import { OUTBOX_RETRY } from './outbox.js';
 import type { RetryPump } from './retry-pump.js';
 import { THRESHOLD_NAMES, type EngineTelemetry } from './telemetry.js';
@@ -51,11 +51,11 @@ export class ErrorTaskHandler {
     try {
       await this.#o.tasks.load(etm.taskId);
     } catch (error) {
-      if (error instanceof TaskNotFound)
-        return {
-          deadLetter: `LoadTask: task ${JSON.stringify(etm.taskId)} not found (never submitted to this store, or expired)`,
-        };
-      throw error;
+      if (!(error instanceof TaskNotFound)) throw new StageError('LoadTask', error);
+      telemetry.stateExpired();
+      return {
+        deadLetter: `LoadTask: task ${JSON.stringify(etm.taskId)} not found (never submitted to this store, or expired)`,
+      };
     }
     // BuildModules
     const module = this.#o.modules.get(etm.moduleId);
@@ -64,15 +64,18 @@ export class ErrorTaskHandler {
         deadLetter: `BuildModules: module ${JSON.stringify(etm.moduleId)} is not registered`,
       };
     // ThresholdPreCheck + decision, in one atomic transition
-    const d = await state.thresholdDecide({
-      taskId: etm.taskId,
-      moduleId: etm.moduleId,
-      moduleThreshold: module.errorThreshold ?? this.#o.moduleThreshold,
-      taskThreshold: this.#o.taskThreshold,
-      retryAfterMs: etm.error.retryAfterMs ?? 0,
-      // a duplicate delivery of this ErrorTaskModel is counted once
-      failureId: `${this.#o.keys.ptmKey(toNodeId(etm))}@${etm.attempt}`,
-    });
+    const d = await atStage(
+      'ThresholdPreCheck',
+      state.thresholdDecide({
+        taskId: etm.taskId,
+        moduleId: etm.moduleId,
+        moduleThreshold: module.errorThreshold ?? this.#o.moduleThreshold,
+        taskThreshold: this.#o.taskThreshold,
+        retryAfterMs: etm.error.retryAfterMs ?? 0,
+        // a duplicate delivery of this ErrorTaskModel is counted once
+        failureId: `${this.#o.keys.ptmKey(toNodeId(etm))}@${etm.attempt}`,
+      }),
+    );
     const decision = THRESHOLD_NAMES[d.code];
     telemetry.errorTaskDecided(decision);
     const fields = {
@@ -133,7 +136,7 @@ export class ErrorTaskHandler {
       allowed: etm.error.retryable !== false,
     });
     if (r === RetryScheduleCode.RETRY_SCHEDULED) {
-      telemetry.retryScheduled(this.#o.pump.scheduled(node, etm.attempt, delayMs));
+      if (this.#o.pump.scheduled(node, etm.attempt, delayMs)) telemetry.retryScheduled();
       this.#o.touch(etm.taskId);
       telemetry.log('info', `retry ${etm.attempt} scheduled in ${delayMs} ms`, fields);
       return ACK;

@@ -16,7 +16,15 @@ import {
 import { nodeEventId } from '../node-id.js';
 import type { Delivery, ChainQueue } from '../queue.js';
 import { TerminatedCode, type ChainStateStore } from '../state/index.js';
-import { ACK, LEAVE, setAside, type Disposition } from './disposition.js';
+import {
+  ACK,
+  LEAVE,
+  StageError,
+  atStage,
+  setAside,
+  stageOf,
+  type Disposition,
+} from './disposition.js';
 import type { ErrorTaskHandler } from './error-task.js';
 import type { ModuleProcessorWithChain, NodeOutcome } from './processor.js';
 import { TaskNotFound, type TaskRecords } from './task-records.js';
@@ -51,6 +59,13 @@ export class Ingress {
 
   /** Runs one delivery through the ingress. Never throws. */
   async handle(queue: ChainQueue<string>, delivery: Delivery<string>): Promise<Disposition> {
+    const disposition = await this.#dispatch(queue, delivery);
+    if ('deadLetter' in disposition)
+      this.#o.telemetry.ingressFailed(disposition.stage ?? stageOf(disposition.deadLetter));
+    return disposition;
+  }
+
+  async #dispatch(queue: ChainQueue<string>, delivery: Delivery<string>): Promise<Disposition> {
     let input: ChainInput;
     try {
       input = normalizeMessage(delivery.message); // NormalizeInput
@@ -66,8 +81,10 @@ export class Ingress {
         case 'error_task':
           return await this.#o.errors.handle(input.node);
       }
-    } catch (error) {
-      return this.#interrupted(queue, delivery, error, false);
+    } catch (caught) {
+      const failure =
+        caught instanceof StageError ? caught : new StageError('ModuleDispatch', caught);
+      return this.#interrupted(queue, delivery, failure, false);
     }
   }
 
@@ -75,11 +92,13 @@ export class Ingress {
   #interrupted(
     queue: ChainQueue<string>,
     delivery: Delivery<string>,
-    error: unknown,
+    failure: StageError,
     leaseHeld: boolean,
   ): Disposition {
     if (this.#o.workSignal.aborted) return this.#stopping();
+    const error = failure.error;
     if (isMocraError(error) && error.retryable) {
+      this.#o.telemetry.ingressFailed(failure.stage);
       // e.g. Redis unavailable: nothing was committed; try the message again later
       this.#o.telemetry.log('warn', 'message will be retried: a retryable error interrupted it', {
         queue: queue.name,
@@ -97,23 +116,25 @@ export class Ingress {
     }
     return {
       deadLetter: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`,
+      stage: failure.stage,
     };
   }
 
   async #task(task: TaskModel & { runId: string }, raw: string): Promise<Disposition> {
     const { state, queues, telemetry } = this.#o;
     // LoadTask: the task record every later message of the task is loaded from
-    await this.#o.tasks.save(task);
+    await atStage('LoadTask', this.#o.tasks.save(task));
     this.#o.touch(task.taskId);
     for (const moduleId of task.modules) {
       // BuildModules
       if (!this.#o.processors.has(moduleId)) {
         const reason = `BuildModules: module ${JSON.stringify(moduleId)} is not registered`;
+        telemetry.ingressFailed('BuildModules');
         await setAside(telemetry, 'task', queues.task, raw, reason);
         continue;
       }
       // ThresholdPreCheck
-      const t = await state.terminated(task.taskId, moduleId);
+      const t = await atStage('ThresholdPreCheck', state.terminated(task.taskId, moduleId));
       if (t.code === TerminatedCode.TASK_TERMINATED) {
         telemetry.skipped('task_terminated');
         return ACK;
@@ -133,9 +154,12 @@ export class Ingress {
         prefixRequest: '',
       };
       if (task.metadata !== undefined) root.metadata = task.metadata;
-      await queues.parser.push(encodeMessage({ kind: 'parser_task', body: root }), {
-        signal: this.#o.workSignal,
-      });
+      await atStage(
+        'ModuleDispatch',
+        queues.parser.push(encodeMessage({ kind: 'parser_task', body: root }), {
+          signal: this.#o.workSignal,
+        }),
+      );
       telemetry.emit('ParserTaskProduced', {
         type: 'ParserTaskProduced',
         ...nodeEventId(root),
@@ -157,14 +181,17 @@ export class Ingress {
     try {
       record = await this.#o.tasks.load(ptm.taskId);
     } catch (error) {
-      if (error instanceof TaskNotFound)
-        return {
-          deadLetter: `LoadTask: task ${JSON.stringify(ptm.taskId)} not found (never submitted to this store, or expired)`,
-        };
-      throw error;
+      if (!(error instanceof TaskNotFound)) throw new StageError('LoadTask', error);
+      telemetry.stateExpired();
+      return {
+        deadLetter: `LoadTask: task ${JSON.stringify(ptm.taskId)} not found (never submitted to this store, or expired)`,
+      };
     }
     // ThresholdPreCheck (the claim checks the marks again, atomically)
-    const t = await this.#o.state.terminated(ptm.taskId, ptm.moduleId);
+    const t = await atStage(
+      'ThresholdPreCheck',
+      this.#o.state.terminated(ptm.taskId, ptm.moduleId),
+    );
     if (t.code !== TerminatedCode.ACTIVE) {
       telemetry.skipped(
         t.code === TerminatedCode.TASK_TERMINATED ? 'task_terminated' : 'module_terminated',
@@ -181,7 +208,7 @@ export class Ingress {
       return {
         deadLetter: `BuildModules: module ${JSON.stringify(ptm.moduleId)} has no step ${ptm.stepIdx}`,
       };
-    const info = await this.#o.tasks.taskInfo(record, ptm);
+    const info = await atStage('BuildModules', this.#o.tasks.taskInfo(record, ptm));
     // ModuleDispatch
     const run = await processor.run(
       ptm,
@@ -189,7 +216,13 @@ export class Ingress {
       `${this.#o.workerId}/${delivery.id}`,
       delivery.message,
     );
-    if ('error' in run) return this.#interrupted(queue, delivery, run.error, run.leaseHeld);
+    if ('error' in run)
+      return this.#interrupted(
+        queue,
+        delivery,
+        new StageError('ModuleDispatch', run.error),
+        run.leaseHeld,
+      );
     return this.#afterNode(run.outcome);
   }
 
@@ -211,7 +244,6 @@ export class Ingress {
       case 'replayed':
         return ACK;
       case 'failed':
-        this.#o.telemetry.nodeFailed();
         return ACK;
       case 'commit_rejected':
         // the claim was lost (lease expired, recovered or taken over): deliver the message again

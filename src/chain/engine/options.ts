@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { ConfigError } from '../../errors.js';
 import {
   invalid,
+  invalidCombination,
   optionalBoolean,
   optionalFunction,
   optionalNumber,
@@ -24,6 +25,7 @@ import { defineModule, type ModuleDefinition } from '../module.js';
 import { MemoryQueue } from '../queue.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
 import { fetchDownloader } from './download.js';
+import { writeLog } from './telemetry.js';
 import type { ChainEngineOptions, ChainQueues, Downloader } from './types.js';
 
 /** The name errors of the engine's options start with. */
@@ -81,7 +83,7 @@ export interface ResolvedOptions {
   readonly stopTimeoutMs: number;
   readonly workerId: string;
   /** Consumers of each queue, and downloads in flight over all modules. */
-  readonly concurrency: Readonly<{ task: number; parser: number; error: number; publish: number }>;
+  readonly concurrency: Readonly<{ task: number; parser: number; error: number; download: number }>;
   readonly store: CacheService;
   /** Whether the engine created the store (and closes it). */
   readonly ownsStore: boolean;
@@ -159,14 +161,30 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
   const c = readOptions(
     W,
     o.concurrency,
-    ['task', 'publish', 'parser', 'errorTask'],
+    ['task', 'download', 'publish', 'parser', 'errorTask'],
     'concurrency',
   );
+  if (c.publish !== undefined) {
+    if (c.download !== undefined)
+      invalidCombination(
+        W,
+        ['concurrency.download', 'concurrency.publish'],
+        '`concurrency.publish` is the old name of `concurrency.download`: pass only `download`',
+      );
+    warnOnce(
+      logger,
+      'concurrency.publish',
+      '`concurrency.publish` is deprecated: use `concurrency.download`',
+    );
+  }
   const concurrency = Object.freeze({
     task: optionalNumber(W, 'concurrency.task', c.task, 4, int(1)),
     parser: optionalNumber(W, 'concurrency.parser', c.parser, 8, int(1)),
     error: optionalNumber(W, 'concurrency.errorTask', c.errorTask, 2, int(1)),
-    publish: optionalNumber(W, 'concurrency.publish', c.publish, 16, int(1)),
+    download:
+      c.publish !== undefined
+        ? optionalNumber(W, 'concurrency.publish', c.publish, 16, int(1))
+        : optionalNumber(W, 'concurrency.download', c.download, 16, int(1)),
   });
 
   // store, runtime mode, state machine
@@ -224,10 +242,14 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     const base = readOptions<RateLimiterOptions>(
       W,
       o.rateLimit,
-      ['global', 'perKey', 'overrides', 'jitterMs', 'store', 'name', 'clock', 'random'],
+      ['global', 'perKey', 'overrides', 'jitterMs', 'store', 'name', 'clock', 'random', 'metrics'],
       'rateLimit',
     );
-    limiter = new RateLimiter({ ...base, overrides: { ...(base.overrides ?? {}), ...overrides } });
+    limiter = new RateLimiter({
+      ...base,
+      overrides: { ...(base.overrides ?? {}), ...overrides },
+      metrics: base.metrics ?? (metrics === noopMetrics ? undefined : metrics),
+    });
   }
   const downloadRetry =
     o.downloadRetry instanceof RetryPolicy
@@ -313,4 +335,13 @@ function readModules(list: unknown): ReadonlyMap<string, ModuleDefinition> {
     modules.set(def.id, def);
   }
   return modules;
+}
+
+const warned = new Set<string>();
+
+/** Logs a deprecation once per process (per option). */
+function warnOnce(logger: Logger, option: string, message: string): void {
+  if (warned.has(option)) return;
+  warned.add(option);
+  writeLog(logger, 'warn', message, { option, decision: 'deprecated' });
 }

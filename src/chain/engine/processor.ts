@@ -15,6 +15,7 @@ import type {
   DownloadResult,
   ModuleDefinition,
   ParseContext,
+  ParseOutput,
   StepContext,
   TaskInfo,
 } from '../module.js';
@@ -192,7 +193,7 @@ export class ModuleProcessorWithChain {
     };
     const started = performance.now();
     try {
-      const requests = await generateRequests(rt, this.module, ptm, ctx, fields);
+      const requests = await this.#generate(ptm, ctx, fields);
       const lastStep = stepIdx === this.module.steps.length - 1;
       if (!lastStep) await this.#persist(ptm, requests);
       const outputs = await Promise.all(
@@ -203,12 +204,15 @@ export class ModuleProcessorWithChain {
           } catch (error) {
             throw new NodeFailure('download', error);
           }
+          let out: ParseOutput;
           try {
-            const out = await step.parse(response, { ...ctx, request } as ParseContext);
-            return { request, out: checkParseOutput(out) };
+            out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
           } catch (error) {
+            if (!rt.signal.aborted) rt.telemetry.parsed(this.module.id, false);
             throw new NodeFailure('parse', error);
           }
+          rt.telemetry.parsed(this.module.id, true);
+          return { request, out };
         }),
       );
       const successors: Successor[] = [];
@@ -267,15 +271,18 @@ export class ModuleProcessorWithChain {
           items: items.length,
           lastStep,
         });
+        const ms = performance.now() - started;
+        rt.telemetry.processed(this.module.id, 'committed', ms);
         rt.telemetry.log('debug', 'node committed', {
           ...fields,
           decision: 'commit_ok',
           successors: successors.length,
           items: items.length,
-          duration_ms: Math.round(performance.now() - started),
+          duration_ms: Math.round(ms),
         });
         return 'committed';
       }
+      rt.telemetry.processed(this.module.id, 'rejected', performance.now() - started);
       rt.telemetry.log('warn', 'commit rejected: the claim was lost (lease expired or fenced)', {
         ...fields,
         decision: COMMIT_NAMES[code].toLowerCase(),
@@ -290,7 +297,31 @@ export class ModuleProcessorWithChain {
         return 'released';
       }
       const failure = caught instanceof NodeFailure ? caught : new NodeFailure('generate', caught);
-      return this.#fail(ptm, node, owner, version, epoch, failure, fields);
+      const outcome = await this.#fail(ptm, node, owner, version, epoch, failure, fields);
+      if (outcome === 'failed' || outcome === 'commit_rejected')
+        rt.telemetry.processed(
+          this.module.id,
+          outcome === 'failed' ? 'failed' : 'rejected',
+          performance.now() - started,
+        );
+      return outcome;
+    }
+  }
+
+  /** The node's requests (see generate.ts), counted. */
+  async #generate(
+    ptm: ParserTaskModel,
+    ctx: StepContext,
+    fields: LogFields,
+  ): Promise<ResolvedRequest[]> {
+    const rt = this.#host;
+    try {
+      const requests = await generateRequests(rt, this.module, ptm, ctx, fields);
+      rt.telemetry.generated(this.module.id, true);
+      return requests;
+    } catch (error) {
+      if (!rt.signal.aborted) rt.telemetry.generated(this.module.id, false);
+      throw error;
     }
   }
 
@@ -347,7 +378,7 @@ export class ModuleProcessorWithChain {
       errorHash: info.hash,
       message: OUTBOX_ETM + encodeMessage({ kind: 'error_task', body: etm }),
     });
-    rt.telemetry.commitError(COMMIT_ERROR_NAMES[code]);
+    rt.telemetry.commitError(COMMIT_ERROR_NAMES[code], this.module.id);
     if (code === CommitErrorCode.ERROR_ALREADY_EMITTED) {
       rt.outboxWritten(ptm.taskId); // a replay after a lost reply: make sure the queued ErrorTaskModel goes out
       return 'error_already_emitted';

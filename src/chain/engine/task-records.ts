@@ -5,6 +5,7 @@
  */
 import { PluginCache } from '../../cache/index.js';
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
+import type { Metrics } from '../../observe/metrics.js';
 import type { CacheService } from '../../store/index.js';
 import type { JsonObject, ParserTaskModel, TaskModel } from '../messages.js';
 import type { TaskInfo } from '../module.js';
@@ -29,26 +30,35 @@ export interface TaskRecordsOptions {
   keys: ChainKeyBuilder;
   ttlMs: number;
   loadLoginInfo: ChainEngineOptions['loadLoginInfo'];
+  /** Where the caches count hits and misses. */
+  metrics: Metrics | undefined;
 }
 
 /** Saves and loads task records and builds the task info of a node. @internal */
 export class TaskRecords {
   readonly #o: TaskRecordsOptions;
-  readonly #records = new PluginCache<TaskRecord>({
-    ttlMs: 60_000,
-    ttiMs: 30_000,
-    maxEntries: 10_000,
-  });
-  readonly #logins = new PluginCache<{ value: JsonObject | undefined }>({
-    ttlMs: 300_000,
-    ttiMs: 120_000,
-    maxEntries: 10_000,
-  });
+  readonly #records: PluginCache<TaskRecord>;
+  readonly #logins: PluginCache<{ value: JsonObject | undefined }>;
   /** Login info of submitted tasks (when there is no `loadLoginInfo`). */
   readonly #submitted = new Map<string, JsonObject>();
 
   constructor(options: TaskRecordsOptions) {
     this.#o = options;
+    const metrics = options.metrics;
+    this.#records = new PluginCache<TaskRecord>({
+      ttlMs: 60_000,
+      ttiMs: 30_000,
+      maxEntries: 10_000,
+      metrics,
+      name: 'chain_task_record',
+    });
+    this.#logins = new PluginCache<{ value: JsonObject | undefined }>({
+      ttlMs: 300_000,
+      ttiMs: 120_000,
+      maxEntries: 10_000,
+      metrics,
+      name: 'chain_login_info',
+    });
   }
 
   /** Keeps the login info a TaskModel was submitted with, in this process only. */

@@ -5,7 +5,8 @@
  */
 import { Emitter } from '../../internal/emitter.js';
 import type { LogFields, Logger } from '../../observe/logger.js';
-import type { Metrics } from '../../observe/metrics.js';
+import { MetricName as M } from '../../observe/metric-names.js';
+import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import type {
   ChainDeadLetter,
   ChainEngineStats,
@@ -69,8 +70,14 @@ export interface NodeTelemetry {
   claim(result: (typeof CLAIM_NAMES)[number]): void;
   /** A success commit answered. */
   commit(result: (typeof COMMIT_NAMES)[number]): void;
-  /** A failure commit answered. */
-  commitError(result: (typeof COMMIT_ERROR_NAMES)[number]): void;
+  /** A failure commit answered (ERROR_EMIT_OK: the node's ErrorTaskModel is queued). */
+  commitError(result: (typeof COMMIT_ERROR_NAMES)[number], moduleId: string): void;
+  /** A step's generate returned requests, or failed. */
+  generated(moduleId: string, ok: boolean): void;
+  /** A step's parse returned a valid output, or failed. */
+  parsed(moduleId: string, ok: boolean): void;
+  /** A claimed node ended (committed, failed, or its commit was rejected) after `ms`. */
+  processed(moduleId: string, outcome: 'committed' | 'failed' | 'rejected', ms: number): void;
   /** The fallback gate decided. */
   fallback(decision: 'allowed' | 'refused'): void;
   /** Emits an event to the engine's listeners. */
@@ -93,6 +100,8 @@ export interface EngineTelemetryOptions {
 export class EngineTelemetry implements NodeTelemetry {
   readonly #logger: Logger;
   readonly #metrics: Metrics;
+  /** Whether metrics are recorded at all (gauges and timings are skipped when not). */
+  readonly #measured: boolean;
   readonly #runtimeMode: 'single_node' | 'distributed';
   readonly #emitter: Emitter<ChainEventMap>;
   readonly #deadLetters: ChainDeadLetter[] = [];
@@ -101,6 +110,7 @@ export class EngineTelemetry implements NodeTelemetry {
   constructor(options: EngineTelemetryOptions) {
     this.#logger = options.logger;
     this.#metrics = options.metrics;
+    this.#measured = options.metrics !== noopMetrics;
     this.#runtimeMode = options.runtimeMode;
     this.#emitter = new Emitter<ChainEventMap>((error) =>
       this.log('error', 'an event listener threw', { error: String(error) }),
@@ -127,6 +137,11 @@ export class EngineTelemetry implements NodeTelemetry {
       received: { task: 0, parser: 0, error: 0 },
       skipped: {},
     };
+  }
+
+  /** Whether metrics are recorded (not the no-op default): timings are taken only then. */
+  get measured(): boolean {
+    return this.#measured;
   }
 
   // ── logs and events ────────────────────────────────────────────────────────
@@ -169,22 +184,35 @@ export class EngineTelemetry implements NodeTelemetry {
   /** A task was submitted through `submit()`. */
   taskSubmitted(): void {
     this.#stats.tasksSubmitted++;
+    this.#metrics.increment(M.TASK_SUBMITTED);
   }
 
   /** A delivery was received from the queue of `role`. */
   received(role: 'task' | 'parser' | 'error'): void {
     this.#stats.received[role]++;
+    this.#metrics.increment(M.TASK_INGRESS, { kind: INGRESS_KIND[role] });
+  }
+
+  /** The ingress dead-lettered or released a delivery after a failure at `stage`. */
+  ingressFailed(stage: string): void {
+    this.#metrics.increment(M.TASK_INGRESS_FAILED, { stage });
+  }
+
+  /** LoadTask found no record of the task (expired, or never submitted to this store). */
+  stateExpired(): void {
+    this.#metrics.increment(M.STATE_EXPIRED);
   }
 
   /** A message was dropped as obsolete. */
   skipped(reason: string): void {
     this.#stats.skipped[reason] = (this.#stats.skipped[reason] ?? 0) + 1;
+    this.#metrics.increment(M.MESSAGE_SKIPPED, { reason });
   }
 
   /** A message was set aside with a reason (counted once, here). */
   deadLettered(queue: string, message: string, reason: string): void {
     this.#stats.deadLettered++;
-    this.#metrics.increment('dead_letter_total', {
+    this.#metrics.increment(M.CHAIN_DEAD_LETTER, {
       queue,
       reason: reason.split(':')[0] ?? 'unknown',
     });
@@ -194,100 +222,135 @@ export class EngineTelemetry implements NodeTelemetry {
     this.emit('MessageDeadLettered', { type: 'MessageDeadLettered', queue, reason, message });
   }
 
+  /** The waiting and in-flight messages of a queue, as this process sees them. */
+  queueLevels(queue: { name: string; size(): number; inFlight(): number }): void {
+    if (!this.#measured) return;
+    this.#metrics.gauge(M.QUEUE_DEPTH, queue.size(), { queue: queue.name });
+    this.#metrics.gauge(M.QUEUE_IN_FLIGHT, queue.inFlight(), { queue: queue.name });
+  }
+
   claim(result: (typeof CLAIM_NAMES)[number]): void {
     this.#stats.claims[result] = (this.#stats.claims[result] ?? 0) + 1;
-    this.#metrics.increment('ptm_claim_total', { result });
+    this.#metrics.increment(M.PTM_CLAIM, { result });
+  }
+
+  generated(moduleId: string, ok: boolean): void {
+    this.#metrics.increment(ok ? M.MODULE_STEP_GENERATE : M.MODULE_STEP_GENERATE_FAILED, {
+      module: moduleId,
+    });
+  }
+
+  parsed(moduleId: string, ok: boolean): void {
+    this.#metrics.increment(ok ? M.PARSER_SUCCESS : M.PARSER_FAILED, { module: moduleId });
   }
 
   commit(result: (typeof COMMIT_NAMES)[number]): void {
     this.#stats.commits[result] = (this.#stats.commits[result] ?? 0) + 1;
-    this.#metrics.increment('ptm_commit_total', { result });
+    this.#metrics.increment(M.PTM_COMMIT, { result });
+    if (result === 'COMMIT_OK') this.#metrics.increment(M.ADVANCE_GATE_WIN);
+    else if (result === 'CAS_CONFLICT') this.#metrics.increment(M.ADVANCE_GATE_LOST);
   }
 
-  commitError(result: (typeof COMMIT_ERROR_NAMES)[number]): void {
-    this.#metrics.increment('ptm_commit_error_total', { result });
+  commitError(result: (typeof COMMIT_ERROR_NAMES)[number], moduleId: string): void {
+    this.#metrics.increment(M.PTM_COMMIT_ERROR, { result });
+    if (result === 'ERROR_EMIT_OK') {
+      this.#stats.nodeFailures++;
+      this.#metrics.increment(M.ERROR_TASK_EMITTED, { module: moduleId });
+    }
+  }
+
+  processed(moduleId: string, outcome: 'committed' | 'failed' | 'rejected', ms: number): void {
+    if (!this.#measured) return;
+    this.#metrics.observe(M.PTM_PROCESSING_DURATION, ms, { module: moduleId, outcome });
   }
 
   fallback(decision: 'allowed' | 'refused'): void {
     if (decision === 'allowed') {
       this.#stats.fallbacks++;
-      this.#metrics.increment('fallback_gate_hit_total');
+      this.#metrics.increment(M.FALLBACK_GATE_HIT);
     } else {
       this.#stats.fallbacksRefused++;
-      this.#metrics.increment('fallback_gate_block_total');
+      this.#metrics.increment(M.FALLBACK_GATE_BLOCK);
     }
-  }
-
-  /** A node failed and its ErrorTaskModel was committed. */
-  nodeFailed(): void {
-    this.#stats.nodeFailures++;
   }
 
   /** A ParserTaskModel was put on the parser queue. */
   parserTaskProduced(source: 'root' | 'commit' | 'retry'): void {
-    this.#metrics.increment('parser_task_produced_total', { source });
+    this.#metrics.increment(M.PARSER_TASK_PRODUCED, { source });
   }
 
   /** One download try started. */
   download(moduleId: string): void {
     this.#stats.downloads++;
-    this.#metrics.increment('download_total', { module: moduleId });
+    this.#metrics.increment(M.DOWNLOAD, { module: moduleId });
   }
 
   /** A download is tried again inside one node attempt. */
   downloadRetry(): void {
     this.#stats.downloadRetries++;
-    this.#metrics.increment('download_retry_total');
+    this.#metrics.increment(M.DOWNLOAD_RETRY);
   }
 
   /** An output item was relayed to the sink. */
   item(item: ChainItem): void {
     this.#stats.items++;
-    this.#metrics.increment('items_total', { module: item.moduleId });
+    this.#metrics.increment(M.ITEMS, { module: item.moduleId });
   }
 
   /** `onItem` threw. */
   itemSinkError(moduleId: string): void {
-    this.#metrics.increment('item_sink_error_total', { module: moduleId });
+    this.#metrics.increment(M.ITEM_SINK_ERROR, { module: moduleId });
   }
 
   /** A relay left the rest of a batch: its lease was running out. */
   outboxLeaseExpired(): void {
-    this.#metrics.increment('outbox_lease_expired_total');
+    this.#metrics.increment(M.OUTBOX_LEASE_EXPIRED);
   }
 
   /** The threshold transition decided for an ErrorTaskModel. */
   errorTaskDecided(decision: (typeof THRESHOLD_NAMES)[number]): void {
-    this.#metrics.increment('error_task_decide_total', { decision });
+    this.#metrics.increment(M.ERROR_TASK_DECIDE, { decision });
   }
 
   /** A module or a task was terminated by its threshold. */
   terminated(scope: 'module' | 'task'): void {
     if (scope === 'module') this.#stats.modulesTerminated++;
     else this.#stats.tasksTerminated++;
-    this.#metrics.increment('error_task_terminated_total', { scope });
+    this.#metrics.increment(M.ERROR_TASK_TERMINATED, { scope });
   }
 
-  /** A node retry was scheduled (`first`: not a duplicate of one this process scheduled). */
-  retryScheduled(first: boolean): void {
-    if (first) this.#stats.retriesScheduled++;
-    this.#metrics.increment('error_task_retry_total');
+  /** A node retry was scheduled (a duplicate of one this process scheduled is not counted). */
+  retryScheduled(): void {
+    this.#stats.retriesScheduled++;
+    this.#metrics.increment(M.ERROR_TASK_RETRY);
   }
 
   /** A node was given up. */
   givenUp(reason: string): void {
     this.#stats.nodesGivenUp++;
-    this.#metrics.increment('error_task_given_up_total', { reason });
+    this.#metrics.increment(M.ERROR_TASK_GIVEN_UP, { reason });
   }
 
   /** A sweep recovered `count` expired leases. */
   zombiesRecovered(count: number): void {
     this.#stats.zombiesRecovered += count;
-    this.#metrics.increment('ptm_zombie_recovered_total', {}, count);
+    this.#metrics.increment(M.PTM_ZOMBIE_RECOVER, {}, count);
   }
 
   /** A sweep round completed. */
   swept(): void {
-    this.#metrics.increment('sweep_total');
+    this.#metrics.increment(M.SWEEP);
+  }
+
+  /** A state transition answered after `ms`. */
+  scriptDone(script: string, ms: number): void {
+    this.#metrics.observe(M.STATE_SCRIPT_DURATION, ms, { script });
+  }
+
+  /** A state transition failed with an error of `kind` (its code). */
+  scriptFailed(script: string, kind: string): void {
+    this.#metrics.increment(M.STATE_SCRIPT_ERROR, { script, kind });
   }
 }
+
+const INGRESS_KIND = { task: 'task', parser: 'parser_task', error: 'error_task' } as const;

@@ -46,6 +46,11 @@ export interface ChainConcurrency {
   /** TaskModel messages handled at once (LoadTask → BuildModules → dispatch). @defaultValue 4 */
   task?: number;
   /** Downloads in flight at once, over all modules. @defaultValue 16 */
+  download?: number;
+  /**
+   * The old name of {@link ChainConcurrency.download}; still accepted (a warning is logged once).
+   * @deprecated use `download`
+   */
   publish?: number;
   /** Nodes (ParserTaskModels: generate → download → parse → commit) processed at once. @defaultValue 8 */
   parser?: number;

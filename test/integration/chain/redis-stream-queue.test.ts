@@ -133,13 +133,13 @@ describeRedis('RedisStreamQueue', () => {
     await waiting;
     expect(await q.length()).toBe(2);
     expect(
-      metrics.counter('parser_backpressure_total', { queue: 'parser', reason: 'full_wait' }),
+      metrics.counter('queue_backpressure_total', { queue: 'parser', reason: 'full_wait' }),
     ).toBe(2);
     expect(
-      metrics.counter('parser_backpressure_total', { queue: 'parser', reason: 'full_timeout' }),
+      metrics.counter('queue_backpressure_total', { queue: 'parser', reason: 'full_timeout' }),
     ).toBe(1);
     expect(
-      metrics.counter('parser_backpressure_total', { queue: 'parser', reason: 'full_refused' }),
+      metrics.counter('queue_backpressure_total', { queue: 'parser', reason: 'full_refused' }),
     ).toBe(1);
     q.close();
   });

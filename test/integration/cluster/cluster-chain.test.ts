@@ -192,7 +192,7 @@ describeCluster('chain engine on a Redis Cluster', () => {
         queues,
         workerId: name,
         logger: logger(name),
-        concurrency: { parser: 4, publish: 8 },
+        concurrency: { parser: 4, download: 8 },
         rateLimit: { global: false, perKey: { rate: 2000, intervalMs: 1000, burst: 200 } },
         downloadRetry: { maxRetries: 4, initialDelayMs: 5, maxDelayMs: 50, maxRetryAfterMs: 200 },
         nodeRetry: { maxRetries: 8, initialDelayMs: 20, maxDelayMs: 400, jitter: 0.2 },

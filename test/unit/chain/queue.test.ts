@@ -28,10 +28,10 @@ describe('MemoryQueue', () => {
     const p3 = q.push(3).then(() => order.push(3));
     expect(q.tryPush(4)).toBe(false);
     expect(
-      metrics.counter('parser_backpressure_total', { queue: 'parser', reason: 'full_wait' }),
+      metrics.counter('queue_backpressure_total', { queue: 'parser', reason: 'full_wait' }),
     ).toBe(2);
     expect(
-      metrics.counter('parser_backpressure_total', { queue: 'parser', reason: 'full_refused' }),
+      metrics.counter('queue_backpressure_total', { queue: 'parser', reason: 'full_refused' }),
     ).toBe(1);
     const got: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -74,8 +74,8 @@ describe('MemoryQueue', () => {
     const pending = q.push(3, { signal: controller.signal });
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(TaskCancelledError);
-    expect(metrics.counter('q_backpressure_total', { queue: 'q', reason: 'full_timeout' })).toBe(1);
-    expect(metrics.counter('q_backpressure_total', { queue: 'q', reason: 'aborted' })).toBe(1);
+    expect(metrics.counter('queue_backpressure_total', { queue: 'q', reason: 'full_timeout' })).toBe(1);
+    expect(metrics.counter('queue_backpressure_total', { queue: 'q', reason: 'aborted' })).toBe(1);
     // the aborted and timed-out messages never entered
     const d = (await q.receive())!;
     await d.ack();
