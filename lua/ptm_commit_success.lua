@@ -1,5 +1,6 @@
 --[[
-  ptm_commit_success (schema 2): mark a node done and produce its successors and items at most once.
+  ptm_commit_success (schema 3): mark a node done and produce its successors and items at most
+  once; count the node done, its new successors queued and its items in its run.
   TypeScript side (keys, arguments, reply, local twin): src/chain/state/transitions/commit-success.ts
 
   KEYS
@@ -7,7 +8,9 @@
     2 gate_key        advance gate of the node
     3 outbox_key      task outbox (list)
     4 leases_key      lease index of the task (zset)
-    5..4+n            successor_keys: the state of each successor node (hash)
+    5 run_key         the run's record (hash, see lua/_run.lua)
+    6 run_keys_key    the keys the run wrote (zset of key suffixes), for its clean-up
+    7..6+n            successor_keys: the state of each successor node (hash)
   ARGV
     1 owner           the claiming owner
     2 version         the fencing version of the claim
@@ -15,13 +18,18 @@
     4 schema          CHAIN_SCHEMA_VERSION
     5 node_id         this node's id (removed from the lease index)
     6 n               number of successors
-    7..6+n            messages: the message of each successor (in KEYS order)
-    7+n..             items: the items
-  Returns {code, msg[, successors created]}
+    7 now_arg         now in ms, TEST ONLY ('' in production: the server's TIME)
+    8 module_id       the node's module (its counters in the run)
+    9 run_ttl         ttl ms of the run's record once it has finished
+    10..9+n           messages: the message of each successor (in KEYS order)
+    10+n..            items: the items
+  Returns {code, msg[, successors created][, 'run_finished:1']}
     0 COMMIT_OK           done; new successors created and queued with the items in the outbox
     1 FENCING_REJECT      owner/version is not the current claim (or the node was never claimed)
     2 CAS_CONFLICT        the claim is no longer processing (recovered as a zombie) or the gate is set
     3 ALREADY_COMMITTED   replay by the same owner and version: nothing written again
+  A new successor is created with q = '1' (counted queued in the run). 'run_finished:1' when
+  this commit finished the run (its last node, no item waiting).
   Errors: SCHEMA_MISMATCH when another schema wrote the node.
   Reads and checks everything first, then writes; nothing after the first write can fail: lists
   of any length are pushed in chunks (Lua's unpack takes ~8,000 values at most).
@@ -29,8 +37,12 @@
 local node_key, gate_key, outbox_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local node_id, n = ARGV[5], tonumber(ARGV[6])
+local now_arg, module_id, run_ttl = ARGV[7], ARGV[8], ARGV[9]
+local run_key, run_keys_key = KEYS[5], KEYS[6]
 local version, schema = tonumber(version_text), tonumber(schema_text)
-local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = 5, 7, 1000
+local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = 7, 10, 1000
+--@include _now
+--@include _run
 
 local f = redis.call('HMGET', node_key, 'status', 'owner', 'version', 'schema')
 if f[1] == false then return {1, 'FENCING_REJECT'} end
@@ -58,14 +70,17 @@ for i = 0, n - 1 do
     end
   end
 end
+local n_items = #ARGV - (FIRST_MESSAGE_ARG + n) + 1
 for j = FIRST_MESSAGE_ARG + n, #ARGV do queued[#queued + 1] = ARGV[j] end
+local run = run_read(run_key, module_id)
+local now = run and now_ms(now_arg) or 0
 
 -- every check passed: write (the node record keeps the TTL its claim gave it)
 redis.call('HSET', node_key, 'status', 'done')
 redis.call('SET', gate_key, version_text, 'PX', ttl)
 for i = 1, #create do
   redis.call('HSET', create[i], 'status', 'pending', 'owner', '', 'version', '0', 'lease_until', '0',
-    'epoch', '0', 'schema', schema_text)
+    'epoch', '0', 'schema', schema_text, 'q', '1')
   redis.call('PEXPIRE', create[i], ttl)
 end
 for from = 1, #queued, CHUNK do
@@ -73,4 +88,21 @@ for from = 1, #queued, CHUNK do
 end
 if #queued > 0 then redis.call('PEXPIRE', outbox_key, ttl) end
 redis.call('ZREM', leases_key, node_id)
-return {0, 'COMMIT_OK', #create}
+local out = {0, 'COMMIT_OK', #create}
+if run then
+  local suffixes = {}
+  for i = 1, #create do suffixes[i] = string.match(create[i], '}:([^}]*)$') end
+  for from = 1, #suffixes, CHUNK do
+    local zargs = {}
+    for i = from, math.min(from + CHUNK - 1, #suffixes) do
+      zargs[#zargs + 1] = '0'
+      zargs[#zargs + 1] = suffixes[i]
+    end
+    redis.call('ZADD', run_keys_key, unpack(zargs, 1, #zargs))
+  end
+  if #create > 0 then redis.call('PEXPIRE', run_keys_key, ttl) end
+  if run_write(run, now, run_ttl, {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}) then
+    out[4] = RUN_FINISHED .. '1'
+  end
+end
+return out

@@ -13,6 +13,7 @@ import {
   type TransitionContext,
   type TransitionKeys,
 } from './transition.js';
+import { cleanupPlan } from './run-cleanup.js';
 import * as t from './transitions/index.js';
 import {
   RecoverCode,
@@ -23,6 +24,9 @@ import {
   type CommitSuccessInput,
   type NodeAddress,
   type RetryScheduleInput,
+  type RunCancelCode,
+  type RunDispatchModule,
+  type RunSnapshot,
   type TerminatedResult,
   type ThresholdInput,
   type ThresholdResult,
@@ -34,6 +38,13 @@ export interface ChainStateOptions {
   keys?: ChainKeyBuilder;
   /** TTL of every state key, in ms. @defaultValue 7 days */
   stateTtlMs?: number;
+  /**
+   * TTL of a run's state once the run has finished, in ms (at most `stateTtlMs`).
+   * @defaultValue 1 day
+   */
+  finishedRunTtlMs?: number;
+  /** Called when a transition of this store finished a run (to clean it up, wake waiters). */
+  onRunFinished?: (taskId: string, runId: string) => void;
 }
 
 const DAY = 86_400_000;
@@ -57,7 +68,18 @@ export class LocalChainState implements ChainStateStore {
     this.#store = backend.store;
     this.#prefix = backend.keyPrefix;
     this.#keys = options.keys ?? new ChainKeyBuilder();
-    this.#ctx = { ttlMs: options.stateTtlMs ?? 7 * DAY, now: '', keys: this.#keys };
+    const ttlMs = options.stateTtlMs ?? 7 * DAY;
+    const onFinished = options.onRunFinished;
+    this.#ctx = {
+      ttlMs,
+      now: '',
+      keys: this.#keys,
+      finishedTtlMs: Math.min(ttlMs, options.finishedRunTtlMs ?? DAY),
+      // after the twin's synchronous block: a listener never runs inside a transition
+      finished: (taskId, runId) => {
+        if (onFinished) queueMicrotask(() => onFinished(taskId, runId));
+      },
+    };
   }
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
@@ -127,8 +149,55 @@ export class LocalChainState implements ChainStateStore {
     return this.#run(t.outboxTake, { taskId, max, leaseMs });
   }
 
-  async ackOutbox(taskId: string, entries: string[]): Promise<number> {
-    return this.#run(t.outboxAck, { taskId, entries });
+  async ackOutbox(
+    taskId: string,
+    entries: string[],
+    runs?: readonly (string | undefined)[],
+  ): Promise<number> {
+    const input = runs === undefined ? { taskId, entries } : { taskId, entries, runs };
+    return this.#run(t.outboxAck, input);
+  }
+
+  async runStart(taskId: string, runId: string, modules: readonly string[]): Promise<boolean> {
+    return this.#run(t.runStart, { taskId, runId, modules });
+  }
+
+  async runDispatch(
+    taskId: string,
+    runId: string,
+    modules: readonly RunDispatchModule[],
+  ): Promise<void> {
+    this.#run(t.runDispatch, { taskId, runId, modules });
+  }
+
+  async runCancel(
+    taskId: string,
+    runId: string,
+  ): Promise<(typeof RunCancelCode)[keyof typeof RunCancelCode]> {
+    return this.#run(t.runCancel, { taskId, runId });
+  }
+
+  async runRead(taskId: string, runId: string): Promise<RunSnapshot | null> {
+    const snap = this.#run(t.runRead, { taskId, runId });
+    return snap && { ...snap, runId, taskId };
+  }
+
+  async giveUp(node: NodeAddress, attempt: number): Promise<boolean> {
+    return this.#run(t.giveUp, { node, attempt });
+  }
+
+  async runCleanup(taskId: string, runId: string, max: number): Promise<number> {
+    const entries = this.#run(t.runKeys, { taskId, runId, max });
+    const last = entries.length < max;
+    const modules = last ? Object.keys((await this.runRead(taskId, runId))?.modules ?? {}) : [];
+    const plan = cleanupPlan(this.#keys, taskId, runId, entries, last, modules);
+    this.#run(t.runExpire, plan);
+    return entries.length;
+  }
+
+  /** Indexes keys a node of the run wrote outside the transitions (its persisted requests). */
+  async indexRunKeys(taskId: string, runId: string, keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) this.#run(t.runIndex, { taskId, runId, keys });
   }
 
   /** Runs a transition's local twin over the store (synchronously: atomic in the process). */

@@ -6,9 +6,10 @@
 import { ErrorCode, MocraError, isMocraError } from '../../errors.js';
 import type { Clock } from '../../internal/clock.js';
 import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
-import type { ScriptRunner } from '../../store/types.js';
+import type { ScriptReply, ScriptRunner } from '../../store/types.js';
 import type { ChainStateOptions } from './local-chain-state.js';
-import type { Transition, TransitionKeys } from './transition.js';
+import { RUN_FINISHED, type RunRef, type Transition, type TransitionKeys } from './transition.js';
+import { cleanupPlan } from './run-cleanup.js';
 import * as t from './transitions/index.js';
 import {
   RecoverCode,
@@ -19,6 +20,9 @@ import {
   type CommitSuccessInput,
   type NodeAddress,
   type RetryScheduleInput,
+  type RunCancelCode,
+  type RunDispatchModule,
+  type RunSnapshot,
   type TerminatedResult,
   type ThresholdInput,
   type ThresholdResult,
@@ -45,12 +49,16 @@ export class RedisChainState implements ChainStateStore {
   readonly #runner: ScriptRunner;
   readonly #keys: ChainKeyBuilder;
   readonly #ttl: number;
+  readonly #finishedTtl: number;
+  readonly #onFinished: ((taskId: string, runId: string) => void) | undefined;
   readonly #clock: Clock | undefined;
 
   constructor(runner: ScriptRunner, options: RedisChainStateOptions = {}) {
     this.#runner = runner;
     this.#keys = options.keys ?? new ChainKeyBuilder();
     this.#ttl = options.stateTtlMs ?? 7 * 86_400_000;
+    this.#finishedTtl = Math.min(this.#ttl, options.finishedRunTtlMs ?? 86_400_000);
+    this.#onFinished = options.onRunFinished;
     this.#clock = options.testClock;
   }
 
@@ -122,9 +130,65 @@ export class RedisChainState implements ChainStateStore {
     return this.#run(t.outboxTake, { taskId, max, leaseMs });
   }
 
-  async ackOutbox(taskId: string, entries: string[]): Promise<number> {
+  async ackOutbox(
+    taskId: string,
+    entries: string[],
+    runs?: readonly (string | undefined)[],
+  ): Promise<number> {
     if (entries.length === 0) return 0;
-    return this.#run(t.outboxAck, { taskId, entries });
+    const input = runs === undefined ? { taskId, entries } : { taskId, entries, runs };
+    return this.#run(t.outboxAck, input);
+  }
+
+  async runStart(taskId: string, runId: string, modules: readonly string[]): Promise<boolean> {
+    return this.#run(t.runStart, { taskId, runId, modules });
+  }
+
+  async runDispatch(
+    taskId: string,
+    runId: string,
+    modules: readonly RunDispatchModule[],
+  ): Promise<void> {
+    await this.#run(t.runDispatch, { taskId, runId, modules });
+  }
+
+  async runCancel(
+    taskId: string,
+    runId: string,
+  ): Promise<(typeof RunCancelCode)[keyof typeof RunCancelCode]> {
+    return this.#run(t.runCancel, { taskId, runId });
+  }
+
+  async runRead(taskId: string, runId: string): Promise<RunSnapshot | null> {
+    const snap = await this.#run(t.runRead, { taskId, runId });
+    return snap && { ...snap, runId, taskId };
+  }
+
+  async giveUp(node: NodeAddress, attempt: number): Promise<boolean> {
+    return this.#run(t.giveUp, { node, attempt });
+  }
+
+  async runCleanup(taskId: string, runId: string, max: number): Promise<number> {
+    const entries = await this.#run(t.runKeys, { taskId, runId, max });
+    const last = entries.length < max;
+    const modules = last ? Object.keys((await this.runRead(taskId, runId))?.modules ?? {}) : [];
+    const plan = cleanupPlan(this.#keys, taskId, runId, entries, last, modules);
+    await this.#run(t.runExpire, plan);
+    return entries.length;
+  }
+
+  /** Indexes keys a node of the run wrote outside the transitions (its persisted requests). */
+  async indexRunKeys(taskId: string, runId: string, keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) await this.#run(t.runIndex, { taskId, runId, keys });
+  }
+
+  /** Reports the runs a reply says it finished (`run_finished:<i>` elements). */
+  #finishedRuns(reply: ScriptReply, runs: readonly RunRef[]): void {
+    for (const value of reply.payload) {
+      if (typeof value !== 'string' || !value.startsWith(RUN_FINISHED)) continue;
+      const run = runs[Number(value.slice(RUN_FINISHED.length)) - 1];
+      if (run) this.#onFinished?.(run.taskId, run.runId);
+    }
   }
 
   /** Runs a transition's script: one round trip. */
@@ -134,11 +198,22 @@ export class RedisChainState implements ChainStateStore {
   ): Promise<R> {
     const keys = transition.keys(this.#keys, input);
     const now = this.#clock ? String(Math.round(this.#clock.now())) : '';
-    const args = transition.args(input, { ttlMs: this.#ttl, now, keys: this.#keys });
+    const args = transition.args(input, {
+      ttlMs: this.#ttl,
+      now,
+      keys: this.#keys,
+      finishedTtlMs: this.#finishedTtl,
+      finished: () => {},
+    });
     try {
-      return transition.decode(
-        await this.#runner.runScript(transition.script, transition.redisKeys(keys), args),
+      const reply = await this.#runner.runScript(
+        transition.script,
+        transition.redisKeys(keys),
+        args,
       );
+      if (transition.runs !== undefined && this.#onFinished !== undefined)
+        this.#finishedRuns(reply, transition.runs(input));
+      return transition.decode(reply);
     } catch (error) {
       if (isMocraError(error) && /SCHEMA_MISMATCH/.test(error.message)) {
         throw new MocraError(
