@@ -43,6 +43,8 @@ export const ErrorCode = {
   SCHEMA_MISMATCH: 'SCHEMA_MISMATCH',
   /** A download answered with a failing HTTP status or could not complete. Retryable for 408, 429 and 5xx. */
   DOWNLOAD_FAILED: 'DOWNLOAD_FAILED',
+  /** No run has that id in this store (never submitted here, or its record expired). */
+  RUN_NOT_FOUND: 'RUN_NOT_FOUND',
 } as const;
 
 /** The union of every stable error code. */
@@ -207,6 +209,14 @@ export class MessageInvalidError extends MocraError {
   constructor(message: string, options: MocraErrorOptions = {}) {
     super(ErrorCode.MESSAGE_INVALID, message, { ...options, retryable: false });
     this.name = 'MessageInvalidError';
+  }
+}
+
+/** No run has the id asked for. Code `RUN_NOT_FOUND`; never retryable. */
+export class RunNotFoundError extends MocraError {
+  constructor(message: string, options: MocraErrorOptions = {}) {
+    super(ErrorCode.RUN_NOT_FOUND, message, { ...options, retryable: false });
+    this.name = 'RunNotFoundError';
   }
 }
 

@@ -19,6 +19,7 @@ export {
   RateLimitedError,
   MessageInvalidError,
   DownloadError,
+  RunNotFoundError,
   isMocraError,
   isConfigError,
   isQueueFullError,
@@ -102,6 +103,8 @@ export type {
   NodeEventBase,
   NodeOutcome,
   NodeRetryOptions,
+  RunNodeCounts,
+  RunStatus,
 } from './chain/engine/index.js';
 export { defineModule } from './chain/module.js';
 export type {
@@ -144,6 +147,7 @@ export {
   FallbackCode,
   RecoverCode,
   RetryScheduleCode,
+  RunCancelCode,
   TerminateCode,
   TerminatedCode,
   ThresholdCode,
@@ -158,6 +162,11 @@ export type {
   NodeAddress,
   RedisChainStateOptions,
   RetryScheduleInput,
+  RunDispatchModule,
+  RunModuleSnapshot,
+  RunModuleState,
+  RunRecordState,
+  RunSnapshot,
   Successor,
   TerminatedResult,
   ThresholdInput,

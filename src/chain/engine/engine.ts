@@ -4,7 +4,8 @@
  * settle deliveries), ingress.ts (NormalizeInput → LoadTask → ThresholdPreCheck → BuildModules
  * → ModuleDispatch), processor.ts (one node in its module), error-task.ts (thresholds, node
  * retries), relay.ts (the outbox relay), retry-pump.ts (due node retries), sweeper.ts (what a
- * dead process left behind), telemetry.ts (stats, metrics, events and logs together).
+ * dead process left behind), telemetry.ts (stats, metrics, events and logs together), runs.ts
+ * (run status, wait, cancel and clean-up).
  */
 import { ConfigError } from '../../errors.js';
 import { sleep } from '../../internal/abort.js';
@@ -18,6 +19,7 @@ import { resolveOptions, W, type ResolvedOptions } from './options.js';
 import { ModuleProcessorWithChain, type ProcessorHost } from './processor.js';
 import { OutboxRelay } from './relay.js';
 import { RetryPump } from './retry-pump.js';
+import { RunRegistry } from './runs.js';
 import { Sweeper } from './sweeper.js';
 import { TaskRecords } from './task-records.js';
 import { timedState } from './timed-state.js';
@@ -28,6 +30,7 @@ import type {
   ChainEngineStats,
   ChainEventMap,
   ChainEventName,
+  RunStatus,
 } from './types.js';
 
 /** The running engine. Create it with {@link createChainEngine}. */
@@ -37,11 +40,36 @@ export interface ChainEngine {
   /** Starts the consumers. Idempotent. */
   start(): Promise<void>;
   /**
-   * Submits a task: each of its modules runs from its first step.
+   * Submits a task: each of its modules runs from its first step. Resolves with the task's id
+   * and the id of the run it starts, whose status can be read (`runStatus`) from then on.
    * @throws {@link MessageInvalidError} when the task is malformed (naming the field).
    * @throws {@link SchedulerClosedError}-like {@link ConfigError} after `stop()`.
    */
-  submit(task: TaskModel): Promise<void>;
+  submit(task: TaskModel): Promise<{ taskId: string; runId: string }>;
+  /**
+   * A run's status: its state and node, item and error counters, overall and per module, as
+   * every process sharing the store sees them (one read of the record the transitions keep).
+   * @throws {@link RunNotFoundError} (`RUN_NOT_FOUND`) when no run has that id in the store.
+   */
+  runStatus(runId: string): Promise<RunStatus>;
+  /**
+   * Resolves with the run's final status once it is done, terminated or cancelled, whichever
+   * process ran it (it looks again with a growing pause, up to 0.5 s).
+   * @throws {@link TaskCancelledError} (`TASK_CANCELLED`) when `signal` aborts.
+   * @throws {@link TaskTimeoutError} (`TASK_TIMEOUT`) when the run is still running after `timeoutMs`.
+   * @throws {@link RunNotFoundError} (`RUN_NOT_FOUND`) when no run has that id in the store.
+   */
+  waitForRun(
+    runId: string,
+    options?: { signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<RunStatus>;
+  /**
+   * Cancels a run: no node of it is claimed any more, by any process sharing the store; its
+   * nodes in flight in this process see their signal aborted (those in other processes end
+   * their step). Idempotent; a finished run is left as it is.
+   * @throws {@link RunNotFoundError} (`RUN_NOT_FOUND`) when no run has that id in the store.
+   */
+  cancelRun(runId: string): Promise<void>;
   /**
    * Puts a raw message (any of the three kinds, as an object or JSON text) through the ingress.
    * A malformed message is dead-lettered with its reason, never thrown.
@@ -68,6 +96,12 @@ export interface ChainEngine {
    * `stopTimeoutMs`.
    */
   stop(): Promise<void>;
+  /**
+   * `stop()`, then waits for the clean-up of the runs it finished and closes what the engine
+   * created: its queues and its store (and their Redis clients). Queues, a store or clients
+   * passed in are left open. Idempotent.
+   */
+  close(): Promise<void>;
   /** Subscribes to an event; returns the unsubscribe function. */
   on<K extends ChainEventName>(event: K, listener: (event: ChainEventMap[K]) => void): () => void;
   /** Counters since creation. */
@@ -106,6 +140,7 @@ class ChainEngineImpl implements ChainEngine {
   readonly #relay: OutboxRelay;
   readonly #sweeper: Sweeper;
   readonly #consumer: Consumer;
+  readonly #runs: RunRegistry;
   readonly #readAbort = new AbortController();
   readonly #workAbort = new AbortController();
   #started = false;
@@ -113,7 +148,8 @@ class ChainEngineImpl implements ChainEngine {
   #loops: Promise<void>[] = [];
 
   constructor(options: ChainEngineOptions) {
-    const o = resolveOptions(options);
+    // a transition finished a run: known once the registry exists (transitions start later)
+    const o = resolveOptions(options, (taskId, runId) => this.#runs.finished(taskId, runId));
     this.#o = o;
     this.runtimeMode = o.runtimeMode;
     const telemetry = new EngineTelemetry({
@@ -123,6 +159,14 @@ class ChainEngineImpl implements ChainEngine {
     });
     this.#telemetry = telemetry;
     const log = telemetry.log.bind(telemetry);
+    this.#runs = new RunRegistry({
+      state: o.state,
+      store: o.store,
+      keys: o.keys,
+      stateTtlMs: o.stateTtlMs,
+      finishedRunTtlMs: o.finishedRunTtlMs,
+      telemetry,
+    });
     const state = telemetry.measured ? timedState(o.state, telemetry) : o.state;
     this.#tasks = new TaskRecords({
       store: o.store,
@@ -177,6 +221,7 @@ class ChainEngineImpl implements ChainEngine {
       stateTtlMs: o.stateTtlMs,
       fallback: o.fallback,
       signal: this.#workAbort.signal,
+      runSignal: (runId) => this.#runs.nodeSignal(runId, this.#workAbort.signal),
       telemetry,
       outboxWritten: (taskId) => {
         this.#sweeper.touch(taskId);
@@ -204,6 +249,7 @@ class ChainEngineImpl implements ChainEngine {
         touch,
         telemetry,
       }),
+      runs: this.#runs,
       workerId: o.workerId,
       leaseMs: o.leaseMs,
       sharedQueues: o.sharedQueues,
@@ -233,7 +279,7 @@ class ChainEngineImpl implements ChainEngine {
     this.#sweeper.start();
   }
 
-  async submit(task: TaskModel): Promise<void> {
+  async submit(task: TaskModel): Promise<{ taskId: string; runId: string }> {
     if (this.#stopped)
       throw new ConfigError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
     const input = normalizeMessage({ kind: 'task', body: task });
@@ -241,8 +287,31 @@ class ChainEngineImpl implements ChainEngine {
     const { loginInfo, ...body } = input.task;
     if (loginInfo !== undefined) this.#tasks.rememberLogin(body.taskId, loginInfo);
     this.#telemetry.taskSubmitted();
+    // the run's record first, so its status can be read as soon as this resolves
+    await this.#runs.started(body.taskId, body.runId, body.modules);
     // login info never travels on a queue
     await this.#o.queues.task.push(encodeMessage({ kind: 'task', body }));
+    return { taskId: body.taskId, runId: body.runId };
+  }
+
+  runStatus(runId: string): Promise<RunStatus> {
+    return this.#runs.status(runId);
+  }
+
+  waitForRun(
+    runId: string,
+    options?: { signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<RunStatus> {
+    return this.#runs.wait(runId, options);
+  }
+
+  cancelRun(runId: string): Promise<void> {
+    return this.#runs.cancel(runId);
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    await this.#runs.settled();
   }
 
   async publish(message: unknown): Promise<void> {
@@ -317,6 +386,7 @@ class ChainEngineImpl implements ChainEngine {
       });
     }
     await this.#downloads.close();
+    await this.#runs.settled(); // the clean-up of the runs finished here needs the store
     if (o.ownsQueues) {
       o.queues.task.close();
       o.queues.parser.close();

@@ -9,11 +9,7 @@ import type { RetryPolicy } from '../../retry/index.js';
 import { encodeMessage, type ErrorTaskModel, type ParserTaskModel } from '../messages.js';
 import type { ModuleDefinition } from '../module.js';
 import { nodeEventId, toNodeId } from '../node-id.js';
-import {
-  RetryScheduleCode,
-  ThresholdCode,
-  type ChainStateStore,
-} from '../state/index.js';
+import { RetryScheduleCode, ThresholdCode, type ChainStateStore } from '../state/index.js';
 import { ACK, StageError, atStage, type Disposition } from './disposition.js';
 import { OUTBOX_RETRY } from './outbox.js';
 import type { RetryPump } from './retry-pump.js';
@@ -72,6 +68,7 @@ export class ErrorTaskHandler {
         moduleThreshold: module.errorThreshold ?? this.#o.moduleThreshold,
         taskThreshold: this.#o.taskThreshold,
         retryAfterMs: etm.error.retryAfterMs ?? 0,
+        runId: etm.runId,
         // a duplicate delivery of this ErrorTaskModel is counted once
         failureId: `${this.#o.keys.ptmKey(toNodeId(etm))}@${etm.attempt}`,
       }),
@@ -103,6 +100,8 @@ export class ErrorTaskHandler {
           taskErrors: d.taskErrors,
         });
       }
+      // the failed node is not retried: its run counts it failed for good
+      await state.giveUp(toNodeId(etm), etm.attempt);
       return ACK;
     }
     return this.#retryOrGiveUp(etm, fields);
@@ -147,6 +146,7 @@ export class ErrorTaskHandler {
         : etm.error.retryable === false
           ? 'not_retryable'
           : 'not_allowed';
+    await this.#o.state.giveUp(node, etm.attempt);
     telemetry.givenUp(reason);
     telemetry.log('warn', `node given up (${reason})`, {
       ...fields,

@@ -17,4 +17,6 @@ export type {
   Downloader,
   NodeEventBase,
   NodeRetryOptions,
+  RunNodeCounts,
+  RunStatus,
 } from './types.js';

@@ -74,6 +74,11 @@ export interface ProcessorHost {
   readonly fallback: boolean;
   /** Aborted when the engine abandons in-flight work. */
   readonly signal: AbortSignal;
+  /**
+   * The signal of one node of a run (aborted with `signal`, or when the run is cancelled);
+   * `release()` when the node ends. Without it, nodes use `signal`.
+   */
+  readonly runSignal?: (runId: string) => { signal: AbortSignal; release(): void };
   /** Where the processor reports. */
   readonly telemetry: NodeTelemetry;
   /** A commit wrote to the task's outbox (successors, items, an ErrorTaskModel): publish it. */
@@ -177,6 +182,9 @@ export class ModuleProcessorWithChain {
         return 'out_of_order';
       }
     }
+    // the node's signal: the engine stopping, or its run cancelled
+    const nodeSignal = rt.runSignal?.(ptm.runId);
+    const host: ProcessorHost = nodeSignal ? { ...rt, signal: nodeSignal.signal } : rt;
     const version = claim.version;
     const idempotencyKey = `${ptm.runId}:${rt.keys.ptmKey(node)}:${version}`;
     const stepIdx = ptm.stepIdx;
@@ -188,19 +196,19 @@ export class ModuleProcessorWithChain {
       stepName: step.name,
       prefixRequest: ptm.prefixRequest,
       input: ptm.data,
-      signal: rt.signal,
+      signal: host.signal,
       idempotencyKey,
     };
     const started = performance.now();
     try {
-      const requests = await this.#generate(ptm, ctx, fields);
+      const requests = await this.#generate(ptm, ctx, fields, host);
       const lastStep = stepIdx === this.module.steps.length - 1;
       if (!lastStep) await this.#persist(ptm, requests);
       const outputs = await Promise.all(
         requests.map(async (request) => {
           let response: DownloadResult;
           try {
-            response = await rt.downloads.download(this.module, ptm.taskId, request, rt.signal);
+            response = await rt.downloads.download(this.module, ptm.taskId, request, host.signal);
           } catch (error) {
             throw new NodeFailure('download', error);
           }
@@ -208,7 +216,7 @@ export class ModuleProcessorWithChain {
           try {
             out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
           } catch (error) {
-            if (!rt.signal.aborted) rt.telemetry.parsed(this.module.id, false);
+            if (!host.signal.aborted) rt.telemetry.parsed(this.module.id, false);
             throw new NodeFailure('parse', error);
           }
           rt.telemetry.parsed(this.module.id, true);
@@ -289,7 +297,7 @@ export class ModuleProcessorWithChain {
       });
       return 'commit_rejected';
     } catch (caught) {
-      if (rt.signal.aborted) {
+      if (host.signal.aborted) {
         rt.telemetry.log('info', 'node abandoned: the engine is stopping; its lease will expire', {
           ...fields,
           decision: 'released',
@@ -305,6 +313,8 @@ export class ModuleProcessorWithChain {
           performance.now() - started,
         );
       return outcome;
+    } finally {
+      nodeSignal?.release();
     }
   }
 
@@ -313,8 +323,8 @@ export class ModuleProcessorWithChain {
     ptm: ParserTaskModel,
     ctx: StepContext,
     fields: LogFields,
+    rt: ProcessorHost,
   ): Promise<ResolvedRequest[]> {
-    const rt = this.#host;
     try {
       const requests = await generateRequests(rt, this.module, ptm, ctx, fields);
       rt.telemetry.generated(this.module.id, true);
@@ -327,21 +337,21 @@ export class ModuleProcessorWithChain {
 
   async #persist(ptm: ParserTaskModel, requests: ResolvedRequest[]): Promise<void> {
     const rt = this.#host;
+    const keys = requests.map((r) => rt.keys.request(ptm.taskId, ptm.runId, ptm.moduleId, r.id));
+    // the run's clean-up finds them through its key index
+    const indexed = rt.state.indexRunKeys(ptm.taskId, ptm.runId, keys);
     await Promise.all(
-      requests.map((request) => {
+      requests.map((request, i) => {
         const saved: PersistedRequest = {
           request,
           stepIdx: ptm.stepIdx,
           prefixRequest: ptm.prefixRequest,
         };
         if (ptm.data !== undefined) saved.input = ptm.data;
-        return rt.store.set(
-          rt.keys.request(ptm.taskId, ptm.runId, ptm.moduleId, request.id),
-          JSON.stringify(saved),
-          { ttlMs: rt.stateTtlMs },
-        );
+        return rt.store.set(keys[i]!, JSON.stringify(saved), { ttlMs: rt.stateTtlMs });
       }),
     );
+    await indexed;
   }
 
   async #fail(

@@ -88,6 +88,8 @@ export class OutboxRelay {
         if (entries.length === BATCH) this.#dirty.add(taskId);
         // publish, then acknowledge: an entry whose relay dies in between is leased again later
         const published: string[] = [];
+        // the run of each item published: the run waits for its items before it is done
+        const runs: (string | undefined)[] = [];
         for (const entry of entries) {
           if (performance.now() > leasedUntil) {
             // the lease on the rest of this batch is running out: another relay may take those
@@ -97,10 +99,13 @@ export class OutboxRelay {
             telemetry.outboxLeaseExpired();
             break;
           }
-          if (await this.#publish(entry)) published.push(entry);
+          const result = await this.#publish(entry);
+          if (result === false) continue;
+          published.push(entry);
+          runs.push(typeof result === 'string' ? result : undefined);
         }
         try {
-          await state.ackOutbox(taskId, published);
+          await state.ackOutbox(taskId, published, runs);
         } catch (error) {
           telemetry.log('warn', 'outbox relay: ack failed; the entries will be published again', {
             task_id: taskId,
@@ -113,8 +118,11 @@ export class OutboxRelay {
     }
   }
 
-  /** Publishes one outbox entry; false when it could not be (it stays leased, then comes back). */
-  async #publish(entry: string): Promise<boolean> {
+  /**
+   * Publishes one outbox entry; false when it could not be (it stays leased, then comes back);
+   * an item's run id for an item.
+   */
+  async #publish(entry: string): Promise<boolean | string> {
     const { queues, telemetry } = this.#o;
     const kind = entry[0];
     const body = entry.slice(1);
@@ -174,7 +182,7 @@ export class OutboxRelay {
         }
       }
       telemetry.emit('ItemProduced', { type: 'ItemProduced', item });
-      return true;
+      return typeof item.runId === 'string' ? item.runId : true;
     }
     await setAside(telemetry, 'outbox', queues.parser, entry, 'relay: unknown outbox entry');
     return true;

@@ -131,6 +131,11 @@ export interface ChainEngineOptions {
   keys?: ChainKeyBuilder;
   /** TTL of chain state keys, persisted requests and task records, in ms. @defaultValue 7 days */
   stateTtlMs?: number;
+  /**
+   * TTL of a run's state once the run has finished (done, terminated or cancelled), in ms,
+   * instead of `stateTtlMs` (never longer). @defaultValue 1 day
+   */
+  finishedRunTtlMs?: number;
   /** Structured logs (pino-compatible). @defaultValue silent */
   logger?: Logger;
   /** Counters and histograms. @defaultValue none */
@@ -344,4 +349,44 @@ export interface ChainEngineStats {
   };
   /** Messages dropped as obsolete (duplicate, stale, terminated), by reason. */
   skipped: Record<string, number>;
+}
+
+/** Node counters of a run or of one of its modules. */
+export interface RunNodeCounts {
+  /** Created and not claimed yet (including retries waiting to be due). */
+  queued: number;
+  /** Claimed and not finished, or failed with the failure not decided yet (retry or give up). */
+  running: number;
+  /** Committed. */
+  done: number;
+  /** Failed for good (given up, or stopped by a threshold). */
+  failed: number;
+}
+
+/**
+ * A run as every process sharing the store sees it (`engine.runStatus(runId)`): one read of the
+ * record the state transitions keep. A run is **done** when no node of it is queued or running
+ * and no item of it waits in the outbox; **terminated** when it finished with a module (or its
+ * task) stopped by a threshold or a module that was not registered; **cancelled** by
+ * `cancelRun`.
+ */
+export interface RunStatus {
+  /** The run. */
+  runId: string;
+  /** Its task. */
+  taskId: string;
+  /** Running until it finishes done, terminated or cancelled. */
+  state: 'running' | 'done' | 'terminated' | 'cancelled';
+  /** Its nodes, over all modules. */
+  nodes: RunNodeCounts;
+  /** Items committed (each handed to `onItem` once committed). */
+  items: number;
+  /** Failures recorded (each failed attempt of a node once). */
+  errors: number;
+  /** Per module: its state ('running', 'done', 'terminated' or 'skipped') and counters. */
+  modules: Record<string, { state: string; nodes: RunNodeCounts; items: number; errors: number }>;
+  /** When it started, last changed, and finished (ms since the epoch, the store's clock). */
+  startedAt: number;
+  updatedAt: number;
+  finishedAt?: number;
 }

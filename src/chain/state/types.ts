@@ -378,7 +378,11 @@ export interface ChainStateStore {
    * run of `entries[i]` when that entry is an item its run waits for (counted once, when its
    * lease is removed); leave it undefined otherwise.
    */
-  ackOutbox(taskId: string, entries: string[], runs?: readonly (string | undefined)[]): Promise<number>;
+  ackOutbox(
+    taskId: string,
+    entries: string[],
+    runs?: readonly (string | undefined)[],
+  ): Promise<number>;
   /**
    * Records a run submitted with its modules (running, waiting for its task message to be
    * dispatched); does nothing when the run has a record. True when it was created.
@@ -408,4 +412,9 @@ export interface ChainStateStore {
    * no other unfinished run. Returns how many keys it visited (0: the clean-up is complete).
    */
   runCleanup(taskId: string, runId: string, max: number): Promise<number>;
+  /**
+   * Adds keys a node of the run wrote outside the transitions (its persisted requests) to the
+   * run's key index, so its clean-up finds them; nothing when the run has no record.
+   */
+  indexRunKeys(taskId: string, runId: string, keys: readonly string[]): Promise<void>;
 }

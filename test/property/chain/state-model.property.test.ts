@@ -365,6 +365,9 @@ class ModelChainState implements ChainStateStore {
   runCleanup(): never {
     throw new Error('not modelled');
   }
+  indexRunKeys(): never {
+    throw new Error('not modelled');
+  }
 
   #list<T>(map: Map<string, T[]>, key: string): T[] {
     let list = map.get(key);

@@ -74,7 +74,9 @@ describe('MemoryQueue', () => {
     const pending = q.push(3, { signal: controller.signal });
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(TaskCancelledError);
-    expect(metrics.counter('queue_backpressure_total', { queue: 'q', reason: 'full_timeout' })).toBe(1);
+    expect(
+      metrics.counter('queue_backpressure_total', { queue: 'q', reason: 'full_timeout' }),
+    ).toBe(1);
     expect(metrics.counter('queue_backpressure_total', { queue: 'q', reason: 'aborted' })).toBe(1);
     // the aborted and timed-out messages never entered
     const d = (await q.receive())!;

@@ -4,13 +4,7 @@
  * its run (the node stays running there until its failure is decided).
  */
 import { CHAIN_SCHEMA_VERSION, CommitErrorCode, type CommitErrorInput } from '../types.js';
-import {
-  keySuffix,
-  pushOutbox,
-  readNode,
-  readOutboxSequence,
-  writeNode,
-} from '../node-record.js';
+import { keySuffix, pushOutbox, readNode, readOutboxSequence, writeNode } from '../node-record.js';
 import { readRun, writeRun } from '../run-record.js';
 import { defineTransition } from '../transition.js';
 
@@ -30,14 +24,7 @@ export const commitError = defineTransition({
     /** Local twin only: the outbox's sequence counter. */
     outboxSeq: k.outboxSequence(node.taskId),
   }),
-  redisKeys: (keys) => [
-    keys.node,
-    keys.emitMark,
-    keys.outbox,
-    keys.leases,
-    keys.run,
-    keys.runKeys,
-  ],
+  redisKeys: (keys) => [keys.node, keys.emitMark, keys.outbox, keys.leases, keys.run, keys.runKeys],
   args: (input, ctx) => [
     input.owner,
     input.version,

@@ -60,7 +60,8 @@ export const outboxAck = defineTransition({
     recs.forEach((rec, j) => {
       if (!rec || delivered[j] === 0) return;
       const w = { key: keys.runs[j]!, rec, now, finishedTtlMs: ctx.finishedTtlMs };
-      if (writeRun(store, w, { add: { ob: -delivered[j]! } })) ctx.finished(input.taskId, runIds[j]!);
+      if (writeRun(store, w, { add: { ob: -delivered[j]! } }))
+        ctx.finished(input.taskId, runIds[j]!);
     });
     return removed;
   },

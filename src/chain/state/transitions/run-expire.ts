@@ -45,7 +45,8 @@ export const runExpire = defineTransition({
     const others = last
       ? store.zrangeByScore(keys.taskRuns, -Infinity, Infinity).filter((r) => r !== input.runId)
       : [];
-    const taskLive = last && others.length === 0 ? keys.taskKeys.filter((k) => store.exists(k)) : [];
+    const taskLive =
+      last && others.length === 0 ? keys.taskKeys.filter((k) => store.exists(k)) : [];
     // write (an expire never lengthens: the local store's keys here all carry a TTL >= this one
     // while their run runs, and the clean-up comes after the run finished)
     for (const key of live) store.expire(key, ttl);
