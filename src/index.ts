@@ -97,6 +97,7 @@ export type {
   ChainEventMap,
   ChainEventName,
   ChainItem,
+  ItemRetryOptions,
   ChainQueues,
   DownloadContext,
   Downloader,
@@ -105,6 +106,7 @@ export type {
   NodeRetryOptions,
   RunNodeCounts,
   RunStatus,
+  SubmittedRun,
 } from './chain/engine/index.js';
 export { defineModule } from './chain/module.js';
 export type {

@@ -38,7 +38,10 @@ export interface NodeRef {
 export interface TaskModel {
   /** Stable id of the task. */
   taskId: string;
-  /** Id of this run; generated from taskId when omitted. */
+  /**
+   * Id of this run. `submit()` and `publish()` give a task without one a fresh id (a new run
+   * each time); a task message read from a queue without one runs as `runId = taskId`.
+   */
   runId?: string;
   /** The account the task runs for. */
   account: string;

@@ -351,10 +351,17 @@ export function runChainEngineScenarios(name: string, fixture: () => Promise<Eng
 
     it('ignores duplicate and re-submitted messages: no node advances twice', async () => {
       const { engine, items } = await run({ modules: [shopModule(site)] }, [
-        { taskId: 'dup', account: 'acme', platform: 'web', modules: ['shop'] },
+        { taskId: 'dup', runId: 'dup', account: 'acme', platform: 'web', modules: ['shop'] },
       ]);
       const before = items.length;
-      await engine.submit({ taskId: 'dup', account: 'acme', platform: 'web', modules: ['shop'] });
+      // the same run submitted again (an explicit runId): idempotent
+      await engine.submit({
+        taskId: 'dup',
+        runId: 'dup',
+        account: 'acme',
+        platform: 'web',
+        modules: ['shop'],
+      });
       const root = {
         kind: 'parser_task',
         body: {

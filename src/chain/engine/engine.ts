@@ -8,7 +8,6 @@
  * (run status, wait, cancel and clean-up).
  */
 import { ConfigError } from '../../errors.js';
-import { sleep } from '../../internal/abort.js';
 import { unrefTimeout } from '../../internal/clock.js';
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
 import { Consumer } from './consumer.js';
@@ -23,6 +22,7 @@ import { RunRegistry } from './runs.js';
 import { Sweeper } from './sweeper.js';
 import { TaskRecords } from './task-records.js';
 import { timedState } from './timed-state.js';
+import { newRunId } from './run-id.js';
 import { EngineTelemetry } from './telemetry.js';
 import type {
   ChainDeadLetter,
@@ -31,6 +31,7 @@ import type {
   ChainEventMap,
   ChainEventName,
   RunStatus,
+  SubmittedRun,
 } from './types.js';
 
 /** The running engine. Create it with {@link createChainEngine}. */
@@ -40,12 +41,14 @@ export interface ChainEngine {
   /** Starts the consumers. Idempotent. */
   start(): Promise<void>;
   /**
-   * Submits a task: each of its modules runs from its first step. Resolves with the task's id
-   * and the id of the run it starts, whose status can be read (`runStatus`) from then on.
+   * Submits a task: each of its modules runs from its first step. Without a `runId` each call
+   * starts a new run with a fresh id; with one, submitting the same run again is idempotent
+   * (nodes already done are not run again). Resolves with the task id and the run id, whose
+   * status can be read (`runStatus`) from then on.
    * @throws {@link MessageInvalidError} when the task is malformed (naming the field).
    * @throws {@link SchedulerClosedError}-like {@link ConfigError} after `stop()`.
    */
-  submit(task: TaskModel): Promise<{ taskId: string; runId: string }>;
+  submit(task: TaskModel): Promise<SubmittedRun>;
   /**
    * A run's status: its state and node, item and error counters, overall and per module, as
    * every process sharing the store sees them (one read of the record the transitions keep).
@@ -72,7 +75,9 @@ export interface ChainEngine {
   cancelRun(runId: string): Promise<void>;
   /**
    * Puts a raw message (any of the three kinds, as an object or JSON text) through the ingress.
-   * A malformed message is dead-lettered with its reason, never thrown.
+   * A malformed message is dead-lettered with its reason, never thrown. A task message without
+   * a `runId` gets a fresh one (as with `submit`); its `loginInfo` is kept in this process and
+   * never put on the queue.
    */
   publish(message: unknown): Promise<void>;
   /**
@@ -92,8 +97,13 @@ export interface ChainEngine {
    * With shared queues (passed in, on a Redis store) a message aborted here is left
    * unacknowledged rather than released (its node's lease is still held; the queue hands it to
    * another worker after its claim time, which must exceed `leaseMs`). Node retries not yet due
-   * stay in Redis: any worker's sweep promotes them when they fall due. Each wait is bounded by
-   * `stopTimeoutMs`.
+   * stay in Redis: any worker's sweep promotes them when they fall due.
+   *
+   * Bounded: up to `stopTimeoutMs` for in-flight messages to finish, then up to `stopTimeoutMs`
+   * for aborted ones to settle and the outbox to be published — about twice `stopTimeoutMs` at
+   * most, even when user code ignores its abort signal. Such code is left running; its delivery
+   * stays unacknowledged and nothing it returns later is committed. While stopping, a ref'd
+   * timer keeps the process alive.
    */
   stop(): Promise<void>;
   /**
@@ -191,6 +201,8 @@ class ChainEngineImpl implements ChainEngine {
       telemetry,
       onItem: o.onItem,
       retries: this.#pump,
+      itemRetry: { policy: o.itemRetry, maxRetries: o.maxItemRetries },
+      secrets: (runId) => this.#tasks.secrets(runId),
     });
     this.#sweeper = new Sweeper({
       state,
@@ -279,13 +291,15 @@ class ChainEngineImpl implements ChainEngine {
     this.#sweeper.start();
   }
 
-  async submit(task: TaskModel): Promise<{ taskId: string; runId: string }> {
+  async submit(task: TaskModel): Promise<SubmittedRun> {
     if (this.#stopped)
       throw new ConfigError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
     const input = normalizeMessage({ kind: 'task', body: task });
     if (input.kind !== 'task') throw new Error('unreachable');
     const { loginInfo, ...body } = input.task;
-    if (loginInfo !== undefined) this.#tasks.rememberLogin(body.taskId, loginInfo);
+    // without a runId, each submit is a new run (the normalised default, the task id, is not)
+    if (task.runId === undefined) body.runId = newRunId();
+    if (loginInfo !== undefined) this.#tasks.rememberLogin(body.runId, loginInfo);
     this.#telemetry.taskSubmitted();
     // the run's record first, so its status can be read as soon as this resolves
     await this.#runs.started(body.taskId, body.runId, body.modules);
@@ -324,15 +338,41 @@ class ChainEngineImpl implements ChainEngine {
     } catch {
       text = String(message);
     }
-    let kind: unknown;
+    let parsed: { kind?: unknown; body?: unknown } | null = null;
     try {
-      kind = (JSON.parse(text) as { kind?: unknown } | null)?.kind;
+      const value = JSON.parse(text) as unknown;
+      if (typeof value === 'object' && value !== null && !Array.isArray(value))
+        parsed = value as { kind?: unknown; body?: unknown };
     } catch {
-      kind = undefined;
+      parsed = null;
     }
+    const kind = parsed?.kind;
+    if (kind === 'task' && parsed !== null) text = this.#prepareTask(parsed);
     const q = this.#o.queues;
     const queue = kind === 'parser_task' ? q.parser : kind === 'error_task' ? q.error : q.task;
     await queue.push(text);
+  }
+
+  /**
+   * A published task message, ready for the queue: a fresh run id when it has none, and its
+   * login info (valid or not) taken off and, when the task is valid, kept in this process.
+   */
+  #prepareTask(message: { kind?: unknown; body?: unknown }): string {
+    const body = message.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      return JSON.stringify(message);
+    const { loginInfo, ...rest } = body as Record<string, unknown>;
+    if (rest.runId === undefined) rest.runId = newRunId();
+    if (loginInfo !== undefined) {
+      try {
+        const input = normalizeMessage({ kind: 'task', body: { ...rest, loginInfo } });
+        if (input.kind === 'task' && input.task.loginInfo !== undefined)
+          this.#tasks.rememberLogin(input.task.runId, input.task.loginInfo);
+      } catch {
+        // malformed: the consumer dead-letters it (without its login info) with its reason
+      }
+    }
+    return JSON.stringify({ ...message, body: rest });
   }
 
   on<K extends ChainEventName>(event: K, listener: (event: ChainEventMap[K]) => void): () => void {
@@ -357,42 +397,50 @@ class ChainEngineImpl implements ChainEngine {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    // a ref'd timer while stopping: a script whose last act is `await engine.stop()` stays alive
+    // until the stop is done, even when everything it waits for runs on unref'd timers
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      await this.#stop();
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  async #stop(): Promise<void> {
     const o = this.#o;
+    const limit = o.stopTimeoutMs;
     this.#readAbort.abort();
     this.#relay.stop();
     this.#pump.stop();
     this.#sweeper.stop();
     const drained = Promise.all(this.#loops).then(() => until(() => this.#consumer.handlers === 0));
-    const timedOut = await Promise.race([
-      drained.then(() => false),
-      sleep(o.stopTimeoutMs).then(() => true),
-    ]);
-    if (timedOut) {
+    if (!(await within(drained, limit))) {
       this.#telemetry.log('warn', 'stop: aborting in-flight nodes (their leases will expire)', {
         in_flight: this.#consumer.handlers,
       });
     }
     this.#workAbort.abort();
-    await drained;
-    // what the last commits wrote is published before the queues and the store may be closed
-    const published = until(() => !this.#relay.busy && !this.#pump.running);
-    const stuck = await Promise.race([
-      published.then(() => false),
-      sleep(o.stopTimeoutMs).then(() => true),
-    ]);
-    if (stuck) {
-      this.#telemetry.log('warn', 'stop: the outbox relay is still publishing (a full queue?)', {
-        worker_id: o.workerId,
-      });
+    // what the last commits wrote is published before the queues and the store may be closed;
+    // code that ignores its abort signal is not waited for past the limit: its delivery stays
+    // unacknowledged (nothing it does later is committed: the node was abandoned)
+    const settled = drained.then(() => until(() => !this.#relay.busy && !this.#pump.running));
+    if (!(await within(settled, limit))) {
+      this.#telemetry.log(
+        'warn',
+        'stop: gave up waiting (user code ignoring its abort signal, or the relay publishing to a full queue); what still runs is left unacknowledged',
+        { worker_id: o.workerId, in_flight: this.#consumer.handlers, relay_busy: this.#relay.busy },
+      );
     }
-    await this.#downloads.close();
-    await this.#runs.settled(); // the clean-up of the runs finished here needs the store
+    await within(this.#downloads.close(), limit);
+    // the clean-up of the runs finished here needs the store
+    await within(this.#runs.settled(), limit);
     if (o.ownsQueues) {
       o.queues.task.close();
       o.queues.parser.close();
       o.queues.error.close();
     }
-    if (o.ownsStore) await o.store.close();
+    if (o.ownsStore) await within(o.store.close(), limit);
     this.#telemetry.log('info', 'chain engine stopped', { worker_id: o.workerId });
   }
 
@@ -406,6 +454,25 @@ class ChainEngineImpl implements ChainEngine {
       q.task.size() + q.parser.size() + q.error.size() === 0 &&
       q.task.inFlight() + q.parser.inFlight() + q.error.inFlight() === 0
     );
+  }
+}
+
+/** Whether `promise` settled within `ms` (it may go on after that; a rejection counts as settled). */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = unrefTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

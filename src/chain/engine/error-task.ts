@@ -9,7 +9,12 @@ import type { RetryPolicy } from '../../retry/index.js';
 import { encodeMessage, type ErrorTaskModel, type ParserTaskModel } from '../messages.js';
 import type { ModuleDefinition } from '../module.js';
 import { nodeEventId, toNodeId } from '../node-id.js';
-import { RetryScheduleCode, ThresholdCode, type ChainStateStore } from '../state/index.js';
+import {
+  RetryScheduleCode,
+  TerminatedCode,
+  ThresholdCode,
+  type ChainStateStore,
+} from '../state/index.js';
 import { ACK, StageError, atStage, type Disposition } from './disposition.js';
 import { OUTBOX_RETRY } from './outbox.js';
 import type { RetryPump } from './retry-pump.js';
@@ -140,12 +145,10 @@ export class ErrorTaskHandler {
       telemetry.log('info', `retry ${etm.attempt} scheduled in ${delayMs} ms`, fields);
       return ACK;
     }
-    const reason =
-      r === RetryScheduleCode.MAX_RETRY_EXCEEDED
-        ? 'max_retries'
-        : etm.error.retryable === false
-          ? 'not_retryable'
-          : 'not_allowed';
+    if (r === RetryScheduleCode.RETRY_NOT_ALLOWED && etm.error.retryable !== false)
+      return this.#obsolete(etm, fields);
+    const reason = r === RetryScheduleCode.MAX_RETRY_EXCEEDED ? 'max_retries' : 'not_retryable';
+    // the node is not retried: its run counts it failed for good
     await this.#o.state.giveUp(node, etm.attempt);
     telemetry.givenUp(reason);
     telemetry.log('warn', `node given up (${reason})`, {
@@ -159,6 +162,25 @@ export class ErrorTaskHandler {
       reason,
       error: etm.error,
     });
+    return ACK;
+  }
+
+  /**
+   * A retryable failure whose retry the state refused: its task or module was terminated since,
+   * or the node is no longer failed — a retry of it committed or holds a live claim (this is a
+   * duplicate ErrorTaskModel), or its state expired. Nothing to give up: the message is obsolete.
+   */
+  async #obsolete(etm: ErrorTaskModel, fields: Record<string, unknown>): Promise<Disposition> {
+    const { telemetry } = this.#o;
+    const t = await this.#o.state.terminated(etm.taskId, etm.moduleId);
+    const reason =
+      t.code === TerminatedCode.TASK_TERMINATED
+        ? 'task_terminated'
+        : t.code === TerminatedCode.MODULE_TERMINATED
+          ? 'module_terminated'
+          : 'error_task_obsolete';
+    telemetry.skipped(reason);
+    telemetry.log('debug', 'obsolete error task skipped', { ...fields, decision: reason });
     return ACK;
   }
 }

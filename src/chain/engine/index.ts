@@ -12,6 +12,7 @@ export type {
   ChainEventMap,
   ChainEventName,
   ChainItem,
+  ItemRetryOptions,
   ChainQueues,
   DownloadContext,
   Downloader,
@@ -19,4 +20,5 @@ export type {
   NodeRetryOptions,
   RunNodeCounts,
   RunStatus,
+  SubmittedRun,
 } from './types.js';

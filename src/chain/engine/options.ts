@@ -23,6 +23,7 @@ import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
 import { LocalBackend, RedisBackend, type CacheService } from '../../store/index.js';
 import { defineModule, type ModuleDefinition } from '../module.js';
 import { MemoryQueue } from '../queue.js';
+import { RedisStreamQueue } from '../redis-stream-queue.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
 import { fetchDownloader } from './download.js';
 import { writeLog } from './telemetry.js';
@@ -42,6 +43,7 @@ const OPTION_KEYS = [
   'rateLimit',
   'downloadRetry',
   'nodeRetry',
+  'itemRetry',
   'moduleErrorThreshold',
   'taskErrorThreshold',
   'leaseMs',
@@ -101,6 +103,9 @@ export interface ResolvedOptions {
   readonly downloadRetry: RetryPolicy;
   readonly maxNodeRetries: number;
   readonly nodeRetry: RetryPolicy;
+  /** Hand-overs of an item whose `onItem` threw, after the first. */
+  readonly maxItemRetries: number;
+  readonly itemRetry: RetryPolicy;
 }
 
 /**
@@ -232,6 +237,19 @@ export function resolveOptions(
       if (!queue || typeof queue.receive !== 'function' || typeof queue.push !== 'function')
         invalid(W, `queues.${name}`, 'a ChainQueue', queue);
     }
+    // queues shared between processes need shared state: a single-node store keeps its state
+    // in this process, so several processes on the same streams would each advance the same
+    // nodes on private state (no exactly-once advance)
+    if (runtimeMode === 'single_node') {
+      for (const name of ['task', 'parser', 'error'] as const) {
+        if (q[name] instanceof RedisStreamQueue) {
+          throw new ConfigError(
+            `${W}: \`queues.${name}\` is a Redis Stream queue, shared between processes, but the store is single-node (state in this process): use a RedisBackend as \`store\`, or in-process queues`,
+            { context: { field: `queues.${name}` } },
+          );
+        }
+      }
+    }
     queues = o.queues;
   } else {
     queues = {
@@ -285,6 +303,21 @@ export function resolveOptions(
     jitter: nr.jitter ?? 0.2,
   });
 
+  const ir = readOptions(
+    W,
+    o.itemRetry,
+    ['maxRetries', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'],
+    'itemRetry',
+  );
+  const maxItemRetries = optionalNumber(W, 'itemRetry.maxRetries', ir.maxRetries, 5, int(0));
+  const itemRetry = new RetryPolicy({
+    maxRetries: maxItemRetries,
+    initialDelayMs: optionalNumber(W, 'itemRetry.initialDelayMs', ir.initialDelayMs, 100, int(0)),
+    maxDelayMs: optionalNumber(W, 'itemRetry.maxDelayMs', ir.maxDelayMs, 5_000, int(0)),
+    multiplier: ir.multiplier ?? 2,
+    jitter: ir.jitter ?? 0.2,
+  });
+
   return Object.freeze({
     modules,
     downloader,
@@ -318,6 +351,8 @@ export function resolveOptions(
     downloadRetry,
     maxNodeRetries,
     nodeRetry,
+    maxItemRetries,
+    itemRetry,
   });
 }
 

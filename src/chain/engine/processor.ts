@@ -267,6 +267,8 @@ export class ModuleProcessorWithChain {
           });
         });
       }
+      // a node whose work outlived stop()'s limit was abandoned: it commits nothing
+      rt.signal.throwIfAborted();
       const code = await rt.state.commitSuccess({ node, owner, version, successors, items });
       rt.telemetry.commit(COMMIT_NAMES[code]);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {

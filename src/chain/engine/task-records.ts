@@ -9,6 +9,7 @@ import type { Metrics } from '../../observe/metrics.js';
 import type { CacheService } from '../../store/index.js';
 import type { JsonObject, ParserTaskModel, TaskModel } from '../messages.js';
 import type { TaskInfo } from '../module.js';
+import { secretsOf } from './redact.js';
 import type { ChainEngineOptions } from './types.js';
 
 /** What is stored of a task. @internal */
@@ -39,7 +40,7 @@ export class TaskRecords {
   readonly #o: TaskRecordsOptions;
   readonly #records: PluginCache<TaskRecord>;
   readonly #logins: PluginCache<{ value: JsonObject | undefined }>;
-  /** Login info of submitted tasks (when there is no `loadLoginInfo`). */
+  /** Login info of submitted runs, by run id (when there is no `loadLoginInfo`). */
   readonly #submitted = new Map<string, JsonObject>();
 
   constructor(options: TaskRecordsOptions) {
@@ -61,9 +62,14 @@ export class TaskRecords {
     });
   }
 
-  /** Keeps the login info a TaskModel was submitted with, in this process only. */
-  rememberLogin(taskId: string, loginInfo: JsonObject): void {
-    this.#submitted.set(taskId, loginInfo);
+  /** Keeps the login info a run was submitted with, in this process only. */
+  rememberLogin(runId: string, loginInfo: JsonObject): void {
+    this.#submitted.set(runId, loginInfo);
+  }
+
+  /** The values of a run's submitted login info: never echoed in an error or a dead letter. */
+  secrets(runId: string): string[] {
+    return secretsOf(this.#submitted.get(runId));
   }
 
   /** Stores the record of a task (LoadTask of every later message reads it). */
@@ -110,7 +116,7 @@ export class TaskRecords {
         }))
       ).value;
     } else {
-      loginInfo = this.#submitted.get(ptm.taskId);
+      loginInfo = this.#submitted.get(ptm.runId);
     }
     return { ...base, loginInfo: loginInfo === undefined ? undefined : Object.freeze(loginInfo) };
   }

@@ -72,6 +72,24 @@ export interface NodeRetryOptions {
   jitter?: number;
 }
 
+/**
+ * Hand-overs of an output item whose `onItem` threw: again after a backoff, from the outbox (the
+ * entry stays there until the item is delivered or dead-lettered), at most `maxRetries` more
+ * times; then the item is dead-lettered with its `itemId` and the error.
+ */
+export interface ItemRetryOptions {
+  /** Hand-overs after the first before the item is dead-lettered. @defaultValue 5 */
+  maxRetries?: number;
+  /** Delay before the first hand-over again, in ms. @defaultValue 100 */
+  initialDelayMs?: number;
+  /** Largest delay, in ms. Keep the total under `relayLeaseMs`. @defaultValue 5000 */
+  maxDelayMs?: number;
+  /** Growth of the delay per try. @defaultValue 2 */
+  multiplier?: number;
+  /** Proportional jitter in [0, 1). @defaultValue 0.2 */
+  jitter?: number;
+}
+
 /** Options of {@link createChainEngine}. */
 export interface ChainEngineOptions {
   /** The modules this engine can run (a TaskModel names them by id). */
@@ -106,6 +124,8 @@ export interface ChainEngineOptions {
   downloadRetry?: RetryPolicy | RetryPolicyOptions;
   /** Retries of failed nodes through ErrorTaskModels. */
   nodeRetry?: NodeRetryOptions;
+  /** Hand-overs again of an item whose `onItem` threw, then its dead letter. */
+  itemRetry?: ItemRetryOptions;
   /** Failures of one module of a task at which that module is terminated (>=). @defaultValue 10 */
   moduleErrorThreshold?: number;
   /** Failures of a task (all modules) at which the task is terminated (>=). @defaultValue 25 */
@@ -123,8 +143,9 @@ export interface ChainEngineOptions {
   ) => JsonObject | undefined | Promise<JsonObject | undefined>;
   /**
    * Receives every output item of every committed node: at least once, with a stable
-   * {@link ChainItem.itemId} (a second call only when a process died between handing the item
-   * over and acknowledging it).
+   * {@link ChainItem.itemId} (again when it threw — see `itemRetry` — or when a process died
+   * between handing the item over and acknowledging it). An item it keeps refusing is
+   * dead-lettered with its `itemId` and the error.
    */
   onItem?: (item: ChainItem) => void | Promise<void>;
   /** Key layout. @defaultValue new ChainKeyBuilder() */
@@ -144,7 +165,11 @@ export interface ChainEngineOptions {
   workerId?: string;
   /** How often due node retries are looked for, in ms. @defaultValue 50 */
   retryPollMs?: number;
-  /** How long `stop()` waits for in-flight nodes before aborting them, in ms. @defaultValue 10000 */
+  /**
+   * How long `stop()` waits for in-flight nodes before aborting them, and then for aborted
+   * nodes to settle and the outbox to be published, in ms (so `stop()` takes at most about
+   * twice this). @defaultValue 10000
+   */
   stopTimeoutMs?: number;
   /**
    * Lease of outbox entries taken by a relay, in ms: entries a relay took but did not
@@ -158,6 +183,17 @@ export interface ChainEngineOptions {
   sweepIntervalMs?: number;
   /** Shared queues only: tasks active within this window (ms) are swept. @defaultValue 3600000 */
   sweepWindowMs?: number;
+}
+
+/** What `submit()` resolves to: the task and the run it started (or joined). */
+export interface SubmittedRun {
+  /** The task. */
+  taskId: string;
+  /**
+   * The run: the TaskModel's `runId` when it had one (submitting it again is a no-op for nodes
+   * already done), else a fresh id — each submit without a `runId` starts a new run.
+   */
+  runId: string;
 }
 
 /** One output item, as handed to `onItem` and the `ItemProduced` event. */
@@ -265,7 +301,7 @@ export interface ChainEventMap {
     type: 'NodeFailed';
     /** Failures of the node. */
     attempt: number;
-    /** Why no retry: 'max_retries', 'not_retryable' or 'not_allowed'. */
+    /** Why no retry: 'max_retries' or 'not_retryable'. */
     reason: string;
     /** The last failure. */
     error: ChainErrorInfo;

@@ -71,6 +71,16 @@ describe('createChainEngine options', () => {
       { modules: [twoStep()], nodeRetry: { maxRetries: -1 } },
       /nodeRetry\.maxRetries/,
     ],
+    [
+      'bad item retry',
+      { modules: [twoStep()], itemRetry: { maxRetries: -1 } },
+      /itemRetry\.maxRetries/,
+    ],
+    [
+      'unknown item retry option',
+      { modules: [twoStep()], itemRetry: { tries: 3 } },
+      /itemRetry.*tries/,
+    ],
     ['duplicate module', { modules: [twoStep('a'), twoStep('a')] }, /registered twice/],
     ['invalid module', { modules: [{ id: 'x', steps: [] }] }, /modules\[0\].*steps/],
   ];
@@ -130,7 +140,7 @@ describe('chain engine behaviour (fake downloader)', () => {
     });
     const engine = createChainEngine({ ...fast, modules: [module], downloader: fakeSite, logger });
     await engine.start();
-    await engine.submit({
+    const { runId } = await engine.submit({
       taskId: 't',
       account: 'acc',
       platform: 'web',
@@ -143,7 +153,7 @@ describe('chain engine behaviour (fake downloader)', () => {
     expect(JSON.stringify(lines)).not.toContain('hunter2-secret');
     const failure = lines.find((l) => l.message.startsWith('node failed in parse'));
     expect(failure?.fields).toMatchObject({
-      run_id: 't',
+      run_id: runId,
       task_id: 't',
       module_id: 'secretive',
       step_idx: 0,
