@@ -269,6 +269,8 @@ export class ModuleProcessorWithChain {
       }
       // a node whose work outlived stop()'s limit was abandoned: it commits nothing
       rt.signal.throwIfAborted();
+      // a node abandoned meanwhile (the engine stopping, its run cancelled) commits nothing
+      host.signal.throwIfAborted();
       const code = await rt.state.commitSuccess({ node, owner, version, successors, items });
       rt.telemetry.commit(COMMIT_NAMES[code]);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
