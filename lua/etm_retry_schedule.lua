@@ -22,7 +22,7 @@
     10 run_ttl       ttl ms of the run's record once it has finished
   Returns {code, msg[, 'run_finished:1']}
     0 RETRY_SCHEDULED     scheduled (or already scheduled for this attempt: a replay writes nothing)
-    1 RETRY_NOT_ALLOWED   not retryable, terminated, missing/done node, or a live claim holds it
+    1 RETRY_NOT_ALLOWED   not retryable, terminated, missing/done/given-up node, or a live claim holds it
     2 MAX_RETRY_EXCEEDED  attempt > max retries
   Errors: SCHEMA_MISMATCH when another schema wrote the node. Writes only after every check.
 ]]
@@ -39,8 +39,9 @@ if not allowed or redis.call('EXISTS', task_mark_key, module_mark_key) > 0 then
   return {1, 'RETRY_NOT_ALLOWED'}
 end
 if attempt > max_retries then return {2, 'MAX_RETRY_EXCEEDED'} end
-local f = redis.call('HMGET', node_key, 'status', 'epoch', 'lease_until', 'schema', 'q')
-if f[1] == false or f[1] == 'done' then return {1, 'RETRY_NOT_ALLOWED'} end
+local f = redis.call('HMGET', node_key, 'status', 'epoch', 'lease_until', 'schema', 'q', 'final')
+-- a node counted failed for good (given up) is not retried
+if f[1] == false or f[1] == 'done' or f[6] == '1' then return {1, 'RETRY_NOT_ALLOWED'} end
 if tonumber(f[4]) ~= tonumber(schema_text) then
   return redis.error_reply('SCHEMA_MISMATCH node state has schema ' .. tostring(f[4]) .. ', this version reads ' .. schema_text)
 end

@@ -47,7 +47,9 @@ export const retrySchedule = defineTransition({
       return RetryScheduleCode.RETRY_NOT_ALLOWED;
     if (attempt > maxRetries) return RetryScheduleCode.MAX_RETRY_EXCEEDED;
     const rec = readNode(store, keys.node);
-    if (!rec || rec.status === 'done') return RetryScheduleCode.RETRY_NOT_ALLOWED;
+    // a node counted failed for good (given up) is not retried
+    if (!rec || rec.status === 'done' || rec.final === true)
+      return RetryScheduleCode.RETRY_NOT_ALLOWED;
     if (rec.epoch >= attempt) return RetryScheduleCode.RETRY_SCHEDULED; // replay: already scheduled
     const now = store.now();
     if (rec.status === 'processing' && rec.leaseUntil > now)
