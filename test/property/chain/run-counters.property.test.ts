@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
+import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import {
   ClaimCode,
@@ -190,7 +191,7 @@ describe('run counters: LocalChainState and RedisChainState against a ledger', (
         } finally {
           await backend.close();
           if (redis) {
-            const client = redis.client as import('ioredis').Redis;
+            const client = redis.client as Redis;
             const found = await client.keys(`${redis.keyPrefix}*`);
             if (found.length > 0) await client.del(...found);
             await redis.close();
