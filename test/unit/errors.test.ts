@@ -79,7 +79,10 @@ describe('errors', () => {
     const doc = readFileSync(join(import.meta.dirname, '../../docs/errors.md'), 'utf8');
     const rows = doc.split('\n').filter((l) => l.startsWith('| `'));
     for (const code of Object.values(ErrorCode))
-      expect(rows.some((r) => r.includes(`\`${code}\``)), code).toBe(true);
+      expect(
+        rows.some((r) => r.includes(`\`${code}\``)),
+        code,
+      ).toBe(true);
   });
 
   it('RunNotFoundError: RUN_NOT_FOUND, never retryable', () => {
