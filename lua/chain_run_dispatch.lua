@@ -31,6 +31,7 @@ local f = redis.call('HMGET', run_key, 'state', 'ingress', 'ob', 'mods')
 if f[1] ~= false and f[2] ~= '1' then return {1, 'DUPLICATE'} end
 local dispatched = cjson.decode(modules_json)
 local mods = cjson.decode(f[4] or '[]')
+redis.call('ZCARD', task_runs_key) -- of another type: fails here, before the first write
 local known = {}
 for i = 1, #mods do known[mods[i]] = true end
 

@@ -28,6 +28,9 @@ local function shorten(key)
   return 1
 end
 
+-- index and run list of another type fail here, before the first write
+redis.call('ZCARD', run_keys_key)
+redis.call('ZCARD', task_runs_key)
 local shortened = 0
 for i = FIRST_KEY, FIRST_KEY + n - 1 do shortened = shortened + shorten(KEYS[i]) end
 for i = FIRST_ENTRY, #ARGV do redis.call('ZREM', run_keys_key, ARGV[i]) end

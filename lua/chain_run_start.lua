@@ -24,6 +24,7 @@ local now = now_ms(now_arg)
 
 if redis.call('EXISTS', run_key) == 1 then return {1, 'EXISTS'} end
 local mods = cjson.decode(modules_json)
+redis.call('ZCARD', task_runs_key) -- of another type: fails here, before the first write
 
 -- every check passed: write
 local now_text = string.format('%d', now)

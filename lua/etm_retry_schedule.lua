@@ -24,7 +24,8 @@
     0 RETRY_SCHEDULED     scheduled (or already scheduled for this attempt: a replay writes nothing)
     1 RETRY_NOT_ALLOWED   not retryable, terminated, missing/done/given-up node, or a live claim holds it
     2 MAX_RETRY_EXCEEDED  attempt > max retries
-  Errors: SCHEMA_MISMATCH when another schema wrote the node. Writes only after every check.
+  Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
+  type. Writes only after every check (the types of the keys it writes included).
 ]]
 local node_key, retries_key, task_mark_key, module_mark_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now_arg, attempt, max_retries = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -48,6 +49,8 @@ end
 if tonumber(f[2]) >= attempt then return {0, 'RETRY_SCHEDULED'} end
 if f[1] == 'processing' and tonumber(f[3]) > now then return {1, 'RETRY_NOT_ALLOWED'} end
 local run = run_read(run_key, module_id)
+-- a retry set of another type fails here, not after the first write
+redis.call('ZCARD', retries_key)
 
 -- every check passed: write (the node is counted queued: q = '1')
 redis.call('HSET', node_key, 'epoch', ARGV[2], 'status', 'pending', 'owner', '', 'q', '1')

@@ -69,6 +69,8 @@ local now = 0
 if run then
   now = now_ms(now_arg)
   if task_reached and run.state == 'running' then run_read_modules(run) end
+  -- a run key index of another type fails here, not after the first write
+  if seen_key then redis.call('ZCARD', run_keys_key) end
 end
 
 -- every check passed: write (counters, then the module's mark, then the task's)

@@ -31,8 +31,9 @@
   A node leaves `queued` for `running` in its run when a root is created or a node counted
   queued (field q = '1') is claimed; a terminated task/module settles the run's module(s) the
   first time a claim meets the mark; 'run_finished:1' when that finished the run.
-  Errors: SCHEMA_MISMATCH when another schema wrote the node. Writes only on EXECUTE (and the
-  run's record on a terminate mark), after every check.
+  Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
+  type. Writes only on EXECUTE (and the run's record on a terminate mark), after every check
+  (the types of the keys it writes included).
 ]]
 local node_key, task_mark_key, module_mark_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now_arg, owner, lease_ms, epoch = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -85,6 +86,10 @@ if status == 'processing' and lease_until > now then
   if f[2] == owner then return {0, 'EXECUTE', version, lease_until, ''} end
   return {4, 'LOCKED_BY_OTHER', version, lease_until, ''}
 end
+
+-- a lease index (or a run key index) of another type fails here, not after the first write
+redis.call('ZCARD', leases_key)
+if run and f[1] == false then redis.call('ZCARD', run_keys_key) end
 
 -- every check passed: write
 local from_queue = f[1] == false or f[7] == '1'

@@ -25,7 +25,8 @@
     0 ERROR_EMIT_OK          failure recorded (and the message queued in the outbox)
     1 ERROR_ALREADY_EMITTED  this failure was recorded before: emit nothing
     2 FENCING_REJECT         owner/version is not the current claim, or the node is not processing
-  Errors: SCHEMA_MISMATCH when another schema wrote the node. Writes only after every check.
+  Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
+  type. Writes only after every check (the types of the keys it writes included).
 ]]
 local node_key, emit_key, outbox_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -45,6 +46,10 @@ if redis.call('EXISTS', emit_key) == 1 then return {1, 'ERROR_ALREADY_EMITTED'} 
 if f[1] ~= 'processing' then return {2, 'FENCING_REJECT'} end
 local run = run_read(run_key, module_id)
 local now = run and now_ms(now_arg) or 0
+-- an outbox, lease index or run key index of another type fails here, not after the first write
+redis.call('LLEN', outbox_key)
+redis.call('ZCARD', leases_key)
+if run then redis.call('ZCARD', run_keys_key) end
 
 -- every check passed: write
 redis.call('HSET', node_key, 'status', 'failed')

@@ -30,9 +30,10 @@
     3 ALREADY_COMMITTED   replay by the same owner and version: nothing written again
   A new successor is created with q = '1' (counted queued in the run). 'run_finished:1' when
   this commit finished the run (its last node, no item waiting).
-  Errors: SCHEMA_MISMATCH when another schema wrote the node.
-  Reads and checks everything first, then writes; nothing after the first write can fail: lists
-  of any length are pushed in chunks (Lua's unpack takes ~8,000 values at most).
+  Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
+  type. Reads and checks everything first (the types of the keys it writes included), then
+  writes; nothing after the first write can fail: lists of any length are pushed in chunks
+  (Lua's unpack takes ~8,000 values at most).
 ]]
 local node_key, gate_key, outbox_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -74,6 +75,10 @@ local n_items = #ARGV - (FIRST_MESSAGE_ARG + n) + 1
 for j = FIRST_MESSAGE_ARG + n, #ARGV do queued[#queued + 1] = ARGV[j] end
 local run = run_read(run_key, module_id)
 local now = run and now_ms(now_arg) or 0
+-- an outbox, lease index or run key index of another type fails here, not after the first write
+redis.call('LLEN', outbox_key)
+redis.call('ZCARD', leases_key)
+if run then redis.call('ZCARD', run_keys_key) end
 
 -- every check passed: write (the node record keeps the TTL its claim gave it)
 redis.call('HSET', node_key, 'status', 'done')

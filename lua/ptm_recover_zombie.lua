@@ -26,6 +26,8 @@ if f[1] ~= 'processing' then
   return {2, 'NOT_PROCESSING'}
 end
 if tonumber(f[2]) > now then return {1, 'NOT_EXPIRED'} end
+-- a lease index of another type fails here, not after the first write
+redis.call('ZCARD', leases_key)
 redis.call('HSET', node_key, 'status', 'pending')
 redis.call('ZREM', leases_key, node_id)
 return {0, 'RECOVERED'}

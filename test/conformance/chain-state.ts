@@ -17,10 +17,14 @@ import {
   type NodeAddress,
 } from '../../src/chain/state/index.js';
 import type { ManualClock } from '../../src/internal/clock.js';
+import { ChainKeyBuilder } from '../../src/keys/chain-key-builder.js';
+import type { CacheService } from '../../src/store/types.js';
 
 export interface ChainStateHarness {
   state: ChainStateStore;
   clock: ManualClock;
+  /** The store under the state, to plant a key of the wrong type (keys as the builder makes them). */
+  raw: Pick<CacheService, 'set' | 'del'>;
   cleanup(): Promise<void>;
 }
 
@@ -561,6 +565,94 @@ export function runChainStateConformance(
         }),
       ).toBe(CommitCode.ALREADY_COMMITTED);
       expect(await s.takeOutbox('t1', 10, 60_000)).toEqual([]);
+    });
+
+    // nothing that can fail runs after a transition's first write: a key of the wrong type where
+    // a transition would write later fails it before it writes anything
+    it('a key of the wrong type fails a transition before its first write: nothing is half-written', async () => {
+      const k = new ChainKeyBuilder();
+      const plant = (key: string) => h.raw.set(key, 'not-a-list-or-zset');
+      const remove = (key: string) => h.raw.del(key);
+      const leases = k.leases('t1');
+      const outbox = k.outbox('t1');
+      // claim: the lease index
+      await plant(leases);
+      await expect(claim(root)).rejects.toThrow();
+      await remove(leases);
+      expect(await claim(root)).toMatchObject({ code: ClaimCode.EXECUTE, version: 1 });
+      // commitSuccess: the outbox, then the lease index
+      const commit = () =>
+        s.commitSuccess({
+          node: root,
+          owner: 'w1',
+          version: 1,
+          successors: [{ node: child('GET /a'), message: 'ptm:a' }],
+          items: ['item'],
+        });
+      for (const key of [outbox, leases]) {
+        await plant(key);
+        await expect(commit()).rejects.toThrow();
+        await remove(key);
+      }
+      expect((await claim(child('GET /a'))).code).toBe(ClaimCode.OUT_OF_ORDER); // not created
+      expect(await commit()).toBe(CommitCode.COMMIT_OK);
+      expect(await drain()).toEqual(['ptm:a', 'item']);
+      // commitError: the outbox, then the lease index
+      const a = await claim(child('GET /a'));
+      const fail = () =>
+        s.commitError({
+          node: child('GET /a'),
+          owner: 'w1',
+          version: a.version,
+          errorHash: 'h',
+          message: 'err:a',
+        });
+      for (const key of [outbox, leases]) {
+        await plant(key);
+        await expect(fail()).rejects.toThrow();
+        await remove(key);
+      }
+      expect(await fail()).toBe(CommitErrorCode.ERROR_EMIT_OK);
+      expect(await drain()).toEqual(['err:a']);
+      // retrySchedule: the retry set
+      const retries = k.retryZset('t1');
+      const retry = () =>
+        s.retrySchedule({
+          node: child('GET /a'),
+          attempt: 1,
+          maxRetries: 3,
+          delayMs: 0,
+          message: 'retry:a',
+          allowed: true,
+        });
+      await plant(retries);
+      await expect(retry()).rejects.toThrow();
+      await remove(retries);
+      expect((await claim(child('GET /a'), 'w1', 1)).code).toBe(ClaimCode.OUT_OF_ORDER); // epoch kept
+      expect(await retry()).toBe(RetryScheduleCode.RETRY_SCHEDULED);
+      // recoverZombie: the lease index
+      await s.commitSuccess({
+        node: child('GET /a'),
+        owner: 'w1',
+        version: a.version,
+        successors: [],
+        items: [],
+      });
+      const c = await claim({ ...root, moduleId: 'blog' });
+      h.clock.advance(1_001);
+      await plant(leases);
+      await expect(s.recoverZombie({ ...root, moduleId: 'blog' })).rejects.toThrow();
+      await remove(leases);
+      // still processing: the old owner's commit is accepted (not CAS_CONFLICT)
+      expect(
+        await s.commitSuccess({
+          node: { ...root, moduleId: 'blog' },
+          owner: 'w1',
+          version: c.version,
+          successors: [],
+          items: [],
+        }),
+      ).toBe(CommitCode.COMMIT_OK);
     });
 
     it('takeOutbox/ackOutbox: 9,000 entries are taken and acknowledged in one call each', async () => {

@@ -1,5 +1,9 @@
 export { LocalChainState } from './local-chain-state.js';
-export type { ChainStateOptions } from './local-chain-state.js';
+export type {
+  ChainStateOptions,
+  LocalChainStateOptions,
+  SyncBackend,
+} from './local-chain-state.js';
 export { RedisChainState } from './redis-chain-state.js';
 export type { RedisChainStateOptions } from './redis-chain-state.js';
 export {

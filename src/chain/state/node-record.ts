@@ -66,6 +66,15 @@ export function keySuffix(key: string): string {
   return key.slice(key.lastIndexOf('}:') + 2);
 }
 
+/**
+ * Reads `key` as a sorted set (an empty range), so that a key of another type throws here, in
+ * the read phase, rather than at a write after the transition's first one.
+ * @internal
+ */
+export function checkSortedSet(store: SyncStore, key: string): void {
+  store.zrangeByScore(key, 1, 0);
+}
+
 /** Whether the task's or the module's terminate mark is set. @internal */
 export function isTerminated(store: SyncStore, taskMark: string, moduleMark: string): boolean {
   return store.exists(taskMark) || store.exists(moduleMark);
@@ -85,11 +94,13 @@ export interface OutboxKeys {
 }
 
 /**
- * The outbox's last sequence number (a read: call it before the first write).
+ * The outbox's last sequence number, after checking the outbox's type (reads: call it before
+ * the first write).
  * @throws MocraError `SCRIPT_FAILED` when the counter is not an integer.
  * @internal
  */
 export function readOutboxSequence(store: SyncStore, keys: OutboxKeys): number {
+  checkSortedSet(store, keys.outbox);
   const text = store.get(keys.outboxSeq);
   const seq = text === null ? 0 : Number(text);
   if (!Number.isSafeInteger(seq)) {

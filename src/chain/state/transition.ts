@@ -83,6 +83,3 @@ export function prefixKeys<K extends TransitionKeys>(prefix: string, keys: K): K
 
 /** The reply element of a script that finished the i-th run of its call (1-based). @internal */
 export const RUN_FINISHED = 'run_finished:';
-
-/** Lua's `unpack` takes at most ~8,000 values: scripts split longer lists into chunks of this. */
-export const LUA_CHUNK = 1_000;

@@ -16,6 +16,7 @@ if (redisUrl()) {
     return {
       state: new RedisChainState(backend, { testClock: clock }),
       clock,
+      raw: backend,
       cleanup: async () => {
         for await (const key of backend.scan('')) await backend.del(key);
         await backend.close();

@@ -91,6 +91,7 @@ describeCluster('RedisBackend on a Redis Cluster', () => {
     return {
       state: new RedisChainState(backend, { testClock: clock }),
       clock,
+      raw: backend,
       cleanup: () => clear(backend),
     };
   });

@@ -52,7 +52,7 @@ describe('local twins', () => {
     const clock = new ManualClock(1_000_000);
     const backend = new LocalBackend({ clock, sweepIntervalMs: 0 });
     const rec = recording(backend.store);
-    const state = new LocalChainState({ store: rec.store, keyPrefix: 'p:' } as LocalBackend);
+    const state = new LocalChainState({ store: rec.store, keyPrefix: 'p:' });
     const seen = new Map<string, number>();
     const check = async (label: string, call: () => Promise<unknown>): Promise<void> => {
       rec.log.length = 0;
@@ -166,6 +166,49 @@ describe('local twins', () => {
     for (const label of seen.keys())
       if (label !== 'terminated' && label !== 'runRead')
         expect(seen.get(label), label).toBeGreaterThan(0);
+    backend.close();
+  });
+
+  it('run inside the `transaction` option, every store call of a transition in one call of it', async () => {
+    const backend = new LocalBackend({ sweepIntervalMs: 0 });
+    let inside = false;
+    let transactions = 0;
+    const outside: string[] = [];
+    const store = new Proxy(backend.store as SyncStore, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (!inside) outside.push(String(name));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const state = new LocalChainState(
+      { store, keyPrefix: '' },
+      {
+        transaction: (run) => {
+          transactions++;
+          inside = true;
+          try {
+            return run();
+          } finally {
+            inside = false;
+          }
+        },
+      },
+    );
+    const c = await state.claim({ node: root, owner: 'w1', leaseMs: 1_000, epoch: 0, root: true });
+    await state.commitSuccess({
+      node: root,
+      owner: 'w1',
+      version: c.version,
+      successors: [{ node: child('a'), message: 'p:a' }],
+      items: [],
+    });
+    expect(await state.takeOutbox('t1', 10, 1_000)).toEqual(['p:a']);
+    expect(transactions).toBe(3);
+    expect(outside).toEqual([]);
     backend.close();
   });
 });

@@ -4,7 +4,14 @@
  * cancelled run.
  */
 import { CHAIN_SCHEMA_VERSION, ClaimCode, type ClaimInput, type ClaimResult } from '../types.js';
-import { freshNode, isTerminated, keySuffix, readNode, writeNode } from '../node-record.js';
+import {
+  checkSortedSet,
+  freshNode,
+  isTerminated,
+  keySuffix,
+  readNode,
+  writeNode,
+} from '../node-record.js';
 import { readRun, writeRun } from '../run-record.js';
 import { defineTransition } from '../transition.js';
 
@@ -80,6 +87,8 @@ export const claim = defineTransition({
       if (rec.owner === owner) return result(ClaimCode.EXECUTE, rec.version, rec.leaseUntil); // replay
       return result(ClaimCode.LOCKED_BY_OTHER, rec.version, rec.leaseUntil);
     }
+    checkSortedSet(store, keys.leases);
+    if (w && created) checkSortedSet(store, keys.runKeys);
     // every check passed: write
     const fromQueue = created || rec.queued === true;
     rec.status = 'processing';

@@ -4,7 +4,14 @@
  * its run (the node stays running there until its failure is decided).
  */
 import { CHAIN_SCHEMA_VERSION, CommitErrorCode, type CommitErrorInput } from '../types.js';
-import { keySuffix, pushOutbox, readNode, readOutboxSequence, writeNode } from '../node-record.js';
+import {
+  checkSortedSet,
+  keySuffix,
+  pushOutbox,
+  readNode,
+  readOutboxSequence,
+  writeNode,
+} from '../node-record.js';
 import { readRun, writeRun } from '../run-record.js';
 import { defineTransition } from '../transition.js';
 
@@ -47,6 +54,8 @@ export const commitError = defineTransition({
     const seq = readOutboxSequence(store, keys);
     const now = store.now();
     const run = readRun(store, keys.run);
+    checkSortedSet(store, keys.leases);
+    if (run) checkSortedSet(store, keys.runKeys);
     // every check passed: write
     rec.status = 'failed';
     writeNode(store, keys.node, rec, ctx.ttlMs);

@@ -5,6 +5,7 @@
  */
 import { CHAIN_SCHEMA_VERSION, CommitCode, type CommitSuccessInput } from '../types.js';
 import {
+  checkSortedSet,
   freshNode,
   keySuffix,
   pushOutbox,
@@ -82,6 +83,8 @@ export const commitSuccess = defineTransition({
     queued.push(...items);
     const seq = readOutboxSequence(store, keys);
     const run = readRun(store, keys.run);
+    checkSortedSet(store, keys.leases);
+    if (run) checkSortedSet(store, keys.runKeys);
     // every check passed: write
     rec.status = 'done';
     writeNode(store, keys.node, rec, ctx.ttlMs);

@@ -3,7 +3,7 @@
  * (`ChainStateStore.recoverZombie`, and each node of `recoverExpired`).
  */
 import { RecoverCode } from '../types.js';
-import { writeNode, type NodeRecord } from '../node-record.js';
+import { checkSortedSet, writeNode, type NodeRecord } from '../node-record.js';
 import { defineTransition } from '../transition.js';
 
 /** Input: a node of a task, by id (the lease index holds ids). @internal */
@@ -36,6 +36,7 @@ export const recoverZombie = defineTransition({
       return RecoverCode.NOT_PROCESSING;
     }
     if (rec.leaseUntil > store.now()) return RecoverCode.NOT_EXPIRED;
+    checkSortedSet(store, keys.leases);
     // owner and version kept: the old owner's late commit is a CAS_CONFLICT
     rec.status = 'pending';
     writeNode(store, keys.node, rec, ctx.ttlMs);

@@ -3,7 +3,7 @@
  * (`ChainStateStore.retrySchedule`); the node goes back from running to queued in its run.
  */
 import { CHAIN_SCHEMA_VERSION, RetryScheduleCode, type RetryScheduleInput } from '../types.js';
-import { isTerminated, readNode, writeNode } from '../node-record.js';
+import { checkSortedSet, isTerminated, readNode, writeNode } from '../node-record.js';
 import { readRun, writeRun } from '../run-record.js';
 import { defineTransition } from '../transition.js';
 
@@ -55,6 +55,7 @@ export const retrySchedule = defineTransition({
     if (rec.status === 'processing' && rec.leaseUntil > now)
       return RetryScheduleCode.RETRY_NOT_ALLOWED;
     const run = readRun(store, keys.run);
+    checkSortedSet(store, keys.retries);
     // every check passed: write
     const wasQueued = rec.queued === true;
     rec.epoch = attempt;

@@ -4,6 +4,7 @@
  * (`ChainStateStore.runDispatch`).
  */
 import { CHAIN_SCHEMA_VERSION, type RunDispatchModule } from '../types.js';
+import { checkSortedSet } from '../node-record.js';
 import { freshModule, readRun, writeRun } from '../run-record.js';
 import { defineTransition } from '../transition.js';
 import { newRun } from './run-start.js';
@@ -41,6 +42,7 @@ export const runDispatch = defineTransition({
     const now = store.now();
     const existing = readRun(store, keys.run);
     if (existing && !existing.ingress) return 1;
+    checkSortedSet(store, keys.taskRuns);
     // write
     const rec = existing ?? newRun(taskId, now, ctx.ttlMs);
     rec.ingress = false;

@@ -4,6 +4,7 @@
  * the index; with the last ones, the run leaves its task's unfinished runs and, when no other
  * is left, the task's own keys get that TTL too (`ChainStateStore.runCleanup`).
  */
+import { checkSortedSet } from '../node-record.js';
 import { defineTransition } from '../transition.js';
 
 /** Input: the run, the index entries done, the keys they name, and the task's keys. @internal */
@@ -40,6 +41,8 @@ export const runExpire = defineTransition({
   decode: (reply) => Number(reply.payload[0] ?? 0),
   local(store, keys, input, ctx): number {
     const ttl = ctx.finishedTtlMs;
+    checkSortedSet(store, keys.runKeys);
+    checkSortedSet(store, keys.taskRuns);
     const live = keys.keys.filter((key) => store.exists(key));
     const last = keys.taskKeys.length > 0;
     const others = last

@@ -3,6 +3,7 @@
  * message to be dispatched (`ChainStateStore.runStart`).
  */
 import { CHAIN_SCHEMA_VERSION } from '../types.js';
+import { checkSortedSet } from '../node-record.js';
 import { freshModule, type RunRecord } from '../run-record.js';
 import { defineTransition } from '../transition.js';
 
@@ -54,6 +55,7 @@ export const runStart = defineTransition({
   local(store, keys, { taskId, runId, modules }, ctx): boolean {
     const now = store.now();
     if (store.exists(keys.run)) return false;
+    checkSortedSet(store, keys.taskRuns);
     // write
     const rec = newRun(taskId, now, ctx.ttlMs);
     for (const m of new Set(modules)) rec.modules[m] = freshModule();

@@ -9,7 +9,7 @@ import {
   type ThresholdInput,
   type ThresholdResult,
 } from '../types.js';
-import { keySuffix } from '../node-record.js';
+import { checkSortedSet, keySuffix } from '../node-record.js';
 import { readRun, writeRun } from '../run-record.js';
 import { defineTransition } from '../transition.js';
 
@@ -82,6 +82,7 @@ export const thresholdDecide = defineTransition({
     const now = store.now();
     const [runKey, runKeysKey] = keys.run;
     const run = runKey === undefined ? null : readRun(store, runKey);
+    if (run && seenKey !== undefined && runKeysKey !== undefined) checkSortedSet(store, runKeysKey);
     const m = mBefore + 1;
     const t = tBefore + 1;
     const marked: TerminateScope[] = [];
