@@ -7,6 +7,7 @@
  *
  * @packageDocumentation
  */
+import { isRetryableStatus } from './retry/status.js';
 
 /**
  * The stable codes of every error mocra throws, by name.
@@ -231,7 +232,7 @@ export class DownloadError extends MocraError {
 
   constructor(message: string, status: number, options: MocraErrorOptions = {}) {
     super(ErrorCode.DOWNLOAD_FAILED, message, {
-      retryable: status === 0 || status === 408 || status === 429 || status >= 500,
+      retryable: status === 0 || isRetryableStatus(status),
       ...options,
     });
     this.name = 'DownloadError';

@@ -30,8 +30,17 @@ export {
 export type { ErrorContext, MocraErrorOptions } from './errors.js';
 
 // observability
-export { silentLogger, InMemoryMetrics, noopMetrics, prometheusMetrics } from './observe/index.js';
+export {
+  silentLogger,
+  InMemoryMetrics,
+  noopMetrics,
+  prometheusMetrics,
+  METRICS,
+  MetricName,
+} from './observe/index.js';
 export type {
+  MetricDefinition,
+  MetricNameValue,
   Logger,
   LogFields,
   Metrics,
@@ -43,6 +52,7 @@ export type {
   PromCounterLike,
   PromHistogramLike,
   PromGaugeLike,
+  PromRegistryLike,
   PrometheusMetricsOptions,
 } from './observe/index.js';
 
@@ -71,7 +81,7 @@ export { PluginCache, canonicalKey } from './cache/index.js';
 export type { CacheStats, GetOrComputeOptions, PluginCacheOptions } from './cache/index.js';
 
 // retry
-export { RetryPolicy, isRetryableError } from './retry/index.js';
+export { RetryPolicy, isRetryableError, isRetryableStatus } from './retry/index.js';
 export type {
   JitterKind,
   RetryContext,
@@ -131,6 +141,7 @@ export type {
   ParserTaskModel,
   TaskModel,
 } from './chain/messages.js';
+export type { NodeId, NodeEventId } from './chain/node-id.js';
 export { MemoryQueue } from './chain/queue.js';
 export type { ChainQueue, Delivery, MemoryQueueOptions, PushOptions } from './chain/queue.js';
 export { RedisStreamQueue } from './chain/redis-stream-queue.js';
@@ -212,3 +223,6 @@ export type {
   AcquireOptions,
   RateLimiterStats,
 } from './rate-limit/index.js';
+
+// the state transitions' result codes as types (one alias per transition)
+export type * from './chain/state/result-codes.js';

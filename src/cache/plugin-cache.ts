@@ -213,7 +213,6 @@ export class PluginCache<V = unknown> {
       if (entry) {
         this.#hits++;
         if (this.#metrics) this.#metrics.increment(MetricName.CACHE_HIT, this.#labels);
-        if (this.#metrics) this.#metrics.increment(MetricName.CACHE_HIT, this.#labels);
         return entry.value;
       }
     }

@@ -11,6 +11,7 @@
  */
 import { MessageInvalidError } from '../errors.js';
 import { describeValue } from '../internal/validate.js';
+import type { NodeId } from './node-id.js';
 
 /** A JSON value (what messages may carry). */
 export type JsonValue =
@@ -18,21 +19,11 @@ export type JsonValue =
 /** A JSON object. */
 export type JsonObject = { [key: string]: JsonValue };
 
-/** Identifies one node of a run's tree: a step of a module reached from one prefix request. */
-export interface NodeRef {
-  /** The run (one execution of a task). */
-  runId: string;
-  /** The account the task runs for. */
-  account: string;
-  /** The platform the task runs on. */
-  platform: string;
-  /** The module. */
-  moduleId: string;
-  /** The step index within the module, from 0. */
-  stepIdx: number;
-  /** The request this node came from ('' for a module's first step). */
-  prefixRequest: string;
-}
+/**
+ * Identifies one node of a run's tree without its task: a {@link NodeId} without `taskId` (the
+ * fields a node message shares with every node address).
+ */
+export type NodeRef = Omit<NodeId, 'taskId'>;
 
 /** Starts a task: each listed module runs from its first step. */
 export interface TaskModel {

@@ -1,10 +1,11 @@
 /**
  * The one name for a node of a run's tree inside the engine: {@link NodeId}. The older names
  * (`NodeRef` in messages, `PtmIdentity` in keys, `NodeAddress` in the state machine,
- * `NodeEventBase` on events) describe the same node and are kept as aliases where they live.
+ * `NodeEventBase` on events) describe the same node. `NodeRef` and `NodeEventBase` are aliases
+ * of the types here now. The state machine's `NodeAddress` has exactly the fields of a `NodeId`
+ * and the keys' `PtmIdentity` those of a `NodeRef`, so each is passed where the other is meant;
+ * they become aliases when their owners switch.
  */
-import type { ParserTaskModel } from './messages.js';
-
 /** Identifies one node: a step of a module of a task's run, reached from one prefix request. */
 export interface NodeId {
   /** The task the node belongs to (the hash tag of its keys). */
@@ -51,6 +52,6 @@ export function nodeEventId(m: NodeId): NodeEventId {
 }
 
 /** Whether a node is a module's first node (step 0, no prefix request). */
-export function isRootNode(m: Pick<ParserTaskModel, 'stepIdx' | 'prefixRequest'>): boolean {
+export function isRootNode(m: Pick<NodeId, 'stepIdx' | 'prefixRequest'>): boolean {
   return m.stepIdx === 0 && m.prefixRequest === '';
 }

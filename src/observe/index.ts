@@ -1,6 +1,8 @@
 export { silentLogger } from './logger.js';
 export type { Logger, LogFields } from './logger.js';
 export { InMemoryMetrics, noopMetrics, prometheusMetrics } from './metrics.js';
+export { METRICS, MetricName } from './metric-names.js';
+export type { MetricDefinition, MetricNameValue } from './metric-names.js';
 export type {
   Metrics,
   MetricLabels,
@@ -11,5 +13,6 @@ export type {
   PromCounterLike,
   PromHistogramLike,
   PromGaugeLike,
+  PromRegistryLike,
   PrometheusMetricsOptions,
 } from './metrics.js';

@@ -4,6 +4,8 @@
  */
 
 import { invalid } from '../internal/validate.js';
+import { silentLogger, type Logger } from './logger.js';
+import { METRICS, type MetricDefinition } from './metric-names.js';
 
 /** Label values of one series, e.g. `{ result: 'EXECUTE' }`. */
 export type MetricLabels = Readonly<Record<string, string>>;
@@ -147,23 +149,23 @@ export class InMemoryMetrics implements Metrics {
 }
 
 /** The configuration mocra passes to prom-client metric constructors. */
-export interface PromMetricConfig {
+export interface PromMetricConfig<R extends PromRegistryLike = PromRegistryLike> {
   /** Metric name, with the prefix. */
   name: string;
-  /** Help text. */
+  /** Help text (from the metric catalog). */
   help: string;
-  /** Label names, from the metric's first use. */
+  /** Label names (from the metric catalog; for a metric not in it, from its first use). */
   labelNames: string[];
   /** Histogram buckets (histograms only). */
   buckets?: number[];
-  /** Registries to register in. */
-  registers?: unknown[];
+  /** Registries to register in (absent: prom-client's default registry). */
+  registers?: R[];
 }
 
 /** A prom-client metric class, e.g. `Counter`. */
-export interface PromMetricClass<M> {
+export interface PromMetricClass<M, R extends PromRegistryLike = PromRegistryLike> {
   /** Creates and registers the metric. */
-  new (config: PromMetricConfig): M;
+  new (config: PromMetricConfig<R>): M;
 }
 
 /** The part of a prom-client Counter the adapter uses. */
@@ -184,100 +186,134 @@ export interface PromGaugeLike {
   set(labels: Record<string, string>, value: number): void;
 }
 
+/** The part of a prom-client Registry the adapter uses. */
+export interface PromRegistryLike {
+  /** The metric registered under `name`, if any. */
+  getSingleMetric(name: string): unknown;
+}
+
 /** The parts of prom-client the adapter uses (pass `import * as promClient from 'prom-client'`). */
-export interface PromClientLike {
+export interface PromClientLike<R extends PromRegistryLike = PromRegistryLike> {
   /** prom-client's Counter class. */
-  Counter: PromMetricClass<PromCounterLike>;
+  Counter: PromMetricClass<PromCounterLike, R>;
   /** prom-client's Histogram class. */
-  Histogram: PromMetricClass<PromHistogramLike>;
+  Histogram: PromMetricClass<PromHistogramLike, R>;
   /** prom-client's Gauge class. */
-  Gauge: PromMetricClass<PromGaugeLike>;
+  Gauge: PromMetricClass<PromGaugeLike, R>;
+  /** prom-client's default registry (where metrics go when no `registry` is given). */
+  register?: PromRegistryLike;
 }
 
 /** Options of {@link prometheusMetrics}. */
-export interface PrometheusMetricsOptions {
+export interface PrometheusMetricsOptions<R extends PromRegistryLike = PromRegistryLike> {
   /** Prepended to every metric name. @defaultValue 'mocra_' */
   prefix?: string;
-  /** The prom-client Registry to register in. @defaultValue prom-client's global registry */
-  registry?: unknown;
+  /** The prom-client Registry to register in. @defaultValue prom-client's default registry */
+  registry?: R;
   /** Histogram buckets in ms. @defaultValue [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000] */
   buckets?: number[];
+  /** Where a registration or label error is reported (once per metric). @defaultValue silent */
+  logger?: Logger;
 }
 
+type Kind = MetricDefinition['type'];
+const METHOD = { counter: 'inc', histogram: 'observe', gauge: 'set' } as const;
+
 /**
- * Adapts prom-client (an optional peer dependency) to {@link Metrics}. Each metric is created
- * on first use with the label names of that first use; later uses must pass the same names.
+ * Adapts prom-client (an optional peer dependency; version 15) to {@link Metrics}. Every metric
+ * of the catalog ({@link METRICS}) is registered at once, with its help text and label names; a
+ * metric already registered under the same name (e.g. by a second engine on the default
+ * registry) is reused. A metric outside the catalog gets the label names of its
+ * first use. A registration or label error never reaches the caller: it is reported once per
+ * metric through `logger`, and that metric records nothing further on that call.
  *
+ * @throws {@link ConfigError} when `client` lacks Counter, Histogram or Gauge.
  * @example
  * ```ts
  * import * as promClient from 'prom-client';
  * const engine = createChainEngine({ metrics: prometheusMetrics(promClient), ... });
  * ```
  */
-export function prometheusMetrics(
-  client: PromClientLike,
-  options: PrometheusMetricsOptions = {},
+export function prometheusMetrics<R extends PromRegistryLike>(
+  client: PromClientLike<R>,
+  options: PrometheusMetricsOptions<R> = {},
 ): Metrics {
+  const W = 'prometheusMetrics';
+  for (const cls of ['Counter', 'Histogram', 'Gauge'] as const) {
+    if (typeof (client as Partial<PromClientLike> | null)?.[cls] !== 'function')
+      invalid(W, `client.${cls}`, "prom-client's metric class", (client as never)?.[cls]);
+  }
   const prefix = options.prefix ?? 'mocra_';
+  const registry = options.registry ?? client.register;
   const registers = options.registry === undefined ? undefined : [options.registry];
   const buckets = options.buckets ?? [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
-  const counters = new Map<string, PromCounterLike>();
-  const histograms = new Map<string, PromHistogramLike>();
-  const gauges = new Map<string, PromGaugeLike>();
-  const help = (name: string): string => `mocra metric ${name}`;
-  const safe = (fn: () => void): void => {
+  const logger = options.logger ?? silentLogger;
+  /** name → the metric (null: it could not be created; reported). */
+  const created = new Map<string, Record<string, unknown> | null>();
+  const reported = new Set<string>();
+  const report = (name: string, error: unknown): void => {
+    if (reported.has(name)) return;
+    reported.add(name);
     try {
-      fn();
+      logger.warn(`prometheusMetrics: metric ${prefix}${name} records nothing: ${String(error)}`, {
+        metric: prefix + name,
+      });
     } catch {
-      // a metrics failure (e.g. label mismatch) must never break the caller
+      // a broken logger never breaks the caller
     }
   };
+  const metric = (
+    kind: Kind,
+    name: string,
+    labels: MetricLabels,
+  ): Record<string, unknown> | null => {
+    let m = created.get(name);
+    if (m !== undefined) return m;
+    const full = prefix + name;
+    const known = (METRICS as Record<string, MetricDefinition | undefined>)[name];
+    try {
+      if (known !== undefined && known.type !== kind)
+        throw new Error(`it is a ${known.type}, not a ${kind}`);
+      m = (registry?.getSingleMetric(full) as Record<string, unknown> | undefined) ?? null;
+      if (m === null) {
+        const config: PromMetricConfig<R> = {
+          name: full,
+          help: known?.help ?? `mocra metric ${name}`,
+          labelNames: known ? [...known.labels] : Object.keys(labels),
+        };
+        if (kind === 'histogram') config.buckets = buckets;
+        if (registers) config.registers = registers;
+        const Class =
+          kind === 'counter'
+            ? client.Counter
+            : kind === 'histogram'
+              ? client.Histogram
+              : client.Gauge;
+        m = new Class(config) as unknown as Record<string, unknown>;
+      } else if (typeof m[METHOD[kind]] !== 'function') {
+        throw new Error(`a metric of another type is registered as ${full}`);
+      }
+    } catch (error) {
+      report(name, error);
+      m = null;
+    }
+    created.set(name, m);
+    return m;
+  };
+  const record = (kind: Kind, name: string, labels: MetricLabels, value: number): void => {
+    const m = metric(kind, name, labels);
+    if (m === null) return;
+    try {
+      (m[METHOD[kind]] as (labels: MetricLabels, value: number) => void)({ ...labels }, value);
+    } catch (error) {
+      report(name, error);
+    }
+  };
+  // every catalog metric is exposed from the start (a counter nobody hit yet reads 0)
+  for (const [name, def] of Object.entries(METRICS)) metric(def.type, name, {});
   return {
-    increment(name, labels = {}, by = 1) {
-      safe(() => {
-        let c = counters.get(name);
-        if (!c) {
-          c = new client.Counter({
-            name: prefix + name,
-            help: help(name),
-            labelNames: Object.keys(labels),
-            registers,
-          });
-          counters.set(name, c);
-        }
-        c.inc({ ...labels }, by);
-      });
-    },
-    observe(name, value, labels = {}) {
-      safe(() => {
-        let h = histograms.get(name);
-        if (!h) {
-          h = new client.Histogram({
-            name: prefix + name,
-            help: help(name),
-            labelNames: Object.keys(labels),
-            buckets,
-            registers,
-          });
-          histograms.set(name, h);
-        }
-        h.observe({ ...labels }, value);
-      });
-    },
-    gauge(name, value, labels = {}) {
-      safe(() => {
-        let g = gauges.get(name);
-        if (!g) {
-          g = new client.Gauge({
-            name: prefix + name,
-            help: help(name),
-            labelNames: Object.keys(labels),
-            registers,
-          });
-          gauges.set(name, g);
-        }
-        g.set({ ...labels }, value);
-      });
-    },
+    increment: (name, labels = {}, by = 1) => record('counter', name, labels, by),
+    observe: (name, value, labels = {}) => record('histogram', name, labels, value),
+    gauge: (name, value, labels = {}) => record('gauge', name, labels, value),
   };
 }

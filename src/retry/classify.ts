@@ -8,6 +8,9 @@ import {
   isIsolatedCircuitError,
 } from 'cockatiel';
 import { isMocraError } from '../errors.js';
+import { isRetryableStatus } from './status.js';
+
+export { isRetryableStatus } from './status.js';
 
 const NETWORK_CODES = new Set([
   'ECONNRESET',
@@ -72,8 +75,7 @@ export function isRetryableError(error: unknown, depth = 0): boolean {
       : typeof e.statusCode === 'number'
         ? e.statusCode
         : undefined;
-  if (status !== undefined)
-    return status === 408 || status === 429 || (status >= 500 && status <= 599);
+  if (status !== undefined) return isRetryableStatus(status);
   if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
   if (e.name === 'TimeoutError') return true;
   if (e.cause !== undefined && depth < 3) return isRetryableError(e.cause, depth + 1);

@@ -6,4 +6,4 @@ export type {
   RetryPolicyOptions,
   RetryStats,
 } from './retry-policy.js';
-export { isRetryableError } from './classify.js';
+export { isRetryableError, isRetryableStatus } from './classify.js';

@@ -8,6 +8,7 @@ import { DownloadError, isMocraError } from '../../errors.js';
 import type { Metrics } from '../../observe/metrics.js';
 import type { RateLimiter } from '../../rate-limit/index.js';
 import type { RetryPolicy } from '../../retry/index.js';
+import { isRetryableStatus } from '../../retry/status.js';
 import { createScheduler, type TaskScheduler } from '../../scheduler/index.js';
 import type { DownloadResult, ModuleDefinition } from '../module.js';
 import type { Downloader } from './types.js';
@@ -20,11 +21,6 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   const date = Date.parse(text);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
-}
-
-/** Whether a status is one the engine treats as a transient download failure. */
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || (status >= 500 && status <= 599);
 }
 
 /**

@@ -125,19 +125,20 @@ export class Ingress {
   async #task(task: TaskModel & { runId: string }, raw: string): Promise<Disposition> {
     const { state, queues, telemetry } = this.#o;
     // LoadTask: the task record every later message of the task is loaded from
-    await this.#o.tasks.save(task);
+    await atStage('LoadTask', this.#o.tasks.save(task));
     this.#o.touch(task.taskId);
     const plan: RunDispatchModule[] = [];
     for (const moduleId of new Set(task.modules)) {
       // BuildModules
       if (!this.#o.processors.has(moduleId)) {
         const reason = `BuildModules: module ${JSON.stringify(moduleId)} is not registered`;
+        telemetry.ingressFailed('BuildModules');
         await setAside(telemetry, 'task', queues.task, raw, reason);
         plan.push({ moduleId, state: 'skipped' });
         continue;
       }
       // ThresholdPreCheck
-      const t = await state.terminated(task.taskId, moduleId);
+      const t = await atStage('ThresholdPreCheck', state.terminated(task.taskId, moduleId));
       if (t.code !== TerminatedCode.ACTIVE) {
         telemetry.skipped(
           t.code === TerminatedCode.TASK_TERMINATED ? 'task_terminated' : 'module_terminated',
@@ -149,8 +150,8 @@ export class Ingress {
     }
     // the run counts its first nodes queued before any can be claimed (once, whatever the
     // deliveries of this message)
-    await this.#o.runs.indexed(task.taskId, task.runId);
-    await state.runDispatch(task.taskId, task.runId, plan);
+    await atStage('ModuleDispatch', this.#o.runs.indexed(task.taskId, task.runId));
+    await atStage('ModuleDispatch', state.runDispatch(task.taskId, task.runId, plan));
     for (const { moduleId, state: s } of plan) {
       if (s !== 'running') continue;
       // ModuleDispatch: the module's first node
@@ -164,9 +165,12 @@ export class Ingress {
         prefixRequest: '',
       };
       if (task.metadata !== undefined) root.metadata = task.metadata;
-      await queues.parser.push(encodeMessage({ kind: 'parser_task', body: root }), {
-        signal: this.#o.workSignal,
-      });
+      await atStage(
+        'ModuleDispatch',
+        queues.parser.push(encodeMessage({ kind: 'parser_task', body: root }), {
+          signal: this.#o.workSignal,
+        }),
+      );
       telemetry.emit('ParserTaskProduced', {
         type: 'ParserTaskProduced',
         ...nodeEventId(root),

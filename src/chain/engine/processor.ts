@@ -25,6 +25,7 @@ import {
   CommitCode,
   CommitErrorCode,
   type ChainStateStore,
+  type ClaimResult,
   type Successor,
 } from '../state/index.js';
 import type { DownloadPath } from './download.js';
@@ -85,6 +86,15 @@ export interface ProcessorHost {
   outboxWritten(taskId: string): void;
 }
 
+/**
+ * Runs the nodes of one module. The engine creates one per registered module and hands it
+ * every ParserTaskModel of that module.
+ *
+ * @example
+ * ```ts
+ * // Created by the engine; users write modules with defineModule() and run them with createChainEngine().
+ * ```
+ */
 export class ModuleProcessorWithChain {
   /** The module this processor runs. */
   readonly module: ModuleDefinition;
@@ -135,28 +145,22 @@ export class ModuleProcessorWithChain {
         epoch: ptm.epoch ?? 0,
         root: isRootNode(ptm),
       });
-      if (claim.code !== ClaimCode.EXECUTE) leaseHeld = false;
-      return { outcome: await this.#afterClaim(ptm, task, owner, raw, claim) };
+      this.#host.telemetry.claim(CLAIM_NAMES[claim.code]);
+      if (claim.code !== ClaimCode.EXECUTE) {
+        leaseHeld = false;
+        return { outcome: await this.#notClaimed(ptm, raw, claim) };
+      }
+      return { outcome: await this.#execute(ptm, task, owner, claim.version) };
     } catch (error) {
       return { error, leaseHeld };
     }
   }
 
-  async #afterClaim(
-    ptm: ParserTaskModel,
-    task: TaskInfo,
-    owner: string,
-    raw: string,
-    claim: Awaited<ReturnType<ChainStateStore['claim']>>,
-  ): Promise<NodeOutcome> {
+  /** A claim that is not EXECUTE ends the message: say why. */
+  async #notClaimed(ptm: ParserTaskModel, raw: string, claim: ClaimResult): Promise<NodeOutcome> {
     const rt = this.#host;
-    const node = toNodeId(ptm);
-    const epoch = ptm.epoch ?? 0;
     const fields = this.#fields(ptm);
-    rt.telemetry.claim(CLAIM_NAMES[claim.code]);
     switch (claim.code) {
-      case ClaimCode.EXECUTE:
-        break;
       case ClaimCode.DUPLICATE_DONE:
         rt.outboxWritten(ptm.taskId); // a crash may have left its outbox unpublished
         rt.telemetry.log('debug', 'node already done', { ...fields, decision: 'duplicate_done' });
@@ -182,95 +186,42 @@ export class ModuleProcessorWithChain {
         return 'out_of_order';
       }
     }
+    throw new Error(`unreachable: claim code ${claim.code} handled as not claimed`);
+  }
+
+  /** The claimed node's work: generate, download, parse, then commit it, or its failure. */
+  async #execute(
+    ptm: ParserTaskModel,
+    task: TaskInfo,
+    owner: string,
+    version: number,
+  ): Promise<NodeOutcome> {
+    const rt = this.#host;
+    const node = toNodeId(ptm);
+    const fields = this.#fields(ptm);
+    const step = this.module.steps[ptm.stepIdx]!;
     // the node's signal: the engine stopping, or its run cancelled
     const nodeSignal = rt.runSignal?.(ptm.runId);
-    const host: ProcessorHost = nodeSignal ? { ...rt, signal: nodeSignal.signal } : rt;
-    const version = claim.version;
-    const idempotencyKey = `${ptm.runId}:${rt.keys.ptmKey(node)}:${version}`;
-    const stepIdx = ptm.stepIdx;
-    const step = this.module.steps[stepIdx]!;
+    const signal = nodeSignal?.signal ?? rt.signal;
     const ctx: StepContext = {
       task,
       moduleId: this.module.id,
-      stepIdx,
+      stepIdx: ptm.stepIdx,
       stepName: step.name,
       prefixRequest: ptm.prefixRequest,
       input: ptm.data,
-      signal: host.signal,
-      idempotencyKey,
+      signal,
+      idempotencyKey: `${ptm.runId}:${rt.keys.ptmKey(node)}:${version}`,
     };
     const started = performance.now();
     try {
-      const requests = await this.#generate(ptm, ctx, fields, host);
-      const lastStep = stepIdx === this.module.steps.length - 1;
+      const requests = await this.#generate(ptm, ctx, fields);
+      const lastStep = ptm.stepIdx === this.module.steps.length - 1;
       if (!lastStep) await this.#persist(ptm, requests);
-      const outputs = await Promise.all(
-        requests.map(async (request) => {
-          let response: DownloadResult;
-          try {
-            response = await rt.downloads.download(this.module, ptm.taskId, request, host.signal);
-          } catch (error) {
-            throw new NodeFailure('download', error);
-          }
-          let out: ParseOutput;
-          try {
-            out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
-          } catch (error) {
-            if (!host.signal.aborted) rt.telemetry.parsed(this.module.id, false);
-            throw new NodeFailure('parse', error);
-          }
-          rt.telemetry.parsed(this.module.id, true);
-          return { request, out };
-        }),
-      );
-      const successors: Successor[] = [];
-      const items: string[] = [];
-      const nodeKey = rt.keys.ptmKey(node);
-      for (const [r, { request, out }] of outputs.entries()) {
-        for (const [i, item] of (out.items ?? []).entries()) {
-          const entry: ChainItem = {
-            itemId: `${nodeKey}/${r}/${i}`,
-            taskId: ptm.taskId,
-            runId: ptm.runId,
-            moduleId: ptm.moduleId,
-            stepIdx,
-            prefixRequest: ptm.prefixRequest,
-            requestId: request.id,
-            item,
-          };
-          items.push(OUTBOX_ITEM + JSON.stringify(entry));
-        }
-        if (lastStep) {
-          if ((out.next?.length ?? 0) > 0) {
-            rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
-              ...fields,
-              request_id: request.id,
-            });
-          }
-          continue;
-        }
-        (out.next ?? []).forEach((input, i) => {
-          const child: ParserTaskModel = {
-            taskId: ptm.taskId,
-            runId: ptm.runId,
-            account: ptm.account,
-            platform: ptm.platform,
-            moduleId: ptm.moduleId,
-            stepIdx: stepIdx + 1,
-            prefixRequest: `${request.id}#${i}`,
-            data: input,
-          };
-          if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
-          successors.push({
-            node: toNodeId(child),
-            message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
-          });
-        });
-      }
-      // a node whose work outlived stop()'s limit was abandoned: it commits nothing
-      rt.signal.throwIfAborted();
+      const outputs = await Promise.all(requests.map((r) => this.#fetchAndParse(ptm, ctx, r)));
+      const { successors, items } = this.#outputs(ptm, outputs, lastStep, fields);
       // a node abandoned meanwhile (the engine stopping, its run cancelled) commits nothing
-      host.signal.throwIfAborted();
+      signal.throwIfAborted();
       const code = await rt.state.commitSuccess({ node, owner, version, successors, items });
       rt.telemetry.commit(COMMIT_NAMES[code]);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
@@ -301,7 +252,7 @@ export class ModuleProcessorWithChain {
       });
       return 'commit_rejected';
     } catch (caught) {
-      if (host.signal.aborted) {
+      if (signal.aborted) {
         rt.telemetry.log('info', 'node abandoned: the engine is stopping; its lease will expire', {
           ...fields,
           decision: 'released',
@@ -309,7 +260,7 @@ export class ModuleProcessorWithChain {
         return 'released';
       }
       const failure = caught instanceof NodeFailure ? caught : new NodeFailure('generate', caught);
-      const outcome = await this.#fail(ptm, node, owner, version, epoch, failure, fields);
+      const outcome = await this.#fail(ptm, node, owner, version, failure, fields);
       if (outcome === 'failed' || outcome === 'commit_rejected')
         rt.telemetry.processed(
           this.module.id,
@@ -322,19 +273,101 @@ export class ModuleProcessorWithChain {
     }
   }
 
+  /** Downloads one request and parses its response. Throws a {@link NodeFailure}. */
+  async #fetchAndParse(
+    ptm: ParserTaskModel,
+    ctx: StepContext,
+    request: ResolvedRequest,
+  ): Promise<{ request: ResolvedRequest; out: ParseOutput }> {
+    const rt = this.#host;
+    let response: DownloadResult;
+    try {
+      response = await rt.downloads.download(this.module, ptm.taskId, request, ctx.signal);
+    } catch (error) {
+      throw new NodeFailure('download', error);
+    }
+    let out: ParseOutput;
+    try {
+      const step = this.module.steps[ptm.stepIdx]!;
+      out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
+    } catch (error) {
+      if (!ctx.signal.aborted) rt.telemetry.parsed(this.module.id, false);
+      throw new NodeFailure('parse', error);
+    }
+    rt.telemetry.parsed(this.module.id, true);
+    return { request, out };
+  }
+
+  /** What the parses produced, as outbox entries: the items, and the successor nodes. */
+  #outputs(
+    ptm: ParserTaskModel,
+    outputs: { request: ResolvedRequest; out: ParseOutput }[],
+    lastStep: boolean,
+    fields: LogFields,
+  ): { successors: Successor[]; items: string[] } {
+    const rt = this.#host;
+    const successors: Successor[] = [];
+    const items: string[] = [];
+    const nodeKey = rt.keys.ptmKey(toNodeId(ptm));
+    for (const [r, { request, out }] of outputs.entries()) {
+      for (const [i, item] of (out.items ?? []).entries()) {
+        const entry: ChainItem = {
+          itemId: `${nodeKey}/${r}/${i}`,
+          taskId: ptm.taskId,
+          runId: ptm.runId,
+          moduleId: ptm.moduleId,
+          stepIdx: ptm.stepIdx,
+          prefixRequest: ptm.prefixRequest,
+          requestId: request.id,
+          item,
+        };
+        items.push(OUTBOX_ITEM + JSON.stringify(entry));
+      }
+      if (lastStep) {
+        if ((out.next?.length ?? 0) > 0) {
+          rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
+            ...fields,
+            request_id: request.id,
+          });
+        }
+        continue;
+      }
+      (out.next ?? []).forEach((input, i) => {
+        const child: ParserTaskModel = {
+          taskId: ptm.taskId,
+          runId: ptm.runId,
+          account: ptm.account,
+          platform: ptm.platform,
+          moduleId: ptm.moduleId,
+          stepIdx: ptm.stepIdx + 1,
+          prefixRequest: `${request.id}#${i}`,
+          data: input,
+        };
+        if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
+        successors.push({
+          node: toNodeId(child),
+          message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
+        });
+      });
+    }
+    return { successors, items };
+  }
+
   /** The node's requests (see generate.ts), counted. */
   async #generate(
     ptm: ParserTaskModel,
     ctx: StepContext,
     fields: LogFields,
-    rt: ProcessorHost,
   ): Promise<ResolvedRequest[]> {
+    const rt = this.#host;
     try {
-      const requests = await generateRequests(rt, this.module, ptm, ctx, fields);
+      // generate (and its fallback) see the node's signal
+      const host = ctx.signal === rt.signal ? rt : { ...rt, signal: ctx.signal };
+      const requests = await generateRequests(host, this.module, ptm, ctx, fields);
       rt.telemetry.generated(this.module.id, true);
       return requests;
     } catch (error) {
-      if (!rt.signal.aborted) rt.telemetry.generated(this.module.id, false);
+      if (!ctx.signal.aborted) rt.telemetry.generated(this.module.id, false);
       throw error;
     }
   }
@@ -363,11 +396,11 @@ export class ModuleProcessorWithChain {
     node: NodeId,
     owner: string,
     version: number,
-    epoch: number,
     failure: NodeFailure,
     fields: LogFields,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
+    const epoch = ptm.epoch ?? 0;
     const info = errorInfo(failure, epoch);
     const etm: ErrorTaskModel = {
       taskId: ptm.taskId,

@@ -13,8 +13,8 @@ export function timedState(
 ): ChainStateStore {
   const wrapped = new Map<PropertyKey, unknown>();
   return new Proxy(state, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property);
       if (typeof value !== 'function' || typeof property !== 'string') return value;
       let fn = wrapped.get(property);
       if (fn === undefined) {

@@ -10,6 +10,7 @@ import type { RetryPolicy, RetryPolicyOptions } from '../../retry/index.js';
 import type { CacheService } from '../../store/index.js';
 import type { ChainErrorInfo, JsonObject, JsonValue } from '../messages.js';
 import type { ChainRequest, DownloadResult, ModuleDefinition, TaskInfo } from '../module.js';
+import type { NodeEventId } from '../node-id.js';
 import type { ChainQueue } from '../queue.js';
 import type { ChainStateStore } from '../state/index.js';
 
@@ -221,31 +222,20 @@ export interface ChainItem {
   item: JsonValue;
 }
 
-/** Identity fields every node event carries. */
-export interface NodeEventBase {
-  /** The task. */
-  taskId: string;
-  /** The run. */
-  runId: string;
-  /** The module. */
-  moduleId: string;
-  /** The step. */
-  stepIdx: number;
-  /** The node's prefix request. */
-  prefixRequest: string;
-}
+/** Identity fields every node event carries: a `NodeId` without account and platform. */
+export type NodeEventBase = NodeEventId;
 
 /** Every event the engine emits, by name. */
 export interface ChainEventMap {
   /** A ParserTaskModel was put on the parser queue (a successor after a commit, a retry, or a module's first step). */
-  ParserTaskProduced: NodeEventBase & {
+  ParserTaskProduced: NodeEventId & {
     /** The event name. */
     type: 'ParserTaskProduced';
     /** Why: 'root', 'commit' or 'retry'. */
     source: 'root' | 'commit' | 'retry';
   };
   /** A node failed and one ErrorTaskModel was emitted for the failure. */
-  ErrorTaskProduced: NodeEventBase & {
+  ErrorTaskProduced: NodeEventId & {
     /** The event name. */
     type: 'ErrorTaskProduced';
     /** How many times the node has failed (1 for the first failure). */
@@ -254,7 +244,7 @@ export interface ChainEventMap {
     error: ChainErrorInfo;
   };
   /** A node committed: its successors and items were produced, once. */
-  ModuleStepAdvanced: NodeEventBase & {
+  ModuleStepAdvanced: NodeEventId & {
     /** The event name. */
     type: 'ModuleStepAdvanced';
     /** New successor nodes. */
@@ -265,7 +255,7 @@ export interface ChainEventMap {
     lastStep: boolean;
   };
   /** A non-first step's generate failed and the fallback gate decided. */
-  ModuleStepFallback: NodeEventBase & {
+  ModuleStepFallback: NodeEventId & {
     /** The event name. */
     type: 'ModuleStepFallback';
     /** 'allowed' (rebuilt from the prefix request) or 'refused' (a fallback already happened). */
@@ -296,7 +286,7 @@ export interface ChainEventMap {
     item: ChainItem;
   };
   /** A node was given up: no retry left, or its failure is not retryable. */
-  NodeFailed: NodeEventBase & {
+  NodeFailed: NodeEventId & {
     /** The event name. */
     type: 'NodeFailed';
     /** Failures of the node. */

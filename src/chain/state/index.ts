@@ -40,3 +40,4 @@ export type {
   ThresholdResult,
 } from './types.js';
 export type { SyncStore } from './sync-store.js';
+export type * from './result-codes.js';

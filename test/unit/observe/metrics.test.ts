@@ -56,7 +56,10 @@ describe('metrics', () => {
     m.increment('a_total', { bad: '1' });
     m.observe('lat_ms', 3);
     m.gauge('depth', 1);
-    expect(created).toEqual(['app_a_total', 'app_lat_ms', 'app_depth']);
+    // the catalog's metrics are registered up front, the others on first use, each once
+    expect(created.slice(-3)).toEqual(['app_a_total', 'app_lat_ms', 'app_depth']);
+    expect(created).toContain('app_ptm_claim_total');
+    expect(new Set(created).size).toBe(created.length);
     expect(incs).toEqual([
       [{ r: 'x' }, 1],
       [{ r: 'y' }, 3],

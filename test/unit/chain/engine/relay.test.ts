@@ -1,0 +1,187 @@
+import { RetryPolicy } from '../../../../src/retry/index.js';
+import { describe, expect, it } from 'vitest';
+import { encodeMessage, type ParserTaskModel } from '../../../../src/chain/messages.js';
+import { MemoryQueue, type ChainQueue } from '../../../../src/chain/queue.js';
+import type { ChainStateStore } from '../../../../src/chain/state/index.js';
+import {
+  OUTBOX_ETM,
+  OUTBOX_ITEM,
+  OUTBOX_PTM,
+  OUTBOX_RETRY,
+} from '../../../../src/chain/engine/outbox.js';
+import { OutboxRelay } from '../../../../src/chain/engine/relay.js';
+import { EngineTelemetry } from '../../../../src/chain/engine/telemetry.js';
+import type { ChainItem } from '../../../../src/chain/engine/types.js';
+import { InMemoryMetrics, silentLogger } from '../../../../src/index.js';
+
+const node: ParserTaskModel = {
+  taskId: 't',
+  runId: 'r',
+  account: 'a',
+  platform: 'p',
+  moduleId: 'm',
+  stepIdx: 1,
+  prefixRequest: 'GET x#0',
+};
+const ptm = (epoch?: number): string =>
+  encodeMessage({ kind: 'parser_task', body: epoch === undefined ? node : { ...node, epoch } });
+const item = (n: number): ChainItem => ({
+  itemId: `i${n}`,
+  taskId: 't',
+  runId: 'r',
+  moduleId: 'm',
+  stepIdx: 1,
+  prefixRequest: '',
+  requestId: 'GET x',
+  item: n,
+});
+
+/** An outbox in memory: take hands out what is not acknowledged (each take returns all of it). */
+function fakeOutbox(entries: string[], opts: { failTakes?: number } = {}) {
+  const pending = [...entries];
+  const acked: string[] = [];
+  let failTakes = opts.failTakes ?? 0;
+  let takes = 0;
+  const state = {
+    takeOutbox: async (_taskId: string, max: number) => {
+      takes++;
+      if (failTakes-- > 0) throw new Error('store down');
+      return pending.slice(0, max);
+    },
+    ackOutbox: async (_taskId: string, done: string[]) => {
+      for (const e of done) pending.splice(pending.indexOf(e), 1);
+      acked.push(...done);
+      return done.length;
+    },
+  } as unknown as ChainStateStore;
+  return { state, pending, acked, takes: () => takes };
+}
+
+function setup(
+  state: ChainStateStore,
+  extra: Partial<ConstructorParameters<typeof OutboxRelay>[0]> = {},
+) {
+  const metrics = new InMemoryMetrics();
+  const telemetry = new EngineTelemetry({
+    logger: silentLogger,
+    metrics,
+    runtimeMode: 'single_node',
+  });
+  const queues = {
+    task: new MemoryQueue<string>({ name: 'task', capacity: 10 }),
+    parser: new MemoryQueue<string>({ name: 'parser', capacity: 10 }),
+    error: new MemoryQueue<string>({ name: 'error', capacity: 10 }),
+  };
+  const published: [ParserTaskModel, number][] = [];
+  const items: ChainItem[] = [];
+  const relay = new OutboxRelay({
+    state,
+    queues,
+    leaseMs: 30_000,
+    telemetry,
+    onItem: (i) => {
+      items.push(i);
+    },
+    retries: {
+      watching: true,
+      published: (n, epoch) => published.push([n as ParserTaskModel, epoch]),
+    },
+    itemRetry: { policy: new RetryPolicy({ maxRetries: 0 }), maxRetries: 0 },
+    secrets: () => [],
+    ...extra,
+  });
+  return { relay, queues, metrics, telemetry, published, items };
+}
+
+describe('OutboxRelay', () => {
+  it('publishes each entry where it belongs, then acknowledges exactly those', async () => {
+    const entries = [
+      OUTBOX_PTM + ptm(),
+      OUTBOX_RETRY + ptm(2),
+      OUTBOX_ETM + '{"etm":1}',
+      OUTBOX_ITEM + JSON.stringify(item(7)),
+    ];
+    const outbox = fakeOutbox(entries);
+    const { relay, queues, metrics, published, items } = setup(outbox.state);
+    relay.relay('t');
+    expect(relay.busy).toBe(true);
+    await relay.settled();
+    expect(relay.busy).toBe(false);
+    expect(outbox.acked).toEqual(entries);
+    expect(queues.parser.size()).toBe(2);
+    expect(queues.error.size()).toBe(1);
+    expect(items.map((i) => i.itemId)).toEqual(['i7']);
+    expect(metrics.counter('parser_task_produced_total', { source: 'commit' })).toBe(1);
+    expect(metrics.counter('parser_task_produced_total', { source: 'retry' })).toBe(1);
+    expect(metrics.counter('items_total', { module: 'm' })).toBe(1);
+    // the published retry is no longer watched by the pump
+    expect(published).toEqual([[expect.objectContaining({ taskId: 't', stepIdx: 1 }), 2]]);
+  });
+
+  it('leaves an entry it could not publish unacknowledged (it comes back)', async () => {
+    const entries = [OUTBOX_ETM + '{"a":1}', OUTBOX_PTM + ptm()];
+    const outbox = fakeOutbox(entries);
+    const { relay, queues } = setup(outbox.state);
+    queues.error.close(); // pushing to it fails
+    relay.relay('t');
+    await relay.settled();
+    expect(outbox.acked).toEqual([OUTBOX_PTM + ptm()]);
+    expect(outbox.pending).toEqual([OUTBOX_ETM + '{"a":1}']);
+  });
+
+  it('tries a failed take again, and gives up retrying once stopped', async () => {
+    const outbox = fakeOutbox([OUTBOX_PTM + ptm()], { failTakes: 1 });
+    const { relay, queues } = setup(outbox.state);
+    relay.relay('t');
+    await relay.settled();
+    expect(outbox.takes()).toBe(2);
+    expect(queues.parser.size()).toBe(1);
+
+    const stopped = fakeOutbox([OUTBOX_PTM + ptm()], { failTakes: 5 });
+    const second = setup(stopped.state);
+    second.relay.stop();
+    second.relay.relay('t');
+    await second.relay.settled();
+    expect(stopped.takes()).toBe(1);
+    expect(second.relay.busy).toBe(false);
+  });
+
+  it('stops publishing a batch whose lease is running out and takes it again', async () => {
+    const entries = [1, 2, 3].map((n) => OUTBOX_ITEM + JSON.stringify(item(n)));
+    const outbox = fakeOutbox(entries);
+    let calls = 0;
+    const { relay, metrics, items } = setup(outbox.state, {
+      leaseMs: 10,
+      onItem: async (i) => {
+        items.push(i);
+        // the first item takes longer than 80 % of the lease
+        if (calls++ === 0) await new Promise((r) => setTimeout(r, 20));
+      },
+    });
+    relay.relay('t');
+    await relay.settled();
+    expect(metrics.counter('outbox_lease_expired_total')).toBeGreaterThanOrEqual(1);
+    // nothing lost, nothing published twice within one lease: every entry acknowledged once
+    expect(outbox.acked.sort()).toEqual([...entries].sort());
+    expect(items.map((i) => i.itemId).sort()).toEqual(['i1', 'i2', 'i3']);
+    expect(outbox.takes()).toBeGreaterThanOrEqual(2);
+  });
+
+  it('dead-letters an unknown or malformed entry once, durably where the queue can', async () => {
+    const outbox = fakeOutbox(['x?', OUTBOX_ITEM + '{not json']);
+    const durable: [string, string][] = [];
+    const { relay, queues, metrics, telemetry } = setup(outbox.state);
+    (queues.parser as ChainQueue<string>).deadLetter = async (message: string, reason: string) => {
+      durable.push([message, reason]);
+    };
+    relay.relay('t');
+    await relay.settled();
+    expect(outbox.acked).toHaveLength(2);
+    expect(telemetry.deadLetters().map((d) => d.reason)).toEqual([
+      'relay: unknown outbox entry',
+      'relay: malformed item entry',
+    ]);
+    expect(durable).toEqual([['x?', 'relay: unknown outbox entry']]);
+    expect(metrics.counterTotal('chain_dead_letter_total')).toBe(2);
+  });
+});
