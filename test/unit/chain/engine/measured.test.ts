@@ -87,5 +87,4 @@ describe('engine measurements', () => {
       metrics.counter('rate_limit_decision_total', { limiter: 'default', decision: 'allowed' }),
     ).toBe(3);
   });
-
 });
