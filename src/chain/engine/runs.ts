@@ -62,7 +62,10 @@ export function toRunStatus(snap: RunSnapshot): RunStatus {
 export class RunRegistry {
   readonly #o: RunRegistryOptions;
   /** Nodes in flight here, by run: one controller per run aborts them all. */
-  readonly #inFlight = new Map<string, { controller: AbortController; nodes: number }>();
+  readonly #inFlight = new Map<
+    string,
+    { controller: AbortController; signal: AbortSignal; nodes: number }
+  >();
   /** Local waiters, woken when a transition of this process finishes their run. */
   readonly #wakers = new Map<string, Set<() => void>>();
   readonly #cleanups = new Set<Promise<void>>();
@@ -181,13 +184,17 @@ export class RunRegistry {
    */
   nodeSignal(runId: string, stopping: AbortSignal): { signal: AbortSignal; release(): void } {
     let entry = this.#inFlight.get(runId);
-    if (!entry)
-      this.#inFlight.set(runId, (entry = { controller: new AbortController(), nodes: 0 }));
+    if (!entry) {
+      // one signal per run in flight here, shared by its nodes
+      const controller = new AbortController();
+      entry = { controller, signal: AbortSignal.any([stopping, controller.signal]), nodes: 0 };
+      this.#inFlight.set(runId, entry);
+    }
     entry.nodes++;
     const e = entry;
     let released = false;
     return {
-      signal: AbortSignal.any([stopping, e.controller.signal]),
+      signal: e.signal,
       release: () => {
         if (released) return;
         released = true;
