@@ -10,4 +10,6 @@ export default defineConfig({
   clean: true,
   splitting: false,
   treeshake: true,
+  // import.meta.url in the CommonJS build (src/store/ioredis.ts loads ioredis on first use)
+  shims: true,
 });

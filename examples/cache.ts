@@ -5,7 +5,7 @@
  *
  *   npx tsx examples/cache.ts
  */
-import { PluginCache } from '../src/index.js';
+import { PluginCache } from 'mocra';
 
 let upstreamCalls = 0;
 async function fetchProfile(user: string): Promise<{ user: string; followers: number }> {

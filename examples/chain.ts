@@ -6,7 +6,7 @@
  *   npx tsx examples/chain.ts
  */
 import { startTestSite } from './support/test-site.js';
-import { createChainEngine, defineModule } from '../src/index.js';
+import { createChainEngine, defineModule } from 'mocra';
 
 // a local site: a catalogue, list pages, products (no faults here; see examples/demo.ts for those)
 const site = await startTestSite({

@@ -41,12 +41,7 @@ import {
   summaryRows,
   type DemoProgress,
 } from './support/demo-common.js';
-import {
-  RateLimiter,
-  createCacheService,
-  createChainEngine,
-  type RunStatus,
-} from '../src/index.js';
+import { RateLimiter, createCacheService, createChainEngine, type RunStatus } from 'mocra';
 
 const MAX_WORKERS = 16;
 const smoke = process.env.MOCRA_EXAMPLE_SMOKE === '1';

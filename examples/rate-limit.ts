@@ -8,7 +8,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RateLimiter, createScheduler, isMocraError } from '../src/index.js';
+import { RateLimiter, createScheduler, isMocraError } from 'mocra';
 
 const smoke = process.env.MOCRA_EXAMPLE_SMOKE === '1';
 const REQUESTS_PER_HOST = smoke ? 20 : 60;

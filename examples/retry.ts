@@ -8,7 +8,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
-import { RetryPolicy, isMocraError } from '../src/index.js';
+import { RetryPolicy, isMocraError } from 'mocra';
 
 let flakyHits = 0;
 const server = createServer((req, res) => {

@@ -6,7 +6,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createScheduler, isMocraError } from '../src/index.js';
+import { createScheduler, isMocraError } from 'mocra';
 
 // a local server whose /slow endpoint takes 2 s
 const server = createServer((req, res) => {

@@ -4,7 +4,7 @@
  *
  *   npx tsx examples/store.ts
  */
-import { createCacheService, isMocraError, jsonStore, type CacheService } from '../src/index.js';
+import { createCacheService, isMocraError, jsonStore, type CacheService } from 'mocra';
 
 async function tour(service: CacheService): Promise<void> {
   console.log(`\n# ${service.mode}`);

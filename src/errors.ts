@@ -26,10 +26,25 @@ export const ErrorCode = {
   TASK_CANCELLED: 'TASK_CANCELLED',
   /** A task ran past its timeout; its signal was aborted. */
   TASK_TIMEOUT: 'TASK_TIMEOUT',
-  /** The scheduler was shut down and takes no new work. */
-  SCHEDULER_CLOSED: 'SCHEDULER_CLOSED',
-  /** The backing store (Redis) cannot be reached. Retryable. */
+  /**
+   * A component (scheduler, store, queue) was used after it was closed or shut down. The same
+   * code everywhere; never retryable.
+   */
+  CLOSED: 'CLOSED',
+  /**
+   * @deprecated Use {@link ErrorCode.CLOSED}: the scheduler now reports use after shutdown with
+   * the code every module uses. Kept as an alias of the same value.
+   */
+  SCHEDULER_CLOSED: 'CLOSED',
+  /**
+   * The backing store (Redis) cannot be reached or did not answer in time (a dropped connection,
+   * a command timeout, LOADING, BUSY, CLUSTERDOWN, TRYAGAIN, MASTERDOWN). Retryable.
+   */
   BACKEND_UNAVAILABLE: 'BACKEND_UNAVAILABLE',
+  /** Redis refused a write because it reached `maxmemory` (an `OOM` reply). Retryable. */
+  BACKEND_OUT_OF_MEMORY: 'BACKEND_OUT_OF_MEMORY',
+  /** Redis refused a command for another reason than the codes above. Not retryable. */
+  STORE_COMMAND_FAILED: 'STORE_COMMAND_FAILED',
   /** A Redis script failed or returned something the library does not understand. */
   SCRIPT_FAILED: 'SCRIPT_FAILED',
   /** A store command was applied to a key holding the wrong kind of value (Redis `WRONGTYPE`). */
@@ -157,10 +172,21 @@ export class TaskTimeoutError extends MocraError {
   }
 }
 
-/** The scheduler was shut down. Code `SCHEDULER_CLOSED`; never retryable. */
-export class SchedulerClosedError extends MocraError {
+/**
+ * A component was used after it was closed: a closed store, a shut-down scheduler, a push to a
+ * closed queue. Code `CLOSED`; never retryable.
+ */
+export class ClosedError extends MocraError {
+  constructor(message = 'closed', options: MocraErrorOptions = {}) {
+    super(ErrorCode.CLOSED, message, { ...options, retryable: false });
+    this.name = 'ClosedError';
+  }
+}
+
+/** The scheduler was shut down. A {@link ClosedError}: code `CLOSED`; never retryable. */
+export class SchedulerClosedError extends ClosedError {
   constructor(message = 'scheduler is shut down', options: MocraErrorOptions = {}) {
-    super(ErrorCode.SCHEDULER_CLOSED, message, { ...options, retryable: false });
+    super(message, options);
     this.name = 'SchedulerClosedError';
   }
 }
@@ -170,6 +196,17 @@ export class BackendUnavailableError extends MocraError {
   constructor(message = 'backend is unavailable', options: MocraErrorOptions = {}) {
     super(ErrorCode.BACKEND_UNAVAILABLE, message, { retryable: true, ...options });
     this.name = 'BackendUnavailableError';
+  }
+}
+
+/**
+ * Redis refused a write because it reached `maxmemory`. Code `BACKEND_OUT_OF_MEMORY`; retryable
+ * (memory may be freed by expiry or eviction), but worth an alert of its own.
+ */
+export class BackendOutOfMemoryError extends MocraError {
+  constructor(message = 'backend is out of memory', options: MocraErrorOptions = {}) {
+    super(ErrorCode.BACKEND_OUT_OF_MEMORY, message, { retryable: true, ...options });
+    this.name = 'BackendOutOfMemoryError';
   }
 }
 
@@ -184,11 +221,15 @@ export class ScriptError extends MocraError {
 /**
  * A store command failed the way Redis would refuse it: `WRONG_TYPE` (command against a key
  * holding another kind of value) or `NOT_AN_INTEGER` (INCR on a non-integer, or overflow).
- * Both backends throw the same codes.
+ * Both backends throw the same codes. Any other refusal of a Redis command is
+ * `STORE_COMMAND_FAILED`.
  */
 export class StoreCommandError extends MocraError {
   constructor(
-    code: typeof ErrorCode.WRONG_TYPE | typeof ErrorCode.NOT_AN_INTEGER,
+    code:
+      | typeof ErrorCode.WRONG_TYPE
+      | typeof ErrorCode.NOT_AN_INTEGER
+      | typeof ErrorCode.STORE_COMMAND_FAILED,
     message: string,
     options: MocraErrorOptions = {},
   ) {
@@ -279,6 +320,11 @@ export function isTaskCancelledError(value: unknown): value is TaskCancelledErro
 /** Whether `value` is a {@link TaskTimeoutError} (code `TASK_TIMEOUT`) from any copy of mocra. */
 export function isTaskTimeoutError(value: unknown): value is TaskTimeoutError {
   return isMocraError(value, ErrorCode.TASK_TIMEOUT);
+}
+
+/** Whether `value` is a {@link ClosedError} (code `CLOSED`) from any copy of mocra. */
+export function isClosedError(value: unknown): value is ClosedError {
+  return isMocraError(value, ErrorCode.CLOSED);
 }
 
 /** Whether `value` is a {@link BackendUnavailableError} (code `BACKEND_UNAVAILABLE`) from any copy of mocra. */

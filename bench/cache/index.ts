@@ -1,6 +1,9 @@
 /**
  * bench/cache: PluginCache beside lru-cache (with ttl) and mnemonist's LRUMap, in one process.
- * 20,000 keys, 90% hits: get, set and a 90/10 mixed workload; then retained bytes per entry.
+ * 20,000 keys, 90% hits: get, set and a 90/10 mixed workload; then the workload of issue 20
+ * (20,000 distinct keys over a cache of 10,000 holding 7,500 hot keys: 90% of gets on the hot
+ * keys, 10% uniform over all 20,000, TTL and TTI 60 s) against lru-cache with and without
+ * `updateAgeOnGet`; then retained bytes per entry.
  *
  *   node --expose-gc --import tsx bench/cache/index.ts
  */
@@ -141,6 +144,54 @@ const mixedCase = await compareThroughput(
 );
 printCase(mixedCase, 'lru-cache (ttl, updateAgeOnGet)');
 
+// the workload users run (issue 20): a cache of 10,000 holding 7,500 hot keys, 90% of gets on
+// them, 10% uniform over 20,000 keys (mostly misses); TTL and TTI 60 s
+const MAX = 10_000;
+const HOT = 7_500;
+const hotReads = Array.from({ length: 1 << 16 }, () =>
+  rand() < 0.9 ? keys[Math.floor(rand() * HOT)]! : keys[Math.floor(rand() * KEYS)]!,
+);
+const userPlugin = new PluginCache<number>({ maxEntries: MAX, ttlMs: 60_000, ttiMs: 60_000 });
+const userLruAge = new LRUCache<string, number>({ max: MAX, ttl: 60_000, updateAgeOnGet: true });
+const userLru = new LRUCache<string, number>({ max: MAX, ttl: 60_000 });
+for (let i = 0; i < HOT; i++) {
+  userPlugin.set('p', keys[i]!, i);
+  userLruAge.set(keys[i]!, i);
+  userLru.set(keys[i]!, i);
+}
+const USER_MOCRA = 'mocra PluginCache (TTL + TTI 60 s)';
+const USER_AGE = 'lru-cache (ttl, updateAgeOnGet)';
+const USER_TTL = 'lru-cache (ttl only)';
+const userCase = await compareThroughput(
+  `get, ${fmt(KEYS)} keys over max ${fmt(MAX)}, ${fmt(HOT)} hot (90%), TTL/TTI 60 s`,
+  [
+    {
+      name: USER_MOCRA,
+      round: () => {
+        for (let i = 0; i < OPS; i++) sink += userPlugin.get('p', hotReads[i & MASK]!) ?? 0;
+        return OPS;
+      },
+    },
+    {
+      name: USER_AGE,
+      round: () => {
+        for (let i = 0; i < OPS; i++) sink += userLruAge.get(hotReads[i & MASK]!) ?? 0;
+        return OPS;
+      },
+    },
+    {
+      name: USER_TTL,
+      round: () => {
+        for (let i = 0; i < OPS; i++) sink += userLru.get(hotReads[i & MASK]!) ?? 0;
+        return OPS;
+      },
+    },
+  ],
+  { rounds },
+);
+printCase(userCase, USER_MOCRA);
+const userRow = (name: string): number => userCase.rows.find((r) => r.name === name)!.median;
+
 const pluginBytes = await retainedBytes(KEYS, (n) => {
   const c = new PluginCache<number>({ maxEntries: n });
   for (let i = 0; i < n; i++) c.set('p', keys[i]!, i);
@@ -158,8 +209,17 @@ console.log(
 const ratio = (c: typeof getCase): number =>
   c.rows.find((r) => r.name.startsWith('mocra'))!.median /
   c.rows.find((r) => r.name === 'lru-cache (ttl, updateAgeOnGet)')!.median;
-writeResults('cache', [getCase, setCase, mixedCase], {
+console.log(
+  `issue 20 workload: mocra / lru-cache (updateAgeOnGet) ${(userRow(USER_MOCRA) / userRow(USER_AGE)).toFixed(2)}, mocra / lru-cache (ttl only) ${(userRow(USER_MOCRA) / userRow(USER_TTL)).toFixed(2)}`,
+);
+writeResults('cache', [getCase, setCase, mixedCase, userCase], {
   'PluginCache get / lru-cache(ttl) get': Number(ratio(getCase).toFixed(2)),
+  'users workload: PluginCache / lru-cache (ttl, updateAgeOnGet) (target >= 1)': Number(
+    (userRow(USER_MOCRA) / userRow(USER_AGE)).toFixed(2),
+  ),
+  'users workload: PluginCache / lru-cache (ttl only) (target >= 0.8)': Number(
+    (userRow(USER_MOCRA) / userRow(USER_TTL)).toFixed(2),
+  ),
   'retained bytes per entry, mocra': Math.round(pluginBytes),
   'retained bytes per entry, lru-cache (ttl)': Math.round(lruBytes),
 });

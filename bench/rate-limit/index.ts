@@ -1,7 +1,9 @@
 /**
  * RateLimiter benchmark: mocra's in-process tryAcquire vs rate-limiter-flexible's
  * RateLimiterMemory and `limiter` (TokenBucket / RateLimiter), on 1 key and on 1,000 keys, with
- * every call allowed (pure decision cost) and with most calls throttled; and mocra's Redis store
+ * every call allowed (pure decision cost) and with most calls throttled; the workload of issue 20
+ * (per-key bucket only, 10⁶/s with a burst of 10⁶, never reached, one awaited call at a time
+ * over 1,000 keys); and mocra's Redis store
  * vs RateLimiterRedis at concurrency 100 on a private redis-server.
  *
  * Run: node --expose-gc --import tsx bench/rate-limit/index.ts  (BENCH_QUICK=1 for a short run;
@@ -117,6 +119,33 @@ function localCase(label: string, keys: string[], bucket: typeof OPEN) {
     ],
     { rounds },
   ).then((result) => ({ result, allowed }));
+}
+
+/** As a user writes it: per-key buckets only, 10⁶/s, burst 10⁶, each call awaited in turn. */
+async function userCase(): Promise<CaseResult> {
+  const bucket = { rate: 1_000_000, intervalMs: 1000, burst: 1_000_000 };
+  const mocra = new RateLimiter({ global: false, perKey: bucket });
+  const rlm = new RateLimiterMemory({ points: bucket.burst, duration: 1 });
+  return compareThroughput(
+    'local tryAcquire awaited, 1,000 keys, per-key 10⁶/s burst 10⁶ (never reached)',
+    [
+      {
+        name: 'mocra RateLimiter (per-key)',
+        round: async () => {
+          for (let i = 0; i < OPS; i++) await mocra.tryAcquire(KEYS_1000[i % 1000]!);
+          return OPS;
+        },
+      },
+      {
+        name: 'rate-limiter-flexible Memory',
+        round: async () => {
+          for (let i = 0; i < OPS; i++) await rlm.consume(KEYS_1000[i % 1000]!, 1);
+          return OPS;
+        },
+      },
+    ],
+    { rounds },
+  );
 }
 
 /** mocra's real Redis backend on its own connection. */
@@ -247,6 +276,12 @@ async function main(): Promise<void> {
     };
     cases.push(result);
   }
+  const user = await userCase();
+  printCase(user, 'rate-limiter-flexible Memory');
+  cases.push(user);
+  notes['users workload: RateLimiter / rate-limiter-flexible Memory (target >= 2)'] = Number(
+    (user.rows[0]!.median / user.rows[1]!.median).toFixed(2),
+  );
   notes.memory = await memory();
   let server: RedisServer | null = null;
   try {

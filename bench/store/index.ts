@@ -1,14 +1,22 @@
 /**
- * bench/store: LocalBackend beside ioredis-mock and a plain async Map (get/set), and
- * RedisBackend beside raw ioredis at concurrency 100 on a private redis-server.
+ * bench/store: LocalBackend beside ioredis-mock and a plain async Map (get/set); the workload of
+ * issue 20 (`createCacheService()` with no options, `await set(k, 'v' + i)` then `await get(k)`
+ * over 5,000 keys) with the retained bytes per key; and RedisBackend beside raw ioredis at
+ * concurrency 100 on a private redis-server.
  *
  *   node --expose-gc --import tsx bench/store/index.ts
  */
 import { Redis } from 'ioredis';
 import RedisMock from 'ioredis-mock';
-import { LocalBackend, RedisBackend } from '../../src/index.js';
+import { LocalBackend, RedisBackend, createCacheService } from '../../src/index.js';
 import { startRedisServer } from '../../test/helpers/redis-server.js';
-import { compareThroughput, printCase, writeResults, type CaseResult } from '../lib/harness.js';
+import {
+  compareThroughput,
+  printCase,
+  retainedBytes,
+  writeResults,
+  type CaseResult,
+} from '../lib/harness.js';
 
 const OPS = Number(process.env.BENCH_STORE_OPS ?? 50_000);
 const REDIS_OPS = Number(process.env.BENCH_STORE_REDIS_OPS ?? 20_000);
@@ -66,6 +74,56 @@ const inProcess = await compareThroughput(
 printCase(inProcess, 'ioredis-mock');
 cases.push(inProcess);
 
+// as a user writes it: the default service, a write then a read of each of 5,000 keys
+const USER_KEYS = 5_000;
+const userKeys = Array.from({ length: USER_KEYS }, (_, i) => `key-${i}`);
+const service = await createCacheService();
+const userMock = new RedisMock();
+const userCase = await compareThroughput(
+  `createCacheService(): await set(k, 'v' + i) then await get(k), ${USER_KEYS.toLocaleString('en-US')} keys`,
+  [
+    {
+      name: 'mocra createCacheService() (LocalBackend)',
+      round: async () => {
+        for (let i = 0; i < USER_KEYS; i++) {
+          await service.set(userKeys[i]!, 'v' + i);
+          await service.get(userKeys[i]!);
+        }
+        return 2 * USER_KEYS;
+      },
+    },
+    {
+      name: 'ioredis-mock set/get',
+      round: async () => {
+        for (let i = 0; i < USER_KEYS; i++) {
+          await userMock.set(userKeys[i]!, 'v' + i);
+          await userMock.get(userKeys[i]!);
+        }
+        return 2 * USER_KEYS;
+      },
+    },
+  ],
+  // a round is short: more of them
+  { rounds: rounds * 4, warmup: 4 },
+);
+printCase(userCase, 'ioredis-mock set/get');
+cases.push(userCase);
+const BYTES_KEYS = 50_000;
+const valueOf = (i: number): string => `value-${i}`.padEnd(16, '.');
+const localBytes = await retainedBytes(BYTES_KEYS, (n) => {
+  const s = new LocalBackend({ sweepIntervalMs: 0 });
+  for (let i = 0; i < n; i++) s.store.set(`key-${i}`, valueOf(i));
+  return s;
+});
+const mockBytes = await retainedBytes(BYTES_KEYS, (n) => {
+  const m = new RedisMock();
+  for (let i = 0; i < n; i++) void m.set(`key-${i}`, valueOf(i));
+  return m;
+});
+console.log(
+  `\nretained bytes per key (16-char values, keys and values included): LocalBackend ${Math.round(localBytes)}, ioredis-mock ${Math.round(mockBytes)}`,
+);
+
 const server = await startRedisServer();
 const raw = new Redis(server.url);
 const backend = new RedisBackend({ redis: server.url, keyPrefix: 'b:' });
@@ -115,6 +173,13 @@ try {
     'LocalBackend / ioredis-mock': Number(
       ratio(inProcess, 'mocra LocalBackend', 'ioredis-mock').toFixed(2),
     ),
+    'users workload: createCacheService() / ioredis-mock (target >= 5)': Number(
+      ratio(userCase, 'mocra createCacheService() (LocalBackend)', 'ioredis-mock set/get').toFixed(
+        2,
+      ),
+    ),
+    'retained bytes per key, LocalBackend': Math.round(localBytes),
+    'retained bytes per key, ioredis-mock': Math.round(mockBytes),
     'RedisBackend overhead vs raw ioredis (%)': Number(
       ((1 - ratio(redisCase, 'mocra RedisBackend', 'raw ioredis')) * 100).toFixed(1),
     ),
@@ -124,5 +189,7 @@ try {
   raw.disconnect();
   mock.disconnect();
   await local.close();
+  await service.close();
+  userMock.disconnect();
   await server.stop();
 }

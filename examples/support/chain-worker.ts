@@ -17,7 +17,7 @@ import {
   type ChainItem,
   type RedisStreamQueues,
   type RedisStreamQueuesOptions,
-} from '../../src/index.js';
+} from 'mocra';
 import { shopModule, type ShopItem } from './shop-module.js';
 
 export interface ChainWorkerOptions {

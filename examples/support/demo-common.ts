@@ -7,12 +7,7 @@
  *   --workers N    examples/support/demo-workers.ts (coordinator) and
  *                  examples/support/demo-worker-process.ts (one per worker process)
  */
-import type {
-  ChainEngineOptions,
-  ChainEngineStats,
-  RateLimiterOptions,
-  RunStatus,
-} from '../../src/index.js';
+import type { ChainEngineOptions, ChainEngineStats, RateLimiterOptions, RunStatus } from 'mocra';
 import type { TestSiteOptions } from './test-site.js';
 
 /** How long a crawl may take before the demo calls it a failure rather than hang. */

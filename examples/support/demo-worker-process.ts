@@ -13,7 +13,7 @@
  * Env: REDIS_URL, SITE_URL, KEY_PREFIX, WORKER_NAME, DEMO_WORKER_MAX_MS.
  */
 import { Redis } from 'ioredis';
-import { RateLimiter, createCacheService } from '../../src/index.js';
+import { RateLimiter, createCacheService } from 'mocra';
 import { startChainWorker } from './chain-worker.js';
 import {
   demoEngineOptions,

@@ -17,7 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { RedisBackend, createChainEngine, type RunStatus } from '../../src/index.js';
+import { RedisBackend, createChainEngine, type RunStatus } from 'mocra';
 import { submitCrawl } from './chain-worker.js';
 import {
   CRAWL_TIMEOUT_MS,

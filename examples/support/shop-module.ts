@@ -10,7 +10,7 @@
  * together, exactly once, when the node commits. If either download fails the node fails as a
  * whole and is retried as a whole.
  */
-import { defineModule, type DownloadResult, type ModuleDefinition } from '../../src/index.js';
+import { defineModule, type DownloadResult, type ModuleDefinition } from 'mocra';
 
 /** An output item of the product step. */
 export type ShopItem =

@@ -14,7 +14,7 @@ const MARK = '\u0000';
  *
  * Accepted: strings, finite numbers (`-0` is `0`), booleans, null, arrays and plain objects of
  * these. Anything else — `undefined`, functions, symbols, bigints, NaN, ±Infinity, class
- * instances (Date, Map…), cycles — is refused.
+ * instances (Date, Map…), cycles, nesting deeper than 256 levels — is refused.
  *
  * @throws {@link ConfigError} naming the path of the offending part.
  * @example
@@ -24,10 +24,25 @@ const MARK = '\u0000';
  */
 export function canonicalKey(key: unknown): string {
   if (typeof key === 'string') return key.charCodeAt(0) === 0 ? MARK + JSON.stringify(key) : key;
-  return MARK + encode(key, 'key', new Set());
+  try {
+    return MARK + encode(key, 'key', new Set(), 0);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    // a getter or a Proxy trap of the key threw
+    throw new ConfigError(
+      `PluginCache: \`key\` cannot be read: ${String((error as Error)?.message)}`,
+      {
+        cause: error,
+        context: { field: 'key' },
+      },
+    );
+  }
 }
 
-function encode(value: unknown, path: string, seen: Set<object>): string {
+/** Deepest nesting of a key; deeper keys are refused (no stack overflow). */
+const MAX_DEPTH = 256;
+
+function encode(value: unknown, path: string, seen: Set<object>, depth: number): string {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -38,11 +53,12 @@ function encode(value: unknown, path: string, seen: Set<object>): string {
       return value ? 'true' : 'false';
     case 'object': {
       if (value === null) return 'null';
+      if (depth >= MAX_DEPTH) refuse(path, value, `nested at most ${MAX_DEPTH} levels deep`);
       if (seen.has(value)) refuse(path, value, 'a key without cycles');
       seen.add(value);
       let out: string;
       if (Array.isArray(value)) {
-        out = `[${value.map((v, i) => encode(v, `${path}[${i}]`, seen)).join(',')}]`;
+        out = `[${value.map((v, i) => encode(v, `${path}[${i}]`, seen, depth + 1)).join(',')}]`;
       } else {
         const proto = Object.getPrototypeOf(value) as unknown;
         if (proto !== Object.prototype && proto !== null)
@@ -51,7 +67,7 @@ function encode(value: unknown, path: string, seen: Set<object>): string {
         out = `{${names
           .map(
             (n) =>
-              `${JSON.stringify(n)}:${encode((value as Record<string, unknown>)[n], `${path}.${n}`, seen)}`,
+              `${JSON.stringify(n)}:${encode((value as Record<string, unknown>)[n], `${path}.${n}`, seen, depth + 1)}`,
           )
           .join(',')}}`;
       }

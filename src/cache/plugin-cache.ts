@@ -2,8 +2,7 @@
  * PluginCache: an in-process async cache keyed by (pluginId, key) with TTL, TTI, LRU eviction,
  * singleflight loads, real per-plugin invalidation and an optional shared second tier.
  */
-import { createHash } from 'node:crypto';
-import { monotonicClock, type Clock } from '../internal/clock.js';
+import { coarseMonotonicClock, type Clock } from '../internal/clock.js';
 import {
   invalid,
   optionalClock,
@@ -17,6 +16,7 @@ import type { CacheService } from '../store/types.js';
 import { MetricName } from '../observe/metric-names.js';
 import { readMetrics, type Metrics } from '../observe/metrics.js';
 import { canonicalKey } from './canonical-key.js';
+import { Tier2 } from './tier2.js';
 
 /** Options of {@link PluginCache}. */
 export interface PluginCacheOptions {
@@ -30,7 +30,10 @@ export interface PluginCacheOptions {
   tier2?: CacheService;
   /** TTL of second-tier values, in ms. @defaultValue ttlMs, or 1 hour when ttlMs is Infinity */
   tier2TtlMs?: number;
-  /** Time source. @defaultValue performance.now */
+  /**
+   * Time source. @defaultValue performance.now, read at most about once per millisecond (an
+   * entry may outlive its TTL or TTI by about a millisecond, as with lru-cache's `ttlResolution`)
+   */
   clock?: Clock;
   /** Where hits and misses are counted (`cache_hit_total`, `cache_miss_total`). @defaultValue none */
   metrics?: Metrics;
@@ -68,16 +71,6 @@ export interface CacheStats {
   tier2Errors: number;
 }
 
-interface Entry<V> {
-  plugin: string;
-  key: string;
-  value: V;
-  created: number;
-  touched: number;
-  prev: Entry<V> | null; // towards most recent
-  next: Entry<V> | null; // towards least recent
-}
-
 interface Flight<V> {
   promise: Promise<V>;
   stale: boolean;
@@ -109,12 +102,30 @@ export class PluginCache<V = unknown> {
   readonly #tti: number;
   readonly #max: number;
   readonly #clock: Clock;
-  readonly #tier2: CacheService | undefined;
-  readonly #tier2Ttl: number;
-  readonly #plugins = new Map<string, Map<string, Entry<V>>>();
+  readonly #tier2: Tier2 | undefined;
+  /** plugin → key → slot. */
+  readonly #index = new Map<string, Map<string, number>>();
   readonly #flights = new Map<string, Map<string, Flight<V>>>();
-  #head: Entry<V> | null = null;
-  #tail: Entry<V> | null = null;
+  /** The plugin of the last lookup and its map: most callers use one plugin at a time. */
+  #lastPlugin: string | undefined = undefined;
+  #lastMap: Map<string, number> | undefined = undefined;
+  // Entries live in slots (0 … capacity-1) of parallel arrays; the LRU order is a doubly linked
+  // list of slot numbers in typed arrays, most recent at the head.
+  #keys: (string | undefined)[] = [];
+  #owners: (string | undefined)[] = [];
+  #values: (V | undefined)[] = [];
+  /** created + ttl: the entry's hard deadline. */
+  #hard = new Float64Array(0);
+  /** min(created + ttl, last read + tti): the entry is expired at or after this time. */
+  #deadline = new Float64Array(0);
+  #prev = new Int32Array(0); // towards most recent, -1 at the head
+  #next = new Int32Array(0); // towards least recent, -1 at the tail
+  #head = -1;
+  #tail = -1;
+  /** Slots handed out so far (the rest of the capacity was never used). */
+  #used = 0;
+  /** Slots given back, reused first. */
+  #free: number[] = [];
   #size = 0;
   readonly #metrics: Metrics | undefined;
   readonly #labels: { cache: string };
@@ -124,8 +135,6 @@ export class PluginCache<V = unknown> {
   #loadErrors = 0;
   #evictions = 0;
   #expirations = 0;
-  #tier2Hits = 0;
-  #tier2Errors = 0;
 
   /** @throws {@link ConfigError} naming an invalid option. */
   constructor(options: PluginCacheOptions = {}) {
@@ -150,7 +159,8 @@ export class PluginCache<V = unknown> {
       allowInfinity: true,
     });
     this.#max = optionalNumber(W, 'maxEntries', o.maxEntries, 10_000, { integer: true, min: 1 });
-    this.#clock = optionalClock(W, 'clock', o.clock, monotonicClock);
+    this.#clock = optionalClock(W, 'clock', o.clock, coarseMonotonicClock);
+    let service: CacheService | undefined;
     if (o.tier2 !== undefined) {
       const t = o.tier2 as CacheService | null;
       if (
@@ -161,24 +171,25 @@ export class PluginCache<V = unknown> {
       ) {
         invalid(W, 'tier2', 'a CacheService', t);
       }
-      this.#tier2 = t;
+      service = t;
     }
-    this.#tier2Ttl = optionalNumber(
+    const tier2Ttl = optionalNumber(
       W,
       'tier2TtlMs',
       o.tier2TtlMs,
       Number.isFinite(this.#ttl) ? Math.ceil(this.#ttl) : 3_600_000,
       { integer: true, min: 1 },
     );
+    this.#tier2 = service === undefined ? undefined : new Tier2(service, tier2Ttl);
   }
 
   /** The fresh value cached for `(pluginId, key)`, or undefined. Counts a hit or a miss. */
   get(pluginId: string, key: unknown): V | undefined {
-    const entry = this.#lookup(pluginId, canonicalKey(key));
-    if (entry) {
+    const slot = this.#lookup(pluginId, canonicalKey(key));
+    if (slot >= 0) {
       this.#hits++;
       if (this.#metrics) this.#metrics.increment(MetricName.CACHE_HIT, this.#labels);
-      return entry.value;
+      return this.#values[slot];
     }
     this.#misses++;
     if (this.#metrics) this.#metrics.increment(MetricName.CACHE_MISS, this.#labels);
@@ -191,7 +202,7 @@ export class PluginCache<V = unknown> {
     const k = canonicalKey(key);
     this.#markStale(pluginId, k);
     this.#store(pluginId, k, value);
-    this.#tier2Write(pluginId, k, value);
+    this.#tier2?.write(pluginId, k, value);
   }
 
   /**
@@ -209,11 +220,11 @@ export class PluginCache<V = unknown> {
     const force = options?.force === true;
     const k = canonicalKey(key);
     if (!force) {
-      const entry = this.#lookup(pluginId, k);
-      if (entry) {
+      const slot = this.#lookup(pluginId, k);
+      if (slot >= 0) {
         this.#hits++;
         if (this.#metrics) this.#metrics.increment(MetricName.CACHE_HIT, this.#labels);
-        return entry.value;
+        return this.#values[slot]!;
       }
     }
     this.#misses++;
@@ -241,10 +252,10 @@ export class PluginCache<V = unknown> {
   invalidate(pluginId: string, key: unknown): boolean {
     const k = canonicalKey(key);
     this.#markStale(pluginId, k);
-    const entry = this.#plugins.get(pluginId)?.get(k);
-    if (!entry) return false;
-    this.#remove(entry);
-    this.#tier2Delete(pluginId, k);
+    const slot = this.#index.get(pluginId)?.get(k);
+    if (slot === undefined) return false;
+    this.#remove(slot);
+    this.#tier2?.delete(pluginId, k);
     return true;
   }
 
@@ -255,18 +266,18 @@ export class PluginCache<V = unknown> {
       for (const f of flights.values()) f.stale = true;
       this.#flights.delete(pluginId);
     }
-    const map = this.#plugins.get(pluginId);
-    if (!map) {
-      this.#tier2DeletePlugin(pluginId);
-      return 0;
+    const map = this.#index.get(pluginId);
+    let n = 0;
+    if (map) {
+      n = map.size;
+      for (const slot of map.values()) {
+        this.#unlink(slot);
+        this.#release(slot);
+      }
+      this.#size -= n;
+      this.#dropPlugin(pluginId);
     }
-    const n = map.size;
-    for (const entry of map.values()) {
-      this.#unlink(entry);
-      this.#size--;
-    }
-    this.#plugins.delete(pluginId);
-    this.#tier2DeletePlugin(pluginId);
+    this.#tier2?.deletePlugin(pluginId);
     return n;
   }
 
@@ -274,23 +285,34 @@ export class PluginCache<V = unknown> {
   clear(): void {
     for (const flights of this.#flights.values()) for (const f of flights.values()) f.stale = true;
     this.#flights.clear();
-    this.#plugins.clear();
-    this.#head = this.#tail = null;
+    this.#index.clear();
+    this.#lastPlugin = this.#lastMap = undefined;
+    this.#keys = [];
+    this.#owners = [];
+    this.#values = [];
+    this.#hard = new Float64Array(0);
+    this.#deadline = new Float64Array(0);
+    this.#prev = new Int32Array(0);
+    this.#next = new Int32Array(0);
+    this.#head = this.#tail = -1;
+    this.#used = 0;
+    this.#free = [];
     this.#size = 0;
   }
 
   /** Removes every expired entry now (O(size)); returns how many. */
   prune(): number {
     const now = this.#clock.now();
+    const deadline = this.#deadline;
     let n = 0;
-    for (let e = this.#tail; e;) {
-      const prev = e.prev;
-      if (this.#expired(e, now)) {
-        this.#remove(e);
+    for (let slot = this.#tail; slot >= 0;) {
+      const prev = this.#prev[slot]!;
+      if (deadline[slot]! <= now) {
+        this.#remove(slot);
         this.#expirations++;
         n++;
       }
-      e = prev;
+      slot = prev;
     }
     return n;
   }
@@ -307,8 +329,8 @@ export class PluginCache<V = unknown> {
       expirations: this.#expirations,
       size: this.#size,
       hitRate: lookups === 0 ? 0 : this.#hits / lookups,
-      tier2Hits: this.#tier2Hits,
-      tier2Errors: this.#tier2Errors,
+      tier2Hits: this.#tier2?.hits ?? 0,
+      tier2Errors: this.#tier2?.errors ?? 0,
     };
   }
 
@@ -320,16 +342,10 @@ export class PluginCache<V = unknown> {
     useTier2: boolean,
   ): Promise<V> {
     if (useTier2 && this.#tier2) {
-      try {
-        const text = await this.#tier2.get(this.#tier2Key(pluginId, k));
-        if (text !== null) {
-          const value = JSON.parse(text) as V;
-          this.#tier2Hits++;
-          if (!flight.stale) this.#store(pluginId, k, value);
-          return value;
-        }
-      } catch {
-        this.#tier2Errors++;
+      const found = await this.#tier2.read<V>(pluginId, k);
+      if (found !== undefined) {
+        if (!flight.stale) this.#store(pluginId, k, found.value);
+        return found.value;
       }
     }
     let value: V;
@@ -341,89 +357,146 @@ export class PluginCache<V = unknown> {
     }
     if (!flight.stale) {
       this.#store(pluginId, k, value);
-      this.#tier2Write(pluginId, k, value);
+      this.#tier2?.write(pluginId, k, value);
     }
     return value;
   }
 
-  #lookup(pluginId: string, k: string): Entry<V> | undefined {
-    const entry = this.#plugins.get(pluginId)?.get(k);
-    if (!entry) return undefined;
-    const now = this.#clock.now();
-    if (entry.created + this.#ttl <= now || entry.touched + this.#tti <= now) {
-      this.#remove(entry);
-      this.#expirations++;
-      return undefined;
+  /** The plugin's key map, remembered for the next call. */
+  #mapOf(pluginId: string): Map<string, number> | undefined {
+    if (pluginId === this.#lastPlugin) return this.#lastMap;
+    const map = this.#index.get(pluginId);
+    if (map !== undefined) {
+      this.#lastPlugin = pluginId;
+      this.#lastMap = map;
     }
-    entry.touched = now;
-    if (entry !== this.#head) {
-      this.#unlink(entry);
-      this.#pushHead(entry);
-    }
-    return entry;
+    return map;
   }
 
-  #expired(e: Entry<V>, now: number): boolean {
-    return e.created + this.#ttl <= now || e.touched + this.#tti <= now;
+  /** The slot of a fresh entry (now the most recent, its idle time restarted), or -1. */
+  #lookup(pluginId: string, k: string): number {
+    const slot = this.#mapOf(pluginId)?.get(k);
+    if (slot === undefined) return -1;
+    const now = this.#clock.now();
+    const deadline = this.#deadline;
+    if (deadline[slot]! <= now) {
+      this.#remove(slot);
+      this.#expirations++;
+      return -1;
+    }
+    const idle = now + this.#tti;
+    const hard = this.#hard[slot]!;
+    deadline[slot] = idle < hard ? idle : hard;
+    if (slot !== this.#head) {
+      this.#unlink(slot);
+      this.#pushHead(slot);
+    }
+    return slot;
   }
 
   #store(pluginId: string, k: string, value: V): void {
     const now = this.#clock.now();
-    let map = this.#plugins.get(pluginId);
-    if (!map) this.#plugins.set(pluginId, (map = new Map()));
+    let map = this.#mapOf(pluginId);
+    if (map === undefined) {
+      map = new Map();
+      this.#index.set(pluginId, map);
+      this.#lastPlugin = pluginId;
+      this.#lastMap = map;
+    }
+    const hard = now + this.#ttl;
+    const idle = now + this.#tti;
     const existing = map.get(k);
-    if (existing) {
-      existing.value = value;
-      existing.created = existing.touched = now;
+    if (existing !== undefined) {
+      this.#values[existing] = value;
+      this.#hard[existing] = hard;
+      this.#deadline[existing] = idle < hard ? idle : hard;
       if (existing !== this.#head) {
         this.#unlink(existing);
         this.#pushHead(existing);
       }
       return;
     }
-    const entry: Entry<V> = {
-      plugin: pluginId,
-      key: k,
-      value,
-      created: now,
-      touched: now,
-      prev: null,
-      next: null,
-    };
-    map.set(k, entry);
-    this.#pushHead(entry);
-    this.#size++;
-    while (this.#size > this.#max && this.#tail) {
+    // make room first, so that the slots never outnumber maxEntries; the victim is the least
+    // recent entry, as it would be after the insert
+    while (this.#size >= this.#max && this.#tail >= 0) {
       const victim = this.#tail;
-      if (this.#expired(victim, now)) this.#expirations++;
+      if (this.#deadline[victim]! <= now) this.#expirations++;
       else this.#evictions++;
       this.#remove(victim);
     }
+    // the victim may have been this plugin's last entry
+    if (map.size === 0 && this.#index.get(pluginId) !== map) {
+      this.#index.set(pluginId, map);
+      this.#lastPlugin = pluginId;
+      this.#lastMap = map;
+    }
+    const slot = this.#allocate();
+    this.#keys[slot] = k;
+    this.#owners[slot] = pluginId;
+    this.#values[slot] = value;
+    this.#hard[slot] = hard;
+    this.#deadline[slot] = idle < hard ? idle : hard;
+    map.set(k, slot);
+    this.#pushHead(slot);
+    this.#size++;
   }
 
-  #remove(entry: Entry<V>): void {
-    const map = this.#plugins.get(entry.plugin);
-    if (map?.get(entry.key) !== entry) return;
-    map.delete(entry.key);
-    if (map.size === 0) this.#plugins.delete(entry.plugin);
-    this.#unlink(entry);
+  /** A free slot, growing the arrays (doubling, up to maxEntries) when none is left. */
+  #allocate(): number {
+    const reused = this.#free.pop();
+    if (reused !== undefined) return reused;
+    const slot = this.#used++;
+    if (slot >= this.#hard.length) {
+      const capacity = Math.min(this.#max, Math.max(64, this.#hard.length * 2));
+      this.#hard = grow(this.#hard, new Float64Array(capacity));
+      this.#deadline = grow(this.#deadline, new Float64Array(capacity));
+      this.#prev = grow(this.#prev, new Int32Array(capacity));
+      this.#next = grow(this.#next, new Int32Array(capacity));
+    }
+    return slot;
+  }
+
+  /** Removes the entry in `slot` from its plugin's map, the LRU list and the count. */
+  #remove(slot: number): void {
+    const plugin = this.#owners[slot]!;
+    const map = this.#index.get(plugin);
+    if (map === undefined || map.get(this.#keys[slot]!) !== slot) return;
+    map.delete(this.#keys[slot]!);
+    if (map.size === 0) this.#dropPlugin(plugin);
+    this.#unlink(slot);
+    this.#release(slot);
     this.#size--;
   }
 
-  #pushHead(entry: Entry<V>): void {
-    entry.prev = null;
-    entry.next = this.#head;
-    if (this.#head) this.#head.prev = entry;
-    this.#head = entry;
-    if (!this.#tail) this.#tail = entry;
+  #dropPlugin(pluginId: string): void {
+    this.#index.delete(pluginId);
+    if (this.#lastPlugin === pluginId) this.#lastPlugin = this.#lastMap = undefined;
   }
 
-  #unlink(entry: Entry<V>): void {
-    if (entry.prev) entry.prev.next = entry.next;
-    else if (this.#head === entry) this.#head = entry.next;
-    if (entry.next) entry.next.prev = entry.prev;
-    else if (this.#tail === entry) this.#tail = entry.prev;
-    entry.prev = entry.next = null;
+  /** Gives a slot back (its references dropped so the GC can take them). */
+  #release(slot: number): void {
+    this.#keys[slot] = undefined;
+    this.#owners[slot] = undefined;
+    this.#values[slot] = undefined;
+    this.#free.push(slot);
+  }
+
+  #pushHead(slot: number): void {
+    this.#prev[slot] = -1;
+    this.#next[slot] = this.#head;
+    if (this.#head >= 0) this.#prev[this.#head] = slot;
+    this.#head = slot;
+    if (this.#tail < 0) this.#tail = slot;
+  }
+
+  #unlink(slot: number): void {
+    const prev = this.#prev[slot]!;
+    const next = this.#next[slot]!;
+    if (prev >= 0) this.#next[prev] = next;
+    else if (this.#head === slot) this.#head = next;
+    if (next >= 0) this.#prev[next] = prev;
+    else if (this.#tail === slot) this.#tail = prev;
+    this.#prev[slot] = this.#next[slot] = -1;
   }
 
   #markStale(pluginId: string, k: string): void {
@@ -435,43 +508,9 @@ export class PluginCache<V = unknown> {
       if (flights!.size === 0) this.#flights.delete(pluginId);
     }
   }
+}
 
-  #tier2Prefix(pluginId: string): string {
-    return `plugin-cache:${pluginId.length}:${pluginId}:`;
-  }
-
-  #tier2Key(pluginId: string, k: string): string {
-    return this.#tier2Prefix(pluginId) + createHash('sha256').update(k).digest('hex').slice(0, 40);
-  }
-
-  /** Deletes the plugin's values from the second tier, for every process (in the background). */
-  #tier2DeletePlugin(pluginId: string): void {
-    const tier2 = this.#tier2;
-    if (!tier2) return;
-    void (async () => {
-      for await (const key of tier2.scan(this.#tier2Prefix(pluginId))) await tier2.del(key);
-    })().catch(() => void this.#tier2Errors++);
-  }
-
-  #tier2Write(pluginId: string, k: string, value: V): void {
-    if (!this.#tier2) return;
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(value);
-    } catch {
-      text = undefined;
-    }
-    if (text === undefined) {
-      this.#tier2Errors++;
-      return;
-    }
-    this.#tier2
-      .set(this.#tier2Key(pluginId, k), text, { ttlMs: this.#tier2Ttl })
-      .catch(() => void this.#tier2Errors++);
-  }
-
-  #tier2Delete(pluginId: string, k: string): void {
-    if (!this.#tier2) return;
-    this.#tier2.del(this.#tier2Key(pluginId, k)).catch(() => void this.#tier2Errors++);
-  }
+function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
+  to.set(from as never);
+  return to;
 }

@@ -256,6 +256,25 @@ function readNode(reader: Reader): ParserTaskModel {
  * ```
  */
 export function normalizeMessage(raw: unknown): ChainInput {
+  try {
+    return normalize(raw);
+  } catch (error) {
+    if (error instanceof MessageInvalidError) throw error;
+    // a getter, a Proxy trap or a toJSON that throws: the message cannot be read
+    let reason: string;
+    try {
+      reason = error instanceof Error ? error.message : String(error);
+    } catch {
+      reason = 'unknown error';
+    }
+    throw new MessageInvalidError(`message could not be read: ${reason}`, {
+      cause: error,
+      context: { field: 'message' },
+    });
+  }
+}
+
+function normalize(raw: unknown): ChainInput {
   let value = raw;
   if (typeof raw === 'string' || raw instanceof Uint8Array) {
     const text = typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8');

@@ -6,10 +6,18 @@
  * (FIFO) until there is room, its signal aborts, or `maxWaitMs` passes. Every wait and every
  * refusal is counted as `queue_backpressure_total{queue, reason}`. Nothing is dropped silently.
  */
-import { QueueFullError } from '../errors.js';
+import { ClosedError, QueueFullError } from '../errors.js';
 import { abortError, onAbort } from '../internal/abort.js';
 import { unrefTimeout } from '../internal/clock.js';
 import { readOptions, optionalNumber, requireString } from '../internal/validate.js';
+import {
+  closeWaiters,
+  readPushOptions,
+  receiveSignal,
+  settleOnce,
+  waitForDelivery,
+  type ReceiveWaiter,
+} from './queue-waiters.js';
 import { MetricName } from '../observe/metric-names.js';
 import { noopMetrics, type Metrics } from '../observe/metrics.js';
 
@@ -50,7 +58,8 @@ export interface ChainQueue<T> {
   offer(message: T): Promise<boolean>;
   /**
    * Enqueues, waiting for room when full.
-   * @throws {@link QueueFullError} when `maxWaitMs` passes or the queue is closed.
+   * @throws {@link QueueFullError} when `maxWaitMs` passes.
+   * @throws {@link ClosedError} when the queue is (or gets) closed.
    */
   push(message: T, options?: PushOptions): Promise<void>;
   /** The next message, waiting until one arrives; null once the queue is closed and empty. */
@@ -90,12 +99,6 @@ interface ProducerWaiter<T> {
   done: boolean;
 }
 
-interface ConsumerWaiter<T> {
-  resolve: (delivery: Delivery<T> | null) => void;
-  reject: (error: Error) => void;
-  done: boolean;
-}
-
 interface Entry<T> {
   id: string;
   message: T;
@@ -120,7 +123,7 @@ export class MemoryQueue<T> implements ChainQueue<T> {
   #items: Entry<T>[] = [];
   #head = 0;
   #producers: ProducerWaiter<T>[] = [];
-  #consumers: ConsumerWaiter<T>[] = [];
+  #consumers: ReceiveWaiter<T>[] = [];
   #inFlight = new Map<string, Entry<T>>();
   #nextId = 1;
   #closed = false;
@@ -163,18 +166,24 @@ export class MemoryQueue<T> implements ChainQueue<T> {
     return true;
   }
 
-  push(message: T, options: PushOptions = {}): Promise<void> {
+  push(message: T, options?: PushOptions): Promise<void> {
+    let signal: AbortSignal | undefined;
+    let maxWaitMs: number;
+    try {
+      ({ signal, maxWaitMs } = readPushOptions('MemoryQueue', options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.#closed) {
       this.#count('closed');
       return Promise.reject(
-        new QueueFullError(`queue ${this.name} is closed`, { context: { key: this.name } }),
+        new ClosedError(`queue ${this.name} is closed`, { context: { key: this.name } }),
       );
     }
     if (this.#hasRoom() && this.#producers.length === 0) {
       this.#enqueue({ id: String(this.#nextId++), message, deliveries: 0 });
       return Promise.resolve();
     }
-    const { signal, maxWaitMs = Infinity } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (maxWaitMs <= 0) {
       this.#count('full_refused');
@@ -225,34 +234,18 @@ export class MemoryQueue<T> implements ChainQueue<T> {
     });
   }
 
-  receive(options: { signal?: AbortSignal } = {}): Promise<Delivery<T> | null> {
-    const { signal } = options;
+  receive(options?: { signal?: AbortSignal }): Promise<Delivery<T> | null> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = receiveSignal('MemoryQueue', options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const entry = this.#dequeue();
     if (entry) return Promise.resolve(this.#deliver(entry));
     if (this.#closed) return Promise.resolve(null);
-    return new Promise<Delivery<T> | null>((resolve, reject) => {
-      let dispose = (): void => {};
-      const waiter: ConsumerWaiter<T> = {
-        done: false,
-        resolve: (d) => {
-          dispose();
-          resolve(d);
-        },
-        reject: (e) => {
-          dispose();
-          reject(e);
-        },
-      };
-      dispose = onAbort(signal, () => {
-        if (waiter.done) return;
-        waiter.done = true;
-        const index = this.#consumers.indexOf(waiter);
-        if (index >= 0) this.#consumers.splice(index, 1);
-        waiter.reject(abortError(signal!));
-      });
-      this.#consumers.push(waiter);
-    });
+    return waitForDelivery(this.#consumers, signal);
   }
 
   close(): void {
@@ -262,15 +255,10 @@ export class MemoryQueue<T> implements ChainQueue<T> {
       producer.done = true;
       this.#count('closed');
       producer.reject(
-        new QueueFullError(`queue ${this.name} was closed`, { context: { key: this.name } }),
+        new ClosedError(`queue ${this.name} was closed`, { context: { key: this.name } }),
       );
     }
-    if (this.size() === 0) {
-      for (const consumer of this.#consumers.splice(0)) {
-        consumer.done = true;
-        consumer.resolve(null);
-      }
-    }
+    if (this.size() === 0) closeWaiters(this.#consumers);
   }
 
   #hasRoom(): boolean {
@@ -324,13 +312,7 @@ export class MemoryQueue<T> implements ChainQueue<T> {
   #deliver(entry: Entry<T>): Delivery<T> {
     entry.deliveries++;
     this.#inFlight.set(entry.id, entry);
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      this.#inFlight.delete(entry.id);
-      return true;
-    };
+    const settle = settleOnce(this.#inFlight, entry.id);
     return {
       id: entry.id,
       message: entry.message,
@@ -346,11 +328,6 @@ export class MemoryQueue<T> implements ChainQueue<T> {
   }
 
   #maybeFinishClose(): void {
-    if (this.#closed && this.size() === 0) {
-      for (const consumer of this.#consumers.splice(0)) {
-        consumer.done = true;
-        consumer.resolve(null);
-      }
-    }
+    if (this.#closed && this.size() === 0) closeWaiters(this.#consumers);
   }
 }

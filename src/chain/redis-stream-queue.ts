@@ -20,80 +20,34 @@
  * key (possibly on another master) and is written by commands of its own.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { BackendUnavailableError, QueueFullError, isMocraError } from '../errors.js';
-import { abortError, onAbort, sleep } from '../internal/abort.js';
-import {
-  invalid,
-  optionalNumber,
-  readOptions,
-  requireFunction,
-  requireString,
-} from '../internal/validate.js';
+import { ClosedError, QueueFullError, isMocraError } from '../errors.js';
+import { abortError } from '../internal/abort.js';
+import { invalid, readOptions, requireFunction, requireString } from '../internal/validate.js';
 import { MetricName } from '../observe/metric-names.js';
-import { noopMetrics, type Metrics } from '../observe/metrics.js';
-import { keySlot } from '../store/key-slot.js';
+import type { Metrics } from '../observe/metrics.js';
+import { CommandDeadline } from '../store/command-deadline.js';
+import { classifyRedisError } from '../store/redis-errors.js';
 import type { ChainQueue, Delivery, PushOptions } from './queue.js';
-
-/** Options of {@link RedisStreamQueue}. */
-export interface RedisStreamQueueOptions<T> {
-  /**
-   * An ioredis client: a `Redis` (one server or a primary) or a `Cluster`. The queue duplicates
-   * it for its blocking reads (and closes the duplicate on shutdown); it never closes `client`.
-   */
-  client: Redis | Cluster;
-  /** Queue name for metrics and errors. */
-  name: string;
-  /** The stream key (full key: build it with the key builder). */
-  key: string;
-  /** The dead-letter stream key. */
-  deadLetterKey: string;
-  /** Consumer group name, shared by every process. */
-  group: string;
-  /** This consumer's name, unique per process. */
-  consumer: string;
-  /** Encodes a message to the stream payload. */
-  encode: (message: T) => string;
-  /** Decodes a payload; throwing dead-letters the entry with the error's message as reason. */
-  decode: (payload: string) => T;
-  /** Most entries in the stream before producers wait (soft across processes). @defaultValue 10000 */
-  capacity?: number;
-  /** Deliveries idle longer than this (ms) are taken over from their consumer. @defaultValue 30000 */
-  claimIdleMs?: number;
-  /** Deliveries after which an entry is dead-lettered. @defaultValue 5 */
-  maxDeliveries?: number;
-  /** Longest block of one XREADGROUP in ms. @defaultValue 1000 */
-  blockMs?: number;
-  /** Poll period of a producer waiting for room, in ms. @defaultValue 25 */
-  pollMs?: number;
-  /** Where counters go. @defaultValue noopMetrics */
-  metrics?: Metrics;
-}
-
-/** A dead-lettered entry as read back by {@link RedisStreamQueue.deadLetters}. */
-export interface DeadLetter {
-  /** Id in the dead-letter stream. */
-  id: string;
-  /** Why the entry was dead-lettered. */
-  reason: string;
-  /** The original payload. */
-  payload: string;
-  /** The original entry id. */
-  originalId: string;
-  /** Deliveries before it was dead-lettered. */
-  deliveries: number;
-}
-
-interface Waiter<T> {
-  resolve: (d: Delivery<T> | null) => void;
-  reject: (e: Error) => void;
-  done: boolean;
-}
-
-interface RawEntry {
-  id: string;
-  fields: string[];
-  deliveries: number;
-}
+import * as waiting from './queue-waiters.js';
+import {
+  appendDeadLetter,
+  claimIdle,
+  openReader,
+  priorDeliveries,
+  readDeadLetters,
+  removeEntry,
+  requeueEntry,
+  toRecord,
+  xgroup,
+  type DeadLetter,
+  type RawEntry,
+  type StreamPlace,
+} from './stream-commands.js';
+import {
+  TUNING_KEYS,
+  readStreamQueueTuning,
+  type RedisStreamQueueOptions,
+} from './stream-queue-tuning.js';
 
 const where = 'RedisStreamQueue';
 
@@ -115,7 +69,9 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   #opening: Promise<Redis | Cluster> | null = null;
   readonly #o: Required<Omit<RedisStreamQueueOptions<T>, 'client' | 'metrics'>>;
   readonly #metrics: Metrics;
-  readonly #waiters: Waiter<T>[] = [];
+  readonly #deadline: CommandDeadline;
+  readonly #place: StreamPlace;
+  readonly #waiters: waiting.ReceiveWaiter<T>[] = [];
   readonly #buffer: RawEntry[] = [];
   readonly #inFlight = new Set<string>();
   #pumping = false;
@@ -136,12 +92,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       'consumer',
       'encode',
       'decode',
-      'capacity',
-      'claimIdleMs',
-      'maxDeliveries',
-      'blockMs',
-      'pollMs',
-      'metrics',
+      ...TUNING_KEYS,
     ]);
     if (
       !o.client ||
@@ -152,6 +103,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     }
     this.#client = o.client;
     this.name = requireString(where, 'name', o.name);
+    const tuning = readStreamQueueTuning(where, o);
     this.#o = Object.freeze({
       name: this.name,
       key: requireString(where, 'key', o.key),
@@ -160,30 +112,26 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       consumer: requireString(where, 'consumer', o.consumer),
       encode: requireFunction<(m: T) => string>(where, 'encode', o.encode),
       decode: requireFunction<(p: string) => T>(where, 'decode', o.decode),
-      capacity: optionalNumber(where, 'capacity', o.capacity, 10_000, {
-        integer: true,
-        min: 1,
-        allowInfinity: true,
-      }),
-      claimIdleMs: optionalNumber(where, 'claimIdleMs', o.claimIdleMs, 30_000, {
-        integer: true,
-        min: 1,
-      }),
-      maxDeliveries: optionalNumber(where, 'maxDeliveries', o.maxDeliveries, 5, {
-        integer: true,
-        min: 1,
-      }),
-      blockMs: optionalNumber(where, 'blockMs', o.blockMs, 1_000, { integer: true, min: 1 }),
-      pollMs: optionalNumber(where, 'pollMs', o.pollMs, 25, { integer: true, min: 1 }),
+      ...tuning,
     });
-    this.#metrics = o.metrics ?? noopMetrics;
+    this.#metrics = tuning.metrics;
+    this.#deadline = new CommandDeadline(tuning.commandTimeoutMs);
+    this.#place = { client: this.#client, key: this.#o.key, group: this.#o.group };
   }
 
   /** Creates the stream and the consumer group if missing. Called by the first push/receive too. */
   start(): Promise<void> {
     this.#started ??= this.#call(async () => {
       try {
-        await this.#xgroup('CREATE', this.#o.key, this.#o.group, '0', 'MKSTREAM');
+        await xgroup(
+          this.#client,
+          this.#o.key,
+          'CREATE',
+          this.#o.key,
+          this.#o.group,
+          '0',
+          'MKSTREAM',
+        );
       } catch (error) {
         if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
       }
@@ -221,11 +169,11 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     return true;
   }
 
-  async push(message: T, options: PushOptions = {}): Promise<void> {
-    const { signal, maxWaitMs = Infinity } = options;
+  async push(message: T, options?: PushOptions): Promise<void> {
+    const { signal, maxWaitMs } = waiting.readPushOptions(where, options);
     if (this.#closed) {
       this.#count('closed');
-      throw new QueueFullError(`queue ${this.name} is closed`, { context: { key: this.name } });
+      throw new ClosedError(`queue ${this.name} is closed`, { context: { key: this.name } });
     }
     if (signal?.aborted) throw abortError(signal);
     await this.start();
@@ -240,65 +188,32 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     }
     this.#count('full_wait');
     this.#producersWaiting++;
-    const deadline = performance.now() + maxWaitMs;
     try {
-      for (;;) {
-        const left = deadline - performance.now();
-        if (left <= 0) {
-          this.#count('full_timeout');
-          throw new QueueFullError(`queue ${this.name} stayed full for ${maxWaitMs} ms`, {
-            context: { key: this.name },
-          });
-        }
-        try {
-          await sleep(Math.min(this.#o.pollMs, left), signal);
-        } catch (error) {
-          this.#count('aborted');
-          throw error;
-        }
-        if (this.#closed) {
-          this.#count('closed');
-          throw new QueueFullError(`queue ${this.name} was closed`, {
-            context: { key: this.name },
-          });
-        }
-        if (await this.#hasRoom()) {
-          await this.#add(payload, 0);
-          return;
-        }
-      }
+      await waiting.pollForRoom({
+        queue: this.name,
+        maxWaitMs,
+        pollMs: this.#o.pollMs,
+        signal,
+        closed: () => this.#closed,
+        hasRoom: () => this.#hasRoom(),
+        count: (reason) => this.#count(reason),
+      });
+      await this.#add(payload, 0);
     } finally {
       this.#producersWaiting--;
     }
   }
 
-  receive(options: { signal?: AbortSignal } = {}): Promise<Delivery<T> | null> {
-    const { signal } = options;
+  receive(options?: { signal?: AbortSignal }): Promise<Delivery<T> | null> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = waiting.receiveSignal(where, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.#closed) return Promise.resolve(null);
-    return new Promise<Delivery<T> | null>((resolve, reject) => {
-      let dispose = (): void => {};
-      const waiter: Waiter<T> = {
-        done: false,
-        resolve: (d) => {
-          dispose();
-          resolve(d);
-        },
-        reject: (e) => {
-          dispose();
-          reject(e);
-        },
-      };
-      dispose = onAbort(signal, () => {
-        if (waiter.done) return;
-        waiter.done = true;
-        const i = this.#waiters.indexOf(waiter);
-        if (i >= 0) this.#waiters.splice(i, 1);
-        waiter.reject(abortError(signal!));
-      });
-      this.#waiters.push(waiter);
-      this.#serve();
-    });
+    return waiting.waitForDelivery(this.#waiters, signal, () => this.#serve());
   }
 
   /**
@@ -310,45 +225,14 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   async deadLetter(message: T, reason: string): Promise<void> {
     const payload = this.#o.encode(message);
     this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
-    await this.#call(() => this.#appendDeadLetter(reason, payload, '', 0));
-  }
-
-  /** One entry of the dead-letter stream; `originalId` is '' for a message never delivered. */
-  #appendDeadLetter(
-    reason: string,
-    payload: string,
-    originalId: string,
-    deliveries: number,
-  ): Promise<string | null> {
-    return this.#client.xadd(
-      this.#o.deadLetterKey,
-      '*',
-      'reason',
-      reason,
-      'payload',
-      payload,
-      'originalId',
-      originalId,
-      'deliveries',
-      String(deliveries),
+    await this.#call(() =>
+      appendDeadLetter(this.#client, this.#o.deadLetterKey, reason, payload, '', 0),
     );
   }
 
   /** Reads back dead letters (oldest first), for operators and tests. */
   async deadLetters(count = 100): Promise<DeadLetter[]> {
-    const rows = await this.#call(() =>
-      this.#client.xrange(this.#o.deadLetterKey, '-', '+', 'COUNT', count),
-    );
-    return rows.map(([id, fields]) => {
-      const f = toRecord(fields);
-      return {
-        id,
-        reason: f.reason ?? '',
-        payload: f.payload ?? '',
-        originalId: f.originalId ?? '',
-        deliveries: Number(f.deliveries ?? 0),
-      };
-    });
+    return this.#call(() => readDeadLetters(this.#client, this.#o.deadLetterKey, count));
   }
 
   /**
@@ -375,10 +259,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   async #close(): Promise<void> {
     this.#closed = true;
-    for (const w of this.#waiters.splice(0)) {
-      w.done = true;
-      w.resolve(null);
-    }
+    waiting.closeWaiters(this.#waiters);
     // buffered entries were never handed out: they keep their earlier delivery count
     for (const entry of this.#buffer.splice(0))
       await this.#requeue(entry, priorDeliveries(entry)).catch(() => {});
@@ -389,16 +270,20 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     reader?.disconnect();
     if (this.#started !== null && this.#inFlight.size === 0) {
       try {
-        const mine = (await this.#client.xpending(
-          this.#o.key,
-          this.#o.group,
-          '-',
-          '+',
-          1,
-          this.#o.consumer,
+        const mine = (await this.#call(() =>
+          this.#client.xpending(this.#o.key, this.#o.group, '-', '+', 1, this.#o.consumer),
         )) as unknown[];
         if (mine.length === 0)
-          await this.#xgroup('DELCONSUMER', this.#o.key, this.#o.group, this.#o.consumer);
+          await this.#call(() =>
+            xgroup(
+              this.#client,
+              this.#o.key,
+              'DELCONSUMER',
+              this.#o.key,
+              this.#o.group,
+              this.#o.consumer,
+            ),
+          );
       } catch {
         // best effort: an idle consumer left in the group is harmless
       }
@@ -432,7 +317,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     if (this.#waiters.length > 0 && !this.#pumping && !this.#closed) this.#pumpDone = this.#pump();
   }
 
-  #handOut(entry: RawEntry, waiter: Waiter<T>): void {
+  #handOut(entry: RawEntry, waiter: waiting.ReceiveWaiter<T>): void {
     const f = toRecord(entry.fields);
     const deliveries = entry.deliveries + Number(f.d ?? 0);
     const payload = f.p;
@@ -459,26 +344,14 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       return;
     }
     this.#inFlight.add(entry.id);
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      this.#inFlight.delete(entry.id);
-      return true;
-    };
+    const settle = waiting.settleOnce(this.#inFlight, entry.id);
     waiter.resolve({
       id: entry.id,
       message,
       deliveries,
       ack: async () => {
         if (!settle()) return;
-        await this.#call(() =>
-          this.#client
-            .multi()
-            .xack(this.#o.key, this.#o.group, entry.id)
-            .xdel(this.#o.key, entry.id)
-            .exec(),
-        );
+        await this.#call(() => removeEntry(this.#place, entry.id));
       },
       release: async () => {
         if (!settle()) return;
@@ -493,7 +366,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   }
 
   /** A waiter whose entry was dead-lettered waits for the next one. */
-  #refill(waiter: Waiter<T>): void {
+  #refill(waiter: waiting.ReceiveWaiter<T>): void {
     waiter.done = false;
     this.#waiters.unshift(waiter);
     this.#serve();
@@ -501,15 +374,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   /** Re-adds an entry with `deliveries` carried along, and removes the old one. */
   async #requeue(entry: RawEntry, deliveries: number): Promise<void> {
-    const f = toRecord(entry.fields);
-    await this.#call(() =>
-      this.#client
-        .multi()
-        .xadd(this.#o.key, '*', 'p', f.p ?? '', 'd', String(deliveries))
-        .xack(this.#o.key, this.#o.group, entry.id)
-        .xdel(this.#o.key, entry.id)
-        .exec(),
-    );
+    await this.#call(() => requeueEntry(this.#place, entry, deliveries));
   }
 
   async #deadLetter(
@@ -533,8 +398,8 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     reason: string,
     deliveries: number,
   ): Promise<void> {
-    await this.#appendDeadLetter(reason, payload, id, deliveries);
-    await this.#client.multi().xack(this.#o.key, this.#o.group, id).xdel(this.#o.key, id).exec();
+    await appendDeadLetter(this.#client, this.#o.deadLetterKey, reason, payload, id, deliveries);
+    await removeEntry(this.#place, id);
   }
 
   async #pump(): Promise<void> {
@@ -551,12 +416,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         this.#serve();
       }
     } catch (error) {
-      const failure =
-        error instanceof Error && isMocraError(error)
-          ? error
-          : new BackendUnavailableError(`queue ${this.name}: ${(error as Error).message}`, {
-              cause: error,
-            });
+      const failure = classifyRedisError(error, { source: `queue ${this.name}` });
       for (const w of this.#waiters.splice(0)) {
         w.done = true;
         w.reject(failure);
@@ -577,70 +437,42 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       if (claimed.length > 0) return claimed;
     }
     const reader = this.#reader ?? (await this.#openReader());
-    const reply = (await reader.xreadgroup(
-      'GROUP',
-      this.#o.group,
-      this.#o.consumer,
-      'COUNT',
-      wanted,
-      'BLOCK',
-      this.#o.blockMs,
-      'STREAMS',
-      this.#o.key,
-      '>',
-    )) as [string, [string, string[]][]][] | null;
+    let reply: [string, [string, string[]][]][] | null;
+    try {
+      reply = (await this.#deadline.run(
+        () =>
+          reader.xreadgroup(
+            'GROUP',
+            this.#o.group,
+            this.#o.consumer,
+            'COUNT',
+            wanted,
+            'BLOCK',
+            this.#o.blockMs,
+            'STREAMS',
+            this.#o.key,
+            '>',
+          ),
+        this.#o.blockMs,
+      )) as [string, [string, string[]][]][] | null;
+    } catch (error) {
+      // a read that never answered leaves its connection unusable: the next read opens another
+      if (this.#reader === reader) this.#reader = null;
+      reader.disconnect();
+      throw error;
+    }
     if (!reply) return [];
     return reply.flatMap(([, rows]) => rows.map(([id, fields]) => ({ id, fields, deliveries: 1 })));
   }
 
-  /**
-   * XGROUP names its key after a subcommand, so an ioredis `Cluster` does not route it by key:
-   * it goes to a random master and relies on the MOVED reply, which was seen to fail with
-   * "Connection is closed." among the first commands of a new `Cluster` client (ioredis 5). On a
-   * cluster it is sent to the master that owns the stream's slot instead (and through the
-   * cluster client after all when that master answers MOVED or ASK: the slot has moved).
-   */
-  async #xgroup(...args: [string, string, ...string[]]): Promise<unknown> {
-    const client = this.#client;
-    if (!isCluster(client)) return client.call('XGROUP', ...args);
-    const owner = client.slots[keySlot(this.#o.key)]?.[0];
-    const node = client
-      .nodes('master')
-      .find((n) => `${n.options.host}:${n.options.port}` === owner);
-    if (!node) return client.call('XGROUP', ...args);
-    try {
-      return await node.call('XGROUP', ...args);
-    } catch (error) {
-      if (/^(MOVED|ASK) /.test((error as Error).message)) return client.call('XGROUP', ...args);
-      throw error;
-    }
-  }
-
-  /**
-   * The connection of the blocking reads: a duplicate of the client (a `Cluster` duplicates into
-   * a `Cluster` of its own connections), connected before its first read so that a client made
-   * with `enableOfflineQueue: false` works too.
-   */
+  /** The connection of the blocking reads (see `openReader`), once per queue. */
   async #openReader(): Promise<Redis | Cluster> {
-    this.#opening ??= (async () => {
-      const client = this.#client;
-      const reader = isCluster(client)
-        ? client.duplicate([], { lazyConnect: true })
-        : client.duplicate({ lazyConnect: true });
-      reader.on('error', () => {}); // failures reach the read that meets them
-      try {
-        await reader.connect();
-      } catch (error) {
-        reader.disconnect();
-        throw error;
-      }
-      return reader;
-    })();
+    this.#opening ??= openReader(this.#client);
     try {
       const reader = await this.#opening;
       if (this.#closed) {
         reader.disconnect();
-        throw new BackendUnavailableError(`queue ${this.name} is closed`);
+        throw new ClosedError(`queue ${this.name} is closed`, { context: { key: this.name } });
       }
       this.#reader = reader;
       return reader;
@@ -650,61 +482,28 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   }
 
   async #claim(count: number): Promise<RawEntry[]> {
-    const reply = (await this.#client.xautoclaim(
-      this.#o.key,
-      this.#o.group,
+    const call = <R>(fn: () => Promise<R>): Promise<R> => this.#call(fn);
+    const claimed = await claimIdle(
+      this.#place,
       this.#o.consumer,
       this.#o.claimIdleMs,
-      '0-0',
-      'COUNT',
       count,
-    )) as [string, [string, string[] | null][], string[]?];
-    const rows = reply[1].filter((r): r is [string, string[]] => Array.isArray(r[1]));
-    const deleted = reply[2] ?? [];
-    if (deleted.length > 0) await this.#client.xack(this.#o.key, this.#o.group, ...deleted);
-    const out: RawEntry[] = [];
-    for (const [id, fields] of rows) {
-      const pending = (await this.#client.xpending(this.#o.key, this.#o.group, id, id, 1)) as [
-        string,
-        string,
-        number,
-        number,
-      ][];
-      const times = pending[0]?.[3] ?? 1;
-      this.#metrics.increment(MetricName.QUEUE_RECLAIMED, { queue: this.name });
-      out.push({ id, fields, deliveries: times });
-    }
-    return out;
+      call,
+    );
+    if (claimed.length > 0)
+      this.#metrics.increment(MetricName.QUEUE_RECLAIMED, { queue: this.name }, claimed.length);
+    return claimed;
   }
 
+  /** One Redis call: bounded by `commandTimeoutMs`, failures classified (one classifier for every caller). */
   async #call<R>(fn: () => Promise<R>): Promise<R> {
     try {
-      return await fn();
+      return await this.#deadline.run(fn);
     } catch (error) {
-      if (isMocraError(error)) throw error;
-      const message = (error as Error).message ?? String(error);
-      if (
-        /ECONNREFUSED|ECONNRESET|Connection is closed|ETIMEDOUT|EPIPE|MaxRetriesPerRequest/i.test(
-          message,
-        )
-      ) {
-        throw new BackendUnavailableError(`queue ${this.name}: ${message}`, { cause: error });
-      }
-      throw error;
+      throw classifyRedisError(error, { source: `queue ${this.name}` });
     }
   }
 }
 
-function isCluster(client: Redis | Cluster): client is Cluster {
-  return (client as { isCluster?: unknown }).isCluster === true;
-}
-
-function priorDeliveries(entry: RawEntry): number {
-  return Number(toRecord(entry.fields).d ?? 0) + entry.deliveries - 1;
-}
-
-function toRecord(fields: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
-  return out;
-}
+export type { DeadLetter } from './stream-commands.js';
+export type { RedisStreamQueueOptions } from './stream-queue-tuning.js';

@@ -5,19 +5,18 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Cluster, Redis } from 'ioredis';
-import {
-  invalid,
-  optionalNumber,
-  optionalString,
-  readOptions,
-  requireString,
-} from '../internal/validate.js';
+import { invalid, optionalString, readOptions, requireString } from '../internal/validate.js';
 import { ChainKeyBuilder } from '../keys/chain-key-builder.js';
-import { noopMetrics, type Metrics } from '../observe/metrics.js';
+import { namespacePrefix } from '../keys/namespace.js';
 import { RedisStreamQueue } from './redis-stream-queue.js';
+import {
+  TUNING_KEYS,
+  readStreamQueueTuning,
+  type StreamQueueTuning,
+} from './stream-queue-tuning.js';
 
-/** Options of {@link createRedisStreamQueues}. */
-export interface RedisStreamQueuesOptions {
+/** Options of {@link createRedisStreamQueues}; the tuning options are those of {@link StreamQueueTuning}. */
+export interface RedisStreamQueuesOptions extends StreamQueueTuning {
   /**
    * An ioredis client: a `Redis` (a single server or a replicated primary) or a `Cluster`. Each
    * queue duplicates it once for its blocking reads (a `Cluster` duplicates into a `Cluster`);
@@ -27,8 +26,8 @@ export interface RedisStreamQueuesOptions {
   /** Key layout: the streams are `keys.queue(name)`, the dead letters `keys.queueDeadLetters(name)`. @defaultValue new ChainKeyBuilder() */
   keys?: ChainKeyBuilder;
   /**
-   * Prepended as-is to every stream key, like `RedisBackend`'s `keyPrefix` (pass the same value
-   * so the queues sit next to the chain state). @defaultValue ''
+   * The namespace of the stream keys, like `RedisBackend`'s `keyPrefix` (pass the same value so
+   * the queues sit next to the chain state; see `namespacePrefix`). @defaultValue ''
    */
   keyPrefix?: string;
   /** The consumer group, shared by every worker of the deployment. @defaultValue 'mocra-chain' */
@@ -38,23 +37,6 @@ export interface RedisStreamQueuesOptions {
    * one name would share their pending deliveries). @defaultValue `<host>:<pid>:<8 random hex>`
    */
   consumer?: string;
-  /** Most entries in each stream before producers wait (soft across processes). @defaultValue 10000 */
-  capacity?: number;
-  /**
-   * A delivery left unacknowledged this long (ms) — its worker died, hangs, or stopped in the
-   * middle of it — is taken over by another worker. Keep it **above the engine's `leaseMs`**:
-   * the node's lease has then expired and the new worker can claim it (sooner, it would only
-   * meet `LOCKED_BY_OTHER`). @defaultValue 90000 (the engine's default lease is 60000)
-   */
-  claimIdleMs?: number;
-  /** Deliveries after which a message is dead-lettered by the queue itself. @defaultValue 5 */
-  maxDeliveries?: number;
-  /** Longest block of one read in ms; also the longest wait of `shutdown()`. @defaultValue 1000 */
-  blockMs?: number;
-  /** Poll period of a producer waiting for room, in ms. @defaultValue 25 */
-  pollMs?: number;
-  /** Where back-pressure, reclaim and dead-letter counters go. @defaultValue noopMetrics */
-  metrics?: Metrics;
 }
 
 /** The queues made by {@link createRedisStreamQueues}: a `ChainQueues` of Redis Stream queues. */
@@ -68,19 +50,7 @@ export interface RedisStreamQueues {
 }
 
 const W = 'createRedisStreamQueues';
-const OPTION_KEYS = [
-  'client',
-  'keys',
-  'keyPrefix',
-  'group',
-  'consumer',
-  'capacity',
-  'claimIdleMs',
-  'maxDeliveries',
-  'blockMs',
-  'pollMs',
-  'metrics',
-] as const;
+const OPTION_KEYS = ['client', 'keys', 'keyPrefix', 'group', 'consumer', ...TUNING_KEYS] as const;
 
 /**
  * Creates the `task`, `parser` and `error` queues of one distributed deployment on Redis
@@ -126,30 +96,16 @@ export function createRedisStreamQueues(options: RedisStreamQueuesOptions): Redi
     invalid(W, 'client', 'an ioredis Redis or Cluster client', o.client);
   const keys = o.keys ?? new ChainKeyBuilder();
   if (!(keys instanceof ChainKeyBuilder)) invalid(W, 'keys', 'a ChainKeyBuilder', o.keys);
-  const keyPrefix = optionalString(W, 'keyPrefix', o.keyPrefix, '', { allowEmpty: true });
+  const keyPrefix = namespacePrefix(
+    optionalString(W, 'keyPrefix', o.keyPrefix, '', { allowEmpty: true }),
+    W,
+  );
   const group = optionalString(W, 'group', o.group, 'mocra-chain');
   const consumer =
     optionalString(W, 'consumer', o.consumer, undefined) ??
     `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   requireString(W, 'consumer', consumer);
-  const capacity = optionalNumber(W, 'capacity', o.capacity, 10_000, {
-    integer: true,
-    min: 1,
-    allowInfinity: true,
-  });
-  const claimIdleMs = optionalNumber(W, 'claimIdleMs', o.claimIdleMs, 90_000, {
-    integer: true,
-    min: 1,
-  });
-  const maxDeliveries = optionalNumber(W, 'maxDeliveries', o.maxDeliveries, 5, {
-    integer: true,
-    min: 1,
-  });
-  const blockMs = optionalNumber(W, 'blockMs', o.blockMs, 1_000, { integer: true, min: 1 });
-  const pollMs = optionalNumber(W, 'pollMs', o.pollMs, 25, { integer: true, min: 1 });
-  const metrics = o.metrics ?? noopMetrics;
-  if (typeof metrics.increment !== 'function')
-    invalid(W, 'metrics', 'a Metrics (increment/observe/gauge)', o.metrics);
+  const tuning = readStreamQueueTuning(W, o);
 
   const make = (name: 'task' | 'parser' | 'error'): RedisStreamQueue<string> =>
     new RedisStreamQueue<string>({
@@ -161,12 +117,7 @@ export function createRedisStreamQueues(options: RedisStreamQueuesOptions): Redi
       consumer,
       encode: identity,
       decode: identity,
-      capacity,
-      claimIdleMs,
-      maxDeliveries,
-      blockMs,
-      pollMs,
-      metrics,
+      ...tuning,
     });
   return { task: make('task'), parser: make('parser'), error: make('error') };
 }

@@ -10,6 +10,7 @@ import { createRedisStreamQueues } from '../chain/stream-queues.js';
 import { RedisChainState } from '../chain/state/redis-chain-state.js';
 import { BackendUnavailableError, RunNotFoundError } from '../errors.js';
 import { ChainKeyBuilder } from '../keys/chain-key-builder.js';
+import { namespacePrefix } from '../keys/namespace.js';
 import { RedisBackend } from '../store/redis-backend.js';
 
 /** The three work queues. */
@@ -66,12 +67,15 @@ export function safeUrl(url: string): string {
 export class RedisSource {
   readonly #client: Redis;
   readonly #prefix: string;
+  readonly #storePrefix: string;
   readonly #keys: ChainKeyBuilder;
   readonly #state: RedisChainState;
 
   private constructor(client: Redis, prefix: string, keys: ChainKeyBuilder) {
     this.#client = client;
-    this.#prefix = prefix;
+    // the store's keyPrefix names a namespace: the same text RedisBackend puts before every key
+    this.#prefix = namespacePrefix(prefix, 'mocra', '--prefix');
+    this.#storePrefix = prefix;
     this.#keys = keys;
     this.#state = new RedisChainState(new RedisBackend({ redis: client, keyPrefix: prefix }), {
       keys,
@@ -237,7 +241,7 @@ export class RedisSource {
     if (letters.length === 0) return [];
     const queues = createRedisStreamQueues({
       client: this.#client,
-      keyPrefix: this.#prefix,
+      keyPrefix: this.#storePrefix,
       keys: this.#keys,
       consumer: 'mocra-cli',
     });

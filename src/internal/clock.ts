@@ -1,6 +1,6 @@
 /**
  * Time sources and timers. Every primitive takes an optional {@link Clock} so tests can drive
- * time by hand; no timer keeps the process alive.
+ * time by hand. Timers are made unref'd here; a primitive refs one only while a caller waits on it.
  * @internal
  */
 
@@ -15,6 +15,35 @@ export const systemClock: Clock = Object.freeze({ now: () => Date.now() });
 
 /** Monotonic time (`performance.now()`); used for durations and timeouts. */
 export const monotonicClock: Clock = Object.freeze({ now: () => performance.now() });
+
+let coarseValid = false;
+let coarseValue = 0;
+let coarseReads = 0;
+/** Reads served from one value before the clock is read again, even within one synchronous run. */
+const COARSE_MAX_READS = 1024;
+const expireCoarse = (): void => {
+  coarseValid = false;
+};
+
+/**
+ * Monotonic time read at most about once per millisecond: a read within a millisecond of the last
+ * real one (and within {@link COARSE_MAX_READS} reads of it) returns the same value. One unref'd
+ * 1 ms timer, shared by every user, marks the value old; none is pending while nobody reads.
+ * Hot paths that check expiry on every call (PluginCache.get) use it; like lru-cache's
+ * `ttlResolution`, it trades sub-millisecond expiry precision for the cost of a clock read.
+ */
+export const coarseMonotonicClock: Clock = Object.freeze({
+  now(): number {
+    if (coarseValid && ++coarseReads < COARSE_MAX_READS) return coarseValue;
+    coarseReads = 0;
+    coarseValue = performance.now();
+    if (!coarseValid) {
+      coarseValid = true;
+      setTimeout(expireCoarse, 1).unref?.();
+    }
+    return coarseValue;
+  },
+});
 
 /** The largest delay `setTimeout` accepts (2^31 - 1 ms); longer delays overflow to 1 ms. */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;

@@ -6,20 +6,34 @@
  */
 import { ConfigError } from '../errors.js';
 
-/** Renders a received value for an error message: "`-1` (number)". */
+/**
+ * Renders a received value for an error message: "`-1` (number)". Never throws, whatever the
+ * value (a Proxy with throwing traps, a getter that throws, an object without a prototype).
+ */
 export function describeValue(value: unknown): string {
   let shown: string;
-  if (typeof value === 'string')
-    shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  else if (typeof value === 'function')
-    shown = value.name ? `[function ${value.name}]` : '[function]';
-  else if (typeof value === 'bigint') shown = `${value}n`;
-  else if (typeof value === 'symbol') shown = value.toString();
-  else if (Array.isArray(value)) shown = `[array of ${value.length}]`;
-  else if (value !== null && typeof value === 'object')
-    shown = `[object ${value.constructor?.name ?? 'Object'}]`;
-  else shown = String(value);
-  const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  let type: string;
+  try {
+    type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  } catch {
+    type = typeof value; // Array.isArray throws on a revoked Proxy
+  }
+  try {
+    if (typeof value === 'string')
+      shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+    else if (typeof value === 'function')
+      shown =
+        typeof value.name === 'string' && value.name ? `[function ${value.name}]` : '[function]';
+    else if (typeof value === 'bigint') shown = `${value}n`;
+    else if (typeof value === 'symbol') shown = value.toString();
+    else if (type === 'array') shown = `[array of ${(value as unknown[]).length}]`;
+    else if (value !== null && typeof value === 'object') {
+      const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name;
+      shown = `[object ${typeof name === 'string' && name ? name : 'Object'}]`;
+    } else shown = String(value);
+  } catch {
+    shown = `[${type}]`;
+  }
   return `\`${shown}\` (${type})`;
 }
 
@@ -38,7 +52,11 @@ export function invalidCombination(where: string, fields: string[], message: str
   throw new ConfigError(`${where}: ${message}`, { context: { field: fields.join(',') } });
 }
 
-/** Checks that `options` is undefined or a plain object, and that it has no unknown keys. */
+/**
+ * Checks that `options` is undefined or an object, that it has no unknown keys, and that each of
+ * its values can be read: a Proxy trap or a getter that throws is a ConfigError naming the field,
+ * never its own error.
+ */
 export function readOptions<T extends object>(
   where: string,
   options: T | undefined,
@@ -46,18 +64,44 @@ export function readOptions<T extends object>(
   field = 'options',
 ): Partial<T> {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    invalid(where, field, 'an object', options);
+  let names: string[];
+  try {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      invalid(where, field, 'an object', options);
+    }
+    names = Object.keys(options);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw unreadable(where, field, error);
   }
-  for (const name of Object.keys(options)) {
+  for (const name of names) {
+    const path = field === 'options' ? name : `${field}.${name}`;
     if (!allowed.includes(name)) {
       throw new ConfigError(
         `${where}: unknown option \`${name}\`${field === 'options' ? '' : ` in \`${field}\``}; known options are ${allowed.map((a) => `\`${a}\``).join(', ')}`,
-        { context: { field: field === 'options' ? name : `${field}.${name}` } },
+        { context: { field: path } },
       );
+    }
+    try {
+      void (options as Record<string, unknown>)[name];
+    } catch (error) {
+      throw unreadable(where, path, error);
     }
   }
   return options;
+}
+
+function unreadable(where: string, field: string, error: unknown): ConfigError {
+  let reason: string;
+  try {
+    reason = error instanceof Error ? error.message : String(error);
+  } catch {
+    reason = 'unknown error';
+  }
+  return new ConfigError(`${where}: \`${field}\` cannot be read: ${reason}`, {
+    cause: error,
+    context: { field },
+  });
 }
 
 /** Range constraints for numeric options. */
@@ -223,4 +267,17 @@ export function optionalClock<C extends { now(): number }>(
     invalid(where, field, 'an object with a now() method', value);
   }
   return value as C;
+}
+
+/**
+ * Whether `value` is an object with a function under each of `names`. Never throws: a Proxy trap
+ * or a getter that throws makes it false.
+ */
+export function hasMethods(value: unknown, names: readonly string[]): boolean {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  try {
+    return names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+  } catch {
+    return false;
+  }
 }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { invalid, optionalString, readOptions, requireString } from '../internal/validate.js';
+import { escapeNamespace } from './namespace.js';
 
 /** The six fields that identify one node (a ParserTaskModel) of a run. */
 export interface PtmIdentity {
@@ -23,18 +24,29 @@ export interface PtmIdentity {
 
 /** Options of {@link ChainKeyBuilder}. */
 export interface ChainKeyBuilderOptions {
-  /** First segment of every key; no `{`, `}` or whitespace. @defaultValue 'chain' */
+  /**
+   * First segment of every key; no `{`, `}` or whitespace. A `:` or `%` in it is percent-encoded
+   * in the keys, so no prefix can reach the keys of another. @defaultValue 'chain'
+   */
   prefix?: string;
 }
 
-/** Version of the key layout; part of no key, recorded with each run's state. */
-export const KEY_LAYOUT_VERSION = 1;
+/**
+ * Version of the key layout; part of no key. 2: the prefix is a namespace of its own (a `:` or
+ * `%` in it is percent-encoded), so prefixes `a` and `a:queue` no longer share keys.
+ */
+export const KEY_LAYOUT_VERSION = 2;
 
 const W = 'ChainKeyBuilder';
 
 const SPECIAL = /[%:{}]/;
-/** Percent-encodes the characters that delimit keys or hash tags, and the escape itself. */
+/**
+ * Percent-encodes the characters that delimit keys or hash tags, and the escape itself.
+ *
+ * @throws {@link ConfigError} when `part` is not a string.
+ */
 export function escapeKeyPart(part: string): string {
+  if (typeof part !== 'string') invalid('escapeKeyPart', 'part', 'a string', part);
   if (!SPECIAL.test(part)) return part;
   return part.replace(
     /[%:{}]/g,
@@ -43,7 +55,8 @@ export function escapeKeyPart(part: string): string {
 }
 
 /**
- * Builds every key of the chain engine. Layout: `<prefix>:{t:<taskId>}:<family>:<parts…>`.
+ * Builds every key of the chain engine. Layout: `<prefix>:{t:<taskId>}:<family>:<parts…>` (the
+ * prefix with `%` and `:` percent-encoded).
  *
  * - All keys of one task share the hash tag `{t:<taskId>}`, so every transition's keys are in
  *   one Redis Cluster slot (thresholds and terminate marks are per task, and node transitions
@@ -64,8 +77,10 @@ export class ChainKeyBuilder {
   readonly #ptmCache = new Map<string, string>();
   readonly #prefixCache = new Map<string, string>();
   readonly #byObject = new WeakMap<PtmIdentity, PtmIdentity & { key: string }>();
-  /** The first segment of every key. */
+  /** The prefix as given. Keys start with it percent-encoded (see {@link ChainKeyBuilder.namespace}). */
   readonly prefix: string;
+  /** The first segment of every key: the prefix with `%` and `:` percent-encoded. */
+  readonly namespace: string;
 
   /** @throws {@link ConfigError} when the prefix is empty or contains `{`, `}` or whitespace. */
   constructor(options: ChainKeyBuilderOptions = {}) {
@@ -74,6 +89,7 @@ export class ChainKeyBuilder {
     if (/[{}\s]/.test(prefix))
       invalid(W, 'prefix', 'a string without `{`, `}` or whitespace', prefix);
     this.prefix = prefix;
+    this.namespace = escapeNamespace(prefix);
   }
 
   /**
@@ -85,6 +101,22 @@ export class ChainKeyBuilder {
    */
   ptmKey(id: PtmIdentity): string {
     if (id === null || typeof id !== 'object') invalid(`${W}.ptmKey`, 'id', 'an object', id);
+    try {
+      return this.#ptmKey(id);
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      // a getter or a Proxy trap of the identity threw
+      throw new ConfigError(
+        `${W}.ptmKey: \`id\` cannot be read: ${String((error as Error)?.message)}`,
+        {
+          cause: error,
+          context: { field: 'id' },
+        },
+      );
+    }
+  }
+
+  #ptmKey(id: PtmIdentity): string {
     // one transition names a node several times, usually by the same object: reuse its key while
     // the object still holds the same identity (a mutated object is hashed again)
     const seen = this.#byObject.get(id);
@@ -140,7 +172,7 @@ export class ChainKeyBuilder {
   #taskPrefix(taskId: string): string {
     let p = this.#prefixCache.get(taskId);
     if (p === undefined) {
-      p = `${this.prefix}:${this.tag(taskId)}:`;
+      p = `${this.namespace}:${this.tag(taskId)}:`;
       if (this.#prefixCache.size >= 4096) this.#prefixCache.clear();
       this.#prefixCache.set(taskId, p);
     }
@@ -246,7 +278,7 @@ export class ChainKeyBuilder {
    * a stream together with a task's state keys. Two deployments on one Redis need two prefixes.
    */
   queue(name: string): string {
-    return `${this.prefix}:queue:${escapeKeyPart(requireString(`${W}.queue`, 'name', name))}`;
+    return `${this.namespace}:queue:${escapeKeyPart(requireString(`${W}.queue`, 'name', name))}`;
   }
 
   /** The dead-letter stream of a work queue: `<prefix>:queue:<name>:dead` (no hash tag either). */
@@ -261,12 +293,12 @@ export class ChainKeyBuilder {
 
   /** The index of recently active tasks that sweeps visit (one key for the deployment, no hash tag). */
   activeTasks(): string {
-    return `${this.prefix}:tasks:active`;
+    return `${this.namespace}:tasks:active`;
   }
 
   /** A named lock of the deployment, e.g. the sweep's (no hash tag). */
   lock(name: string): string {
-    return `${this.prefix}:lock:${escapeKeyPart(requireString(`${W}.lock`, 'name', name))}`;
+    return `${this.namespace}:lock:${escapeKeyPart(requireString(`${W}.lock`, 'name', name))}`;
   }
 
   /**

@@ -1,5 +1,5 @@
-export { silentLogger } from './logger.js';
-export type { Logger, LogFields } from './logger.js';
+export { silentLogger, consoleLogger } from './logger.js';
+export type { Logger, LogFields, LogLevel, ConsoleLoggerOptions } from './logger.js';
 export { InMemoryMetrics, noopMetrics, prometheusMetrics } from './metrics.js';
 export { METRICS, MetricName } from './metric-names.js';
 export type { MetricDefinition, MetricNameValue } from './metric-names.js';

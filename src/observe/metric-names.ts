@@ -23,8 +23,6 @@ export const MetricName = {
   // ── chain engine: nodes ──
   /** `ptm_claim_total`: Node claims, by result code (EXECUTE, DUPLICATE_DONE, STALE_STEP, OUT_OF_ORDER, LOCKED_BY_OTHER). */
   PTM_CLAIM: 'ptm_claim_total',
-  /** `ptm_reorder_total`: Early node messages parked until their parent commits, by result (ENQUEUED, DUPLICATE_BUFFERED). */
-  PTM_REORDER: 'ptm_reorder_total',
   /** `ptm_commit_total`: Success commits, by result code (COMMIT_OK, FENCING_REJECT, CAS_CONFLICT, ALREADY_COMMITTED). */
   PTM_COMMIT: 'ptm_commit_total',
   /** `ptm_commit_error_total`: Failure commits, by result code (ERROR_EMIT_OK, ERROR_ALREADY_EMITTED, FENCING_REJECT). */
@@ -171,12 +169,6 @@ export const METRICS: Readonly<Record<MetricNameValue, MetricDefinition>> = Obje
     'engine',
     ['result'],
     'Node claims, by result code (EXECUTE, DUPLICATE_DONE, STALE_STEP, OUT_OF_ORDER, LOCKED_BY_OTHER).',
-  ),
-  ptm_reorder_total: def(
-    'counter',
-    'engine',
-    ['result'],
-    'Early node messages parked until their parent commits, by result (ENQUEUED, DUPLICATE_BUFFERED).',
   ),
   ptm_commit_total: def(
     'counter',

@@ -2,9 +2,8 @@
  * The metrics interface every mocra module reports to, an in-memory implementation (handy in
  * tests and for end-of-run summaries) and an adapter for prom-client.
  */
-
 import { invalid } from '../internal/validate.js';
-import { silentLogger, type Logger } from './logger.js';
+import { readLogger, type Logger } from './logger.js';
 import { METRICS, type MetricDefinition } from './metric-names.js';
 
 /** Label values of one series, e.g. `{ result: 'EXECUTE' }`. */
@@ -55,10 +54,30 @@ export function readMetrics(where: string, value: unknown): Metrics | undefined 
 
 function seriesKey(name: string, labels: MetricLabels | undefined): string {
   if (!labels) return name;
-  const names = Object.keys(labels);
+  let names: string[];
+  try {
+    names = Object.keys(labels);
+  } catch {
+    return invalid('InMemoryMetrics', 'labels', 'a readable object of label values', labels);
+  }
   if (names.length === 0) return name;
   names.sort();
-  return `${name}{${names.map((n) => `${n}=${JSON.stringify(labels[n])}`).join(',')}}`;
+  return `${name}{${names.map((n) => `${n}=${JSON.stringify(labelValue(n, readLabel(labels, n)))}`).join(',')}}`;
+}
+
+function readLabel(labels: MetricLabels, label: string): unknown {
+  try {
+    return labels[label];
+  } catch {
+    return invalid('InMemoryMetrics', `labels.${label}`, 'a readable label value', undefined);
+  }
+}
+
+/** A label value as text: strings, numbers and booleans; anything else is a ConfigError. */
+function labelValue(label: string, value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return invalid('InMemoryMetrics', `labels.${label}`, 'a string', value);
 }
 
 /** A summary of one histogram series kept by {@link InMemoryMetrics}. */
@@ -247,7 +266,7 @@ export function prometheusMetrics<R extends PromRegistryLike>(
   const registry = options.registry ?? client.register;
   const registers = options.registry === undefined ? undefined : [options.registry];
   const buckets = options.buckets ?? [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
-  const logger = options.logger ?? silentLogger;
+  const logger = readLogger(W, 'logger', options.logger);
   /** name → the metric (null: it could not be created; reported). */
   const created = new Map<string, Record<string, unknown> | null>();
   const reported = new Set<string>();
@@ -255,9 +274,10 @@ export function prometheusMetrics<R extends PromRegistryLike>(
     if (reported.has(name)) return;
     reported.add(name);
     try {
-      logger.warn(`prometheusMetrics: metric ${prefix}${name} records nothing: ${String(error)}`, {
-        metric: prefix + name,
-      });
+      logger.warn(
+        { metric: prefix + name },
+        `prometheusMetrics: metric ${prefix}${name} records nothing: ${String(error)}`,
+      );
     } catch {
       // a broken logger never breaks the caller
     }

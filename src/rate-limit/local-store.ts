@@ -1,15 +1,20 @@
 /**
  * The in-process GCRA store. Each bucket is one number, its theoretical arrival time (TAT) in
  * integer microseconds; a bucket whose TAT is at or before now is full and is the same as no
- * entry at all, so idle keys are deleted by an incremental sweep (no timer): every new entry,
- * and every 8th decision, also inspects two old entries and drops those that have been full for
- * a second, which keeps the map near the number of keys active within one burst window plus
- * one second.
+ * entry at all, so entries that have been full for a second are deleted:
+ *
+ * - by an incremental sweep on the calls themselves: every new entry, and every 8th decision,
+ *   also inspects two old entries, which keeps the map near the number of keys active within
+ *   one burst window plus one second while traffic flows;
+ * - by a drain timer while the map holds entries, so that keys left behind by a burst go even
+ *   when no call follows: a pass over the map every 250 ms, in ticks of at most 4,096 entries
+ *   (about a millisecond of work) 1 ms apart. The timer is unref'd and stops when the map is
+ *   empty or cleared.
  *
  * lua/rate_limit_gcra.lua is the same algorithm for Redis; keep the two in step.
  * @internal
  */
-import type { Clock } from '../internal/clock.js';
+import { unrefTimeout, type Clock } from '../internal/clock.js';
 import type { ResolvedBucket } from './options.js';
 import type { RateDecision, RateStore } from './types.js';
 
@@ -21,6 +26,13 @@ const SWEEP_STEP = 2;
  * being deleted and re-inserted over and over.
  */
 const IDLE_GRACE_US = 1_000_000;
+
+/** Entries the drain timer inspects per tick. */
+export const DRAIN_BATCH = 4096;
+/** Delay between the ticks of one drain pass, in ms. */
+export const DRAIN_STEP_MS = 1;
+/** Delay between drain passes, in ms. */
+export const DRAIN_PASS_MS = 250;
 
 /** One per-key bucket: its TAT in µs, updated in place (one lookup, no allocation per call). */
 interface Cell {
@@ -34,6 +46,9 @@ export class LocalRateStore implements RateStore {
   readonly #cells = new Map<string, Cell>();
   #sweep: MapIterator<[string, Cell]> | null = null;
   #calls = 0;
+  #drainTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Where the drain pass stands (its own cursor: the call-driven sweep wraps around freely). */
+  #drainCursor: MapIterator<[string, Cell]> | null = null;
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -103,6 +118,7 @@ export class LocalRateStore implements RateStore {
           this.#cells.set(key, { tat });
           // the map grows only here, so sweeping here bounds it
           this.#sweepSome(now);
+          if (this.#drainTimer === null) this.#scheduleDrain(DRAIN_PASS_MS);
         }
       }
     }
@@ -130,5 +146,30 @@ export class LocalRateStore implements RateStore {
     this.#globalTat = -Infinity;
     this.#cells.clear();
     this.#sweep = null;
+    this.#drainCursor = null;
+    if (this.#drainTimer !== null) clearTimeout(this.#drainTimer);
+    this.#drainTimer = null;
+  }
+
+  #scheduleDrain(delayMs: number): void {
+    this.#drainTimer = unrefTimeout(() => this.#drain(), delayMs);
+  }
+
+  /** One tick of a drain pass: drops idle entries among the next DRAIN_BATCH. */
+  #drain(): void {
+    this.#drainTimer = null;
+    const now = this.nowUs();
+    const sweep = this.#drainCursor ?? this.#cells.entries();
+    let passDone = false;
+    for (let i = 0; i < DRAIN_BATCH; i++) {
+      const next = sweep.next();
+      if (next.done === true) {
+        passDone = true;
+        break;
+      }
+      if (next.value[1].tat + IDLE_GRACE_US <= now) this.#cells.delete(next.value[0]);
+    }
+    this.#drainCursor = passDone ? null : sweep;
+    if (this.#cells.size > 0) this.#scheduleDrain(passDone ? DRAIN_PASS_MS : DRAIN_STEP_MS);
   }
 }

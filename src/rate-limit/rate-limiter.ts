@@ -427,11 +427,25 @@ export class RateLimiter {
     this.#arm();
   }
 
-  /** A waiter's maxWaitMs passed while it queued behind others. */
+  /** A waiter's maxWaitMs passed while it queued behind others, or while its decision was in flight. */
   #expire(line: Line, waiter: Waiter): void {
     if (waiter.settled) return;
+    const head = this.#head(line) === waiter;
+    if (head && line.busy) {
+      // the store has not answered (e.g. Redis stalls): maxWaitMs bounds that wait too; the
+      // decision, when it comes, is forfeit
+      this.#rejected++;
+      this.#settle(
+        waiter,
+        new RateLimitedError(
+          `rate limit for key ${JSON.stringify(waiter.key)}: no decision within maxWaitMs (${waiter.maxWaitMs} ms)`,
+          { context: { key: waiter.key, cost: waiter.cost, maxWaitMs: waiter.maxWaitMs } },
+        ),
+      );
+      return;
+    }
     // the head is woken no later than its deadline and decides for itself
-    if (this.#head(line) === waiter) return;
+    if (head) return;
     this.#rejected++;
     const wait =
       line.wake === null ? 0 : Math.max(0, Math.ceil(line.wake.at - this.#options.clock.now()));
@@ -481,7 +495,8 @@ export class RateLimiter {
 
   #settle(waiter: Waiter, error: unknown): void {
     waiter.settled = true;
-    this.#waiting--;
+    // nobody waits any more: what is left of the timer no longer holds the process
+    if (--this.#waiting === 0) this.#timer?.unref();
     waiter.disposeAbort();
     if (waiter.deadlineEntry !== null) this.#timers.kill(waiter.deadlineEntry);
     if (error !== undefined) {
@@ -502,10 +517,13 @@ export class RateLimiter {
       this.#timerAt = Infinity;
       return;
     }
-    if (this.#timer !== null && this.#timerAt <= top.at) return;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timerAt = top.at;
-    this.#timer = unrefTimeout(() => this.#onTimer(), top.at - this.#options.clock.now());
+    if (this.#timer === null || this.#timerAt > top.at) {
+      if (this.#timer !== null) clearTimeout(this.#timer);
+      this.#timerAt = top.at;
+      this.#timer = unrefTimeout(() => this.#onTimer(), top.at - this.#options.clock.now());
+    }
+    // a caller waits on this timer: keep the process alive for it
+    if (this.#waiting > 0) this.#timer.ref();
   }
 
   #onTimer(): void {

@@ -23,6 +23,7 @@ import {
   readOptions,
   requireFunction,
   optionalSignal,
+  requireNumber,
 } from '../internal/validate.js';
 import { isRetryableError, retryAfterHint } from './classify.js';
 
@@ -202,6 +203,9 @@ export class RetryPolicy {
    * `previousMs` feeds decorrelated jitter.
    */
   delayFor(n: number, error?: unknown, previousMs?: number): number {
+    requireNumber('RetryPolicy.delayFor', 'n', n, { integer: true, min: 1 });
+    if (previousMs !== undefined)
+      requireNumber('RetryPolicy.delayFor', 'previousMs', previousMs, { min: 0 });
     const o = this.#o;
     const base = Math.min(o.initialDelayMs * o.multiplier ** (n - 1), o.maxDelayMs);
     let delay: number;
@@ -261,7 +265,17 @@ export class RetryPolicy {
         },
       ),
     }).dangerouslyUnref();
+    // cockatiel's backoff timer is unref'd (it cannot be cancelled, and must not hold the process
+    // after an abort); while the caller waits out a backoff, this ref'd twin keeps it alive
+    let keepAlive: ReturnType<typeof setTimeout> | undefined;
+    const release = (): void => {
+      if (keepAlive !== undefined) clearTimeout(keepAlive);
+      keepAlive = undefined;
+    };
     const onRetry = policy.onRetry((event) => {
+      release();
+      if (!signal.aborted)
+        keepAlive = setTimeout(noop, Math.min(event.delay + 1, MAX_TIMER_DELAY_MS));
       this.#stats.retries++;
       if (this.#emitter.has('retry')) {
         const error = 'error' in event ? event.error : undefined;
@@ -269,6 +283,7 @@ export class RetryPolicy {
       }
     });
     const attempt = async ({ signal: inner }: { signal: AbortSignal }): Promise<T> => {
+      release();
       // after an abort, cockatiel may still wake from its backoff wait: never call fn again
       if (signal.aborted) throw abortError(signal);
       attempts++;
@@ -320,6 +335,7 @@ export class RetryPolicy {
         this.#emitter.emit('giveUp', { attempts, error: lastError ?? error });
       throw error;
     } finally {
+      release();
       removeAbort();
       onRetry.dispose();
     }
@@ -338,3 +354,5 @@ export class RetryPolicy {
     return this.#emitter.on(event, listener);
   }
 }
+
+function noop(): void {}

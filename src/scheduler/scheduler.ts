@@ -19,13 +19,29 @@ import { MAX_TIMER_DELAY_MS, unrefTimeout } from '../internal/clock.js';
 import {
   describeValue,
   invalid,
-  optionalBoolean,
   optionalNumber,
-  optionalString,
+  optionalSignal,
   readOptions,
+  requireFunction,
 } from '../internal/validate.js';
+import {
+  ADMITTING,
+  CANCELLED,
+  FAILED,
+  IN_QUEUE,
+  PARKED,
+  QUEUED,
+  READY,
+  REMOVED,
+  RUNNING,
+  SUCCEEDED,
+  TIMED_OUT,
+  TaskRecord,
+} from './task-record.js';
+import { EVENT_NAMES, PRIORITY_INDEX, SUBMIT_KEYS, readSchedulerOptions } from './options.js';
+import { SignalWatchers } from './signal-watchers.js';
 import { MetricName } from '../observe/metric-names.js';
-import { readMetrics, type Metrics } from '../observe/metrics.js';
+import type { Metrics } from '../observe/metrics.js';
 import {
   PRIORITIES,
   type Priority,
@@ -35,171 +51,9 @@ import {
   type SchedulerStats,
   type SubmitOptions,
   type Task,
-  type TaskContext,
   type TaskHandle,
   type TaskState,
 } from './types.js';
-
-const QUEUED = 0;
-const RUNNING = 1;
-const SUCCEEDED = 2;
-const FAILED = 3;
-const CANCELLED = 4;
-const TIMED_OUT = 5;
-const STATE_NAMES: readonly TaskState[] = [
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'cancelled',
-  'timed_out',
-];
-
-/** Where a queued record waits. */
-const IN_QUEUE = 0;
-const PARKED = 1; // its key is at keyConcurrency
-const ADMITTING = 2; // waiting for the rate limiter
-const READY = 3; // rate limiter passed, waiting for a slot
-const REMOVED = 4; // taken out of every queue
-
-const PRIORITY_INDEX: Readonly<Record<string, number>> = Object.freeze({
-  low: 0,
-  normal: 1,
-  high: 2,
-  critical: 3,
-});
-const SUBMIT_KEYS = ['priority', 'key', 'signal', 'timeoutMs', 'id', 'cost'];
-
-/** Per-task fields most tasks never need, allocated on first use. */
-interface Extras {
-  id?: string;
-  outcome?: unknown;
-  controller?: AbortController;
-  abortReason?: unknown;
-  timer?: ReturnType<typeof setTimeout>;
-  disposeSignal?: () => void;
-  admission?: AbortController;
-  timeoutMs?: number;
-  cost?: number;
-  key?: string;
-}
-
-/**
- * One task: its record, its handle and its context at once. Kept small because a queue may
- * hold many: priority and location share one small integer, one time field holds the enqueue
- * time and then the start time, and only the resolve function of the result is kept (a
- * rejection resolves with a rejected promise).
- */
-class TaskRecord<T> implements TaskHandle<T>, TaskContext {
-  st = QUEUED;
-  /** priority (2 bits) | location << 2 */
-  pw: number;
-  /** performance.now() at enqueue, then at start */
-  at: number;
-  promise: Promise<T> | null = null;
-  resolveFn: ((value: T | PromiseLike<T>) => void) | null = null;
-  ext: Extras | null = null;
-
-  constructor(
-    readonly sched: TaskScheduler,
-    readonly fn: Task<T>,
-    prio: number,
-    readonly seq: number,
-    at: number,
-  ) {
-    this.pw = prio;
-    this.at = at;
-  }
-
-  get prio(): number {
-    return this.pw & 3;
-  }
-
-  get key(): string | undefined {
-    return this.ext?.key;
-  }
-
-  get where(): number {
-    return this.pw >> 2;
-  }
-
-  set where(where: number) {
-    this.pw = (this.pw & 3) | (where << 2);
-  }
-
-  get x(): Extras {
-    return (this.ext ??= {});
-  }
-
-  get id(): string {
-    return this.ext?.id ?? (this.x.id = `task-${this.seq}`);
-  }
-
-  get state(): TaskState {
-    return STATE_NAMES[this.st]!;
-  }
-
-  get signal(): AbortSignal {
-    const x = this.x;
-    if (!x.controller) {
-      x.controller = new AbortController();
-      if (x.abortReason !== undefined) x.controller.abort(x.abortReason);
-    }
-    return x.controller.signal;
-  }
-
-  get result(): Promise<T> {
-    if (!this.promise) {
-      if (this.st === QUEUED || this.st === RUNNING) {
-        this.promise = new Promise<T>((resolve) => {
-          this.resolveFn = resolve;
-        });
-      } else {
-        const outcome = this.ext?.outcome;
-        if (this.ext) this.ext.outcome = undefined;
-        this.promise =
-          this.st === SUCCEEDED ? Promise.resolve(outcome as T) : Promise.reject(outcome);
-      }
-    }
-    return this.promise;
-  }
-
-  cancel(reason?: unknown): boolean {
-    return this.sched._cancel(this as TaskRecord<unknown>, reason);
-  }
-
-  /** Settles the result (creating no promise when nobody asked for one). */
-  settle(ok: boolean, value: unknown): void {
-    if (this.resolveFn) {
-      this.resolveFn(ok ? (value as T) : Promise.reject(value));
-      this.resolveFn = null;
-    } else if (value !== undefined) {
-      this.x.outcome = value;
-    }
-  }
-
-  abort(reason: unknown): void {
-    const x = this.x;
-    if (x.controller) x.controller.abort(reason);
-    else x.abortReason = reason;
-  }
-
-  clearTimer(): void {
-    const x = this.ext;
-    if (x?.timer) {
-      clearTimeout(x.timer);
-      x.timer = undefined;
-    }
-  }
-
-  disposeSignal(): void {
-    const x = this.ext;
-    if (x?.disposeSignal) {
-      x.disposeSignal();
-      x.disposeSignal = undefined;
-    }
-  }
-}
 
 /**
  * A promise scheduler with priorities, a concurrency bound that never sticks, a bounded queue,
@@ -212,11 +66,11 @@ class TaskRecord<T> implements TaskHandle<T>, TaskContext {
  * ```
  */
 export class TaskScheduler {
-  readonly #max: number;
+  readonly #maxConcurrent: number;
   readonly #capacity: number;
   readonly #defaultTimeoutMs: number;
   readonly #agingMs: number;
-  readonly #keyCap: number;
+  readonly #keyConcurrency: number;
   readonly #limiter: SchedulerRateLimiter | undefined;
   readonly #queues: Deque<TaskRecord<unknown>>[] = [
     new Deque(),
@@ -230,18 +84,17 @@ export class TaskScheduler {
   readonly #keyAdmitting = new Map<string, number>();
   readonly #active = new Set<TaskRecord<unknown>>();
   readonly #admitting = new Set<TaskRecord<unknown>>();
-  readonly #signalWatchers = new WeakMap<
-    AbortSignal,
-    { set: Set<TaskRecord<unknown>>; onAbort: () => void }
-  >();
+  readonly #signalWatchers = new SignalWatchers<TaskRecord<unknown>>((record, reason) =>
+    this._cancel(record, reason),
+  );
   #busy = false;
   readonly #emitter: Emitter<SchedulerEvents>;
-  readonly #queuedBy = [0, 0, 0, 0];
+  readonly #queuedByLevel = [0, 0, 0, 0];
   #queued = 0;
-  #dead = 0;
-  #slots = 0;
+  #deadEntries = 0;
+  #busySlots = 0;
   #running = 0;
-  #seq = 0;
+  #sequence = 0;
   #paused: boolean;
   #closed = false;
   #pumping = false;
@@ -264,44 +117,16 @@ export class TaskScheduler {
 
   /** @throws {@link ConfigError} on invalid options. Prefer {@link createScheduler}. */
   constructor(options: SchedulerOptions = {}) {
-    const w = 'createScheduler';
-    const o = readOptions(w, options, [
-      'maxConcurrent',
-      'queueCapacity',
-      'defaultTimeoutMs',
-      'agingMs',
-      'keyConcurrency',
-      'rateLimiter',
-      'paused',
-      'metrics',
-      'name',
-    ]);
-    this.#metrics = readMetrics(w, o.metrics);
-    this.#labels = { scheduler: optionalString(w, 'name', o.name, 'scheduler') };
-    this.#max = optionalNumber(w, 'maxConcurrent', o.maxConcurrent, 10, { integer: true, min: 1 });
-    this.#capacity = optionalNumber(w, 'queueCapacity', o.queueCapacity, 1000, {
-      integer: true,
-      min: 0,
-      allowInfinity: true,
-    });
-    this.#defaultTimeoutMs = optionalNumber(w, 'defaultTimeoutMs', o.defaultTimeoutMs, 0, {
-      integer: true,
-      min: 1,
-      max: MAX_TIMER_DELAY_MS,
-    });
-    this.#agingMs = optionalNumber(w, 'agingMs', o.agingMs, 0, { integer: true, min: 1 });
-    this.#keyCap = optionalNumber(w, 'keyConcurrency', o.keyConcurrency, 0, {
-      integer: true,
-      min: 1,
-    });
-    if (o.rateLimiter !== undefined) {
-      const l = o.rateLimiter as SchedulerRateLimiter | null;
-      if (l === null || typeof l !== 'object' || typeof l.acquire !== 'function') {
-        invalid(w, 'rateLimiter', 'an object with an acquire(key, options) method', l);
-      }
-      this.#limiter = l;
-    }
-    this.#paused = optionalBoolean(w, 'paused', o.paused, false);
+    const o = readSchedulerOptions(options);
+    this.#maxConcurrent = o.maxConcurrent;
+    this.#capacity = o.queueCapacity;
+    this.#defaultTimeoutMs = o.defaultTimeoutMs;
+    this.#agingMs = o.agingMs;
+    this.#keyConcurrency = o.keyConcurrency;
+    this.#limiter = o.rateLimiter;
+    this.#paused = o.paused;
+    this.#metrics = o.metrics;
+    this.#labels = { scheduler: o.name };
     this.#emitter = new Emitter<SchedulerEvents>((error) => {
       if (this.#emitter.has('error')) this.#emitter.emit('error', error);
     });
@@ -322,71 +147,54 @@ export class TaskScheduler {
         },
       );
     }
-    let prio = 1;
+    let level = 1;
     let key: string | undefined;
     let timeoutMs = this.#defaultTimeoutMs;
     let id: string | undefined;
     let signal: AbortSignal | undefined;
     let cost = 1;
     if (options !== undefined) {
-      if (options === null || typeof options !== 'object')
-        invalid('submit', 'options', 'an object', options);
-      for (const name in options) {
-        if (!SUBMIT_KEYS.includes(name)) {
-          throw new ConfigError(
-            `submit: unknown option \`${name}\`; known options are ${SUBMIT_KEYS.join(', ')}`,
-            {
-              context: { field: name },
-            },
-          );
-        }
-      }
-      if (options.priority !== undefined) {
-        const p = PRIORITY_INDEX[options.priority as string];
-        if (p === undefined || typeof options.priority !== 'string') {
+      const o = readOptions('submit', options, SUBMIT_KEYS);
+      if (o.priority !== undefined) {
+        const found = PRIORITY_INDEX.get(o.priority);
+        if (found === undefined) {
           invalid(
             'submit',
             'priority',
-            `one of ${PRIORITIES.map((x) => `'${x}'`).join(', ')}`,
-            options.priority,
+            `one of ${PRIORITIES.map((name) => `'${name}'`).join(', ')}`,
+            o.priority,
           );
         }
-        prio = p;
+        level = found;
       }
-      if (options.key !== undefined) {
-        if (typeof options.key !== 'string') invalid('submit', 'key', 'a string', options.key);
-        key = options.key;
+      if (o.key !== undefined) {
+        if (typeof o.key !== 'string') invalid('submit', 'key', 'a string', o.key);
+        key = o.key;
       }
-      if (options.timeoutMs !== undefined) {
-        timeoutMs = optionalNumber('submit', 'timeoutMs', options.timeoutMs, 0, {
+      if (o.timeoutMs !== undefined) {
+        timeoutMs = optionalNumber('submit', 'timeoutMs', o.timeoutMs, 0, {
           integer: true,
           min: 1,
           max: MAX_TIMER_DELAY_MS,
         });
       }
-      if (options.id !== undefined) {
-        if (typeof options.id !== 'string' || options.id.length === 0)
-          invalid('submit', 'id', 'a non-empty string', options.id);
-        id = options.id;
+      if (o.id !== undefined) {
+        if (typeof o.id !== 'string' || o.id.length === 0)
+          invalid('submit', 'id', 'a non-empty string', o.id);
+        id = o.id;
       }
-      if (options.cost !== undefined)
-        cost = optionalNumber('submit', 'cost', options.cost, 1, { min: 0 });
-      if (options.signal !== undefined) {
-        const s = options.signal;
-        if (s === null || typeof s !== 'object' || typeof s.addEventListener !== 'function') {
-          invalid('submit', 'signal', 'an AbortSignal', s);
-        }
-        signal = s;
-      }
+      if (o.cost !== undefined)
+        cost = optionalNumber('submit', 'cost', o.cost, 1, { integer: true, min: 0 });
+      signal = optionalSignal('submit', 'signal', o.signal);
     }
     this.#submitted++;
-    const rec = new TaskRecord<T>(this, task, prio, ++this.#seq, performance.now());
-    if (key !== undefined) rec.x.key = key;
-    if (id !== undefined) rec.x.id = id;
-    if (timeoutMs !== this.#defaultTimeoutMs) rec.x.timeoutMs = timeoutMs;
-    if (cost !== 1) rec.x.cost = cost;
+    const rec = new TaskRecord<T>(this, task, level, ++this.#sequence, performance.now());
+    if (key !== undefined) rec.ensureExtras().key = key;
+    if (id !== undefined) rec.ensureExtras().id = id;
+    if (timeoutMs !== this.#defaultTimeoutMs) rec.ensureExtras().timeoutMs = timeoutMs;
+    if (cost !== 1) rec.ensureExtras().cost = cost;
     if (this.#closed) {
-      rec.st = FAILED; // refused: counted as rejected, never run
+      rec.status = FAILED; // refused: counted as rejected, never run
       this.#rejected++;
       rec.settle(
         false,
@@ -397,7 +205,7 @@ export class TaskScheduler {
       return rec;
     }
     if (signal?.aborted) {
-      rec.st = CANCELLED;
+      rec.status = CANCELLED;
       this.#cancelled++;
       rec.settle(
         false,
@@ -413,18 +221,21 @@ export class TaskScheduler {
     if (
       this.#queued === 0 &&
       !this.#paused &&
-      this.#slots < this.#max &&
+      this.#busySlots < this.#maxConcurrent &&
       this.#limiter === undefined &&
-      (this.#keyCap === 0 || key === undefined || (this.#keyActive.get(key) ?? 0) < this.#keyCap)
+      (this.#keyConcurrency === 0 ||
+        key === undefined ||
+        (this.#keyActive.get(key) ?? 0) < this.#keyConcurrency)
     ) {
-      if (signal) this.#watchSignal(generic, signal);
-      if (this.#keyCap !== 0 && key !== undefined)
+      if (signal)
+        generic.ensureExtras().disposeSignal = this.#signalWatchers.watch(generic, signal);
+      if (this.#keyConcurrency !== 0 && key !== undefined)
         this.#keyActive.set(key, (this.#keyActive.get(key) ?? 0) + 1);
       this.#start(generic);
       return rec;
     }
     if (this.#queued >= this.#capacity) {
-      rec.st = FAILED; // refused: counted as rejected, never run
+      rec.status = FAILED; // refused: counted as rejected, never run
       this.#rejected++;
       rec.settle(
         false,
@@ -434,10 +245,10 @@ export class TaskScheduler {
       );
       return rec;
     }
-    if (signal) this.#watchSignal(generic, signal);
+    if (signal) generic.ensureExtras().disposeSignal = this.#signalWatchers.watch(generic, signal);
     this.#queued++;
-    this.#queuedBy[prio]!++;
-    this.#queues[prio]!.push(generic);
+    this.#queuedByLevel[level]!++;
+    this.#queues[level]!.push(generic);
     if (this.#metrics)
       this.#metrics.gauge(MetricName.SCHEDULER_QUEUE_DEPTH, this.#queued, this.#labels);
     this.#pump();
@@ -487,7 +298,7 @@ export class TaskScheduler {
 
   /** Resolves when nothing is queued and every slot is free. */
   onIdle(): Promise<void> {
-    if (this.#queued === 0 && this.#slots === 0) return Promise.resolve();
+    if (this.#queued === 0 && this.#busySlots === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -510,19 +321,19 @@ export class TaskScheduler {
     if (mode === 'cancel') {
       const reason = new SchedulerClosedError('scheduler shut down in cancel mode');
       const waiting: TaskRecord<unknown>[] = [];
-      for (const q of [...this.#queues, this.#ready, ...this.#parked.values()]) {
-        q.filterInPlace((r) => {
-          if (r.st === QUEUED) waiting.push(r);
+      for (const queue of [...this.#queues, this.#ready, ...this.#parked.values()]) {
+        queue.filterInPlace((record) => {
+          if (record.status === QUEUED) waiting.push(record);
           return false;
         });
       }
-      this.#dead = 0;
-      for (const r of waiting) {
-        r.where = REMOVED;
-        this._cancel(r, reason);
+      this.#deadEntries = 0;
+      for (const record of waiting) {
+        record.place = REMOVED;
+        this._cancel(record, reason);
       }
-      for (const r of [...this.#admitting]) this._cancel(r, reason);
-      for (const r of [...this.#active]) this._cancel(r, reason);
+      for (const record of [...this.#admitting]) this._cancel(record, reason);
+      for (const record of [...this.#active]) this._cancel(record, reason);
     } else if (this.#paused) {
       this.resume();
     }
@@ -534,10 +345,10 @@ export class TaskScheduler {
     return {
       queued: this.#queued,
       queuedByPriority: {
-        low: this.#queuedBy[0]!,
-        normal: this.#queuedBy[1]!,
-        high: this.#queuedBy[2]!,
-        critical: this.#queuedBy[3]!,
+        low: this.#queuedByLevel[0]!,
+        normal: this.#queuedByLevel[1]!,
+        high: this.#queuedByLevel[2]!,
+        critical: this.#queuedByLevel[3]!,
       },
       running: this.#running,
       submitted: this.#submitted,
@@ -547,7 +358,7 @@ export class TaskScheduler {
       cancelled: this.#cancelled,
       timedOut: this.#timedOut,
       rejected: this.#rejected,
-      activeSlots: this.#slots,
+      activeSlots: this.#busySlots,
       totalWaitMs: this.#totalWaitMs,
       maxWaitMs: this.#maxWaitMs,
       totalRunMs: this.#totalRunMs,
@@ -563,6 +374,9 @@ export class TaskScheduler {
     event: K,
     listener: (payload: SchedulerEvents[K]) => void,
   ): () => void {
+    if (!(EVENT_NAMES as readonly unknown[]).includes(event))
+      invalid('on', 'event', `one of ${EVENT_NAMES.map((name) => `'${name}'`).join(', ')}`, event);
+    requireFunction('on', 'listener', listener);
     return this.#emitter.on(event, listener);
   }
 
@@ -575,59 +389,32 @@ export class TaskScheduler {
             cause: reason,
             context: { taskId: rec.id },
           });
-    if (rec.st === QUEUED) {
-      rec.st = CANCELLED;
+    if (rec.status === QUEUED) {
+      rec.status = CANCELLED;
       this.#queued--;
-      this.#queuedBy[rec.prio]!--;
-      if (rec.where === ADMITTING) rec.ext?.admission?.abort(error);
-      else if (rec.where !== REMOVED) this.#dead++;
+      this.#queuedByLevel[rec.priority]!--;
+      if (rec.place === ADMITTING) rec.extras?.admission?.abort(error);
+      else if (rec.place !== REMOVED) this.#deadEntries++;
       this.#cancelled++;
       rec.disposeSignal();
       rec.settle(false, error);
       this.#settledEvent(rec, 'cancelled', 0, error);
-      if (this.#dead > 1024 && this.#dead > this.#queued) this.#compact();
+      if (this.#deadEntries > 1024 && this.#deadEntries > this.#queued) this.#compact();
       this.#notify();
       return true;
     }
-    if (rec.st === RUNNING) {
-      rec.st = CANCELLED;
+    if (rec.status === RUNNING) {
+      rec.status = CANCELLED;
       this.#running--;
       this.#cancelled++;
       rec.clearTimer();
       rec.disposeSignal();
       rec.abort(error);
       rec.settle(false, error);
-      this.#settledEvent(rec, 'cancelled', performance.now() - rec.at, error);
+      this.#settledEvent(rec, 'cancelled', performance.now() - rec.timestamp, error);
       return true;
     }
     return false;
-  }
-
-  /**
-   * Cancels `rec` when `signal` aborts. One listener per distinct signal, however many tasks
-   * share it (a shared deadline signal would otherwise collect a listener per task).
-   */
-  #watchSignal(rec: TaskRecord<unknown>, signal: AbortSignal): void {
-    let watchers = this.#signalWatchers.get(signal);
-    if (!watchers) {
-      const set = new Set<TaskRecord<unknown>>();
-      const onAbort = (): void => {
-        this.#signalWatchers.delete(signal);
-        for (const r of [...set]) this._cancel(r, signal.reason);
-      };
-      watchers = { set, onAbort };
-      this.#signalWatchers.set(signal, watchers);
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
-    const w = watchers;
-    w.set.add(rec);
-    rec.x.disposeSignal = () => {
-      w.set.delete(rec);
-      if (w.set.size === 0 && this.#signalWatchers.get(signal) === w) {
-        this.#signalWatchers.delete(signal);
-        signal.removeEventListener('abort', w.onAbort);
-      }
-    };
   }
 
   #pump(): void {
@@ -639,7 +426,7 @@ export class TaskScheduler {
     try {
       do {
         this.#repump = false;
-        while (!this.#paused && this.#slots < this.#max) {
+        while (!this.#paused && this.#busySlots < this.#maxConcurrent) {
           const rec = this.#ready.size > 0 ? this.#takeReady() : this.#takeNext();
           if (!rec) break;
           this.#start(rec);
@@ -654,12 +441,12 @@ export class TaskScheduler {
   #takeReady(): TaskRecord<unknown> | undefined {
     while (this.#ready.size > 0) {
       const rec = this.#ready.shift()!;
-      if (rec.st !== QUEUED) {
-        this.#dead--;
+      if (rec.status !== QUEUED) {
+        this.#deadEntries--;
         continue;
       }
       this.#queued--;
-      this.#queuedBy[rec.prio]!--;
+      this.#queuedByLevel[rec.priority]!--;
       return rec;
     }
     return undefined;
@@ -675,20 +462,20 @@ export class TaskScheduler {
     for (;;) {
       const level = this.#agingMs > 0 ? this.#agedLevel() : this.#topLevel();
       if (level < 0) return undefined;
-      const q = this.#queues[level]!;
-      const rec = q.shift()!;
-      if (rec.st !== QUEUED) {
-        this.#dead--;
+      const queue = this.#queues[level]!;
+      const rec = queue.shift()!;
+      if (rec.status !== QUEUED) {
+        this.#deadEntries--;
         continue;
       }
       const key = rec.key;
-      const capped = this.#keyCap !== 0 && key !== undefined;
+      const capped = this.#keyConcurrency !== 0 && key !== undefined;
       const limitKey = this.#limiter ? (key ?? 'default') : undefined;
       if (
-        (capped && (this.#keyActive.get(key) ?? 0) >= this.#keyCap) ||
-        (limitKey !== undefined && (this.#keyAdmitting.get(limitKey) ?? 0) >= this.#max)
+        (capped && (this.#keyActive.get(key) ?? 0) >= this.#keyConcurrency) ||
+        (limitKey !== undefined && (this.#keyAdmitting.get(limitKey) ?? 0) >= this.#maxConcurrent)
       ) {
-        rec.where = PARKED;
+        rec.place = PARKED;
         const parkKey = key ?? 'default';
         let parked = this.#parked.get(parkKey);
         if (!parked) this.#parked.set(parkKey, (parked = new Deque(4)));
@@ -702,7 +489,7 @@ export class TaskScheduler {
         continue;
       }
       this.#queued--;
-      this.#queuedBy[rec.prio]!--;
+      this.#queuedByLevel[rec.priority]!--;
       return rec;
     }
   }
@@ -719,19 +506,19 @@ export class TaskScheduler {
     let bestEff = -1;
     let bestAt = Infinity;
     for (let level = 3; level >= 0; level--) {
-      const q = this.#queues[level]!;
-      let head = q.peek();
-      while (head && head.st !== QUEUED) {
-        q.shift();
-        this.#dead--;
-        head = q.peek();
+      const queue = this.#queues[level]!;
+      let head = queue.peek();
+      while (head && head.status !== QUEUED) {
+        queue.shift();
+        this.#deadEntries--;
+        head = queue.peek();
       }
       if (!head) continue;
-      const eff = Math.min(3, level + Math.floor((now - head.at) / this.#agingMs));
-      if (eff > bestEff || (eff === bestEff && head.at < bestAt)) {
+      const eff = Math.min(3, level + Math.floor((now - head.timestamp) / this.#agingMs));
+      if (eff > bestEff || (eff === bestEff && head.timestamp < bestAt)) {
         best = level;
         bestEff = eff;
-        bestAt = head.at;
+        bestAt = head.timestamp;
       }
     }
     return best;
@@ -739,15 +526,15 @@ export class TaskScheduler {
 
   /** Waits for the rate limiter without holding a slot. */
   #admit(rec: TaskRecord<unknown>, limitKey: string): void {
-    rec.where = ADMITTING;
+    rec.place = ADMITTING;
     this.#admitting.add(rec);
     const controller = new AbortController();
-    rec.x.admission = controller;
+    rec.ensureExtras().admission = controller;
     let pending: Promise<void>;
     try {
       pending = Promise.resolve(
         this.#limiter!.acquire(rec.key ?? 'default', {
-          cost: rec.ext?.cost ?? 1,
+          cost: rec.extras?.cost ?? 1,
           signal: controller.signal,
         }),
       );
@@ -757,26 +544,26 @@ export class TaskScheduler {
     pending.then(
       () => {
         this.#admitting.delete(rec);
-        rec.x.admission = undefined;
+        rec.ensureExtras().admission = undefined;
         this.#admissionDone(limitKey);
-        if (rec.st === QUEUED) {
-          rec.where = READY;
+        if (rec.status === QUEUED) {
+          rec.place = READY;
           this.#ready.push(rec);
-        } else if (this.#keyCap !== 0 && rec.key !== undefined) {
+        } else if (this.#keyConcurrency !== 0 && rec.key !== undefined) {
           this.#releaseKey(rec.key);
         }
         this.#pump();
       },
       (error: unknown) => {
         this.#admitting.delete(rec);
-        rec.x.admission = undefined;
+        rec.ensureExtras().admission = undefined;
         this.#admissionDone(limitKey);
-        if (this.#keyCap !== 0 && rec.key !== undefined) this.#releaseKey(rec.key);
-        if (rec.st === QUEUED) {
+        if (this.#keyConcurrency !== 0 && rec.key !== undefined) this.#releaseKey(rec.key);
+        if (rec.status === QUEUED) {
           // the limiter refused (e.g. a wait limit): the task fails without running
-          rec.st = FAILED;
+          rec.status = FAILED;
           this.#queued--;
-          this.#queuedBy[rec.prio]!--;
+          this.#queuedByLevel[rec.priority]!--;
           this.#failed++;
           rec.disposeSignal();
           rec.settle(false, error);
@@ -793,24 +580,25 @@ export class TaskScheduler {
   }
 
   #start(rec: TaskRecord<unknown>): void {
-    rec.st = RUNNING;
-    this.#slots++;
+    rec.status = RUNNING;
+    this.#busySlots++;
     this.#running++;
     this.#started++;
     this.#active.add(rec);
     this.#busy = true;
     const now = performance.now();
-    const wait = now - rec.at;
-    rec.at = now;
+    const wait = now - rec.timestamp;
+    rec.timestamp = now;
     this.#totalWaitMs += wait;
     if (wait > this.#maxWaitMs) this.#maxWaitMs = wait;
     if (this.#metrics) this.#measureStart(wait);
-    const timeoutMs = rec.ext?.timeoutMs ?? this.#defaultTimeoutMs;
-    if (timeoutMs > 0) rec.x.timer = unrefTimeout(() => this.#timeout(rec, timeoutMs), timeoutMs);
+    const timeoutMs = rec.extras?.timeoutMs ?? this.#defaultTimeoutMs;
+    if (timeoutMs > 0)
+      rec.ensureExtras().timer = unrefTimeout(() => this.#timeout(rec, timeoutMs), timeoutMs);
     if (this.#emitter.has('taskStarted')) {
       this.#emitter.emit('taskStarted', {
         id: rec.id,
-        priority: PRIORITIES[rec.prio]!,
+        priority: PRIORITIES[rec.priority]!,
         key: rec.key,
         waitMs: wait,
       });
@@ -837,9 +625,9 @@ export class TaskScheduler {
   }
 
   #timeout(rec: TaskRecord<unknown>, timeoutMs: number): void {
-    if (rec.st !== RUNNING) return;
-    rec.st = TIMED_OUT;
-    if (rec.ext) rec.ext.timer = undefined;
+    if (rec.status !== RUNNING) return;
+    rec.status = TIMED_OUT;
+    if (rec.extras) rec.extras.timer = undefined;
     this.#running--;
     this.#timedOut++;
     const error = new TaskTimeoutError(`task timed out after ${timeoutMs} ms`, {
@@ -848,26 +636,26 @@ export class TaskScheduler {
     rec.disposeSignal();
     rec.abort(error);
     rec.settle(false, error);
-    this.#settledEvent(rec, 'timed_out', performance.now() - rec.at, error);
+    this.#settledEvent(rec, 'timed_out', performance.now() - rec.timestamp, error);
   }
 
   /** The task's function returned: free its slot; settle it unless cancel/timeout did already. */
   #finish(rec: TaskRecord<unknown>, ok: boolean, value: unknown): void {
-    this.#slots--;
+    this.#busySlots--;
     this.#active.delete(rec);
-    if (this.#keyCap !== 0 && rec.key !== undefined) this.#releaseKey(rec.key);
-    if (rec.st === RUNNING) {
+    if (this.#keyConcurrency !== 0 && rec.key !== undefined) this.#releaseKey(rec.key);
+    if (rec.status === RUNNING) {
       rec.clearTimer();
       rec.disposeSignal();
       this.#running--;
-      const runMs = performance.now() - rec.at;
+      const runMs = performance.now() - rec.timestamp;
       this.#totalRunMs += runMs;
       if (runMs > this.#maxRunMs) this.#maxRunMs = runMs;
       if (ok) {
-        rec.st = SUCCEEDED;
+        rec.status = SUCCEEDED;
         this.#succeeded++;
       } else {
-        rec.st = FAILED;
+        rec.status = FAILED;
         this.#failed++;
       }
       rec.settle(ok, value);
@@ -898,12 +686,12 @@ export class TaskScheduler {
     if (!parked) return;
     while (parked.size > 0) {
       const rec = parked.shift()!;
-      if (rec.st !== QUEUED) {
-        this.#dead--;
+      if (rec.status !== QUEUED) {
+        this.#deadEntries--;
         continue;
       }
-      rec.where = IN_QUEUE;
-      this.#queues[rec.prio]!.unshift(rec);
+      rec.place = IN_QUEUE;
+      this.#queues[rec.priority]!.unshift(rec);
       break;
     }
     if (parked.size === 0) this.#parked.delete(key);
@@ -914,7 +702,7 @@ export class TaskScheduler {
     const payload = {
       id: rec.id,
       state: state as Exclude<TaskState, 'queued' | 'running'>,
-      priority: PRIORITIES[rec.prio]! as Priority,
+      priority: PRIORITIES[rec.priority]! as Priority,
       key: rec.key,
       runMs,
       ...(error === undefined ? {} : { error }),
@@ -923,21 +711,21 @@ export class TaskScheduler {
   }
 
   #compact(): void {
-    const keep = (r: TaskRecord<unknown>): boolean => r.st === QUEUED;
-    for (const q of this.#queues) q.filterInPlace(keep);
+    const keep = (record: TaskRecord<unknown>): boolean => record.status === QUEUED;
+    for (const queue of this.#queues) queue.filterInPlace(keep);
     this.#ready.filterInPlace(keep);
-    for (const [key, q] of this.#parked) {
-      q.filterInPlace(keep);
-      if (q.size === 0) this.#parked.delete(key);
+    for (const [key, queue] of this.#parked) {
+      queue.filterInPlace(keep);
+      if (queue.size === 0) this.#parked.delete(key);
     }
-    this.#dead = 0;
+    this.#deadEntries = 0;
   }
 
   #notify(): void {
     if (this.#queued === 0 && this.#emptyWaiters.length > 0) {
       for (const resolve of this.#emptyWaiters.splice(0)) resolve();
     }
-    if (this.#queued === 0 && this.#slots === 0) {
+    if (this.#queued === 0 && this.#busySlots === 0) {
       if (this.#idleWaiters.length > 0)
         for (const resolve of this.#idleWaiters.splice(0)) resolve();
       if (this.#busy) {

@@ -3,9 +3,104 @@
  * (ConfigError naming the argument) before any command is sent.
  * @internal
  */
-import { ConfigError, StoreCommandError, ErrorCode } from '../errors.js';
-import { invalid, requireNumber } from '../internal/validate.js';
+import { ClosedError, StoreCommandError, ErrorCode } from '../errors.js';
+import { invalid, optionalString, readOptions, requireNumber } from '../internal/validate.js';
+import { namespacePrefix } from '../keys/namespace.js';
 import type { RangeOptions, SetOptions } from './types.js';
+
+/**
+ * The argument checks of one backend's methods, in one place for both backends: every method
+ * first checks that the service is open ({@link ClosedError} after `close()`), then its
+ * arguments (ConfigError naming the argument), and adds the namespace prefix to keys.
+ */
+export class StoreArgs {
+  /** The text every full key starts with (see `namespacePrefix`). */
+  readonly prefix: string;
+  readonly #where: string;
+  #closed = false;
+
+  constructor(where: string, keyPrefix: unknown) {
+    this.#where = where;
+    this.prefix = namespacePrefix(
+      optionalString(where, 'keyPrefix', keyPrefix, '', { allowEmpty: true }),
+      where,
+    );
+  }
+
+  /** True once {@link StoreArgs.close} has run. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Marks the service closed; true the first time. */
+  close(): boolean {
+    if (this.#closed) return false;
+    this.#closed = true;
+    return true;
+  }
+
+  /** Throws {@link ClosedError} once the service is closed. */
+  open(): void {
+    if (this.#closed)
+      throw new ClosedError(`${this.#where}: the service is closed`, {
+        context: { field: 'service' },
+      });
+  }
+
+  /** The full key of `key` for method `op`. */
+  key(op: string, key: unknown): string {
+    this.open();
+    return this.prefix + checkKey(`${this.#where}.${op}`, key);
+  }
+
+  /** The full keys of an array argument (`del`'s rest, `mget`'s array). */
+  keys(op: string, keys: unknown): string[] {
+    this.open();
+    if (!Array.isArray(keys)) invalid(`${this.#where}.${op}`, 'keys', 'an array of strings', keys);
+    return keys.map((key, i) => this.prefix + checkKey(`${this.#where}.${op}`, key, `keys[${i}]`));
+  }
+
+  /** `set`/`setNX`: the value and the TTL (undefined: none). */
+  value(
+    op: string,
+    value: unknown,
+    options: unknown,
+  ): { value: string; ttlMs: number | undefined } {
+    const where = `${this.#where}.${op}`;
+    return { value: checkValue(where, value), ttlMs: checkTtl(where, options as SetOptions) };
+  }
+
+  /** A score range: `[min, max]`. */
+  scores(op: string, min: unknown, max: unknown): [number, number] {
+    const where = `${this.#where}.${op}`;
+    return [checkScore(where, 'min', min), checkScore(where, 'max', max)];
+  }
+
+  /** `offset` and `count` of a range. */
+  range(op: string, options: unknown): { offset: number; count: number } {
+    return checkRange(`${this.#where}.${op}`, options as RangeOptions | undefined);
+  }
+
+  /** An argument that is a member or a relative prefix (a string). */
+  text(op: string, value: unknown, field: string): string {
+    return checkKey(`${this.#where}.${op}`, value, field);
+  }
+
+  /** `expire`'s TTL. */
+  ttl(op: string, ttlMs: unknown): number {
+    return checkTtlArg(`${this.#where}.${op}`, ttlMs);
+  }
+
+  /** `incr`'s step. */
+  increment(op: string, by: unknown): number {
+    return checkIncrement(`${this.#where}.${op}`, by);
+  }
+
+  /** `zadd`'s score. */
+  score(op: string, score: unknown): number {
+    return checkScore(`${this.#where}.${op}`, 'score', score);
+  }
+}
 
 export function checkKey(where: string, key: unknown, field = 'key'): string {
   if (typeof key !== 'string') invalid(where, field, 'a string', key);
@@ -19,15 +114,9 @@ export function checkValue(where: string, value: unknown): string {
 
 /** TTL in ms: a safe integer >= 1, or undefined. */
 export function checkTtl(where: string, options: SetOptions | undefined): number | undefined {
-  if (options === undefined) return undefined;
-  if (options === null || typeof options !== 'object')
-    invalid(where, 'options', 'an object', options);
-  for (const k of Object.keys(options)) {
-    if (k !== 'ttlMs')
-      throw new ConfigError(`${where}: unknown option \`${k}\``, { context: { field: k } });
-  }
-  if (options.ttlMs === undefined) return undefined;
-  return requireNumber(where, 'ttlMs', options.ttlMs, {
+  const o = readOptions(where, options, ['ttlMs']);
+  if (o.ttlMs === undefined) return undefined;
+  return requireNumber(where, 'ttlMs', o.ttlMs, {
     integer: true,
     min: 1,
     max: Number.MAX_SAFE_INTEGER,
@@ -61,22 +150,13 @@ export function checkRange(
   where: string,
   options: RangeOptions | undefined,
 ): { offset: number; count: number } {
-  if (options === undefined) return { offset: 0, count: -1 };
-  if (options === null || typeof options !== 'object')
-    invalid(where, 'options', 'an object', options);
-  for (const k of Object.keys(options)) {
-    if (k !== 'offset' && k !== 'count') {
-      throw new ConfigError(`${where}: unknown option \`${k}\``, { context: { field: k } });
-    }
-  }
+  const o = readOptions(where, options, ['offset', 'count']);
   const offset =
-    options.offset === undefined
+    o.offset === undefined
       ? 0
-      : requireNumber(where, 'offset', options.offset, { integer: true, min: 0 });
+      : requireNumber(where, 'offset', o.offset, { integer: true, min: 0 });
   const count =
-    options.count === undefined
-      ? -1
-      : requireNumber(where, 'count', options.count, { integer: true, min: 0 });
+    o.count === undefined ? -1 : requireNumber(where, 'count', o.count, { integer: true, min: 0 });
   return { offset, count };
 }
 

@@ -2,7 +2,7 @@
  * Chooses the backend at start: Redis when `redis` is given, in-process otherwise.
  */
 import { readOptions } from '../internal/validate.js';
-import { silentLogger } from '../observe/logger.js';
+import { readLogger } from '../observe/logger.js';
 import { LocalBackend, type LocalBackendOptions } from './local-backend.js';
 import { RedisBackend, type RedisConnection } from './redis-backend.js';
 import type { CacheService, CacheServiceBaseOptions } from './types.js';
@@ -18,6 +18,11 @@ export interface CacheServiceOptions extends CacheServiceBaseOptions {
   sweepIntervalMs?: number;
   /** Redis backend only: reject scripts whose keys span cluster slots. @defaultValue true */
   assertSameSlot?: boolean;
+  /**
+   * Redis backend only: longest wait for one command, in ms, before a retryable
+   * BackendUnavailableError (see `RedisBackendOptions.commandTimeoutMs`). @defaultValue 5000
+   */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -42,13 +47,15 @@ export async function createCacheService(options: CacheServiceOptions = {}): Pro
     'clock',
     'sweepIntervalMs',
     'assertSameSlot',
+    'commandTimeoutMs',
   ]);
-  const logger = o.logger ?? silentLogger;
+  const logger = readLogger('createCacheService', 'logger', o.logger);
   if (o.redis !== undefined && o.redis !== null && o.redis !== '') {
     const backend = new RedisBackend({
       redis: o.redis,
       ...(o.keyPrefix === undefined ? {} : { keyPrefix: o.keyPrefix }),
       ...(o.assertSameSlot === undefined ? {} : { assertSameSlot: o.assertSameSlot }),
+      ...(o.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: o.commandTimeoutMs }),
       logger,
     });
     try {
@@ -57,10 +64,10 @@ export async function createCacheService(options: CacheServiceOptions = {}): Pro
       await backend.close();
       throw error;
     }
-    logger.info('mocra cache service started', {
-      mode: backend.mode,
-      keyPrefix: backend.keyPrefix,
-    });
+    logger.info(
+      { mode: backend.mode, keyPrefix: backend.keyPrefix },
+      'mocra cache service started',
+    );
     return backend;
   }
   const local: LocalBackendOptions = { logger };
@@ -68,6 +75,6 @@ export async function createCacheService(options: CacheServiceOptions = {}): Pro
   if (o.clock !== undefined) local.clock = o.clock;
   if (o.sweepIntervalMs !== undefined) local.sweepIntervalMs = o.sweepIntervalMs;
   const backend = new LocalBackend(local);
-  logger.info('mocra cache service started', { mode: backend.mode, keyPrefix: backend.keyPrefix });
+  logger.info({ mode: backend.mode, keyPrefix: backend.keyPrefix }, 'mocra cache service started');
   return backend;
 }

@@ -21,3 +21,5 @@ export type {
   ScriptRunner,
   SetOptions,
 } from './types.js';
+export { classifyRedisError } from './redis-errors.js';
+export type { RedisCallContext } from './redis-errors.js';

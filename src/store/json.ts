@@ -2,6 +2,7 @@
  * A typed JSON layer over a {@link CacheService}.
  */
 import { ConfigError } from '../errors.js';
+import { hasMethods, invalid } from '../internal/validate.js';
 import type { CacheService, SetOptions } from './types.js';
 
 /** Typed JSON get/set over a {@link CacheService}. */
@@ -18,6 +19,7 @@ export interface JsonStore<T> {
  * Wraps a {@link CacheService} so values are typed JSON. Pass `validate` to check the shape of
  * what comes back (it should throw on a bad value).
  *
+ * @throws {@link ConfigError} when `service` is not a CacheService or `validate` not a function.
  * @example
  * ```ts
  * const sessions = jsonStore<{ user: string }>(service);
@@ -28,6 +30,10 @@ export function jsonStore<T>(
   service: CacheService,
   validate?: (value: unknown) => T,
 ): JsonStore<T> {
+  if (!hasMethods(service, ['get', 'set', 'setNX']))
+    invalid('jsonStore', 'service', 'a CacheService (get, set, setNX)', service);
+  if (validate !== undefined && typeof validate !== 'function')
+    invalid('jsonStore', 'validate', 'a function', validate);
   const encode = (key: string, value: T): string => {
     let text: string | undefined;
     try {

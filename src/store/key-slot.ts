@@ -2,6 +2,7 @@
  * Redis Cluster key slots: CRC16 (XMODEM) of the key, or of its hash tag — the part between
  * the first '{' and the next '}' when that part is not empty — modulo 16384.
  */
+import { invalid } from '../internal/validate.js';
 
 const TABLE = (() => {
   const t = new Uint16Array(256);
@@ -22,12 +23,14 @@ function crc16(bytes: Uint8Array): number {
 /**
  * The Redis Cluster slot (0..16383) of `key`.
  *
+ * @throws {@link ConfigError} when `key` is not a string.
  * @example
  * ```ts
  * keySlot('{run-1}:ptm:a') === keySlot('{run-1}:gate:b'); // true: same hash tag
  * ```
  */
 export function keySlot(key: string): number {
+  if (typeof key !== 'string') invalid('keySlot', 'key', 'a string', key);
   const bytes = Buffer.from(key, 'utf8');
   const open = bytes.indexOf(0x7b); // '{'
   if (open >= 0) {

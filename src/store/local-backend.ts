@@ -2,24 +2,10 @@
  * The in-process {@link CacheService}: a {@link LocalStore} behind the async interface, with a
  * key prefix and the same argument checks as the Redis backend.
  */
-import { ConfigError } from '../errors.js';
 import { systemClock } from '../internal/clock.js';
-import {
-  optionalClock,
-  optionalNumber,
-  optionalString,
-  readOptions,
-} from '../internal/validate.js';
-import { silentLogger, type Logger } from '../observe/logger.js';
-import {
-  checkIncrement,
-  checkKey,
-  checkRange,
-  checkScore,
-  checkTtl,
-  checkTtlArg,
-  checkValue,
-} from './args.js';
+import { optionalClock, optionalNumber, readOptions } from '../internal/validate.js';
+import { readLogger, type Logger } from '../observe/logger.js';
+import { StoreArgs } from './args.js';
 import { LocalStore } from './local-store.js';
 import type { CacheService, CacheServiceBaseOptions, RangeOptions, SetOptions } from './types.js';
 
@@ -44,6 +30,7 @@ const W = 'LocalBackend';
 export class LocalBackend implements CacheService {
   /** Always `'single_node'`. */
   readonly mode = 'single_node' as const;
+  /** The text every full key starts with: the `keyPrefix` as a namespace (see `namespacePrefix`). */
   readonly keyPrefix: string;
   /**
    * The synchronous store underneath. Keys here are full keys (with the prefix). Calls made in
@@ -52,13 +39,14 @@ export class LocalBackend implements CacheService {
    */
   readonly store: LocalStore;
   readonly #logger: Logger;
-  #closed = false;
+  readonly #args: StoreArgs;
 
   /** @throws {@link ConfigError} on invalid options. */
   constructor(options: LocalBackendOptions = {}) {
     const o = readOptions(W, options, ['keyPrefix', 'logger', 'clock', 'sweepIntervalMs']);
-    this.keyPrefix = optionalString(W, 'keyPrefix', o.keyPrefix, '', { allowEmpty: true });
-    this.#logger = o.logger ?? silentLogger;
+    this.#args = new StoreArgs(W, o.keyPrefix);
+    this.keyPrefix = this.#args.prefix;
+    this.#logger = readLogger(W, 'logger', o.logger);
     this.store = new LocalStore({
       clock: optionalClock(W, 'clock', o.clock, systemClock),
       sweepIntervalMs: optionalNumber(W, 'sweepIntervalMs', o.sweepIntervalMs, 1000, {
@@ -69,58 +57,60 @@ export class LocalBackend implements CacheService {
   }
 
   async get(key: string): Promise<string | null> {
-    return this.store.get(this.#k('get', key));
+    // the common call (open, string key) builds no message text
+    if (typeof key === 'string' && !this.#args.closed) return this.store.get(this.keyPrefix + key);
+    return this.store.get(this.#args.key('get', key));
   }
 
   async set(key: string, value: string, options?: SetOptions): Promise<void> {
-    const k = this.#k('set', key);
-    const v = checkValue(`${W}.set`, value);
-    this.store.set(k, v, checkTtl(`${W}.set`, options));
+    // the common call (open, string key and value, no options) builds no message text
+    if (
+      !this.#args.closed &&
+      typeof key === 'string' &&
+      typeof value === 'string' &&
+      options === undefined
+    ) {
+      this.store.set(this.keyPrefix + key, value);
+      return;
+    }
+    const k = this.#args.key('set', key);
+    const { value: v, ttlMs } = this.#args.value('set', value, options);
+    this.store.set(k, v, ttlMs);
   }
 
   async setNX(key: string, value: string, options?: SetOptions): Promise<boolean> {
-    const k = this.#k('setNX', key);
-    const v = checkValue(`${W}.setNX`, value);
-    return this.store.setNX(k, v, checkTtl(`${W}.setNX`, options));
+    const k = this.#args.key('setNX', key);
+    const { value: v, ttlMs } = this.#args.value('setNX', value, options);
+    return this.store.setNX(k, v, ttlMs);
   }
 
   async del(...keys: string[]): Promise<number> {
-    this.#open();
-    if (keys.length === 0) return 0;
-    return this.store.del(
-      ...keys.map((key, i) => this.keyPrefix + checkKey(`${W}.del`, key, `keys[${i}]`)),
-    );
+    const full = this.#args.keys('del', keys);
+    return full.length === 0 ? 0 : this.store.del(...full);
   }
 
   async incr(key: string, by?: number): Promise<number> {
-    const k = this.#k('incr', key);
-    return this.store.incr(k, checkIncrement(`${W}.incr`, by));
+    const k = this.#args.key('incr', key);
+    return this.store.incr(k, this.#args.increment('incr', by));
   }
 
   async mget(keys: string[]): Promise<(string | null)[]> {
-    this.#open();
-    if (!Array.isArray(keys))
-      throw new ConfigError(`${W}.mget: expected \`keys\` to be an array`, {
-        context: { field: 'keys' },
-      });
-    return this.store.mget(
-      keys.map((key, i) => this.keyPrefix + checkKey(`${W}.mget`, key, `keys[${i}]`)),
-    );
+    return this.store.mget(this.#args.keys('mget', keys));
   }
 
   async expire(key: string, ttlMs: number): Promise<boolean> {
-    const k = this.#k('expire', key);
-    return this.store.expire(k, checkTtlArg(`${W}.expire`, ttlMs));
+    const k = this.#args.key('expire', key);
+    return this.store.expire(k, this.#args.ttl('expire', ttlMs));
   }
 
   async ttl(key: string): Promise<number> {
-    return this.store.ttl(this.#k('ttl', key));
+    return this.store.ttl(this.#args.key('ttl', key));
   }
 
   async zadd(key: string, score: number, member: string): Promise<number> {
-    const k = this.#k('zadd', key);
-    const s = checkScore(`${W}.zadd`, 'score', score);
-    return this.store.zadd(k, s, checkKey(`${W}.zadd`, member, 'member'));
+    const k = this.#args.key('zadd', key);
+    const s = this.#args.score('zadd', score);
+    return this.store.zadd(k, s, this.#args.text('zadd', member, 'member'));
   }
 
   async zrangeByScore(
@@ -129,40 +119,28 @@ export class LocalBackend implements CacheService {
     max: number,
     options?: RangeOptions,
   ): Promise<string[]> {
-    const k = this.#k('zrangeByScore', key);
-    const lo = checkScore(`${W}.zrangeByScore`, 'min', min);
-    const hi = checkScore(`${W}.zrangeByScore`, 'max', max);
-    const { offset, count } = checkRange(`${W}.zrangeByScore`, options);
+    const k = this.#args.key('zrangeByScore', key);
+    const [lo, hi] = this.#args.scores('zrangeByScore', min, max);
+    const { offset, count } = this.#args.range('zrangeByScore', options);
     return this.store.zrangeByScore(k, lo, hi, offset, count);
   }
 
   async zremRangeByScore(key: string, min: number, max: number): Promise<number> {
-    const k = this.#k('zremRangeByScore', key);
-    const lo = checkScore(`${W}.zremRangeByScore`, 'min', min);
-    const hi = checkScore(`${W}.zremRangeByScore`, 'max', max);
+    const k = this.#args.key('zremRangeByScore', key);
+    const [lo, hi] = this.#args.scores('zremRangeByScore', min, max);
     return this.store.zremRangeByScore(k, lo, hi);
   }
 
   async *scan(prefix: string): AsyncIterable<string> {
-    this.#open();
-    const p = this.keyPrefix + checkKey(`${W}.scan`, prefix, 'prefix');
+    this.#args.open();
+    const p = this.#args.prefix + this.#args.text('scan', prefix, 'prefix');
     for (const key of this.store.keys(p)) yield key.slice(this.keyPrefix.length);
   }
 
+  /** Stops the expiry sweep. Further calls fail with ClosedError. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (!this.#args.close()) return;
     this.store.close();
-    this.#logger.debug('mocra cache service closed', { mode: this.mode });
-  }
-
-  #open(): void {
-    if (this.#closed)
-      throw new ConfigError(`${W}: the service is closed`, { context: { field: 'service' } });
-  }
-
-  #k(op: string, key: string): string {
-    this.#open();
-    return this.keyPrefix + checkKey(`${W}.${op}`, key);
+    this.#logger.debug({ mode: this.mode }, 'mocra cache service closed');
   }
 }

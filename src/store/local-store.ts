@@ -65,8 +65,19 @@ export class LocalStore {
 
   set(key: string, value: string, ttlMs?: number): void {
     const expiresAt = ttlMs === undefined ? Infinity : this.now() + ttlMs;
+    const e = this.#entries.get(key);
+    if (e !== undefined && e.kind === 'string') {
+      // overwrite in place: one lookup, no new entry
+      const wasVolatile = e.expiresAt !== Infinity;
+      e.value = value;
+      e.expiresAt = expiresAt;
+      if (expiresAt !== Infinity) this.#volatile.add(key);
+      else if (wasVolatile) this.#volatile.delete(key);
+      return;
+    }
     this.#entries.set(key, { kind: 'string', value, expiresAt });
-    this.#track(key, expiresAt);
+    if (expiresAt !== Infinity) this.#volatile.add(key);
+    else if (e !== undefined && e.expiresAt !== Infinity) this.#volatile.delete(key);
   }
 
   setNX(key: string, value: string, ttlMs?: number): boolean {
@@ -225,8 +236,9 @@ export class LocalStore {
 
   #live(key: string): Entry | undefined {
     const e = this.#entries.get(key);
-    if (!e) return undefined;
-    if (e.expiresAt <= this.now()) {
+    if (e === undefined) return undefined;
+    // no clock read for a key without a TTL
+    if (e.expiresAt !== Infinity && e.expiresAt <= this.now()) {
       this.#remove(key);
       return undefined;
     }

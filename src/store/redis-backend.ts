@@ -2,34 +2,23 @@
  * The Redis {@link CacheService} on ioredis (one server or a Redis Cluster), and the runner of
  * the compiled scripts in `lua/`.
  */
-import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
-import {
-  BackendUnavailableError,
-  ConfigError,
-  ErrorCode,
-  ScriptError,
-  StoreCommandError,
-  isMocraError,
-} from '../errors.js';
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { BackendUnavailableError, ScriptError } from '../errors.js';
 import {
   invalid,
   invalidCombination,
   optionalBoolean,
-  optionalString,
+  optionalNumber,
   readOptions,
 } from '../internal/validate.js';
-import { silentLogger, type Logger } from '../observe/logger.js';
-import {
-  checkIncrement,
-  checkKey,
-  checkRange,
-  checkScore,
-  checkTtl,
-  checkTtlArg,
-  checkValue,
-} from './args.js';
+import { MAX_TIMER_DELAY_MS } from '../internal/clock.js';
+import { readLogger, type Logger } from '../observe/logger.js';
+import { StoreArgs } from './args.js';
+import { CommandDeadline } from './command-deadline.js';
+import { classifyRedisError } from './redis-errors.js';
 import { keySlot } from './key-slot.js';
 import { WriteCoalescer } from './write-coalescer.js';
+import { ioredis } from './ioredis.js';
 import { LUA_SCRIPTS, type LuaScriptSource } from './lua-scripts.generated.js';
 import type {
   CacheService,
@@ -82,6 +71,13 @@ export interface RedisBackendOptions extends Omit<CacheServiceBaseOptions, 'cloc
    * check always runs (a cross-slot call could only fail there). @defaultValue true
    */
   assertSameSlot?: boolean;
+  /**
+   * Longest wait for Redis to answer one command, in ms; then the call rejects with a retryable
+   * BackendUnavailableError (the command is not sent again: it may still run). Set as ioredis'
+   * `commandTimeout` on a client the backend creates; enforced by the backend for a client passed
+   * in. Also bounds `close()`. 0 turns the bound off. @defaultValue 5000
+   */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -118,38 +114,12 @@ const SAFE_CLUSTER_NODE_OPTIONS: RedisOptions = {
 
 const W = 'RedisBackend';
 
-/** Maps an ioredis failure to a mocra error (same codes as the local backend). */
+/**
+ * Maps an ioredis failure to a mocra error (same codes as the local backend).
+ * @deprecated Use {@link classifyRedisError}, the one classifier every Redis caller uses.
+ */
 export function mapRedisError(error: unknown, key?: string): Error {
-  if (isMocraError(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  const context = key === undefined ? {} : { key };
-  if (message.startsWith('WRONGTYPE')) {
-    return new StoreCommandError(
-      ErrorCode.WRONG_TYPE,
-      'operation against a key holding the wrong kind of value',
-      {
-        cause: error,
-        context,
-      },
-    );
-  }
-  if (/not an integer or out of range|would overflow/.test(message)) {
-    return new StoreCommandError(ErrorCode.NOT_AN_INTEGER, message.replace(/^ERR /, ''), {
-      cause: error,
-      context,
-    });
-  }
-  if (
-    /Connection is closed|enableOfflineQueue|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|MaxRetriesPerRequest|LOADING|Reached the max retries|Socket closed|CLUSTERDOWN|TRYAGAIN|Cluster is ended|None of startup nodes|Failed to refresh slots cache|Too many Cluster redirections/i.test(
-      message,
-    )
-  ) {
-    return new BackendUnavailableError(`redis is unavailable: ${message}`, {
-      cause: error,
-      context,
-    });
-  }
-  return error instanceof Error ? error : new Error(message);
+  return classifyRedisError(error, key === undefined ? {} : { key });
 }
 
 /**
@@ -173,6 +143,7 @@ export function mapRedisError(error: unknown, key?: string): Error {
 export class RedisBackend implements CacheService, ScriptRunner {
   /** Always `'distributed'`. */
   readonly mode = 'distributed' as const;
+  /** The text every full key starts with: the `keyPrefix` as a namespace (see `namespacePrefix`). */
   readonly keyPrefix: string;
   /** The ioredis client commands go through: a `Redis`, or a `Cluster` when {@link RedisBackend.isCluster}. */
   readonly client: Redis | Cluster;
@@ -181,28 +152,50 @@ export class RedisBackend implements CacheService, ScriptRunner {
   readonly #ownsClient: boolean;
   readonly #assertSameSlot: boolean;
   readonly #logger: Logger;
+  readonly #args: StoreArgs;
+  readonly #commandTimeoutMs: number;
+  /** Bounds calls through a client passed in (one the backend creates has `commandTimeout`). */
+  readonly #deadline: CommandDeadline;
   readonly #coalescer = new WriteCoalescer();
-  #closed = false;
 
   /** @throws {@link ConfigError} on invalid options. */
   constructor(options: RedisBackendOptions) {
-    const o = readOptions(W, options, ['redis', 'keyPrefix', 'logger', 'assertSameSlot']);
-    this.keyPrefix = optionalString(W, 'keyPrefix', o.keyPrefix, '', { allowEmpty: true });
+    const o = readOptions(W, options, [
+      'redis',
+      'keyPrefix',
+      'logger',
+      'assertSameSlot',
+      'commandTimeoutMs',
+    ]);
+    this.#args = new StoreArgs(W, o.keyPrefix);
+    this.keyPrefix = this.#args.prefix;
     this.#assertSameSlot = optionalBoolean(W, 'assertSameSlot', o.assertSameSlot, true);
-    this.#logger = o.logger ?? silentLogger;
+    this.#logger = readLogger(W, 'logger', o.logger);
+    this.#commandTimeoutMs = optionalNumber(W, 'commandTimeoutMs', o.commandTimeoutMs, 5_000, {
+      integer: true,
+      min: 0,
+      max: MAX_TIMER_DELAY_MS,
+    });
+    const timeout: RedisOptions =
+      this.#commandTimeoutMs > 0 ? { commandTimeout: this.#commandTimeoutMs } : {};
     const r = o.redis;
-    if (r instanceof Redis || r instanceof Cluster || isClientLike(r)) {
+    // a Redis or Cluster client is client-like: no need to load ioredis to recognise one
+    if (isClientLike(r)) {
       this.client = r as Redis | Cluster;
       this.#ownsClient = false;
     } else if (typeof r === 'string') {
       if (!/^rediss?:\/\//.test(r)) invalid(W, 'redis', 'a redis:// or rediss:// URL', r);
-      this.client = new Redis(r, SAFE_CLIENT_OPTIONS);
+      this.client = new (ioredis().Redis)(r, { ...timeout, ...SAFE_CLIENT_OPTIONS });
       this.#ownsClient = true;
     } else if (r !== null && typeof r === 'object' && 'cluster' in r) {
-      this.client = createCluster(r);
+      this.client = createCluster(r as RedisClusterConnection, timeout);
       this.#ownsClient = true;
     } else if (r !== null && typeof r === 'object') {
-      this.client = new Redis({ ...(r as RedisOptions), ...SAFE_CLIENT_OPTIONS });
+      this.client = new (ioredis().Redis)({
+        ...(r as RedisOptions),
+        ...timeout,
+        ...SAFE_CLIENT_OPTIONS,
+      });
       this.#ownsClient = true;
     } else {
       invalid(
@@ -212,6 +205,7 @@ export class RedisBackend implements CacheService, ScriptRunner {
         r,
       );
     }
+    this.#deadline = new CommandDeadline(this.#ownsClient ? 0 : this.#commandTimeoutMs);
     this.isCluster = (this.client as { isCluster?: unknown }).isCluster === true;
     if (this.#ownsClient) {
       // connection errors surface on commands as BackendUnavailableError; log, never crash
@@ -220,7 +214,7 @@ export class RedisBackend implements CacheService, ScriptRunner {
         const now = Date.now();
         if (now - lastLogged < 5_000) return;
         lastLogged = now;
-        this.#logger.warn('mocra: redis connection error', { error: error.message });
+        this.#logger.warn({ error: error.message }, 'mocra: redis connection error');
       };
       this.client.on('error', log);
       if (this.isCluster) this.client.on('node error', log);
@@ -228,6 +222,7 @@ export class RedisBackend implements CacheService, ScriptRunner {
       const given = (this.client as Cluster).options;
       if ((given?.retryDelayOnFailover ?? 100) > 0) {
         this.#logger.warn(
+          {},
           'mocra: the given Cluster client resends a command after its connection closed (retryDelayOnFailover > 0), so a script could run twice; set retryDelayOnFailover: 0',
         );
       }
@@ -236,42 +231,38 @@ export class RedisBackend implements CacheService, ScriptRunner {
 
   /** Connects (when the backend created the client) and checks the server answers. */
   async connect(): Promise<void> {
-    try {
+    this.#args.open();
+    await this.#run(undefined, async () => {
       if (this.#ownsClient && this.client.status === 'wait') await this.client.connect();
       await this.client.ping();
-    } catch (error) {
-      throw mapRedisError(error);
-    }
+    });
   }
 
   async get(key: string): Promise<string | null> {
-    const k = this.#k('get', key);
+    const k = this.#args.key('get', key);
     return this.#run(k, () => this.client.get(k));
   }
 
   async set(key: string, value: string, options?: SetOptions): Promise<void> {
-    const k = this.#k('set', key);
-    const v = checkValue(`${W}.set`, value);
-    const ttl = checkTtl(`${W}.set`, options);
+    const k = this.#args.key('set', key);
+    const { value: v, ttlMs } = this.#args.value('set', value, options);
     await this.#run(k, () =>
-      ttl === undefined ? this.client.set(k, v) : this.client.set(k, v, 'PX', ttl),
+      ttlMs === undefined ? this.client.set(k, v) : this.client.set(k, v, 'PX', ttlMs),
     );
   }
 
   async setNX(key: string, value: string, options?: SetOptions): Promise<boolean> {
-    const k = this.#k('setNX', key);
-    const v = checkValue(`${W}.setNX`, value);
-    const ttl = checkTtl(`${W}.setNX`, options);
+    const k = this.#args.key('setNX', key);
+    const { value: v, ttlMs } = this.#args.value('setNX', value, options);
     const reply = await this.#run(k, () =>
-      ttl === undefined ? this.client.set(k, v, 'NX') : this.client.set(k, v, 'PX', ttl, 'NX'),
+      ttlMs === undefined ? this.client.set(k, v, 'NX') : this.client.set(k, v, 'PX', ttlMs, 'NX'),
     );
     return reply === 'OK';
   }
 
   async del(...keys: string[]): Promise<number> {
-    this.#open();
-    if (keys.length === 0) return 0;
-    const full = keys.map((key, i) => this.keyPrefix + checkKey(`${W}.del`, key, `keys[${i}]`));
+    const full = this.#args.keys('del', keys);
+    if (full.length === 0) return 0;
     // one DEL per key: keys of different cluster slots may not share a command
     const counts = await this.#run(undefined, () =>
       Promise.all(full.map((k) => this.client.del(k))),
@@ -280,8 +271,8 @@ export class RedisBackend implements CacheService, ScriptRunner {
   }
 
   async incr(key: string, by?: number): Promise<number> {
-    const k = this.#k('incr', key);
-    const n = checkIncrement(`${W}.incr`, by);
+    const k = this.#args.key('incr', key);
+    const n = this.#args.increment('incr', by);
     const result = await this.#run(k, () => this.client.incrby(k, n));
     if (Number.isSafeInteger(result)) return result;
     // beyond 2^53 ioredis' reply parser rounds differently from Number(text): read the exact
@@ -291,13 +282,8 @@ export class RedisBackend implements CacheService, ScriptRunner {
   }
 
   async mget(keys: string[]): Promise<(string | null)[]> {
-    this.#open();
-    if (!Array.isArray(keys))
-      throw new ConfigError(`${W}.mget: expected \`keys\` to be an array`, {
-        context: { field: 'keys' },
-      });
-    if (keys.length === 0) return [];
-    const full = keys.map((key, i) => this.keyPrefix + checkKey(`${W}.mget`, key, `keys[${i}]`));
+    const full = this.#args.keys('mget', keys);
+    if (full.length === 0) return [];
     const slot = keySlot(full[0]!);
     if (full.every((k) => keySlot(k) === slot))
       return this.#run(undefined, () => this.client.mget(full));
@@ -313,20 +299,20 @@ export class RedisBackend implements CacheService, ScriptRunner {
   }
 
   async expire(key: string, ttlMs: number): Promise<boolean> {
-    const k = this.#k('expire', key);
-    const ttl = checkTtlArg(`${W}.expire`, ttlMs);
+    const k = this.#args.key('expire', key);
+    const ttl = this.#args.ttl('expire', ttlMs);
     return (await this.#run(k, () => this.client.pexpire(k, ttl))) === 1;
   }
 
   async ttl(key: string): Promise<number> {
-    const k = this.#k('ttl', key);
+    const k = this.#args.key('ttl', key);
     return this.#run(k, () => this.client.pttl(k));
   }
 
   async zadd(key: string, score: number, member: string): Promise<number> {
-    const k = this.#k('zadd', key);
-    const s = checkScore(`${W}.zadd`, 'score', score);
-    const m = checkKey(`${W}.zadd`, member, 'member');
+    const k = this.#args.key('zadd', key);
+    const s = this.#args.score('zadd', score);
+    const m = this.#args.text('zadd', member, 'member');
     return Number(await this.#run(k, () => this.client.zadd(k, formatScore(s), m)));
   }
 
@@ -336,27 +322,25 @@ export class RedisBackend implements CacheService, ScriptRunner {
     max: number,
     options?: RangeOptions,
   ): Promise<string[]> {
-    const k = this.#k('zrangeByScore', key);
-    const lo = formatScore(checkScore(`${W}.zrangeByScore`, 'min', min));
-    const hi = formatScore(checkScore(`${W}.zrangeByScore`, 'max', max));
-    const { offset, count } = checkRange(`${W}.zrangeByScore`, options);
+    const k = this.#args.key('zrangeByScore', key);
+    const [lo, hi] = this.#args.scores('zrangeByScore', min, max).map(formatScore);
+    const { offset, count } = this.#args.range('zrangeByScore', options);
     return this.#run(k, () =>
       offset === 0 && count < 0
-        ? this.client.zrangebyscore(k, lo, hi)
-        : this.client.zrangebyscore(k, lo, hi, 'LIMIT', offset, count),
+        ? this.client.zrangebyscore(k, lo!, hi!)
+        : this.client.zrangebyscore(k, lo!, hi!, 'LIMIT', offset, count),
     );
   }
 
   async zremRangeByScore(key: string, min: number, max: number): Promise<number> {
-    const k = this.#k('zremRangeByScore', key);
-    const lo = formatScore(checkScore(`${W}.zremRangeByScore`, 'min', min));
-    const hi = formatScore(checkScore(`${W}.zremRangeByScore`, 'max', max));
-    return this.#run(k, () => this.client.zremrangebyscore(k, lo, hi));
+    const k = this.#args.key('zremRangeByScore', key);
+    const [lo, hi] = this.#args.scores('zremRangeByScore', min, max).map(formatScore);
+    return this.#run(k, () => this.client.zremrangebyscore(k, lo!, hi!));
   }
 
   async *scan(prefix: string): AsyncIterable<string> {
-    this.#open();
-    const p = this.keyPrefix + checkKey(`${W}.scan`, prefix, 'prefix');
+    this.#args.open();
+    const p = this.#args.prefix + this.#args.text('scan', prefix, 'prefix');
     const pattern = `${escapeGlob(p)}*`;
     const seen = new Set<string>();
     // on a cluster every master holds its own keys: scan each of them
@@ -378,10 +362,13 @@ export class RedisBackend implements CacheService, ScriptRunner {
 
   /**
    * Runs a compiled script by name. `keys` are relative (the prefix is added). Replies must be
-   * `[code, msg, ...payload]` of integers and strings.
+   * `[code, msg, ...payload]` of integers and strings. A script that fails for any reason but
+   * NOSCRIPT is not sent again: after a timeout or a dropped connection it may have run.
    *
+   * @throws {@link ConfigError} when `keys` or `args` is not an array of strings (and numbers).
    * @throws {@link ScriptError} for an unknown script, a script error or a malformed reply.
-   * @throws {@link BackendUnavailableError} when Redis cannot be reached.
+   * @throws {@link BackendUnavailableError} when Redis cannot be reached or did not answer
+   *   within `commandTimeoutMs`.
    */
   async runScript(
     name: string,
@@ -389,13 +376,16 @@ export class RedisBackend implements CacheService, ScriptRunner {
     args: (string | number)[],
     options?: RunScriptOptions,
   ): Promise<ScriptReply> {
-    this.#open();
-    const script = (LUA_SCRIPTS as Record<string, LuaScriptSource>)[name];
+    this.#args.open();
+    const script = Object.hasOwn(LUA_SCRIPTS, name)
+      ? (LUA_SCRIPTS as Record<string, LuaScriptSource>)[name]
+      : undefined;
     if (!script)
-      throw new ScriptError(`unknown script ${JSON.stringify(name)}`, {
-        context: { script: name },
+      throw new ScriptError(`unknown script ${JSON.stringify(String(name))}`, {
+        context: { script: String(name) },
       });
-    const full = keys.map((k) => this.keyPrefix + k);
+    const full = this.#args.keys('runScript', keys);
+    const argv = scriptArgs(args);
     if (
       ((this.#assertSameSlot && options?.crossSlot !== true) || this.isCluster) &&
       full.length > 1
@@ -411,34 +401,49 @@ export class RedisBackend implements CacheService, ScriptRunner {
         );
       }
     }
-    const argv = args.map(String);
     let reply: unknown;
     try {
       this.#coalesce();
-      reply = await this.client.evalsha(script.sha1, full.length, ...full, ...argv);
+      reply = await this.#deadline.run(() =>
+        this.client.evalsha(script.sha1, full.length, ...full, ...argv),
+      );
     } catch (error) {
       if (!String((error as Error)?.message).startsWith('NOSCRIPT'))
-        throw scriptFailure(name, error);
-      this.#logger.info('mocra: reloading script after NOSCRIPT', { script: name });
+        throw classifyRedisError(error, { script: name });
+      this.#logger.info({ script: name }, 'mocra: reloading script after NOSCRIPT');
       try {
-        await this.#loadScript(script.source);
-        reply = await this.client.evalsha(script.sha1, full.length, ...full, ...argv);
+        await this.#deadline.run(() => this.#loadScript(script.source));
+        reply = await this.#deadline.run(() =>
+          this.client.evalsha(script.sha1, full.length, ...full, ...argv),
+        );
       } catch (retryError) {
-        throw scriptFailure(name, retryError);
+        throw classifyRedisError(retryError, { script: name });
       }
     }
     return decodeReply(name, reply);
   }
 
+  /**
+   * Closes the client the backend created (QUIT, or a hard disconnect when Redis has not answered
+   * within `commandTimeoutMs`, 5 s when the bound is off). A client passed in stays open. Further
+   * calls fail with {@link ClosedError}. Never rejects.
+   */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#ownsClient) {
-      try {
-        await this.client.quit();
-      } catch {
-        this.client.disconnect();
-      }
+    if (!this.#args.close()) return;
+    if (!this.#ownsClient) return;
+    const client = this.client;
+    const boundMs = this.#commandTimeoutMs > 0 ? this.#commandTimeoutMs : 5_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gaveUp = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), boundMs);
+    });
+    try {
+      const outcome = await Promise.race([client.quit().then(() => 'quit' as const), gaveUp]);
+      if (outcome === 'late') client.disconnect();
+    } catch {
+      client.disconnect();
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -476,30 +481,34 @@ export class RedisBackend implements CacheService, ScriptRunner {
     this.#coalescer.beforeWrite(client.status === 'ready' ? client.stream : null);
   }
 
-  #open(): void {
-    if (this.#closed)
-      throw new ConfigError(`${W}: the service is closed`, { context: { field: 'service' } });
-  }
-
-  #k(op: string, key: string): string {
-    this.#open();
-    return this.keyPrefix + checkKey(`${W}.${op}`, key);
-  }
-
   async #run<R>(key: string | undefined, fn: () => Promise<R>): Promise<R> {
     try {
-      return await fn();
+      return await this.#deadline.run(fn);
     } catch (error) {
-      throw mapRedisError(error, key?.slice(this.keyPrefix.length));
+      throw classifyRedisError(
+        error,
+        key === undefined ? {} : { key: key.slice(this.keyPrefix.length) },
+      );
     }
   }
+}
+
+/** A script's ARGV: an array of strings and finite numbers. */
+function scriptArgs(args: unknown): string[] {
+  if (!Array.isArray(args))
+    invalid(`${W}.runScript`, 'args', 'an array of strings and numbers', args);
+  return args.map((a, i) => {
+    if (typeof a === 'string') return a;
+    if (typeof a === 'number' && Number.isFinite(a)) return String(a);
+    return invalid(`${W}.runScript`, `args[${i}]`, 'a string or a finite number', a);
+  });
 }
 
 function isClientLike(r: unknown): boolean {
   return r !== null && typeof r === 'object' && typeof (r as Redis).evalsha === 'function';
 }
 
-function createCluster(r: RedisClusterConnection): Cluster {
+function createCluster(r: RedisClusterConnection, timeout: RedisOptions): Cluster {
   if (!Array.isArray(r.cluster) || r.cluster.length === 0)
     invalid(W, 'redis.cluster', 'a non-empty array of cluster nodes', r.cluster);
   const extra = r.clusterOptions ?? {};
@@ -513,27 +522,11 @@ function createCluster(r: RedisClusterConnection): Cluster {
         `unknown option \`redis.${key}\` (a cluster connection takes \`cluster\` and \`clusterOptions\`)`,
       );
   }
-  return new Cluster(r.cluster, {
+  return new (ioredis().Cluster)(r.cluster, {
     clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
     ...extra,
     ...SAFE_CLUSTER_OPTIONS,
-    redisOptions: { ...(extra.redisOptions ?? {}), ...SAFE_CLUSTER_NODE_OPTIONS },
-  });
-}
-
-function scriptFailure(name: string, error: unknown): Error {
-  const mapped = mapRedisError(error);
-  if (isMocraError(mapped)) return mapped;
-  if (String((error as Error)?.message).startsWith('CROSSSLOT')) {
-    return new ScriptError(
-      `script ${name}: its keys are in different cluster slots (CROSSSLOT); all KEYS of a script must share one hash tag`,
-      { cause: error, context: { script: name } },
-    );
-  }
-  return new ScriptError(`script ${name} failed: ${(error as Error)?.message ?? String(error)}`, {
-    cause: error,
-    context: { script: name },
-    retryable: /OOM|BUSY/.test(String((error as Error)?.message)),
+    redisOptions: { ...timeout, ...(extra.redisOptions ?? {}), ...SAFE_CLUSTER_NODE_OPTIONS },
   });
 }
 

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 
 export interface RedisServerOptions {
   /** Port to bind; a free one is chosen when omitted. */
@@ -27,6 +28,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts it again on the same port and directory. */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, nothing answers. */
+  pause(): void;
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void;
 }
 
 /** Whether a redis-server binary is on the PATH. */
@@ -132,6 +137,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         resolve();
       });
       proc.kill(signal);
+      proc.kill('SIGCONT'); // a paused server handles its signal only once it runs
     });
   };
 
@@ -145,9 +151,31 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       if (ownDir) rmSync(dir, { recursive: true, force: true });
     },
     kill: () => terminate('SIGKILL'),
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
     async restart() {
       await terminate('SIGTERM');
       await launch();
     },
   };
+}
+
+/**
+ * An ioredis client that can never connect (nothing listens on its port) and has no offline
+ * queue: every command fails at once with "Stream isn't writeable and enableOfflineQueue
+ * options is false". Disconnect it when done.
+ */
+export async function offlineClient(): Promise<Redis> {
+  const client = new Redis({
+    port: await freePort(),
+    host: '127.0.0.1',
+    enableOfflineQueue: false,
+    retryStrategy: () => 1_000,
+  });
+  client.on('error', () => {});
+  return client;
 }

@@ -31,7 +31,7 @@ export function useRedis(): RedisTestContext {
   let prefix = '';
   const clients: Redis[] = [];
   beforeEach(() => {
-    prefix = `mocra-test:${randomBytes(6).toString('hex')}:`;
+    prefix = `mocra-test-${randomBytes(6).toString('hex')}:`;
   });
   afterEach(async () => {
     if (!url) return;

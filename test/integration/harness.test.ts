@@ -28,7 +28,7 @@ describeRedis('test harness', () => {
 
   it('gives each test its own prefix', async () => {
     const client = redis.client();
-    expect(redis.prefix).toMatch(/^mocra-test:[0-9a-f]{12}:$/);
+    expect(redis.prefix).toMatch(/^mocra-test-[0-9a-f]{12}:$/);
     expect(await client.get(`${redis.prefix}counter`)).toBeNull();
   });
 

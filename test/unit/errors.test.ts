@@ -24,7 +24,7 @@ describe('errors', () => {
     [new QueueFullError(), 'QUEUE_FULL', 'QueueFullError', true],
     [new TaskCancelledError(), 'TASK_CANCELLED', 'TaskCancelledError', false],
     [new TaskTimeoutError(), 'TASK_TIMEOUT', 'TaskTimeoutError', true],
-    [new SchedulerClosedError(), 'SCHEDULER_CLOSED', 'SchedulerClosedError', false],
+    [new SchedulerClosedError(), 'CLOSED', 'SchedulerClosedError', false],
     [new BackendUnavailableError(), 'BACKEND_UNAVAILABLE', 'BackendUnavailableError', true],
     [new ScriptError('x'), 'SCRIPT_FAILED', 'ScriptError', false],
   ] as const)('%s has code %s, name and retryable default', (error, code, name, retryable) => {

@@ -5,6 +5,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { DownloadError, isMocraError } from '../../errors.js';
+import { invalid } from '../../internal/validate.js';
 import type { Metrics } from '../../observe/metrics.js';
 import type { RateLimiter } from '../../rate-limit/index.js';
 import type { RetryPolicy } from '../../retry/index.js';
@@ -13,9 +14,19 @@ import { createScheduler, type TaskScheduler } from '../../scheduler/index.js';
 import type { DownloadResult, ModuleDefinition } from '../module.js';
 import type { Downloader } from './types.js';
 
-/** Parses a Retry-After header (seconds or an HTTP date) into ms, if present and sane. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
+/**
+ * Parses a Retry-After header (seconds or an HTTP date) into ms, if present and sane. A missing
+ * header (`undefined` or `null`, as `Headers.get` gives) is `undefined`.
+ *
+ * @throws {@link ConfigError} when `value` is neither a string nor missing.
+ */
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now = Date.now(),
+): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') invalid('parseRetryAfter', 'value', 'a string', value);
+  if (value.trim() === '') return undefined;
   const text = value.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
   const date = Date.parse(text);

@@ -7,7 +7,7 @@
  * dead process left behind), telemetry.ts (stats, metrics, events and logs together), runs.ts
  * (run status, wait, cancel and clean-up).
  */
-import { ConfigError } from '../../errors.js';
+import { ClosedError, ConfigError } from '../../errors.js';
 import { unrefTimeout } from '../../internal/clock.js';
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
 import { Consumer } from './consumer.js';
@@ -293,7 +293,7 @@ class ChainEngineImpl implements ChainEngine {
 
   async submit(task: TaskModel): Promise<SubmittedRun> {
     if (this.#stopped)
-      throw new ConfigError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
+      throw new ClosedError(`${W}: submit() after stop()`, { context: { field: 'submit' } });
     const input = normalizeMessage({ kind: 'task', body: task });
     if (input.kind !== 'task') throw new Error('unreachable');
     const { loginInfo, ...body } = input.task;
@@ -330,7 +330,7 @@ class ChainEngineImpl implements ChainEngine {
 
   async publish(message: unknown): Promise<void> {
     if (this.#stopped)
-      throw new ConfigError(`${W}: publish() after stop()`, { context: { field: 'publish' } });
+      throw new ClosedError(`${W}: publish() after stop()`, { context: { field: 'publish' } });
     let text: string;
     try {
       text = typeof message === 'string' ? message : JSON.stringify(message);

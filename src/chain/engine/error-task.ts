@@ -1,7 +1,7 @@
 /**
  * The error-task room: an ErrorTaskModel goes through the threshold transition (counted once
  * per failure, atomically with the threshold check); past a threshold its module or task is
- * terminated, otherwise the node is retried after a backoff (a delayed ParserTaskModel in the
+ * terminated (the decision writes the marks), otherwise the node is retried after a backoff (a delayed ParserTaskModel in the
  * retry set, promoted by the retry pump) or given up.
  */
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';

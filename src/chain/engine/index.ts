@@ -18,7 +18,6 @@ export type {
   Downloader,
   NodeEventBase,
   NodeRetryOptions,
-  RunNodeCounts,
   RunStatus,
   SubmittedRun,
 } from './types.js';

@@ -5,7 +5,7 @@
  * error message goes to the error-task room. The answer is a {@link Disposition}: the ingress
  * never throws.
  */
-import { isMocraError } from '../../errors.js';
+import { isClosedError, isMocraError } from '../../errors.js';
 import {
   encodeMessage,
   normalizeMessage,
@@ -97,8 +97,9 @@ export class Ingress {
     failure: StageError,
     leaseHeld: boolean,
   ): Disposition {
-    if (this.#o.workSignal.aborted) return this.#stopping();
     const error = failure.error;
+    // stopping, or a queue of this process already closed: leave the message to others
+    if (this.#o.workSignal.aborted || isClosedError(error)) return this.#stopping();
     if (isMocraError(error) && error.retryable) {
       this.#o.telemetry.ingressFailed(failure.stage);
       // e.g. Redis unavailable: nothing was committed; try the message again later
@@ -221,12 +222,7 @@ export class Ingress {
       };
     const info = await atStage('BuildModules', this.#o.tasks.taskInfo(record, ptm));
     // ModuleDispatch
-    const run = await processor.run(
-      ptm,
-      info,
-      `${this.#o.workerId}/${delivery.id}`,
-      delivery.message,
-    );
+    const run = await processor.run(ptm, info, `${this.#o.workerId}/${delivery.id}`);
     if ('error' in run)
       return this.#interrupted(
         queue,

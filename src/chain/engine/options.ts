@@ -16,7 +16,7 @@ import {
   readOptions,
 } from '../../internal/validate.js';
 import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
-import { silentLogger, type Logger } from '../../observe/logger.js';
+import { readLogger, type Logger } from '../../observe/logger.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
@@ -127,9 +127,7 @@ export function resolveOptions(
     o.loadLoginInfo,
   );
   const onItem = optionalFunction<NonNullable<ChainEngineOptions['onItem']>>(W, 'onItem', o.onItem);
-  const logger = (o.logger as Logger | undefined) ?? silentLogger;
-  if (typeof logger.info !== 'function')
-    invalid(W, 'logger', 'a logger with debug/info/warn/error', o.logger);
+  const logger = readLogger(W, 'logger', o.logger);
   const metrics = (o.metrics as Metrics | undefined) ?? noopMetrics;
   if (typeof metrics.increment !== 'function')
     invalid(W, 'metrics', 'a Metrics (increment/observe/gauge)', o.metrics);

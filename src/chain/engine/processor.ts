@@ -112,19 +112,14 @@ export class ModuleProcessorWithChain {
    * replayed claim by the same owner continues its own lease.
    * @throws what interrupted it (e.g. the store unavailable); nothing is committed then.
    */
-  async process(
-    ptm: ParserTaskModel,
-    task: TaskInfo,
-    owner: string,
-    raw: string,
-  ): Promise<NodeOutcome> {
-    const run = await this.run(ptm, task, owner, raw);
+  async process(ptm: ParserTaskModel, task: TaskInfo, owner: string): Promise<NodeOutcome> {
+    const run = await this.run(ptm, task, owner);
     if ('error' in run) throw run.error;
     return run.outcome;
   }
 
   /** Like {@link process}, but answers an interruption with its error and the lease state. @internal */
-  async run(ptm: ParserTaskModel, task: TaskInfo, owner: string, raw: string): Promise<NodeRun> {
+  async run(ptm: ParserTaskModel, task: TaskInfo, owner: string): Promise<NodeRun> {
     if (ptm.stepIdx >= this.module.steps.length) {
       return {
         error: new ConfigError(
@@ -148,7 +143,7 @@ export class ModuleProcessorWithChain {
       this.#host.telemetry.claim(CLAIM_NAMES[claim.code]);
       if (claim.code !== ClaimCode.EXECUTE) {
         leaseHeld = false;
-        return { outcome: await this.#notClaimed(ptm, raw, claim) };
+        return { outcome: this.#notClaimed(ptm, claim) };
       }
       return { outcome: await this.#execute(ptm, task, owner, claim.version) };
     } catch (error) {
@@ -157,7 +152,7 @@ export class ModuleProcessorWithChain {
   }
 
   /** A claim that is not EXECUTE ends the message: say why. */
-  async #notClaimed(ptm: ParserTaskModel, raw: string, claim: ClaimResult): Promise<NodeOutcome> {
+  #notClaimed(ptm: ParserTaskModel, claim: ClaimResult): NodeOutcome {
     const rt = this.#host;
     const fields = this.#fields(ptm);
     switch (claim.code) {

@@ -4,7 +4,7 @@
  * {@link writeLog}, the one function that calls the logger.
  */
 import { Emitter } from '../../internal/emitter.js';
-import type { LogFields, Logger } from '../../observe/logger.js';
+import type { LogFields, LogLevel, Logger } from '../../observe/logger.js';
 import { MetricName as M } from '../../observe/metric-names.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import type {
@@ -15,8 +15,7 @@ import type {
   ChainItem,
 } from './types.js';
 
-/** A log level the engine writes at. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type { LogLevel } from '../../observe/logger.js';
 
 /**
  * Writes one log line. The only place the engine calls its logger: a change of the logger's
@@ -29,7 +28,7 @@ export function writeLog(
   fields: LogFields,
 ): void {
   try {
-    logger[level](message, fields);
+    logger[level](fields, message);
   } catch {
     // a broken logger never breaks the engine
   }

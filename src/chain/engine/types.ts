@@ -12,7 +12,7 @@ import type { ChainErrorInfo, JsonObject, JsonValue } from '../messages.js';
 import type { ChainRequest, DownloadResult, ModuleDefinition, TaskInfo } from '../module.js';
 import type { NodeEventId } from '../node-id.js';
 import type { ChainQueue } from '../queue.js';
-import type { ChainStateStore } from '../state/index.js';
+import type { ChainStateStore, RunNodeCounts } from '../state/index.js';
 
 /** Fetches one request. Throw (or return a 408/429/5xx status) to signal a failure. */
 export type Downloader = (
@@ -377,17 +377,6 @@ export interface ChainEngineStats {
   skipped: Record<string, number>;
 }
 
-/** Node counters of a run or of one of its modules. */
-export interface RunNodeCounts {
-  /** Created and not claimed yet (including retries waiting to be due). */
-  queued: number;
-  /** Claimed and not finished, or failed with the failure not decided yet (retry or give up). */
-  running: number;
-  /** Committed. */
-  done: number;
-  /** Failed for good (given up, or stopped by a threshold). */
-  failed: number;
-}
 
 /**
  * A run as every process sharing the store sees it (`engine.runStatus(runId)`): one read of the

@@ -29,7 +29,7 @@ describeRedis('dead letters and metrics on Redis Stream queues', () => {
     const logger = {
       debug() {},
       info() {},
-      warn(message: string) {
+      warn(_fields: unknown, message: string) {
         warnings.push(message);
       },
       error() {},

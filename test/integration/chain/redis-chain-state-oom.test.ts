@@ -43,7 +43,7 @@ async function refusal(p: Promise<unknown>): Promise<unknown> {
 
 // under CI a missing redis-server fails in startRedisServer; elsewhere the test is skipped
 describe.skipIf(!CI && redisServerBinary() === null)('RedisChainState out of memory', () => {
-  it('refuses a writing transition with a retryable SCRIPT_FAILED and writes nothing of it', async () => {
+  it('refuses a writing transition with a retryable BACKEND_OUT_OF_MEMORY and writes nothing of it', async () => {
     const server = await startRedisServer();
     const admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
     const backend = new RedisBackend({ redis: server.url, keyPrefix: PREFIX });
@@ -155,7 +155,7 @@ describe.skipIf(!CI && redisServerBinary() === null)('RedisChainState out of mem
       };
       const error = await refusal(state.commitSuccess(commit));
       expect(isMocraError(error), String(error)).toBe(true);
-      expect(error).toMatchObject({ code: ErrorCode.SCRIPT_FAILED, retryable: true });
+      expect(error).toMatchObject({ code: ErrorCode.BACKEND_OUT_OF_MEMORY, retryable: true });
       expect(String((error as Error).message)).toMatch(/OOM/);
 
       // ...and nothing of it was written

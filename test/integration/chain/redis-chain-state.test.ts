@@ -10,7 +10,7 @@ if (redisUrl()) {
     const clock = new ManualClock(1_000_000);
     const backend = new RedisBackend({
       redis: redisUrl()!,
-      keyPrefix: `mocra-test:${randomBytes(6).toString('hex')}:`,
+      keyPrefix: `mocra-test-${randomBytes(6).toString('hex')}:`,
     });
     await backend.connect();
     return {

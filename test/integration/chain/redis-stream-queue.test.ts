@@ -3,7 +3,7 @@ import {
   RedisStreamQueue,
   type RedisStreamQueueOptions,
 } from '../../../src/chain/redis-stream-queue.js';
-import { QueueFullError, TaskCancelledError } from '../../../src/errors.js';
+import { ClosedError, QueueFullError, TaskCancelledError } from '../../../src/errors.js';
 import { InMemoryMetrics } from '../../../src/observe/metrics.js';
 import { describeRedis, useRedis } from '../../helpers/redis.js';
 
@@ -156,7 +156,7 @@ describeRedis('RedisStreamQueue', () => {
     q.close();
     expect(await waiting).toBeNull();
     expect(await q.receive()).toBeNull();
-    await expect(q.push({ n: 1 })).rejects.toBeInstanceOf(QueueFullError);
+    await expect(q.push({ n: 1 })).rejects.toBeInstanceOf(ClosedError);
   });
 
   it('validates options', () => {

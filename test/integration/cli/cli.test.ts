@@ -44,7 +44,7 @@ function mocra(...args: string[]): Promise<Result> {
 
 describeRedis('mocra command line', () => {
   const url = redisUrl()!;
-  const prefix = `mocra-cli:${randomBytes(4).toString('hex')}:`;
+  const prefix = `mocra-cli-${randomBytes(4).toString('hex')}:`;
   let store: RedisBackend;
   let client: Redis;
   let queues: RedisStreamQueues;

@@ -104,7 +104,7 @@ afterAll(async () => {
 
 describeCluster('chain engine on a Redis Cluster', () => {
   it('RedisStreamQueue on a Cluster client: delivery, release, dead letters, reclaim and shutdown, all on the stream key', async () => {
-    const prefix = `mocra-test:${randomBytes(6).toString('hex')}:`;
+    const prefix = `mocra-test-${randomBytes(6).toString('hex')}:`;
     const metrics = new InMemoryMetrics();
     const make = (consumer: string, claimIdleMs = 60_000): RedisStreamQueue<number> =>
       new RedisStreamQueue<number>({
@@ -163,12 +163,12 @@ describeCluster('chain engine on a Redis Cluster', () => {
 
   it('crawls the test site with state and Stream queues on the cluster: every product exactly once, no CROSSSLOT, no dead letter', async () => {
     const started = Date.now();
-    const prefix = `mocra-test:${randomBytes(6).toString('hex')}:`;
+    const prefix = `mocra-test-${randomBytes(6).toString('hex')}:`;
     const seeds = cluster!.nodes.map((n) => ({ host: n.host, port: n.port }));
     const items: ChainItem[] = [];
     const problems: string[] = [];
     const logger = (name: string): Logger => {
-      const note = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+      const note = (level: string) => (fields: Record<string, unknown>, message: string) => {
         const line = `${name} ${level}: ${message} ${JSON.stringify(fields ?? {})}`;
         if (/CROSSSLOT|MOVED|ASK|CLUSTERDOWN|TRYAGAIN/.test(line)) problems.push(line);
         if (level === 'error') problems.push(line);

@@ -47,7 +47,7 @@ function seeds(): { host: string; port: number }[] {
   return cluster.nodes.map((n) => ({ host: n.host, port: n.port }));
 }
 
-const uniquePrefix = () => `mocra-test:${randomBytes(6).toString('hex')}:`;
+const uniquePrefix = () => `mocra-test-${randomBytes(6).toString('hex')}:`;
 
 async function clear(backend: RedisBackend): Promise<void> {
   for await (const key of backend.scan('')) await backend.del(key);

@@ -10,7 +10,7 @@ import { startRedisServer } from '../../helpers/redis-server.js';
 
 if (redisUrl()) {
   runCacheServiceConformance('RedisBackend', async () => {
-    const keyPrefix = `mocra-test:${randomBytes(6).toString('hex')}:`;
+    const keyPrefix = `mocra-test-${randomBytes(6).toString('hex')}:`;
     const service = new RedisBackend({ redis: redisUrl()!, keyPrefix });
     await service.connect();
     return {

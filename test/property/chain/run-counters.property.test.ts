@@ -139,7 +139,7 @@ describe('run counters: LocalChainState and RedisChainState against a ledger', (
         if (url) {
           redis = new RedisBackend({
             redis: url,
-            keyPrefix: `rc:${randomBytes(5).toString('hex')}:`,
+            keyPrefix: `rc-${randomBytes(5).toString('hex')}:`,
           });
           await redis.connect();
           impls.push([

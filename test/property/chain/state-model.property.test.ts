@@ -1142,7 +1142,7 @@ const NUM_RUNS = Number(process.env.MOCRA_MODEL_RUNS ?? 800);
 
 describe('chain state machine: model vs LocalChainState vs RedisChainState', () => {
   let redis: RedisBackend | null = null;
-  const testPrefix = `mocra-test:${randomBytes(6).toString('hex')}:`;
+  const testPrefix = `mocra-test-${randomBytes(6).toString('hex')}:`;
   let runSeq = 0;
 
   beforeAll(async () => {

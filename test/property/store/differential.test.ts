@@ -106,7 +106,7 @@ describeRedis('CacheService differential model test (LocalBackend vs Redis)', ()
   beforeAll(async () => {
     redis = new RedisBackend({
       redis: redisUrl()!,
-      keyPrefix: `mocra-test:${randomBytes(6).toString('hex')}:`,
+      keyPrefix: `mocra-test-${randomBytes(6).toString('hex')}:`,
     });
     await redis.connect();
   });

@@ -54,6 +54,43 @@ describe('PluginCache', () => {
     expect(cache.stats()).toMatchObject({ evictions: 1, size: 3 });
   });
 
+  it('with the default (coarse) clock, entries still expire in real time', async () => {
+    const cache = new PluginCache<string>({ ttlMs: 5, ttiMs: 1_000 });
+    cache.set('p', 'k', 'v');
+    expect(cache.get('p', 'k')).toBe('v');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(cache.get('p', 'k')).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 1, expirations: 1 });
+  });
+
+  it('keeps a plugin whose only entry was pushed out by its own new entry', () => {
+    const { cache } = setup({ maxEntries: 1 });
+    cache.set('p', 'a', '1');
+    cache.set('p', 'b', '2'); // evicts a, the plugin's last entry, to make room for b
+    expect(cache.get('p', 'b')).toBe('2');
+    cache.set('q', 'c', '3');
+    expect(cache.get('p', 'b')).toBeUndefined();
+    expect(cache.get('q', 'c')).toBe('3');
+    expect(cache.invalidatePlugin('p')).toBe(0);
+    expect(cache.invalidatePlugin('q')).toBe(1);
+    cache.set('p', 'd', '4');
+    expect(cache.get('p', 'd')).toBe('4');
+    expect(cache.stats()).toMatchObject({ evictions: 2, size: 1 });
+  });
+
+  it('reuses the slots of removed entries and grows past its first block', () => {
+    const { cache } = setup({ maxEntries: 200 });
+    for (let i = 0; i < 200; i++) cache.set('p', i, `v${i}`);
+    for (let i = 0; i < 100; i++) cache.invalidate('p', i);
+    for (let i = 200; i < 300; i++) cache.set('q', i, `v${i}`);
+    expect(cache.stats()).toMatchObject({ size: 200, evictions: 0 });
+    for (let i = 100; i < 200; i++) expect(cache.get('p', i)).toBe(`v${i}`);
+    for (let i = 200; i < 300; i++) expect(cache.get('q', i)).toBe(`v${i}`);
+    cache.set('r', 'new', 'x'); // the least recent is p's 100
+    expect(cache.get('p', 100)).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ size: 200, evictions: 1 });
+  });
+
   it('singleflight: concurrent misses share one computation', async () => {
     const { cache } = setup();
     const gate = deferred<string>();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ClosedError,
   ConfigError,
   createChainEngine,
   defineModule,
@@ -117,10 +118,10 @@ describe('chain engine behaviour (fake downloader)', () => {
   it('logs every node with its chain fields and never logs login info', async () => {
     const lines: { level: string; message: string; fields: LogFields }[] = [];
     const logger: Logger = {
-      debug: (message, fields = {}) => lines.push({ level: 'debug', message, fields }),
-      info: (message, fields = {}) => lines.push({ level: 'info', message, fields }),
-      warn: (message, fields = {}) => lines.push({ level: 'warn', message, fields }),
-      error: (message, fields = {}) => lines.push({ level: 'error', message, fields }),
+      debug: (fields, message) => lines.push({ level: 'debug', message, fields }),
+      info: (fields, message) => lines.push({ level: 'info', message, fields }),
+      warn: (fields, message) => lines.push({ level: 'warn', message, fields }),
+      error: (fields, message) => lines.push({ level: 'error', message, fields }),
     };
     const seenLogin: unknown[] = [];
     const module = defineModule({
@@ -258,7 +259,7 @@ describe('chain engine behaviour (fake downloader)', () => {
     expect(errors).toHaveLength(0);
     await expect(
       engine.submit({ taskId: 'u', account: 'a', platform: 'p', modules: ['m'] }),
-    ).rejects.toBeInstanceOf(ConfigError);
+    ).rejects.toBeInstanceOf(ClosedError);
   });
 
   it('isolates a throwing event listener', async () => {

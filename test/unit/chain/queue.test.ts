@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryQueue } from '../../../src/chain/queue.js';
-import { QueueFullError, TaskCancelledError } from '../../../src/errors.js';
+import { ClosedError, QueueFullError, TaskCancelledError } from '../../../src/errors.js';
 import { InMemoryMetrics } from '../../../src/observe/metrics.js';
 
 describe('MemoryQueue', () => {
@@ -89,7 +89,7 @@ describe('MemoryQueue', () => {
     await q.push(1);
     const waiting = q.push(2);
     q.close();
-    await expect(waiting).rejects.toBeInstanceOf(QueueFullError);
+    await expect(waiting).rejects.toBeInstanceOf(ClosedError);
     await expect(q.push(3)).rejects.toThrow(/closed/);
     expect(q.tryPush(4)).toBe(false);
     expect((await q.receive())!.message).toBe(1);

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, isConfigError } from '../../../src/errors.js';
 import { ManualClock } from '../../../src/internal/clock.js';
+import { DRAIN_BATCH, DRAIN_PASS_MS, DRAIN_STEP_MS } from '../../../src/rate-limit/local-store.js';
 import { RateLimiter } from '../../../src/rate-limit/index.js';
 import type { CacheService } from '../../../src/store/types.js';
 
@@ -242,6 +243,37 @@ describe('RateLimiter.tryAcquire (GCRA, fake clock)', () => {
     // kept: keys whose bucket is not yet full (100 ms) or has been full for under a second,
     // about 1,100 of them; the sweep lags by a bounded amount
     expect(l.stats().trackedKeys).toBeLessThan(3_000);
+  });
+
+  describe('after a burst, with no call following', () => {
+    afterEach(() => void vi.useRealTimers());
+
+    it('drains idle keys on a timer, a bounded batch per tick, keeping live ones', () => {
+      vi.useFakeTimers();
+      const clock = new ManualClock(0);
+      const l = new RateLimiter({ clock, global: false, perKey: { rate: 10, burst: 10 } });
+      const KEYS = 100_000;
+      for (let i = 0; i < KEYS; i++) void l.tryAcquire(`burst-${i}`);
+      expect(l.stats().trackedKeys).toBe(KEYS);
+      // each bucket is full 100 ms later; a second after that it may go
+      clock.advance(1_100);
+      void l.tryAcquire('live'); // a bucket still in use
+      const before = l.stats().trackedKeys;
+      vi.advanceTimersByTime(DRAIN_PASS_MS);
+      // one tick: at most one batch inspected
+      expect(before - l.stats().trackedKeys).toBeGreaterThan(0);
+      expect(before - l.stats().trackedKeys).toBeLessThanOrEqual(DRAIN_BATCH);
+      vi.advanceTimersByTime(DRAIN_STEP_MS);
+      expect(before - l.stats().trackedKeys).toBeLessThanOrEqual(2 * DRAIN_BATCH);
+      // the rest of the pass, a tick per DRAIN_STEP_MS
+      vi.advanceTimersByTime(Math.ceil(KEYS / DRAIN_BATCH) * DRAIN_STEP_MS);
+      expect(l.stats().trackedKeys).toBe(1);
+      // the live key goes once it has been full for a second, and then no timer is left
+      clock.advance(1_100);
+      vi.advanceTimersByTime(DRAIN_PASS_MS);
+      expect(l.stats().trackedKeys).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+    });
   });
 
   it('counts allowed and throttled decisions', async () => {

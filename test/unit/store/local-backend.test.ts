@@ -30,6 +30,28 @@ describe('LocalBackend specifics', () => {
     expect(store.get('forever')).toBe('v');
   });
 
+  it('an overwrite replaces the TTL both ways and the value of another type', async () => {
+    const clock = new ManualClock(0);
+    const backend = new LocalBackend({ clock, sweepIntervalMs: 0 });
+    await backend.set('a', '1', { ttlMs: 10 });
+    await backend.set('a', '2'); // drops the TTL
+    await backend.set('b', '1');
+    await backend.set('b', '2', { ttlMs: 10 }); // gains one
+    await backend.zadd('z', 1, 'm');
+    await backend.set('z', 'now a string');
+    expect(await backend.ttl('a')).toBe(-1);
+    expect(await backend.ttl('b')).toBe(10);
+    clock.advance(10);
+    expect(backend.store.sweep()).toBe(1);
+    expect(await backend.get('a')).toBe('2');
+    expect(await backend.get('b')).toBeNull();
+    expect(await backend.get('z')).toBe('now a string');
+    await expect(backend.set('a', 2 as unknown as string)).rejects.toThrow(/value/);
+    await backend.close();
+    await expect(backend.set('a', 'x')).rejects.toThrow(/closed/);
+    await expect(backend.get('a')).rejects.toThrow(/closed/);
+  });
+
   it('the periodic sweep timer runs and is unref’d', async () => {
     const backend = new LocalBackend({ sweepIntervalMs: 5 });
     backend.store.set('x', 'v', 1);
@@ -51,7 +73,7 @@ describe('LocalBackend specifics', () => {
     const lines: unknown[] = [];
     const logger = {
       debug() {},
-      info: (m: string, f?: unknown) => lines.push([m, f]),
+      info: (f: unknown, m: string) => lines.push([m, f]),
       warn() {},
       error() {},
     };

@@ -15,7 +15,7 @@ function recorder(): { logger: Logger; warnings: string[] } {
     logger: {
       debug: noop,
       info: noop,
-      warn: (message: string) => {
+      warn: (_fields: unknown, message: string) => {
         warnings.push(message);
       },
       error: noop,

@@ -218,7 +218,7 @@ describe('engine telemetry with real prom-client', () => {
     const logger = {
       debug() {},
       info() {},
-      warn(message: string) {
+      warn(_fields: unknown, message: string) {
         warnings.push(message);
       },
       error() {},

@@ -1,0 +1,190 @@
+/**
+ * The Redis Stream commands of {@link RedisStreamQueue} that need no queue state: the consumer
+ * group, the reading connection, the dead-letter stream, and the entry encoding.
+ * @internal
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { keySlot } from '../store/key-slot.js';
+
+/** A dead-lettered entry as read back by `RedisStreamQueue.deadLetters`. */
+export interface DeadLetter {
+  /** Id in the dead-letter stream. */
+  id: string;
+  /** Why the entry was dead-lettered. */
+  reason: string;
+  /** The original payload. */
+  payload: string;
+  /** The original entry id. */
+  originalId: string;
+  /** Deliveries before it was dead-lettered. */
+  deliveries: number;
+}
+
+/** A stream entry as read: its id, its fields and how often this read counts as delivered. */
+export interface RawEntry {
+  id: string;
+  fields: string[];
+  deliveries: number;
+}
+
+/** Whether `client` is an ioredis `Cluster`. */
+export function isCluster(client: Redis | Cluster): client is Cluster {
+  return (client as { isCluster?: unknown }).isCluster === true;
+}
+
+/** An entry's fields as a record (`p`: payload, `d`: deliveries before it was re-added). */
+export function toRecord(fields: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
+  return out;
+}
+
+/** Deliveries an entry had before this read. */
+export function priorDeliveries(entry: RawEntry): number {
+  return Number(toRecord(entry.fields).d ?? 0) + entry.deliveries - 1;
+}
+
+/**
+ * XGROUP on the stream `key`. XGROUP names its key after a subcommand, so an ioredis `Cluster`
+ * does not route it by key: it goes to a random master and relies on the MOVED reply, which was
+ * seen to fail with "Connection is closed." among the first commands of a new `Cluster` client
+ * (ioredis 5). On a cluster it is sent to the master that owns the stream's slot instead (and
+ * through the cluster client after all when that master answers MOVED or ASK: the slot has
+ * moved).
+ */
+export async function xgroup(
+  client: Redis | Cluster,
+  key: string,
+  ...args: [string, string, ...string[]]
+): Promise<unknown> {
+  if (!isCluster(client)) return client.call('XGROUP', ...args);
+  const owner = client.slots[keySlot(key)]?.[0];
+  const node = client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
+  if (!node) return client.call('XGROUP', ...args);
+  try {
+    return await node.call('XGROUP', ...args);
+  } catch (error) {
+    if (/^(MOVED|ASK) /.test((error as Error).message)) return client.call('XGROUP', ...args);
+    throw error;
+  }
+}
+
+/**
+ * The connection of the blocking reads: a duplicate of the client (a `Cluster` duplicates into
+ * a `Cluster` of its own connections), connected before its first read so that a client made
+ * with `enableOfflineQueue: false` works too.
+ */
+export async function openReader(client: Redis | Cluster): Promise<Redis | Cluster> {
+  const reader = isCluster(client)
+    ? client.duplicate([], { lazyConnect: true })
+    : client.duplicate({ lazyConnect: true });
+  reader.on('error', () => {}); // failures reach the read that meets them
+  try {
+    await reader.connect();
+  } catch (error) {
+    reader.disconnect();
+    throw error;
+  }
+  return reader;
+}
+
+/** Adds one entry to a dead-letter stream; `originalId` is '' for a message never delivered. */
+export function appendDeadLetter(
+  client: Redis | Cluster,
+  deadLetterKey: string,
+  reason: string,
+  payload: string,
+  originalId: string,
+  deliveries: number,
+): Promise<string | null> {
+  return client.xadd(
+    deadLetterKey,
+    '*',
+    'reason',
+    reason,
+    'payload',
+    payload,
+    'originalId',
+    originalId,
+    'deliveries',
+    String(deliveries),
+  );
+}
+
+/** The oldest `count` entries of a dead-letter stream. */
+export async function readDeadLetters(
+  client: Redis | Cluster,
+  deadLetterKey: string,
+  count: number,
+): Promise<DeadLetter[]> {
+  const rows = await client.xrange(deadLetterKey, '-', '+', 'COUNT', count);
+  return rows.map(([id, fields]) => {
+    const f = toRecord(fields);
+    return {
+      id,
+      reason: f.reason ?? '',
+      payload: f.payload ?? '',
+      originalId: f.originalId ?? '',
+      deliveries: Number(f.deliveries ?? 0),
+    };
+  });
+}
+
+/** Where a queue's entries live: its client, its stream and its consumer group. */
+export interface StreamPlace {
+  client: Redis | Cluster;
+  key: string;
+  group: string;
+}
+
+/** Acknowledges and deletes an entry, in one MULTI on the stream's key. */
+export async function removeEntry(place: StreamPlace, id: string): Promise<void> {
+  await place.client.multi().xack(place.key, place.group, id).xdel(place.key, id).exec();
+}
+
+/** Re-adds an entry with `deliveries` carried along and removes the old one, in one MULTI. */
+export async function requeueEntry(
+  place: StreamPlace,
+  entry: RawEntry,
+  deliveries: number,
+): Promise<void> {
+  const f = toRecord(entry.fields);
+  await place.client
+    .multi()
+    .xadd(place.key, '*', 'p', f.p ?? '', 'd', String(deliveries))
+    .xack(place.key, place.group, entry.id)
+    .xdel(place.key, entry.id)
+    .exec();
+}
+
+/**
+ * Takes over up to `count` deliveries idle for `idleMs` (XAUTOCLAIM) for `consumer`, each with
+ * its delivery count; entries deleted meanwhile are acknowledged. `call` runs every command
+ * (bounded and classified by the queue).
+ */
+export async function claimIdle(
+  place: StreamPlace,
+  consumer: string,
+  idleMs: number,
+  count: number,
+  call: <R>(fn: () => Promise<R>) => Promise<R>,
+): Promise<RawEntry[]> {
+  const { client, key, group } = place;
+  const reply = (await call(() =>
+    client.xautoclaim(key, group, consumer, idleMs, '0-0', 'COUNT', count),
+  )) as [string, [string, string[] | null][], string[]?];
+  const rows = reply[1].filter((r): r is [string, string[]] => Array.isArray(r[1]));
+  const deleted = reply[2] ?? [];
+  if (deleted.length > 0) await call(() => client.xack(key, group, ...deleted));
+  const out: RawEntry[] = [];
+  for (const [id, fields] of rows) {
+    const pending = (await call(() => client.xpending(key, group, id, id, 1))) as [
+      string,
+      string,
+      number,
+      number,
+    ][];
+    out.push({ id, fields, deliveries: pending[0]?.[3] ?? 1 });
+  }
+  return out;
+}
