@@ -377,7 +377,6 @@ export interface ChainEngineStats {
   skipped: Record<string, number>;
 }
 
-
 /**
  * A run as every process sharing the store sees it (`engine.runStatus(runId)`): one read of the
  * record the state transitions keep. A run is **done** when no node of it is queued or running

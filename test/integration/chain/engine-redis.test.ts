@@ -16,7 +16,7 @@ import { redisUrl } from '../../helpers/redis.js';
 async function redisFixture() {
   const store = new RedisBackend({
     redis: redisUrl()!,
-    keyPrefix: `mocra-test-${randomBytes(6).toString("hex")}:`,
+    keyPrefix: `mocra-test-${randomBytes(6).toString('hex')}:`,
   });
   await store.connect();
   return {
