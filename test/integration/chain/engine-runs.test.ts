@@ -256,8 +256,8 @@ runOnBothStores((s) => {
       modules: ['faulty'],
     });
     await someStarted;
-    cancelled = true;
     await e.cancelRun(runId);
+    cancelled = true;
     await e.cancelRun(runId); // idempotent
     const status = await e.waitForRun(runId, { timeoutMs: 5_000 });
     expect(status.state).toBe('cancelled');
@@ -461,8 +461,9 @@ describeRedis('cancel across engines', () => {
     await a.start();
     await b.start();
     await someStarted;
-    cancelled = true;
     await a.cancelRun(runId);
+    // a claim that starts from here on runs after the cancel: it must not execute
+    cancelled = true;
     expect((await b.waitForRun(runId, { timeoutMs: 5_000 })).state).toBe('cancelled');
     // let both engines drain what they had read
     await new Promise((r) => setTimeout(r, 300));
