@@ -144,6 +144,7 @@ runOnBothStores((s) => {
     });
     expect(final.finishedAt).toBeGreaterThanOrEqual(final.startedAt);
     expect(await e.runStatus(runId)).toEqual(final);
+    await e.close();
     await store.close();
   });
 
@@ -181,6 +182,7 @@ runOnBothStores((s) => {
     const error = await e.runStatus('no-such-run').catch((err: unknown) => err);
     expect(isMocraError(error, 'RUN_NOT_FOUND')).toBe(true);
     await expect(e.waitForRun('no-such-run')).rejects.toMatchObject({ code: 'RUN_NOT_FOUND' });
+    await e.close();
     await store.close();
   });
 
