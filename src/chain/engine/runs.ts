@@ -3,7 +3,12 @@
  * run to finish from any process, cancelling it, the per-run abort signals of the nodes in
  * flight here, and the clean-up of a run once a transition of this process finished it.
  */
-import { RunNotFoundError, TaskCancelledError, TaskTimeoutError } from '../../errors.js';
+import {
+  RunNotFoundError,
+  TaskCancelledError,
+  TaskTimeoutError,
+  isMocraError,
+} from '../../errors.js';
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { CacheService } from '../../store/types.js';
 import { RunCancelCode, type ChainStateStore, type RunSnapshot } from '../state/index.js';
@@ -88,10 +93,20 @@ export class RunRegistry {
   async #indexed(taskId: string, runId: string): Promise<void> {
     const { store, keys, stateTtlMs } = this.#o;
     const until = Date.now() + stateTtlMs;
-    await Promise.all([
-      store.set(keys.runIndex(runId), taskId, { ttlMs: stateTtlMs }),
-      store.zadd(keys.runs(), until, runId),
-    ]);
+    // two deployment-wide keys, on any cluster node: a connection still opening answers
+    // BACKEND_UNAVAILABLE (retryable): both writes are idempotent, try them again (bounded)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await Promise.all([
+          store.set(keys.runIndex(runId), taskId, { ttlMs: stateTtlMs }),
+          store.zadd(keys.runs(), until, runId),
+        ]);
+        return;
+      } catch (error) {
+        if (attempt >= 5 || !isMocraError(error) || !error.retryable) throw error;
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
   }
 
   /** The task of a run, from its index entry. */
