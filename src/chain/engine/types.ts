@@ -455,10 +455,24 @@ export interface RunStatus {
   items: number;
   /** Failures recorded (each failed attempt of a node once). */
   errors: number;
-  /** Per module: its state ('running', 'done', 'terminated' or 'skipped') and counters. */
-  modules: Record<string, { state: string; nodes: RunNodeCounts; items: number; errors: number }>;
-  /** When it started, last changed, and finished (ms since the epoch, the store's clock). */
+  /** Per module: its state and counters. */
+  modules: Record<
+    string,
+    {
+      /** 'running', 'done', 'terminated' or 'skipped'. */
+      state: string;
+      /** The module's nodes. */
+      nodes: RunNodeCounts;
+      /** Items the module's nodes committed. */
+      items: number;
+      /** Failures recorded in the module. */
+      errors: number;
+    }
+  >;
+  /** When it started (ms since the epoch, the store's clock). */
   startedAt: number;
+  /** When it last changed (ms since the epoch, the store's clock). */
   updatedAt: number;
+  /** When it finished (ms since the epoch, the store's clock); absent while running. */
   finishedAt?: number;
 }

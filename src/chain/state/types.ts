@@ -339,9 +339,11 @@ export interface RunSnapshot {
   modules: Record<string, RunModuleSnapshot>;
   /** Items committed and not yet handed over by the outbox relay. */
   itemsPending: number;
-  /** When it started, finished, and last changed (ms since the epoch, store time). */
+  /** When it started (ms since the epoch, store time). */
   startedAt: number;
+  /** When it last changed (ms since the epoch, store time). */
   updatedAt: number;
+  /** When it finished (ms since the epoch, store time); absent while running. */
   finishedAt?: number;
 }
 
