@@ -36,7 +36,13 @@ import { createRedisStreamQueues } from '../stream-queues.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
 import { fetchDownloader } from './download.js';
 import { writeLog } from './telemetry.js';
-import type { ChainEngineOptions, ChainQueues, Downloader } from './types.js';
+import type {
+  ChainEngineOptions,
+  ChainQueues,
+  Downloader,
+  ItemRetryOptions,
+  NodeRetryOptions,
+} from './types.js';
 
 /** The name errors of the engine's options start with. */
 export const W = 'createChainEngine';
@@ -341,12 +347,7 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
           maxDelayMs: 5000,
           ...(o.downloadRetry as RetryPolicyOptions | undefined),
         });
-  const nr = readOptions(
-    W,
-    o.nodeRetry,
-    ['maxRetries', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'],
-    'nodeRetry',
-  );
+  const nr = readRetryOptions(o.nodeRetry, 'nodeRetry');
   const maxNodeRetries = optionalNumber(W, 'nodeRetry.maxRetries', nr.maxRetries, 3, int(0));
   const nodeRetry = new RetryPolicy({
     maxRetries: maxNodeRetries,
@@ -356,12 +357,7 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     jitter: nr.jitter ?? 0.2,
   });
 
-  const ir = readOptions(
-    W,
-    o.itemRetry,
-    ['maxRetries', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'],
-    'itemRetry',
-  );
+  const ir = readRetryOptions(o.itemRetry, 'itemRetry');
   const maxItemRetries = optionalNumber(W, 'itemRetry.maxRetries', ir.maxRetries, 5, int(0));
   const itemRetry = new RetryPolicy({
     maxRetries: maxItemRetries,
@@ -484,4 +480,17 @@ function warnOnce(logger: Logger, option: string, message: string): void {
   if (warned.has(option)) return;
   warned.add(option);
   writeLog(logger, 'warn', message, { option, decision: 'deprecated' });
+}
+
+/** The retry-policy fields of `nodeRetry` / `itemRetry` (unknown fields are refused). */
+function readRetryOptions<T extends NodeRetryOptions | ItemRetryOptions>(
+  value: T | undefined,
+  field: string,
+): Partial<T> {
+  return readOptions(
+    W,
+    value,
+    ['maxRetries', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'],
+    field,
+  );
 }
