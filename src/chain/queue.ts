@@ -7,8 +7,7 @@
  * refusal is counted as `queue_backpressure_total{queue, reason}`. Nothing is dropped silently.
  */
 import { ClosedError, QueueFullError } from '../errors.js';
-import { abortError, onAbort } from '../internal/abort.js';
-import { unrefTimeout } from '../internal/clock.js';
+import { abortError } from '../internal/abort.js';
 import { readOptions, optionalNumber, requireString } from '../internal/validate.js';
 import {
   closeWaiters,
@@ -16,6 +15,7 @@ import {
   receiveSignal,
   settleOnce,
   waitForDelivery,
+  waitForRoom,
   type ReceiveWaiter,
 } from './queue-waiters.js';
 import { MetricName } from '../observe/metric-names.js';
@@ -198,46 +198,16 @@ export class MemoryQueue<T> implements ChainQueue<T> {
       );
     }
     this.#count('full_wait');
-    return new Promise<void>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let dispose = (): void => {};
-      const waiter: ProducerWaiter<T> = {
-        message,
-        done: false,
-        resolve: () => {
-          if (timer) clearTimeout(timer);
-          dispose();
-          resolve();
-        },
-        reject: (error) => {
-          if (timer) clearTimeout(timer);
-          dispose();
-          reject(error);
-        },
-      };
-      const giveUp = (error: Error, reason: string): void => {
-        if (waiter.done) return;
-        waiter.done = true;
-        const index = this.#producers.indexOf(waiter);
-        if (index >= 0) this.#producers.splice(index, 1);
-        this.#count(reason);
-        waiter.reject(error);
-      };
-      if (Number.isFinite(maxWaitMs)) {
-        timer = unrefTimeout(
-          () =>
-            giveUp(
-              new QueueFullError(`queue ${this.name} stayed full for ${maxWaitMs} ms`, {
-                context: { key: this.name },
-              }),
-              'full_timeout',
-            ),
-          maxWaitMs,
-        );
-      }
-      dispose = onAbort(signal, () => giveUp(abortError(signal!), 'aborted'));
-      this.#producers.push(waiter);
-    });
+    return waitForRoom(
+      this.#producers,
+      { message },
+      {
+        queue: this.name,
+        maxWaitMs,
+        signal,
+        count: (reason) => this.#count(reason),
+      },
+    );
   }
 
   receive(options?: { signal?: AbortSignal }): Promise<Delivery<T> | null> {
