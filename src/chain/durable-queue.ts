@@ -18,7 +18,7 @@
  * Keys (under the store's prefix): `<keyPrefix>:queue:{<name>}:` + `seq`, `head`, `ready` (sorted set
  * by order), `lease` (sorted set by lease end), `m:<id>`, `dead`, `dl:<id>`.
  */
-import { ClosedError, QueueFullError } from '../errors.js';
+import { ClosedError } from '../errors.js';
 import { abortError } from '../internal/abort.js';
 import { unrefInterval } from '../internal/clock.js';
 import {
@@ -212,14 +212,6 @@ export class DurableQueue<T> implements ChainQueue<T> {
       return Promise.reject(error as Error);
     }
     const { signal, maxWaitMs = Infinity } = options;
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (maxWaitMs <= 0) {
-      this.#count('full_refused');
-      return Promise.reject(
-        new QueueFullError(`queue ${this.name} is full`, { context: { key: this.name } }),
-      );
-    }
-    this.#count('full_wait');
     return waitForRoom(
       this.#producers,
       { payload },

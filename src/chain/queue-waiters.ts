@@ -66,12 +66,14 @@ export interface RoomWait {
   /** Longest wait; Infinity waits until there is room, the signal aborts or the queue closes. */
   maxWaitMs: number;
   signal: AbortSignal | undefined;
-  /** Counts a back-pressure outcome (`full_timeout`, `aborted`). */
+  /** Counts a back-pressure outcome (`full_refused`, `full_wait`, `full_timeout`, `aborted`). */
   count: (reason: string) => void;
 }
 
 /**
- * Adds a producer waiter (`fields` plus the waiter's own) to `producers` and resolves when the
+ * A producer's wait for room in a full queue: rejects at once when `signal` has aborted, or with
+ * QueueFullError when `maxWaitMs` is 0 (counted `full_refused`). Otherwise (counted `full_wait`)
+ * adds a producer waiter (`fields` plus the waiter's own) to `producers` and resolves when the
  * queue serves it. After `maxWaitMs` it leaves the list and rejects with QueueFullError; when
  * `signal` aborts first, with the signal's reason.
  */
@@ -81,6 +83,14 @@ export function waitForRoom<W extends RoomWaiter>(
   wait: RoomWait,
 ): Promise<void> {
   const { queue, maxWaitMs, signal } = wait;
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  if (maxWaitMs <= 0) {
+    wait.count('full_refused');
+    return Promise.reject(
+      new QueueFullError(`queue ${queue} is full`, { context: { key: queue } }),
+    );
+  }
+  wait.count('full_wait');
   return new Promise<void>((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let dispose = (): void => {};

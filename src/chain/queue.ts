@@ -6,7 +6,7 @@
  * (FIFO) until there is room, its signal aborts, or `maxWaitMs` passes. Every wait and every
  * refusal is counted as `queue_backpressure_total{queue, reason}`. Nothing is dropped silently.
  */
-import { ClosedError, QueueFullError } from '../errors.js';
+import { ClosedError } from '../errors.js';
 import { abortError } from '../internal/abort.js';
 import { readOptions, optionalNumber, requireString } from '../internal/validate.js';
 import {
@@ -190,14 +190,6 @@ export class MemoryQueue<T> implements ChainQueue<T> {
       this.#enqueue({ id: String(this.#nextId++), message, deliveries: 0 });
       return Promise.resolve();
     }
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (maxWaitMs <= 0) {
-      this.#count('full_refused');
-      return Promise.reject(
-        new QueueFullError(`queue ${this.name} is full`, { context: { key: this.name } }),
-      );
-    }
-    this.#count('full_wait');
     return waitForRoom(
       this.#producers,
       { message },
