@@ -34,7 +34,7 @@ import { noopMetrics, type Metrics } from '../observe/metrics.js';
 import { DurableBackend } from '../store/durable/durable-backend.js';
 import type { DurableStore } from '../store/durable/durable-store.js';
 import type { ChainQueue, Delivery, PushOptions } from './queue.js';
-import { waitForDelivery, waitForRoom } from './queue-waiters.js';
+import { closeProducers, waitForDelivery, waitForRoom } from './queue-waiters.js';
 
 /** Options of {@link DurableQueue}. */
 export interface DurableQueueOptions<T> {
@@ -261,13 +261,7 @@ export class DurableQueue<T> implements ChainQueue<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const producer of this.#producers.splice(0)) {
-      producer.done = true;
-      this.#count('closed');
-      producer.reject(
-        new ClosedError(`queue ${this.name} was closed`, { context: { key: this.name } }),
-      );
-    }
+    closeProducers(this.#producers, this.name, (reason) => this.#count(reason));
     this.#serve();
   }
 

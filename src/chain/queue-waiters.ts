@@ -133,6 +133,19 @@ export function waitForRoom<W extends RoomWaiter>(
   });
 }
 
+/** Rejects every producer of `producers` with ClosedError, each counted `closed`. */
+export function closeProducers(
+  producers: RoomWaiter[],
+  queue: string,
+  count: (reason: string) => void,
+): void {
+  for (const producer of producers.splice(0)) {
+    producer.done = true;
+    count('closed');
+    producer.reject(new ClosedError(`queue ${queue} was closed`, { context: { key: queue } }));
+  }
+}
+
 /** Ends every waiter of `waiters` with null (the queue closed and is drained). */
 export function closeWaiters<T>(waiters: ReceiveWaiter<T>[]): void {
   for (const waiter of waiters.splice(0)) {

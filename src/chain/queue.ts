@@ -10,6 +10,7 @@ import { ClosedError } from '../errors.js';
 import { abortError } from '../internal/abort.js';
 import { readOptions, optionalNumber, requireString } from '../internal/validate.js';
 import {
+  closeProducers,
   closeWaiters,
   readPushOptions,
   receiveSignal,
@@ -219,13 +220,7 @@ export class MemoryQueue<T> implements ChainQueue<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const producer of this.#producers.splice(0)) {
-      producer.done = true;
-      this.#count('closed');
-      producer.reject(
-        new ClosedError(`queue ${this.name} was closed`, { context: { key: this.name } }),
-      );
-    }
+    closeProducers(this.#producers, this.name, (reason) => this.#count(reason));
     if (this.size() === 0) closeWaiters(this.#consumers);
   }
 
