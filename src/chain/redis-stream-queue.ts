@@ -33,9 +33,12 @@ import * as waiting from './queue-waiters.js';
 import {
   appendDeadLetter,
   claimIdle,
+  leaveGroupIfIdle,
+  moveToDeadLetters,
   openReader,
   priorDeliveries,
   readDeadLetters,
+  readNew,
   removeEntry,
   requeueEntry,
   toRecord,
@@ -273,24 +276,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     this.#opening = null;
     reader?.disconnect();
     if (this.#started !== null && this.#inFlight.size === 0) {
-      try {
-        const mine = (await this.#call(() =>
-          this.#client.xpending(this.#o.key, this.#o.group, '-', '+', 1, this.#o.consumer),
-        )) as unknown[];
-        if (mine.length === 0)
-          await this.#call(() =>
-            xgroup(
-              this.#client,
-              this.#o.key,
-              'DELCONSUMER',
-              this.#o.key,
-              this.#o.group,
-              this.#o.consumer,
-            ),
-          );
-      } catch {
-        // best effort: an idle consumer left in the group is harmless
-      }
+      await leaveGroupIfIdle(this.#place, this.#o.consumer, (fn) => this.#call(fn));
     }
   }
 
@@ -396,22 +382,16 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   }
 
   /** Copies an entry to the dead-letter stream, then acknowledges and deletes it. */
-  async #moveToDeadLetters(
-    id: string,
-    payload: string,
-    reason: string,
-    deliveries: number,
-  ): Promise<void> {
-    await appendDeadLetter(
-      this.#client,
+  #moveToDeadLetters(id: string, payload: string, reason: string, n: number): Promise<void> {
+    return moveToDeadLetters(
+      this.#place,
       this.#o.deadLetterKey,
       this.#bound,
-      reason,
-      payload,
       id,
-      deliveries,
+      payload,
+      reason,
+      n,
     );
-    await removeEntry(this.#place, id);
   }
 
   async #pump(): Promise<void> {
@@ -449,32 +429,18 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       if (claimed.length > 0) return claimed;
     }
     const reader = this.#reader ?? (await this.#openReader());
-    let reply: [string, [string, string[]][]][] | null;
+    const { blockMs } = this.#o;
     try {
-      reply = (await this.#deadline.run(
-        () =>
-          reader.xreadgroup(
-            'GROUP',
-            this.#o.group,
-            this.#o.consumer,
-            'COUNT',
-            wanted,
-            'BLOCK',
-            this.#o.blockMs,
-            'STREAMS',
-            this.#o.key,
-            '>',
-          ),
-        this.#o.blockMs,
-      )) as [string, [string, string[]][]][] | null;
+      return await this.#deadline.run(
+        () => readNew(reader, this.#place, this.#o.consumer, wanted, blockMs),
+        blockMs,
+      );
     } catch (error) {
       // a read that never answered leaves its connection unusable: the next read opens another
       if (this.#reader === reader) this.#reader = null;
       reader.disconnect();
       throw error;
     }
-    if (!reply) return [];
-    return reply.flatMap(([, rows]) => rows.map(([id, fields]) => ({ id, fields, deliveries: 1 })));
   }
 
   /** The connection of the blocking reads (see `openReader`), once per queue. */
