@@ -20,7 +20,9 @@
  * No peer library runs the same exactly-once step chain, so there is no peer row. For scale, the
  * last row is the same crawl written by hand with `fetch` and p-limit (same URLs, concurrency
  * 16, no state, no retries, no guarantees): on loopback the HTTP round trips dominate, and the
- * gap between it and the engine is what the engine's claims, commits and queues cost.
+ * gap between it and the engine is what the engine's claims, commits and queues cost. CPU: this
+ * process's CPU time per node for every row (the in-process site serves the same requests to
+ * each, so a row minus the hand-written one is the engine's own cost per node), and the ratio.
  * BENCH_ROUNDS and BENCH_CHAIN_PRODUCTS_PER_PAGE size it.
  *
  * Then bench/chain/pagination.ts runs (in a process of its own): a paginated crawl of unknown
@@ -229,15 +231,34 @@ async function handCrawl(): Promise<number> {
   return NODES;
 }
 
+const HAND = 'hand-written fetch crawl (reference)';
+
 const ms = (n: number): number => Number(n.toFixed(2));
+
+/** CPU time of this process (the in-process test site included) per contender, measured rounds. */
+const cpu = new Map<string, { us: number; nodes: number; calls: number }>();
+function withCpu(name: string, round: () => Promise<number>): () => Promise<number> {
+  return async () => {
+    const c = cpu.get(name) ?? { us: 0, nodes: 0, calls: 0 };
+    cpu.set(name, c);
+    const before = process.cpuUsage();
+    const nodes = await round();
+    const used = process.cpuUsage(before);
+    if (++c.calls > warmup) {
+      c.us += used.user + used.system;
+      c.nodes += nodes;
+    }
+    return nodes;
+  };
+}
 
 const loadStart = Number(loadavg()[0]!.toFixed(2));
 try {
   const result = await compareThroughput(
     `3-step crawl of the local site, ${NODES} nodes and ${DOWNLOADS} downloads per round`,
     [
-      ...variants.map((v) => ({ name: v.name, round: () => round(v) })),
-      { name: 'hand-written fetch crawl (reference)', round: handCrawl },
+      ...variants.map((v) => ({ name: v.name, round: withCpu(v.name, () => round(v)) })),
+      { name: HAND, round: withCpu(HAND, handCrawl) },
     ],
     { rounds, warmup },
   );
@@ -258,6 +279,25 @@ try {
     'load average (1 min) at end': Number(loadavg()[0]!.toFixed(2)),
     'downloads per round': DOWNLOADS,
   };
+  // CPU per node: the site runs in this process and serves the same requests to every row, so
+  // the difference between a row and the hand-written one is what the engine itself costs
+  const perNode = (name: string): number => {
+    const c = cpu.get(name)!;
+    return c.us / c.nodes;
+  };
+  const hand = perNode(HAND);
+  console.log('\nprocess CPU per node, µs (the in-process site included; measured rounds)');
+  for (const name of [...variants.map((v) => v.name), HAND]) {
+    const us = perNode(name);
+    const row = {
+      'CPU µs per node': Math.round(us),
+      'engine µs per node (minus the hand-written crawl)': Math.round(us - hand),
+      'vs the hand-written crawl': Number((us / hand).toFixed(2)),
+    };
+    console.log(`  ${name.padEnd(42)} ${JSON.stringify(row)}`);
+    notes[`CPU µs per node (site included), ${name}`] = row['CPU µs per node'];
+    notes[`CPU per node vs the hand-written crawl, ${name}`] = row['vs the hand-written crawl'];
+  }
   console.log('\nnode latency over the measured rounds (ms)');
   for (const [i, v] of variants.entries()) {
     const label = ['default concurrency', 'durable store', 'parser 32'][i]!;

@@ -21,6 +21,12 @@
  * (BENCH_DIST_CONCURRENCY, default 16 per process), so both sides have the same number of
  * processes and the same total concurrency.
  *
+ * Cost per node (mocra) or per job (BullMQ), over the measured rounds: Redis CPU (INFO cpu),
+ * Redis commands (INFO commandstats: the commands scripts run are counted too), Redis read
+ * events (INFO stats `total_reads_processed`, about one per client round trip), the CPU of the
+ * contender's worker processes (each answers a `usage` request with `process.cpuUsage()`), and
+ * the Redis-bound ceiling, 1 s ÷ Redis CPU per node.
+ *
  * For each worker count both sets of processes are started (untimed), their rounds
  * interleaved, then both are stopped. BENCH_ROUNDS (default 5), BENCH_DIST_WORKERS (default
  * "1,2,4"), BENCH_DIST_LISTS and BENCH_DIST_PER_LIST size it; BENCH_VERBOSE=1 prints each round.
@@ -77,6 +83,7 @@ interface WorkerMessage {
   items?: number;
   samples?: number[];
   error?: string;
+  cpuUs?: number;
 }
 
 /** Commit → onItem latency samples (ms) of the engine workers, by worker count. */
@@ -93,6 +100,8 @@ interface Child {
   stderr: string;
   ready: Promise<void>;
   exited: Promise<void>;
+  /** Answers of `usage` requests, in order. */
+  usageWaiters: ((cpuUs: number) => void)[];
 }
 
 /** Children of every kind alive right now (stopped in `finally` whatever happens). */
@@ -120,10 +129,12 @@ function startChild(name: string, env: Record<string, string>): Child {
       notReady = reject;
     }),
     exited: new Promise<void>((resolve) => proc.once('exit', () => resolve())),
+    usageWaiters: [],
   };
   proc.stderr!.on('data', (c: Buffer) => (child.stderr += c.toString()));
   proc.on('message', (m: WorkerMessage) => {
     if (m.type === 'ready') ready();
+    else if (m.type === 'usage') child.usageWaiters.shift()?.(m.cpuUs!);
     else if (m.type === 'latency') child.latency.push(...m.samples!);
     else if (m.type === 'progress') {
       child.progress = { nodes: m.nodes!, items: m.items! };
@@ -153,6 +164,20 @@ async function stopChild(child: Child): Promise<void> {
   else child.proc.kill('SIGTERM');
   await child.exited;
   clearTimeout(force);
+}
+
+/** The CPU time (µs) the children have used so far, asked of each over IPC. */
+async function childrenCpuUs(children: Child[]): Promise<number> {
+  const each = await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<number>((resolve) => {
+          c.usageWaiters.push(resolve);
+          c.proc.send({ type: 'usage' });
+        }),
+    ),
+  );
+  return each.reduce((a, b) => a + b, 0);
 }
 
 function total(children: Child[]): Progress {
@@ -195,23 +220,67 @@ async function unlinkMatching(client: Redis, pattern: string): Promise<void> {
 
 interface Contender {
   name: string;
+  /** Its worker processes (their CPU is measured per round). */
+  children: Child[];
   /** Runs one timed round; resolves with the operations done. */
   run: () => Promise<number>;
   /** Untimed clean-up after a round. */
   after?: () => Promise<void>;
 }
 
-/** Redis's own CPU seconds and the commands it has run so far (INFO cpu, commandstats). */
-async function redisUsage(admin: Redis): Promise<{ cpu: number; commands: number }> {
+/**
+ * Redis's own CPU seconds, the commands it has run (INFO commandstats: the commands scripts run
+ * are counted too) and the read events it has processed (INFO stats `total_reads_processed`:
+ * one per batch of bytes read from a client, i.e. about one per client round trip) so far.
+ */
+async function redisUsage(admin: Redis): Promise<{ cpu: number; commands: number; reads: number }> {
   const info = await admin.info('all');
   const num = (name: string): number => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
   let commands = 0;
   for (const m of info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) commands += Number(m[1]);
-  return { cpu: num('used_cpu_user') + num('used_cpu_sys'), commands };
+  return {
+    cpu: num('used_cpu_user') + num('used_cpu_sys'),
+    commands,
+    reads: num('total_reads_processed'),
+  };
 }
 
-/** Per contender, summed over the measured rounds: Redis CPU, Redis commands, operations. */
-const usage = new Map<string, { cpu: number; commands: number; ops: number }>();
+/** Summed over a contender's measured rounds. */
+interface Usage {
+  /** Redis CPU, s. */
+  cpu: number;
+  commands: number;
+  reads: number;
+  /** Its worker processes' CPU, µs. */
+  workerCpuUs: number;
+  ops: number;
+  seconds: number;
+}
+
+/** Per contender, summed over the measured rounds. */
+const usage = new Map<string, Usage>();
+
+/** One row of the per-node cost table. */
+interface CostRow {
+  'nodes or jobs/s': number;
+  'Redis CPU µs': number;
+  'Redis commands': number;
+  'read events': number;
+  'worker CPU µs': number;
+  'Redis-bound ceiling /s': number;
+}
+
+function costRow(u: Usage): CostRow {
+  const redisUs = (u.cpu / u.ops) * 1e6;
+  return {
+    'nodes or jobs/s': Math.round(u.ops / u.seconds),
+    'Redis CPU µs': Math.round(redisUs),
+    'Redis commands': Number((u.commands / u.ops).toFixed(1)),
+    'read events': Number((u.reads / u.ops).toFixed(2)),
+    'worker CPU µs': Math.round(u.workerCpuUs / u.ops),
+    'Redis-bound ceiling /s': Math.round(1e6 / redisUs),
+  };
+}
 
 async function measure(
   admin: Redis,
@@ -222,19 +291,31 @@ async function measure(
   for (let i = 0; i < warmup + rounds; i++) {
     for (const c of contenders) {
       globalThis.gc?.();
+      const cpuBefore = await childrenCpuUs(c.children);
       const before = await redisUsage(admin);
       const start = performance.now();
       const ops = await c.run();
       const seconds = (performance.now() - start) / 1000;
-      const after = await redisUsage(admin); // includes the INFO call itself: 1 command
+      const after = await redisUsage(admin); // includes the INFO call itself: 1 command, 1 read
+      const cpuAfter = await childrenCpuUs(c.children);
       await c.after?.();
       if (verbose) console.log(`  round ${i} ${c.name}: ${Math.round(ops / seconds)}/s`);
       if (i >= warmup) {
         samples.get(c.name)!.push(ops / seconds);
-        const u = usage.get(c.name) ?? { cpu: 0, commands: 0, ops: 0 };
+        const u = usage.get(c.name) ?? {
+          cpu: 0,
+          commands: 0,
+          reads: 0,
+          workerCpuUs: 0,
+          ops: 0,
+          seconds: 0,
+        };
         u.cpu += after.cpu - before.cpu;
         u.commands += after.commands - before.commands - 1;
+        u.reads += after.reads - before.reads - 1;
+        u.workerCpuUs += cpuAfter - cpuBefore;
         u.ops += ops;
+        u.seconds += seconds;
         usage.set(c.name, u);
       }
     }
@@ -317,6 +398,7 @@ async function main(): Promise<void> {
           [
             {
               name: `BullMQ@${bullmqVersion} (${workers} ${plural})`,
+              children: bulls,
               run: async () => {
                 const base = total(bulls).nodes;
                 const done = until('every BullMQ job completed', () => {
@@ -337,6 +419,7 @@ async function main(): Promise<void> {
             },
             {
               name: `mocra chain engine (${workers} ${plural})`,
+              children: engines,
               run: async () => {
                 const base = total(engines);
                 const taskId = `round-${taskNo++}`;
@@ -402,22 +485,21 @@ async function main(): Promise<void> {
         (bullRows.get(w)! / bullRows.get(first)!).toFixed(2),
       );
     }
-    const perOp: Record<string, string> = {};
-    for (const [name, u] of usage) {
-      perOp[name] =
-        `${(u.commands / u.ops).toFixed(1)} Redis commands (those run by scripts included) and ` +
-        `${((u.cpu / u.ops) * 1e6).toFixed(0)} µs of Redis CPU per node or job`;
-    }
+    const perOp: Record<string, CostRow> = {};
+    for (const [name, u] of usage) perOp[name] = costRow(u);
     const latency: Record<string, ReturnType<typeof latencySummary>> = {};
     for (const [w, samples] of itemLatency) latency[`${w} worker(s)`] = latencySummary(samples);
     console.log('\nitem latency, commit → onItem (ms):', latency);
-    console.log('Redis cost:', perOp);
+    console.log('\ncost per node (mocra) or job (BullMQ), measured rounds:');
+    console.table(perOp);
     console.log('mocra nodes/s ÷ BullMQ jobs/s:', ratios);
     console.log('scaling:', speedups);
     Object.assign(notes, {
       'mocra nodes/s ÷ BullMQ jobs/s': ratios,
       scaling: speedups,
-      'Redis cost (measured rounds)': perOp,
+      'cost per node or job (measured rounds)': perOp,
+      'cost columns':
+        'nodes or jobs/s over all measured rounds; Redis CPU (INFO cpu, user+sys), commands (INFO commandstats, the commands scripts run included) and read events (INFO stats total_reads_processed, ≈ client round trips) per node or job; worker CPU: the worker processes of that contender (process.cpuUsage); Redis-bound ceiling = 1 s ÷ Redis CPU per node or job',
       'item latency ms, commit (ModuleStepAdvanced) → onItem, all rounds of each worker count, in the committing process':
         latency,
       'load average at end (1 min)': loadavg()[0],

@@ -6,7 +6,8 @@
  * `{ type: 'progress', nodes, items }` (mocra: nodes committed and items received; bullmq: jobs
  * completed) at most every 10 ms while work happens, then after `stop` (mocra) `{ type: 'latency',
  * samples }` (ms from each node's commit to each of its items' onItem, in this process) and
- * `{ type: 'stopped' }`.
+ * `{ type: 'stopped' }`. Asked `{ type: 'usage' }`, it answers `{ type: 'usage', cpuUs }`: its
+ * own CPU time so far.
  * The parent sends `{ type: 'stop' }` to end it; it exits on its own if the parent goes away.
  */
 import { Worker as BullWorker } from 'bullmq';
@@ -108,6 +109,11 @@ const shutdown = (): Promise<void> =>
   })());
 process.on('message', (m: { type?: string }) => {
   if (m?.type === 'stop') void shutdown();
+  else if (m?.type === 'usage') {
+    // this process's CPU so far (user + system, µs), for the per-node cost
+    const cpu = process.cpuUsage();
+    send({ type: 'usage', cpuUs: cpu.user + cpu.system });
+  }
 });
 process.once('disconnect', () => void shutdown()); // the parent died: do not linger
 process.once('SIGTERM', () => void shutdown());

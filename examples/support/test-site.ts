@@ -248,7 +248,11 @@ export async function startTestSite(options: TestSiteOptions = {}): Promise<Test
   };
 
   const server: Server = createServer(handle);
-  server.keepAliveTimeout = 1_000;
+  // longer than a client keeps an idle socket (undici: 4 s by default): with 1 s, the server
+  // closed sockets undici was about to reuse, and every such request paid a reset and a new
+  // connection
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', resolve);

@@ -41,6 +41,12 @@ export interface Delivery<T> {
    * in the engine's memory, `engine.deadLetters()`).
    */
   deadLetter?(reason: string): Promise<void>;
+  /**
+   * The message is still being worked on: keep it from being handed to another consumer as an
+   * abandoned delivery (a Redis Stream queue resets its idle time). Optional: a queue that never
+   * hands a delivery over to another consumer has nothing to do.
+   */
+  touch?(): Promise<void>;
 }
 
 /** Options of {@link ChainQueue.push}. */
@@ -65,6 +71,12 @@ export interface ChainQueue<T> {
   push(message: T, options?: PushOptions): Promise<void>;
   /** The next message, waiting until one arrives; null once the queue is closed and empty. */
   receive(options?: { signal?: AbortSignal }): Promise<Delivery<T> | null>;
+  /**
+   * Up to `max` messages (at least one), waiting until one arrives; null once the queue is closed
+   * and empty. Optional: the engine calls it, where a queue has it, with its free slots, so one
+   * read fetches as many messages as it can take on; else it calls `receive` once per message.
+   */
+  receiveBatch?(max: number, options?: { signal?: AbortSignal }): Promise<Delivery<T>[] | null>;
   /** Messages waiting to be received. */
   size(): number;
   /** Messages received but not yet acknowledged or released. */

@@ -3,13 +3,18 @@
  * processes. Every process that consumes uses the same `group` and its own `consumer` name.
  *
  * - push: XADD when the stream holds fewer than `capacity` entries, else wait (polling, FIFO
- *   within the process) — the bound is soft across processes, exact within one.
- * - receive: one reader per queue object runs XREADGROUP ... BLOCK and hands entries to the
- *   waiting receivers, so an aborted receive returns at once without dropping a connection.
- *   Deliveries idle for `claimIdleMs` (their consumer died) are taken over with XAUTOCLAIM.
- * - ack: XACK + XDEL. release: the entry is re-added (its delivery count carried along) and the
- *   old one acknowledged, in one MULTI. deadLetter: the entry is copied to the dead-letter stream
- *   with a reason, then acknowledged.
+ *   within the process) — the bound is soft across processes, exact within one. The pushes of
+ *   one tick go out together: one XLEN for the batch, then its XADDs pipelined.
+ * - receive: one reader per queue object runs XREADGROUP ... COUNT n BLOCK and hands entries to
+ *   the waiting receivers, so an aborted receive returns at once without dropping a connection;
+ *   `receiveBatch(n)` reads up to n entries in one round trip. Deliveries idle for
+ *   `claimIdleMs` (their consumer died) are taken over with XAUTOCLAIM, and consumers that hold
+ *   nothing and have been idle that long are removed from the group.
+ * - ack: XACK + XDEL, the acks of one tick in one MULTI. touch: XCLAIM … JUSTID to this
+ *   consumer, which resets the delivery's idle time (a long step stays its consumer's).
+ *   release: the entry is re-added (its delivery count carried along) and the old one
+ *   acknowledged, in one MULTI. deadLetter: the entry is copied to the dead-letter stream with a
+ *   reason, then acknowledged.
  * - A message that cannot be decoded, or was delivered more than `maxDeliveries` times, goes to
  *   the dead-letter stream with its reason and original payload, and is acknowledged: it never
  *   blocks the queue or crashes a worker. The dead-letter stream is bounded in length
@@ -39,7 +44,8 @@ import {
   priorDeliveries,
   readDeadLetters,
   readNew,
-  removeEntry,
+  reapConsumers,
+  removeEntries,
   requeueEntry,
   toRecord,
   xgroup,
@@ -55,6 +61,13 @@ import {
 } from './stream-queue-tuning.js';
 
 const where = 'RedisStreamQueue';
+
+/** A push or an ack waiting for its tick's batch. */
+interface Pending<R> {
+  value: string;
+  resolve: (r: R) => void;
+  reject: (e: unknown) => void;
+}
 
 /**
  * A distributed {@link ChainQueue} on Redis Streams.
@@ -86,7 +99,17 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   #pumpDone: Promise<void> = Promise.resolve();
   #shutdown: Promise<void> | null = null;
   #lastClaimAt = 0;
+  #lastReapAt = 0;
   #producersWaiting = 0;
+  /** How many entries the next read may fetch (the free slots of the last `receiveBatch`). */
+  #wanted = 1;
+  /** Pushes of this tick, added together. */
+  #adds: Pending<boolean>[] = [];
+  #addsFlushing: Promise<void> = Promise.resolve();
+  #addsScheduled = false;
+  /** Acks of this tick, sent together. */
+  #acks: Pending<void>[] = [];
+  #acksScheduled = false;
 
   constructor(options: RedisStreamQueueOptions<T>) {
     const o = readOptions(where, options, [
@@ -149,6 +172,11 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     return this.#started;
   }
 
+  /** How long (ms) a delivery stays idle before another consumer takes it over. */
+  get claimIdleMs(): number {
+    return this.#o.claimIdleMs;
+  }
+
   size(): number {
     return this.#buffer.length;
   }
@@ -168,11 +196,10 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       return false;
     }
     await this.start();
-    if (this.#producersWaiting > 0 || !(await this.#hasRoom())) {
+    if (this.#producersWaiting > 0 || !(await this.#tryAdd(this.#o.encode(message)))) {
       this.#count('full_refused');
       return false;
     }
-    await this.#add(this.#o.encode(message), 0);
     return true;
   }
 
@@ -185,10 +212,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     if (signal?.aborted) throw abortError(signal);
     await this.start();
     const payload = this.#o.encode(message);
-    if (this.#producersWaiting === 0 && (await this.#hasRoom())) {
-      await this.#add(payload, 0);
-      return;
-    }
+    if (this.#producersWaiting === 0 && (await this.#tryAdd(payload))) return;
     if (maxWaitMs <= 0) {
       this.#count('full_refused');
       throw new QueueFullError(`queue ${this.name} is full`, { context: { key: this.name } });
@@ -209,6 +233,22 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     } finally {
       this.#producersWaiting--;
     }
+  }
+
+  async receiveBatch(
+    max: number,
+    options?: { signal?: AbortSignal },
+  ): Promise<Delivery<T>[] | null> {
+    const n = Math.max(1, Math.floor(max));
+    this.#wanted = n;
+    const first = await this.receive(options);
+    if (first === null) return null;
+    const out = [first];
+    while (out.length < n && this.#buffer.length > 0) {
+      const d = this.#toDelivery(this.#buffer.shift()!);
+      if (d) out.push(d);
+    }
+    return out;
   }
 
   receive(options?: { signal?: AbortSignal }): Promise<Delivery<T> | null> {
@@ -295,19 +335,95 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     );
   }
 
+  /**
+   * Adds `payload` if the stream has room; false when it is full. The adds of one tick go
+   * together (one after the other batch, so the bound is exact within the process): one XLEN for
+   * the batch, then as many XADDs as there is room for, pipelined; the rest answer false.
+   */
+  #tryAdd(payload: string): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.#adds.push({ value: payload, resolve, reject });
+      if (this.#addsScheduled) return;
+      this.#addsScheduled = true;
+      setImmediate(() => {
+        this.#addsScheduled = false;
+        this.#addsFlushing = this.#addsFlushing.then(() => this.#flushAdds());
+      });
+    });
+  }
+
+  async #flushAdds(): Promise<void> {
+    const batch = this.#adds.splice(0);
+    if (batch.length === 0) return;
+    try {
+      let room = batch.length;
+      if (this.#o.capacity !== Infinity)
+        room = Math.max(0, Math.min(room, this.#o.capacity - (await this.length())));
+      if (room > 0) {
+        const pipeline = this.#client.pipeline();
+        for (let i = 0; i < room; i++)
+          pipeline.xadd(this.#o.key, '*', 'p', batch[i]!.value, 'd', '0');
+        const replies = (await this.#call(() => pipeline.exec())) ?? [];
+        for (let i = 0; i < room; i++) {
+          const error = replies[i]?.[0];
+          if (error) batch[i]!.reject(classifyRedisError(error, { source: `queue ${this.name}` }));
+          else batch[i]!.resolve(true);
+        }
+      }
+      for (let i = room; i < batch.length; i++) batch[i]!.resolve(false);
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+    }
+  }
+
+  /** Acknowledges (XACK + XDEL) `id` with the other acks of this tick, in one MULTI. */
+  #ack(id: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#acks.push({ value: id, resolve, reject });
+      if (this.#acksScheduled) return;
+      this.#acksScheduled = true;
+      setImmediate(() => {
+        this.#acksScheduled = false;
+        void this.#flushAcks();
+      });
+    });
+  }
+
+  async #flushAcks(): Promise<void> {
+    const batch = this.#acks.splice(0);
+    if (batch.length === 0) return;
+    try {
+      await this.#call(() =>
+        removeEntries(
+          this.#place,
+          batch.map((p) => p.value),
+        ),
+      );
+      for (const p of batch) p.resolve();
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+    }
+  }
+
   /** Hands buffered entries to waiters; starts the reader when waiters remain. */
   #serve(): void {
     while (this.#waiters.length > 0 && this.#buffer.length > 0) {
-      const waiter = this.#waiters.shift()!;
-      if (waiter.done) continue;
-      const entry = this.#buffer.shift()!;
+      const waiter = this.#waiters[0]!;
+      if (waiter.done) {
+        this.#waiters.shift();
+        continue;
+      }
+      const delivery = this.#toDelivery(this.#buffer.shift()!);
+      if (!delivery) continue; // dead-lettered: the waiter waits for the next entry
+      this.#waiters.shift();
       waiter.done = true;
-      this.#handOut(entry, waiter);
+      waiter.resolve(delivery);
     }
     if (this.#waiters.length > 0 && !this.#pumping && !this.#closed) this.#pumpDone = this.#pump();
   }
 
-  #handOut(entry: RawEntry, waiter: waiting.ReceiveWaiter<T>): void {
+  /** A buffered entry as a delivery, or null when it was dead-lettered instead. */
+  #toDelivery(entry: RawEntry): Delivery<T> | null {
     const f = toRecord(entry.fields);
     const deliveries = entry.deliveries + Number(f.d ?? 0);
     const payload = f.p;
@@ -321,8 +437,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
           `delivered ${deliveries} times (maxDeliveries ${this.#o.maxDeliveries})`,
           deliveries,
         );
-        this.#refill(waiter);
-        return;
+        return null;
       }
       message = this.#o.decode(payload);
     } catch (error) {
@@ -330,18 +445,23 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         ? `${error.code}: ${error.message}`
         : `undecodable: ${(error as Error).message}`;
       void this.#deadLetter(entry, payload ?? '', reason, deliveries);
-      this.#refill(waiter);
-      return;
+      return null;
     }
     this.#inFlight.add(entry.id);
     const settle = waiting.settleOnce(this.#inFlight, entry.id);
-    waiter.resolve({
+    return {
       id: entry.id,
       message,
       deliveries,
       ack: async () => {
         if (!settle()) return;
-        await this.#call(() => removeEntry(this.#place, entry.id));
+        await this.#ack(entry.id);
+      },
+      touch: async () => {
+        if (!this.#inFlight.has(entry.id)) return;
+        await this.#call(() =>
+          this.#client.xclaim(this.#o.key, this.#o.group, this.#o.consumer, 0, entry.id, 'JUSTID'),
+        );
       },
       release: async () => {
         if (!settle()) return;
@@ -352,14 +472,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
         await this.#call(() => this.#moveToDeadLetters(entry.id, payload, reason, deliveries));
       },
-    });
-  }
-
-  /** A waiter whose entry was dead-lettered waits for the next one. */
-  #refill(waiter: waiting.ReceiveWaiter<T>): void {
-    waiter.done = false;
-    this.#waiters.unshift(waiter);
-    this.#serve();
+    };
   }
 
   /** Re-adds an entry with `deliveries` carried along, and removes the old one. */
@@ -421,11 +534,19 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   /** Claims abandoned entries (throttled), else blocks for new ones. */
   async #read(): Promise<RawEntry[]> {
-    const wanted = Math.max(1, this.#waiters.filter((w) => !w.done).length);
+    const wanted = Math.max(this.#wanted, this.#waiters.filter((w) => !w.done).length);
+    this.#wanted = 1;
     const now = performance.now();
     if (now - this.#lastClaimAt >= Math.min(this.#o.claimIdleMs / 2, 1_000)) {
       this.#lastClaimAt = now;
       const claimed = await this.#claim(wanted);
+      if (now - this.#lastReapAt >= this.#o.claimIdleMs) {
+        this.#lastReapAt = now;
+        // best effort: a consumer left in the group is harmless, only untidy
+        await this.#call(() =>
+          reapConsumers(this.#place, this.#o.consumer, this.#o.claimIdleMs),
+        ).catch(() => {});
+      }
       if (claimed.length > 0) return claimed;
     }
     const reader = this.#reader ?? (await this.#openReader());

@@ -162,6 +162,38 @@ export async function removeEntry(place: StreamPlace, id: string): Promise<void>
   await place.client.multi().xack(place.key, place.group, id).xdel(place.key, id).exec();
 }
 
+/** Acknowledges and deletes entries (one tick's acks), in one MULTI on the stream's key. */
+export async function removeEntries(place: StreamPlace, ids: string[]): Promise<void> {
+  await place.client
+    .multi()
+    .xack(place.key, place.group, ...ids)
+    .xdel(place.key, ...ids)
+    .exec();
+}
+
+/**
+ * Removes from the group the consumers that are gone: those holding no pending delivery that
+ * have been idle (no read, no claim) for `idleMs` — a worker that died, whose deliveries have
+ * been taken over. A live consumer reads at least every `blockMs`, so it is never idle that
+ * long; should one be removed all the same, its next read creates it again.
+ */
+export async function reapConsumers(
+  place: StreamPlace,
+  self: string,
+  idleMs: number,
+): Promise<void> {
+  const { client, key, group } = place;
+  const rows = (await client.xinfo('CONSUMERS', key, group)) as unknown[][];
+  for (const row of rows) {
+    const f: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < row.length; i += 2) f[String(row[i])] = row[i + 1];
+    const name = String(f.name);
+    if (name === self) continue;
+    if (Number(f.pending) === 0 && Number(f.idle) >= idleMs)
+      await xgroup(client, key, 'DELCONSUMER', key, group, name);
+  }
+}
+
 /** Re-adds an entry with `deliveries` carried along and removes the old one, in one MULTI. */
 export async function requeueEntry(
   place: StreamPlace,

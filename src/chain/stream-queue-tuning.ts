@@ -7,16 +7,24 @@ import { invalid, optionalNumber } from '../internal/validate.js';
 import { MAX_TIMER_DELAY_MS } from '../internal/clock.js';
 import { noopMetrics, type Metrics } from '../observe/metrics.js';
 
+/**
+ * The one default of `claimIdleMs` (every Redis Stream queue, `createRedisStreamQueues`): a
+ * dead worker's deliveries run again within about 30 s. It stays above the engine's default
+ * `leaseMs` (20 s), so by then the node's lease has run out and the new worker can claim it.
+ */
+export const DEFAULT_CLAIM_IDLE_MS = 30_000;
+
 /** How a Redis Stream queue behaves: bounds, take-over, reads and time limits. */
 export interface StreamQueueTuning {
   /** Most entries in each stream before producers wait (soft across processes). @defaultValue 10000 */
   capacity?: number;
   /**
-   * A delivery left unacknowledged this long (ms) — its worker died, hangs, or stopped in the
-   * middle of it — is taken over by another consumer. With the chain engine keep it **above the
-   * engine's `leaseMs`**: the node's lease has then expired and the new worker can claim it
-   * (sooner, it would only meet `LOCKED_BY_OTHER`). @defaultValue 90000 (the engine's default
-   * lease is 60000)
+   * A delivery left idle this long (ms) — its worker died, hangs, or stopped in the middle of
+   * it — is taken over by another consumer (a running chain node keeps its delivery alive with
+   * each lease renewal, so a slow node is not); consumers idle this long holding nothing are
+   * removed from the group. With the chain engine keep it **above the engine's `leaseMs`**: the
+   * node's lease has then expired and the new worker can claim it (sooner, it would only meet
+   * `LOCKED_BY_OTHER`). @defaultValue 30000 (the engine's default lease is 20000)
    */
   claimIdleMs?: number;
   /** Deliveries after which an entry is dead-lettered by the queue itself. @defaultValue 5 */
@@ -69,7 +77,7 @@ export function readStreamQueueTuning(
       min: 1,
       allowInfinity: true,
     }),
-    claimIdleMs: optionalNumber(where, 'claimIdleMs', o.claimIdleMs, 90_000, {
+    claimIdleMs: optionalNumber(where, 'claimIdleMs', o.claimIdleMs, DEFAULT_CLAIM_IDLE_MS, {
       integer: true,
       min: 1,
     }),

@@ -9,6 +9,7 @@ import {
   CommitErrorCode,
   FallbackCode,
   RecoverCode,
+  RenewCode,
   RetryScheduleCode,
   TerminateCode,
   TerminatedCode,
@@ -169,6 +170,38 @@ export function runChainStateConformance(
           items: [],
         }),
       ).toBe(CommitCode.FENCING_REJECT);
+    });
+
+    it('renewLease: RENEWED extends the live claim (another owner stays LOCKED_BY_OTHER past the first lease); FENCED for another owner or version, after a recovery, a takeover or a commit', async () => {
+      expect(
+        (await s.renewLease({ node: root, owner: 'w1', version: 1, leaseMs: 1_000 })).code,
+      ).toBe(RenewCode.FENCED); // never claimed
+      const c = await claim(root, 'w1');
+      h.clock.advance(800);
+      const renew = (owner = 'w1', version = c.version) =>
+        s.renewLease({ node: root, owner, version, leaseMs: 1_000 });
+      expect(await renew()).toEqual({ code: RenewCode.RENEWED, leaseUntil: h.clock.now() + 1_000 });
+      h.clock.advance(800); // past the first lease, within the renewed one
+      expect((await claim(root, 'w2')).code).toBe(ClaimCode.LOCKED_BY_OTHER);
+      expect(await s.recoverZombie(root)).toBe(RecoverCode.NOT_EXPIRED);
+      expect((await renew('w2')).code).toBe(RenewCode.FENCED);
+      expect((await renew('w1', c.version + 1)).code).toBe(RenewCode.FENCED);
+      // the lease runs out: recovered, the old claim cannot be renewed any more
+      h.clock.advance(1_001);
+      expect(await s.recoverZombie(root)).toBe(RecoverCode.RECOVERED);
+      expect((await renew()).code).toBe(RenewCode.FENCED);
+      // taken over by another owner: only the new claim renews; once done, nothing does
+      const d = await claim(root, 'w2');
+      expect((await renew()).code).toBe(RenewCode.FENCED);
+      expect((await renew('w2', d.version)).code).toBe(RenewCode.RENEWED);
+      await s.commitSuccess({
+        node: root,
+        owner: 'w2',
+        version: d.version,
+        successors: [],
+        items: [],
+      });
+      expect((await renew('w2', d.version)).code).toBe(RenewCode.FENCED);
     });
 
     it('recoverZombie: NOT_PROCESSING, NOT_EXPIRED, RECOVERED; then the old owner meets CAS_CONFLICT', async () => {
@@ -680,6 +713,12 @@ export function runChainStateConformance(
       await expect(claim(root)).rejects.toThrow();
       await remove(leases);
       expect(await claim(root)).toMatchObject({ code: ClaimCode.EXECUTE, version: 1 });
+      // renewLease: the lease index
+      await plant(leases);
+      await expect(
+        s.renewLease({ node: root, owner: 'w1', version: 1, leaseMs: 1_000 }),
+      ).rejects.toThrow();
+      await remove(leases);
       // commitSuccess: the outbox, then the lease index
       const commit = () =>
         s.commitSuccess({

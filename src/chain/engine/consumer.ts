@@ -1,5 +1,6 @@
 /**
- * The consumer room: one loop per queue receives deliveries (at most `concurrency` in hand),
+ * The consumer room: one loop per queue receives deliveries (at most `concurrency` in hand,
+ * read in batches of the free slots where the queue can),
  * hands each to the ingress and settles it as the ingress decided — acknowledge, release
  * (after a delay), dead-letter (durably where the queue can) or leave it for another worker.
  */
@@ -50,9 +51,14 @@ export class Consumer {
         await new Promise<void>((resolve) => (freed = resolve));
         continue;
       }
-      let delivery: Delivery<string> | null;
+      let batch: Delivery<string>[] | null;
       try {
-        delivery = await queue.receive({ signal });
+        // one read takes as many messages as there are free slots, where the queue can
+        if (queue.receiveBatch) batch = await queue.receiveBatch(concurrency - active, { signal });
+        else {
+          const one = await queue.receive({ signal });
+          batch = one === null ? null : [one];
+        }
       } catch (error) {
         if (signal.aborted) break;
         this.#o.telemetry.log('error', `receive from ${queue.name} failed; retrying`, {
@@ -61,26 +67,28 @@ export class Consumer {
         await sleep(200, signal).catch(() => {});
         continue;
       }
-      if (delivery === null) break;
-      this.#o.telemetry.received(role);
+      if (batch === null) break;
+      for (const delivery of batch) {
+        this.#o.telemetry.received(role);
+        active++;
+        this.#handlers++;
+        // the loop keeps at most `concurrency` in hand: each delivery runs at once, no scheduler
+        this.#handle(queue, delivery)
+          .catch((error: unknown) =>
+            this.#o.telemetry.log('error', 'handler failed unexpectedly', {
+              queue: queue.name,
+              error: String(error),
+            }),
+          )
+          .finally(() => {
+            active--;
+            this.#handlers--;
+            const f = freed;
+            freed = undefined;
+            f?.();
+          });
+      }
       this.#o.telemetry.queueLevels(queue);
-      active++;
-      this.#handlers++;
-      // the loop keeps at most `concurrency` in hand: each delivery runs at once, no scheduler
-      this.#handle(queue, delivery)
-        .catch((error: unknown) =>
-          this.#o.telemetry.log('error', 'handler failed unexpectedly', {
-            queue: queue.name,
-            error: String(error),
-          }),
-        )
-        .finally(() => {
-          active--;
-          this.#handlers--;
-          const f = freed;
-          freed = undefined;
-          f?.();
-        });
     }
     freed = undefined;
   }

@@ -143,6 +143,7 @@ class ChainEngineImpl implements ChainEngine {
     this.runtimeMode = o.runtimeMode;
     const telemetry = new EngineTelemetry({
       logger: o.logger,
+      logs: o.logs,
       metrics: o.metrics,
       runtimeMode: o.runtimeMode,
     });

@@ -69,7 +69,7 @@ export async function generateRequests(
       error: (error as Error)?.message,
     });
     if (gate !== FallbackCode.ALLOWED) throw new NodeFailure('generate', error);
-    const input = await rebuildInput(host, module, ptm, ctx.task, error);
+    const input = await rebuildInput(host, module, ptm, ctx.task, error, ctx.signal);
     try {
       return resolveRequests(await step.generate({ ...ctx, input }));
     } catch (again) {
@@ -85,6 +85,7 @@ async function rebuildInput(
   ptm: ParserTaskModel,
   task: TaskInfo,
   original: unknown,
+  signal: AbortSignal,
 ): Promise<JsonValue> {
   const requestId = parentRequestId(ptm.prefixRequest);
   const text =
@@ -98,13 +99,13 @@ async function rebuildInput(
   const request = await withCredentials(host, module, ptm, task, saved);
   let response: DownloadResult;
   try {
-    response = await host.downloads.download(module, ptm.taskId, request, host.signal);
+    response = await host.downloads.download(module, ptm.taskId, request, signal);
   } catch (error) {
     throw new NodeFailure('download', error);
   }
   const out = checkParseOutput(
     await parentStep.parse(response, {
-      ...parentContext(host, module, ptm, task, saved),
+      ...parentContext(host, module, ptm, task, saved, signal),
       request,
     } as ParseContext),
   );
@@ -130,7 +131,7 @@ async function withCredentials(
   const parentStep = module.steps[saved.stepIdx]!;
   try {
     const again = resolveRequests(
-      await parentStep.generate(parentContext(host, module, ptm, task, saved)),
+      await parentStep.generate(parentContext(host, module, ptm, task, saved, host.signal)),
     );
     return again.find((r) => r.id === saved.request.id) ?? saved.request;
   } catch {
@@ -145,6 +146,7 @@ function parentContext(
   ptm: ParserTaskModel,
   task: TaskInfo,
   saved: PersistedRequest,
+  signal: AbortSignal,
 ): StepContext {
   const parentNode = {
     ...toNodeId(ptm),
@@ -158,7 +160,7 @@ function parentContext(
     stepName: module.steps[saved.stepIdx]!.name,
     prefixRequest: saved.prefixRequest,
     input: saved.input,
-    signal: host.signal,
+    signal,
     idempotencyKey: `${ptm.runId}:${host.keys.ptmKey(parentNode)}:fallback`,
   };
 }

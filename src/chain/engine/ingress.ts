@@ -1,6 +1,7 @@
 /**
  * The ingress: every delivery, whatever its kind, goes NormalizeInput → LoadTask →
- * ThresholdPreCheck → BuildModules → ModuleDispatch. A task message stores its record and
+ * ThresholdPreCheck → BuildModules → ModuleDispatch (for a node message the threshold check is
+ * part of its claim). A task message stores its record and
  * dispatches each module's first node; a node message runs in its module's processor; an
  * error message goes to the error-task room. The answer is a {@link Disposition}: the ingress
  * never throws.
@@ -199,17 +200,8 @@ export class Ingress {
         deadLetter: `LoadTask: task ${JSON.stringify(ptm.taskId)} not found (never submitted to this store, or expired)`,
       };
     }
-    // ThresholdPreCheck (the claim checks the marks again, atomically)
-    const t = await atStage(
-      'ThresholdPreCheck',
-      this.#o.state.terminated(ptm.taskId, ptm.runId, ptm.moduleId),
-    );
-    if (t.code !== TerminatedCode.ACTIVE) {
-      telemetry.skipped(
-        t.code === TerminatedCode.TASK_TERMINATED ? 'task_terminated' : 'module_terminated',
-      );
-      return ACK;
-    }
+    // ThresholdPreCheck: the node's claim checks the task's and the module's terminate marks
+    // atomically (a terminated node is STALE_STEP), so no separate round trip before it
     // BuildModules
     const processor = this.#o.processors.get(ptm.moduleId);
     if (!processor)
@@ -222,7 +214,13 @@ export class Ingress {
       };
     const info = await atStage('BuildModules', this.#o.tasks.taskInfo(record, ptm));
     // ModuleDispatch
-    const run = await processor.run(ptm, info, `${this.#o.workerId}/${delivery.id}`);
+    const run = await processor.run(
+      ptm,
+      info,
+      `${this.#o.workerId}/${delivery.id}`,
+      // each lease renewal also keeps the delivery this consumer's (a long step is not taken over)
+      delivery.touch ? () => delivery.touch!() : undefined,
+    );
     if ('error' in run)
       return this.#interrupted(
         queue,

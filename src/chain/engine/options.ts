@@ -17,6 +17,7 @@ import {
 } from '../../internal/validate.js';
 import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import { readLogger, type Logger } from '../../observe/logger.js';
+import { levelCheck, type LogLevel } from './telemetry.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
 import { DEFAULT_GLOBAL, DEFAULT_PER_KEY } from '../../rate-limit/options.js';
@@ -86,6 +87,8 @@ export interface ResolvedOptions {
   readonly loadLoginInfo: ChainEngineOptions['loadLoginInfo'];
   readonly onItem: ChainEngineOptions['onItem'];
   readonly logger: Logger;
+  /** Whether the logger writes a level (its fields are built only then). */
+  readonly logs: (level: LogLevel) => boolean;
   readonly metrics: Metrics;
   readonly keys: ChainKeyBuilder;
   readonly stateTtlMs: number;
@@ -153,7 +156,7 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
   if (!(keys instanceof ChainKeyBuilder)) invalid(W, 'keys', 'a ChainKeyBuilder', o.keys);
   const int = (min: number) => ({ integer: true, min });
   const stateTtlMs = optionalNumber(W, 'stateTtlMs', o.stateTtlMs, 7 * DAY, int(1000));
-  const leaseMs = optionalNumber(W, 'leaseMs', o.leaseMs, 60_000, int(10));
+  const leaseMs = optionalNumber(W, 'leaseMs', o.leaseMs, 20_000, int(10));
   const downloadTimeoutMs = optionalNumber(
     W,
     'downloadTimeoutMs',
@@ -373,6 +376,7 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     loadLoginInfo,
     onItem,
     logger,
+    logs: levelCheck(o.logger),
     metrics,
     keys,
     stateTtlMs,

@@ -25,10 +25,11 @@ import {
   CommitCode,
   CommitErrorCode,
   type ChainStateStore,
-  type ClaimResult,
   type Successor,
 } from '../state/index.js';
 import type { DownloadPath } from './download.js';
+import { NodeLease } from './node-lease.js';
+import { nodeLogFields, notClaimed } from './not-claimed.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
 import { withoutCredentialHeaders } from './redact.js';
@@ -124,8 +125,17 @@ export class ModuleProcessorWithChain {
     return run.outcome;
   }
 
-  /** Like {@link process}, but answers an interruption with its error and the lease state. @internal */
-  async run(ptm: ParserTaskModel, task: TaskInfo, owner: string): Promise<NodeRun> {
+  /**
+   * Like {@link process}, but answers an interruption with its error and the lease state.
+   * `keepAlive` keeps the node's queue delivery its own while the node runs (called with each
+   * lease renewal). @internal
+   */
+  async run(
+    ptm: ParserTaskModel,
+    task: TaskInfo,
+    owner: string,
+    keepAlive?: () => Promise<void>,
+  ): Promise<NodeRun> {
     if (ptm.stepIdx >= this.module.steps.length) {
       return {
         error: new ConfigError(
@@ -138,9 +148,11 @@ export class ModuleProcessorWithChain {
     // from here until the claim answers, this message may hold the node's lease (a claim whose
     // reply was lost may have run): the engine must not hand a copy to another owner too soon
     let leaseHeld = true;
+    // one NodeId per node: its key is hashed once (the key builder caches it by object)
+    const node = toNodeId(ptm);
     try {
       const claim = await this.#host.state.claim({
-        node: toNodeId(ptm),
+        node,
         owner,
         leaseMs: this.#host.leaseMs,
         epoch: ptm.epoch ?? 0,
@@ -149,57 +161,60 @@ export class ModuleProcessorWithChain {
       this.#host.telemetry.claim(CLAIM_NAMES[claim.code]);
       if (claim.code !== ClaimCode.EXECUTE) {
         leaseHeld = false;
-        return { outcome: this.#notClaimed(ptm, claim) };
+        return { outcome: notClaimed(this.#host, ptm, claim) };
       }
-      return { outcome: await this.#execute(ptm, task, owner, claim.version) };
+      return { outcome: await this.#leased(ptm, node, task, owner, claim.version, keepAlive) };
     } catch (error) {
       return { error, leaseHeld };
     }
   }
 
-  /** A claim that is not EXECUTE ends the message: say why. */
-  #notClaimed(ptm: ParserTaskModel, claim: ClaimResult): NodeOutcome {
+  /**
+   * The heartbeat of a claimed node: its lease is renewed (and its delivery kept) while it runs,
+   * and its one AbortSignal is aborted when the engine stops or a renewal is refused.
+   */
+  async #leased(
+    ptm: ParserTaskModel,
+    node: NodeId,
+    task: TaskInfo,
+    owner: string,
+    version: number,
+    keepAlive: (() => Promise<void>) | undefined,
+  ): Promise<NodeOutcome> {
     const rt = this.#host;
     const fields = this.#fields(ptm);
-    switch (claim.code) {
-      case ClaimCode.DUPLICATE_DONE:
-        rt.outboxWritten(ptm.taskId); // a crash may have left its outbox unpublished
-        rt.telemetry.log('debug', 'node already done', { ...fields, decision: 'duplicate_done' });
-        return 'duplicate_done';
-      case ClaimCode.STALE_STEP:
-        rt.telemetry.log('debug', 'stale node skipped', {
-          ...fields,
-          decision: `stale:${claim.reason}`,
-        });
-        return 'stale_step';
-      case ClaimCode.LOCKED_BY_OTHER:
-        rt.telemetry.log('debug', 'node locked by another owner', {
-          ...fields,
-          decision: 'locked',
-        });
-        return 'locked_by_other';
-      case ClaimCode.OUT_OF_ORDER: {
-        // nothing to park: the parent's commit queues this node's message itself
-        rt.telemetry.log('debug', 'node arrived before its parent committed', {
-          ...fields,
-          decision: 'out_of_order',
-        });
-        return 'out_of_order';
-      }
+    const { state, leaseMs, signal: parent, telemetry } = rt;
+    const log = telemetry.log.bind(telemetry);
+    const lease = new NodeLease({
+      state,
+      node,
+      owner,
+      version,
+      leaseMs,
+      parent,
+      keepAlive,
+      log,
+      fields,
+    });
+    try {
+      return await this.#execute(ptm, node, task, owner, version, fields, lease);
+    } finally {
+      lease.stop();
     }
-    throw new Error(`unreachable: claim code ${claim.code} handled as not claimed`);
   }
 
   /** The claimed node's work: generate, download, parse, then commit it, or its failure. */
   async #execute(
     ptm: ParserTaskModel,
+    node: NodeId,
     task: TaskInfo,
     owner: string,
     version: number,
+    fields: LogFields,
+    lease: NodeLease,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
-    const node = toNodeId(ptm);
-    const fields = this.#fields(ptm);
+    const signal = lease.signal;
     const step = this.module.steps[ptm.stepIdx]!;
     const ctx: StepContext = {
       task,
@@ -208,7 +223,7 @@ export class ModuleProcessorWithChain {
       stepName: step.name,
       prefixRequest: ptm.prefixRequest,
       input: ptm.data,
-      signal: rt.signal,
+      signal,
       idempotencyKey: `${ptm.runId}:${rt.keys.ptmKey(node)}:${version}`,
     };
     const started = performance.now();
@@ -221,9 +236,9 @@ export class ModuleProcessorWithChain {
         ptm,
         outputs.filter((o) => o.children.length > 0).map((o) => o.request),
       );
-      const { successors, items } = this.#outputs(ptm, outputs, lastStep, fields);
-      // a node whose work outlived stop()'s limit was abandoned: it commits nothing
-      rt.signal.throwIfAborted();
+      const { successors, items } = this.#outputs(ptm, node, outputs, lastStep, fields);
+      // a node whose work outlived stop()'s limit, or whose lease was lost, commits nothing
+      signal.throwIfAborted();
       const commit = await rt.state.commitSuccessDetailed({
         node,
         owner,
@@ -246,14 +261,15 @@ export class ModuleProcessorWithChain {
         });
         const ms = performance.now() - started;
         rt.telemetry.processed(this.module.id, 'committed', ms);
-        rt.telemetry.log('debug', 'node committed', {
-          ...fields,
-          decision: 'commit_ok',
-          successors: successors.length - commit.duplicates.length,
-          deduplicated: commit.duplicates.length,
-          items: items.length,
-          duration_ms: Math.round(ms),
-        });
+        if (rt.telemetry.logs('debug'))
+          rt.telemetry.log('debug', 'node committed', {
+            ...fields,
+            decision: 'commit_ok',
+            successors: successors.length - commit.duplicates.length,
+            deduplicated: commit.duplicates.length,
+            items: items.length,
+            duration_ms: Math.round(ms),
+          });
         return 'committed';
       }
       rt.telemetry.processed(this.module.id, 'rejected', performance.now() - started);
@@ -269,6 +285,10 @@ export class ModuleProcessorWithChain {
           decision: 'released',
         });
         return 'released';
+      }
+      if (lease.lost) {
+        rt.telemetry.processed(this.module.id, 'rejected', performance.now() - started);
+        return 'commit_rejected'; // another owner has (or will have) the node
       }
       const failure = caught instanceof NodeFailure ? caught : new NodeFailure('generate', caught);
       const outcome = await this.#fail(ptm, node, owner, version, failure, fields);
@@ -291,7 +311,7 @@ export class ModuleProcessorWithChain {
     const rt = this.#host;
     let response: DownloadResult;
     try {
-      response = await rt.downloads.download(this.module, ptm.taskId, request, rt.signal);
+      response = await rt.downloads.download(this.module, ptm.taskId, request, ctx.signal);
     } catch (error) {
       throw new NodeFailure('download', error);
     }
@@ -312,6 +332,7 @@ export class ModuleProcessorWithChain {
   /** What the parses produced, as outbox entries: the items, and the successor nodes. */
   #outputs(
     ptm: ParserTaskModel,
+    node: NodeId,
     outputs: ParsedRequest[],
     lastStep: boolean,
     fields: LogFields,
@@ -319,7 +340,7 @@ export class ModuleProcessorWithChain {
     const rt = this.#host;
     const successors: Successor[] = [];
     const items: string[] = [];
-    const nodeKey = rt.keys.ptmKey(toNodeId(ptm));
+    const nodeKey = rt.keys.ptmKey(node);
     for (const [r, { request, out, children }] of outputs.entries()) {
       for (const [i, item] of (out.items ?? []).entries()) {
         const entry: ChainItem = {
@@ -485,13 +506,6 @@ export class ModuleProcessorWithChain {
   }
 
   #fields(ptm: ParserTaskModel): LogFields {
-    return {
-      run_id: ptm.runId,
-      task_id: ptm.taskId,
-      module_id: ptm.moduleId,
-      step_idx: ptm.stepIdx,
-      prefix_request: ptm.prefixRequest,
-      epoch: ptm.epoch ?? 0,
-    };
+    return nodeLogFields(ptm);
   }
 }

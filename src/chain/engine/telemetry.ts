@@ -5,7 +5,7 @@
  */
 import { Emitter } from '../../internal/emitter.js';
 import { redactMessage } from './redact.js';
-import type { LogFields, LogLevel, Logger } from '../../observe/logger.js';
+import { silentLogger, type LogFields, type LogLevel, type Logger } from '../../observe/logger.js';
 import { MetricName as M } from '../../observe/metric-names.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import type {
@@ -17,6 +17,23 @@ import type {
 } from './types.js';
 
 export type { LogLevel } from '../../observe/logger.js';
+
+/**
+ * Whether a logger writes `level`: never for the silent logger; as the logger says where it can
+ * tell (pino's `isLevelEnabled`); else yes. Lets hot paths skip building a line nobody writes.
+ */
+export function levelCheck(logger: unknown): (level: LogLevel) => boolean {
+  if (logger === undefined || logger === silentLogger) return () => false;
+  const check = (logger as { isLevelEnabled?: unknown }).isLevelEnabled;
+  if (typeof check !== 'function') return () => true;
+  return (level) => {
+    try {
+      return check.call(logger, level) !== false;
+    } catch {
+      return true;
+    }
+  };
+}
 
 /**
  * Writes one log line. The only place the engine calls its logger: a change of the logger's
@@ -86,6 +103,8 @@ export interface NodeTelemetry {
   emit<K extends ChainEventName>(name: K, event: ChainEventMap[K]): void;
   /** Writes a log line. */
   log(level: LogLevel, message: string, fields: LogFields): void;
+  /** Whether a line at `level` is written (build its fields only then). */
+  logs(level: LogLevel): boolean;
 }
 
 /** Options of {@link EngineTelemetry}. @internal */
@@ -93,6 +112,8 @@ export interface EngineTelemetryOptions {
   logger: Logger;
   metrics: Metrics;
   runtimeMode: 'single_node' | 'distributed';
+  /** Whether the logger writes a level (see {@link levelCheck}). @defaultValue always */
+  logs?: (level: LogLevel) => boolean;
 }
 
 /**
@@ -101,6 +122,7 @@ export interface EngineTelemetryOptions {
  */
 export class EngineTelemetry implements NodeTelemetry {
   readonly #logger: Logger;
+  readonly #logs: (level: LogLevel) => boolean;
   readonly #metrics: Metrics;
   /** Whether metrics are recorded at all (gauges and timings are skipped when not). */
   readonly #measured: boolean;
@@ -111,6 +133,7 @@ export class EngineTelemetry implements NodeTelemetry {
 
   constructor(options: EngineTelemetryOptions) {
     this.#logger = options.logger;
+    this.#logs = options.logs ?? (() => true);
     this.#metrics = options.metrics;
     this.#measured = options.metrics !== noopMetrics;
     this.#runtimeMode = options.runtimeMode;
@@ -150,7 +173,12 @@ export class EngineTelemetry implements NodeTelemetry {
 
   // ── logs and events ────────────────────────────────────────────────────────
 
+  logs(level: LogLevel): boolean {
+    return this.#logs(level);
+  }
+
   log(level: LogLevel, message: string, fields: LogFields): void {
+    if (!this.#logs(level)) return;
     writeLog(this.#logger, level, message, { ...fields, runtime_mode: this.#runtimeMode });
   }
 

@@ -160,7 +160,11 @@ export interface ChainEngineOptions<M extends ModuleDefinition<any, string> = Mo
   moduleErrorThreshold?: number;
   /** Failures of a task (all modules) at which the task is terminated (>=). @defaultValue 25 */
   taskErrorThreshold?: number;
-  /** Lease of a claimed node, in ms; longer than the slowest node should take. @defaultValue 60000 */
+  /**
+   * Lease of a claimed node, in ms. A running node renews it every third of `leaseMs` (the
+   * heartbeat), so a node may run longer; the lease only bounds how long a dead worker's node
+   * stays locked. Keep it below the queues' `claimIdleMs` (30000 by default). @defaultValue 20000
+   */
   leaseMs?: number;
   /** Timeout of one download try, in ms. @defaultValue 30000 */
   downloadTimeoutMs?: number;

@@ -15,6 +15,8 @@ import {
   type CommitSuccessInput,
   type CommitSuccessResult,
   type NodeAddress,
+  type RenewLeaseInput,
+  type RenewLeaseResult,
   type RetryScheduleInput,
   type TerminatedResult,
   type ThresholdInput,
@@ -42,6 +44,10 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
     return this.run(t.claim, input);
+  }
+
+  async renewLease(input: RenewLeaseInput): Promise<RenewLeaseResult> {
+    return this.run(t.renewLease, input);
   }
 
   async commitSuccess(input: CommitSuccessInput): Promise<0 | 1 | 2 | 3> {

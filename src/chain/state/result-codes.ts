@@ -15,6 +15,8 @@ export type CommitResultCode = CodeOf<typeof codes.CommitCode>;
 export type CommitErrorResultCode = CodeOf<typeof codes.CommitErrorCode>;
 /** A result code of `ptm_recover_zombie` ({@link RecoverCode}). */
 export type RecoverResultCode = CodeOf<typeof codes.RecoverCode>;
+/** A result code of `ptm_renew_lease` ({@link RenewCode}). */
+export type RenewResultCode = CodeOf<typeof codes.RenewCode>;
 /** A result code of `etm_threshold_decide` ({@link ThresholdCode}). */
 export type ThresholdResultCode = CodeOf<typeof codes.ThresholdCode>;
 /** A result code of `etm_retry_schedule` ({@link RetryScheduleCode}). */

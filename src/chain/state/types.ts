@@ -41,6 +41,14 @@ export const CommitErrorCode = {
   FENCING_REJECT: 2,
 } as const;
 
+/** Result codes of `ptm_renew_lease` ({@link ChainStateStore.renewLease}). */
+export const RenewCode = {
+  /** The lease was extended. */
+  RENEWED: 0,
+  /** The node is no longer this owner's claim (done, failed, recovered or claimed again): stop. */
+  FENCED: 1,
+} as const;
+
 /** Result codes of `ptm_recover_zombie`. */
 export const RecoverCode = {
   /** The expired lease was released: the node can be claimed again. */
@@ -264,10 +272,35 @@ export interface RetryScheduleInput {
   allowed: boolean;
 }
 
+/** Input of {@link ChainStateStore.renewLease}. */
+export interface RenewLeaseInput {
+  /** The node. */
+  node: NodeAddress;
+  /** The owner its claim named. */
+  owner: string;
+  /** The fencing version its claim got. */
+  version: number;
+  /** The new lease runs this long from now, in ms. */
+  leaseMs: number;
+}
+
+/** Result of {@link ChainStateStore.renewLease}. */
+export interface RenewLeaseResult {
+  /** One of {@link RenewCode}. */
+  code: (typeof RenewCode)[keyof typeof RenewCode];
+  /** When the lease now ends, in store time ms (RENEWED), else 0. */
+  leaseUntil: number;
+}
+
 /** The transitions of the chain state machine. Each one is atomic. */
 export interface ChainStateStore {
   /** Claims a node for execution, with a lease and a fencing version. */
   claim(input: ClaimInput): Promise<ClaimResult>;
+  /**
+   * Extends the lease of a node its owner is running (fenced by owner and version): the
+   * heartbeat of a running node. FENCED when the claim is no longer its owner's.
+   */
+  renewLease(input: RenewLeaseInput): Promise<RenewLeaseResult>;
   /** Marks a node done, creates its successors and queues them and its items in the outbox, at most once. */
   commitSuccess(input: CommitSuccessInput): Promise<(typeof CommitCode)[keyof typeof CommitCode]>;
   /**

@@ -183,4 +183,72 @@ describeRedis('RedisStreamQueue', () => {
     expect(() => queue({ client: {} as never })).toThrow(/`client`/);
     expect(() => queue({ extra: 1 } as never)).toThrow(/unknown option `extra`/);
   });
+
+  it('receiveBatch reads as many messages as asked for at once; acks of one tick settle together', async () => {
+    const q = queue();
+    for (let n = 0; n < 10; n++) await q.push({ n });
+    const first = await q.receiveBatch(4);
+    expect(first?.map((d) => d.message.n)).toEqual([0, 1, 2, 3]);
+    const rest = await q.receiveBatch(10);
+    expect(rest?.map((d) => d.message.n)).toEqual([4, 5, 6, 7, 8, 9]);
+    await Promise.all([...first!, ...rest!].map((d) => d.ack()));
+    expect(await q.length()).toBe(0);
+    const pending = (await redis.client().xpending(`${redis.prefix}q:{run}:parser`, 'workers')) as [
+      number,
+    ];
+    expect(pending[0]).toBe(0);
+    q.close();
+  });
+
+  it('pushes of one tick are all added, and a full stream refuses those past its capacity', async () => {
+    const q = queue({ capacity: 5 });
+    const offered = await Promise.all(Array.from({ length: 8 }, (_, n) => q.offer({ n })));
+    expect(offered.filter(Boolean)).toHaveLength(5);
+    expect(await q.length()).toBe(5);
+    q.close();
+  });
+
+  it('touch keeps a delivery its own: its idle time starts again', async () => {
+    const q = queue({ claimIdleMs: 100 });
+    await q.push({ n: 1 });
+    const d = await q.receive();
+    await new Promise((r) => setTimeout(r, 150));
+    await d!.touch!();
+    const [[, , idle] = ['', '', Infinity]] = (await redis
+      .client()
+      .xpending(`${redis.prefix}q:{run}:parser`, 'workers', '-', '+', 1)) as [
+      string,
+      string,
+      number,
+    ][];
+    expect(idle).toBeLessThan(150);
+    await d!.ack();
+    q.close();
+  });
+
+  it('a consumer that is gone (idle, nothing pending) is removed from the group', async () => {
+    const dying = queue({ claimIdleMs: 100, consumer: 'dying' });
+    const survivor = queue({ claimIdleMs: 100, consumer: 'survivor' });
+    await dying.push({ n: 3 });
+    expect((await dying.receive())?.message.n).toBe(3); // then "dies" holding it
+    const consumers = async (): Promise<string[]> =>
+      (
+        (await redis
+          .client()
+          .xinfo('CONSUMERS', `${redis.prefix}q:{run}:parser`, 'workers')) as unknown[][]
+      ).map((row) => String(row[1]));
+    expect(await consumers()).toContain('dying');
+    const again = await survivor.receive();
+    await again!.ack();
+    // the survivor's reads go on; one of them, past claimIdleMs, removes the dead consumer
+    for (let i = 0; i < 20 && (await consumers()).includes('dying'); i++) {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 100);
+      await survivor.receive({ signal: controller.signal }).catch(() => null);
+    }
+    expect(await consumers()).not.toContain('dying');
+    expect(await consumers()).toContain('survivor');
+    survivor.close();
+    dying.close();
+  });
 });

@@ -23,6 +23,8 @@ import {
   type CommitSuccessInput,
   type CommitSuccessResult,
   type NodeAddress,
+  type RenewLeaseInput,
+  type RenewLeaseResult,
   type RetryScheduleInput,
   type Successor,
   type ThresholdInput,
@@ -227,6 +229,14 @@ class ModelChainState implements ChainStateStore {
     return 0 as const;
   }
 
+  async renewLease({ node, owner, version, leaseMs }: RenewLeaseInput): Promise<RenewLeaseResult> {
+    const rec = this.nodes.get(nodeId(node));
+    if (!rec || rec.status !== 'processing' || rec.owner !== owner || rec.version !== version)
+      return { code: 1, leaseUntil: 0 };
+    rec.leaseUntil = this.clock.now() + leaseMs;
+    return { code: 0, leaseUntil: rec.leaseUntil };
+  }
+
   async recoverZombie(node: NodeAddress) {
     const rec = this.nodes.get(nodeId(node));
     if (!rec || rec.status !== 'processing') return 2 as const;
@@ -404,6 +414,7 @@ type Call =
   | { k: 'commit'; input: CommitSuccessInput }
   | { k: 'commitError'; input: CommitErrorInput }
   | { k: 'recover'; node: NodeAddress }
+  | { k: 'renew'; input: RenewLeaseInput }
   | { k: 'decide'; input: ThresholdInput }
   | { k: 'retry'; input: RetryScheduleInput }
   | { k: 'promote'; taskId: string; max: number }
@@ -434,6 +445,8 @@ async function exec(s: ChainStateStore, call: Call, clock: ManualClock): Promise
       return s.commitError(call.input);
     case 'recover':
       return s.recoverZombie(call.node);
+    case 'renew':
+      return s.renewLease(call.input);
     case 'decide':
       return s.thresholdDecide(call.input);
     case 'retry':
@@ -646,6 +659,18 @@ class Ledger {
         }
         return;
       }
+      case 'renew': {
+        if ((result as RenewLeaseResult).code !== 0) return;
+        // only the live claim of its owner and version is renewed
+        const { node, owner, version } = call.input;
+        const g = this.#grants.get(nodeId(node));
+        expect(g, `a lease of ${nodeId(node)} renewed without a claim`).toBeDefined();
+        expect(
+          { owner, version, spent: false },
+          `a lease of ${nodeId(node)} renewed for a fenced-off owner/version`,
+        ).toEqual({ owner: g!.owner, version: g!.version, spent: g!.spent });
+        return;
+      }
       case 'recover': {
         if (result !== 0) return;
         const g = this.#grants.get(nodeId(call.node));
@@ -781,6 +806,7 @@ type Op =
       tamper: Tamper;
     }
   | { t: 'commitError'; grant: number; hash: number; tamper: Tamper; message: boolean }
+  | { t: 'renew'; grant: number; tamper: Tamper; lease: number }
   | { t: 'replay'; back: number }
   | { t: 'early'; node: NodeRef; owner: number }
   | { t: 'advance'; ms: number }
@@ -860,6 +886,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       hash: fc.nat(1),
       tamper,
       message: fc.constantFrom(true, true, false),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('renew' as const),
+      grant: grantRef,
+      tamper,
+      lease: fc.constantFrom(100, 500, 1_000),
     }),
   },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('replay' as const), back: fc.nat(10) }) },
@@ -1053,6 +1088,10 @@ function resolve(op: Op, st: RunState): Call[] {
       const items = Array.from({ length: op.items }, (_, j) => `item:${st.step}:${j}`);
       return [{ k: 'commit', input: { node: g.node, ...fenced(g, op.tamper), successors, items } }];
     }
+    case 'renew': {
+      const g = pickGrant(op.grant);
+      return [{ k: 'renew', input: { node: g.node, ...fenced(g, op.tamper), leaseMs: op.lease } }];
+    }
     case 'commitError': {
       const g = pickGrant(op.grant);
       return [
@@ -1189,6 +1228,7 @@ const CODED = new Set<Call['k']>([
   'commit',
   'commitError',
   'recover',
+  'renew',
   'decide',
   'retry',
   'terminate',
@@ -1335,6 +1375,7 @@ describe('chain state machine: model vs LocalChainState vs DurableChainState vs 
       commit: [0, 1, 2, 3],
       commitError: [0, 1, 2],
       recover: [0, 1, 2],
+      renew: [0, 1],
       decide: [0, 1, 2, 3],
       retry: [0, 1, 2],
       terminate: [0, 1],

@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { resolveOptions } from '../../../src/chain/engine/options.js';
 import {
   ChainKeyBuilder,
   ConfigError,
@@ -19,6 +20,27 @@ describe('createRedisStreamQueues', () => {
       expect(queues[role]).toBeInstanceOf(RedisStreamQueue);
       expect(queues[role].name).toBe(role);
     }
+  });
+
+  it("one claimIdleMs default everywhere, 30 s, above the engine's default lease (a dead worker's node runs again within 30 s)", () => {
+    const queues = createRedisStreamQueues({ client });
+    for (const role of ['task', 'parser', 'error'] as const)
+      expect(queues[role].claimIdleMs).toBe(30_000);
+    const one = new RedisStreamQueue<string>({
+      client,
+      name: 'q',
+      key: 'q',
+      deadLetterKey: 'q:dead',
+      group: 'g',
+      consumer: 'c',
+      encode: (s) => s,
+      decode: (s) => s,
+    });
+    expect(one.claimIdleMs).toBe(30_000);
+    const { leaseMs } = resolveOptions({
+      modules: [{ id: 'm', steps: [{ name: 's', generate: () => [], parse: () => ({}) }] }],
+    });
+    expect(leaseMs).toBeLessThan(30_000);
   });
 
   it('validates every option with ConfigError naming the field', () => {

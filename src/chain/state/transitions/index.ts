@@ -10,6 +10,7 @@ export { lock } from './lock.js';
 export { outboxAck } from './outbox-ack.js';
 export { outboxTake } from './outbox-take.js';
 export { recoverZombie } from './recover-zombie.js';
+export { renewLease } from './renew-lease.js';
 export { retryPromote } from './retry-promote.js';
 export { retrySchedule } from './retry-schedule.js';
 export { taskTouch } from './task-touch.js';

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { NodeLease } from '../../../../src/chain/engine/node-lease.js';
+import { RenewCode, type ChainStateStore } from '../../../../src/chain/state/index.js';
+
+const node = {
+  taskId: 't',
+  runId: 'r',
+  account: 'a',
+  platform: 'p',
+  moduleId: 'm',
+  stepIdx: 0,
+  prefixRequest: '',
+};
+
+function fakeState(codes: number[]): { state: ChainStateStore; calls: unknown[] } {
+  const calls: unknown[] = [];
+  const state = {
+    renewLease: (input: unknown) => {
+      calls.push(input);
+      const code = codes.shift() ?? RenewCode.RENEWED;
+      return Promise.resolve({ code, leaseUntil: code === RenewCode.RENEWED ? 1 : 0 });
+    },
+  } as unknown as ChainStateStore;
+  return { state, calls };
+}
+
+const until = async (condition: () => boolean): Promise<void> => {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 5));
+};
+
+describe('NodeLease', () => {
+  it('renews with the claim (owner, version, leaseMs) and touches the delivery every third of the lease', async () => {
+    const { state, calls } = fakeState([]);
+    let touched = 0;
+    const lease = new NodeLease({
+      state,
+      node,
+      owner: 'w/1-0',
+      version: 3,
+      leaseMs: 30,
+      parent: new AbortController().signal,
+      keepAlive: () => Promise.resolve(void touched++),
+      log: () => {},
+      fields: {},
+    });
+    await until(() => calls.length >= 2);
+    lease.stop();
+    expect(calls[0]).toEqual({ node, owner: 'w/1-0', version: 3, leaseMs: 30 });
+    expect(touched).toBeGreaterThanOrEqual(2);
+    expect(lease.signal.aborted).toBe(false);
+  });
+
+  it("a renewal refused by fencing aborts the node's signal and stops the heartbeat", async () => {
+    const { state, calls } = fakeState([RenewCode.RENEWED, RenewCode.FENCED]);
+    let lost = 0;
+    const lease = new NodeLease({
+      state,
+      node,
+      owner: 'w',
+      version: 1,
+      leaseMs: 30,
+      parent: new AbortController().signal,
+      log: (_level, _message, f) => void (f.decision === 'lease_lost' && lost++),
+      fields: {},
+    });
+    await until(() => lease.signal.aborted);
+    expect(lease.signal.aborted).toBe(true);
+    expect(lease.lost).toBe(true);
+    expect(lost).toBe(1);
+    const after = calls.length;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls.length).toBe(after);
+    lease.stop();
+  });
+
+  it("the engine's abort aborts the node's signal; a failing renewal is reported and tried again", async () => {
+    const parent = new AbortController();
+    const errors: unknown[] = [];
+    let n = 0;
+    const state = {
+      renewLease: () =>
+        ++n === 1
+          ? Promise.reject(new Error('redis down'))
+          : Promise.resolve({ code: RenewCode.RENEWED, leaseUntil: 1 }),
+    } as unknown as ChainStateStore;
+    const lease = new NodeLease({
+      state,
+      node,
+      owner: 'w',
+      version: 1,
+      leaseMs: 30,
+      parent: parent.signal,
+      log: (_level, _message, f) => void (f.error !== undefined && errors.push(f.error)),
+      fields: {},
+    });
+    await until(() => n >= 2);
+    expect(errors).toHaveLength(1);
+    expect(lease.lost).toBe(false);
+    parent.abort(new Error('stop'));
+    expect(lease.signal.aborted).toBe(true);
+    lease.stop();
+  });
+});
