@@ -302,3 +302,12 @@ export async function leaveGroupIfIdle(
     // best effort
   }
 }
+
+/** Creates the stream and its consumer group (XGROUP CREATE ... MKSTREAM) unless the group exists. */
+export async function createGroup(place: StreamPlace): Promise<void> {
+  try {
+    await xgroup(place.client, place.key, 'CREATE', place.key, place.group, '0', 'MKSTREAM');
+  } catch (error) {
+    if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
+  }
+}
