@@ -34,7 +34,13 @@ import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
 import { withoutCredentialHeaders } from './redact.js';
 import { childInputs, type ChildInput } from './routes.js';
-import { NodeFailure, errorInfo, checkParseOutput, type ResolvedRequest } from './step-output.js';
+import {
+  NodeFailure,
+  errorInfo,
+  checkParseOutput,
+  type ParsedRequest,
+  type ResolvedRequest,
+} from './step-output.js';
 import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES, type NodeTelemetry } from './telemetry.js';
 import type { ChainItem } from './types.js';
 
@@ -59,13 +65,6 @@ export type NodeOutcome =
  * claim whose reply was lost may have run). @internal
  */
 export type NodeRun = { outcome: NodeOutcome } | { error: unknown; leaseHeld: boolean };
-
-/** One downloaded and parsed request: its output and the child nodes it makes. @internal */
-interface ParsedRequest {
-  request: ResolvedRequest;
-  out: ParseOutput;
-  children: ChildInput[];
-}
 
 /** Everything the processor needs from its engine: the one interface between them. @internal */
 export interface ProcessorHost {
@@ -182,7 +181,7 @@ export class ModuleProcessorWithChain {
     keepAlive: (() => Promise<void>) | undefined,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
-    const fields = this.#fields(ptm);
+    const fields = nodeLogFields(ptm);
     const { state, leaseMs, signal: parent, telemetry } = rt;
     const log = telemetry.log.bind(telemetry);
     const lease = new NodeLease({
@@ -454,13 +453,7 @@ export class ModuleProcessorWithChain {
     const epoch = ptm.epoch ?? 0;
     const info = errorInfo(failure, epoch, rt.secrets?.(ptm.runId));
     const etm: ErrorTaskModel = {
-      taskId: ptm.taskId,
-      runId: ptm.runId,
-      account: ptm.account,
-      platform: ptm.platform,
-      moduleId: ptm.moduleId,
-      stepIdx: ptm.stepIdx,
-      prefixRequest: ptm.prefixRequest,
+      ...toNodeId(ptm),
       stayCurrentStep: true,
       error: info,
       attempt: epoch + 1,
@@ -503,9 +496,5 @@ export class ModuleProcessorWithChain {
       error: info,
     });
     return 'failed';
-  }
-
-  #fields(ptm: ParserTaskModel): LogFields {
-    return nodeLogFields(ptm);
   }
 }
