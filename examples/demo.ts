@@ -47,12 +47,13 @@ import {
   demoLimiterOptions,
   demoSiteOptions,
   drawProgress,
+  runProgress,
   printCheck,
   printSummary,
   summaryRows,
   type DemoProgress,
 } from './support/demo-common.js';
-import { RateLimiter, createCacheService, createChainEngine } from 'mocra';
+import { RateLimiter, createCacheService, createChainEngine, type RunStatus } from 'mocra';
 
 const MAX_WORKERS = 16;
 const smoke = process.env.MOCRA_EXAMPLE_SMOKE === '1';
@@ -123,7 +124,7 @@ async function singleNode(): Promise<void> {
 
   const store = await createCacheService({
     ...(process.env.REDIS_URL ? { redis: process.env.REDIS_URL } : {}),
-    keyPrefix: `mocra-demo:${Date.now()}:`,
+    keyPrefix: `mocra-demo-${Date.now()}:`,
   });
   const limiter = new RateLimiter({
     ...demoLimiterOptions,
@@ -134,7 +135,6 @@ async function singleNode(): Promise<void> {
   const reviews = new Map<string, Set<string>>();
   let duplicateReviews = 0;
   let nodesSeen = 0;
-  let nodesDone = 0;
 
   const engine = createChainEngine({
     ...demoEngineOptions,
@@ -156,22 +156,32 @@ async function singleNode(): Promise<void> {
   engine.on('ParserTaskProduced', (e) => {
     if (e.source !== 'retry') nodesSeen++;
   });
-  engine.on('ModuleStepAdvanced', () => nodesDone++);
 
-  // progress: redrawn in place on a terminal, a plain line every half second otherwise
+  // progress: the run's status (the same read as with --workers), redrawn in place on a
+  // terminal, a plain line every half second otherwise
+  const current: { runId?: string; run?: RunStatus } = {};
   const progress = (): DemoProgress => {
     const s = engine.stats();
     return {
       products: products.size,
       expected: expected.length,
-      nodesDone,
-      nodesSeen,
+      ...runProgress(current.run),
       downloads: s.downloads,
       downloadRetries: s.downloadRetries,
       retriesScheduled: s.retriesScheduled,
     };
   };
-  const draw = (): void => drawProgress(progress(), tty);
+  let reading = false;
+  const draw = (): void => {
+    drawProgress(progress(), tty);
+    if (current.runId === undefined || reading) return;
+    reading = true;
+    engine
+      .runStatus(current.runId)
+      .then((status) => (current.run = status))
+      .catch(() => {})
+      .finally(() => (reading = false));
+  };
 
   console.log(
     `mocra demo: crawling ${site.url} (${expected.length} products) with the chain engine, ` +
@@ -180,22 +190,21 @@ async function singleNode(): Promise<void> {
   const started = performance.now();
   const ticker = setInterval(draw, tty ? 100 : 500);
   await engine.start();
-  await engine.submit({
+  const { runId } = await engine.submit({
     taskId: `demo-${Date.now()}`,
     account: 'demo',
     platform: 'web',
     modules: ['shop'],
   });
+  current.runId = runId;
 
   // bounded in time: a crawl that has not finished in 60 s is a failure, not a hang
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const finished = await Promise.race([
-    engine.onIdle().then(() => true),
-    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CRAWL_TIMEOUT_MS))),
-  ]);
-  clearTimeout(timer);
+  const finished = await engine.waitForRun(runId, { timeoutMs: CRAWL_TIMEOUT_MS }).then(
+    (status) => ((current.run = status), status.state === 'done'),
+    () => false,
+  );
   clearInterval(ticker);
-  draw();
+  drawProgress(progress(), tty);
   if (tty) process.stdout.write('\n');
   const wallMs = performance.now() - started;
   await engine.stop();

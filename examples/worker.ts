@@ -85,7 +85,8 @@ async function selfCheck(): Promise<void> {
     return;
   }
   const site = await startTestSite({ categories: 2, pagesPerCategory: 2, productsPerPage: 3 });
-  const prefix = `mocra-worker-check:${process.pid}:${Date.now()}:`;
+  // one namespace (no `:` inside: the stores would escape it, and the raw reads below would miss)
+  const prefix = `mocra-worker-check-${process.pid}-${Date.now()}:`;
   const common = {
     redisUrl: url,
     siteUrl: site.url,

@@ -1,6 +1,7 @@
 --[[
-  etm_threshold_decide (schema 2): count a failure at module and task level, decide, and write
-  the terminate marks the decision reaches, in one step.
+  etm_threshold_decide (schema 3): count a failure at module and task level, decide, and write
+  the terminate marks the decision reaches, in one step; a mark written settles the module (or
+  every module) of the failure's run as terminated.
   TypeScript side (keys, arguments, reply, local twin): src/chain/state/transitions/threshold-decide.ts
 
   KEYS
@@ -11,12 +12,18 @@
     5 seen_key            (optional) the decision mark of this failure (node + attempt): a failure
                           delivered twice (at-least-once queues) is counted once and answers the
                           same decision again
+    5|6 run_key           (optional) the failure's run's record (hash, see lua/_run.lua)
+    6|7 run_keys_key      (optional) the keys the run wrote (zset of key suffixes)
   ARGV
     1 module_threshold    failures of the module at which it is terminated (>=)
     2 task_threshold      failures of the task at which it is terminated (>=)
     3 retry_after_ms      cool-down hint of the failure (> 0 gives RETRY_AFTER)
     4 ttl                 ttl ms of every key written
-  Returns {code, msg, module errors, task errors, module marked, task marked}
+    5 has_seen            '1' when KEYS[5] is the seen key (the run's keys follow it)
+    6 now_arg             now in ms, TEST ONLY ('' in production: the server's TIME)
+    7 module_id           the failed module
+    8 run_ttl             ttl ms of the run's record once it has finished
+  Returns {code, msg, module errors, task errors, module marked, task marked[, 'run_finished:1']}
     0 CONTINUE           below both thresholds
     1 RETRY_AFTER        below both thresholds, the failure carried a cool-down
     2 TERMINATE_MODULE   the module reached its threshold (or was terminated): the module's mark
@@ -26,9 +33,18 @@
   terminated task/module, or a failure decided before, answers without counting or marking.
 ]]
 local module_errors_key, task_errors_key = KEYS[1], KEYS[2]
-local task_mark_key, module_mark_key, seen_key = KEYS[3], KEYS[4], KEYS[5]
 local module_threshold, task_threshold = tonumber(ARGV[1]), tonumber(ARGV[2])
-local retry_after_ms, ttl = tonumber(ARGV[3]), ARGV[4]
+local retry_after_ms, ttl, has_seen = tonumber(ARGV[3]), ARGV[4], ARGV[5] == '1'
+local now_arg, module_id, run_ttl = ARGV[6], ARGV[7], ARGV[8]
+local task_mark_key, module_mark_key = KEYS[3], KEYS[4]
+local seen_key, run_key, run_keys_key
+if has_seen then
+  seen_key, run_key, run_keys_key = KEYS[5], KEYS[6], KEYS[7]
+else
+  run_key, run_keys_key = KEYS[5], KEYS[6]
+end
+--@include _now
+--@include _run
 local NAMES = {[0] = 'CONTINUE', [1] = 'RETRY_AFTER', [2] = 'TERMINATE_MODULE', [3] = 'TERMINATE_TASK'}
 
 local counts = redis.call('MGET', module_errors_key, task_errors_key)
@@ -48,6 +64,14 @@ local code = 0
 if task_reached then code = 3
 elseif module_reached then code = 2
 elseif retry_after_ms > 0 then code = 1 end
+local run = run_key and run_read(run_key, module_id) or nil
+local now = 0
+if run then
+  now = now_ms(now_arg)
+  if task_reached and run.state == 'running' then run_read_modules(run) end
+  -- a run key index of another type fails here, not after the first write
+  if seen_key then redis.call('ZCARD', run_keys_key) end
+end
 
 -- every check passed: write (counters, then the module's mark, then the task's)
 local m_text, t_text = string.format('%d', m), string.format('%d', t)
@@ -64,4 +88,23 @@ if task_reached then
   task_marked = 1
 end
 if seen_key then redis.call('SET', seen_key, code, 'PX', ttl) end
-return {code, NAMES[code], m, t, module_marked, task_marked}
+local out = {code, NAMES[code], m, t, module_marked, task_marked}
+if run then
+  if seen_key then
+    redis.call('ZADD', run_keys_key, 0, string.match(seen_key, '}:([^}]*)$'))
+    redis.call('PEXPIRE', run_keys_key, ttl)
+  end
+  if (module_reached or task_reached) and run.state == 'running' then
+    local terminate = {}
+    if task_reached then
+      for i = 1, #run.mods do
+        if run.mods[i][2] == 'running' then terminate[#terminate + 1] = run.mods[i][1] end
+      end
+    elseif run.s == 'running' then
+      terminate[1] = module_id
+    end
+    for i = 1, #terminate do run_terminate_module(run, terminate[i], 'terminated') end
+    if run_write(run, now, run_ttl, {}) then out[7] = RUN_FINISHED .. '1' end
+  end
+end
+return out

@@ -1,5 +1,6 @@
 --[[
-  ptm_claim (schema 2): claim a node for execution with a lease and a fencing version.
+  ptm_claim (schema 3): claim a node for execution with a lease and a fencing version; count it
+  running in its run; refuse the nodes of a cancelled run.
   TypeScript side (keys, arguments, reply, local twin): src/chain/state/transitions/claim.ts
 
   KEYS
@@ -7,6 +8,8 @@
     2 task_mark_key     terminate mark of the task
     3 module_mark_key   terminate mark of the module
     4 leases_key        lease index of the task (zset: node id -> lease end ms), for the sweep
+    5 run_key           the run's record (hash, see lua/_run.lua)
+    6 run_keys_key      the keys the run wrote (zset of key suffixes), for its clean-up
   ARGV
     1 now_arg     now in ms, TEST ONLY ('' in production: the server's TIME)
     2 owner       who claims
@@ -16,28 +19,54 @@
     6 schema      CHAIN_SCHEMA_VERSION
     7 ttl         ttl ms of a new record and of the lease index
     8 node_id     the node's id (its member in the lease index)
-  Returns {code, msg, version, lease_until, reason}
+    9 module_id   the node's module (its counters in the run)
+    10 run_ttl     ttl ms of the run's record once it has finished
+  Returns {code, msg, version, lease_until, reason[, 'run_finished:1']}
     0 EXECUTE          claimed (or replayed by the same owner within its lease)
     1 DUPLICATE_DONE   the node is done
-    2 STALE_STEP       task/module terminated, an older epoch, or the node failed in this epoch
+    2 STALE_STEP       run cancelled, task/module terminated, an older epoch, or the node failed in
+                       this epoch (reason 'cancelled', 'terminated', 'old_epoch', 'failed')
     3 OUT_OF_ORDER     the node does not exist yet (parent not committed) or a newer epoch
     4 LOCKED_BY_OTHER  another owner holds a live lease
+  A node leaves `queued` for `running` in its run when a root is created or a node counted
+  queued (field q = '1') is claimed; a terminated task/module settles the run's module(s) the
+  first time a claim meets the mark; 'run_finished:1' when that finished the run.
   Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
-  type. Writes only on EXECUTE, after every check (the types of the keys it writes included).
+  type. Writes only on EXECUTE (and the run's record on a terminate mark), after every check
+  (the types of the keys it writes included).
 ]]
 local node_key, task_mark_key, module_mark_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now_arg, owner, lease_ms, epoch = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local root, schema_text, ttl, node_id = ARGV[5] == '1', ARGV[6], ARGV[7], ARGV[8]
+local run_key, run_keys_key, module_id, run_ttl = KEYS[5], KEYS[6], ARGV[9], ARGV[10]
 local schema = tonumber(schema_text)
 --@include _now
+--@include _run
 -- Numbers reach redis.call as strings where they can (ARGV as given, one string.format per
 -- computed value): Redis formats a Lua number argument with printf, which costs more than the write.
 local now = now_ms(now_arg)
 
+local run = run_read(run_key, module_id)
+if run and run.state == 'cancelled' then return {2, 'STALE_STEP', 0, 0, 'cancelled'} end
 if redis.call('EXISTS', task_mark_key, module_mark_key) > 0 then
-  return {2, 'STALE_STEP', 0, 0, 'terminated'}
+  local out = {2, 'STALE_STEP', 0, 0, 'terminated'}
+  if run and run.state == 'running' then
+    -- the run learns here that its module (or its whole task) was terminated
+    local terminate = {}
+    if redis.call('EXISTS', task_mark_key) == 1 then
+      run_read_modules(run)
+      for i = 1, #run.mods do
+        if run.mods[i][2] == 'running' then terminate[#terminate + 1] = run.mods[i][1] end
+      end
+    elseif run.s == 'running' then
+      terminate[1] = module_id
+    end
+    for i = 1, #terminate do run_terminate_module(run, terminate[i], 'terminated') end
+    if #terminate > 0 and run_write(run, now, run_ttl, {}) then out[6] = RUN_FINISHED .. '1' end
+  end
+  return out
 end
-local f = redis.call('HMGET', node_key, 'status', 'owner', 'version', 'lease_until', 'epoch', 'schema')
+local f = redis.call('HMGET', node_key, 'status', 'owner', 'version', 'lease_until', 'epoch', 'schema', 'q')
 local status = f[1]
 local version, lease_until, rec_epoch = 0, 0, 0
 if status == false then
@@ -58,10 +87,12 @@ if status == 'processing' and lease_until > now then
   return {4, 'LOCKED_BY_OTHER', version, lease_until, ''}
 end
 
--- a lease index of another type fails here, not after the first write
+-- a lease index (or a run key index) of another type fails here, not after the first write
 redis.call('ZCARD', leases_key)
+if run and f[1] == false then redis.call('ZCARD', run_keys_key) end
 
 -- every check passed: write
+local from_queue = f[1] == false or f[7] == '1'
 version = version + 1
 lease_until = now + lease_ms
 local until_text = string.format('%d', lease_until)
@@ -74,8 +105,16 @@ else
   -- epoch and schema are kept (both were checked equal above), and so is the TTL the record got
   -- when it was created
   redis.call('HSET', node_key, 'status', 'processing', 'owner', owner, 'version', string.format('%d', version),
-    'lease_until', until_text)
+    'lease_until', until_text, 'q', '0')
 end
 redis.call('ZADD', leases_key, until_text, node_id)
 redis.call('PEXPIRE', leases_key, ttl)
-return {0, 'EXECUTE', version, lease_until, ''}
+local out = {0, 'EXECUTE', version, lease_until, ''}
+if run then
+  if f[1] == false then
+    redis.call('ZADD', run_keys_key, 0, string.match(node_key, '}:([^}]*)$'))
+    redis.call('PEXPIRE', run_keys_key, ttl)
+  end
+  if from_queue and run_write(run, now, run_ttl, {'q', -1, 'r', 1}) then out[6] = RUN_FINISHED .. '1' end
+end
+return out

@@ -1,5 +1,6 @@
 --[[
-  ptm_commit_error (schema 2): mark a node failed and record one failure at most once.
+  ptm_commit_error (schema 3): mark a node failed and record one failure at most once; count
+  the failure in its run (the node stays running there until its failure is decided).
   TypeScript side (keys, arguments, reply, local twin): src/chain/state/transitions/commit-error.ts
 
   KEYS
@@ -7,6 +8,8 @@
     2 emit_key       error emit mark (node + error hash)
     3 outbox_key     task outbox (list)
     4 leases_key     lease index of the task (zset)
+    5 run_key        the run's record (hash, see lua/_run.lua)
+    6 run_keys_key   the keys the run wrote (zset of key suffixes), for its clean-up
   ARGV
     1 owner          the claiming owner
     2 version        the fencing version of the claim
@@ -15,6 +18,9 @@
     5 message        the ErrorTaskModel to queue in the outbox with the failure ('' for none): it
                      exists exactly when the failure is recorded, and is published from the outbox
     6 node_id        this node's id (removed from the lease index)
+    7 now_arg        now in ms, TEST ONLY ('' in production: the server's TIME)
+    8 module_id      the node's module (its counters in the run)
+    9 run_ttl        ttl ms of the run's record once it has finished
   Returns {code, msg}
     0 ERROR_EMIT_OK          failure recorded (and the message queued in the outbox)
     1 ERROR_ALREADY_EMITTED  this failure was recorded before: emit nothing
@@ -25,6 +31,10 @@
 local node_key, emit_key, outbox_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local message, node_id = ARGV[5], ARGV[6]
+local now_arg, module_id, run_ttl = ARGV[7], ARGV[8], ARGV[9]
+local run_key, run_keys_key = KEYS[5], KEYS[6]
+--@include _now
+--@include _run
 
 local f = redis.call('HMGET', node_key, 'status', 'owner', 'version', 'schema')
 if f[1] == false then return {2, 'FENCING_REJECT'} end
@@ -34,9 +44,12 @@ end
 if f[2] ~= owner or tonumber(f[3]) ~= tonumber(version_text) then return {2, 'FENCING_REJECT'} end
 if redis.call('EXISTS', emit_key) == 1 then return {1, 'ERROR_ALREADY_EMITTED'} end
 if f[1] ~= 'processing' then return {2, 'FENCING_REJECT'} end
--- an outbox or lease index of another type fails here, not after the first write
+local run = run_read(run_key, module_id)
+local now = run and now_ms(now_arg) or 0
+-- an outbox, lease index or run key index of another type fails here, not after the first write
 redis.call('LLEN', outbox_key)
 redis.call('ZCARD', leases_key)
+if run then redis.call('ZCARD', run_keys_key) end
 
 -- every check passed: write
 redis.call('HSET', node_key, 'status', 'failed')
@@ -47,4 +60,9 @@ if message ~= '' then
   redis.call('PEXPIRE', outbox_key, ttl)
 end
 redis.call('ZREM', leases_key, node_id)
+if run then
+  redis.call('ZADD', run_keys_key, 0, string.match(emit_key, '}:([^}]*)$'))
+  redis.call('PEXPIRE', run_keys_key, ttl)
+  run_write(run, now, run_ttl, {'e', 1})
+end
 return {0, 'ERROR_EMIT_OK'}

@@ -1,5 +1,6 @@
 --[[
-  ptm_commit_success (schema 2): mark a node done and produce its successors and items at most once.
+  ptm_commit_success (schema 3): mark a node done and produce its successors and items at most
+  once; count the node done, its new successors queued and its items in its run.
   TypeScript side (keys, arguments, reply, local twin): src/chain/state/transitions/commit-success.ts
 
   KEYS
@@ -7,8 +8,10 @@
     2 gate_key        advance gate of the node
     3 outbox_key      task outbox (list)
     4 leases_key      lease index of the task (zset)
-    5..4+n            successor_keys: the state of each successor node (hash)
-    5+n..4+n+m        dedup_keys: the de-duplication mark of each keyed successor (string)
+    5 run_key         the run's record (hash, see lua/_run.lua)
+    6 run_keys_key    the keys the run wrote (zset of key suffixes), for its clean-up
+    7..6+n            successor_keys: the state of each successor node (hash)
+    7+n..6+n+m        dedup_keys: the de-duplication mark of each keyed successor (string)
   ARGV
     1 owner           the claiming owner
     2 version         the fencing version of the claim
@@ -16,11 +19,14 @@
     4 schema          CHAIN_SCHEMA_VERSION
     5 node_id         this node's id (removed from the lease index)
     6 n               number of successors
-    7 m               number of keyed successors (0 without de-duplication keys)
-    8..7+n            messages: the message of each successor (in KEYS order)
-    8+n..7+n+m        keyed: the successor index (0-based) of each dedup key, ascending
-    8+n+m..           items: the items
-  Returns {code, msg[, successors created, duplicate index...]}
+    7 now_arg         now in ms, TEST ONLY ('' in production: the server's TIME)
+    8 module_id       the node's module (its counters in the run)
+    9 run_ttl         ttl ms of the run's record once it has finished
+    10 m              number of keyed successors (0 without de-duplication keys)
+    11..10+n          messages: the message of each successor (in KEYS order)
+    11+n..10+n+m      keyed: the successor index (0-based) of each dedup key, ascending
+    11+n+m..          items: the items
+  Returns {code, msg[, successors created, duplicate index...][, 'run_finished:1']}
     0 COMMIT_OK           done; new successors created and queued with the items in the outbox;
                           then how many were created and the indexes (0-based) of the keyed
                           successors skipped because their key was taken (before, or earlier in
@@ -28,6 +34,8 @@
     1 FENCING_REJECT      owner/version is not the current claim (or the node was never claimed)
     2 CAS_CONFLICT        the claim is no longer processing (recovered as a zombie) or the gate is set
     3 ALREADY_COMMITTED   replay by the same owner and version: nothing written again
+  A new successor is created with q = '1' (counted queued in the run). 'run_finished:1' when
+  this commit finished the run (its last node, no item waiting).
   Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
   type. Reads and checks everything first (the types of the keys it writes included), then
   writes; nothing after the first write can fail: lists of any length are pushed in chunks
@@ -35,10 +43,14 @@
 ]]
 local node_key, gate_key, outbox_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local node_id, n, m = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local node_id, n = ARGV[5], tonumber(ARGV[6])
+local now_arg, module_id, run_ttl, m = ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
+local run_key, run_keys_key = KEYS[5], KEYS[6]
 local version, schema = tonumber(version_text), tonumber(schema_text)
-local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = 5, 8, 1000
+local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = 7, 11, 1000
 local FIRST_DEDUP_KEY, FIRST_KEYED_ARG = FIRST_SUCCESSOR_KEY + n, FIRST_MESSAGE_ARG + n
+--@include _now
+--@include _run
 
 local f = redis.call('HMGET', node_key, 'status', 'owner', 'version', 'schema')
 if f[1] == false then return {1, 'FENCING_REJECT'} end
@@ -83,17 +95,21 @@ for i = 0, n - 1 do
     end
   end
 end
+local n_items = #ARGV - (FIRST_KEYED_ARG + m) + 1
 for j = FIRST_KEYED_ARG + m, #ARGV do queued[#queued + 1] = ARGV[j] end
--- an outbox or lease index of another type fails here, not after the first write
+local run = run_read(run_key, module_id)
+local now = run and now_ms(now_arg) or 0
+-- an outbox, lease index or run key index of another type fails here, not after the first write
 redis.call('LLEN', outbox_key)
 redis.call('ZCARD', leases_key)
+if run then redis.call('ZCARD', run_keys_key) end
 
 -- every check passed: write (the node record keeps the TTL its claim gave it)
 redis.call('HSET', node_key, 'status', 'done')
 redis.call('SET', gate_key, version_text, 'PX', ttl)
 for i = 1, #create do
   redis.call('HSET', create[i], 'status', 'pending', 'owner', '', 'version', '0', 'lease_until', '0',
-    'epoch', '0', 'schema', schema_text)
+    'epoch', '0', 'schema', schema_text, 'q', '1')
   redis.call('PEXPIRE', create[i], ttl)
 end
 for i = 1, #marks do redis.call('SET', marks[i], node_id, 'PX', ttl) end
@@ -102,6 +118,23 @@ for from = 1, #queued, CHUNK do
 end
 if #queued > 0 then redis.call('PEXPIRE', outbox_key, ttl) end
 redis.call('ZREM', leases_key, node_id)
-local reply = {0, 'COMMIT_OK', #create}
-for i = 1, #duplicates do reply[#reply + 1] = duplicates[i] end
-return reply
+local out = {0, 'COMMIT_OK', #create}
+for i = 1, #duplicates do out[#out + 1] = duplicates[i] end
+if run then
+  local suffixes = {}
+  for i = 1, #create do suffixes[#suffixes + 1] = string.match(create[i], '}:([^}]*)$') end
+  for i = 1, #marks do suffixes[#suffixes + 1] = string.match(marks[i], '}:([^}]*)$') end
+  for from = 1, #suffixes, CHUNK do
+    local zargs = {}
+    for i = from, math.min(from + CHUNK - 1, #suffixes) do
+      zargs[#zargs + 1] = '0'
+      zargs[#zargs + 1] = suffixes[i]
+    end
+    redis.call('ZADD', run_keys_key, unpack(zargs, 1, #zargs))
+  end
+  if #suffixes > 0 then redis.call('PEXPIRE', run_keys_key, ttl) end
+  if run_write(run, now, run_ttl, {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}) then
+    out[#out + 1] = RUN_FINISHED .. '1'
+  end
+end
+return out

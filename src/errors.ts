@@ -65,6 +65,8 @@ export const ErrorCode = {
    * ErrorTaskModel is dead-lettered with this reason.
    */
   ROUTE_INVALID: 'ROUTE_INVALID',
+  /** No run has that id in this store (never submitted here, or its record expired). */
+  RUN_NOT_FOUND: 'RUN_NOT_FOUND',
 } as const;
 
 /** The union of every stable error code. */
@@ -255,6 +257,14 @@ export class MessageInvalidError extends MocraError {
   constructor(message: string, options: MocraErrorOptions = {}) {
     super(ErrorCode.MESSAGE_INVALID, message, { ...options, retryable: false });
     this.name = 'MessageInvalidError';
+  }
+}
+
+/** No run has the id asked for. Code `RUN_NOT_FOUND`; never retryable. */
+export class RunNotFoundError extends MocraError {
+  constructor(message: string, options: MocraErrorOptions = {}) {
+    super(ErrorCode.RUN_NOT_FOUND, message, { ...options, retryable: false });
+    this.name = 'RunNotFoundError';
   }
 }
 

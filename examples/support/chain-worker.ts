@@ -109,11 +109,17 @@ export async function startChainWorker(o: ChainWorkerOptions): Promise<ChainWork
 export async function submitCrawl(
   o: Omit<ChainWorkerOptions, 'name'> & { name?: string },
   taskId: string,
-): Promise<void> {
+): Promise<string> {
   const parts = connect({ ...o, name: o.name ?? `submit-${process.pid}` });
   try {
     await parts.store.connect();
-    await parts.engine.submit({ taskId, account: 'demo', platform: 'web', modules: ['shop'] });
+    const { runId } = await parts.engine.submit({
+      taskId,
+      account: 'demo',
+      platform: 'web',
+      modules: ['shop'],
+    });
+    return runId;
   } finally {
     await close(parts);
   }

@@ -7,7 +7,7 @@
  *   --workers N    examples/support/demo-workers.ts (coordinator) and
  *                  examples/support/demo-worker-process.ts (one per worker process)
  */
-import type { ChainEngineOptions, ChainEngineStats, RateLimiterOptions } from 'mocra';
+import type { ChainEngineOptions, ChainEngineStats, RateLimiterOptions, RunStatus } from 'mocra';
 import type { TestSiteOptions } from './test-site.js';
 
 /** How long a crawl may take before the demo calls it a failure rather than hang. */
@@ -63,6 +63,18 @@ function progressLine(p: DemoProgress): string {
     `${p.downloads} requests, ${p.downloadRetries} download retries, ` +
     `${p.retriesScheduled} node retries`
   );
+}
+
+/**
+ * The node counts of the progress line from a run's status (`engine.runStatus(runId)`): nodes
+ * done, of all the run has seen so far. Every process sharing the store reads the same.
+ */
+export function runProgress(
+  run: RunStatus | undefined,
+): Pick<DemoProgress, 'nodesDone' | 'nodesSeen'> {
+  if (!run) return { nodesDone: 0, nodesSeen: 0 };
+  const n = run.nodes;
+  return { nodesDone: n.done, nodesSeen: n.queued + n.running + n.done + n.failed };
 }
 
 /** Draws the progress: a bar redrawn in place on a terminal, a plain line otherwise. */

@@ -17,12 +17,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { RedisBackend, createChainEngine, type RunStatus } from 'mocra';
 import { submitCrawl } from './chain-worker.js';
 import {
   CRAWL_TIMEOUT_MS,
   demoEngineOptions,
   demoSiteOptions,
   drawProgress,
+  runProgress,
   printCheck,
   printSummary,
   snapshotKey,
@@ -31,6 +33,7 @@ import {
   type WorkerSnapshot,
 } from './demo-common.js';
 import { deleteKeys, isCi, privateRedis, type PrivateRedis } from './private-redis.js';
+import { shopModule } from './shop-module.js';
 import { startTestSite, type TestSite } from './test-site.js';
 
 const READY_TIMEOUT_MS = 45_000;
@@ -143,7 +146,7 @@ async function coordinate(o: WorkersDemoOptions, redisUrl: string): Promise<numb
   }
 
   const runId = `${process.pid}:${Date.now()}`;
-  const keyPrefix = `mocra-demo:${runId}:`;
+  const keyPrefix = `mocra-demo-${runId}:`;
   const taskId = `demo-${Date.now()}`;
   const workers: WorkerProcess[] = [];
   let site: TestSite | undefined;
@@ -200,10 +203,14 @@ async function coordinate(o: WorkersDemoOptions, redisUrl: string): Promise<numb
 
     // the crawl: any worker picks the task up
     const started = performance.now();
-    await submitCrawl(
+    const crawlRunId = await submitCrawl(
       { redisUrl, siteUrl: site.url, keyPrefix, engine: demoEngineOptions },
       taskId,
     );
+    // the run's status, as any process sharing the store reads it (this engine runs nothing)
+    const statusStore = new RedisBackend({ redis: client, keyPrefix });
+    const reader = createChainEngine({ modules: [shopModule(site.url)], store: statusStore });
+    let run: RunStatus | undefined;
 
     // progress from Redis, until every product is in (or the time is up, or a worker died)
     const snapshotKeys = workers.map((w) => snapshotKey(keyPrefix, w.name));
@@ -215,7 +222,12 @@ async function coordinate(o: WorkersDemoOptions, redisUrl: string): Promise<numb
     let crashed: string | undefined;
     let lastLine = performance.now(); // plain lines every half second, as single-node
     for (;;) {
-      const [counts, snapshots] = await Promise.all([client.mget(...productKeys), readSnapshots()]);
+      const [counts, snapshots, status] = await Promise.all([
+        client.mget(...productKeys),
+        readSnapshots(),
+        reader.runStatus(crawlRunId).catch(() => run),
+      ]);
+      run = status;
       const products = counts.filter((c) => c !== null).length;
       finished = products === expected.length;
       const dead = workers.find((w) => w.child.exitCode !== null || w.child.signalCode !== null);
@@ -230,8 +242,7 @@ async function coordinate(o: WorkersDemoOptions, redisUrl: string): Promise<numb
           {
             products,
             expected: expected.length,
-            nodesDone: sum((s) => s.nodesDone),
-            nodesSeen: sum((s) => s.nodesSeen),
+            ...runProgress(run),
             downloads: sum((s) => s.stats.downloads),
             downloadRetries: sum((s) => s.stats.downloadRetries),
             retriesScheduled: sum((s) => s.stats.retriesScheduled),
@@ -244,6 +255,7 @@ async function coordinate(o: WorkersDemoOptions, redisUrl: string): Promise<numb
     }
     if (o.tty) process.stdout.write('\n');
     const wallMs = performance.now() - started;
+    await reader.close();
 
     // graceful stop: each worker finishes or hands back what it holds, publishes and exits 0
     const stopping = performance.now();

@@ -15,6 +15,7 @@ export type {
   StepContext,
   StepDefinition,
   TaskInfo,
+  UntypedSteps,
 } from './module.js';
 export { normalizeMessage, encodeMessage, MESSAGE_VERSION } from './messages.js';
 export type {
@@ -36,3 +37,4 @@ export { RedisStreamQueue } from './redis-stream-queue.js';
 export type { DeadLetter, RedisStreamQueueOptions } from './redis-stream-queue.js';
 export { createRedisStreamQueues } from './stream-queues.js';
 export type { RedisStreamQueues, RedisStreamQueuesOptions } from './stream-queues.js';
+export type { StreamQueueTuning } from './stream-queue-tuning.js';

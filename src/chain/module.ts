@@ -168,7 +168,7 @@ export interface ModuleDefinition<Item = JsonValue, Id extends string = string> 
 }
 
 /** `S` when its length is not a literal of 1 to 6 (those lists are typed), else never. */
-type UntypedSteps<S extends readonly unknown[]> = number extends S['length']
+export type UntypedSteps<S extends readonly unknown[]> = number extends S['length']
   ? S
   : S['length'] extends 1 | 2 | 3 | 4 | 5 | 6
     ? never

@@ -313,6 +313,42 @@ export class ChainKeyBuilder {
     return `${this.namespace}:lock:${escapeKeyPart(requireString(`${W}.lock`, 'name', name))}`;
   }
 
+  /**
+   * The record of a run (a hash: its state, times and per-module counters), in its task's slot:
+   * the transitions that move a node of the run count it here in the same atomic step.
+   */
+  run(taskId: string, runId: string): string {
+    return this.#key(taskId, 'run', runId);
+  }
+
+  /**
+   * The keys a run wrote (a sorted set of key suffixes, see {@link ChainKeyBuilder.taskKey}): the
+   * clean-up of a finished run shortens their TTL to `finishedRunTtlMs`.
+   */
+  runKeys(taskId: string, runId: string): string {
+    return this.#key(taskId, 'run', runId, 'keys');
+  }
+
+  /** The unfinished runs of a task (sorted set: run id → start ms). */
+  taskRuns(taskId: string): string {
+    return this.#key(taskId, 'runs');
+  }
+
+  /** A task's key from its suffix (the part after `{t:<taskId>}:`), as a run's key index holds it. */
+  taskKey(taskId: string, suffix: string): string {
+    return this.#taskPrefix(taskId) + suffix;
+  }
+
+  /** Where a run is found by its id alone: the id of its task (one key per run, no hash tag). */
+  runIndex(runId: string): string {
+    return `${this.prefix}:runs:${escapeKeyPart(requireString(`${W}.runIndex`, 'runId', runId))}`;
+  }
+
+  /** The runs of the deployment (sorted set: run id → when its record expires, ms). */
+  runs(): string {
+    return `${this.prefix}:runs`;
+  }
+
   /** Every key of a task starts with this (for SCAN-based clean-up and debugging). */
   taskPrefix(taskId: string): string {
     return this.#taskPrefix(taskId);

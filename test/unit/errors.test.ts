@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import type * as ErrorsModule from '../../src/errors.js';
 import {
@@ -6,6 +8,7 @@ import {
   ErrorCode,
   MocraError,
   QueueFullError,
+  RunNotFoundError,
   SchedulerClosedError,
   ScriptError,
   TaskCancelledError,
@@ -70,5 +73,22 @@ describe('errors', () => {
     expect(isMocraError(foreign)).toBe(true);
     expect(isQueueFullError(foreign)).toBe(true);
     expect(copy.isQueueFullError(new QueueFullError())).toBe(true);
+  });
+
+  it('docs/errors.md lists every error code in its table', () => {
+    const doc = readFileSync(join(import.meta.dirname, '../../docs/errors.md'), 'utf8');
+    const rows = doc.split('\n').filter((l) => l.startsWith('| `'));
+    for (const code of Object.values(ErrorCode))
+      expect(
+        rows.some((r) => r.includes(`\`${code}\``)),
+        code,
+      ).toBe(true);
+  });
+
+  it('RunNotFoundError: RUN_NOT_FOUND, never retryable', () => {
+    const e = new RunNotFoundError('run "x" not found');
+    expect(e).toBeInstanceOf(MocraError);
+    expect(e.code).toBe(ErrorCode.RUN_NOT_FOUND);
+    expect(e.retryable).toBe(false);
   });
 });

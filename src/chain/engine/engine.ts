@@ -4,7 +4,8 @@
  * settle deliveries), ingress.ts (NormalizeInput → LoadTask → ThresholdPreCheck → BuildModules
  * → ModuleDispatch), processor.ts (one node in its module), error-task.ts (thresholds, node
  * retries), relay.ts (the outbox relay), retry-pump.ts (due node retries), sweeper.ts (what a
- * dead process left behind), telemetry.ts (stats, metrics, events and logs together).
+ * dead process left behind), telemetry.ts (stats, metrics, events and logs together), runs.ts
+ * (run status, wait, cancel and clean-up).
  */
 import { ClosedError, ConfigError } from '../../errors.js';
 import { unrefInterval, unrefTimeout } from '../../internal/clock.js';
@@ -20,6 +21,7 @@ import { resolveOptions, W, type ResolvedOptions } from './options.js';
 import { ModuleProcessorWithChain, type ProcessorHost } from './processor.js';
 import { OutboxRelay } from './relay.js';
 import { RetryPump } from './retry-pump.js';
+import { RunRegistry } from './runs.js';
 import { Sweeper } from './sweeper.js';
 import { TaskRecords } from './task-records.js';
 import { newRunId } from './run-id.js';
@@ -32,6 +34,7 @@ import type {
   ChainEngineStats,
   ChainEventMap,
   ChainEventName,
+  RunStatus,
   SubmittedRun,
 } from './types.js';
 
@@ -44,11 +47,36 @@ export interface ChainEngine {
   /**
    * Submits a task: each of its modules runs from its first step. Without a `runId` each call
    * starts a new run with a fresh id; with one, submitting the same run again is idempotent
-   * (nodes already done are not run again). Resolves with the task id and the run id.
+   * (nodes already done are not run again). Resolves with the task id and the run id, whose
+   * status can be read (`runStatus`) from then on.
    * @throws {@link MessageInvalidError} when the task is malformed (naming the field).
    * @throws {@link ClosedError} after `stop()`.
    */
   submit(task: TaskModel): Promise<SubmittedRun>;
+  /**
+   * A run's status: its state and node, item and error counters, overall and per module, as
+   * every process sharing the store sees them (one read of the record the transitions keep).
+   * @throws {@link RunNotFoundError} (`RUN_NOT_FOUND`) when no run has that id in the store.
+   */
+  runStatus(runId: string): Promise<RunStatus>;
+  /**
+   * Resolves with the run's final status once it is done, terminated or cancelled, whichever
+   * process ran it (it looks again with a growing pause, up to 0.5 s).
+   * @throws {@link TaskCancelledError} (`TASK_CANCELLED`) when `signal` aborts.
+   * @throws {@link TaskTimeoutError} (`TASK_TIMEOUT`) when the run is still running after `timeoutMs`.
+   * @throws {@link RunNotFoundError} (`RUN_NOT_FOUND`) when no run has that id in the store.
+   */
+  waitForRun(
+    runId: string,
+    options?: { signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<RunStatus>;
+  /**
+   * Cancels a run: no node of it is claimed any more, by any process sharing the store; its
+   * nodes in flight in this process see their signal aborted (those in other processes end
+   * their step). Idempotent; a finished run is left as it is.
+   * @throws {@link RunNotFoundError} (`RUN_NOT_FOUND`) when no run has that id in the store.
+   */
+  cancelRun(runId: string): Promise<void>;
   /**
    * Puts a raw message (any of the three kinds, as an object or JSON text) through the ingress.
    * A malformed message is dead-lettered with its reason, never thrown. A task message without
@@ -83,6 +111,12 @@ export interface ChainEngine {
    * timer keeps the process alive.
    */
   stop(): Promise<void>;
+  /**
+   * `stop()`, then waits for the clean-up of the runs it finished and closes what the engine
+   * created: its queues and its store (and their Redis clients). Queues, a store or clients
+   * passed in are left open. Idempotent.
+   */
+  close(): Promise<void>;
   /** Subscribes to an event; returns the unsubscribe function. */
   on<K extends ChainEventName>(event: K, listener: (event: ChainEventMap[K]) => void): () => void;
   /** Counters since creation. */
@@ -127,6 +161,7 @@ class ChainEngineImpl implements ChainEngine {
   /** Set with in-memory queues over a store that outlives the process. */
   readonly #handOffs: HandOffs | undefined;
   readonly #queues: ChainQueues;
+  readonly #runs: RunRegistry;
   readonly #readAbort = new AbortController();
   readonly #workAbort = new AbortController();
   #started = false;
@@ -138,7 +173,8 @@ class ChainEngineImpl implements ChainEngine {
   #submitting = 0;
 
   constructor(options: ChainEngineOptions) {
-    const o = resolveOptions(options);
+    // a transition finished a run: known once the registry exists (transitions start later)
+    const o = resolveOptions(options, (taskId, runId) => this.#runs.finished(taskId, runId));
     this.#o = o;
     this.runtimeMode = o.runtimeMode;
     const telemetry = new EngineTelemetry({
@@ -149,6 +185,14 @@ class ChainEngineImpl implements ChainEngine {
     });
     this.#telemetry = telemetry;
     const log = telemetry.log.bind(telemetry);
+    this.#runs = new RunRegistry({
+      state: o.state,
+      store: o.store,
+      keys: o.keys,
+      stateTtlMs: o.stateTtlMs,
+      finishedRunTtlMs: o.finishedRunTtlMs,
+      telemetry,
+    });
     const state = telemetry.measured ? timedState(o.state, telemetry) : o.state;
     // in-memory queues over a store that outlives the process: every push is written down first
     this.#handOffs = o.recordHandOffs
@@ -221,6 +265,7 @@ class ChainEngineImpl implements ChainEngine {
       stateTtlMs: o.stateTtlMs,
       fallback: o.fallback,
       signal: this.#workAbort.signal,
+      runSignal: (runId) => this.#runs.nodeSignal(runId, this.#workAbort.signal),
       telemetry,
       secrets: (runId) => this.#tasks.secrets(runId),
       outboxWritten: (taskId) => {
@@ -249,6 +294,7 @@ class ChainEngineImpl implements ChainEngine {
         touch,
         telemetry,
       }),
+      runs: this.#runs,
       workerId: o.workerId,
       leaseMs: o.leaseMs,
       sharedQueues: o.sharedQueues,
@@ -300,6 +346,8 @@ class ChainEngineImpl implements ChainEngine {
     if (task.runId === undefined) body.runId = newRunId();
     if (loginInfo !== undefined) this.#tasks.rememberLogin(body.runId, loginInfo);
     this.#telemetry.taskSubmitted();
+    // the run's record first, so its status can be read as soon as this resolves
+    await this.#runs.started(body.taskId, body.runId, body.modules);
     // login info never travels on a queue
     this.#submitting++;
     try {
@@ -308,6 +356,26 @@ class ChainEngineImpl implements ChainEngine {
       this.#submitting--;
     }
     return { taskId: body.taskId, runId: body.runId };
+  }
+
+  runStatus(runId: string): Promise<RunStatus> {
+    return this.#runs.status(runId);
+  }
+
+  waitForRun(
+    runId: string,
+    options?: { signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<RunStatus> {
+    return this.#runs.wait(runId, options);
+  }
+
+  cancelRun(runId: string): Promise<void> {
+    return this.#runs.cancel(runId);
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    await this.#runs.settled();
   }
 
   async publish(message: unknown): Promise<void> {
@@ -461,6 +529,8 @@ class ChainEngineImpl implements ChainEngine {
       );
     }
     await within(this.#downloads.close(), left());
+    // the clean-up of the runs finished here needs the store
+    await within(this.#runs.settled(), left());
     if (o.ownsQueues) {
       // queues made by the engine: stream queues hand back what they read but did not hand out
       await Promise.all(

@@ -106,6 +106,8 @@ export class ErrorTaskHandler {
           taskErrors: d.taskErrors,
         });
       }
+      // the failed node is not retried: its run counts it failed for good
+      await state.giveUp(toNodeId(etm), etm.attempt);
       return ACK;
     }
     return this.#retryOrGiveUp(etm, fields);
@@ -139,6 +141,8 @@ export class ErrorTaskHandler {
     if (r === RetryScheduleCode.RETRY_NOT_ALLOWED && etm.error.retryable !== false)
       return this.#obsolete(etm, fields);
     const reason = r === RetryScheduleCode.MAX_RETRY_EXCEEDED ? 'max_retries' : 'not_retryable';
+    // the node is not retried: its run counts it failed for good
+    await this.#o.state.giveUp(node, etm.attempt);
     telemetry.givenUp(reason);
     telemetry.log('warn', `node given up (${reason})`, {
       ...fields,

@@ -19,5 +19,6 @@ export type {
   Downloader,
   NodeEventBase,
   NodeRetryOptions,
+  RunStatus,
   SubmittedRun,
 } from './types.js';

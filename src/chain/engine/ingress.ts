@@ -16,7 +16,7 @@ import {
 } from '../messages.js';
 import { nodeEventId } from '../node-id.js';
 import type { Delivery, ChainQueue } from '../queue.js';
-import { TerminatedCode, type ChainStateStore } from '../state/index.js';
+import { TerminatedCode, type ChainStateStore, type RunDispatchModule } from '../state/index.js';
 import {
   ACK,
   LEAVE,
@@ -28,6 +28,7 @@ import {
 } from './disposition.js';
 import type { ErrorTaskHandler } from './error-task.js';
 import type { ModuleProcessorWithChain, NodeOutcome } from './processor.js';
+import type { RunRegistry } from './runs.js';
 import { TaskNotFound, type TaskRecords } from './task-records.js';
 import type { EngineTelemetry } from './telemetry.js';
 import type { ChainQueues } from './types.js';
@@ -39,6 +40,7 @@ export interface IngressOptions {
   processors: ReadonlyMap<string, ModuleProcessorWithChain>;
   tasks: TaskRecords;
   errors: Pick<ErrorTaskHandler, 'handle'>;
+  runs: Pick<RunRegistry, 'indexed'>;
   workerId: string;
   leaseMs: number;
   /** Queues shared with other processes. */
@@ -135,12 +137,14 @@ export class Ingress {
     // LoadTask: the task record every later message of the task is loaded from
     await atStage('LoadTask', this.#o.tasks.save(task));
     this.#o.touch(task.taskId);
-    for (const moduleId of task.modules) {
+    const plan: RunDispatchModule[] = [];
+    for (const moduleId of new Set(task.modules)) {
       // BuildModules
       if (!this.#o.processors.has(moduleId)) {
         const reason = `BuildModules: module ${JSON.stringify(moduleId)} is not registered`;
         telemetry.ingressFailed('BuildModules');
         await setAside(telemetry, 'task', queues.task, raw, reason);
+        plan.push({ moduleId, state: 'skipped' });
         continue;
       }
       // ThresholdPreCheck
@@ -148,14 +152,21 @@ export class Ingress {
         'ThresholdPreCheck',
         state.terminated(task.taskId, task.runId, moduleId),
       );
-      if (t.code === TerminatedCode.TASK_TERMINATED) {
-        telemetry.skipped('task_terminated');
-        return ACK;
-      }
-      if (t.code === TerminatedCode.MODULE_TERMINATED) {
-        telemetry.skipped('module_terminated');
+      if (t.code !== TerminatedCode.ACTIVE) {
+        telemetry.skipped(
+          t.code === TerminatedCode.TASK_TERMINATED ? 'task_terminated' : 'module_terminated',
+        );
+        plan.push({ moduleId, state: 'terminated' });
         continue;
       }
+      plan.push({ moduleId, state: 'running' });
+    }
+    // the run counts its first nodes queued before any can be claimed (once, whatever the
+    // deliveries of this message)
+    await atStage('ModuleDispatch', this.#o.runs.indexed(task.taskId, task.runId));
+    await atStage('ModuleDispatch', state.runDispatch(task.taskId, task.runId, plan));
+    for (const { moduleId, state: s } of plan) {
+      if (s !== 'running') continue;
       // ModuleDispatch: the module's first node
       const root: ParserTaskModel = {
         taskId: task.taskId,

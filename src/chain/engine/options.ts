@@ -70,6 +70,7 @@ const OPTION_KEYS = [
   'onItem',
   'keys',
   'stateTtlMs',
+  'finishedRunTtlMs',
   'logger',
   'metrics',
   'workerId',
@@ -92,6 +93,8 @@ export interface ResolvedOptions {
   readonly metrics: Metrics;
   readonly keys: ChainKeyBuilder;
   readonly stateTtlMs: number;
+  /** TTL of a finished run's state (at most `stateTtlMs`). */
+  readonly finishedRunTtlMs: number;
   readonly leaseMs: number;
   readonly downloadTimeoutMs: number;
   readonly fallback: boolean;
@@ -137,7 +140,10 @@ export interface ResolvedOptions {
  * @throws {@link ConfigError} naming the first invalid option.
  * @internal
  */
-export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
+export function resolveOptions(
+  options: ChainEngineOptions,
+  onRunFinished?: (taskId: string, runId: string) => void,
+): ResolvedOptions {
   const o = readOptions(W, options, OPTION_KEYS);
   if (options === undefined) invalid(W, 'options', 'an object with `modules`', options);
   const modules = readModules(o.modules);
@@ -156,6 +162,10 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
   if (!(keys instanceof ChainKeyBuilder)) invalid(W, 'keys', 'a ChainKeyBuilder', o.keys);
   const int = (min: number) => ({ integer: true, min });
   const stateTtlMs = optionalNumber(W, 'stateTtlMs', o.stateTtlMs, 7 * DAY, int(1000));
+  const finishedRunTtlMs = Math.min(
+    stateTtlMs,
+    optionalNumber(W, 'finishedRunTtlMs', o.finishedRunTtlMs, DAY, int(1)),
+  );
   const leaseMs = optionalNumber(W, 'leaseMs', o.leaseMs, 20_000, int(10));
   const downloadTimeoutMs = optionalNumber(
     W,
@@ -232,11 +242,11 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
       invalid(W, 'state', 'a ChainStateStore', o.state);
     state = o.state;
   } else if (store instanceof RedisBackend) {
-    state = new RedisChainState(store, { keys, stateTtlMs });
+    state = new RedisChainState(store, { keys, stateTtlMs, finishedRunTtlMs, onRunFinished });
   } else if (store instanceof DurableBackend) {
-    state = new DurableChainState(store, { keys, stateTtlMs });
+    state = new DurableChainState(store, { keys, stateTtlMs, finishedRunTtlMs, onRunFinished });
   } else if (store instanceof LocalBackend) {
-    state = new LocalChainState(store, { keys, stateTtlMs });
+    state = new LocalChainState(store, { keys, stateTtlMs, finishedRunTtlMs, onRunFinished });
   } else {
     throw new ConfigError(
       `${W}: a custom store needs an explicit \`state\` (a ChainStateStore over it)`,
@@ -380,6 +390,7 @@ export function resolveOptions(options: ChainEngineOptions): ResolvedOptions {
     metrics,
     keys,
     stateTtlMs,
+    finishedRunTtlMs,
     leaseMs,
     downloadTimeoutMs,
     fallback,

@@ -84,6 +84,11 @@ export interface ProcessorHost {
   readonly fallback: boolean;
   /** Aborted when the engine abandons in-flight work. */
   readonly signal: AbortSignal;
+  /**
+   * The signal of one node of a run (aborted with `signal`, or when the run is cancelled);
+   * `release()` when the node ends. Without it, nodes use `signal`.
+   */
+  readonly runSignal?: (runId: string) => { signal: AbortSignal; release(): void };
   /** Where the processor reports. */
   readonly telemetry: NodeTelemetry;
   /** The values of a run's login info, redacted from failure messages. @defaultValue none */
@@ -182,8 +187,11 @@ export class ModuleProcessorWithChain {
   ): Promise<NodeOutcome> {
     const rt = this.#host;
     const fields = nodeLogFields(ptm);
-    const { state, leaseMs, signal: parent, telemetry } = rt;
+    const { state, leaseMs, telemetry } = rt;
     const log = telemetry.log.bind(telemetry);
+    // the node's parent signal: the engine stopping, or its run cancelled
+    const nodeSignal = rt.runSignal?.(ptm.runId);
+    const parent = nodeSignal?.signal ?? rt.signal;
     const lease = new NodeLease({
       state,
       node,
@@ -199,6 +207,7 @@ export class ModuleProcessorWithChain {
       return await this.#execute(ptm, node, task, owner, version, fields, lease);
     } finally {
       lease.stop();
+      nodeSignal?.release();
     }
   }
 
@@ -236,7 +245,8 @@ export class ModuleProcessorWithChain {
         outputs.filter((o) => o.children.length > 0).map((o) => o.request),
       );
       const { successors, items } = this.#outputs(ptm, node, outputs, lastStep, fields);
-      // a node whose work outlived stop()'s limit, or whose lease was lost, commits nothing
+      // a node whose work outlived stop()'s limit, whose lease was lost, or whose run was
+      // cancelled commits nothing
       signal.throwIfAborted();
       const commit = await rt.state.commitSuccessDetailed({
         node,
@@ -278,7 +288,7 @@ export class ModuleProcessorWithChain {
       });
       return 'commit_rejected';
     } catch (caught) {
-      if (rt.signal.aborted) {
+      if (signal.aborted) {
         rt.telemetry.log('info', 'node abandoned: the engine is stopping; its lease will expire', {
           ...fields,
           decision: 'released',
@@ -321,7 +331,7 @@ export class ModuleProcessorWithChain {
       out = checkParseOutput(await step.parse(response, { ...ctx, request } as ParseContext));
       children = childInputs(this.module, ptm.stepIdx, ptm.routeDepth ?? 0, request.id, out);
     } catch (error) {
-      if (!rt.signal.aborted) rt.telemetry.parsed(this.module.id, false);
+      if (!ctx.signal.aborted) rt.telemetry.parsed(this.module.id, false);
       throw new NodeFailure('parse', error);
     }
     rt.telemetry.parsed(this.module.id, true);
@@ -408,19 +418,24 @@ export class ModuleProcessorWithChain {
   ): Promise<ResolvedRequest[]> {
     const rt = this.#host;
     try {
-      const requests = await generateRequests(rt, this.module, ptm, ctx, fields);
+      // generate (and its fallback) see the node's signal
+      const host = ctx.signal === rt.signal ? rt : { ...rt, signal: ctx.signal };
+      const requests = await generateRequests(host, this.module, ptm, ctx, fields);
       rt.telemetry.generated(this.module.id, true);
       return requests;
     } catch (error) {
-      if (!rt.signal.aborted) rt.telemetry.generated(this.module.id, false);
+      if (!ctx.signal.aborted) rt.telemetry.generated(this.module.id, false);
       throw error;
     }
   }
 
   async #persist(ptm: ParserTaskModel, requests: ResolvedRequest[]): Promise<void> {
     const rt = this.#host;
+    const keys = requests.map((r) => rt.keys.request(ptm.taskId, ptm.runId, ptm.moduleId, r.id));
+    // the run's clean-up finds them through its key index
+    const indexed = rt.state.indexRunKeys(ptm.taskId, ptm.runId, keys);
     await Promise.all(
-      requests.map((request) => {
+      requests.map((request, i) => {
         // credentials are never persisted: the fallback derives them again (see generate.ts)
         const kept = { ...request };
         const headers = withoutCredentialHeaders(request.headers);
@@ -432,13 +447,10 @@ export class ModuleProcessorWithChain {
           prefixRequest: ptm.prefixRequest,
         };
         if (ptm.data !== undefined) saved.input = ptm.data;
-        return rt.store.set(
-          rt.keys.request(ptm.taskId, ptm.runId, ptm.moduleId, request.id),
-          JSON.stringify(saved),
-          { ttlMs: rt.stateTtlMs },
-        );
+        return rt.store.set(keys[i]!, JSON.stringify(saved), { ttlMs: rt.stateTtlMs });
       }),
     );
+    await indexed;
   }
 
   async #fail(

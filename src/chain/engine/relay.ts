@@ -152,6 +152,8 @@ export class OutboxRelay {
         // the background. An entry whose relay dies before its ack is leased again later.
         const messages: string[] = [];
         const handed: string[] = [];
+        // the run of each item handed over: the run waits for its items before it is done
+        const runs: (string | undefined)[] = [];
         for (const entry of entries) {
           if (isMessage(entry)) {
             messages.push(entry);
@@ -161,10 +163,14 @@ export class OutboxRelay {
             this.#leaseRunningOut(taskId);
             break;
           }
-          if (await this.#publish(entry, leasedUntil)) handed.push(entry);
+          const result = await this.#publish(entry, leasedUntil);
+          if (result !== false) {
+            handed.push(entry);
+            runs.push(typeof result === 'string' ? result : undefined);
+          }
           await fair.turn(); // an in-process outbox and queue publish without I/O
         }
-        if (handed.length > 0) await this.#ack(taskId, handed);
+        if (handed.length > 0) await this.#ack(taskId, handed, runs);
         if (messages.length > 0) this.#pushAll(taskId, messages, leasedUntil);
       }
     } finally {
@@ -209,9 +215,13 @@ export class OutboxRelay {
     this.#retryTimers.add(timer);
   }
 
-  async #ack(taskId: string, entries: string[]): Promise<void> {
+  async #ack(
+    taskId: string,
+    entries: string[],
+    runs?: readonly (string | undefined)[],
+  ): Promise<void> {
     try {
-      await this.#o.state.ackOutbox(taskId, entries);
+      await this.#o.state.ackOutbox(taskId, entries, runs);
     } catch (error) {
       this.#o.telemetry.log(
         'warn',
@@ -221,8 +231,11 @@ export class OutboxRelay {
     }
   }
 
-  /** Publishes one outbox entry; false when it could not be (it stays leased, then comes back). */
-  async #publish(entry: string, leasedUntil: number): Promise<boolean> {
+  /**
+   * Publishes one outbox entry; false when it could not be (it stays leased, then comes back);
+   * an item's run id for an item.
+   */
+  async #publish(entry: string, leasedUntil: number): Promise<boolean | string> {
     const { queues, telemetry } = this.#o;
     const kind = entry[0];
     const body = entry.slice(1);
@@ -270,7 +283,15 @@ export class OutboxRelay {
         telemetry.deadLettered('outbox', entry, 'relay: malformed item entry');
         return true;
       }
-      return this.#handOver({ taskId: item.taskId, entry, item, tries: 0, timer: undefined });
+      const done = await this.#handOver({
+        taskId: item.taskId,
+        entry,
+        item,
+        tries: 0,
+        timer: undefined,
+      });
+      // a run waits for its items: the ack counts this one done with in its run
+      return done && typeof item.runId === 'string' ? item.runId : done;
     }
     await setAside(telemetry, 'outbox', queues.parser, entry, 'relay: unknown outbox entry');
     return true;
@@ -335,7 +356,7 @@ export class OutboxRelay {
     if (this.#stopped || this.#itemRetries.get(retry.entry) !== retry) return;
     if (!(await this.#handOver(retry))) return;
     try {
-      await this.#o.state.ackOutbox(retry.taskId, [retry.entry]);
+      await this.#o.state.ackOutbox(retry.taskId, [retry.entry], [retry.item.runId]);
     } catch (error) {
       this.#o.telemetry.log(
         'warn',

@@ -12,7 +12,7 @@ import type { ChainErrorInfo, JsonObject, JsonValue } from '../messages.js';
 import type { ChainRequest, DownloadResult, ModuleDefinition, TaskInfo } from '../module.js';
 import type { NodeEventId } from '../node-id.js';
 import type { ChainQueue } from '../queue.js';
-import type { ChainStateStore } from '../state/index.js';
+import type { ChainStateStore, RunNodeCounts } from '../state/index.js';
 
 /** Fetches one request. Throw (or return a 408/429/5xx status) to signal a failure. */
 export type Downloader = (
@@ -97,7 +97,12 @@ export interface ItemRetryOptions {
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ModuleItem<M extends ModuleDefinition<any, string>> =
-  M extends ModuleDefinition<infer Item, infer Id> ? ChainItem<Item> & { moduleId: Id } : never;
+  M extends ModuleDefinition<infer Item, infer Id>
+    ? ChainItem<Item> & {
+        /** The module that produced the item. */
+        moduleId: Id;
+      }
+    : never;
 
 /** Options of {@link createChainEngine}; `M` is the type of its modules (inferred). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -186,6 +191,11 @@ export interface ChainEngineOptions<M extends ModuleDefinition<any, string> = Mo
   keys?: ChainKeyBuilder;
   /** TTL of chain state keys, persisted requests and task records, in ms. @defaultValue 7 days */
   stateTtlMs?: number;
+  /**
+   * TTL of a run's state once the run has finished (done, terminated or cancelled), in ms,
+   * instead of `stateTtlMs` (never longer). @defaultValue 1 day
+   */
+  finishedRunTtlMs?: number;
   /** Structured logs (pino-compatible). @defaultValue silent */
   logger?: Logger;
   /** Counters and histograms. @defaultValue none */
@@ -423,4 +433,32 @@ export interface ChainEngineStats {
   loginInfoRuns: number;
   /** Messages dropped as obsolete (duplicate, stale, terminated), by reason. */
   skipped: Record<string, number>;
+}
+
+/**
+ * A run as every process sharing the store sees it (`engine.runStatus(runId)`): one read of the
+ * record the state transitions keep. A run is **done** when no node of it is queued or running
+ * and no item of it waits in the outbox; **terminated** when it finished with a module (or its
+ * task) stopped by a threshold or a module that was not registered; **cancelled** by
+ * `cancelRun`.
+ */
+export interface RunStatus {
+  /** The run. */
+  runId: string;
+  /** Its task. */
+  taskId: string;
+  /** Running until it finishes done, terminated or cancelled. */
+  state: 'running' | 'done' | 'terminated' | 'cancelled';
+  /** Its nodes, over all modules. */
+  nodes: RunNodeCounts;
+  /** Items committed (each handed to `onItem` once committed). */
+  items: number;
+  /** Failures recorded (each failed attempt of a node once). */
+  errors: number;
+  /** Per module: its state ('running', 'done', 'terminated' or 'skipped') and counters. */
+  modules: Record<string, { state: string; nodes: RunNodeCounts; items: number; errors: number }>;
+  /** When it started, last changed, and finished (ms since the epoch, the store's clock). */
+  startedAt: number;
+  updatedAt: number;
+  finishedAt?: number;
 }

@@ -5,6 +5,7 @@
  */
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { Transition, TransitionKeys } from './transition.js';
+import { cleanupPlan } from './run-cleanup.js';
 import * as t from './transitions/index.js';
 import {
   RecoverCode,
@@ -18,6 +19,9 @@ import {
   type RenewLeaseInput,
   type RenewLeaseResult,
   type RetryScheduleInput,
+  type RunCancelCode,
+  type RunDispatchModule,
+  type RunSnapshot,
   type TerminatedResult,
   type ThresholdInput,
   type ThresholdResult,
@@ -119,8 +123,53 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
     return this.run(t.outboxTake, { taskId, max, leaseMs });
   }
 
-  async ackOutbox(taskId: string, entries: string[]): Promise<number> {
+  async ackOutbox(
+    taskId: string,
+    entries: string[],
+    runs?: readonly (string | undefined)[],
+  ): Promise<number> {
     if (entries.length === 0) return 0;
-    return this.run(t.outboxAck, { taskId, entries });
+    const input = runs === undefined ? { taskId, entries } : { taskId, entries, runs };
+    return this.run(t.outboxAck, input);
+  }
+
+  async runStart(taskId: string, runId: string, modules: readonly string[]): Promise<boolean> {
+    return this.run(t.runStart, { taskId, runId, modules });
+  }
+
+  async runDispatch(
+    taskId: string,
+    runId: string,
+    modules: readonly RunDispatchModule[],
+  ): Promise<void> {
+    await this.run(t.runDispatch, { taskId, runId, modules });
+  }
+
+  async runCancel(
+    taskId: string,
+    runId: string,
+  ): Promise<(typeof RunCancelCode)[keyof typeof RunCancelCode]> {
+    return this.run(t.runCancel, { taskId, runId });
+  }
+
+  async runRead(taskId: string, runId: string): Promise<RunSnapshot | null> {
+    const snap = await this.run(t.runRead, { taskId, runId });
+    return snap && { ...snap, runId, taskId };
+  }
+
+  async giveUp(node: NodeAddress, attempt: number): Promise<boolean> {
+    return this.run(t.giveUp, { node, attempt });
+  }
+
+  async runCleanup(taskId: string, runId: string, max: number): Promise<number> {
+    const entries = await this.run(t.runKeys, { taskId, runId, max });
+    const last = entries.length < max;
+    const modules = last ? Object.keys((await this.runRead(taskId, runId))?.modules ?? {}) : [];
+    await this.run(t.runExpire, cleanupPlan(this.#keys, taskId, runId, entries, last, modules));
+    return entries.length;
+  }
+
+  async indexRunKeys(taskId: string, runId: string, keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) await this.run(t.runIndex, { taskId, runId, keys });
   }
 }

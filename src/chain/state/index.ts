@@ -5,6 +5,7 @@ export type {
   SyncBackend,
 } from './local-chain-state.js';
 export { RedisChainState } from './redis-chain-state.js';
+export type { Transition, TransitionKeys } from './transition.js';
 export type { RedisChainStateOptions } from './redis-chain-state.js';
 export {
   CHAIN_SCHEMA_VERSION,
@@ -15,6 +16,7 @@ export {
   RecoverCode,
   RenewCode,
   RetryScheduleCode,
+  RunCancelCode,
   TerminateCode,
   TerminatedCode,
   ThresholdCode,
@@ -30,6 +32,12 @@ export type {
   RenewLeaseInput,
   RenewLeaseResult,
   RetryScheduleInput,
+  RunDispatchModule,
+  RunModuleSnapshot,
+  RunModuleState,
+  RunNodeCounts,
+  RunRecordState,
+  RunSnapshot,
   Successor,
   TerminatedResult,
   TerminateScope,

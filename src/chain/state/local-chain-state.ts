@@ -20,6 +20,13 @@ export interface ChainStateOptions {
   keys?: ChainKeyBuilder;
   /** TTL of every state key, in ms. @defaultValue 7 days */
   stateTtlMs?: number;
+  /**
+   * TTL of a run's state once the run has finished, in ms (at most `stateTtlMs`).
+   * @defaultValue 1 day
+   */
+  finishedRunTtlMs?: number;
+  /** Called when a transition of this store finished a run (to clean it up, wake waiters). */
+  onRunFinished?: (taskId: string, runId: string) => void;
 }
 
 /** Options of {@link LocalChainState}. */
@@ -65,7 +72,18 @@ export class LocalChainState extends ChainStateDispatcher {
     this.#keys = keys;
     this.#store = backend.store;
     this.#prefix = backend.keyPrefix;
-    this.#ctx = { ttlMs: options.stateTtlMs ?? 7 * DAY, now: '', keys: this.#keys };
+    const ttlMs = options.stateTtlMs ?? 7 * DAY;
+    const onFinished = options.onRunFinished;
+    this.#ctx = {
+      ttlMs,
+      now: '',
+      keys: this.#keys,
+      finishedTtlMs: Math.min(ttlMs, options.finishedRunTtlMs ?? DAY),
+      // after the twin's synchronous block: a listener never runs inside a transition
+      finished: (taskId, runId) => {
+        if (onFinished) queueMicrotask(() => onFinished(taskId, runId));
+      },
+    };
     this.#transaction = options.transaction ?? ((run) => run());
   }
 

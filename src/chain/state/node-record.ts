@@ -15,6 +15,10 @@ export interface NodeRecord {
   leaseUntil: number;
   epoch: number;
   schema: number;
+  /** Counted as queued in its run (created by a commit or a retry, not claimed since). */
+  queued?: boolean;
+  /** Counted as failed for good in its run. */
+  final?: boolean;
 }
 
 /** A node created by its parent's commit (or a new root, before its claim). @internal */
@@ -51,6 +55,15 @@ export function readNode(store: SyncStore, key: string): NodeRecord | null {
 /** Writes a node record with the TTL. @internal */
 export function writeNode(store: SyncStore, key: string, rec: NodeRecord, ttlMs: number): void {
   store.set(key, JSON.stringify(rec), ttlMs);
+}
+
+/**
+ * The part of a task's key after its hash tag (`ptm:<id>`, `error:emit:…`): what a run's key
+ * index holds, so its clean-up can name the key again with `ChainKeyBuilder.taskKey`.
+ * @internal
+ */
+export function keySuffix(key: string): string {
+  return key.slice(key.lastIndexOf('}:') + 2);
 }
 
 /**

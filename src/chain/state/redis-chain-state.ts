@@ -6,10 +6,10 @@
 import { ErrorCode, MocraError, isMocraError } from '../../errors.js';
 import type { Clock } from '../../internal/clock.js';
 import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
-import type { ScriptRunner } from '../../store/types.js';
+import type { ScriptReply, ScriptRunner } from '../../store/types.js';
 import { ChainStateDispatcher } from './dispatcher.js';
 import type { ChainStateOptions } from './local-chain-state.js';
-import type { Transition, TransitionKeys } from './transition.js';
+import { RUN_FINISHED, type RunRef, type Transition, type TransitionKeys } from './transition.js';
 
 /** Options of {@link RedisChainState}. */
 export interface RedisChainStateOptions extends ChainStateOptions {
@@ -32,6 +32,8 @@ export class RedisChainState extends ChainStateDispatcher {
   readonly #keys: ChainKeyBuilder;
   readonly #runner: ScriptRunner;
   readonly #ttl: number;
+  readonly #finishedTtl: number;
+  readonly #onFinished: ((taskId: string, runId: string) => void) | undefined;
   readonly #clock: Clock | undefined;
 
   constructor(runner: ScriptRunner, options: RedisChainStateOptions = {}) {
@@ -40,7 +42,18 @@ export class RedisChainState extends ChainStateDispatcher {
     this.#keys = keys;
     this.#runner = runner;
     this.#ttl = options.stateTtlMs ?? 7 * 86_400_000;
+    this.#finishedTtl = Math.min(this.#ttl, options.finishedRunTtlMs ?? 86_400_000);
+    this.#onFinished = options.onRunFinished;
     this.#clock = options.testClock;
+  }
+
+  /** Reports the runs a reply says it finished (`run_finished:<i>` elements). */
+  #finishedRuns(reply: ScriptReply, runs: readonly RunRef[]): void {
+    for (const value of reply.payload) {
+      if (typeof value !== 'string' || !value.startsWith(RUN_FINISHED)) continue;
+      const run = runs[Number(value.slice(RUN_FINISHED.length)) - 1];
+      if (run) this.#onFinished?.(run.taskId, run.runId);
+    }
   }
 
   /** Runs a transition's script: one round trip. */
@@ -50,11 +63,22 @@ export class RedisChainState extends ChainStateDispatcher {
   ): Promise<R> {
     const keys = transition.keys(this.#keys, input);
     const now = this.#clock ? String(Math.round(this.#clock.now())) : '';
-    const args = transition.args(input, { ttlMs: this.#ttl, now, keys: this.#keys });
+    const args = transition.args(input, {
+      ttlMs: this.#ttl,
+      now,
+      keys: this.#keys,
+      finishedTtlMs: this.#finishedTtl,
+      finished: () => {},
+    });
     try {
-      return transition.decode(
-        await this.#runner.runScript(transition.script, transition.redisKeys(keys), args),
+      const reply = await this.#runner.runScript(
+        transition.script,
+        transition.redisKeys(keys),
+        args,
       );
+      if (transition.runs !== undefined && this.#onFinished !== undefined)
+        this.#finishedRuns(reply, transition.runs(input));
+      return transition.decode(reply);
     } catch (error) {
       if (isMocraError(error) && /SCHEMA_MISMATCH/.test(error.message)) {
         throw new MocraError(

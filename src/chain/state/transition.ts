@@ -24,6 +24,16 @@ export interface TransitionContext {
   readonly now: string;
   /** The key builder, for ids that are not keys (a node's id, a member of the lease index). */
   readonly keys: ChainKeyBuilder;
+  /** TTL of a run's record once it has finished, in ms. */
+  readonly finishedTtlMs: number;
+  /** The local twins call this when their write finished a run (Redis replies with a marker). */
+  readonly finished: (taskId: string, runId: string) => void;
+}
+
+/** A run a transition counts in, by task and run id. @internal */
+export interface RunRef {
+  readonly taskId: string;
+  readonly runId: string;
 }
 
 /**
@@ -42,6 +52,11 @@ export interface Transition<I, K extends TransitionKeys, R> {
   args(input: I, ctx: TransitionContext): (string | number)[];
   /** Turns the script's reply into the result. */
   decode(reply: ScriptReply): R;
+  /**
+   * The runs the call counts in, in the order of their run keys: a reply element
+   * `run_finished:<i>` (1-based) says the call finished the i-th.
+   */
+  runs?(input: I): readonly RunRef[];
   /**
    * The local twin: the same transition over a synchronous store, with full keys. It reads and
    * checks everything before its first write and never awaits, so it is atomic when run in one
@@ -65,3 +80,6 @@ export function prefixKeys<K extends TransitionKeys>(prefix: string, keys: K): K
     out[name] = typeof key === 'string' ? prefix + key : key.map((k) => prefix + k);
   return out as K;
 }
+
+/** The reply element of a script that finished the i-th run of its call (1-based). @internal */
+export const RUN_FINISHED = 'run_finished:';

@@ -126,7 +126,7 @@ export interface TerminatedResult {
  * A run must be finished by processes of the version that started it (see docs/chain-protocol.md,
  * "Schema versioning").
  */
-export const CHAIN_SCHEMA_VERSION = 2;
+export const CHAIN_SCHEMA_VERSION = 3;
 
 /** A node of a task: its task and its identity. */
 export interface NodeAddress extends PtmIdentity {
@@ -183,7 +183,7 @@ export interface ClaimResult {
   version: number;
   /** When the lease ends, in store time ms (EXECUTE and LOCKED_BY_OTHER). */
   leaseUntil: number;
-  /** Why, for STALE_STEP: 'terminated', 'old_epoch' or 'failed'. */
+  /** Why, for STALE_STEP: 'cancelled', 'terminated', 'old_epoch' or 'failed'. */
   reason: string;
 }
 
@@ -222,7 +222,8 @@ export interface CommitErrorInput {
 export interface ThresholdInput {
   /** The task. */
   taskId: string;
-  /** The run: failures are counted, and marks written, per run. */
+  /** The run: failures are counted, and marks written, per run; a terminate mark settles its
+   * modules in the run's record. */
   runId: string;
   /** The module that failed. */
   moduleId: string;
@@ -291,6 +292,76 @@ export interface RenewLeaseResult {
   /** When the lease now ends, in store time ms (RENEWED), else 0. */
   leaseUntil: number;
 }
+
+/** The state of a run: running until it finishes done, terminated or cancelled. */
+export type RunRecordState = 'running' | 'done' | 'terminated' | 'cancelled';
+
+/**
+ * The state of one module of a run: running until it has nothing queued or running (done), or
+ * its module or task was terminated (terminated), or it was not registered where the task was
+ * dispatched (skipped).
+ */
+export type RunModuleState = 'running' | 'done' | 'terminated' | 'skipped';
+
+/** The node counters of a run or of one of its modules. */
+export interface RunNodeCounts {
+  /** Created and not claimed yet (including retries scheduled and not yet due). */
+  queued: number;
+  /** Claimed and not finished, or failed with the failure not decided yet (retry or give up). */
+  running: number;
+  /** Committed. */
+  done: number;
+  /** Failed for good (given up, or stopped by a threshold). */
+  failed: number;
+}
+
+/** One module of a run as {@link ChainStateStore.runRead} returns it. */
+export interface RunModuleSnapshot {
+  /** The module's state. */
+  state: RunModuleState;
+  /** Its nodes. */
+  nodes: RunNodeCounts;
+  /** Items its nodes committed. */
+  items: number;
+  /** Failures its nodes recorded (each failed attempt once). */
+  errors: number;
+}
+
+/** A run's record, as {@link ChainStateStore.runRead} returns it. */
+export interface RunSnapshot {
+  /** The run. */
+  runId: string;
+  /** Its task. */
+  taskId: string;
+  /** Its state. */
+  state: RunRecordState;
+  /** Its modules. */
+  modules: Record<string, RunModuleSnapshot>;
+  /** Items committed and not yet handed over by the outbox relay. */
+  itemsPending: number;
+  /** When it started, finished, and last changed (ms since the epoch, store time). */
+  startedAt: number;
+  updatedAt: number;
+  finishedAt?: number;
+}
+
+/** A module of a task message, as the ingress dispatched it. */
+export interface RunDispatchModule {
+  /** The module. */
+  moduleId: string;
+  /** 'running': its first node is queued; else why it does not run. */
+  state: 'running' | 'terminated' | 'skipped';
+}
+
+/** Result codes of `chain_run_cancel`. */
+export const RunCancelCode = {
+  /** The run was running and is now cancelled. */
+  CANCELLED: 0,
+  /** The run had finished (or was cancelled before): nothing changed. */
+  ALREADY_FINISHED: 1,
+  /** No record of the run (never started, or expired). */
+  NOT_FOUND: 2,
+} as const;
 
 /** The transitions of the chain state machine. Each one is atomic. */
 export interface ChainStateStore {
@@ -364,6 +435,48 @@ export interface ChainStateStore {
    * retry attempts), as two identical entries share one lease.
    */
   takeOutbox(taskId: string, max: number, leaseMs: number): Promise<string[]>;
-  /** Forgets published outbox entries; returns how many were still leased. */
-  ackOutbox(taskId: string, entries: string[]): Promise<number>;
+  /**
+   * Forgets published outbox entries; returns how many were still leased. `runs[i]` names the
+   * run of `entries[i]` when that entry is an item its run waits for (counted once, when its
+   * lease is removed); leave it undefined otherwise.
+   */
+  ackOutbox(
+    taskId: string,
+    entries: string[],
+    runs?: readonly (string | undefined)[],
+  ): Promise<number>;
+  /**
+   * Records a run submitted with its modules (running, waiting for its task message to be
+   * dispatched); does nothing when the run has a record. True when it was created.
+   */
+  runStart(taskId: string, runId: string, modules: readonly string[]): Promise<boolean>;
+  /**
+   * The task message of a run was dispatched: its running modules' first nodes are queued, the
+   * others settled. Counted once: a duplicate delivery changes nothing. Creates the record when
+   * the run was not started with {@link ChainStateStore.runStart}.
+   */
+  runDispatch(taskId: string, runId: string, modules: readonly RunDispatchModule[]): Promise<void>;
+  /** Cancels a running run (no node of it is claimed any more); idempotent. */
+  runCancel(
+    taskId: string,
+    runId: string,
+  ): Promise<(typeof RunCancelCode)[keyof typeof RunCancelCode]>;
+  /** Reads a run's record; null when there is none. Writes nothing. */
+  runRead(taskId: string, runId: string): Promise<RunSnapshot | null>;
+  /**
+   * A failed node whose failure was decided not to be retried (given up, or stopped by a
+   * threshold) is counted failed for good, once. `attempt` is its ErrorTaskModel's attempt.
+   */
+  giveUp(node: NodeAddress, attempt: number): Promise<boolean>;
+  /**
+   * One step of the clean-up of a finished run: shortens the TTL of up to `max` keys the run
+   * wrote to the finished-run TTL, then, when none is left, its task's keys too if the task has
+   * no other unfinished run. Returns how many keys it visited (0: the clean-up is complete).
+   */
+  runCleanup(taskId: string, runId: string, max: number): Promise<number>;
+  /**
+   * Adds keys a node of the run wrote outside the transitions (its persisted requests) to the
+   * run's key index, so its clean-up finds them; nothing when the run has no record.
+   */
+  indexRunKeys(taskId: string, runId: string, keys: readonly string[]): Promise<void>;
 }

@@ -72,6 +72,11 @@ describe('local twins', () => {
     const claim = (node: NodeAddress, owner = 'w1') =>
       state.claim({ node, owner, leaseMs: 1_000, epoch: 0, root: node.stepIdx === 0 });
 
+    // a run record, so every transition below counts in it too
+    await check('runStart', () => state.runStart('t1', 'r1', ['shop']));
+    await check('runDispatch', () =>
+      state.runDispatch('t1', 'r1', [{ moduleId: 'shop', state: 'running' }]),
+    );
     await check('claim', () => claim(root));
     await check('claim', () => claim(child('never')));
     await check('commitSuccess', () =>
@@ -115,16 +120,28 @@ describe('local twins', () => {
     await check('takeOutbox', () => state.takeOutbox('t1', 2, 100));
     clock.advance(100);
     await check('takeOutbox', () => state.takeOutbox('t1', 10, 100));
-    await check('ackOutbox', () => state.ackOutbox('t1', ['p:a', 'p:b', 'i:1']));
+    await check('ackOutbox', () =>
+      state.ackOutbox('t1', ['p:a', 'p:b', 'i:1'], [undefined, undefined, 'r1']),
+    );
     await check('claim', () => claim(child('b')));
     clock.advance(1_001);
     await check('recoverZombie', () => state.recoverZombie(child('b')));
     await check('recoverZombie', () => state.recoverZombie(child('b')));
+    await check('claim', () =>
+      state.claim({ node: child('a'), owner: 'w1', leaseMs: 1_000, epoch: 1, root: false }),
+    );
+    await check('commitError', () =>
+      state.commitError({ node: child('a'), owner: 'w1', version: 2, errorHash: 'h2' }),
+    );
+    await check('giveUp', () => state.giveUp(child('a'), 2));
+    await check('giveUp', () => state.giveUp(child('a'), 2));
+    await check('indexRunKeys', () => state.indexRunKeys('t1', 'r1', ['chain:{t:t1}:request:x']));
     for (let i = 0; i < 3; i++)
       await check('thresholdDecide', () =>
         state.thresholdDecide({
           taskId: 't1',
-          runId: 'r1',
+          // another run: r1 stays running for runCancel below
+          runId: 'r2',
           moduleId: 'shop',
           moduleThreshold: 3,
           taskThreshold: 3,
@@ -142,9 +159,15 @@ describe('local twins', () => {
     await check('tryLock', () => state.tryLock('sweep', 'w1', 1_000));
     await check('tryLock', () => state.tryLock('sweep', 'w1', 1_000));
     await check('tryLock', () => state.tryLock('sweep', 'w2', 1_000));
+    await check('runRead', () => state.runRead('t1', 'r1'));
+    await check('runCancel', () => state.runCancel('t1', 'r1'));
+    await check('runCancel', () => state.runCancel('t1', 'r1'));
+    await check('runCleanup', () => state.runCleanup('t1', 'r1', 2));
+    await check('runCleanup', () => state.runCleanup('t1', 'r1', 100));
     // every writing transition was seen writing (the check above is not vacuous)
     for (const label of seen.keys())
-      if (label !== 'terminated') expect(seen.get(label), label).toBeGreaterThan(0);
+      if (label !== 'terminated' && label !== 'runRead')
+        expect(seen.get(label), label).toBeGreaterThan(0);
     backend.close();
   });
 

@@ -1,9 +1,18 @@
 /**
  * `ptm_claim`: claims a node for execution with a lease and a fencing version
- * (`ChainStateStore.claim`).
+ * (`ChainStateStore.claim`); counts the node running in its run, and refuses the nodes of a
+ * cancelled run.
  */
 import { CHAIN_SCHEMA_VERSION, ClaimCode, type ClaimInput, type ClaimResult } from '../types.js';
-import { checkSortedSet, freshNode, isTerminated, readNode, writeNode } from '../node-record.js';
+import {
+  checkSortedSet,
+  freshNode,
+  isTerminated,
+  keySuffix,
+  readNode,
+  writeNode,
+} from '../node-record.js';
+import { readRun, writeRun } from '../run-record.js';
 import { defineTransition } from '../transition.js';
 
 /** ptm_claim. @internal */
@@ -14,8 +23,17 @@ export const claim = defineTransition({
     terminateTask: k.terminateTask(node.taskId, node.runId),
     terminateModule: k.terminateModule(node.taskId, node.runId, node.moduleId),
     leases: k.leases(node.taskId),
+    run: k.run(node.taskId, node.runId),
+    runKeys: k.runKeys(node.taskId, node.runId),
   }),
-  redisKeys: (keys) => [keys.node, keys.terminateTask, keys.terminateModule, keys.leases],
+  redisKeys: (keys) => [
+    keys.node,
+    keys.terminateTask,
+    keys.terminateModule,
+    keys.leases,
+    keys.run,
+    keys.runKeys,
+  ],
   args: (input, ctx) => [
     ctx.now,
     input.owner,
@@ -25,6 +43,8 @@ export const claim = defineTransition({
     CHAIN_SCHEMA_VERSION,
     ctx.ttlMs,
     ctx.keys.ptmKey(input.node),
+    input.node.moduleId,
+    ctx.finishedTtlMs,
   ],
   decode: (reply): ClaimResult => ({
     code: reply.code as ClaimResult['code'],
@@ -32,6 +52,7 @@ export const claim = defineTransition({
     leaseUntil: Number(reply.payload[1] ?? 0),
     reason: String(reply.payload[2] ?? ''),
   }),
+  runs: ({ node }) => [node],
   local(store, keys, { node, owner, leaseMs, epoch, root }, ctx): ClaimResult {
     const result = (code: ClaimResult['code'], version = 0, leaseUntil = 0, reason = '') => ({
       code,
@@ -40,9 +61,20 @@ export const claim = defineTransition({
       reason,
     });
     const now = store.now();
-    if (isTerminated(store, keys.terminateTask, keys.terminateModule))
+    const run = readRun(store, keys.run);
+    const w = run && { key: keys.run, rec: run, now, finishedTtlMs: ctx.finishedTtlMs };
+    if (run?.state === 'cancelled') return result(ClaimCode.STALE_STEP, 0, 0, 'cancelled');
+    if (isTerminated(store, keys.terminateTask, keys.terminateModule)) {
+      if (w && run.state === 'running') {
+        // the run learns here that its module (or its whole task) was terminated
+        const all = store.exists(keys.terminateTask);
+        const terminate = all ? Object.keys(run.modules) : [node.moduleId];
+        if (writeRun(store, w, { terminate })) ctx.finished(node.taskId, node.runId);
+      }
       return result(ClaimCode.STALE_STEP, 0, 0, 'terminated');
+    }
     let rec = readNode(store, keys.node);
+    const created = !rec;
     if (!rec) {
       if (!root) return result(ClaimCode.OUT_OF_ORDER);
       rec = freshNode();
@@ -56,14 +88,23 @@ export const claim = defineTransition({
       return result(ClaimCode.LOCKED_BY_OTHER, rec.version, rec.leaseUntil);
     }
     checkSortedSet(store, keys.leases);
+    if (w && created) checkSortedSet(store, keys.runKeys);
     // every check passed: write
+    const fromQueue = created || rec.queued === true;
     rec.status = 'processing';
     rec.owner = owner;
     rec.version += 1;
     rec.leaseUntil = now + leaseMs;
+    delete rec.queued;
     writeNode(store, keys.node, rec, ctx.ttlMs);
     store.zadd(keys.leases, rec.leaseUntil, ctx.keys.ptmKey(node));
     store.expire(keys.leases, ctx.ttlMs);
+    if (w && created) {
+      store.zadd(keys.runKeys, 0, keySuffix(keys.node));
+      store.expire(keys.runKeys, ctx.ttlMs);
+    }
+    if (w && fromQueue && writeRun(store, w, { module: node.moduleId, add: { q: -1, r: 1 } }))
+      ctx.finished(node.taskId, node.runId);
     return result(ClaimCode.EXECUTE, rec.version, rec.leaseUntil);
   },
 });

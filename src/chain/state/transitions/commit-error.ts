@@ -1,15 +1,18 @@
 /**
  * `ptm_commit_error`: marks a node failed and records the failure at most once, queueing its
- * ErrorTaskModel in the outbox with it (`ChainStateStore.commitError`).
+ * ErrorTaskModel in the outbox with it (`ChainStateStore.commitError`); counts the failure in
+ * its run (the node stays running there until its failure is decided).
  */
 import { CHAIN_SCHEMA_VERSION, CommitErrorCode, type CommitErrorInput } from '../types.js';
 import {
   checkSortedSet,
+  keySuffix,
   pushOutbox,
   readNode,
   readOutboxSequence,
   writeNode,
 } from '../node-record.js';
+import { readRun, writeRun } from '../run-record.js';
 import { defineTransition } from '../transition.js';
 
 /** Result of an error commit. */
@@ -23,10 +26,12 @@ export const commitError = defineTransition({
     emitMark: k.errorEmit(node.taskId, node, errorHash),
     outbox: k.outbox(node.taskId),
     leases: k.leases(node.taskId),
+    run: k.run(node.taskId, node.runId),
+    runKeys: k.runKeys(node.taskId, node.runId),
     /** Local twin only: the outbox's sequence counter. */
     outboxSeq: k.outboxSequence(node.taskId),
   }),
-  redisKeys: (keys) => [keys.node, keys.emitMark, keys.outbox, keys.leases],
+  redisKeys: (keys) => [keys.node, keys.emitMark, keys.outbox, keys.leases, keys.run, keys.runKeys],
   args: (input, ctx) => [
     input.owner,
     input.version,
@@ -34,6 +39,9 @@ export const commitError = defineTransition({
     CHAIN_SCHEMA_VERSION,
     input.message ?? '',
     ctx.keys.ptmKey(input.node),
+    ctx.now,
+    input.node.moduleId,
+    ctx.finishedTtlMs,
   ],
   decode: (reply) => reply.code as CommitErrorResult,
   local(store, keys, { node, owner, version, message }, ctx): CommitErrorResult {
@@ -44,13 +52,22 @@ export const commitError = defineTransition({
     if (rec.status !== 'processing') return CommitErrorCode.FENCING_REJECT;
     const entries = message === undefined || message === '' ? [] : [message];
     const seq = readOutboxSequence(store, keys);
+    const now = store.now();
+    const run = readRun(store, keys.run);
     checkSortedSet(store, keys.leases);
+    if (run) checkSortedSet(store, keys.runKeys);
     // every check passed: write
     rec.status = 'failed';
     writeNode(store, keys.node, rec, ctx.ttlMs);
     store.set(keys.emitMark, String(version), ctx.ttlMs);
     pushOutbox(store, keys, seq, entries, ctx.ttlMs);
     store.zrem(keys.leases, ctx.keys.ptmKey(node));
+    if (run) {
+      store.zadd(keys.runKeys, 0, keySuffix(keys.emitMark));
+      store.expire(keys.runKeys, ctx.ttlMs);
+      const w = { key: keys.run, rec: run, now, finishedTtlMs: ctx.finishedTtlMs };
+      writeRun(store, w, { module: node.moduleId, add: { e: 1 } });
+    }
     return CommitErrorCode.ERROR_EMIT_OK;
   },
 });

@@ -1,7 +1,8 @@
 /**
  * `ptm_commit_success`: marks a node done and creates and queues its successors and items, at
  * most once, skipping keyed successors whose de-duplication key was taken
- * (`ChainStateStore.commitSuccess`).
+ * (`ChainStateStore.commitSuccess`); counts the node done and its successors queued and items in
+ * its run.
  */
 import {
   CHAIN_SCHEMA_VERSION,
@@ -12,12 +13,14 @@ import {
 import {
   checkSortedSet,
   freshNode,
+  keySuffix,
   pushOutbox,
   readNode,
   readOutboxSequence,
   writeNode,
 } from '../node-record.js';
-import { defineTransition } from '../transition.js';
+import { readRun, writeRun } from '../run-record.js';
+import { RUN_FINISHED, defineTransition } from '../transition.js';
 
 /** The indexes of the keyed successors, ascending. */
 function keyedIndexes(input: CommitSuccessInput): number[] {
@@ -40,6 +43,8 @@ export const commitSuccess = defineTransition({
     gate: k.advanceGate(node.taskId, node),
     outbox: k.outbox(node.taskId),
     leases: k.leases(node.taskId),
+    run: k.run(node.taskId, node.runId),
+    runKeys: k.runKeys(node.taskId, node.runId),
     successors: successors.map((s) => k.ptm(s.node.taskId, s.node)),
     /** The de-duplication mark of each keyed successor, in successor order. */
     dedup: successors.flatMap((s) =>
@@ -53,6 +58,8 @@ export const commitSuccess = defineTransition({
     keys.gate,
     keys.outbox,
     keys.leases,
+    keys.run,
+    keys.runKeys,
     ...keys.successors,
     ...keys.dedup,
   ],
@@ -64,6 +71,9 @@ export const commitSuccess = defineTransition({
       CHAIN_SCHEMA_VERSION,
       ctx.keys.ptmKey(input.node),
       input.successors.length,
+      ctx.now,
+      input.node.moduleId,
+      ctx.finishedTtlMs,
     ];
     const keyed = keyedIndexes(input);
     args.push(keyed.length);
@@ -76,10 +86,15 @@ export const commitSuccess = defineTransition({
     result(
       reply.code as CommitSuccessResult['code'],
       Number(reply.payload[0] ?? 0),
-      reply.payload.slice(1).map(Number),
+      reply.payload
+        .slice(1)
+        .filter((v) => typeof v === 'number' || !String(v).startsWith(RUN_FINISHED))
+        .map(Number),
     ),
+  runs: ({ node }) => [node],
   local(store, keys, input, ctx): CommitSuccessResult {
     const { node, owner, version, successors, items } = input;
+    const now = store.now();
     const rec = readNode(store, keys.node);
     if (!rec) return result(CommitCode.FENCING_REJECT);
     if (rec.status === 'done')
@@ -115,16 +130,27 @@ export const commitSuccess = defineTransition({
     });
     queued.push(...items);
     const seq = readOutboxSequence(store, keys);
+    const run = readRun(store, keys.run);
     checkSortedSet(store, keys.leases);
+    if (run) checkSortedSet(store, keys.runKeys);
     // every check passed: write
     rec.status = 'done';
     writeNode(store, keys.node, rec, ctx.ttlMs);
     store.set(keys.gate, String(version), ctx.ttlMs);
     const nodeId = ctx.keys.ptmKey(node);
-    for (const key of created) writeNode(store, key, freshNode(), ctx.ttlMs);
+    for (const key of created) writeNode(store, key, { ...freshNode(), queued: true }, ctx.ttlMs);
     for (const key of marks) store.set(key, nodeId, ctx.ttlMs);
     pushOutbox(store, keys, seq, queued, ctx.ttlMs);
     store.zrem(keys.leases, nodeId);
+    if (run) {
+      for (const key of created) store.zadd(keys.runKeys, 0, keySuffix(key));
+      for (const key of marks) store.zadd(keys.runKeys, 0, keySuffix(key));
+      if (created.size + marks.size > 0) store.expire(keys.runKeys, ctx.ttlMs);
+      const n = items.length;
+      const w = { key: keys.run, rec: run, now, finishedTtlMs: ctx.finishedTtlMs };
+      const add = { q: created.size, r: -1, d: 1, i: n, ob: n };
+      if (writeRun(store, w, { module: node.moduleId, add })) ctx.finished(node.taskId, node.runId);
+    }
     return result(CommitCode.COMMIT_OK, created.size, duplicates);
   },
 });

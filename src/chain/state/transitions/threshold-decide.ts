@@ -1,6 +1,7 @@
 /**
  * `etm_threshold_decide`: counts a failure at module and task level, decides, and writes the
- * terminate marks the decision reaches, in one step (`ChainStateStore.thresholdDecide`).
+ * terminate marks the decision reaches, in one step (`ChainStateStore.thresholdDecide`); a mark
+ * it writes settles the module (or every module) of the failure's run as terminated.
  */
 import {
   ThresholdCode,
@@ -8,6 +9,8 @@ import {
   type ThresholdInput,
   type ThresholdResult,
 } from '../types.js';
+import { checkSortedSet, keySuffix } from '../node-record.js';
+import { readRun, writeRun } from '../run-record.js';
 import { defineTransition } from '../transition.js';
 
 /** The reason a decision writes into the terminate mark of `scope`. @internal */
@@ -28,6 +31,8 @@ export const thresholdDecide = defineTransition({
     terminateModule: k.terminateModule(taskId, runId, moduleId),
     /** The decision mark of this failure: none without a failureId. */
     seen: failureId === undefined ? [] : [k.thresholdMark(taskId, failureId)],
+    /** The run's record and key index. */
+    run: [k.run(taskId, runId), k.runKeys(taskId, runId)],
   }),
   redisKeys: (keys) => [
     keys.moduleErrors,
@@ -35,8 +40,19 @@ export const thresholdDecide = defineTransition({
     keys.terminateTask,
     keys.terminateModule,
     ...keys.seen,
+    ...keys.run,
   ],
-  args: (input, ctx) => [input.moduleThreshold, input.taskThreshold, input.retryAfterMs, ctx.ttlMs],
+  args: (input, ctx) => [
+    input.moduleThreshold,
+    input.taskThreshold,
+    input.retryAfterMs,
+    ctx.ttlMs,
+    input.failureId === undefined ? '0' : '1',
+    ctx.now,
+    input.moduleId,
+    ctx.finishedTtlMs,
+  ],
+  runs: ({ taskId, runId }) => (runId === undefined ? [] : [{ taskId, runId }]),
   decode: (reply): ThresholdResult => {
     const marked: TerminateScope[] = [];
     if (Number(reply.payload[2] ?? 0) === 1) marked.push('module');
@@ -63,6 +79,10 @@ export const thresholdDecide = defineTransition({
     if (store.exists(keys.terminateModule)) return current(ThresholdCode.TERMINATE_MODULE);
     const seen = seenKey === undefined ? null : store.get(seenKey);
     if (seen !== null) return current(Number(seen) as ThresholdResult['code']);
+    const now = store.now();
+    const [runKey, runKeysKey] = keys.run;
+    const run = runKey === undefined ? null : readRun(store, runKey);
+    if (run && seenKey !== undefined && runKeysKey !== undefined) checkSortedSet(store, runKeysKey);
     const m = mBefore + 1;
     const t = tBefore + 1;
     const marked: TerminateScope[] = [];
@@ -84,6 +104,18 @@ export const thresholdDecide = defineTransition({
       store.set(key, thresholdReason(scope, m, t), ctx.ttlMs);
     }
     if (seenKey !== undefined) store.set(seenKey, String(code), ctx.ttlMs);
+    if (run && runKey !== undefined && runKeysKey !== undefined) {
+      if (seenKey !== undefined) {
+        store.zadd(runKeysKey, 0, keySuffix(seenKey));
+        store.expire(runKeysKey, ctx.ttlMs);
+      }
+      if (marked.length > 0 && run.state === 'running') {
+        const terminate = marked.includes('task') ? Object.keys(run.modules) : [input.moduleId];
+        const w = { key: runKey, rec: run, now, finishedTtlMs: ctx.finishedTtlMs };
+        if (writeRun(store, w, { terminate }) && input.runId !== undefined)
+          ctx.finished(input.taskId, input.runId);
+      }
+    }
     return { code, moduleErrors: m, taskErrors: t, marked };
   },
 });

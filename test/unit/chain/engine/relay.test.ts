@@ -1,3 +1,4 @@
+import { RetryPolicy } from '../../../../src/retry/index.js';
 import { describe, expect, it } from 'vitest';
 import { encodeMessage, type ParserTaskModel } from '../../../../src/chain/messages.js';
 import { MemoryQueue, type ChainQueue } from '../../../../src/chain/queue.js';
@@ -85,6 +86,8 @@ function setup(
       watching: true,
       published: (n, epoch) => published.push([n as ParserTaskModel, epoch]),
     },
+    itemRetry: { policy: new RetryPolicy({ maxRetries: 0 }), maxRetries: 0 },
+    secrets: () => [],
     ...extra,
   });
   return { relay, queues, metrics, telemetry, published, items };

@@ -1,0 +1,95 @@
+-- Run counters (schema 3). A run's record is one hash in its task's slot: `state` ('running',
+-- 'done', 'terminated', 'cancelled'), `started`/`updated`/`finished` (ms), `ingress` ('1' until
+-- the task message dispatched the modules), `open` (modules not settled), `tm` (modules settled
+-- other than done), `ob` (items waiting in the outbox), `mods` (JSON list of module ids) and per
+-- module `s:<m>` (state) and the counters `q:<m>` `r:<m>` `d:<m>` `f:<m>` `i:<m>` `e:<m>`.
+-- A transition reads with run_read before its first write and writes with run_write after its
+-- checks; a run with no record (a node published without one, or expired) is not counted.
+
+-- run_read(run_key, module_id): what a transition needs to count a node of the run (module_id
+-- nil: the run's own fields only), or nil when the run has no record.
+local function run_read(run_key, module_id)
+  local fields = {'state', 'ingress', 'open', 'ob', 'tm'}
+  if module_id ~= nil then
+    fields[6], fields[7], fields[8] = 's:' .. module_id, 'q:' .. module_id, 'r:' .. module_id
+  end
+  local f = redis.call('HMGET', run_key, unpack(fields, 1, #fields))
+  if f[1] == false then return nil end
+  return {key = run_key, module = module_id, state = f[1], ingress = f[2] or '0',
+    open = tonumber(f[3] or '0'), ob = tonumber(f[4] or '0'), tm = tonumber(f[5] or '0'),
+    s = f[6] or 'running', q = tonumber(f[7] or '0'), r = tonumber(f[8] or '0'), set = {}}
+end
+
+-- RUN_FINISHED .. i in a reply: this call finished the script's i-th run (the caller cleans up).
+local RUN_FINISHED = 'run_finished:'
+
+-- run_read_modules(run): reads every module's state (for a task-wide terminate), before writes.
+local function run_read_modules(run)
+  local mods = cjson.decode(redis.call('HGET', run.key, 'mods') or '[]')
+  local fields = {}
+  for i = 1, #mods do fields[i] = 's:' .. mods[i] end
+  run.mods = {}
+  if #fields > 0 then
+    local states = redis.call('HMGET', run.key, unpack(fields, 1, #fields))
+    for i = 1, #mods do run.mods[i] = {mods[i], states[i] or 'running'} end
+  end
+end
+
+-- run_terminate_module(run, module_id, state): settles a module that is still running as
+-- `state` ('terminated'); a write helper (call after the checks).
+local function run_terminate_module(run, module_id, state)
+  run.set[#run.set + 1] = 's:' .. module_id
+  run.set[#run.set + 1] = state
+  run.open = run.open - 1
+  run.tm = run.tm + 1
+  run.set[#run.set + 1] = 'open'
+  run.set[#run.set + 1] = string.format('%d', run.open)
+  run.set[#run.set + 1] = 'tm'
+  run.set[#run.set + 1] = string.format('%d', run.tm)
+  if module_id == run.module then run.s = state end
+end
+
+-- run_write(run, now, finished_ttl, changes): adds `changes` (flat list: counter letter, delta;
+-- 'ob' is the run's) to the run's module, settles the module as 'done' when it has nothing
+-- queued or running, and finishes the run when every module is settled and no item waits in
+-- the outbox. Returns the run id marker when this call finished the run, else nil.
+local function run_write(run, now, finished_ttl, changes)
+  for i = 1, #changes, 2 do
+    local letter, delta = changes[i], changes[i + 1]
+    if letter == 'ob' then
+      run.ob = run.ob + delta
+      run.set[#run.set + 1] = 'ob'
+      run.set[#run.set + 1] = string.format('%d', run.ob)
+    elseif delta ~= 0 then
+      local v = redis.call('HINCRBY', run.key, letter .. ':' .. run.module, delta)
+      if letter == 'q' then run.q = v elseif letter == 'r' then run.r = v end
+    end
+  end
+  if run.module ~= nil and run.s == 'running' and run.ingress == '0' and run.q <= 0 and run.r <= 0 then
+    run.s = 'done'
+    run.open = run.open - 1
+    run.set[#run.set + 1] = 's:' .. run.module
+    run.set[#run.set + 1] = 'done'
+    run.set[#run.set + 1] = 'open'
+    run.set[#run.set + 1] = string.format('%d', run.open)
+  end
+  local now_text = string.format('%d', now)
+  run.set[#run.set + 1] = 'updated'
+  run.set[#run.set + 1] = now_text
+  local finished = false
+  if run.state == 'running' and run.ingress == '0' and run.open <= 0 and run.ob <= 0 then
+    finished = true
+    run.state = run.tm > 0 and 'terminated' or 'done'
+    run.set[#run.set + 1] = 'state'
+    run.set[#run.set + 1] = run.state
+    run.set[#run.set + 1] = 'finished'
+    run.set[#run.set + 1] = now_text
+  end
+  redis.call('HSET', run.key, unpack(run.set, 1, #run.set))
+  run.set = {}
+  if finished then
+    redis.call('PEXPIRE', run.key, finished_ttl)
+    return true
+  end
+  return false
+end

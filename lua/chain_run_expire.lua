@@ -1,0 +1,43 @@
+--[[
+  chain_run_expire (schema 3): one step of the clean-up of a finished run.
+  TypeScript side (keys, arguments, reply, local twin): src/chain/state/transitions/run-expire.ts
+
+  KEYS
+    1 run_keys_key    the keys the run wrote (zset of key suffixes)
+    2 task_runs_key   the unfinished runs of the task (zset)
+    3..2+n            keys: the keys named by the entries done (node, gates, marks, requests)
+    3+n..             task_keys: the task's own keys, given with the last entries only
+  ARGV
+    1 run_ttl         the finished-run TTL in ms
+    2 run_id          the run
+    3 n               number of keys
+    4 last            '1' with the last entries: the run leaves the task's unfinished runs, and
+                      the task's keys get run_ttl when no other run of the task is unfinished
+    5..               entries: the index entries done (removed from the index)
+  Returns {0, 'OK', keys shortened}. A key gets run_ttl only when it has no TTL or a longer one
+  (PTTL first), so a clean-up never lengthens a TTL; missing keys are skipped.
+]]
+local run_keys_key, task_runs_key = KEYS[1], KEYS[2]
+local run_ttl, run_id, n, last = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1'
+local FIRST_KEY, FIRST_ENTRY = 3, 5
+
+local function shorten(key)
+  local pttl = redis.call('PTTL', key)
+  if pttl == -2 then return 0 end
+  if pttl == -1 or pttl > run_ttl then redis.call('PEXPIRE', key, run_ttl) end
+  return 1
+end
+
+-- index and run list of another type fail here, before the first write
+redis.call('ZCARD', run_keys_key)
+redis.call('ZCARD', task_runs_key)
+local shortened = 0
+for i = FIRST_KEY, FIRST_KEY + n - 1 do shortened = shortened + shorten(KEYS[i]) end
+for i = FIRST_ENTRY, #ARGV do redis.call('ZREM', run_keys_key, ARGV[i]) end
+if last then
+  redis.call('ZREM', task_runs_key, run_id)
+  if redis.call('ZCARD', task_runs_key) == 0 then
+    for i = FIRST_KEY + n, #KEYS do shortened = shortened + shorten(KEYS[i]) end
+  end
+end
+return {0, 'OK', shortened}
