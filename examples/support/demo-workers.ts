@@ -17,7 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { RedisBackend, createChainEngine, type RunStatus } from 'mocra';
+import { RedisBackend, createChainEngine, namespacePrefix, type RunStatus } from 'mocra';
 import { submitCrawl } from './chain-worker.js';
 import {
   CRAWL_TIMEOUT_MS,
@@ -59,7 +59,7 @@ interface WorkerProcess {
 
 const NO_REDIS = `demo: --workers needs Redis, and REDIS_URL is not set.
 The worker processes share the chain state, the work queues (Redis Streams) and the rate limit
-through one Redis; the demo writes only keys under its own prefix (mocra-demo:<pid>:<time>:) and
+through one Redis; the demo writes only keys under its own prefix (mocra-demo-<pid>-<time>:) and
 deletes them when it is done. Point REDIS_URL at a Redis you can write to, for example:
 
   REDIS_URL=redis://127.0.0.1:6379 npm run demo -- --workers 4
@@ -145,9 +145,13 @@ async function coordinate(o: WorkersDemoOptions, redisUrl: string): Promise<numb
     return 2;
   }
 
-  const runId = `${process.pid}:${Date.now()}`;
+  // one namespace, no `:` inside: the stores percent-escape an inner `:` (namespacePrefix), and
+  // the raw reads and the clean-up below go by the prefix as written
+  const runId = `${process.pid}-${Date.now()}`;
   const keyPrefix = `mocra-demo-${runId}:`;
   const taskId = `demo-${Date.now()}`;
+  // where the workers' store.incr puts the item keys (the same text while keyPrefix has no inner `:`)
+  const itemPrefix = `${namespacePrefix(keyPrefix)}out:${taskId}:item:`;
   const workers: WorkerProcess[] = [];
   let site: TestSite | undefined;
 
@@ -166,7 +170,7 @@ async function coordinate(o: WorkersDemoOptions, redisUrl: string): Promise<numb
   try {
     site = await startTestSite(demoSiteOptions(o.smoke));
     const expected = site.expectedProducts();
-    const productKeys = expected.map((id) => `${keyPrefix}out:${taskId}:item:product:${id}`);
+    const productKeys = expected.map((id) => `${itemPrefix}product:${id}`);
     console.log(
       `mocra demo: crawling ${site.url} (${expected.length} products) with the chain engine on ` +
         `${o.workers} worker process${o.workers === 1 ? '' : 'es'}, distributed mode, Redis store ` +
@@ -285,7 +289,7 @@ async function coordinate(o: WorkersDemoOptions, redisUrl: string): Promise<numb
       const s = snapshots.find((x) => x.name === w.name);
       if (!s?.stopped) problems.push(`worker ${w.name} left no final counters`);
     }
-    const items = await readItems(client, `${keyPrefix}out:${taskId}:item:`);
+    const items = await readItems(client, itemPrefix);
     const stats = sumStats(snapshots.map((s) => s.stats));
     const deadLettered = snapshots.reduce((n, s) => n + s.stats.deadLettered, 0);
     if (deadLettered > 0) problems.push(`${deadLettered} messages dead-lettered`);
