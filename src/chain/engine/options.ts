@@ -20,7 +20,6 @@ import { readLogger, type Logger } from '../../observe/logger.js';
 import { levelCheck, type LogLevel } from './telemetry.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
-import { DEFAULT_GLOBAL, DEFAULT_PER_KEY } from '../../rate-limit/options.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
 import {
   DurableBackend,
@@ -35,6 +34,7 @@ import { MemoryQueue } from '../queue.js';
 import { RedisStreamQueue } from '../redis-stream-queue.js';
 import { createRedisStreamQueues } from '../stream-queues.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
+import { describeLimits } from './describe-limits.js';
 import { fetchDownloader } from './download.js';
 import { writeLog } from './telemetry.js';
 import type {
@@ -462,30 +462,6 @@ function memoryQueues(cap: number, metrics: Metrics): ChainQueues {
     parser: new MemoryQueue<string>({ name: 'parser', capacity: cap, metrics }),
     error: new MemoryQueue<string>({ name: 'error', capacity: cap, metrics }),
   };
-}
-
-/**
- * The download limits in force, one line per bucket (`global`, `per module`, each module with
- * its own): what `start()` logs, so that a slow crawl is seen to be a limit, not the engine.
- */
-function describeLimits(
-  option: unknown,
-  modules: ReadonlyMap<string, ModuleDefinition>,
-  moduleOverrides: Record<string, { rate: number; intervalMs?: number; burst?: number }>,
-): Record<string, string> {
-  if (option instanceof RateLimiter) return { downloads: 'the RateLimiter passed as `rateLimit`' };
-  const base = (option ?? {}) as RateLimiterOptions;
-  const bucket = (b: { rate: number; intervalMs?: number; burst?: number } | false): string =>
-    b === false
-      ? 'none'
-      : `${b.rate} per ${b.intervalMs ?? 1000} ms${b.burst !== undefined ? `, burst ${b.burst}` : ''}`;
-  const out: Record<string, string> = {
-    global: bucket(base.global === undefined ? DEFAULT_GLOBAL : base.global),
-    per_module: bucket(base.perKey === undefined ? DEFAULT_PER_KEY : base.perKey),
-  };
-  const own = { ...(base.overrides ?? {}), ...moduleOverrides };
-  for (const id of modules.keys()) if (own[id]) out[`module ${id}`] = bucket(own[id]);
-  return out;
 }
 
 const warned = new Set<string>();
