@@ -18,9 +18,9 @@
  * Keys (under the store's prefix): `<keyPrefix>:queue:{<name>}:` + `seq`, `head`, `ready` (sorted set
  * by order), `lease` (sorted set by lease end), `m:<id>`, `dead`, `dl:<id>`.
  */
-import { ClosedError, QueueFullError } from '../errors.js';
-import { abortError, onAbort } from '../internal/abort.js';
-import { unrefInterval, unrefTimeout } from '../internal/clock.js';
+import { ClosedError } from '../errors.js';
+import { abortError } from '../internal/abort.js';
+import { unrefInterval } from '../internal/clock.js';
 import {
   invalid,
   optionalFunction,
@@ -34,6 +34,7 @@ import { noopMetrics, type Metrics } from '../observe/metrics.js';
 import { DurableBackend } from '../store/durable/durable-backend.js';
 import type { DurableStore } from '../store/durable/durable-store.js';
 import type { ChainQueue, Delivery, PushOptions } from './queue.js';
+import { closeProducers, waitForDelivery, waitForRoom } from './queue-waiters.js';
 
 /** Options of {@link DurableQueue}. */
 export interface DurableQueueOptions<T> {
@@ -211,54 +212,16 @@ export class DurableQueue<T> implements ChainQueue<T> {
       return Promise.reject(error as Error);
     }
     const { signal, maxWaitMs = Infinity } = options;
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (maxWaitMs <= 0) {
-      this.#count('full_refused');
-      return Promise.reject(
-        new QueueFullError(`queue ${this.name} is full`, { context: { key: this.name } }),
-      );
-    }
-    this.#count('full_wait');
-    return new Promise<void>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let dispose = (): void => {};
-      const waiter: Producer = {
-        payload,
-        done: false,
-        resolve: () => {
-          if (timer) clearTimeout(timer);
-          dispose();
-          resolve();
-        },
-        reject: (error) => {
-          if (timer) clearTimeout(timer);
-          dispose();
-          reject(error);
-        },
-      };
-      const giveUp = (error: Error, reason: string): void => {
-        if (waiter.done) return;
-        waiter.done = true;
-        const index = this.#producers.indexOf(waiter);
-        if (index >= 0) this.#producers.splice(index, 1);
-        this.#count(reason);
-        waiter.reject(error);
-      };
-      if (Number.isFinite(maxWaitMs)) {
-        timer = unrefTimeout(
-          () =>
-            giveUp(
-              new QueueFullError(`queue ${this.name} stayed full for ${maxWaitMs} ms`, {
-                context: { key: this.name },
-              }),
-              'full_timeout',
-            ),
-          maxWaitMs,
-        );
-      }
-      dispose = onAbort(signal, () => giveUp(abortError(signal!), 'aborted'));
-      this.#producers.push(waiter);
-    });
+    return waitForRoom(
+      this.#producers,
+      { payload },
+      {
+        queue: this.name,
+        maxWaitMs,
+        signal,
+        count: (reason) => this.#count(reason),
+      },
+    );
   }
 
   receive(options: { signal?: AbortSignal } = {}): Promise<Delivery<T> | null> {
@@ -272,27 +235,7 @@ export class DurableQueue<T> implements ChainQueue<T> {
     }
     if (delivery) return Promise.resolve(delivery);
     if (this.#closed) return Promise.resolve(null);
-    return new Promise<Delivery<T> | null>((resolve, reject) => {
-      let dispose = (): void => {};
-      const waiter: Consumer<T> = {
-        done: false,
-        resolve: (d) => {
-          dispose();
-          resolve(d);
-        },
-        reject: (e) => {
-          dispose();
-          reject(e);
-        },
-      };
-      dispose = onAbort(signal, () => {
-        if (waiter.done) return;
-        waiter.done = true;
-        const index = this.#consumers.indexOf(waiter);
-        if (index >= 0) this.#consumers.splice(index, 1);
-        waiter.reject(abortError(signal!));
-      });
-      this.#consumers.push(waiter);
+    return waitForDelivery(this.#consumers, signal, () => {
       this.#poll ??= unrefInterval(() => this.#serve(), this.#pollMs);
     });
   }
@@ -318,13 +261,7 @@ export class DurableQueue<T> implements ChainQueue<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const producer of this.#producers.splice(0)) {
-      producer.done = true;
-      this.#count('closed');
-      producer.reject(
-        new ClosedError(`queue ${this.name} was closed`, { context: { key: this.name } }),
-      );
-    }
+    closeProducers(this.#producers, this.name, (reason) => this.#count(reason));
     this.#serve();
   }
 

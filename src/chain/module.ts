@@ -11,7 +11,7 @@ import {
   requireString,
 } from '../internal/validate.js';
 import type { JsonObject, JsonValue } from './messages.js';
-import type { RouteTo, TypedModuleInput, TypedStep } from './typed-module.js';
+import type { AnyRouteTo, RouteTo, TypedModuleInput, TypedStep } from './typed-module.js';
 
 /** A request a step wants downloaded. */
 export interface ChainRequest {
@@ -224,8 +224,8 @@ export function defineModule<
 >(
   definition: TypedModuleInput<Id> & {
     steps: [
-      TypedStep<N0, I0, T0, X0, RouteTo<N0, I0> | RouteTo<N1, I1>>,
-      TypedStep<N1, I1, T1, JsonValue, RouteTo<N0, I0> | RouteTo<N1, I1>>,
+      TypedStep<N0, I0, T0, X0, AnyRouteTo<[N0, N1], [I0, I1]>>,
+      TypedStep<N1, I1, T1, JsonValue, AnyRouteTo<[N0, N1], [I0, I1]>>,
     ];
   },
 ): ModuleDefinition<T0 | T1, Id>;
@@ -246,9 +246,9 @@ export function defineModule<
 >(
   definition: TypedModuleInput<Id> & {
     steps: [
-      TypedStep<N0, I0, T0, X0, RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2>>,
-      TypedStep<N1, I1, T1, X1, RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2>>,
-      TypedStep<N2, I2, T2, JsonValue, RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2>>,
+      TypedStep<N0, I0, T0, X0, AnyRouteTo<[N0, N1, N2], [I0, I1, I2]>>,
+      TypedStep<N1, I1, T1, X1, AnyRouteTo<[N0, N1, N2], [I0, I1, I2]>>,
+      TypedStep<N2, I2, T2, JsonValue, AnyRouteTo<[N0, N1, N2], [I0, I1, I2]>>,
     ];
   },
 ): ModuleDefinition<T0 | T1 | T2, Id>;
@@ -273,34 +273,10 @@ export function defineModule<
 >(
   definition: TypedModuleInput<Id> & {
     steps: [
-      TypedStep<
-        N0,
-        I0,
-        T0,
-        X0,
-        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3>
-      >,
-      TypedStep<
-        N1,
-        I1,
-        T1,
-        X1,
-        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3>
-      >,
-      TypedStep<
-        N2,
-        I2,
-        T2,
-        X2,
-        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3>
-      >,
-      TypedStep<
-        N3,
-        I3,
-        T3,
-        JsonValue,
-        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3>
-      >,
+      TypedStep<N0, I0, T0, X0, AnyRouteTo<[N0, N1, N2, N3], [I0, I1, I2, I3]>>,
+      TypedStep<N1, I1, T1, X1, AnyRouteTo<[N0, N1, N2, N3], [I0, I1, I2, I3]>>,
+      TypedStep<N2, I2, T2, X2, AnyRouteTo<[N0, N1, N2, N3], [I0, I1, I2, I3]>>,
+      TypedStep<N3, I3, T3, JsonValue, AnyRouteTo<[N0, N1, N2, N3], [I0, I1, I2, I3]>>,
     ];
   },
 ): ModuleDefinition<T0 | T1 | T2 | T3, Id>;
@@ -329,41 +305,11 @@ export function defineModule<
 >(
   definition: TypedModuleInput<Id> & {
     steps: [
-      TypedStep<
-        N0,
-        I0,
-        T0,
-        X0,
-        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3> | RouteTo<N4, I4>
-      >,
-      TypedStep<
-        N1,
-        I1,
-        T1,
-        X1,
-        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3> | RouteTo<N4, I4>
-      >,
-      TypedStep<
-        N2,
-        I2,
-        T2,
-        X2,
-        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3> | RouteTo<N4, I4>
-      >,
-      TypedStep<
-        N3,
-        I3,
-        T3,
-        X3,
-        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3> | RouteTo<N4, I4>
-      >,
-      TypedStep<
-        N4,
-        I4,
-        T4,
-        JsonValue,
-        RouteTo<N0, I0> | RouteTo<N1, I1> | RouteTo<N2, I2> | RouteTo<N3, I3> | RouteTo<N4, I4>
-      >,
+      TypedStep<N0, I0, T0, X0, AnyRouteTo<[N0, N1, N2, N3, N4], [I0, I1, I2, I3, I4]>>,
+      TypedStep<N1, I1, T1, X1, AnyRouteTo<[N0, N1, N2, N3, N4], [I0, I1, I2, I3, I4]>>,
+      TypedStep<N2, I2, T2, X2, AnyRouteTo<[N0, N1, N2, N3, N4], [I0, I1, I2, I3, I4]>>,
+      TypedStep<N3, I3, T3, X3, AnyRouteTo<[N0, N1, N2, N3, N4], [I0, I1, I2, I3, I4]>>,
+      TypedStep<N4, I4, T4, JsonValue, AnyRouteTo<[N0, N1, N2, N3, N4], [I0, I1, I2, I3, I4]>>,
     ];
   },
 ): ModuleDefinition<T0 | T1 | T2 | T3 | T4, Id>;
@@ -396,77 +342,17 @@ export function defineModule<
 >(
   definition: TypedModuleInput<Id> & {
     steps: [
-      TypedStep<
-        N0,
-        I0,
-        T0,
-        X0,
-        | RouteTo<N0, I0>
-        | RouteTo<N1, I1>
-        | RouteTo<N2, I2>
-        | RouteTo<N3, I3>
-        | RouteTo<N4, I4>
-        | RouteTo<N5, I5>
-      >,
-      TypedStep<
-        N1,
-        I1,
-        T1,
-        X1,
-        | RouteTo<N0, I0>
-        | RouteTo<N1, I1>
-        | RouteTo<N2, I2>
-        | RouteTo<N3, I3>
-        | RouteTo<N4, I4>
-        | RouteTo<N5, I5>
-      >,
-      TypedStep<
-        N2,
-        I2,
-        T2,
-        X2,
-        | RouteTo<N0, I0>
-        | RouteTo<N1, I1>
-        | RouteTo<N2, I2>
-        | RouteTo<N3, I3>
-        | RouteTo<N4, I4>
-        | RouteTo<N5, I5>
-      >,
-      TypedStep<
-        N3,
-        I3,
-        T3,
-        X3,
-        | RouteTo<N0, I0>
-        | RouteTo<N1, I1>
-        | RouteTo<N2, I2>
-        | RouteTo<N3, I3>
-        | RouteTo<N4, I4>
-        | RouteTo<N5, I5>
-      >,
-      TypedStep<
-        N4,
-        I4,
-        T4,
-        X4,
-        | RouteTo<N0, I0>
-        | RouteTo<N1, I1>
-        | RouteTo<N2, I2>
-        | RouteTo<N3, I3>
-        | RouteTo<N4, I4>
-        | RouteTo<N5, I5>
-      >,
+      TypedStep<N0, I0, T0, X0, AnyRouteTo<[N0, N1, N2, N3, N4, N5], [I0, I1, I2, I3, I4, I5]>>,
+      TypedStep<N1, I1, T1, X1, AnyRouteTo<[N0, N1, N2, N3, N4, N5], [I0, I1, I2, I3, I4, I5]>>,
+      TypedStep<N2, I2, T2, X2, AnyRouteTo<[N0, N1, N2, N3, N4, N5], [I0, I1, I2, I3, I4, I5]>>,
+      TypedStep<N3, I3, T3, X3, AnyRouteTo<[N0, N1, N2, N3, N4, N5], [I0, I1, I2, I3, I4, I5]>>,
+      TypedStep<N4, I4, T4, X4, AnyRouteTo<[N0, N1, N2, N3, N4, N5], [I0, I1, I2, I3, I4, I5]>>,
       TypedStep<
         N5,
         I5,
         T5,
         JsonValue,
-        | RouteTo<N0, I0>
-        | RouteTo<N1, I1>
-        | RouteTo<N2, I2>
-        | RouteTo<N3, I3>
-        | RouteTo<N4, I4>
-        | RouteTo<N5, I5>
+        AnyRouteTo<[N0, N1, N2, N3, N4, N5], [I0, I1, I2, I3, I4, I5]>
       >,
     ];
   },

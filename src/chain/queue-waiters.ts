@@ -1,11 +1,12 @@
 /**
  * What both queues share: a `receive()` call waiting for a delivery (which its signal can
- * withdraw), the argument checks of `push` and `receive`, a delivery's settle guard, and a
- * producer polling for room.
+ * withdraw), a producer waiting in a queue's list for room, the argument checks of `push` and
+ * `receive`, a delivery's settle guard, and a producer polling for room.
  * @internal
  */
 import { ClosedError, QueueFullError } from '../errors.js';
 import { abortError, onAbort, sleep } from '../internal/abort.js';
+import { unrefTimeout } from '../internal/clock.js';
 import { optionalNumber, optionalSignal, readOptions } from '../internal/validate.js';
 import type { Delivery } from './queue.js';
 
@@ -49,6 +50,100 @@ export function waitForDelivery<T>(
     waiters.push(waiter);
     afterAdd?.();
   });
+}
+
+/** A producer waiting in a queue's list for room; `done` once it was served or gave up. */
+export interface RoomWaiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+  done: boolean;
+}
+
+/** Where {@link waitForRoom} waits. */
+export interface RoomWait {
+  /** The queue's name (for the error messages). */
+  queue: string;
+  /** Longest wait; Infinity waits until there is room, the signal aborts or the queue closes. */
+  maxWaitMs: number;
+  signal: AbortSignal | undefined;
+  /** Counts a back-pressure outcome (`full_refused`, `full_wait`, `full_timeout`, `aborted`). */
+  count: (reason: string) => void;
+}
+
+/**
+ * A producer's wait for room in a full queue: rejects at once when `signal` has aborted, or with
+ * QueueFullError when `maxWaitMs` is 0 (counted `full_refused`). Otherwise (counted `full_wait`)
+ * adds a producer waiter (`fields` plus the waiter's own) to `producers` and resolves when the
+ * queue serves it. After `maxWaitMs` it leaves the list and rejects with QueueFullError; when
+ * `signal` aborts first, with the signal's reason.
+ */
+export function waitForRoom<W extends RoomWaiter>(
+  producers: W[],
+  fields: Omit<W, keyof RoomWaiter>,
+  wait: RoomWait,
+): Promise<void> {
+  const { queue, maxWaitMs, signal } = wait;
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  if (maxWaitMs <= 0) {
+    wait.count('full_refused');
+    return Promise.reject(
+      new QueueFullError(`queue ${queue} is full`, { context: { key: queue } }),
+    );
+  }
+  wait.count('full_wait');
+  return new Promise<void>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let dispose = (): void => {};
+    const waiter = {
+      ...fields,
+      done: false,
+      resolve: () => {
+        if (timer) clearTimeout(timer);
+        dispose();
+        resolve();
+      },
+      reject: (error: Error) => {
+        if (timer) clearTimeout(timer);
+        dispose();
+        reject(error);
+      },
+    } as W;
+    const giveUp = (error: Error, reason: string): void => {
+      if (waiter.done) return;
+      waiter.done = true;
+      const index = producers.indexOf(waiter);
+      if (index >= 0) producers.splice(index, 1);
+      wait.count(reason);
+      waiter.reject(error);
+    };
+    if (Number.isFinite(maxWaitMs)) {
+      timer = unrefTimeout(
+        () =>
+          giveUp(
+            new QueueFullError(`queue ${queue} stayed full for ${maxWaitMs} ms`, {
+              context: { key: queue },
+            }),
+            'full_timeout',
+          ),
+        maxWaitMs,
+      );
+    }
+    dispose = onAbort(signal, () => giveUp(abortError(signal!), 'aborted'));
+    producers.push(waiter);
+  });
+}
+
+/** Rejects every producer of `producers` with ClosedError, each counted `closed`. */
+export function closeProducers(
+  producers: RoomWaiter[],
+  queue: string,
+  count: (reason: string) => void,
+): void {
+  for (const producer of producers.splice(0)) {
+    producer.done = true;
+    count('closed');
+    producer.reject(new ClosedError(`queue ${queue} was closed`, { context: { key: queue } }));
+  }
 }
 
 /** Ends every waiter of `waiters` with null (the queue closed and is drained). */

@@ -6,16 +6,17 @@
  * (FIFO) until there is room, its signal aborts, or `maxWaitMs` passes. Every wait and every
  * refusal is counted as `queue_backpressure_total{queue, reason}`. Nothing is dropped silently.
  */
-import { ClosedError, QueueFullError } from '../errors.js';
-import { abortError, onAbort } from '../internal/abort.js';
-import { unrefTimeout } from '../internal/clock.js';
+import { ClosedError } from '../errors.js';
+import { abortError } from '../internal/abort.js';
 import { readOptions, optionalNumber, requireString } from '../internal/validate.js';
 import {
+  closeProducers,
   closeWaiters,
   readPushOptions,
   receiveSignal,
   settleOnce,
   waitForDelivery,
+  waitForRoom,
   type ReceiveWaiter,
 } from './queue-waiters.js';
 import { MetricName } from '../observe/metric-names.js';
@@ -202,54 +203,16 @@ export class MemoryQueue<T> implements ChainQueue<T> {
       this.#enqueue({ id: String(this.#nextId++), message, deliveries: 0 });
       return Promise.resolve();
     }
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (maxWaitMs <= 0) {
-      this.#count('full_refused');
-      return Promise.reject(
-        new QueueFullError(`queue ${this.name} is full`, { context: { key: this.name } }),
-      );
-    }
-    this.#count('full_wait');
-    return new Promise<void>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let dispose = (): void => {};
-      const waiter: ProducerWaiter<T> = {
-        message,
-        done: false,
-        resolve: () => {
-          if (timer) clearTimeout(timer);
-          dispose();
-          resolve();
-        },
-        reject: (error) => {
-          if (timer) clearTimeout(timer);
-          dispose();
-          reject(error);
-        },
-      };
-      const giveUp = (error: Error, reason: string): void => {
-        if (waiter.done) return;
-        waiter.done = true;
-        const index = this.#producers.indexOf(waiter);
-        if (index >= 0) this.#producers.splice(index, 1);
-        this.#count(reason);
-        waiter.reject(error);
-      };
-      if (Number.isFinite(maxWaitMs)) {
-        timer = unrefTimeout(
-          () =>
-            giveUp(
-              new QueueFullError(`queue ${this.name} stayed full for ${maxWaitMs} ms`, {
-                context: { key: this.name },
-              }),
-              'full_timeout',
-            ),
-          maxWaitMs,
-        );
-      }
-      dispose = onAbort(signal, () => giveUp(abortError(signal!), 'aborted'));
-      this.#producers.push(waiter);
-    });
+    return waitForRoom(
+      this.#producers,
+      { message },
+      {
+        queue: this.name,
+        maxWaitMs,
+        signal,
+        count: (reason) => this.#count(reason),
+      },
+    );
   }
 
   receive(options?: { signal?: AbortSignal }): Promise<Delivery<T> | null> {
@@ -269,13 +232,7 @@ export class MemoryQueue<T> implements ChainQueue<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const producer of this.#producers.splice(0)) {
-      producer.done = true;
-      this.#count('closed');
-      producer.reject(
-        new ClosedError(`queue ${this.name} was closed`, { context: { key: this.name } }),
-      );
-    }
+    closeProducers(this.#producers, this.name, (reason) => this.#count(reason));
     if (this.size() === 0) closeWaiters(this.#consumers);
   }
 

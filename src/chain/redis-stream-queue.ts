@@ -38,15 +38,14 @@ import * as waiting from './queue-waiters.js';
 import {
   appendDeadLetter,
   claimIdle,
+  createGroup,
+  leaveGroupIfIdle,
   openReader,
   priorDeliveries,
   readDeadLetters,
+  readNew,
   reapConsumers,
-  removeEntries,
-  removeEntry,
-  requeueEntry,
   toRecord,
-  xgroup,
   type DeadLetter,
   type DeadLetterBound,
   type RawEntry,
@@ -57,15 +56,9 @@ import {
   readStreamQueueTuning,
   type RedisStreamQueueOptions,
 } from './stream-queue-tuning.js';
+import { StreamWrites } from './stream-writes.js';
 
 const where = 'RedisStreamQueue';
-
-/** A push or an ack waiting for its tick's batch. */
-interface Pending<R> {
-  value: string;
-  resolve: (r: R) => void;
-  reject: (e: unknown) => void;
-}
 
 /**
  * A distributed {@link ChainQueue} on Redis Streams.
@@ -101,13 +94,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   #producersWaiting = 0;
   /** How many entries the next read may fetch (the free slots of the last `receiveBatch`). */
   #wanted = 1;
-  /** Pushes of this tick, added together. */
-  #adds: Pending<boolean>[] = [];
-  #addsFlushing: Promise<void> = Promise.resolve();
-  #addsScheduled = false;
-  /** Acks of this tick, sent together. */
-  #acks: Pending<void>[] = [];
-  #acksScheduled = false;
+  readonly #writes: StreamWrites;
 
   constructor(options: RedisStreamQueueOptions<T>) {
     const o = readOptions(where, options, [
@@ -145,25 +132,19 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     this.#deadline = new CommandDeadline(tuning.commandTimeoutMs);
     this.#place = { client: this.#client, key: this.#o.key, group: this.#o.group };
     this.#bound = { maxLen: tuning.deadLetterMaxLen, maxAgeMs: tuning.deadLetterMaxAgeMs };
+    this.#writes = new StreamWrites({
+      name: this.name,
+      place: this.#place,
+      capacity: this.#o.capacity,
+      deadLetterKey: this.#o.deadLetterKey,
+      bound: this.#bound,
+      call: (fn) => this.#call(fn),
+    });
   }
 
   /** Creates the stream and the consumer group if missing. Called by the first push/receive too. */
   start(): Promise<void> {
-    this.#started ??= this.#call(async () => {
-      try {
-        await xgroup(
-          this.#client,
-          this.#o.key,
-          'CREATE',
-          this.#o.key,
-          this.#o.group,
-          '0',
-          'MKSTREAM',
-        );
-      } catch (error) {
-        if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
-      }
-    }).catch((error: unknown) => {
+    this.#started ??= this.#call(() => createGroup(this.#place)).catch((error: unknown) => {
       this.#started = null;
       throw error;
     });
@@ -185,7 +166,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   /** Entries in the stream (waiting, pending or in flight anywhere). */
   async length(): Promise<number> {
-    return this.#call(() => this.#client.xlen(this.#o.key));
+    return this.#writes.length();
   }
 
   async offer(message: T): Promise<boolean> {
@@ -194,7 +175,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       return false;
     }
     await this.start();
-    if (this.#producersWaiting > 0 || !(await this.#tryAdd(this.#o.encode(message)))) {
+    if (this.#producersWaiting > 0 || !(await this.#writes.tryAdd(this.#o.encode(message)))) {
       this.#count('full_refused');
       return false;
     }
@@ -210,7 +191,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     if (signal?.aborted) throw abortError(signal);
     await this.start();
     const payload = this.#o.encode(message);
-    if (this.#producersWaiting === 0 && (await this.#tryAdd(payload))) return;
+    if (this.#producersWaiting === 0 && (await this.#writes.tryAdd(payload))) return;
     if (maxWaitMs <= 0) {
       this.#count('full_refused');
       throw new QueueFullError(`queue ${this.name} is full`, { context: { key: this.name } });
@@ -224,10 +205,10 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
         pollMs: this.#o.pollMs,
         signal,
         closed: () => this.#closed,
-        hasRoom: () => this.#hasRoom(),
+        hasRoom: () => this.#writes.hasRoom(),
         count: (reason) => this.#count(reason),
       });
-      await this.#add(payload, 0);
+      await this.#writes.add(payload, 0);
     } finally {
       this.#producersWaiting--;
     }
@@ -307,117 +288,19 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     waiting.closeWaiters(this.#waiters);
     // buffered entries were never handed out: they keep their earlier delivery count
     for (const entry of this.#buffer.splice(0))
-      await this.#requeue(entry, priorDeliveries(entry)).catch(() => {});
+      await this.#writes.requeue(entry, priorDeliveries(entry)).catch(() => {});
     await this.#pumpDone; // a read in flight returns within blockMs; the pump hands its entries back
     const reader = this.#reader ?? (await this.#opening?.catch(() => null)) ?? null;
     this.#reader = null;
     this.#opening = null;
     reader?.disconnect();
     if (this.#started !== null && this.#inFlight.size === 0) {
-      try {
-        const mine = (await this.#call(() =>
-          this.#client.xpending(this.#o.key, this.#o.group, '-', '+', 1, this.#o.consumer),
-        )) as unknown[];
-        if (mine.length === 0)
-          await this.#call(() =>
-            xgroup(
-              this.#client,
-              this.#o.key,
-              'DELCONSUMER',
-              this.#o.key,
-              this.#o.group,
-              this.#o.consumer,
-            ),
-          );
-      } catch {
-        // best effort: an idle consumer left in the group is harmless
-      }
+      await leaveGroupIfIdle(this.#place, this.#o.consumer, (fn) => this.#call(fn));
     }
   }
 
   #count(reason: string): void {
     this.#metrics.increment(MetricName.QUEUE_BACKPRESSURE, { queue: this.name, reason });
-  }
-
-  async #hasRoom(): Promise<boolean> {
-    if (this.#o.capacity === Infinity) return true;
-    return (await this.length()) < this.#o.capacity;
-  }
-
-  async #add(payload: string, priorDeliveries: number): Promise<void> {
-    await this.#call(() =>
-      this.#client.xadd(this.#o.key, '*', 'p', payload, 'd', String(priorDeliveries)),
-    );
-  }
-
-  /**
-   * Adds `payload` if the stream has room; false when it is full. The adds of one tick go
-   * together (one after the other batch, so the bound is exact within the process): one XLEN for
-   * the batch, then as many XADDs as there is room for, pipelined; the rest answer false.
-   */
-  #tryAdd(payload: string): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      this.#adds.push({ value: payload, resolve, reject });
-      if (this.#addsScheduled) return;
-      this.#addsScheduled = true;
-      setImmediate(() => {
-        this.#addsScheduled = false;
-        this.#addsFlushing = this.#addsFlushing.then(() => this.#flushAdds());
-      });
-    });
-  }
-
-  async #flushAdds(): Promise<void> {
-    const batch = this.#adds.splice(0);
-    if (batch.length === 0) return;
-    try {
-      let room = batch.length;
-      if (this.#o.capacity !== Infinity)
-        room = Math.max(0, Math.min(room, this.#o.capacity - (await this.length())));
-      if (room > 0) {
-        const pipeline = this.#client.pipeline();
-        for (let i = 0; i < room; i++)
-          pipeline.xadd(this.#o.key, '*', 'p', batch[i]!.value, 'd', '0');
-        const replies = (await this.#call(() => pipeline.exec())) ?? [];
-        for (let i = 0; i < room; i++) {
-          const error = replies[i]?.[0];
-          if (error) batch[i]!.reject(classifyRedisError(error, { source: `queue ${this.name}` }));
-          else batch[i]!.resolve(true);
-        }
-      }
-      for (let i = room; i < batch.length; i++) batch[i]!.resolve(false);
-    } catch (error) {
-      for (const p of batch) p.reject(error);
-    }
-  }
-
-  /** Acknowledges (XACK + XDEL) `id` with the other acks of this tick, in one MULTI. */
-  #ack(id: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#acks.push({ value: id, resolve, reject });
-      if (this.#acksScheduled) return;
-      this.#acksScheduled = true;
-      setImmediate(() => {
-        this.#acksScheduled = false;
-        void this.#flushAcks();
-      });
-    });
-  }
-
-  async #flushAcks(): Promise<void> {
-    const batch = this.#acks.splice(0);
-    if (batch.length === 0) return;
-    try {
-      await this.#call(() =>
-        removeEntries(
-          this.#place,
-          batch.map((p) => p.value),
-        ),
-      );
-      for (const p of batch) p.resolve();
-    } catch (error) {
-      for (const p of batch) p.reject(error);
-    }
   }
 
   /** Hands buffered entries to waiters; starts the reader when waiters remain. */
@@ -470,7 +353,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       deliveries,
       ack: async () => {
         if (!settle()) return;
-        await this.#ack(entry.id);
+        await this.#writes.ack(entry.id);
       },
       touch: async () => {
         if (!this.#inFlight.has(entry.id)) return;
@@ -480,19 +363,16 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       },
       release: async () => {
         if (!settle()) return;
-        await this.#requeue(entry, deliveries);
+        await this.#writes.requeue(entry, deliveries);
       },
       deadLetter: async (reason: string) => {
         if (!settle()) return;
         this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
-        await this.#call(() => this.#moveToDeadLetters(entry.id, payload, reason, deliveries));
+        await this.#call(() =>
+          this.#writes.moveToDeadLetters(entry.id, payload, reason, deliveries),
+        );
       },
     };
-  }
-
-  /** Re-adds an entry with `deliveries` carried along, and removes the old one. */
-  async #requeue(entry: RawEntry, deliveries: number): Promise<void> {
-    await this.#call(() => requeueEntry(this.#place, entry, deliveries));
   }
 
   async #deadLetter(
@@ -503,29 +383,10 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   ): Promise<void> {
     this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
     try {
-      await this.#moveToDeadLetters(entry.id, payload, reason, deliveries);
+      await this.#writes.moveToDeadLetters(entry.id, payload, reason, deliveries);
     } catch {
       // left pending: it will be claimed again and dead-lettered then
     }
-  }
-
-  /** Copies an entry to the dead-letter stream, then acknowledges and deletes it. */
-  async #moveToDeadLetters(
-    id: string,
-    payload: string,
-    reason: string,
-    deliveries: number,
-  ): Promise<void> {
-    await appendDeadLetter(
-      this.#client,
-      this.#o.deadLetterKey,
-      this.#bound,
-      reason,
-      payload,
-      id,
-      deliveries,
-    );
-    await removeEntry(this.#place, id);
   }
 
   async #pump(): Promise<void> {
@@ -535,7 +396,8 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       while (!this.#closed && this.#waiters.some((w) => !w.done)) {
         const entries = await this.#read();
         if (this.#closed) {
-          for (const e of entries) await this.#requeue(e, priorDeliveries(e)).catch(() => {});
+          for (const e of entries)
+            await this.#writes.requeue(e, priorDeliveries(e)).catch(() => {});
           break;
         }
         this.#buffer.push(...entries);
@@ -571,32 +433,18 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       if (claimed.length > 0) return claimed;
     }
     const reader = this.#reader ?? (await this.#openReader());
-    let reply: [string, [string, string[]][]][] | null;
+    const { blockMs } = this.#o;
     try {
-      reply = (await this.#deadline.run(
-        () =>
-          reader.xreadgroup(
-            'GROUP',
-            this.#o.group,
-            this.#o.consumer,
-            'COUNT',
-            wanted,
-            'BLOCK',
-            this.#o.blockMs,
-            'STREAMS',
-            this.#o.key,
-            '>',
-          ),
-        this.#o.blockMs,
-      )) as [string, [string, string[]][]][] | null;
+      return await this.#deadline.run(
+        () => readNew(reader, this.#place, this.#o.consumer, wanted, blockMs),
+        blockMs,
+      );
     } catch (error) {
       // a read that never answered leaves its connection unusable: the next read opens another
       if (this.#reader === reader) this.#reader = null;
       reader.disconnect();
       throw error;
     }
-    if (!reply) return [];
-    return reply.flatMap(([, rows]) => rows.map(([id, fields]) => ({ id, fields, deliveries: 1 })));
   }
 
   /** The connection of the blocking reads (see `openReader`), once per queue. */

@@ -240,3 +240,74 @@ export async function claimIdle(
   }
   return out;
 }
+
+/**
+ * XREADGROUP ... BLOCK on `reader` (a connection of its own): up to `count` entries never
+ * delivered to the group, waiting at most `blockMs` for one; none when the wait ends empty.
+ */
+export async function readNew(
+  reader: Redis | Cluster,
+  place: StreamPlace,
+  consumer: string,
+  count: number,
+  blockMs: number,
+): Promise<RawEntry[]> {
+  const reply = (await reader.xreadgroup(
+    'GROUP',
+    place.group,
+    consumer,
+    'COUNT',
+    count,
+    'BLOCK',
+    blockMs,
+    'STREAMS',
+    place.key,
+    '>',
+  )) as [string, [string, string[]][]][] | null;
+  if (!reply) return [];
+  return reply.flatMap(([, rows]) => rows.map(([id, fields]) => ({ id, fields, deliveries: 1 })));
+}
+
+/** Copies an entry to the dead-letter stream `deadLetterKey`, then acknowledges and deletes it. */
+export async function moveToDeadLetters(
+  place: StreamPlace,
+  deadLetterKey: string,
+  bound: DeadLetterBound,
+  id: string,
+  payload: string,
+  reason: string,
+  deliveries: number,
+): Promise<void> {
+  await appendDeadLetter(place.client, deadLetterKey, bound, reason, payload, id, deliveries);
+  await removeEntry(place, id);
+}
+
+/**
+ * Removes `consumer` from the group when it holds no pending delivery. Best effort: a failure is
+ * ignored (an idle consumer left in the group is harmless).
+ */
+export async function leaveGroupIfIdle(
+  place: StreamPlace,
+  consumer: string,
+  call: <R>(fn: () => Promise<R>) => Promise<R>,
+): Promise<void> {
+  const { client, key, group } = place;
+  try {
+    const mine = (await call(() =>
+      client.xpending(key, group, '-', '+', 1, consumer),
+    )) as unknown[];
+    if (mine.length === 0)
+      await call(() => xgroup(client, key, 'DELCONSUMER', key, group, consumer));
+  } catch {
+    // best effort
+  }
+}
+
+/** Creates the stream and its consumer group (XGROUP CREATE ... MKSTREAM) unless the group exists. */
+export async function createGroup(place: StreamPlace): Promise<void> {
+  try {
+    await xgroup(place.client, place.key, 'CREATE', place.key, place.group, '0', 'MKSTREAM');
+  } catch (error) {
+    if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
+  }
+}

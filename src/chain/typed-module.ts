@@ -50,3 +50,11 @@ export type TypedModuleInput<Id extends string> = Omit<
 
 /** The item type of a module from {@link defineModule}. */
 export type ItemOf<M> = M extends ModuleDefinition<infer Item, string> ? Item : never;
+
+/**
+ * Every route of a typed module: a {@link RouteTo} for each step, `Names` the steps' names and
+ * `Inputs` their input types, index by index.
+ */
+export type AnyRouteTo<Names extends readonly string[], Inputs extends readonly unknown[]> = {
+  [K in keyof Names]: RouteTo<Names[K] & string, K extends keyof Inputs ? Inputs[K] : never>;
+}[number];

@@ -4,23 +4,11 @@
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { invalid, optionalString, readOptions, requireString } from '../internal/validate.js';
+import type { NodeId } from '../chain/node-id.js';
 import { escapeNamespace } from './namespace.js';
 
-/** The six fields that identify one node (a ParserTaskModel) of a run. */
-export interface PtmIdentity {
-  /** The run. */
-  runId: string;
-  /** The account. */
-  account: string;
-  /** The platform. */
-  platform: string;
-  /** The module. */
-  moduleId: string;
-  /** The step index (integer >= 0). */
-  stepIdx: number;
-  /** The request the node came from ('' for a module's first step). */
-  prefixRequest: string;
-}
+/** The six fields that identify one node (a ParserTaskModel) of a run: a NodeId without its task. */
+export type PtmIdentity = Omit<NodeId, 'taskId'>;
 
 /** Options of {@link ChainKeyBuilder}. */
 export interface ChainKeyBuilderOptions {

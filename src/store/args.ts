@@ -81,6 +81,19 @@ export class StoreArgs {
     return checkRange(`${this.#where}.${op}`, options as RangeOptions | undefined);
   }
 
+  /** `zrangeByScore`'s arguments, checked in order: the key, the score bounds, the range. */
+  rangeQuery(
+    op: string,
+    key: unknown,
+    min: unknown,
+    max: unknown,
+    options: unknown,
+  ): { key: string; lo: number; hi: number; offset: number; count: number } {
+    const k = this.key(op, key);
+    const [lo, hi] = this.scores(op, min, max);
+    return { key: k, lo, hi, ...this.range(op, options) };
+  }
+
   /** An argument that is a member or a relative prefix (a string). */
   text(op: string, value: unknown, field: string): string {
     return checkKey(`${this.#where}.${op}`, value, field);

@@ -322,13 +322,12 @@ export class RedisBackend implements CacheService, ScriptRunner {
     max: number,
     options?: RangeOptions,
   ): Promise<string[]> {
-    const k = this.#args.key('zrangeByScore', key);
-    const [lo, hi] = this.#args.scores('zrangeByScore', min, max).map(formatScore);
-    const { offset, count } = this.#args.range('zrangeByScore', options);
+    const q = this.#args.rangeQuery('zrangeByScore', key, min, max, options);
+    const [k, lo, hi] = [q.key, formatScore(q.lo), formatScore(q.hi)];
     return this.#run(k, () =>
-      offset === 0 && count < 0
-        ? this.client.zrangebyscore(k, lo!, hi!)
-        : this.client.zrangebyscore(k, lo!, hi!, 'LIMIT', offset, count),
+      q.offset === 0 && q.count < 0
+        ? this.client.zrangebyscore(k, lo, hi)
+        : this.client.zrangebyscore(k, lo, hi, 'LIMIT', q.offset, q.count),
     );
   }
 

@@ -122,7 +122,8 @@ export class SortedSet {
     return x.next[0] ?? null;
   }
 
-  #link(score: number, member: string): void {
+  /** The last node before (score, member) on each level in use (index 0: the lowest). */
+  #predecessors(score: number, member: string): SkipNode[] {
     const update = new Array<SkipNode>(MAX_LEVEL);
     let x = this.#head;
     for (let i = this.#level - 1; i >= 0; i--) {
@@ -133,6 +134,11 @@ export class SortedSet {
       }
       update[i] = x;
     }
+    return update;
+  }
+
+  #link(score: number, member: string): void {
+    const update = this.#predecessors(score, member);
     let level = 1;
     while (level < MAX_LEVEL && Math.random() < 0.25) level++;
     if (level > this.#level) {
@@ -147,17 +153,8 @@ export class SortedSet {
   }
 
   #unlink(score: number, member: string): void {
-    let x = this.#head;
-    const update = new Array<SkipNode>(MAX_LEVEL);
-    for (let i = this.#level - 1; i >= 0; i--) {
-      let n = x.next[i];
-      while (n && before(score, member, n)) {
-        x = n;
-        n = x.next[i];
-      }
-      update[i] = x;
-    }
-    const target = x.next[0];
+    const update = this.#predecessors(score, member);
+    const target = update[0]!.next[0];
     if (!target || target.member !== member) return;
     for (let i = 0; i < this.#level; i++) {
       if (update[i]!.next[i] !== target) break;

@@ -115,16 +115,7 @@ export class ErrorTaskHandler {
 
   async #retryOrGiveUp(etm: ErrorTaskModel, fields: Record<string, unknown>): Promise<Disposition> {
     const { telemetry } = this.#o;
-    const retry: ParserTaskModel = {
-      taskId: etm.taskId,
-      runId: etm.runId,
-      account: etm.account,
-      platform: etm.platform,
-      moduleId: etm.moduleId,
-      stepIdx: etm.stepIdx,
-      prefixRequest: etm.prefixRequest,
-      epoch: etm.attempt,
-    };
+    const retry: ParserTaskModel = { ...toNodeId(etm), epoch: etm.attempt };
     if (etm.data !== undefined) retry.data = etm.data;
     if (etm.metadata !== undefined) retry.metadata = etm.metadata;
     if (etm.routeDepth !== undefined) retry.routeDepth = etm.routeDepth;

@@ -103,21 +103,9 @@ async function rebuildInput(
   } catch (error) {
     throw new NodeFailure('download', error);
   }
-  const parentNode = {
-    ...toNodeId(ptm),
-    stepIdx: saved.stepIdx,
-    prefixRequest: saved.prefixRequest,
-  };
   const out = checkParseOutput(
     await parentStep.parse(response, {
-      task,
-      moduleId: module.id,
-      stepIdx: saved.stepIdx,
-      stepName: parentStep.name,
-      prefixRequest: saved.prefixRequest,
-      input: saved.input,
-      signal,
-      idempotencyKey: `${ptm.runId}:${host.keys.ptmKey(parentNode)}:fallback`,
+      ...parentContext(host, module, ptm, task, saved, signal),
       request,
     } as ParseContext),
   );
@@ -141,26 +129,38 @@ async function withCredentials(
   saved: PersistedRequest,
 ): Promise<ResolvedRequest> {
   const parentStep = module.steps[saved.stepIdx]!;
-  const parentNode = {
-    ...toNodeId(ptm),
-    stepIdx: saved.stepIdx,
-    prefixRequest: saved.prefixRequest,
-  };
   try {
     const again = resolveRequests(
-      await parentStep.generate({
-        task,
-        moduleId: module.id,
-        stepIdx: saved.stepIdx,
-        stepName: parentStep.name,
-        prefixRequest: saved.prefixRequest,
-        input: saved.input,
-        signal: host.signal,
-        idempotencyKey: `${ptm.runId}:${host.keys.ptmKey(parentNode)}:fallback`,
-      }),
+      await parentStep.generate(parentContext(host, module, ptm, task, saved, host.signal)),
     );
     return again.find((r) => r.id === saved.request.id) ?? saved.request;
   } catch {
     return saved.request;
   }
+}
+
+/** The step context of the parent step that made the saved request (for the fallback's re-runs). */
+function parentContext(
+  host: ProcessorHost,
+  module: ModuleDefinition,
+  ptm: ParserTaskModel,
+  task: TaskInfo,
+  saved: PersistedRequest,
+  signal: AbortSignal,
+): StepContext {
+  const parentNode = {
+    ...toNodeId(ptm),
+    stepIdx: saved.stepIdx,
+    prefixRequest: saved.prefixRequest,
+  };
+  return {
+    task,
+    moduleId: module.id,
+    stepIdx: saved.stepIdx,
+    stepName: module.steps[saved.stepIdx]!.name,
+    prefixRequest: saved.prefixRequest,
+    input: saved.input,
+    signal,
+    idempotencyKey: `${ptm.runId}:${host.keys.ptmKey(parentNode)}:fallback`,
+  };
 }

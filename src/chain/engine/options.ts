@@ -20,7 +20,6 @@ import { readLogger, type Logger } from '../../observe/logger.js';
 import { levelCheck, type LogLevel } from './telemetry.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
 import { RateLimiter, type RateLimiterOptions } from '../../rate-limit/index.js';
-import { DEFAULT_GLOBAL, DEFAULT_PER_KEY } from '../../rate-limit/options.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../../retry/index.js';
 import {
   DurableBackend,
@@ -35,9 +34,16 @@ import { MemoryQueue } from '../queue.js';
 import { RedisStreamQueue } from '../redis-stream-queue.js';
 import { createRedisStreamQueues } from '../stream-queues.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
+import { describeLimits } from './describe-limits.js';
 import { fetchDownloader } from './download.js';
 import { writeLog } from './telemetry.js';
-import type { ChainEngineOptions, ChainQueues, Downloader } from './types.js';
+import type {
+  ChainEngineOptions,
+  ChainQueues,
+  Downloader,
+  ItemRetryOptions,
+  NodeRetryOptions,
+} from './types.js';
 
 /** The name errors of the engine's options start with. */
 export const W = 'createChainEngine';
@@ -354,12 +360,7 @@ export function resolveOptions(
           maxDelayMs: 5000,
           ...(o.downloadRetry as RetryPolicyOptions | undefined),
         });
-  const nr = readOptions(
-    W,
-    o.nodeRetry,
-    ['maxRetries', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'],
-    'nodeRetry',
-  );
+  const nr = readRetryOptions(o.nodeRetry, 'nodeRetry');
   const maxNodeRetries = optionalNumber(W, 'nodeRetry.maxRetries', nr.maxRetries, 3, int(0));
   const nodeRetry = new RetryPolicy({
     maxRetries: maxNodeRetries,
@@ -369,12 +370,7 @@ export function resolveOptions(
     jitter: nr.jitter ?? 0.2,
   });
 
-  const ir = readOptions(
-    W,
-    o.itemRetry,
-    ['maxRetries', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'],
-    'itemRetry',
-  );
+  const ir = readRetryOptions(o.itemRetry, 'itemRetry');
   const maxItemRetries = optionalNumber(W, 'itemRetry.maxRetries', ir.maxRetries, 5, int(0));
   const itemRetry = new RetryPolicy({
     maxRetries: maxItemRetries,
@@ -468,30 +464,6 @@ function memoryQueues(cap: number, metrics: Metrics): ChainQueues {
   };
 }
 
-/**
- * The download limits in force, one line per bucket (`global`, `per module`, each module with
- * its own): what `start()` logs, so that a slow crawl is seen to be a limit, not the engine.
- */
-function describeLimits(
-  option: unknown,
-  modules: ReadonlyMap<string, ModuleDefinition>,
-  moduleOverrides: Record<string, { rate: number; intervalMs?: number; burst?: number }>,
-): Record<string, string> {
-  if (option instanceof RateLimiter) return { downloads: 'the RateLimiter passed as `rateLimit`' };
-  const base = (option ?? {}) as RateLimiterOptions;
-  const bucket = (b: { rate: number; intervalMs?: number; burst?: number } | false): string =>
-    b === false
-      ? 'none'
-      : `${b.rate} per ${b.intervalMs ?? 1000} ms${b.burst !== undefined ? `, burst ${b.burst}` : ''}`;
-  const out: Record<string, string> = {
-    global: bucket(base.global === undefined ? DEFAULT_GLOBAL : base.global),
-    per_module: bucket(base.perKey === undefined ? DEFAULT_PER_KEY : base.perKey),
-  };
-  const own = { ...(base.overrides ?? {}), ...moduleOverrides };
-  for (const id of modules.keys()) if (own[id]) out[`module ${id}`] = bucket(own[id]);
-  return out;
-}
-
 const warned = new Set<string>();
 
 /** Logs a deprecation once per process (per option). */
@@ -499,4 +471,17 @@ function warnOnce(logger: Logger, option: string, message: string): void {
   if (warned.has(option)) return;
   warned.add(option);
   writeLog(logger, 'warn', message, { option, decision: 'deprecated' });
+}
+
+/** The retry-policy fields of `nodeRetry` / `itemRetry` (unknown fields are refused). */
+function readRetryOptions<T extends NodeRetryOptions | ItemRetryOptions>(
+  value: T | undefined,
+  field: string,
+): Partial<T> {
+  return readOptions(
+    W,
+    value,
+    ['maxRetries', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'],
+    field,
+  );
 }

@@ -7,9 +7,7 @@
  * a {@link NodeRun}.
  */
 import { ConfigError } from '../../errors.js';
-import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { LogFields } from '../../observe/logger.js';
-import type { CacheService } from '../../store/index.js';
 import { encodeMessage, type ErrorTaskModel, type ParserTaskModel } from '../messages.js';
 import type {
   DownloadResult,
@@ -20,83 +18,27 @@ import type {
   TaskInfo,
 } from '../module.js';
 import { isRootNode, nodeEventId, toNodeId, type NodeId } from '../node-id.js';
-import {
-  ClaimCode,
-  CommitCode,
-  CommitErrorCode,
-  type ChainStateStore,
-  type Successor,
-} from '../state/index.js';
-import type { DownloadPath } from './download.js';
+import { ClaimCode, CommitCode, CommitErrorCode, type Successor } from '../state/index.js';
 import { NodeLease } from './node-lease.js';
+import type { NodeOutcome, NodeRun, ProcessorHost } from './processor-host.js';
 import { nodeLogFields, notClaimed } from './not-claimed.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
 import { withoutCredentialHeaders } from './redact.js';
 import { childInputs, type ChildInput } from './routes.js';
-import { NodeFailure, errorInfo, checkParseOutput, type ResolvedRequest } from './step-output.js';
-import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES, type NodeTelemetry } from './telemetry.js';
+import {
+  NodeFailure,
+  errorInfo,
+  checkParseOutput,
+  type ParsedRequest,
+  type ResolvedRequest,
+} from './step-output.js';
+import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES } from './telemetry.js';
 import type { ChainItem } from './types.js';
 
 export type { ResolvedRequest } from './step-output.js';
 
-/** How one node's processing ended. */
-export type NodeOutcome =
-  | 'committed'
-  | 'replayed'
-  | 'failed'
-  | 'duplicate_done'
-  | 'stale_step'
-  | 'out_of_order'
-  | 'locked_by_other'
-  | 'commit_rejected'
-  | 'error_already_emitted'
-  | 'released';
-
-/**
- * What one node's processing came to: an outcome, or an error that interrupted it (e.g. the
- * store unavailable), with whether this message may hold the node's lease at that point (a
- * claim whose reply was lost may have run). @internal
- */
-export type NodeRun = { outcome: NodeOutcome } | { error: unknown; leaseHeld: boolean };
-
-/** One downloaded and parsed request: its output and the child nodes it makes. @internal */
-interface ParsedRequest {
-  request: ResolvedRequest;
-  out: ParseOutput;
-  children: ChildInput[];
-}
-
-/** Everything the processor needs from its engine: the one interface between them. @internal */
-export interface ProcessorHost {
-  /** The chain state machine. */
-  readonly state: ChainStateStore;
-  /** The store persisted requests live in (for the fallback). */
-  readonly store: CacheService;
-  /** Key layout. */
-  readonly keys: ChainKeyBuilder;
-  /** The download path (limits, retries). */
-  readonly downloads: DownloadPath;
-  /** Lease of a claimed node, in ms. */
-  readonly leaseMs: number;
-  /** TTL of persisted requests, in ms. */
-  readonly stateTtlMs: number;
-  /** Whether the fallback gate is on. */
-  readonly fallback: boolean;
-  /** Aborted when the engine abandons in-flight work. */
-  readonly signal: AbortSignal;
-  /**
-   * The signal of one node of a run (aborted with `signal`, or when the run is cancelled);
-   * `release()` when the node ends. Without it, nodes use `signal`.
-   */
-  readonly runSignal?: (runId: string) => { signal: AbortSignal; release(): void };
-  /** Where the processor reports. */
-  readonly telemetry: NodeTelemetry;
-  /** The values of a run's login info, redacted from failure messages. @defaultValue none */
-  secrets?(runId: string): string[];
-  /** A commit wrote to the task's outbox (successors, items, an ErrorTaskModel): publish it. */
-  outboxWritten(taskId: string): void;
-}
+export type { NodeOutcome, NodeRun, ProcessorHost } from './processor-host.js';
 
 /**
  * Runs the nodes of one module. The engine creates one per registered module and hands it
@@ -187,7 +129,7 @@ export class ModuleProcessorWithChain {
     keepAlive: (() => Promise<void>) | undefined,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
-    const fields = this.#fields(ptm);
+    const fields = nodeLogFields(ptm);
     const { state, leaseMs, telemetry } = rt;
     const log = telemetry.log.bind(telemetry);
     // the node's parent signal: the engine stopping, or its run cancelled
@@ -466,13 +408,7 @@ export class ModuleProcessorWithChain {
     const epoch = ptm.epoch ?? 0;
     const info = errorInfo(failure, epoch, rt.secrets?.(ptm.runId));
     const etm: ErrorTaskModel = {
-      taskId: ptm.taskId,
-      runId: ptm.runId,
-      account: ptm.account,
-      platform: ptm.platform,
-      moduleId: ptm.moduleId,
-      stepIdx: ptm.stepIdx,
-      prefixRequest: ptm.prefixRequest,
+      ...toNodeId(ptm),
       stayCurrentStep: true,
       error: info,
       attempt: epoch + 1,
@@ -515,9 +451,5 @@ export class ModuleProcessorWithChain {
       error: info,
     });
     return 'failed';
-  }
-
-  #fields(ptm: ParserTaskModel): LogFields {
-    return nodeLogFields(ptm);
   }
 }

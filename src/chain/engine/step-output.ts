@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { ConfigError, isMocraError } from '../../errors.js';
 import type { ChainErrorInfo } from '../messages.js';
 import type { ChainRequest, ParseOutput } from '../module.js';
+import type { ChildInput } from './routes.js';
 
 /** A request with its id and method filled in. */
 export type ResolvedRequest = Readonly<ChainRequest> & {
@@ -122,4 +123,11 @@ export function checkParseOutput(out: unknown): ParseOutput {
       });
   }
   return o;
+}
+
+/** One downloaded and parsed request: its output and the child nodes it makes. @internal */
+export interface ParsedRequest {
+  request: ResolvedRequest;
+  out: ParseOutput;
+  children: ChildInput[];
 }

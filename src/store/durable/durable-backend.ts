@@ -14,7 +14,8 @@ import {
 } from '../../internal/validate.js';
 import { readLogger, type Logger } from '../../observe/logger.js';
 import { StoreArgs } from '../args.js';
-import type { CacheService, CacheServiceBaseOptions, RangeOptions, SetOptions } from '../types.js';
+import { SyncBackend } from '../sync-backend.js';
+import type { CacheService, CacheServiceBaseOptions } from '../types.js';
 import { DATA_FILE, lockDataDir, prepareDataDir, type DirLock } from './data-dir.js';
 import { DurableStore } from './durable-store.js';
 import { loadLmdb } from './load-lmdb.js';
@@ -67,19 +68,13 @@ function checkFormat(env: LmdbEnv, dir: string): void {
  * await store.close();
  * ```
  */
-export class DurableBackend implements CacheService {
+export class DurableBackend extends SyncBackend<DurableStore> implements CacheService {
   /** Always `'single_node'`: one process per data directory. */
   readonly mode = 'single_node' as const;
   /** Always true: what is written survives the process. */
   readonly durable = true as const;
-  readonly keyPrefix: string;
   /** The absolute data directory. */
   readonly path: string;
-  /**
-   * The synchronous store underneath (full keys, with the prefix).
-   * @internal
-   */
-  readonly store: DurableStore;
   readonly #env: LmdbEnv;
   readonly #lock: DirLock;
   readonly #logger: Logger;
@@ -93,12 +88,11 @@ export class DurableBackend implements CacheService {
     args: StoreArgs,
     logger: Logger,
   ) {
+    super(args, store);
     this.path = path;
     this.#env = env;
     this.#lock = lock;
-    this.store = store;
     this.#args = args;
-    this.keyPrefix = args.prefix;
     this.#logger = logger;
   }
 
@@ -158,75 +152,6 @@ export class DurableBackend implements CacheService {
       lock.release();
       throw error;
     }
-  }
-
-  async get(key: string): Promise<string | null> {
-    return this.store.get(this.#args.key('get', key));
-  }
-
-  async set(key: string, value: string, options?: SetOptions): Promise<void> {
-    const k = this.#args.key('set', key);
-    const { value: v, ttlMs } = this.#args.value('set', value, options);
-    this.store.set(k, v, ttlMs);
-  }
-
-  async setNX(key: string, value: string, options?: SetOptions): Promise<boolean> {
-    const k = this.#args.key('setNX', key);
-    const { value: v, ttlMs } = this.#args.value('setNX', value, options);
-    return this.store.setNX(k, v, ttlMs);
-  }
-
-  async del(...keys: string[]): Promise<number> {
-    const full = this.#args.keys('del', keys);
-    return full.length === 0 ? 0 : this.store.del(...full);
-  }
-
-  async incr(key: string, by?: number): Promise<number> {
-    const k = this.#args.key('incr', key);
-    return this.store.incr(k, this.#args.increment('incr', by));
-  }
-
-  async mget(keys: string[]): Promise<(string | null)[]> {
-    return this.store.mget(this.#args.keys('mget', keys));
-  }
-
-  async expire(key: string, ttlMs: number): Promise<boolean> {
-    const k = this.#args.key('expire', key);
-    return this.store.expire(k, this.#args.ttl('expire', ttlMs));
-  }
-
-  async ttl(key: string): Promise<number> {
-    return this.store.ttl(this.#args.key('ttl', key));
-  }
-
-  async zadd(key: string, score: number, member: string): Promise<number> {
-    const k = this.#args.key('zadd', key);
-    const s = this.#args.score('zadd', score);
-    return this.store.zadd(k, s, this.#args.text('zadd', member, 'member'));
-  }
-
-  async zrangeByScore(
-    key: string,
-    min: number,
-    max: number,
-    options?: RangeOptions,
-  ): Promise<string[]> {
-    const k = this.#args.key('zrangeByScore', key);
-    const [lo, hi] = this.#args.scores('zrangeByScore', min, max);
-    const { offset, count } = this.#args.range('zrangeByScore', options);
-    return this.store.zrangeByScore(k, lo, hi, offset, count);
-  }
-
-  async zremRangeByScore(key: string, min: number, max: number): Promise<number> {
-    const k = this.#args.key('zremRangeByScore', key);
-    const [lo, hi] = this.#args.scores('zremRangeByScore', min, max);
-    return this.store.zremRangeByScore(k, lo, hi);
-  }
-
-  async *scan(prefix: string): AsyncIterable<string> {
-    this.#args.open();
-    const p = this.#args.prefix + this.#args.text('scan', prefix, 'prefix');
-    for (const key of this.store.keys(p)) yield key.slice(this.keyPrefix.length);
   }
 
   /** Stops the sweep, closes the environment and releases the directory lock. */
