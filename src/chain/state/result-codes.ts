@@ -4,8 +4,8 @@
  */
 import type * as codes from './types.js';
 
-/** The union of the values of a code object. */
-type CodeOf<C> = C[keyof C];
+/** The union of a code table's values, e.g. `CodeOf<typeof ClaimCode>` is `0 | 1 | 2 | 3 | 4`. */
+export type CodeOf<C> = C[keyof C];
 
 /** A result code of `ptm_claim` ({@link ClaimCode}). */
 export type ClaimResultCode = CodeOf<typeof codes.ClaimCode>;

@@ -117,6 +117,7 @@ const TYPES = [
   'ClaimResult',
   'ClaimResultCode',
   'Clock',
+  'CodeOf',
   'CommitErrorInput',
   'CommitErrorResultCode',
   'CommitResultCode',
