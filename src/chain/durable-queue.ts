@@ -258,6 +258,28 @@ export class DurableQueue<T> implements ChainQueue<T> {
     });
   }
 
+  /**
+   * Puts dead letter `id` back at the tail of the queue as a new message (its deliveries
+   * counted from 0 again) and removes it from the dead letters, in one transaction. It does not
+   * wait for room: a replay may take the queue past its capacity for a while. Returns the new
+   * message's id, or null when there is no such dead letter (replayed or dropped meanwhile).
+   * @throws {@link ClosedError} once the queue is closed.
+   */
+  replayDeadLetter(id: string): string | null {
+    if (this.#closed)
+      throw new ClosedError(`queue ${this.name} is closed`, { context: { key: this.name } });
+    const replayed = this.#s.transaction(() => {
+      const text = this.#s.get(this.#k(`dl:${id}`));
+      if (text === null) return null;
+      const { p } = JSON.parse(text) as { p: string };
+      this.#s.zrem(this.#k('dead'), id);
+      this.#s.del(this.#k(`dl:${id}`));
+      return this.#store(p);
+    });
+    if (replayed !== null) this.#serve();
+    return replayed;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -274,12 +296,16 @@ export class DurableQueue<T> implements ChainQueue<T> {
   }
 
   #enqueue(payload: string): void {
-    this.#s.transaction(() => {
-      const id = this.#s.incr(this.#k('seq'));
-      this.#s.set(this.#k(`m:${id}`), JSON.stringify({ p: payload, d: 0 } satisfies Stored));
-      this.#s.zadd(this.#k('ready'), id, String(id));
-    });
+    this.#s.transaction(() => this.#store(payload));
     this.#serve();
+  }
+
+  /** Stores a new message at the tail (inside the caller's transaction); returns its id. */
+  #store(payload: string): string {
+    const id = this.#s.incr(this.#k('seq'));
+    this.#s.set(this.#k(`m:${id}`), JSON.stringify({ p: payload, d: 0 } satisfies Stored));
+    this.#s.zadd(this.#k('ready'), id, String(id));
+    return String(id);
   }
 
   /** Hands ready messages to waiting receivers; ends their wait once closed and drained. */

@@ -30,9 +30,18 @@ interface LockRecord {
 const held = new Map<string, string>();
 let exitHookInstalled = false;
 
-function fail(dir: string, what: string, cause?: unknown): never {
-  throw new ConfigError(`createCacheService: \`path\` ${JSON.stringify(dir)} ${what}`, {
-    context: { field: 'path', path: dir },
+/** How errors name the path of a store opened by `createCacheService` or `DurableBackend.open`. */
+const OPEN_LABEL = 'createCacheService: `path`';
+
+function fail(
+  dir: string,
+  what: string,
+  cause?: unknown,
+  extra: { label?: string; pid?: number } = {},
+): never {
+  const { label = OPEN_LABEL, pid } = extra;
+  throw new ConfigError(`${label} ${JSON.stringify(dir)} ${what}`, {
+    context: { field: 'path', path: dir, ...(pid === undefined ? {} : { pid }) },
     ...(cause === undefined ? {} : { cause }),
   });
 }
@@ -78,6 +87,33 @@ export function prepareDataDir(path: string): { dir: string; existing: boolean }
     );
   }
   return { dir, existing };
+}
+
+/**
+ * Checks, without creating or changing anything, that `path` is a directory holding a mocra
+ * store's LMDB file (for a reader that must not create a store where there is none). Returns
+ * the absolute directory. `label` is how errors name the path.
+ *
+ * @throws {@link ConfigError} naming the path when it is missing, not a directory, unreadable,
+ * or holds no LMDB `mocra.mdb`.
+ */
+export function checkStoreDir(path: string, label: string): string {
+  const dir = resolve(path);
+  let entries: string[];
+  try {
+    if (!fs.statSync(dir).isDirectory())
+      fail(dir, 'is a file, not a directory', undefined, { label });
+    entries = fs.readdirSync(dir);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    fail(dir, code === 'ENOENT' ? 'does not exist' : 'cannot be read', error, { label });
+  }
+  if (!entries.includes(DATA_FILE))
+    fail(dir, `holds no mocra store (no ${DATA_FILE} in it)`, undefined, { label });
+  if (!looksLikeLmdb(join(dir, DATA_FILE)))
+    fail(dir, `holds a ${DATA_FILE} that is not an LMDB file`, undefined, { label });
+  return dir;
 }
 
 const LMDB_MAGIC = Buffer.from([0xde, 0xc0, 0xef, 0xbe]); // 0xBEEFC0DE, little-endian
@@ -146,7 +182,8 @@ function removeIfOurs(file: string, token: string): void {
 /**
  * Takes the lock of `dir` for this process.
  *
- * @throws {@link ConfigError} naming the path when a live process (this one included) holds it.
+ * @throws {@link ConfigError} naming the path when a live process (this one included) holds it;
+ * its `context.pid` is the holder's pid when that is another process.
  */
 export function lockDataDir(dir: string): DirLock {
   const file = join(dir, LOCK_FILE);
@@ -166,7 +203,12 @@ export function lockDataDir(dir: string): DirLock {
     }
     const holder = readLock(file);
     if (holder && holder.pid !== process.pid && isAlive(holder)) {
-      fail(dir, `is in use by another process (pid ${holder.pid}); one process per data directory`);
+      fail(
+        dir,
+        `is in use by another process (pid ${holder.pid}); one process per data directory`,
+        undefined,
+        { pid: holder.pid },
+      );
     }
     // stale: its owner died (or is this process in an earlier life); take it over
     fs.rmSync(file, { force: true });

@@ -16,10 +16,11 @@ import { readLogger, type Logger } from '../../observe/logger.js';
 import { StoreArgs } from '../args.js';
 import { SyncBackend } from '../sync-backend.js';
 import type { CacheService, CacheServiceBaseOptions } from '../types.js';
-import { DATA_FILE, lockDataDir, prepareDataDir, type DirLock } from './data-dir.js';
+import { checkStoreDir, DATA_FILE, lockDataDir, prepareDataDir, type DirLock } from './data-dir.js';
 import { DurableStore } from './durable-store.js';
 import { loadLmdb } from './load-lmdb.js';
 import type { LmdbEnv } from './lmdb-types.js';
+import { readOnlyEnv } from './read-only-env.js';
 
 /** Options of {@link DurableBackend.open}. */
 export interface DurableBackendOptions extends CacheServiceBaseOptions {
@@ -40,20 +41,32 @@ const FORMAT_KEY = 'mocra:format';
 /** The format of the data directory this version writes and reads. */
 const FORMAT = { app: 'mocra', store: 'durable', version: 1 } as const;
 
-function checkFormat(env: LmdbEnv, dir: string): void {
+const OPEN_LABEL = 'createCacheService: `path`';
+
+function checkFormat(env: LmdbEnv, dir: string, label = OPEN_LABEL): void {
   const marker = env.get(FORMAT_KEY) as { app?: unknown; version?: unknown } | undefined;
   if (marker?.app !== FORMAT.app) {
     throw new ConfigError(
-      `createCacheService: \`path\` ${JSON.stringify(dir)} holds an LMDB file that is not a mocra store; nothing was changed`,
+      `${label} ${JSON.stringify(dir)} holds an LMDB file that is not a mocra store; nothing was changed`,
       { context: { field: 'path', path: dir } },
     );
   }
   if (marker.version !== FORMAT.version) {
     throw new ConfigError(
-      `createCacheService: \`path\` ${JSON.stringify(dir)} holds a mocra store of format ${String(marker.version)}; this version reads format ${FORMAT.version}`,
+      `${label} ${JSON.stringify(dir)} holds a mocra store of format ${String(marker.version)}; this version reads format ${FORMAT.version}`,
       { context: { field: 'path', path: dir } },
     );
   }
+}
+
+/** Options of {@link DurableBackend.openReadOnly}. @internal */
+export interface DurableReadOnlyOptions {
+  /** The data directory of an existing store. */
+  path: string;
+  /** The store's key prefix, as its writer opened it. @defaultValue '' */
+  keyPrefix?: string;
+  /** How errors name the path. @defaultValue 'DurableBackend.openReadOnly: `path`' */
+  label?: string;
 }
 
 /**
@@ -151,6 +164,48 @@ export class DurableBackend extends SyncBackend<DurableStore> implements CacheSe
       await env?.close();
       lock.release();
       throw error;
+    }
+  }
+
+  /**
+   * Opens the store in `options.path` for reading only, without taking its lock: the process
+   * that holds it (the workers) goes on writing meanwhile, since LMDB readers never block its
+   * writer. Nothing is created or changed: the directory must already hold a mocra store. Reads
+   * made in one turn of the event loop share one snapshot (what was committed when the first of
+   * them ran); keys read once stay cached in this process, so this is for a short look (the
+   * `mocra` command), not a long-lived reader. Writes throw.
+   *
+   * @throws {@link ConfigError} naming the path when it is missing, not a directory, holds no
+   * mocra store or cannot be opened; or when `lmdb` is missing.
+   * @internal
+   */
+  static async openReadOnly(options: DurableReadOnlyOptions): Promise<DurableBackend> {
+    const label = options.label ?? 'DurableBackend.openReadOnly: `path`';
+    const args = new StoreArgs(W, options.keyPrefix);
+    const lmdb = await loadLmdb();
+    const dir = checkStoreDir(options.path, label);
+    let env: LmdbEnv | undefined;
+    try {
+      env = lmdb.open({
+        path: `${dir}/${DATA_FILE}`,
+        noSubdir: true,
+        maxDbs: 8,
+        readOnly: true,
+        cache: false,
+      });
+      checkFormat(env, dir, label);
+      const reader = readOnlyEnv(env, dir);
+      const store = new DurableStore(reader, { sweepIntervalMs: 0 });
+      const noLock: DirLock = { release: () => undefined };
+      const logger = readLogger(W, 'logger', undefined);
+      return new DurableBackend(dir, reader, noLock, store, args, logger);
+    } catch (error) {
+      await env?.close();
+      if (error instanceof ConfigError) throw error;
+      throw new ConfigError(
+        `${label} ${JSON.stringify(dir)} cannot be opened for reading: ${(error as Error).message}`,
+        { cause: error, context: { field: 'path', path: dir } },
+      );
     }
   }
 

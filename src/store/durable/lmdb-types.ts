@@ -46,9 +46,11 @@ export interface LmdbEnv {
 export interface LmdbOpenOptions {
   path: string;
   maxDbs: number;
-  noSync: boolean;
+  noSync?: boolean;
   noSubdir: boolean;
   cache: boolean;
+  /** A reader: no write transaction, no write methods (lmdb leaves them off the objects). */
+  readOnly?: boolean;
 }
 
 /** The `lmdb` module, as far as mocra uses it. */

@@ -108,6 +108,38 @@ describe('DurableQueue', () => {
     await store.close();
   });
 
+  it('replayDeadLetter puts a dead letter back at the tail as a new message, in one transaction', async () => {
+    const path = tempDataDir();
+    let store = await DurableBackend.open({ path, sweepIntervalMs: 0 });
+    let q = new DurableQueue<string>({ store, name: 'q', capacity: 2 });
+    await q.push('a');
+    await (await q.receive())!.deadLetter!('broke');
+    await q.push('b');
+    await q.push('c'); // full
+    const [letter] = q.deadLetters();
+    expect(letter).toMatchObject({ payload: '"a"', reason: 'broke', deliveries: 1 });
+    const id = q.replayDeadLetter(letter!.id);
+    expect(id).not.toBeNull();
+    expect(id).not.toBe(letter!.id);
+    expect(q.replayDeadLetter(letter!.id)).toBeNull(); // gone from the dead letters
+    expect(q.deadLetters()).toEqual([]);
+    expect(q.size()).toBe(3); // a replay does not wait for room
+    await store.close();
+    // committed: after a reopen it is there, last, its deliveries counted from 0
+    store = await DurableBackend.open({ path, sweepIntervalMs: 0 });
+    q = new DurableQueue<string>({ store, name: 'q', capacity: 2 });
+    const got: string[] = [];
+    for (let d = await q.receive(); d; d = q.size() > 0 ? await q.receive() : null) {
+      got.push(d.message);
+      if (d.message === 'a') expect(d.deliveries).toBe(1);
+      await d.ack();
+    }
+    expect(got).toEqual(['b', 'c', 'a']);
+    q.close();
+    expect(() => q.replayDeadLetter('1')).toThrow(/closed/);
+    await store.close();
+  });
+
   it('validates options', async () => {
     const store = await DurableBackend.open({ path: tempDataDir(), sweepIntervalMs: 0 });
     expect(() => new DurableQueue({ store, name: '' })).toThrow(/`name`/);
