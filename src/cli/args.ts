@@ -9,9 +9,11 @@ export interface CliArgs {
   command: 'inspect' | 'inspect-run' | 'dead-letters-list' | 'dead-letters-replay' | 'help';
   /** The run of `inspect run <runId>`. */
   runId?: string;
-  /** Redis URL. */
+  /** Redis URL (this or `dataDir`). */
   redis?: string;
-  /** The store's key prefix (`RedisBackend`'s `keyPrefix`). */
+  /** A durable store's data directory (this or `redis`). */
+  dataDir?: string;
+  /** The store's key prefix (the backend's `keyPrefix`). */
   prefix: string;
   /** The chain's key prefix (`ChainKeyBuilder`'s `prefix`). */
   chainPrefix: string;
@@ -30,17 +32,21 @@ export class UsageError extends Error {
 
 /** The help text. @internal */
 export const USAGE = `usage:
-  mocra inspect --redis <url> [--prefix <p>] [--json]
+  mocra inspect <store> [--prefix <p>] [--json]
       runs with their state and progress per module
-  mocra inspect run <runId> --redis <url> [--prefix <p>] [--json]
+  mocra inspect run <runId> <store> [--prefix <p>] [--json]
       one run: its modules, its retry queue, the leases held and its dead letters
-  mocra dead-letters list --redis <url> [--prefix <p>] [--queue <task|parser|error>] [--json]
-  mocra dead-letters replay --redis <url> [--prefix <p>] [--queue <q>] [--id <id>]... [--json]
+  mocra dead-letters list <store> [--prefix <p>] [--queue <task|parser|error>] [--json]
+  mocra dead-letters replay <store> [--prefix <p>] [--queue <q>] [--id <id>]... [--json]
       publish dead letters to their queue again (after a fix) and remove them
 
-options:
+<store> is one of:
   --redis <url>          the Redis the workers share (redis://host:port/db)
-  --prefix <p>           the store's key prefix (RedisBackend keyPrefix), default ''
+  --data-dir <path>      the data directory of a durable single-node store; read while the
+                         workers run, but a replay needs them stopped (it takes the lock)
+
+options:
+  --prefix <p>           the store's key prefix (the backend's keyPrefix), default ''
   --chain-prefix <p>     the chain's key prefix (ChainKeyBuilder prefix), default 'chain'
   --queue <q>            task, parser or error (repeatable); default all three
   --id <id>              a dead letter's id (repeatable); default all
@@ -74,6 +80,11 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     switch (a) {
       case '--redis':
         out.redis = value();
+        break;
+      case '--data-dir':
+        out.dataDir = value();
+        // '' would resolve to the working directory
+        if (out.dataDir === '') throw new UsageError(`${a} needs a value`);
         break;
       case '--prefix':
         out.prefix = value();
@@ -115,6 +126,9 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   else throw new UsageError(`unknown command: ${words.join(' ')}`);
   if (rest.length > 0 || (out.command !== 'inspect-run' && third !== undefined))
     throw new UsageError(`unexpected argument ${JSON.stringify(rest[0] ?? third)}`);
-  if (out.redis === undefined) throw new UsageError('--redis <url> is required');
+  if (out.redis !== undefined && out.dataDir !== undefined)
+    throw new UsageError('give --redis <url> or --data-dir <path>, not both');
+  if (out.redis === undefined && out.dataDir === undefined)
+    throw new UsageError('--redis <url> or --data-dir <path> is required');
   return out;
 }

@@ -2,7 +2,7 @@
  * The `mocra` command's human output: plain aligned tables, one line per row.
  */
 import type { RunStatus } from '../chain/engine/types.js';
-import type { DeadLetterView, LeaseView, RetryView } from './redis-source.js';
+import type { DeadLetterView, LeaseView, RetryView } from './source.js';
 
 /** Aligns rows under a header (two spaces between columns). @internal */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -1,13 +1,15 @@
 /**
  * The `mocra` command: `inspect` (runs and their progress per module), `inspect run <runId>`
  * (a run with its retry queue, the leases held and its dead letters) and `dead-letters
- * list|replay`. Tables for people, `--json` for scripts; an error is one line on stderr and a
+ * list|replay`, against a Redis (`--redis`) or a durable data directory (`--data-dir`). Tables for people, `--json` for scripts; an error is one line on stderr and a
  * non-zero exit code (2 for a usage error).
  */
 import { isMocraError } from '../errors.js';
 import { parseArgs, USAGE, UsageError, type CliArgs } from './args.js';
 import { deadLettersTable, runDetail, runsTable } from './format.js';
+import { DurableSource } from './durable-source.js';
 import { RedisSource } from './redis-source.js';
+import type { Source } from './source.js';
 
 /** Where the command writes. @internal */
 export interface CliIo {
@@ -32,9 +34,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.out(USAGE);
     return 0;
   }
-  let source: RedisSource | undefined;
+  let source: Source | undefined;
   try {
-    source = await RedisSource.open(args.redis!, args.prefix, args.chainPrefix);
+    source = await openSource(args);
     await run(source, args, io);
     return 0;
   } catch (error) {
@@ -42,14 +44,22 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.err(`mocra: ${(error as Error).message}${code}\n`);
     return 1;
   } finally {
-    source?.close();
+    await source?.close();
   }
+}
+
+/** The store the command line names: a Redis, or a durable data directory (locked to replay). */
+function openSource(args: CliArgs): Promise<Source> {
+  if (args.redis !== undefined) return RedisSource.open(args.redis, args.prefix, args.chainPrefix);
+  return DurableSource.open(args.dataDir!, args.prefix, args.chainPrefix, {
+    write: args.command === 'dead-letters-replay',
+  });
 }
 
 const print = (io: CliIo, json: boolean, value: unknown, text: () => string): void =>
   io.out(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
 
-async function run(source: RedisSource, args: CliArgs, io: CliIo): Promise<void> {
+async function run(source: Source, args: CliArgs, io: CliIo): Promise<void> {
   switch (args.command) {
     case 'inspect': {
       const runs = await source.runs();

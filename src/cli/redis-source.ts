@@ -12,46 +12,17 @@ import { BackendUnavailableError, RunNotFoundError } from '../errors.js';
 import { ChainKeyBuilder } from '../keys/chain-key-builder.js';
 import { namespacePrefix } from '../keys/namespace.js';
 import { RedisBackend } from '../store/redis-backend.js';
-
-/** The three work queues. */
-export const QUEUE_NAMES = ['task', 'parser', 'error'] as const;
-/** A work queue's name. */
-export type QueueName = (typeof QUEUE_NAMES)[number];
-
-/** A node retry waiting in its task's retry set. @internal */
-export interface RetryView {
-  moduleId: string;
-  stepIdx: number;
-  prefixRequest: string;
-  attempt: number;
-  /** When it is due (ms since the epoch, the server's clock). */
-  dueAt: number;
-}
-
-/** A node lease held in a run. @internal */
-export interface LeaseView {
-  nodeId: string;
-  status: string;
-  /** The worker (and delivery) that holds it. */
-  owner: string;
-  version: number;
-  epoch: number;
-  /** When it ends (ms since the epoch, the server's clock). */
-  until: number;
-}
-
-/** A dead letter of a queue. @internal */
-export interface DeadLetterView {
-  queue: QueueName;
-  id: string;
-  reason: string;
-  deliveries: number;
-  originalId: string;
-  kind?: string;
-  taskId?: string;
-  runId?: string;
-  moduleId?: string;
-}
+import {
+  deadLetterView,
+  QUEUE_NAMES,
+  retryView,
+  runNotFound,
+  type DeadLetterView,
+  type LeaseView,
+  type QueueName,
+  type RetryView,
+  type Source,
+} from './source.js';
 
 /** The Redis URL without its login info (for messages). */
 export function safeUrl(url: string): string {
@@ -64,7 +35,7 @@ export function safeUrl(url: string): string {
 }
 
 /** Reads a deployment's runs and dead letters from its Redis. @internal */
-export class RedisSource {
+export class RedisSource implements Source {
   readonly #client: Redis;
   readonly #prefix: string;
   readonly #storePrefix: string;
@@ -111,7 +82,7 @@ export class RedisSource {
   }
 
   /** Closes the connection. */
-  close(): void {
+  async close(): Promise<void> {
     this.#client.disconnect();
   }
 
@@ -141,10 +112,7 @@ export class RedisSource {
   async run(runId: string): Promise<RunStatus> {
     const taskId = await this.#client.get(this.#k(this.#keys.runIndex(runId)));
     const snap = taskId === null ? null : await this.#state.runRead(taskId, runId);
-    if (snap === null)
-      throw new RunNotFoundError(
-        `run ${JSON.stringify(runId)} not found (wrong --prefix, never submitted here, or expired)`,
-      );
+    if (snap === null) throw new RunNotFoundError(runNotFound(runId, 'wrong --prefix'));
     return toRunStatus(snap);
   }
 
@@ -158,15 +126,8 @@ export class RedisSource {
     );
     const out: RetryView[] = [];
     for (let i = 0; i + 1 < raw.length; i += 2) {
-      const body = messageBody(raw[i]!.slice(1));
-      if (body?.runId !== runId) continue;
-      out.push({
-        moduleId: String(body.moduleId),
-        stepIdx: Number(body.stepIdx),
-        prefixRequest: String(body.prefixRequest ?? ''),
-        attempt: Number(body.epoch ?? 0),
-        dueAt: Number(raw[i + 1]),
-      });
+      const view = retryView(raw[i]!, Number(raw[i + 1]), runId);
+      if (view) out.push(view);
     }
     return out;
   }
@@ -212,22 +173,14 @@ export class RedisSource {
       for (const [id, fields] of rows) {
         const f: Record<string, string> = {};
         for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-        const view: DeadLetterView = {
+        const letter = {
           queue,
           id,
           reason: f.reason ?? '',
           deliveries: Number(f.deliveries ?? 0),
           originalId: f.originalId ?? '',
         };
-        const message = messageEnvelope(f.payload ?? '');
-        if (message) {
-          if (typeof message.kind === 'string') view.kind = message.kind;
-          const body = message.body;
-          if (typeof body?.taskId === 'string') view.taskId = body.taskId;
-          if (typeof body?.runId === 'string') view.runId = body.runId;
-          if (typeof body?.moduleId === 'string') view.moduleId = body.moduleId;
-        }
-        out.push(view);
+        out.push(deadLetterView(letter, f.payload ?? ''));
       }
     }
     return out;
@@ -262,19 +215,4 @@ export class RedisSource {
     }
     return done;
   }
-}
-
-/** The envelope of a queued message (`{ kind, body }`), or null when it is not one. */
-function messageEnvelope(text: string): { kind?: unknown; body?: Record<string, unknown> } | null {
-  try {
-    const v = JSON.parse(text) as unknown;
-    return v !== null && typeof v === 'object' ? (v as { body?: Record<string, unknown> }) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The body of an encoded message, or null. */
-function messageBody(text: string): Record<string, unknown> | null {
-  return messageEnvelope(text)?.body ?? null;
 }

@@ -4,8 +4,6 @@
  * message's dead letter: `--json` output of `inspect`, `inspect run`, `dead-letters list` and
  * `replay`; tables by default; clear errors for an unknown run and an unreachable Redis.
  */
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   RedisBackend,
@@ -19,28 +17,9 @@ import {
 import { describeRedis, redisUrl } from '../../helpers/redis.js';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { mocra as run } from './run-cli.js';
 
-const CLI = join(import.meta.dirname, '../../../src/cli.ts');
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function mocra(...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', CLI, ...args],
-      { timeout: 30_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const mocra = (...args: string[]) => run(args);
 
 describeRedis('mocra command line', () => {
   const url = redisUrl()!;
