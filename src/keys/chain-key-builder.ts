@@ -187,7 +187,10 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'leases');
   }
 
-  /** The advance gate of a node: set once when the node's successors are produced. */
+  /**
+   * The advance gate of a node, which commits of schema 3 before 0.3 set beside `status=done`.
+   * @deprecated No longer written or read: a node's `status=done` is its gate.
+   */
   advanceGate(taskId: string, id: PtmIdentity): string {
     return this.#key(taskId, 'gate', 'advance', this.ptmKey(id));
   }
