@@ -282,6 +282,14 @@ export class ChainKeyBuilder {
     return `${this.namespace}:queue:${escapeKeyPart(requireString(`${W}.queue`, 'name', name))}`;
   }
 
+  /**
+   * The items stream of a deployment whose commits hand off by themselves (one standalone Redis,
+   * queues on Redis Streams): `<prefix>:queue:items`, read by every worker's item relay.
+   */
+  items(): string {
+    return `${this.namespace}:queue:items`;
+  }
+
   /** The dead-letter stream of a work queue: `<prefix>:queue:<name>:dead` (no hash tag either). */
   queueDeadLetters(name: string): string {
     return `${this.queue(name)}:dead`;

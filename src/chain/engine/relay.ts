@@ -289,10 +289,14 @@ export class OutboxRelay {
     try {
       await this.#o.state.ackOutbox(taskId, [entry], [runId]);
     } catch (error) {
-      this.#o.telemetry.log('warn', 'outbox relay: ack failed; the item will be handed over again', {
-        task_id: taskId,
-        error: String(error),
-      });
+      this.#o.telemetry.log(
+        'warn',
+        'outbox relay: ack failed; the item will be handed over again',
+        {
+          task_id: taskId,
+          error: String(error),
+        },
+      );
     }
   }
 }

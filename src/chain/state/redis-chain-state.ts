@@ -76,6 +76,7 @@ export class RedisChainState extends ChainStateDispatcher {
         transition.script,
         transition.redisKeys(keys),
         args,
+        transition.crossSlot?.(input) === true ? { crossSlot: true } : undefined,
       );
       if (transition.runs !== undefined && this.#onFinished !== undefined)
         this.#finishedRuns(reply, transition.runs(input));

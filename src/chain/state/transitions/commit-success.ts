@@ -86,8 +86,7 @@ export const commitSuccess = defineTransition({
     args.push(keyed.length);
     const h = input.handOff;
     if (h === undefined) args.push('', '', '', '');
-    else
-      args.push('1', h.capacity === Infinity ? '' : h.capacity, h.group, h.delivery ?? '');
+    else args.push('1', h.capacity === Infinity ? '' : h.capacity, h.group, h.delivery ?? '');
     for (const s of input.successors) args.push(s.message);
     args.push(...keyed);
     for (const item of input.items) args.push(item);
@@ -104,6 +103,7 @@ export const commitSuccess = defineTransition({
       reply.payload[1] === 1,
     ),
   runs: ({ node }) => [node],
+  crossSlot: (input) => input.handOff !== undefined,
   // the in-process and durable stores have no streams: the engine gives them no hand-off, and
   // this twin queues everything in the outbox
   local(store, keys, input, ctx): CommitSuccessResult {

@@ -61,6 +61,7 @@ export const itemsAck = defineTransition({
   },
   decode: (reply) => Number(reply.payload[0] ?? 0),
   runs: distinctRuns,
+  crossSlot: () => true,
   local(): number {
     throw new ConfigError('the items stream needs a Redis store');
   },
