@@ -1,12 +1,12 @@
 /**
  * Whether a commit can hand off by itself: the chain state on a `RedisBackend` and the parser
- * queue a Redis Stream queue on the same client, a standalone Redis (not a Cluster, where each
+ * queue a Redis Stream queue on the same server and database, a standalone Redis (not a Cluster, where each
  * stream has a slot of its own), with the stream where `ChainKeyBuilder.queue('parser')` puts it
  * in the store's namespace. Then `ptm_commit_success` adds the successors to the parser stream,
  * the items to the items stream and acknowledges the node's delivery in its one script, and no
  * outbox round trip is needed; otherwise everything goes through the outbox and its relay.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import { RedisBackend } from '../../store/redis-backend.js';
 import type { ChainQueue } from '../queue.js';
@@ -33,6 +33,23 @@ export interface StreamHandOff {
   };
 }
 
+/**
+ * Whether two clients talk to one standalone server and database: the same client, or two
+ * `Redis` clients with the same host, port (or socket path) and database. Never a Cluster.
+ */
+function sameServer(a: Redis | Cluster, b: Redis | Cluster): boolean {
+  if (isCluster(a) || isCluster(b)) return false;
+  if (a === b) return true;
+  const x = a.options;
+  const y = b.options;
+  return (
+    x.host === y.host &&
+    x.port === y.port &&
+    (x.path ?? '') === (y.path ?? '') &&
+    (x.db ?? 0) === (y.db ?? 0)
+  );
+}
+
 /** The hand-off of this deployment, or undefined when its commits go through the outbox. @internal */
 export function streamHandOff(
   state: ChainStateStore,
@@ -49,7 +66,7 @@ export function streamHandOff(
   }
   if (!(backend instanceof RedisBackend)) return undefined;
   const place = parser.place;
-  if (place.client !== backend.client || isCluster(place.client)) return undefined;
+  if (!sameServer(place.client, backend.client)) return undefined;
   const stream = keys.queue('parser');
   if (place.key !== backend.keyPrefix + stream) return undefined;
   const items = keys.items();
@@ -58,7 +75,7 @@ export function streamHandOff(
     parser,
     state,
     items: {
-      client: place.client,
+      client: place.client as Redis,
       key: backend.keyPrefix + items,
       group: place.group,
       consumer: place.consumer,
