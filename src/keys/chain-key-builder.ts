@@ -188,7 +188,7 @@ export class ChainKeyBuilder {
   }
 
   /**
-   * The advance gate of a node, which commits of schema 3 before 0.3 set beside `status=done`.
+   * The advance gate of a node, which commits of earlier releases set beside `status=done`.
    * @deprecated No longer written or read: a node's `status=done` is its gate.
    */
   advanceGate(taskId: string, id: PtmIdentity): string {

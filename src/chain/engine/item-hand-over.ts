@@ -60,6 +60,11 @@ export class ItemHandOver {
     return this.#waiting.size;
   }
 
+  /** The keys of the items waiting for another try. */
+  waitingKeys(): string[] {
+    return [...this.#waiting.keys()];
+  }
+
   /** Whether the item under `key` waits for another try (its entry must not be handed out again). */
   has(key: string): boolean {
     return this.#waiting.has(key);

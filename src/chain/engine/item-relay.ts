@@ -38,6 +38,8 @@ export class ItemRelay {
   #started: Promise<void> | undefined;
   /** When idle entries were last taken over (ms, performance clock). */
   #lastClaim = -Infinity;
+  /** When the entries of items waiting for another try were last kept. */
+  #lastKeep = -Infinity;
 
   constructor(options: ItemRelayOptions) {
     this.#o = options;
@@ -63,6 +65,7 @@ export class ItemRelay {
 
   /** Reads the stream soon (a commit of this process added items). */
   wake(): void {
+    void this.#keepWaiting();
     if (this.#stopped) return;
     this.#wanted = true;
     if (!this.#running) this.#idle = this.#run();
@@ -101,9 +104,10 @@ export class ItemRelay {
       await this.#started;
       while (this.#wanted && !this.#stopped) {
         this.#wanted = false;
+        const readAt = performance.now();
         const entries = await this.#read();
         if (entries.length === BATCH) this.#wanted = true;
-        await this.#handOver(entries);
+        await this.#handOver(entries, readAt);
       }
     } catch (error) {
       this.#started = undefined;
@@ -143,9 +147,36 @@ export class ItemRelay {
     return out;
   }
 
-  async #handOver(entries: RawEntry[]): Promise<void> {
+  /**
+   * Keeps entries this worker holds from being taken over as abandoned: resets their idle time
+   * (`XCLAIM … JUSTID` to this consumer, one command for all).
+   */
+  async #keep(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const { client, key, group, consumer } = this.#o.handOff.items;
+    await client.xclaim(key, group, consumer, 0, ...ids, 'JUSTID').catch(() => {});
+  }
+
+  /** Items waiting for another try stay this worker's (polled about once a second). */
+  async #keepWaiting(): Promise<void> {
+    const now = performance.now();
+    if (this.#o.items.waiting === 0 || now - this.#lastKeep < POLL_MS) return;
+    this.#lastKeep = now;
+    await this.#keep(this.#o.items.waitingKeys());
+  }
+
+  async #handOver(entries: RawEntry[], readAt: number): Promise<void> {
     const done: HandedItem[] = [];
-    for (const entry of entries) {
+    // a batch whose hand-over outlasts half of claimIdleMs keeps the rest of its entries
+    const half = this.#o.handOff.items.claimIdleMs / 2;
+    let keepAt = readAt + half;
+    for (const [i, entry] of entries.entries()) {
+      if (performance.now() > keepAt) {
+        // acknowledge what was handed over so far, and keep the rest this worker's
+        await this.#ack(done.splice(0));
+        await this.#keep(entries.slice(i).map((e) => e.id));
+        keepAt = performance.now() + half;
+      }
       const at = entry.fields.indexOf('p');
       const text = at >= 0 ? entry.fields[at + 1] : undefined;
       let item: ChainItem;

@@ -205,4 +205,72 @@ describeRedis('commit hand-off', () => {
       expect(items.map((i) => (i as { page: number }).page).sort()).toEqual([1, 2, 3]);
     }
   });
+
+  it('hands each item over once when a slow onItem outlasts claimIdleMs on one of two workers', async () => {
+    const prefix = redis.prefix.slice(0, -1);
+    const pages = 30;
+    const fan = defineModule({
+      id: 'm',
+      steps: [
+        {
+          name: 'list',
+          generate: () => [{ url: 'x://list' }],
+          parse: () => ({ next: Array.from({ length: pages }, (_, i) => i) }),
+        },
+        {
+          name: 'page',
+          generate: ({ input }) => [{ url: `x://page/${String(input)}` }],
+          parse: (_r, { input }) => ({ items: [{ page: input }] }),
+        },
+      ],
+    });
+    const calls = new Map<number, number>();
+    const onItem = async (item: ChainItem): Promise<void> => {
+      const page = (item.item as { page: number }).page;
+      calls.set(page, (calls.get(page) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 40)); // a batch takes far longer than claimIdleMs
+    };
+    const worker = (name: string) => {
+      const client = redis.client();
+      const queues = createRedisStreamQueues({
+        client,
+        keyPrefix: prefix,
+        consumer: name,
+        claimIdleMs: 300,
+        blockMs: 50,
+      });
+      const store = new RedisBackend({ redis: client, keyPrefix: prefix });
+      const engine = createChainEngine({
+        modules: [fan],
+        store,
+        queues,
+        downloader,
+        onItem,
+        leaseMs: 200,
+        workerId: name,
+      });
+      return { engine, queues };
+    };
+    const a = worker('a');
+    const b = worker('b');
+    await a.engine.start();
+    await b.engine.start();
+    const { runId } = await a.engine.submit({
+      taskId: 't',
+      account: 'a',
+      platform: 'p',
+      modules: ['m'],
+    });
+    const status = await a.engine.waitForRun(runId, { timeoutMs: 20_000 });
+    expect(status.state).toBe('done');
+    expect(status.items).toBe(pages);
+    for (const w of [a, b]) {
+      await w.engine.stop();
+      await Promise.all(Object.values(w.queues).map((q) => q.shutdown()));
+    }
+    expect([...calls.keys()].sort((x, y) => x - y)).toEqual(
+      Array.from({ length: pages }, (_, i) => i),
+    );
+    expect([...calls.entries()].filter(([, n]) => n !== 1)).toEqual([]);
+  });
 });
