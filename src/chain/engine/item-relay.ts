@@ -208,7 +208,11 @@ export class ItemRelay {
     if (entries.length === 0) return;
     const { state, commit } = this.#o.handOff;
     try {
-      await state.ackHandedItems({ handOff: commit, entries });
+      await state.ackHandedItems({
+        handOff: commit,
+        consumer: this.#o.handOff.items.consumer,
+        entries,
+      });
     } catch (error) {
       // left pending: taken over after claimIdleMs and handed over again (at least once)
       this.#o.telemetry.log('warn', 'item relay: ack failed; the items will be handed over again', {

@@ -21,6 +21,8 @@ export interface HandedItem {
 export interface ItemsAckInput {
   /** The streams of the hand-off (`items` and `group` are used). */
   handOff: Pick<CommitHandOff, 'items' | 'group'>;
+  /** The acknowledging consumer (the entries still pending are claimed to it, then acknowledged). */
+  consumer: string;
   entries: readonly HandedItem[];
 }
 
@@ -50,6 +52,7 @@ export const itemsAck = defineTransition({
     const runs = distinctRuns(input).map((r) => `${r.taskId}\u0000${r.runId}`);
     const args: (string | number)[] = [
       input.handOff.group,
+      input.consumer,
       ctx.now,
       ctx.finishedTtlMs,
       input.entries.length,
