@@ -371,6 +371,7 @@ describe.skipIf(!redisServerBinary() && !ci)('chain engine under chaos (4 worker
       throw new Error(
         `${(error as Error).message}: missing ${(await missingItems()).length} items, ` +
           `leftovers ${JSON.stringify(await leftovers())}, doomed terminated ${await admin.exists(terminateDoomed)}\n` +
+          `workers' last warnings:\n${all.map((w) => w.stderr.slice(-1500)).join('\n')}\n` +
           `items stream: groups ${JSON.stringify(await admin.xinfo('GROUPS', STREAMS[3]!))} pending ${JSON.stringify(await admin.xpending(STREAMS[3]!, GROUP))} consumers ${JSON.stringify(await admin.xinfo('CONSUMERS', STREAMS[3]!, GROUP))}\n` +
           events.join('\n'),
       );
