@@ -414,9 +414,17 @@ describe.skipIf(!redisServerBinary() && !ci)('chain engine under chaos (4 worker
       const [itemId, worker, ms] = line.split(' ');
       return { itemId: itemId!, worker: worker!, at: Number(ms) - t0 };
     });
+    if (process.env.CHAOS_DEBUG)
+      for (const w of all)
+        for (const line of w.stderr.split('\n').filter((l) => /relay|items/.test(l)))
+          console.log('DBG', w.name, line.slice(0, 300));
     const dupesOutsideFaults = dupeTimes.filter(
       (d) => !faultWindows.some((w) => d.at >= w.from && d.at <= w.to),
     );
+    if (process.env.CHAOS_DEBUG) {
+      console.log('DBG windows', JSON.stringify(faultWindows));
+      for (const d of dupesOutsideFaults) console.log('DBG outside', d.at, d.worker, d.itemId);
+    }
     const pendingAfter = await Promise.all(
       STREAMS.map(async (s) => Number(((await admin.xpending(s, GROUP)) as [number])[0])),
     );

@@ -1,9 +1,10 @@
 /**
  * The item relay of a deployment whose commits hand off by themselves (see stream-hand-off.ts):
  * commits add their items to the items stream; every worker reads it as one consumer group,
- * in batches, hands each item to `onItem` (item-hand-over.ts: retries, then a dead letter) and
- * acknowledges a batch in one `chain_items_ack` call, which also stops its runs waiting for
- * those items. An item whose worker died before acknowledging it is taken over (XAUTOCLAIM)
+ * in batches, hands the items to `onItem` (up to 16 at a time; item-hand-over.ts: retries, then
+ * a dead letter) and acknowledges them in groups with `chain_items_ack`, which also stops their
+ * runs waiting for them; the entries in hand are kept this worker's meanwhile (`XCLAIM …
+ * JUSTID` every third of `claimIdleMs`). An item whose worker died before acknowledging it is taken over (XAUTOCLAIM)
  * once it has been pending for `claimIdleMs`: handed over at least once, never lost.
  */
 import { unrefInterval } from '../../internal/clock.js';
@@ -19,6 +20,12 @@ import type { ChainItem } from './types.js';
 const BATCH = 256;
 /** How often the stream is read when no commit of this process wakes the relay. */
 const POLL_MS = 1_000;
+/** Items of a batch handed over at a time. */
+const LANES = 16;
+/** Items handed over are acknowledged in groups of this many … */
+const ACK_GROUP = 64;
+/** … or once this long has passed since the last acknowledgement. */
+const ACK_EVERY_MS = 200;
 
 /** Options of {@link ItemRelay}. @internal */
 export interface ItemRelayOptions {
@@ -38,8 +45,9 @@ export class ItemRelay {
   #started: Promise<void> | undefined;
   /** When idle entries were last taken over (ms, performance clock). */
   #lastClaim = -Infinity;
-  /** When the entries of items waiting for another try were last kept. */
-  #lastKeep = -Infinity;
+  #keepTimer: ReturnType<typeof setInterval> | undefined;
+  /** Entries of the batch in hand not yet acknowledged (kept this worker's by the keep timer). */
+  readonly #held = new Set<string>();
 
   constructor(options: ItemRelayOptions) {
     this.#o = options;
@@ -60,12 +68,16 @@ export class ItemRelay {
   start(): void {
     if (this.#timer !== undefined || this.#stopped) return;
     this.#timer = unrefInterval(() => this.wake(), POLL_MS);
+    // what this worker holds is kept its own well within claimIdleMs, however long one onItem takes
+    this.#keepTimer = unrefInterval(
+      () => void this.#keepHeld(),
+      Math.max(10, this.#o.handOff.items.claimIdleMs / 3),
+    );
     this.wake();
   }
 
   /** Reads the stream soon (a commit of this process added items). */
   wake(): void {
-    void this.#keepWaiting();
     if (this.#stopped) return;
     this.#wanted = true;
     if (!this.#running) this.#idle = this.#run();
@@ -87,6 +99,7 @@ export class ItemRelay {
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#timer);
+    clearInterval(this.#keepTimer);
     this.#o.items.stop();
   }
 
@@ -104,10 +117,9 @@ export class ItemRelay {
       await this.#started;
       while (this.#wanted && !this.#stopped) {
         this.#wanted = false;
-        const readAt = performance.now();
         const entries = await this.#read();
         if (entries.length === BATCH) this.#wanted = true;
-        await this.#handOver(entries, readAt);
+        await this.#handOver(entries);
       }
     } catch (error) {
       this.#started = undefined;
@@ -132,6 +144,8 @@ export class ItemRelay {
       out.push(...taken.filter((e) => !this.#o.items.has(e.id)));
       await reapConsumers({ client, key, group }, consumer, claimIdleMs * 2).catch(() => {});
     }
+    // (COUNT 0 would read every new entry)
+    if (out.length >= BATCH) return out;
     const reply = (await client.xreadgroup(
       'GROUP',
       group,
@@ -157,54 +171,62 @@ export class ItemRelay {
     await client.xclaim(key, group, consumer, 0, ...ids, 'JUSTID').catch(() => {});
   }
 
-  /** Items waiting for another try stay this worker's (polled about once a second). */
-  async #keepWaiting(): Promise<void> {
-    const now = performance.now();
-    if (this.#o.items.waiting === 0 || now - this.#lastKeep < POLL_MS) return;
-    this.#lastKeep = now;
-    await this.#keep(this.#o.items.waitingKeys());
+  /** The entries in hand and those of items waiting for another try stay this worker's. */
+  async #keepHeld(): Promise<void> {
+    await this.#keep([...this.#held, ...this.#o.items.waitingKeys()]);
   }
 
-  async #handOver(entries: RawEntry[], readAt: number): Promise<void> {
+  /**
+   * Hands a batch over, up to {@link LANES} items at a time (one slow `onItem` does not hold the
+   * rest back); what was handed over is acknowledged soon, in groups, not at the end of the batch.
+   */
+  async #handOver(entries: RawEntry[]): Promise<void> {
+    for (const e of entries) this.#held.add(e.id);
     const done: HandedItem[] = [];
-    // a batch whose hand-over outlasts half of claimIdleMs keeps the rest of its entries
-    const half = this.#o.handOff.items.claimIdleMs / 2;
-    let keepAt = readAt + half;
-    for (const [i, entry] of entries.entries()) {
-      if (performance.now() > keepAt) {
-        // acknowledge what was handed over so far, and keep the rest this worker's
-        await this.#ack(done.splice(0));
-        await this.#keep(entries.slice(i).map((e) => e.id));
-        keepAt = performance.now() + half;
+    let ackAt = performance.now() + ACK_EVERY_MS;
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < entries.length) {
+        const handed = await this.#one(entries[next++]!);
+        if (handed) done.push(handed);
+        if (done.length >= ACK_GROUP || performance.now() > ackAt) {
+          ackAt = performance.now() + ACK_EVERY_MS;
+          await this.#ack(done.splice(0));
+        }
       }
-      const at = entry.fields.indexOf('p');
-      const text = at >= 0 ? entry.fields[at + 1] : undefined;
-      let item: ChainItem;
-      try {
-        item = JSON.parse(text ?? '') as ChainItem;
-      } catch {
-        this.#o.telemetry.deadLettered(
-          'outbox',
-          OUTBOX_ITEM + (text ?? ''),
-          'relay: malformed item entry',
-        );
-        done.push({ id: entry.id, taskId: '', runId: undefined });
-        continue;
-      }
-      const handed: HandedItem = {
-        id: entry.id,
-        taskId: item.taskId,
-        runId: typeof item.runId === 'string' ? item.runId : undefined,
-      };
-      const now = await this.#o.items.handOver(entry.id, item, OUTBOX_ITEM + text, () =>
-        this.#ack([handed]),
+    };
+    await Promise.all(Array.from({ length: Math.min(LANES, entries.length) }, lane));
+    await this.#ack(done.splice(0));
+  }
+
+  /** Hands one entry's item over; the entry to acknowledge now, or null (handed over later). */
+  async #one(entry: RawEntry): Promise<HandedItem | null> {
+    const at = entry.fields.indexOf('p');
+    const text = at >= 0 ? entry.fields[at + 1] : undefined;
+    let item: ChainItem;
+    try {
+      item = JSON.parse(text ?? '') as ChainItem;
+    } catch {
+      this.#o.telemetry.deadLettered(
+        'outbox',
+        OUTBOX_ITEM + (text ?? ''),
+        'relay: malformed item entry',
       );
-      if (now) done.push(handed);
+      return { id: entry.id, taskId: '', runId: undefined };
     }
-    await this.#ack(done);
+    const handed: HandedItem = {
+      id: entry.id,
+      taskId: item.taskId,
+      runId: typeof item.runId === 'string' ? item.runId : undefined,
+    };
+    const now = await this.#o.items.handOver(entry.id, item, OUTBOX_ITEM + text, () =>
+      this.#ack([handed]),
+    );
+    return now ? handed : null;
   }
 
   async #ack(entries: HandedItem[]): Promise<void> {
+    for (const e of entries) this.#held.delete(e.id);
     if (entries.length === 0) return;
     const { state, commit } = this.#o.handOff;
     try {
