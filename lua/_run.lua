@@ -6,18 +6,26 @@
 -- A transition reads with run_read before its first write and writes with run_write after its
 -- checks; a run with no record (a node published without one, or expired) is not counted.
 
+-- The per-module counters, read by run_read and written by run_write's one HSET.
+local RUN_COUNTERS = {'q', 'r', 'd', 'f', 'i', 'e'}
+
 -- run_read(run_key, module_id): what a transition needs to count a node of the run (module_id
 -- nil: the run's own fields only), or nil when the run has no record.
 local function run_read(run_key, module_id)
   local fields = {'state', 'ingress', 'open', 'ob', 'tm'}
   if module_id ~= nil then
-    fields[6], fields[7], fields[8] = 's:' .. module_id, 'q:' .. module_id, 'r:' .. module_id
+    for i = 1, #RUN_COUNTERS do fields[6 + i] = RUN_COUNTERS[i] .. ':' .. module_id end
+    fields[6] = 's:' .. module_id
   end
   local f = redis.call('HMGET', run_key, unpack(fields, 1, #fields))
   if f[1] == false then return nil end
-  return {key = run_key, module = module_id, state = f[1], ingress = f[2] or '0',
+  local run = {key = run_key, module = module_id, state = f[1], ingress = f[2] or '0',
     open = tonumber(f[3] or '0'), ob = tonumber(f[4] or '0'), tm = tonumber(f[5] or '0'),
-    s = f[6] or 'running', q = tonumber(f[7] or '0'), r = tonumber(f[8] or '0'), set = {}}
+    s = f[6] or 'running', c = {}, set = {}}
+  if module_id ~= nil then
+    for i = 1, #RUN_COUNTERS do run.c[RUN_COUNTERS[i]] = tonumber(f[6 + i] or '0') end
+  end
+  return run
 end
 
 -- RUN_FINISHED .. i in a reply: this call finished the script's i-th run (the caller cleans up).
@@ -50,7 +58,8 @@ local function run_terminate_module(run, module_id, state)
 end
 
 -- run_write(run, now, finished_ttl, changes): adds `changes` (flat list: counter letter, delta;
--- 'ob' is the run's) to the run's module, settles the module as 'done' when it has nothing
+-- 'ob' is the run's) to the run's module (the values run_read read, written with the rest in one
+-- HSET: a script is atomic, so nothing changed them in between), settles the module as 'done' when it has nothing
 -- queued or running, and finishes the run when every module is settled and no item waits in
 -- the outbox. Returns the run id marker when this call finished the run, else nil.
 local function run_write(run, now, finished_ttl, changes)
@@ -61,11 +70,13 @@ local function run_write(run, now, finished_ttl, changes)
       run.set[#run.set + 1] = 'ob'
       run.set[#run.set + 1] = string.format('%d', run.ob)
     elseif delta ~= 0 then
-      local v = redis.call('HINCRBY', run.key, letter .. ':' .. run.module, delta)
-      if letter == 'q' then run.q = v elseif letter == 'r' then run.r = v end
+      local v = run.c[letter] + delta
+      run.c[letter] = v
+      run.set[#run.set + 1] = letter .. ':' .. run.module
+      run.set[#run.set + 1] = string.format('%d', v)
     end
   end
-  if run.module ~= nil and run.s == 'running' and run.ingress == '0' and run.q <= 0 and run.r <= 0 then
+  if run.module ~= nil and run.s == 'running' and run.ingress == '0' and run.c.q <= 0 and run.c.r <= 0 then
     run.s = 'done'
     run.open = run.open - 1
     run.set[#run.set + 1] = 's:' .. run.module

@@ -1,17 +1,23 @@
 --[[
   ptm_commit_success (schema 3): mark a node done and produce its successors and items at most
-  once; count the node done, its new successors queued and its items in its run.
+  once; count the node done, its new successors queued and its items in its run. With a
+  hand-off (standalone Redis, queues on Redis Streams next to the state), the successors go
+  straight to the parser stream, the items to the items stream, and the node's own delivery is
+  acknowledged, all in this one script; without one (or when the parser stream is full), they
+  go to the task's outbox for the relay.
   TypeScript side (keys, arguments, reply, local twin): src/chain/state/transitions/commit-success.ts
 
   KEYS
     1 node_key        node state (hash)
-    2 gate_key        advance gate of the node
-    3 outbox_key      task outbox (list)
-    4 leases_key      lease index of the task (zset)
-    5 run_key         the run's record (hash, see lua/_run.lua)
-    6 run_keys_key    the keys the run wrote (zset of key suffixes), for its clean-up
-    7..6+n            successor_keys: the state of each successor node (hash)
-    7+n..6+n+m        dedup_keys: the de-duplication mark of each keyed successor (string)
+    2 outbox_key      task outbox (list)
+    3 leases_key      lease index of the task (zset)
+    4 run_key         the run's record (hash, see lua/_run.lua)
+    5 run_keys_key    the keys the run wrote (zset of key suffixes), for its clean-up
+    with a hand-off only (ARGV 11 = '1'):
+    6 stream_key      the parser work stream (successors are added; the delivery is acknowledged)
+    7 items_key       the items stream
+    then successor_keys: the state of each successor node (hash), n of them
+    then dedup_keys: the de-duplication mark of each keyed successor (string), m of them
   ARGV
     1 owner           the claiming owner
     2 version         the fencing version of the claim
@@ -23,31 +29,40 @@
     8 module_id       the node's module (its counters in the run)
     9 run_ttl         ttl ms of the run's record once it has finished
     10 m              number of keyed successors (0 without de-duplication keys)
-    11..10+n          messages: the message of each successor (in KEYS order)
-    11+n..10+n+m      keyed: the successor index (0-based) of each dedup key, ascending
-    11+n+m..          items: the items
-  Returns {code, msg[, successors created, duplicate index...][, 'run_finished:1']}
-    0 COMMIT_OK           done; new successors created and queued with the items in the outbox;
-                          then how many were created and the indexes (0-based) of the keyed
+    11 hand_off       '1' with a hand-off, '' without
+    12 capacity       the parser stream's capacity ('' unbounded; hand-off only, else '')
+    13 group          the consumer group of the streams (hand-off only, else '')
+    14 delivery       the stream entry id of this node's delivery ('' none)
+    15..14+n          messages: the message of each successor (in KEYS order)
+    15+n..14+n+m      keyed: the successor index (0-based) of each dedup key, ascending
+    15+n+m..          items: the items
+  Returns {code, msg, created, handed[, duplicate index...][, 'run_finished:1']}
+    0 COMMIT_OK           done; new successors created and queued with the items; `handed` is
+                          1 when the hand-off added them to the streams, 0 when they went to the
+                          outbox (the delivery, when given, is acknowledged either way); then the indexes (0-based) of the keyed
                           successors skipped because their key was taken (before, or earlier in
                           this list)
     1 FENCING_REJECT      owner/version is not the current claim (or the node was never claimed)
-    2 CAS_CONFLICT        the claim is no longer processing (recovered as a zombie) or the gate is set
+    2 CAS_CONFLICT        the claim is no longer processing (recovered as a zombie)
     3 ALREADY_COMMITTED   replay by the same owner and version: nothing written again
   A new successor is created with q = '1' (counted queued in the run). 'run_finished:1' when
-  this commit finished the run (its last node, no item waiting).
+  this commit finished the run (its last node, no item waiting). A parser stream without room
+  for the successors sends them (and the items) to the outbox instead, where the relay waits
+  for room: the stream's bound holds.
   Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
   type. Reads and checks everything first (the types of the keys it writes included), then
   writes; nothing after the first write can fail: lists of any length are pushed in chunks
   (Lua's unpack takes ~8,000 values at most).
 ]]
-local node_key, gate_key, outbox_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local node_key, outbox_key, leases_key, run_key, run_keys_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local node_id, n = ARGV[5], tonumber(ARGV[6])
 local now_arg, module_id, run_ttl, m = ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
-local run_key, run_keys_key = KEYS[5], KEYS[6]
+local hand_off, capacity, group, delivery = ARGV[11] == '1', tonumber(ARGV[12]), ARGV[13], ARGV[14]
+local stream_key, items_key = nil, nil
+if hand_off then stream_key, items_key = KEYS[6], KEYS[7] end
 local version, schema = tonumber(version_text), tonumber(schema_text)
-local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = 7, 11, 1000
+local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = hand_off and 8 or 6, 15, 1000
 local FIRST_DEDUP_KEY, FIRST_KEYED_ARG = FIRST_SUCCESSOR_KEY + n, FIRST_MESSAGE_ARG + n
 --@include _now
 --@include _run
@@ -64,7 +79,6 @@ if f[1] == 'done' then
 end
 if f[2] ~= owner or current ~= version then return {1, 'FENCING_REJECT'} end
 if f[1] ~= 'processing' then return {2, 'CAS_CONFLICT'} end
-if redis.call('EXISTS', gate_key) == 1 then return {2, 'CAS_CONFLICT'} end
 -- the dedup key of each keyed successor (by successor index)
 local dedup_of = {}
 for j = 0, m - 1 do
@@ -73,7 +87,7 @@ end
 -- the successors to create: a keyed successor whose key was taken is a duplicate (neither
 -- created nor queued); a successor listed twice in one commit, or one that exists already, is
 -- neither created nor queued again
-local create, seen, queued, marks, taken, duplicates = {}, {}, {}, {}, {}, {}
+local create, seen, messages, marks, taken, duplicates = {}, {}, {}, {}, {}, {}
 for i = 0, n - 1 do
   local key = KEYS[FIRST_SUCCESSOR_KEY + i]
   local dedup_key = dedup_of[i]
@@ -91,34 +105,55 @@ for i = 0, n - 1 do
     seen[key] = true
     if redis.call('EXISTS', key) == 0 then
       create[#create + 1] = key
-      queued[#queued + 1] = ARGV[FIRST_MESSAGE_ARG + i]
+      messages[#messages + 1] = ARGV[FIRST_MESSAGE_ARG + i]
     end
   end
 end
-local n_items = #ARGV - (FIRST_KEYED_ARG + m) + 1
-for j = FIRST_KEYED_ARG + m, #ARGV do queued[#queued + 1] = ARGV[j] end
+local FIRST_ITEM_ARG = FIRST_KEYED_ARG + m
+local n_items = #ARGV - FIRST_ITEM_ARG + 1
 local run = run_read(run_key, module_id)
 local now = run and now_ms(now_arg) or 0
--- an outbox, lease index or run key index of another type fails here, not after the first write
-redis.call('LLEN', outbox_key)
+-- a key of another type fails here, not after the first write
 redis.call('ZCARD', leases_key)
 if run then redis.call('ZCARD', run_keys_key) end
+-- the hand-off takes the successors and items when the parser stream has room for them
+local handed = false
+if hand_off then
+  local waiting = redis.call('XLEN', stream_key)
+  if n_items > 0 then redis.call('XLEN', items_key) end
+  handed = capacity == nil or waiting + #messages <= capacity
+end
+if not handed and #messages + n_items > 0 then redis.call('LLEN', outbox_key) end
 
 -- every check passed: write (the node record keeps the TTL its claim gave it)
 redis.call('HSET', node_key, 'status', 'done')
-redis.call('SET', gate_key, version_text, 'PX', ttl)
 for i = 1, #create do
   redis.call('HSET', create[i], 'status', 'pending', 'owner', '', 'version', '0', 'lease_until', '0',
     'epoch', '0', 'schema', schema_text, 'q', '1')
   redis.call('PEXPIRE', create[i], ttl)
 end
 for i = 1, #marks do redis.call('SET', marks[i], node_id, 'PX', ttl) end
-for from = 1, #queued, CHUNK do
-  redis.call('RPUSH', outbox_key, unpack(queued, from, math.min(from + CHUNK - 1, #queued)))
+if hand_off and delivery ~= '' then
+  redis.call('XACK', stream_key, group, delivery)
+  redis.call('XDEL', stream_key, delivery)
 end
-if #queued > 0 then redis.call('PEXPIRE', outbox_key, ttl) end
+if handed then
+  -- a stream entry holds the message (or item) without its outbox letter
+  for i = 1, #messages do
+    redis.call('XADD', stream_key, '*', 'p', string.sub(messages[i], 2), 'd', '0')
+  end
+  for j = FIRST_ITEM_ARG, #ARGV do redis.call('XADD', items_key, '*', 'p', string.sub(ARGV[j], 2)) end
+else
+  -- the outbox: successors first, then the items (each a prefixed entry, see outbox.ts)
+  local queued = messages
+  for j = FIRST_ITEM_ARG, #ARGV do queued[#queued + 1] = ARGV[j] end
+  for from = 1, #queued, CHUNK do
+    redis.call('RPUSH', outbox_key, unpack(queued, from, math.min(from + CHUNK - 1, #queued)))
+  end
+  if #queued > 0 then redis.call('PEXPIRE', outbox_key, ttl) end
+end
 redis.call('ZREM', leases_key, node_id)
-local out = {0, 'COMMIT_OK', #create}
+local out = {0, 'COMMIT_OK', #create, handed and 1 or 0}
 for i = 1, #duplicates do out[#out + 1] = duplicates[i] end
 if run then
   local suffixes = {}

@@ -47,6 +47,11 @@ export interface Delivery<T> {
    * hands a delivery over to another consumer has nothing to do.
    */
   touch?(): Promise<void>;
+  /**
+   * The message was acknowledged by other means (a commit that handed off by itself): forget it
+   * here, with no command; a later `ack` or `release` does nothing. @internal
+   */
+  acknowledged?(): void;
 }
 
 /** Options of {@link ChainQueue.push}. */

@@ -142,6 +142,22 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     });
   }
 
+  /**
+   * Where this queue's stream is, for a commit that adds to it and acknowledges its deliveries
+   * itself (the chain engine's hand-off). @internal
+   */
+  get place(): {
+    client: Redis | Cluster;
+    key: string;
+    group: string;
+    consumer: string;
+    capacity: number;
+    claimIdleMs: number;
+  } {
+    const { key, group, consumer, capacity, claimIdleMs } = this.#o;
+    return { client: this.#client, key, group, consumer, capacity, claimIdleMs };
+  }
+
   /** Creates the stream and the consumer group if missing. Called by the first push/receive too. */
   start(): Promise<void> {
     this.#started ??= this.#call(() => createGroup(this.#place)).catch((error: unknown) => {
@@ -354,6 +370,9 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       ack: async () => {
         if (!settle()) return;
         await this.#writes.ack(entry.id);
+      },
+      acknowledged: () => {
+        settle();
       },
       touch: async () => {
         if (!this.#inFlight.has(entry.id)) return;

@@ -187,7 +187,10 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'leases');
   }
 
-  /** The advance gate of a node: set once when the node's successors are produced. */
+  /**
+   * The advance gate of a node, which commits of earlier releases set beside `status=done`.
+   * @deprecated No longer written or read: a node's `status=done` is its gate.
+   */
   advanceGate(taskId: string, id: PtmIdentity): string {
     return this.#key(taskId, 'gate', 'advance', this.ptmKey(id));
   }
@@ -277,6 +280,14 @@ export class ChainKeyBuilder {
    */
   queue(name: string): string {
     return `${this.namespace}:queue:${escapeKeyPart(requireString(`${W}.queue`, 'name', name))}`;
+  }
+
+  /**
+   * The items stream of a deployment whose commits hand off by themselves (one standalone Redis,
+   * queues on Redis Streams): `<prefix>:queue:items`, read by every worker's item relay.
+   */
+  items(): string {
+    return `${this.namespace}:queue:items`;
   }
 
   /** The dead-letter stream of a work queue: `<prefix>:queue:<name>:dead` (no hash tag either). */

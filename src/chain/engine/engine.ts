@@ -25,6 +25,9 @@ import { Ingress } from './ingress.js';
 import { resolveOptions, W, type ResolvedOptions } from './options.js';
 import { ModuleProcessorWithChain, type ProcessorHost } from './processor.js';
 import { OutboxRelay } from './relay.js';
+import { ItemHandOver } from './item-hand-over.js';
+import { ItemRelay } from './item-relay.js';
+import { streamHandOff } from './stream-hand-off.js';
 import { RetryPump } from './retry-pump.js';
 import { RunRegistry } from './runs.js';
 import { Sweeper } from './sweeper.js';
@@ -72,6 +75,8 @@ class ChainEngineImpl implements ChainEngine {
   readonly #downloads: DownloadPath;
   readonly #pump: RetryPump;
   readonly #relay: OutboxRelay;
+  /** Reads the items stream where commits hand off by themselves. */
+  readonly #itemRelay: ItemRelay | undefined;
   readonly #sweeper: Sweeper;
   readonly #consumer: Consumer;
   /** Set with in-memory queues over a store that outlives the process. */
@@ -126,6 +131,22 @@ class ChainEngineImpl implements ChainEngine {
       : undefined;
     const queues = this.#handOffs?.guard(o.queues) ?? o.queues;
     this.#queues = queues;
+    // queues on Redis Streams beside the state on one standalone Redis: commits hand off by
+    // themselves (successors and items to the streams, the delivery acknowledged)
+    const handOff = streamHandOff(o.state, queues.parser, o.keys);
+    this.#itemRelay = handOff
+      ? new ItemRelay({
+          handOff,
+          telemetry,
+          items: new ItemHandOver({
+            telemetry,
+            onItem: o.onItem,
+            deadLetters: queues.parser,
+            itemRetry: { policy: o.itemRetry, maxRetries: o.maxItemRetries },
+            secrets: (runId) => this.#tasks.secrets(runId),
+          }),
+        })
+      : undefined;
     this.#tasks = new TaskRecords({
       store: o.store,
       keys: o.keys,
@@ -189,6 +210,9 @@ class ChainEngineImpl implements ChainEngine {
         this.#sweeper.touch(taskId);
         this.#relay.relay(taskId);
       },
+      ...(handOff
+        ? { handOff: handOff.commit, itemsHandedOff: () => this.#itemRelay?.wake() }
+        : {}),
     };
     const processors = new Map<string, ModuleProcessorWithChain>();
     for (const m of o.modules.values()) processors.set(m.id, new ModuleProcessorWithChain(m, host));
@@ -215,6 +239,7 @@ class ChainEngineImpl implements ChainEngine {
       workerId: o.workerId,
       leaseMs: o.leaseMs,
       sharedQueues: o.sharedQueues,
+      ...(handOff ? { handOffQueue: handOff.parser } : {}),
       workSignal: this.#workAbort.signal,
       touch,
       ...(this.#handOffs ? { settled: this.#handOffs.settled.bind(this.#handOffs) } : {}),
@@ -249,6 +274,7 @@ class ChainEngineImpl implements ChainEngine {
     if (this.#o.durable) void this.#resume();
     else this.#sweeper.start();
     this.#pruneTimer = unrefInterval(() => this.#pruneLogins(), 1000);
+    this.#itemRelay?.start();
     // work a dead process handed to its in-memory queues and never settled is queued again
     void this.#handOffs?.recover();
   }
@@ -299,7 +325,12 @@ class ChainEngineImpl implements ChainEngine {
   }
 
   async onIdle(): Promise<void> {
-    await waitForIdle(() => this.#isIdle(), this.#o.queues, this.#telemetry);
+    await waitForIdle(
+      () => this.#isIdle(),
+      this.#o.queues,
+      this.#telemetry,
+      this.#itemRelay ? [this.#itemRelay] : [],
+    );
     this.#pruneLogins();
   }
 
@@ -333,6 +364,7 @@ class ChainEngineImpl implements ChainEngine {
     clearInterval(this.#pruneTimer);
     this.#readAbort.abort();
     this.#relay.stop();
+    this.#itemRelay?.pause();
     this.#pump.stop();
     this.#sweeper.stop();
     this.#handOffs?.stop();
@@ -349,7 +381,11 @@ class ChainEngineImpl implements ChainEngine {
     // what the last commits wrote is published before the queues and the store may be closed;
     // code that ignores its abort signal is not waited for past the limit: its delivery stays
     // unacknowledged (nothing it does later is committed: the node was abandoned)
-    const settled = drained.then(() => until(() => !this.#relay.busy && !this.#pump.running));
+    // the items of the last commits are handed over here too (then no more tries are made)
+    const settled = drained
+      .then(() => this.#itemRelay?.flush())
+      .then(() => this.#itemRelay?.stop())
+      .then(() => until(() => !this.#relay.busy && !this.#itemRelay?.busy && !this.#pump.running));
     if (!(await within(settled, left()))) {
       this.#telemetry.log(
         'warn',
@@ -390,6 +426,7 @@ class ChainEngineImpl implements ChainEngine {
       !this.#resuming &&
       this.#consumer.handlers === 0 &&
       !this.#relay.busy &&
+      !this.#itemRelay?.busy &&
       !this.#pump.running &&
       !this.#pump.watching &&
       !this.#handOffs?.busy &&

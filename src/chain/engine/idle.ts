@@ -14,15 +14,22 @@ export function queuesQuiet(q: ChainQueues): boolean {
   );
 }
 
+/** Something else that holds work anywhere (the items stream): how much. */
+export interface SharedBacklog {
+  length(): Promise<number>;
+}
+
 /** Whether the queues that count their messages anywhere (Redis Streams) hold none. */
 export async function sharedQueuesEmpty(
   q: ChainQueues,
   telemetry: EngineTelemetry,
+  others: readonly SharedBacklog[] = [],
 ): Promise<boolean> {
   try {
-    const lengths = await Promise.all(
-      [q.task, q.parser, q.error].map((queue) => queue.length?.() ?? 0),
-    );
+    const lengths = await Promise.all([
+      ...[q.task, q.parser, q.error].map((queue) => queue.length?.() ?? 0),
+      ...others.map((o) => o.length()),
+    ]);
     return lengths.every((n) => n === 0);
   } catch (error) {
     telemetry.log('warn', 'onIdle: could not read the queue lengths; will look again', {
@@ -37,6 +44,7 @@ export async function waitForIdle(
   isIdle: () => boolean,
   queues: ChainQueues,
   telemetry: EngineTelemetry,
+  others: readonly SharedBacklog[] = [],
 ): Promise<void> {
   for (;;) {
     // two quiet looks in a row: a hand-off between stages is never mistaken for idleness; a
@@ -44,7 +52,7 @@ export async function waitForIdle(
     let quiet = 0;
     await until(() => (quiet = isIdle() ? quiet + 1 : 0) >= 2, { keepAlive: true });
     // a shared queue may hold messages this process has not read (or another one holds)
-    if (await sharedQueuesEmpty(queues, telemetry)) return;
+    if (await sharedQueuesEmpty(queues, telemetry, others)) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

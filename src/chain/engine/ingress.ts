@@ -45,6 +45,8 @@ export interface IngressOptions {
   leaseMs: number;
   /** Queues shared with other processes. */
   sharedQueues: boolean;
+  /** The queue whose deliveries a commit acknowledges itself (see stream-hand-off.ts), if any. */
+  handOffQueue?: ChainQueue<string>;
   /** Aborted when the engine abandons in-flight work. */
   workSignal: AbortSignal;
   /** Records that a task is active (for the sweeps). */
@@ -225,12 +227,14 @@ export class Ingress {
       };
     const info = await atStage('BuildModules', this.#o.tasks.taskInfo(record, ptm));
     // ModuleDispatch
+    const handOff = queue === this.#o.handOffQueue ? delivery.id : undefined;
     const run = await processor.run(
       ptm,
       info,
       `${this.#o.workerId}/${delivery.id}`,
       // each lease renewal also keeps the delivery this consumer's (a long step is not taken over)
       delivery.touch ? () => delivery.touch!() : undefined,
+      handOff,
     );
     if ('error' in run)
       return this.#interrupted(
@@ -240,6 +244,8 @@ export class Ingress {
         run.leaseHeld,
       );
     this.#o.settled?.({ kind: 'parser_task', node: ptm }, run.outcome);
+    // the commit acknowledged the delivery itself: nothing left to send
+    if (handOff !== undefined && run.outcome === 'committed') delivery.acknowledged?.();
     return this.#afterNode(run.outcome);
   }
 

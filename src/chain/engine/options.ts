@@ -33,6 +33,7 @@ import { defineModule, type ModuleDefinition } from '../module.js';
 import { MemoryQueue } from '../queue.js';
 import { RedisStreamQueue } from '../redis-stream-queue.js';
 import { createRedisStreamQueues } from '../stream-queues.js';
+import { DEFAULT_CLAIM_IDLE_MS } from '../stream-queue-tuning.js';
 import { LocalChainState, RedisChainState, type ChainStateStore } from '../state/index.js';
 import { describeLimits } from './describe-limits.js';
 import { fetchDownloader } from './download.js';
@@ -302,7 +303,7 @@ export function resolveOptions(
       keyPrefix: store.keyPrefix,
       consumer: workerId,
       // a delivery is taken over from a dead worker only once its node's lease has run out
-      claimIdleMs: Math.max(90_000, Math.ceil(leaseMs * 1.5)),
+      claimIdleMs: Math.max(DEFAULT_CLAIM_IDLE_MS, Math.ceil(leaseMs * 1.5)),
       metrics,
       ...(o.queueCapacity !== undefined ? { capacity: queueCapacity } : {}),
     });

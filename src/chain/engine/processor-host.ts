@@ -5,7 +5,7 @@
  */
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { CacheService } from '../../store/index.js';
-import type { ChainStateStore } from '../state/index.js';
+import type { ChainStateStore, CommitHandOff } from '../state/index.js';
 import type { DownloadPath } from './download.js';
 import type { NodeTelemetry } from './telemetry.js';
 
@@ -58,4 +58,11 @@ export interface ProcessorHost {
   secrets?(runId: string): string[];
   /** A commit wrote to the task's outbox (successors, items, an ErrorTaskModel): publish it. */
   outboxWritten(taskId: string): void;
+  /**
+   * Where commits hand off by themselves (queues on Redis Streams beside the state on one
+   * standalone Redis): the successors go to the parser stream, the items to the items stream.
+   */
+  readonly handOff?: Omit<CommitHandOff, 'delivery'>;
+  /** A commit added items to the items stream: read it. */
+  itemsHandedOff?(): void;
 }

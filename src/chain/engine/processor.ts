@@ -18,7 +18,13 @@ import type {
   TaskInfo,
 } from '../module.js';
 import { isRootNode, nodeEventId, toNodeId, type NodeId } from '../node-id.js';
-import { ClaimCode, CommitCode, CommitErrorCode, type Successor } from '../state/index.js';
+import {
+  ClaimCode,
+  CommitCode,
+  CommitErrorCode,
+  type CommitSuccessInput,
+  type Successor,
+} from '../state/index.js';
 import { NodeLease } from './node-lease.js';
 import type { NodeOutcome, NodeRun, ProcessorHost } from './processor-host.js';
 import { nodeLogFields, notClaimed } from './not-claimed.js';
@@ -75,13 +81,15 @@ export class ModuleProcessorWithChain {
   /**
    * Like {@link process}, but answers an interruption with its error and the lease state.
    * `keepAlive` keeps the node's queue delivery its own while the node runs (called with each
-   * lease renewal). @internal
+   * lease renewal); `delivery`, the id of that delivery in the parser stream, is acknowledged
+   * by the commit itself where commits hand off (the outcome is then `committed`). @internal
    */
   async run(
     ptm: ParserTaskModel,
     task: TaskInfo,
     owner: string,
     keepAlive?: () => Promise<void>,
+    delivery?: string,
   ): Promise<NodeRun> {
     if (ptm.stepIdx >= this.module.steps.length) {
       return {
@@ -110,7 +118,9 @@ export class ModuleProcessorWithChain {
         leaseHeld = false;
         return { outcome: notClaimed(this.#host, ptm, claim) };
       }
-      return { outcome: await this.#leased(ptm, node, task, owner, claim.version, keepAlive) };
+      return {
+        outcome: await this.#leased(ptm, node, task, owner, claim.version, keepAlive, delivery),
+      };
     } catch (error) {
       return { error, leaseHeld };
     }
@@ -127,6 +137,7 @@ export class ModuleProcessorWithChain {
     owner: string,
     version: number,
     keepAlive: (() => Promise<void>) | undefined,
+    delivery: string | undefined,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
     const fields = nodeLogFields(ptm);
@@ -147,7 +158,7 @@ export class ModuleProcessorWithChain {
       fields,
     });
     try {
-      return await this.#execute(ptm, node, task, owner, version, fields, lease);
+      return await this.#execute(ptm, node, task, owner, version, fields, lease, delivery);
     } finally {
       lease.stop();
       nodeSignal?.release();
@@ -163,6 +174,7 @@ export class ModuleProcessorWithChain {
     version: number,
     fields: LogFields,
     lease: NodeLease,
+    delivery: string | undefined,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
     const signal = lease.signal;
@@ -191,18 +203,18 @@ export class ModuleProcessorWithChain {
       // a node whose work outlived stop()'s limit, whose lease was lost, or whose run was
       // cancelled commits nothing
       signal.throwIfAborted();
-      const commit = await rt.state.commitSuccessDetailed({
-        node,
-        owner,
-        version,
-        successors,
-        items,
-      });
+      const input: CommitSuccessInput = { node, owner, version, successors, items };
+      if (rt.handOff !== undefined)
+        input.handOff = delivery === undefined ? rt.handOff : { ...rt.handOff, delivery };
+      const commit = await rt.state.commitSuccessDetailed(input);
       const code = commit.code;
       rt.telemetry.commit(COMMIT_NAMES[code]);
       if (code === CommitCode.COMMIT_OK) this.#deduplicated(ptm, successors, commit.duplicates);
-      if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
+      if (code === CommitCode.COMMIT_OK && commit.handedOff === true)
+        this.#handedOff(ptm, successors, commit.created, commit.duplicates, items.length);
+      else if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED)
         rt.outboxWritten(ptm.taskId);
+      if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
         if (code === CommitCode.ALREADY_COMMITTED) return 'replayed';
         rt.telemetry.emit('ModuleStepAdvanced', {
           type: 'ModuleStepAdvanced',
@@ -335,6 +347,32 @@ export class ModuleProcessorWithChain {
       }
     }
     return { successors, items };
+  }
+
+  /**
+   * A commit that handed off by itself: its successors are in the parser stream (counted and
+   * reported here, as the relay does for those it publishes) and its items in the items stream.
+   */
+  #handedOff(
+    ptm: ParserTaskModel,
+    successors: Successor[],
+    created: number,
+    duplicates: number[],
+    items: number,
+  ): void {
+    const rt = this.#host;
+    if (items > 0) rt.itemsHandedOff?.();
+    for (let i = 0; i < created; i++) rt.telemetry.parserTaskProduced('commit');
+    if (created === 0 || !rt.telemetry.listens('ParserTaskProduced')) return;
+    const skipped = new Set(duplicates);
+    for (const [i, s] of successors.entries()) {
+      if (skipped.has(i)) continue;
+      rt.telemetry.emit('ParserTaskProduced', {
+        type: 'ParserTaskProduced',
+        ...nodeEventId(s.node),
+        source: 'commit',
+      });
+    }
   }
 
   /** Reports the keyed successors a commit skipped as duplicates: counted, one event each. */

@@ -7,14 +7,14 @@
  */
 import { sleep } from '../../internal/abort.js';
 import { unrefTimeout } from '../../internal/clock.js';
-import { RetryPolicy } from '../../retry/index.js';
+import type { RetryPolicy } from '../../retry/index.js';
 import { normalizeMessage, type ChainInput } from '../messages.js';
 import { nodeEventId, toNodeId } from '../node-id.js';
 import type { ChainStateStore } from '../state/index.js';
 import { setAside } from './disposition.js';
 import { FairShare } from './fair-share.js';
+import { ItemHandOver } from './item-hand-over.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM, OUTBOX_RETRY } from './outbox.js';
-import { redactText } from './redact.js';
 import type { RetryPump } from './retry-pump.js';
 import type { EngineTelemetry } from './telemetry.js';
 import type { ChainEngineOptions, ChainItem, ChainQueues } from './types.js';
@@ -47,16 +47,6 @@ export interface OutboxRelayOptions {
   secrets?: (runId: string) => string[];
 }
 
-/** An item whose `onItem` threw, waiting to be handed over again. */
-interface ItemRetry {
-  taskId: string;
-  entry: string;
-  item: ChainItem;
-  /** Tries so far. */
-  tries: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
-}
-
 /**
  * Publishes the outboxes of the tasks it is told about. One take loop leases batches and hands
  * their items to `onItem` at once; their messages are pushed concurrently, in the background,
@@ -65,10 +55,9 @@ interface ItemRetry {
  */
 export class OutboxRelay {
   readonly #o: OutboxRelayOptions;
-  readonly #itemRetry: { policy: RetryPolicy; maxRetries: number };
   readonly #dirty = new Set<string>();
-  /** Items handed over again by this process, by outbox entry (their entries stay leased). */
-  readonly #itemRetries = new Map<string, ItemRetry>();
+  /** Hands items over (again, after a backoff: their entries stay leased meanwhile). */
+  readonly #items: ItemHandOver;
   readonly #pushes = new Set<Promise<void>>();
   #pushing = 0;
   readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
@@ -78,10 +67,13 @@ export class OutboxRelay {
 
   constructor(options: OutboxRelayOptions) {
     this.#o = options;
-    this.#itemRetry = options.itemRetry ?? {
-      policy: new RetryPolicy({ maxRetries: 5, initialDelayMs: 100, maxDelayMs: 5_000 }),
-      maxRetries: 5,
-    };
+    this.#items = new ItemHandOver({
+      telemetry: options.telemetry,
+      onItem: options.onItem,
+      deadLetters: options.queues.parser,
+      ...(options.itemRetry === undefined ? {} : { itemRetry: options.itemRetry }),
+      ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
+    });
   }
 
   /** Whether anything is being published or waits to be (items waiting to be handed over again included). */
@@ -91,7 +83,7 @@ export class OutboxRelay {
       this.#dirty.size > 0 ||
       this.#pushes.size > 0 ||
       this.#retryTimers.size > 0 ||
-      this.#itemRetries.size > 0
+      this.#items.waiting > 0
     );
   }
 
@@ -114,8 +106,7 @@ export class OutboxRelay {
    */
   stop(): void {
     this.#stopped = true;
-    for (const retry of this.#itemRetries.values()) clearTimeout(retry.timer);
-    this.#itemRetries.clear();
+    this.#items.stop();
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
   }
@@ -275,7 +266,7 @@ export class OutboxRelay {
     }
     if (kind === OUTBOX_ITEM) {
       // an item being handed over again by this process: its entry stays leased meanwhile
-      if (this.#itemRetries.has(entry)) return false;
+      if (this.#items.has(entry)) return false;
       let item: ChainItem;
       try {
         item = JSON.parse(body) as ChainItem;
@@ -283,13 +274,9 @@ export class OutboxRelay {
         telemetry.deadLettered('outbox', entry, 'relay: malformed item entry');
         return true;
       }
-      const done = await this.#handOver({
-        taskId: item.taskId,
-        entry,
-        item,
-        tries: 0,
-        timer: undefined,
-      });
+      const done = await this.#items.handOver(entry, item, entry, () =>
+        this.#ackLater(item.taskId, entry, item.runId),
+      );
       // a run waits for its items: the ack counts this one done with in its run
       return done && typeof item.runId === 'string' ? item.runId : done;
     }
@@ -297,72 +284,16 @@ export class OutboxRelay {
     return true;
   }
 
-  /**
-   * Hands an item to `onItem`. True when it is done with (delivered, or dead-lettered after its
-   * last try): its entry may be acknowledged. False when `onItem` threw and a try is left: the
-   * entry stays leased in the outbox while this process hands the item over again after a
-   * backoff (and acknowledges it then); should this process die, the lease runs out and the
-   * entry is taken again — at least once, never lost.
-   */
-  async #handOver(retry: ItemRetry): Promise<boolean> {
-    const { telemetry, onItem } = this.#o;
-    const { item } = retry;
-    retry.tries++;
-    if (onItem) {
-      try {
-        await onItem(item);
-      } catch (error) {
-        telemetry.itemSinkError(item.moduleId);
-        const message = redactText(
-          `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`,
-          this.#o.secrets?.(item.runId) ?? [],
-        );
-        const { policy, maxRetries } = this.#itemRetry;
-        if (retry.tries > maxRetries) {
-          this.#itemRetries.delete(retry.entry);
-          await setAside(
-            telemetry,
-            'outbox',
-            this.#o.queues.parser,
-            retry.entry,
-            `onItem: item ${item.itemId} not handed over after ${retry.tries} tries: ${message}`,
-          );
-          return true;
-        }
-        if (this.#stopped) return false; // left in the outbox, for a relay that runs on
-        const delayMs = policy.delayFor(retry.tries);
-        telemetry.log('warn', `onItem threw; the item is handed over again in ${delayMs} ms`, {
-          task_id: item.taskId,
-          run_id: item.runId,
-          module_id: item.moduleId,
-          item_id: item.itemId,
-          attempt: retry.tries,
-          error: message,
-        });
-        this.#itemRetries.set(retry.entry, retry);
-        retry.timer = unrefTimeout(() => void this.#again(retry), delayMs);
-        return false;
-      }
-    }
-    this.#itemRetries.delete(retry.entry);
-    telemetry.item(item);
-    telemetry.emit('ItemProduced', { type: 'ItemProduced', item });
-    return true;
-  }
-
-  /** The next try of an item; its entry is acknowledged once it is done with. */
-  async #again(retry: ItemRetry): Promise<void> {
-    retry.timer = undefined;
-    if (this.#stopped || this.#itemRetries.get(retry.entry) !== retry) return;
-    if (!(await this.#handOver(retry))) return;
+  /** Acknowledges an item handed over after a later try. */
+  async #ackLater(taskId: string, entry: string, runId: string): Promise<void> {
     try {
-      await this.#o.state.ackOutbox(retry.taskId, [retry.entry], [retry.item.runId]);
+      await this.#o.state.ackOutbox(taskId, [entry], [runId]);
     } catch (error) {
       this.#o.telemetry.log(
         'warn',
         'outbox relay: ack failed; the item will be handed over again',
         {
-          task_id: retry.taskId,
+          task_id: taskId,
           error: String(error),
         },
       );

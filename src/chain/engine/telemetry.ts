@@ -101,6 +101,10 @@ export interface NodeTelemetry {
   deduplicated(moduleId: string, count: number): void;
   /** Emits an event to the engine's listeners. */
   emit<K extends ChainEventName>(name: K, event: ChainEventMap[K]): void;
+  /** Whether anyone listens to `name` (to skip building an event nobody reads). */
+  listens(name: ChainEventName): boolean;
+  /** A node message was produced (a commit's successor handed to the parser stream). */
+  parserTaskProduced(source: 'root' | 'commit' | 'retry'): void;
   /** Writes a log line. */
   log(level: LogLevel, message: string, fields: LogFields): void;
   /** Whether a line at `level` is written (build its fields only then). */

@@ -10,6 +10,7 @@ import type { ScriptReply, ScriptRunner } from '../../store/types.js';
 import { ChainStateDispatcher } from './dispatcher.js';
 import type { ChainStateOptions } from './local-chain-state.js';
 import { RUN_FINISHED, type RunRef, type Transition, type TransitionKeys } from './transition.js';
+import { itemsAck, type ItemsAckInput } from './transitions/items-ack.js';
 
 /** Options of {@link RedisChainState}. */
 export interface RedisChainStateOptions extends ChainStateOptions {
@@ -75,6 +76,7 @@ export class RedisChainState extends ChainStateDispatcher {
         transition.script,
         transition.redisKeys(keys),
         args,
+        transition.crossSlot?.(input) === true ? { crossSlot: true } : undefined,
       );
       if (transition.runs !== undefined && this.#onFinished !== undefined)
         this.#finishedRuns(reply, transition.runs(input));
@@ -89,5 +91,19 @@ export class RedisChainState extends ChainStateDispatcher {
       }
       throw error;
     }
+  }
+
+  /**
+   * Acknowledges items of the items stream (see `CommitHandOff`) once handed over;
+   * their runs stop waiting for them. Returns how many were still pending. @internal
+   */
+  async ackHandedItems(input: ItemsAckInput): Promise<number> {
+    if (input.entries.length === 0) return 0;
+    return this.run(itemsAck, input);
+  }
+
+  /** The store under this state (the engine checks whether commits can hand off). @internal */
+  get runner(): ScriptRunner {
+    return this.#runner;
   }
 }

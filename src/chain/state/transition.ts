@@ -58,6 +58,11 @@ export interface Transition<I, K extends TransitionKeys, R> {
    */
   runs?(input: I): readonly RunRef[];
   /**
+   * Whether this call names keys outside its task's slot (a commit's hand-off to the streams, an
+   * ack of items of several tasks): allowed on a standalone Redis only, where it is made.
+   */
+  crossSlot?(input: I): boolean;
+  /**
    * The local twin: the same transition over a synchronous store, with full keys. It reads and
    * checks everything before its first write and never awaits, so it is atomic when run in one
    * synchronous block or one write transaction.

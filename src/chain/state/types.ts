@@ -159,6 +159,11 @@ export interface CommitSuccessResult {
    * taken before, or earlier in the same list (COMMIT_OK; empty otherwise).
    */
   duplicates: number[];
+  /**
+   * True when a hand-off added the successors and items to the streams (nothing of this commit
+   * waits in the outbox); false when they went to the outbox.
+   */
+  handedOff?: boolean;
 }
 
 /** Input of {@link ChainStateStore.claim}. */
@@ -199,6 +204,30 @@ export interface CommitSuccessInput {
   successors: Successor[];
   /** Output items to publish (at most once), opaque strings. */
   items: string[];
+  /**
+   * Redis only: the commit hands its successors and items to the streams itself and
+   * acknowledges the node's delivery (see {@link CommitHandOff}). @internal
+   */
+  handOff?: CommitHandOff;
+}
+
+/**
+ * Where a commit on Redis hands off by itself: successors straight to the parser stream, items
+ * to the items stream, the node's delivery acknowledged, in the commit's one script. Only for
+ * queues on Redis Streams beside the state on one standalone Redis (a Cluster keeps streams in
+ * slots of their own). Keys are relative to the store's prefix. @internal
+ */
+export interface CommitHandOff {
+  /** The parser work stream. */
+  stream: string;
+  /** The items stream. */
+  items: string;
+  /** The consumer group of both streams. */
+  group: string;
+  /** The parser stream's capacity (`Infinity`: unbounded); past it everything goes to the outbox. */
+  capacity: number;
+  /** The stream entry id of the node's own delivery, acknowledged by the commit (none: omitted). */
+  delivery?: string;
 }
 
 /** Input of {@link ChainStateStore.commitError}. */

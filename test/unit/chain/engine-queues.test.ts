@@ -68,6 +68,15 @@ describe('the default queues follow the store', () => {
     expect(o.recordHandOffs).toBe(false);
   });
 
+  it("gives the Redis store queues that take a dead worker's deliveries over after 30 s (1.5 × a longer lease)", () => {
+    const place = (o: ReturnType<typeof resolveOptions>): number =>
+      (o.queues.parser as RedisStreamQueue<string>).place.claimIdleMs;
+    expect(place(resolveOptions({ modules: [module], store: redisStore() }))).toBe(30_000);
+    expect(place(resolveOptions({ modules: [module], store: redisStore(), leaseMs: 40_000 }))).toBe(
+      60_000,
+    );
+  });
+
   it('gives the in-process store in-memory queues', () => {
     const o = resolveOptions({ modules: [module], store: new LocalBackend() });
     expect(o.queues.parser).toBeInstanceOf(MemoryQueue);

@@ -20,6 +20,7 @@ import {
   writeNode,
 } from '../node-record.js';
 import { readRun, writeRun } from '../run-record.js';
+import { ConfigError } from '../../../errors.js';
 import { RUN_FINISHED, defineTransition } from '../transition.js';
 
 /** The indexes of the keyed successors, ascending. */
@@ -31,16 +32,20 @@ function keyedIndexes(input: CommitSuccessInput): number[] {
   return out;
 }
 
-function result(code: CommitSuccessResult['code'], created = 0, duplicates: number[] = []) {
-  return { code, created, duplicates };
+function result(
+  code: CommitSuccessResult['code'],
+  created = 0,
+  duplicates: number[] = [],
+  handedOff = false,
+): CommitSuccessResult {
+  return handedOff ? { code, created, duplicates, handedOff } : { code, created, duplicates };
 }
 
 /** ptm_commit_success. @internal */
 export const commitSuccess = defineTransition({
   script: 'ptm_commit_success',
-  keys: (k, { node, successors }: CommitSuccessInput) => ({
+  keys: (k, { node, successors, handOff }: CommitSuccessInput) => ({
     node: k.ptm(node.taskId, node),
-    gate: k.advanceGate(node.taskId, node),
     outbox: k.outbox(node.taskId),
     leases: k.leases(node.taskId),
     run: k.run(node.taskId, node.runId),
@@ -52,14 +57,16 @@ export const commitSuccess = defineTransition({
     ),
     /** Local twin only: the outbox's sequence counter. */
     outboxSeq: k.outboxSequence(node.taskId),
+    /** With a hand-off: the parser stream and the items stream (none without). */
+    streams: handOff === undefined ? [] : [handOff.stream, handOff.items],
   }),
   redisKeys: (keys) => [
     keys.node,
-    keys.gate,
     keys.outbox,
     keys.leases,
     keys.run,
     keys.runKeys,
+    ...keys.streams,
     ...keys.successors,
     ...keys.dedup,
   ],
@@ -77,6 +84,9 @@ export const commitSuccess = defineTransition({
     ];
     const keyed = keyedIndexes(input);
     args.push(keyed.length);
+    const h = input.handOff;
+    if (h === undefined) args.push('', '', '', '');
+    else args.push('1', h.capacity === Infinity ? '' : h.capacity, h.group, h.delivery ?? '');
     for (const s of input.successors) args.push(s.message);
     args.push(...keyed);
     for (const item of input.items) args.push(item);
@@ -87,13 +97,19 @@ export const commitSuccess = defineTransition({
       reply.code as CommitSuccessResult['code'],
       Number(reply.payload[0] ?? 0),
       reply.payload
-        .slice(1)
+        .slice(2)
         .filter((v) => typeof v === 'number' || !String(v).startsWith(RUN_FINISHED))
         .map(Number),
+      reply.payload[1] === 1,
     ),
   runs: ({ node }) => [node],
+  crossSlot: (input) => input.handOff !== undefined,
+  // the in-process and durable stores have no streams: the engine gives them no hand-off, and
+  // this twin queues everything in the outbox
   local(store, keys, input, ctx): CommitSuccessResult {
     const { node, owner, version, successors, items } = input;
+    if (input.handOff !== undefined)
+      throw new ConfigError('a commit hand-off needs the streams of a Redis store');
     const now = store.now();
     const rec = readNode(store, keys.node);
     if (!rec) return result(CommitCode.FENCING_REJECT);
@@ -105,7 +121,6 @@ export const commitSuccess = defineTransition({
       );
     if (rec.owner !== owner || rec.version !== version) return result(CommitCode.FENCING_REJECT);
     if (rec.status !== 'processing') return result(CommitCode.CAS_CONFLICT);
-    if (store.exists(keys.gate)) return result(CommitCode.CAS_CONFLICT);
     const dedupOf = new Map<number, string>();
     keyedIndexes(input).forEach((i, j) => dedupOf.set(i, keys.dedup[j]!));
     // a keyed successor whose key was taken is a duplicate; a successor listed twice, or one
@@ -136,7 +151,6 @@ export const commitSuccess = defineTransition({
     // every check passed: write
     rec.status = 'done';
     writeNode(store, keys.node, rec, ctx.ttlMs);
-    store.set(keys.gate, String(version), ctx.ttlMs);
     const nodeId = ctx.keys.ptmKey(node);
     for (const key of created) writeNode(store, key, { ...freshNode(), queued: true }, ctx.ttlMs);
     for (const key of marks) store.set(key, nodeId, ctx.ttlMs);

@@ -8,6 +8,7 @@ export { expiredLeases } from './expired-leases.js';
 export { fallbackGate } from './fallback-gate.js';
 export { lock } from './lock.js';
 export { outboxAck } from './outbox-ack.js';
+export { itemsAck, type HandedItem, type ItemsAckInput } from './items-ack.js';
 export { outboxTake } from './outbox-take.js';
 export { recoverZombie } from './recover-zombie.js';
 export { renewLease } from './renew-lease.js';

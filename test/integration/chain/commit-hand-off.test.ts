@@ -1,0 +1,277 @@
+/**
+ * The commit's hand-off on one standalone Redis: `ptm_commit_success` adds the successors to the
+ * parser stream and the items to the items stream and acknowledges the node's own delivery, in
+ * its one script; a parser stream without room sends them to the outbox instead; a replay adds
+ * nothing again; `chain_items_ack` lets the run finish. The engine uses it when its queues are
+ * Redis Streams beside its state (same server, even through another client), not otherwise.
+ */
+import { expect, it } from 'vitest';
+import {
+  ClaimCode,
+  CommitCode,
+  RedisChainState,
+  type CommitHandOff,
+  type NodeAddress,
+} from '../../../src/chain/state/index.js';
+import {
+  RedisBackend,
+  createChainEngine,
+  createRedisStreamQueues,
+  defineModule,
+  type ChainItem,
+} from '../../../src/index.js';
+import { ChainKeyBuilder } from '../../../src/keys/chain-key-builder.js';
+import { describeRedis, useRedis } from '../../helpers/redis.js';
+
+const node = (stepIdx: number, prefixRequest = ''): NodeAddress => ({
+  taskId: 't',
+  runId: 'r',
+  account: 'a',
+  platform: 'p',
+  moduleId: 'm',
+  stepIdx,
+  prefixRequest,
+});
+const message = (n: NodeAddress): string => `p${JSON.stringify({ kind: 'parser_task', body: n })}`;
+
+describeRedis('commit hand-off', () => {
+  const redis = useRedis();
+
+  async function setUp(capacity = Infinity) {
+    const client = redis.client();
+    const backend = new RedisBackend({ redis: client, keyPrefix: redis.prefix.slice(0, -1) });
+    const keys = new ChainKeyBuilder();
+    const state = new RedisChainState(backend, { keys });
+    const full = (key: string): string => backend.keyPrefix + key;
+    const handOff: CommitHandOff = {
+      stream: keys.queue('parser'),
+      items: keys.items(),
+      group: 'g',
+      capacity,
+    };
+    await client.xgroup('CREATE', full(handOff.stream), 'g', '0', 'MKSTREAM');
+    await client.xgroup('CREATE', full(handOff.items), 'g', '0', 'MKSTREAM');
+    // the root's delivery, read by this consumer (pending until acknowledged)
+    await client.xadd(full(handOff.stream), '*', 'p', 'root', 'd', '0');
+    const read = (await client.xreadgroup(
+      'GROUP',
+      'g',
+      'c',
+      'COUNT',
+      1,
+      'STREAMS',
+      full(handOff.stream),
+      '>',
+    )) as [string, [string, string[]][]][];
+    const delivery = read[0]![1][0]![0];
+    await state.runStart('t', 'r', ['m']);
+    await state.runDispatch('t', 'r', [{ moduleId: 'm', state: 'running' }]);
+    const root = node(0);
+    const claim = await state.claim({
+      node: root,
+      owner: 'o',
+      leaseMs: 10_000,
+      epoch: 0,
+      root: true,
+    });
+    expect(claim.code).toBe(ClaimCode.EXECUTE);
+    const commit = () =>
+      state.commitSuccessDetailed({
+        node: root,
+        owner: 'o',
+        version: claim.version,
+        successors: [node(1, 'a'), node(1, 'b')].map((n) => ({ node: n, message: message(n) })),
+        items: [`i${JSON.stringify({ itemId: 'x', taskId: 't', runId: 'r' })}`],
+        handOff: { ...handOff, delivery },
+      });
+    return { client, state, keys, full, handOff, commit, delivery };
+  }
+
+  it('adds the successors and items to the streams and acknowledges the delivery, once', async () => {
+    const { client, full, handOff, commit, keys, delivery } = await setUp();
+    const first = await commit();
+    expect(first).toEqual({
+      code: CommitCode.COMMIT_OK,
+      created: 2,
+      duplicates: [],
+      handedOff: true,
+    });
+    const parser = await client.xrange(full(handOff.stream), '-', '+');
+    expect(parser.map(([id]) => id)).not.toContain(delivery);
+    expect(parser.map(([, f]) => JSON.parse(f[1]!).body.prefixRequest)).toEqual(['a', 'b']);
+    expect(await client.xpending(full(handOff.stream), 'g')).toEqual([0, null, null, null]);
+    const items = await client.xrange(full(handOff.items), '-', '+');
+    expect(items.map(([, f]) => JSON.parse(f[1]!).itemId)).toEqual(['x']);
+    expect(await client.exists(full(keys.outbox('t')))).toBe(0);
+    // a replay (the reply was lost) adds nothing again
+    expect((await commit()).code).toBe(CommitCode.ALREADY_COMMITTED);
+    expect(await client.xlen(full(handOff.stream))).toBe(2);
+    expect(await client.xlen(full(handOff.items))).toBe(1);
+  });
+
+  it('sends everything to the outbox when the parser stream has no room, and still acknowledges', async () => {
+    const { client, full, handOff, commit, keys } = await setUp(2);
+    const result = await commit();
+    expect(result.code).toBe(CommitCode.COMMIT_OK);
+    expect(result.handedOff).toBeUndefined();
+    expect(await client.lrange(full(keys.outbox('t')), 0, -1)).toHaveLength(3);
+    expect(await client.xlen(full(handOff.stream))).toBe(0); // the delivery is gone, nothing added
+    expect(await client.xlen(full(handOff.items))).toBe(0);
+  });
+
+  it('finishes the run once its items are acknowledged from the items stream', async () => {
+    const { client, full, handOff, commit, state } = await setUp();
+    await commit();
+    // the two successors run and commit with no output
+    for (const prefix of ['a', 'b']) {
+      const n = node(1, prefix);
+      const c = await state.claim({ node: n, owner: 'o', leaseMs: 10_000, epoch: 0, root: false });
+      await state.commitSuccessDetailed({
+        node: n,
+        owner: 'o',
+        version: c.version,
+        successors: [],
+        items: [],
+      });
+    }
+    expect((await state.runRead('t', 'r'))?.state).toBe('running'); // its item waits
+    const read = (await client.xreadgroup(
+      'GROUP',
+      'g',
+      'c',
+      'STREAMS',
+      full(handOff.items),
+      '>',
+    )) as [string, [string, string[]][]][];
+    const id = read[0]![1][0]![0];
+    const entries = [{ id, taskId: 't', runId: 'r' }];
+    expect(await state.ackHandedItems({ handOff, consumer: 'c', entries })).toBe(1);
+    // twice (by another consumer, after a take-over) counts once
+    expect(await state.ackHandedItems({ handOff, consumer: 'd', entries })).toBe(0);
+    expect((await state.runRead('t', 'r'))?.state).toBe('done');
+    expect(await client.xlen(full(handOff.items))).toBe(0);
+  });
+
+  const crawl = defineModule({
+    id: 'm',
+    steps: [
+      { name: 'list', generate: () => [{ url: 'x://list' }], parse: () => ({ next: [1, 2, 3] }) },
+      {
+        name: 'page',
+        generate: ({ input }) => [{ url: `x://page/${String(input)}` }],
+        parse: (_r, { input }) => ({ items: [{ page: input }] }),
+      },
+    ],
+  });
+  const downloader = () => Promise.resolve({ status: 200, headers: {}, body: '' });
+
+  async function crawlWith(
+    queuesOnOtherClient: boolean,
+  ): Promise<{ rpush: number; items: unknown[] }> {
+    const admin = redis.client();
+    const store = new RedisBackend({ redis: redis.client(), keyPrefix: redis.prefix.slice(0, -1) });
+    const queues = queuesOnOtherClient
+      ? createRedisStreamQueues({ client: redis.client(), keyPrefix: store.keyPrefix, blockMs: 50 })
+      : undefined;
+    const items: unknown[] = [];
+    const engine = createChainEngine({
+      modules: [crawl],
+      store,
+      downloader,
+      onItem: (item: ChainItem) => void items.push(item.item),
+      ...(queues ? { queues } : {}),
+    });
+    const calls = async () =>
+      Number(/cmdstat_rpush:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0);
+    const before = await calls();
+    await engine.start();
+    const { runId } = await engine.submit({
+      taskId: 't',
+      account: 'a',
+      platform: 'p',
+      modules: ['m'],
+    });
+    const status = await engine.waitForRun(runId, { timeoutMs: 10_000 });
+    expect(status.state).toBe('done');
+    const rpush = (await calls()) - before;
+    await engine.stop();
+    if (queues) await Promise.all(Object.values(queues).map((q) => q.shutdown()));
+    return { rpush, items };
+  }
+
+  it('is used by an engine whose stream queues sit beside its state (own client or another one)', async () => {
+    for (const other of [false, true]) {
+      const { rpush, items } = await crawlWith(other);
+      expect(rpush).toBe(0); // no outbox: every successor and item went to the streams
+      expect(items.map((i) => (i as { page: number }).page).sort()).toEqual([1, 2, 3]);
+    }
+  });
+
+  it('hands each item over once when a slow onItem outlasts claimIdleMs on one of two workers', async () => {
+    const prefix = redis.prefix.slice(0, -1);
+    const pages = 30;
+    const fan = defineModule({
+      id: 'm',
+      steps: [
+        {
+          name: 'list',
+          generate: () => [{ url: 'x://list' }],
+          parse: () => ({ next: Array.from({ length: pages }, (_, i) => i) }),
+        },
+        {
+          name: 'page',
+          generate: ({ input }) => [{ url: `x://page/${String(input)}` }],
+          parse: (_r, { input }) => ({ items: [{ page: input }] }),
+        },
+      ],
+    });
+    const calls = new Map<number, number>();
+    const onItem = async (item: ChainItem): Promise<void> => {
+      const page = (item.item as { page: number }).page;
+      calls.set(page, (calls.get(page) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 40)); // a batch takes far longer than claimIdleMs
+    };
+    const worker = (name: string) => {
+      const client = redis.client();
+      const queues = createRedisStreamQueues({
+        client,
+        keyPrefix: prefix,
+        consumer: name,
+        claimIdleMs: 300,
+        blockMs: 50,
+      });
+      const store = new RedisBackend({ redis: client, keyPrefix: prefix });
+      const engine = createChainEngine({
+        modules: [fan],
+        store,
+        queues,
+        downloader,
+        onItem,
+        leaseMs: 200,
+        workerId: name,
+      });
+      return { engine, queues };
+    };
+    const a = worker('a');
+    const b = worker('b');
+    await a.engine.start();
+    await b.engine.start();
+    const { runId } = await a.engine.submit({
+      taskId: 't',
+      account: 'a',
+      platform: 'p',
+      modules: ['m'],
+    });
+    const status = await a.engine.waitForRun(runId, { timeoutMs: 20_000 });
+    expect(status.state).toBe('done');
+    expect(status.items).toBe(pages);
+    for (const w of [a, b]) {
+      await w.engine.stop();
+      await Promise.all(Object.values(w.queues).map((q) => q.shutdown()));
+    }
+    expect([...calls.keys()].sort((x, y) => x - y)).toEqual(
+      Array.from({ length: pages }, (_, i) => i),
+    );
+    expect([...calls.entries()].filter(([, n]) => n !== 1)).toEqual([]);
+  });
+});
