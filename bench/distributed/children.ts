@@ -55,10 +55,20 @@ export class ChildPool {
   #onProgress: (() => void) | null = null;
   #failure: string | null = null;
 
-  constructor(private readonly concurrency: number) {}
+  /**
+   * @param concurrency per worker process
+   * @param ownSession start each worker in a session of its own (see `MeasureConfig.ownSession`)
+   */
+  constructor(
+    private readonly concurrency: number,
+    private readonly ownSession: boolean,
+  ) {}
 
   start(name: string, env: Record<string, string>): Child {
-    const proc = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
+    // BENCH_DIST_CPU_PROF=<dir>: each worker writes a V8 CPU profile there as it exits
+    const profile = process.env.BENCH_DIST_CPU_PROF;
+    const flags = profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : [];
+    const proc = spawn(process.execPath, [...flags, '--import', 'tsx', WORKER_SCRIPT], {
       env: {
         ...process.env,
         ...env,
@@ -66,6 +76,8 @@ export class ChildPool {
         CONCURRENCY: String(this.concurrency),
       },
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      // own session (setsid): with kernel.sched_autogroup_enabled, its own share of the CPU
+      detached: this.ownSession,
     });
     let ready!: () => void;
     let notReady!: (e: Error) => void;

@@ -35,11 +35,14 @@
  * of one keeps the other's results from bench/results/distributed.json), BENCH_ROUNDS (default 5
  * on one Redis), BENCH_DIST_CLUSTER_ROUNDS (default 3: a cluster round is three tasks),
  * BENCH_DIST_WORKERS and BENCH_DIST_CLUSTER_WORKERS (default "1,2,4"), BENCH_DIST_CLUSTER_TASKS,
- * BENCH_DIST_LISTS, BENCH_DIST_PER_LIST; BENCH_VERBOSE=1 prints each round.
+ * BENCH_DIST_LISTS, BENCH_DIST_PER_LIST; BENCH_DIST_OWN_SESSION=0 keeps the worker processes in
+ * the bench's session (by default each has its own, as separate services would: with Linux's
+ * scheduler autogroups, processes of one session share one session's part of a busy machine);
+ * BENCH_DIST_CPU_PROF=<dir> writes a V8 CPU profile per worker; BENCH_VERBOSE=1 prints each round.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { latencySummary, printCase, writeResults, type CaseResult } from '../lib/harness.js';
 import { Session, type MeasureConfig, type WorkerCountResult } from './measure.js';
@@ -49,6 +52,7 @@ import {
   counterTable,
   cpuTable,
   idleRow,
+  scalingVerdict,
   shareTable,
   totals,
   type Table,
@@ -72,6 +76,7 @@ const ROUNDS: Record<TargetKind, number> = {
   cluster: Number(process.env.BENCH_DIST_CLUSTER_ROUNDS ?? 3),
 };
 const CLUSTER_TASKS = Number(process.env.BENCH_DIST_CLUSTER_TASKS ?? 3);
+const OWN_SESSION = process.env.BENCH_DIST_OWN_SESSION !== '0';
 const CONCURRENCY = Number(process.env.BENCH_DIST_CONCURRENCY ?? 16);
 const bullmqVersion = (createRequire(import.meta.url)('bullmq/package.json') as { version: string })
   .version;
@@ -96,6 +101,7 @@ async function runTarget(kind: TargetKind): Promise<TargetResults> {
     idleMs: 1_500,
     bullmqVersion,
     verbose: Boolean(process.env.BENCH_VERBOSE),
+    ownSession: OWN_SESSION,
   };
   const w = target.where;
   const masters = target.servers.map((_, i) => `master ${i + 1}`);
@@ -146,6 +152,7 @@ async function runTarget(kind: TargetKind): Promise<TargetResults> {
       [`${w}: load average (1 min) at start, per worker count`]: { start: load, ...loads },
       [`${w}: mocra nodes/s ÷ BullMQ jobs/s`]: ratios,
       [`${w}: scaling`]: speedups,
+      [`${w}: can nodes/s show scaling here?`]: scalingVerdict(all, cpus().length),
       [`${w}: cost per node or job (measured rounds${kind === 'cluster' ? ', all masters added' : ''})`]:
         costTable(all, kind === 'cluster'),
     };
@@ -171,7 +178,7 @@ async function runTarget(kind: TargetKind): Promise<TargetResults> {
         latency,
       [`${w}: load average (1 min) at end`]: loadavg()[0],
       [`${w}: wall time (s)`]: Math.round((Date.now() - began) / 1000),
-      [`${w}: setup`]: `worker processes ${WORKERS[kind].join('/')} (node --import tsx) on ${w} (redis ${version}); per process concurrency ${CONCURRENCY} (engine parser stage; publish ${CONCURRENCY * 2}) or BullMQ Worker concurrency ${CONCURRENCY}; ${config.rounds} rounds after ${config.warmup} warm-up per contender, interleaved; both sets of processes alive during each other's rounds (idle)`,
+      [`${w}: setup`]: `worker processes ${WORKERS[kind].join('/')} (node --import tsx) on ${w} (redis ${version}); per process concurrency ${CONCURRENCY} (engine parser stage; publish ${CONCURRENCY * 2}) or BullMQ Worker concurrency ${CONCURRENCY}; ${config.rounds} rounds after ${config.warmup} warm-up per contender, interleaved; both sets of processes alive during each other's rounds (idle); ${OWN_SESSION ? 'each worker process in a session of its own (setsid), as separate services would be' : "worker processes in the bench's session"}`,
       [`${w}: workload`]: `mocra: ${kind === 'cluster' ? `${CLUSTER_TASKS} tasks` : 'one task'} per round of a 3-step synthetic module (1 root → ${LISTS} lists → ${PER_LIST} leaves each = ${NODES_PER_TASK} nodes, ${ITEMS_PER_TASK} items per task)${kind === 'cluster' ? ', their ids chosen so that their hash tags fall one on each master in turn' : ''}, downloads answered in process (no HTTP); timed from submit() to the last node committed and last item received. BullMQ: as many no-op jobs per round (${NODES_PER_TASK * target.taskIds(0).length}) added with addBulk (1,000 per call) inside the timed region, timed to the last completed event${kind === 'cluster' ? `; its prefix is the hash tag ${session.bullPrefix} (BullMQ's scripts need every key of a queue in one slot), so the whole queue is on one master` : ''}`,
     });
     for (const [k, v] of Object.entries(notes)) {

@@ -25,7 +25,13 @@ import {
   type Child,
   type ChildUsage,
 } from './children.js';
-import { machineCoresBetween, machineTicks } from './machine-cpu.js';
+import {
+  autogroupOf,
+  groupCoresBetween,
+  machineCoresBetween,
+  machineTicks,
+  processTicks,
+} from './machine-cpu.js';
 import { usageBetween, usageOfAll, type RedisUsage } from './redis-usage.js';
 import { ITEMS_PER_TASK, MODULE_ID, NODES_PER_TASK, syntheticModule } from './synthetic.js';
 import type { Target } from './targets.js';
@@ -40,6 +46,13 @@ export interface MeasureConfig {
   idleMs: number;
   bullmqVersion: string;
   verbose: boolean;
+  /**
+   * Start each worker process in a session of its own, as separate services would be: with
+   * `kernel.sched_autogroup_enabled` (Linux's default on desktops and many VMs) the scheduler
+   * first shares the CPU between sessions, so workers left in the bench's session share one
+   * session's part of a busy machine however many there are.
+   */
+  ownSession: boolean;
 }
 
 /** One measured round of one contender. */
@@ -50,6 +63,8 @@ export interface RoundSample {
   redis: RedisUsage[];
   /** What each of its worker processes used. */
   workers: ChildUsage[];
+  /** Nodes (jobs) each of its worker processes committed (completed) in the round. */
+  workerOps: number[];
   /** CPU of the other contender's worker processes (idle during this round), µs. */
   otherWorkersCpuUs: number;
   /** CPU of the bench process itself (submits, BullMQ's addBulk, IPC), µs. */
@@ -57,6 +72,12 @@ export interface RoundSample {
   /** The machine: average cores busy and stolen over the round. */
   busyCores: number;
   stealCores: number;
+  /** Cores used by the scheduler autogroups our processes are in (bench, Redis, workers). */
+  ourGroupCores: number;
+  /** Cores used by every other autogroup (other users' sessions). */
+  otherGroupCores: number;
+  /** Other autogroups that used more than 0.05 core during the round. */
+  otherGroupsBusy: number;
 }
 
 export interface ContenderRounds {
@@ -101,7 +122,7 @@ export class Session {
     readonly target: Target,
     readonly config: MeasureConfig,
   ) {
-    this.pool = new ChildPool(config.concurrency);
+    this.pool = new ChildPool(config.concurrency, config.ownSession);
     this.bullPrefix = target.bullPrefix(`mocra-bench-dist-${process.pid}-bull`);
     // the submitter: an engine that is never started, only used to submit each round's tasks
     this.#store = new RedisBackend({ redis: target.storeConnection, keyPrefix: this.prefix });
@@ -206,18 +227,22 @@ export class Session {
           const others = c.kind === 'mocra' ? bulls : engines;
           globalThis.gc?.();
           const mineBefore = await childrenUsage(c.children);
+          const opsBefore = c.children.map((ch) => ch.progress.nodes);
           const othersBefore = await childrenUsage(others);
           const redisBefore = await usageOfAll(target.servers.map((s) => s.admin));
           const benchBefore = process.cpuUsage();
           const ticksBefore = machineTicks();
+          const processesBefore = processTicks();
           const start = performance.now();
           const ops = await c.run();
           const seconds = (performance.now() - start) / 1000;
           const machine = machineCoresBetween(ticksBefore, machineTicks());
+          const groups = groupCoresBetween(processesBefore, processTicks(), seconds);
           const bench = process.cpuUsage(benchBefore);
           const redisAfter = await usageOfAll(target.servers.map((s) => s.admin));
           const othersAfter = await childrenUsage(others);
           const mineAfter = await childrenUsage(c.children);
+          const workerOps = c.children.map((ch, k) => ch.progress.nodes - opsBefore[k]!);
           await this.#afterRound(c.kind);
           if (config.verbose) console.log(`  round ${i} ${c.name}: ${Math.round(ops / seconds)}/s`);
           if (i < config.warmup) continue;
@@ -227,10 +252,15 @@ export class Session {
             seconds,
             redis: redisAfter.map((after, s) => usageBetween(redisBefore[s]!, after)),
             workers: usageSince(mineAfter, mineBefore),
+            workerOps,
             otherWorkersCpuUs: sumUsage(usageSince(othersAfter, othersBefore)).cpuUs,
             benchCpuUs: bench.user + bench.system,
             busyCores: machine.busyCores,
             stealCores: machine.stealCores,
+            ...groupShares(groups, [
+              process.pid,
+              ...[...this.pool.alive].map((ch) => ch.proc.pid!),
+            ]),
           });
         }
       }
@@ -344,6 +374,25 @@ export class Session {
       if (dead > 0) throw new Error(`${dead} dead letters in the ${q} queue`);
     }
   }
+}
+
+/** Our autogroups' cores (those of `pids`) against the others'. */
+function groupShares(
+  groups: Map<string, number>,
+  pids: number[],
+): Pick<RoundSample, 'ourGroupCores' | 'otherGroupCores' | 'otherGroupsBusy'> {
+  const ours = new Set(pids.map(autogroupOf));
+  let ourGroupCores = 0;
+  let otherGroupCores = 0;
+  let otherGroupsBusy = 0;
+  for (const [group, cores] of groups) {
+    if (ours.has(group)) ourGroupCores += cores;
+    else {
+      otherGroupCores += cores;
+      if (cores > 0.05) otherGroupsBusy++;
+    }
+  }
+  return { ourGroupCores, otherGroupCores, otherGroupsBusy };
 }
 
 /** Removes every key matching `pattern` on one server (SCAN + UNLINK), outside the timed region. */

@@ -23,11 +23,17 @@ export interface Totals {
   workerCpuUs: number;
   /** CPU of each worker process, µs. */
   perWorkerCpuUs: number[];
+  /** Nodes or jobs of each worker process. */
+  perWorkerOps: number[];
   otherWorkersCpuUs: number;
   benchCpuUs: number;
   /** Core-seconds the machine was busy / stolen. */
   busyCoreSeconds: number;
   stealCoreSeconds: number;
+  /** Core-seconds of our autogroups and of the others; busy other groups × seconds. */
+  ourGroupCoreSeconds: number;
+  otherGroupCoreSeconds: number;
+  otherGroupsBusySeconds: number;
   counters: Record<string, number>;
 }
 
@@ -43,10 +49,14 @@ export function totals(result: WorkerCountResult, servers: number): Totals[] {
       redis: NO_USAGE,
       workerCpuUs: 0,
       perWorkerCpuUs: Array.from({ length: result.workers }, () => 0),
+      perWorkerOps: Array.from({ length: result.workers }, () => 0),
       otherWorkersCpuUs: 0,
       benchCpuUs: 0,
       busyCoreSeconds: 0,
       stealCoreSeconds: 0,
+      ourGroupCoreSeconds: 0,
+      otherGroupCoreSeconds: 0,
+      otherGroupsBusySeconds: 0,
       counters: {},
     };
     for (const r of c.rounds) add(t, r);
@@ -61,6 +71,7 @@ function add(t: Totals, r: RoundSample): void {
     t.perServer[s] = addUsage(t.perServer[s]!, u);
     t.redis = addUsage(t.redis, u);
   });
+  r.workerOps.forEach((n, i) => (t.perWorkerOps[i]! += n));
   r.workers.forEach((w, i) => {
     t.workerCpuUs += w.cpuUs;
     t.perWorkerCpuUs[i]! += w.cpuUs;
@@ -70,6 +81,9 @@ function add(t: Totals, r: RoundSample): void {
   t.benchCpuUs += r.benchCpuUs;
   t.busyCoreSeconds += r.busyCores * r.seconds;
   t.stealCoreSeconds += r.stealCores * r.seconds;
+  t.ourGroupCoreSeconds += r.ourGroupCores * r.seconds;
+  t.otherGroupCoreSeconds += r.otherGroupCores * r.seconds;
+  t.otherGroupsBusySeconds += r.otherGroupsBusy * r.seconds;
 }
 
 const round = (n: number, digits = 0): number => Number(n.toFixed(digits));
@@ -118,9 +132,11 @@ export function shareTable(all: Totals[], masters: readonly string[]): Table {
 
 /**
  * Where the CPU went during the rounds, in cores (CPU seconds per wall second): Redis (all
- * servers, and the busiest: one Redis uses at most one core), the contender's workers (all, and
- * the busiest), the bench process, the other contender's idle workers, the whole machine (busy,
- * stolen) and what is left for everything else on the machine (other users' processes).
+ * servers, and the busiest: one Redis uses at most one core), the contender's workers (all, the
+ * busiest, and the busiest one's share of the nodes or jobs), the bench process, the other contender's idle workers, the whole machine (busy,
+ * stolen), what is left for everything else on the machine (other users' processes), and the
+ * same split by scheduler autogroup (one per session: the scheduler shares the CPU between them
+ * first): our sessions' cores, the other sessions' cores and how many other sessions were busy.
  */
 export function cpuTable(all: Totals[]): Table {
   const table: Table = {};
@@ -135,29 +151,48 @@ export function cpuTable(all: Totals[]): Table {
       'busiest Redis server cores': round(busiestRedis, 2),
       'worker cores': cores(t.workerCpuUs),
       'busiest worker cores': cores(Math.max(...t.perWorkerCpuUs)),
+      'busiest worker share of the work %': round(
+        (Math.max(...t.perWorkerOps) / t.perWorkerOps.reduce((a, b) => a + b, 0)) * 100,
+      ),
       'bench process cores': cores(t.benchCpuUs),
       'idle other contender cores': cores(t.otherWorkersCpuUs),
       'machine busy cores': round(t.busyCoreSeconds / t.seconds, 2),
       'machine steal cores': round(t.stealCoreSeconds / t.seconds, 2),
       'other processes cores': round(t.busyCoreSeconds / t.seconds - ours / 1e6 / t.seconds, 2),
+      'our sessions cores': round(t.ourGroupCoreSeconds / t.seconds, 2),
+      'other sessions cores': round(t.otherGroupCoreSeconds / t.seconds, 2),
+      'other busy sessions': round(t.otherGroupsBusySeconds / t.seconds, 1),
     };
   }
   return table;
 }
 
-/** Engine counters that tell contention apart, per 1,000 nodes, one column per worker count. */
+/**
+ * Engine counters that tell contention apart, and the workers' context switches, per 1,000 nodes
+ * (jobs), one column per contender and worker count.
+ */
 export function counterTable(all: Totals[]): Table {
   const table: Table = {};
   const interesting =
-    /^(ptm_claim_total|ptm_commit_total|message_skipped_total|queue_reclaimed_total|sweep_total|outbox_lease_expired_total|queue_backpressure_total|ptm_zombie_recover_total|state_script_duration_ms|task_ingress_total)/;
+    /^(context switches|ptm_claim_total|ptm_commit_total|message_skipped_total|queue_reclaimed_total|sweep_total|outbox_lease_expired_total|queue_backpressure_total|ptm_zombie_recover_total|state_script_duration_ms|task_ingress_total)/;
   for (const t of all) {
-    if (t.kind !== 'mocra') continue;
-    const column = `${t.workers} worker(s)`;
+    const column = `${t.kind === 'mocra' ? 'mocra' : 'BullMQ'}, ${t.workers} worker(s)`;
     for (const [series, n] of Object.entries(t.counters)) {
       if (!interesting.test(series)) continue;
       const name = series.replace('state_script_duration_ms', 'state script calls');
       (table[name] ??= {})[column] = round((n / t.ops) * 1000, 1);
     }
+  }
+  // every column in order; 0 where the engine never counted it, blank where BullMQ has no such thing
+  const columns = all.map((t) => ({
+    name: `${t.kind === 'mocra' ? 'mocra' : 'BullMQ'}, ${t.workers} worker(s)`,
+    blank: t.kind === 'bullmq',
+  }));
+  for (const [name, row] of Object.entries(table)) {
+    const own = name.startsWith('context switches');
+    table[name] = Object.fromEntries(
+      columns.map((c) => [c.name, row[c.name] ?? (c.blank && !own ? '' : 0)]),
+    );
   }
   return sortRows(table);
 }
@@ -175,6 +210,8 @@ export function commandTable(all: Totals[]): Table {
   }
   for (const [command, row] of Object.entries(table)) {
     if (Object.values(row).every((v) => Number(v) < 0.05)) delete table[command];
+    // every column in contender order, 0 where the contender never ran the command
+    else table[command] = Object.fromEntries(all.map((t) => [t.name, row[t.name] ?? 0]));
   }
   return sortRows(table);
 }
@@ -193,4 +230,22 @@ export function idleRow(idle: IdleSample): Record<string, number> {
 
 function sortRows(table: Table): Table {
   return Object.fromEntries(Object.entries(table).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
+ * Whether the rounds' nodes/s can say anything about scaling: not when the machine was fully
+ * busy (≥ 95 % of its cores) — the processes then share whatever CPU the scheduler gives the run.
+ */
+export function scalingVerdict(all: Totals[], cores: number): string {
+  const busy = all.map((t) => t.busyCoreSeconds / t.seconds);
+  const others = all.map((t) => t.otherGroupCoreSeconds / t.seconds);
+  const ours = all.map((t) => t.ourGroupCoreSeconds / t.seconds);
+  const range = (v: number[]): string =>
+    `${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}`;
+  const saturated = busy.filter((b) => b >= 0.95 * cores).length;
+  const head =
+    saturated === all.length
+      ? `the machine was fully busy in every round (${range(busy)} of ${cores} cores)`
+      : `the machine was fully busy in ${saturated} of ${all.length} contender × worker-count rows (${range(busy)} of ${cores} cores)`;
+  return `${head}; other sessions used ${range(others)} cores and this run's sessions ${range(ours)}; where the machine is full, nodes/s follow the CPU share the run got, not the engine — compare the CPU µs per node instead`;
 }

@@ -7,9 +7,10 @@
  * completed) at most every 10 ms while work happens, then after `stop` (mocra) `{ type: 'latency',
  * samples }` (ms from each node's commit to each of its items' onItem, in this process) and
  * `{ type: 'stopped' }`. Asked `{ type: 'usage' }`, it answers `{ type: 'usage', cpuUs,
- * counters }`: its own CPU time so far and (mocra) the engine's and its queues' metrics so far —
- * counters by series, and for each timed series (`state_script_duration_ms{script="…"}`) its
- * number of observations.
+ * counters }`: its own CPU time so far, its context switches (voluntary: it waited for I/O;
+ * involuntary: the scheduler took the CPU away) and (mocra) the engine's and its queues' metrics
+ * so far — counters by series, and for each timed series (`state_script_duration_ms{script="…"}`)
+ * its number of observations.
  * The parent sends `{ type: 'stop' }` to end it; it exits on its own if the parent goes away.
  */
 import { Worker as BullWorker } from 'bullmq';
@@ -163,7 +164,16 @@ process.on('message', (m: { type?: string }) => {
   else if (m?.type === 'usage') {
     // this process's CPU so far (user + system, µs), for the per-node cost
     const cpu = process.cpuUsage();
-    send({ type: 'usage', cpuUs: cpu.user + cpu.system, counters: metrics.counts });
+    const ru = process.resourceUsage();
+    send({
+      type: 'usage',
+      cpuUs: cpu.user + cpu.system,
+      counters: {
+        ...metrics.counts,
+        'context switches{kind="voluntary"}': ru.voluntaryContextSwitches,
+        'context switches{kind="involuntary"}': ru.involuntaryContextSwitches,
+      },
+    });
   }
 });
 process.once('disconnect', () => void shutdown()); // the parent died: do not linger
