@@ -31,10 +31,12 @@
  * counters (claims, commits, skips, reclaims, script calls) per 1,000 nodes show why adding
  * worker processes does or does not help.
  *
+ * The defaults finish in about 3 minutes on an idle 2-core machine (5–6 on a busy one).
+ *
  * Env: BENCH_DIST_TARGETS (`standalone`, `cluster` or both, default `standalone,cluster`; a run
- * of one keeps the other's results from bench/results/distributed.json), BENCH_ROUNDS (default 5
- * on one Redis), BENCH_DIST_CLUSTER_ROUNDS (default 3: a cluster round is three tasks),
- * BENCH_DIST_WORKERS and BENCH_DIST_CLUSTER_WORKERS (default "1,2,4"), BENCH_DIST_CLUSTER_TASKS,
+ * of one keeps the other's results from bench/results/distributed.json), BENCH_ROUNDS (default 3
+ * on one Redis), BENCH_DIST_CLUSTER_ROUNDS (default 3, of three tasks each), BENCH_DIST_WORKERS
+ * (default "1,2,4") and BENCH_DIST_CLUSTER_WORKERS (default "1,2"), BENCH_DIST_CLUSTER_TASKS,
  * BENCH_DIST_LISTS, BENCH_DIST_PER_LIST; BENCH_DIST_OWN_SESSION=0 keeps the worker processes in
  * the bench's session (by default each has its own, as separate services would: with Linux's
  * scheduler autogroups, processes of one session share one session's part of a busy machine);
@@ -45,6 +47,7 @@ import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { latencySummary, printCase, writeResults, type CaseResult } from '../lib/harness.js';
+import { isTable } from '../lib/notes-markdown.js';
 import { Session, type MeasureConfig, type WorkerCountResult } from './measure.js';
 import {
   commandTable,
@@ -69,10 +72,10 @@ for (const t of TARGETS)
     throw new Error(`BENCH_DIST_TARGETS: ${t} is neither standalone nor cluster`);
 const WORKERS: Record<TargetKind, number[]> = {
   standalone: list(process.env.BENCH_DIST_WORKERS ?? '1,2,4'),
-  cluster: list(process.env.BENCH_DIST_CLUSTER_WORKERS ?? '1,2,4'),
+  cluster: list(process.env.BENCH_DIST_CLUSTER_WORKERS ?? '1,2'),
 };
 const ROUNDS: Record<TargetKind, number> = {
-  standalone: Number(process.env.BENCH_ROUNDS ?? 5),
+  standalone: Number(process.env.BENCH_ROUNDS ?? 3),
   cluster: Number(process.env.BENCH_DIST_CLUSTER_ROUNDS ?? 3),
 };
 const CLUSTER_TASKS = Number(process.env.BENCH_DIST_CLUSTER_TASKS ?? 3);
@@ -182,7 +185,7 @@ async function runTarget(kind: TargetKind): Promise<TargetResults> {
       [`${w}: workload`]: `mocra: ${kind === 'cluster' ? `${CLUSTER_TASKS} tasks` : 'one task'} per round of a 3-step synthetic module (1 root → ${LISTS} lists → ${PER_LIST} leaves each = ${NODES_PER_TASK} nodes, ${ITEMS_PER_TASK} items per task)${kind === 'cluster' ? ', their ids chosen so that their hash tags fall one on each master in turn' : ''}, downloads answered in process (no HTTP); timed from submit() to the last node committed and last item received. BullMQ: as many no-op jobs per round (${NODES_PER_TASK * target.taskIds(0).length}) added with addBulk (1,000 per call) inside the timed region, timed to the last completed event${kind === 'cluster' ? `; its prefix is the hash tag ${session.bullPrefix} (BullMQ's scripts need every key of a queue in one slot), so the whole queue is on one master` : ''}`,
     });
     for (const [k, v] of Object.entries(notes)) {
-      if (v && typeof v === 'object' && !Array.isArray(v) && isTable(v)) {
+      if (isTable(v)) {
         console.log(`\n${k}:`);
         console.table(v);
       } else console.log(`${k}:`, v);
@@ -192,10 +195,6 @@ async function runTarget(kind: TargetKind): Promise<TargetResults> {
     await session?.close();
     await target.stop();
   }
-}
-
-function isTable(v: object): boolean {
-  return Object.values(v).every((row) => row !== null && typeof row === 'object');
 }
 
 function round(n: number, digits: number): number {
