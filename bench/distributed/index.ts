@@ -50,6 +50,7 @@ import { latencySummary, printCase, writeResults, type CaseResult } from '../lib
 import { isTable } from '../lib/notes-markdown.js';
 import { Session, type MeasureConfig, type WorkerCountResult } from './measure.js';
 import {
+  capacityTable,
   commandTable,
   costTable,
   counterTable,
@@ -174,7 +175,10 @@ async function runTarget(kind: TargetKind): Promise<TargetResults> {
     Object.assign(notes, {
       [`${w}: where the CPU went during the rounds (cores = CPU s per wall s; the machine has 2)`]:
         cpuTable(all),
-      [`${w}: engine counters per 1,000 nodes (all workers)`]: counterTable(all),
+      [`${w}: what would bind on an idle ${cpus().length}-core machine, from the CPU per node or job of this run`]:
+        capacityTable(all, cpus().length),
+      [`${w}: engine counters and context switches per 1,000 nodes or jobs (all workers)`]:
+        counterTable(all),
       [`${w}: Redis commands per node or job, by command`]: commandTable(all),
       [`${w}: idle, both sets of workers alive and given nothing`]: idle,
       [`${w}: item latency ms, commit (ModuleStepAdvanced) → onItem, in the committing process`]:

@@ -249,3 +249,34 @@ export function scalingVerdict(all: Totals[], cores: number): string {
       : `the machine was fully busy in ${saturated} of ${all.length} contender × worker-count rows (${range(busy)} of ${cores} cores)`;
   return `${head}; other sessions used ${range(others)} cores and this run's sessions ${range(ours)}; where the machine is full, nodes/s follow the CPU share the run got, not the engine — compare the CPU µs per node instead`;
 }
+
+/**
+ * What would bind on an idle machine with `cores` cores, from the CPU each node (job) cost in
+ * this run: the whole machine (all CPU per node: Redis, the workers, the bench process that
+ * submits or adds the jobs), the worker processes (each one
+ * core at most), Redis (its busiest server, one core at most). Nodes/s cannot rise above the
+ * lowest; `bound by` names it.
+ */
+export function capacityTable(all: Totals[], cores: number): Table {
+  const table: Table = {};
+  for (const t of all) {
+    const perOp = (us: number): number => us / t.ops;
+    const allUs = perOp(t.redis.cpu * 1e6 + t.workerCpuUs + t.benchCpuUs);
+    const busiestRedisUs = perOp(Math.max(...t.perServer.map((u) => u.cpu)) * 1e6);
+    const ceilings: Record<string, number> = {
+      machine: (cores * 1e6) / allUs,
+      workers: (t.workers * 1e6) / perOp(t.workerCpuUs),
+      Redis: 1e6 / busiestRedisUs,
+    };
+    const [bound] = Object.entries(ceilings).sort((a, b) => a[1] - b[1])[0]!;
+    table[t.name] = {
+      'nodes or jobs/s (this run)': round(t.ops / t.seconds),
+      'all CPU µs per node or job': round(allUs),
+      [`ceiling: ${cores} idle cores /s`]: round(ceilings.machine!),
+      'ceiling: one core per worker /s': round(ceilings.workers!),
+      'ceiling: busiest Redis /s': round(ceilings.Redis!),
+      'bound by': bound!,
+    };
+  }
+  return table;
+}

@@ -154,7 +154,12 @@ const shutdown = (): Promise<void> =>
       clearInterval(report);
       send({ type: 'progress', nodes, items });
       if (latency.samples.length > 0) send({ type: 'latency', samples: latency.samples });
-      send({ type: 'stopped' });
+      // the last message written out before exiting: a large one (thousands of latency samples)
+      // would otherwise be cut off by process.exit
+      await new Promise<void>((resolve) => {
+        if (!process.connected) resolve();
+        else process.send!({ type: 'stopped' }, undefined, undefined, () => resolve());
+      });
       process.disconnect?.();
       process.exit(0);
     }
