@@ -31,7 +31,8 @@
  * counters (claims, commits, skips, reclaims, script calls) per 1,000 nodes show why adding
  * worker processes does or does not help.
  *
- * The defaults finish in about 3 minutes on an idle 2-core machine (5–6 on a busy one).
+ * The defaults take about 2 minutes (1 min 41 s on the 2-core machine at load average 4–8; about
+ * 4 under heavy load); BENCH_DIST_CLUSTER_WORKERS=1,2,4 adds about a minute.
  *
  * Env: BENCH_DIST_TARGETS (`standalone`, `cluster` or both, default `standalone,cluster`; a run
  * of one keeps the other's results from bench/results/distributed.json), BENCH_ROUNDS (default 3

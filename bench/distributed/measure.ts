@@ -34,7 +34,7 @@ import {
 } from './machine-cpu.js';
 import { usageBetween, usageOfAll, type RedisUsage } from './redis-usage.js';
 import { ITEMS_PER_TASK, MODULE_ID, NODES_PER_TASK, syntheticModule } from './synthetic.js';
-import type { Target } from './targets.js';
+import { connectEveryMaster, type Target } from './targets.js';
 
 export interface MeasureConfig {
   rounds: number;
@@ -148,6 +148,7 @@ export class Session {
   static async open(target: Target, config: MeasureConfig): Promise<Session> {
     const session = new Session(target, config);
     await session.#store.connect();
+    await connectEveryMaster(session.#store);
     await session.#queue.waitUntilReady();
     return session;
   }

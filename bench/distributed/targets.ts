@@ -6,7 +6,7 @@
  * of each round, and which server holds a key.
  */
 import { Cluster, Redis } from 'ioredis';
-import { ChainKeyBuilder } from '../../src/index.js';
+import { ChainKeyBuilder, type RedisBackend } from '../../src/index.js';
 import { keySlot } from '../../src/store/key-slot.js';
 import { startRedisServer } from '../../test/helpers/redis-server.js';
 import { startRedisCluster } from '../../test/helpers/start-redis-cluster.js';
@@ -42,6 +42,16 @@ export interface Target {
   /** The server (`host:port`) that holds `key`. */
   serverOf(key: string): string;
   stop(): Promise<void>;
+}
+
+/**
+ * Connects the store's client to every master now. `RedisBackend.connect()` on a cluster answers
+ * once one node does; the other masters' connections are still to be made, and since its cluster
+ * client queues nothing offline, the first commands sent to them fail ("Connection is closed").
+ */
+export async function connectEveryMaster(store: RedisBackend): Promise<void> {
+  if (!store.isCluster) return;
+  await Promise.all((store.client as Cluster).nodes('master').map((node) => node.ping()));
 }
 
 /** One private redis-server; one task per round. */

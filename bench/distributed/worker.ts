@@ -24,6 +24,7 @@ import {
 } from '../../src/index.js';
 import { CommitToItemLatency } from '../lib/harness.js';
 import { syntheticDownloader, syntheticModule } from './synthetic.js';
+import { connectEveryMaster } from './targets.js';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -114,6 +115,7 @@ if (env('MODE') === 'mocra') {
     latency.committed(e);
   });
   await store.connect();
+  await connectEveryMaster(store);
   await engine.start();
   stop = async () => {
     await engine.stop();
