@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: runs every bench/<name>/index.ts in its own process (with --expose-gc), then
- * writes docs/benchmarks.md and one SVG chart per case from bench/results/*.json.
+ * writes docs/benchmarks.md and one SVG chart per case from bench/results/*.json (a note that is
+ * a record of rows becomes a table; bench/<name>/write-up.md, when there is one, follows the
+ * notes of its benchmark).
  * `npm run bench -- --report-only` rewrites the report from existing results.
  * `npm run bench -- scheduler cache` runs only those benchmarks.
  */
@@ -10,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CaseResult } from './lib/harness.js';
 import { fmt } from './lib/harness.js';
+import { notesMarkdown } from './lib/notes-markdown.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = join(benchDir, '..');
@@ -126,11 +129,9 @@ for (const file of files) {
     writeFileSync(join(chartDir, chart), svgChart(c));
     md += `\n![${c.case}](benchmarks/${chart})\n\n`;
   }
-  if (Object.keys(file.notes).length > 0) {
-    md += `Notes:\n\n${Object.entries(file.notes)
-      .map(([k, v]) => `- ${k}: ${typeof v === 'number' ? fmt(v) : JSON.stringify(v)}`)
-      .join('\n')}\n\n`;
-  }
+  if (Object.keys(file.notes).length > 0) md += `Notes:\n\n${notesMarkdown(file.notes)}`;
+  const writeUp = join(benchDir, file.name, 'write-up.md');
+  if (existsSync(writeUp)) md += `${readFileSync(writeUp, 'utf8').trim()}\n\n`;
 }
 writeFileSync(join(root, 'docs', 'benchmarks.md'), md);
 console.log(`\nwrote docs/benchmarks.md (${files.length} benchmark files)`);
