@@ -39,7 +39,7 @@ import {
   TaskRecord,
 } from './task-record.js';
 import { EVENT_NAMES, PRIORITY_INDEX, SUBMIT_KEYS, readSchedulerOptions } from './options.js';
-import { SignalWatchers } from './signal-watchers.js';
+import { SignalWatchers } from '../internal/signal-watchers.js';
 import { MetricName } from '../observe/metric-names.js';
 import type { Metrics } from '../observe/metrics.js';
 import {
