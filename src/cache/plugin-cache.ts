@@ -1,6 +1,8 @@
 /**
- * PluginCache: an in-process async cache keyed by (pluginId, key) with TTL, TTI, LRU eviction,
- * singleflight loads, real per-plugin invalidation and an optional shared second tier.
+ * PluginCache: an async cache keyed by (pluginId, key), its options and counters, and its loads:
+ * one computation per key at a time (singleflight), read through the optional shared second
+ * tier, never written back once its key was invalidated or set. The entries themselves live in
+ * its local tier (local-tier.ts).
  */
 import { coarseMonotonicClock, type Clock } from '../internal/clock.js';
 import {
@@ -16,6 +18,7 @@ import type { CacheService } from '../store/types.js';
 import { MetricName } from '../observe/metric-names.js';
 import { readMetrics, type Metrics } from '../observe/metrics.js';
 import { canonicalKey } from './canonical-key.js';
+import { LocalTier } from './local-tier.js';
 import { Tier2 } from './tier2.js';
 
 /** Options of {@link PluginCache}. */
@@ -98,43 +101,15 @@ const W = 'PluginCache';
  * ```
  */
 export class PluginCache<V = unknown> {
-  readonly #ttl: number;
-  readonly #tti: number;
-  readonly #max: number;
-  readonly #clock: Clock;
+  readonly #entries: LocalTier<V>;
   readonly #tier2: Tier2 | undefined;
-  /** plugin → key → slot. */
-  readonly #index = new Map<string, Map<string, number>>();
   readonly #flights = new Map<string, Map<string, Flight<V>>>();
-  /** The plugin of the last lookup and its map: most callers use one plugin at a time. */
-  #lastPlugin: string | undefined = undefined;
-  #lastMap: Map<string, number> | undefined = undefined;
-  // Entries live in slots (0 … capacity-1) of parallel arrays; the LRU order is a doubly linked
-  // list of slot numbers in typed arrays, most recent at the head.
-  #keys: (string | undefined)[] = [];
-  #owners: (string | undefined)[] = [];
-  #values: (V | undefined)[] = [];
-  /** created + ttl: the entry's hard deadline. */
-  #hard = new Float64Array(0);
-  /** min(created + ttl, last read + tti): the entry is expired at or after this time. */
-  #deadline = new Float64Array(0);
-  #prev = new Int32Array(0); // towards most recent, -1 at the head
-  #next = new Int32Array(0); // towards least recent, -1 at the tail
-  #head = -1;
-  #tail = -1;
-  /** Slots handed out so far (the rest of the capacity was never used). */
-  #used = 0;
-  /** Slots given back, reused first. */
-  #free: number[] = [];
-  #size = 0;
   readonly #metrics: Metrics | undefined;
   readonly #labels: { cache: string };
   #hits = 0;
   #misses = 0;
   #loads = 0;
   #loadErrors = 0;
-  #evictions = 0;
-  #expirations = 0;
 
   /** @throws {@link ConfigError} naming an invalid option. */
   constructor(options: PluginCacheOptions = {}) {
@@ -150,16 +125,17 @@ export class PluginCache<V = unknown> {
     ]);
     this.#metrics = readMetrics(W, o.metrics);
     this.#labels = { cache: optionalString(W, 'name', o.name, 'plugin_cache') };
-    this.#ttl = optionalNumber(W, 'ttlMs', o.ttlMs, 300_000, {
+    const ttl = optionalNumber(W, 'ttlMs', o.ttlMs, 300_000, {
       greaterThan: 0,
       allowInfinity: true,
     });
-    this.#tti = optionalNumber(W, 'ttiMs', o.ttiMs, 120_000, {
+    const tti = optionalNumber(W, 'ttiMs', o.ttiMs, 120_000, {
       greaterThan: 0,
       allowInfinity: true,
     });
-    this.#max = optionalNumber(W, 'maxEntries', o.maxEntries, 10_000, { integer: true, min: 1 });
-    this.#clock = optionalClock(W, 'clock', o.clock, coarseMonotonicClock);
+    const max = optionalNumber(W, 'maxEntries', o.maxEntries, 10_000, { integer: true, min: 1 });
+    const clock = optionalClock(W, 'clock', o.clock, coarseMonotonicClock);
+    this.#entries = new LocalTier<V>(ttl, tti, max, clock);
     let service: CacheService | undefined;
     if (o.tier2 !== undefined) {
       const t = o.tier2 as CacheService | null;
@@ -177,7 +153,7 @@ export class PluginCache<V = unknown> {
       W,
       'tier2TtlMs',
       o.tier2TtlMs,
-      Number.isFinite(this.#ttl) ? Math.ceil(this.#ttl) : 3_600_000,
+      Number.isFinite(ttl) ? Math.ceil(ttl) : 3_600_000,
       { integer: true, min: 1 },
     );
     this.#tier2 = service === undefined ? undefined : new Tier2(service, tier2Ttl);
@@ -185,11 +161,11 @@ export class PluginCache<V = unknown> {
 
   /** The fresh value cached for `(pluginId, key)`, or undefined. Counts a hit or a miss. */
   get(pluginId: string, key: unknown): V | undefined {
-    const slot = this.#lookup(pluginId, canonicalKey(key));
+    const slot = this.#entries.lookup(pluginId, canonicalKey(key));
     if (slot >= 0) {
       this.#hits++;
       if (this.#metrics) this.#metrics.increment(MetricName.CACHE_HIT, this.#labels);
-      return this.#values[slot];
+      return this.#entries.valueAt(slot);
     }
     this.#misses++;
     if (this.#metrics) this.#metrics.increment(MetricName.CACHE_MISS, this.#labels);
@@ -201,7 +177,7 @@ export class PluginCache<V = unknown> {
     requireString(`${W}.set`, 'pluginId', pluginId);
     const k = canonicalKey(key);
     this.#markStale(pluginId, k);
-    this.#store(pluginId, k, value);
+    this.#entries.store(pluginId, k, value);
     this.#tier2?.write(pluginId, k, value);
   }
 
@@ -220,11 +196,11 @@ export class PluginCache<V = unknown> {
     const force = options?.force === true;
     const k = canonicalKey(key);
     if (!force) {
-      const slot = this.#lookup(pluginId, k);
+      const slot = this.#entries.lookup(pluginId, k);
       if (slot >= 0) {
         this.#hits++;
         if (this.#metrics) this.#metrics.increment(MetricName.CACHE_HIT, this.#labels);
-        return this.#values[slot]!;
+        return this.#entries.valueAt(slot);
       }
     }
     this.#misses++;
@@ -252,9 +228,7 @@ export class PluginCache<V = unknown> {
   invalidate(pluginId: string, key: unknown): boolean {
     const k = canonicalKey(key);
     this.#markStale(pluginId, k);
-    const slot = this.#index.get(pluginId)?.get(k);
-    if (slot === undefined) return false;
-    this.#remove(slot);
+    if (!this.#entries.delete(pluginId, k)) return false;
     this.#tier2?.delete(pluginId, k);
     return true;
   }
@@ -266,17 +240,7 @@ export class PluginCache<V = unknown> {
       for (const f of flights.values()) f.stale = true;
       this.#flights.delete(pluginId);
     }
-    const map = this.#index.get(pluginId);
-    let n = 0;
-    if (map) {
-      n = map.size;
-      for (const slot of map.values()) {
-        this.#unlink(slot);
-        this.#release(slot);
-      }
-      this.#size -= n;
-      this.#dropPlugin(pluginId);
-    }
+    const n = this.#entries.deletePlugin(pluginId);
     this.#tier2?.deletePlugin(pluginId);
     return n;
   }
@@ -285,36 +249,12 @@ export class PluginCache<V = unknown> {
   clear(): void {
     for (const flights of this.#flights.values()) for (const f of flights.values()) f.stale = true;
     this.#flights.clear();
-    this.#index.clear();
-    this.#lastPlugin = this.#lastMap = undefined;
-    this.#keys = [];
-    this.#owners = [];
-    this.#values = [];
-    this.#hard = new Float64Array(0);
-    this.#deadline = new Float64Array(0);
-    this.#prev = new Int32Array(0);
-    this.#next = new Int32Array(0);
-    this.#head = this.#tail = -1;
-    this.#used = 0;
-    this.#free = [];
-    this.#size = 0;
+    this.#entries.clear();
   }
 
   /** Removes every expired entry now (O(size)); returns how many. */
   prune(): number {
-    const now = this.#clock.now();
-    const deadline = this.#deadline;
-    let n = 0;
-    for (let slot = this.#tail; slot >= 0;) {
-      const prev = this.#prev[slot]!;
-      if (deadline[slot]! <= now) {
-        this.#remove(slot);
-        this.#expirations++;
-        n++;
-      }
-      slot = prev;
-    }
-    return n;
+    return this.#entries.prune();
   }
 
   /** Counters and size. */
@@ -325,9 +265,9 @@ export class PluginCache<V = unknown> {
       misses: this.#misses,
       loads: this.#loads,
       loadErrors: this.#loadErrors,
-      evictions: this.#evictions,
-      expirations: this.#expirations,
-      size: this.#size,
+      evictions: this.#entries.evictions,
+      expirations: this.#entries.expirations,
+      size: this.#entries.size,
       hitRate: lookups === 0 ? 0 : this.#hits / lookups,
       tier2Hits: this.#tier2?.hits ?? 0,
       tier2Errors: this.#tier2?.errors ?? 0,
@@ -344,7 +284,7 @@ export class PluginCache<V = unknown> {
     if (useTier2 && this.#tier2) {
       const found = await this.#tier2.read<V>(pluginId, k);
       if (found !== undefined) {
-        if (!flight.stale) this.#store(pluginId, k, found.value);
+        if (!flight.stale) this.#entries.store(pluginId, k, found.value);
         return found.value;
       }
     }
@@ -356,147 +296,10 @@ export class PluginCache<V = unknown> {
       throw error;
     }
     if (!flight.stale) {
-      this.#store(pluginId, k, value);
+      this.#entries.store(pluginId, k, value);
       this.#tier2?.write(pluginId, k, value);
     }
     return value;
-  }
-
-  /** The plugin's key map, remembered for the next call. */
-  #mapOf(pluginId: string): Map<string, number> | undefined {
-    if (pluginId === this.#lastPlugin) return this.#lastMap;
-    const map = this.#index.get(pluginId);
-    if (map !== undefined) {
-      this.#lastPlugin = pluginId;
-      this.#lastMap = map;
-    }
-    return map;
-  }
-
-  /** The slot of a fresh entry (now the most recent, its idle time restarted), or -1. */
-  #lookup(pluginId: string, k: string): number {
-    const slot = this.#mapOf(pluginId)?.get(k);
-    if (slot === undefined) return -1;
-    const now = this.#clock.now();
-    const deadline = this.#deadline;
-    if (deadline[slot]! <= now) {
-      this.#remove(slot);
-      this.#expirations++;
-      return -1;
-    }
-    const idle = now + this.#tti;
-    const hard = this.#hard[slot]!;
-    deadline[slot] = idle < hard ? idle : hard;
-    if (slot !== this.#head) {
-      this.#unlink(slot);
-      this.#pushHead(slot);
-    }
-    return slot;
-  }
-
-  #store(pluginId: string, k: string, value: V): void {
-    const now = this.#clock.now();
-    let map = this.#mapOf(pluginId);
-    if (map === undefined) {
-      map = new Map();
-      this.#index.set(pluginId, map);
-      this.#lastPlugin = pluginId;
-      this.#lastMap = map;
-    }
-    const hard = now + this.#ttl;
-    const idle = now + this.#tti;
-    const existing = map.get(k);
-    if (existing !== undefined) {
-      this.#values[existing] = value;
-      this.#hard[existing] = hard;
-      this.#deadline[existing] = idle < hard ? idle : hard;
-      if (existing !== this.#head) {
-        this.#unlink(existing);
-        this.#pushHead(existing);
-      }
-      return;
-    }
-    // make room first, so that the slots never outnumber maxEntries; the victim is the least
-    // recent entry, as it would be after the insert
-    while (this.#size >= this.#max && this.#tail >= 0) {
-      const victim = this.#tail;
-      if (this.#deadline[victim]! <= now) this.#expirations++;
-      else this.#evictions++;
-      this.#remove(victim);
-    }
-    // the victim may have been this plugin's last entry
-    if (map.size === 0 && this.#index.get(pluginId) !== map) {
-      this.#index.set(pluginId, map);
-      this.#lastPlugin = pluginId;
-      this.#lastMap = map;
-    }
-    const slot = this.#allocate();
-    this.#keys[slot] = k;
-    this.#owners[slot] = pluginId;
-    this.#values[slot] = value;
-    this.#hard[slot] = hard;
-    this.#deadline[slot] = idle < hard ? idle : hard;
-    map.set(k, slot);
-    this.#pushHead(slot);
-    this.#size++;
-  }
-
-  /** A free slot, growing the arrays (doubling, up to maxEntries) when none is left. */
-  #allocate(): number {
-    const reused = this.#free.pop();
-    if (reused !== undefined) return reused;
-    const slot = this.#used++;
-    if (slot >= this.#hard.length) {
-      const capacity = Math.min(this.#max, Math.max(64, this.#hard.length * 2));
-      this.#hard = grow(this.#hard, new Float64Array(capacity));
-      this.#deadline = grow(this.#deadline, new Float64Array(capacity));
-      this.#prev = grow(this.#prev, new Int32Array(capacity));
-      this.#next = grow(this.#next, new Int32Array(capacity));
-    }
-    return slot;
-  }
-
-  /** Removes the entry in `slot` from its plugin's map, the LRU list and the count. */
-  #remove(slot: number): void {
-    const plugin = this.#owners[slot]!;
-    const map = this.#index.get(plugin);
-    if (map === undefined || map.get(this.#keys[slot]!) !== slot) return;
-    map.delete(this.#keys[slot]!);
-    if (map.size === 0) this.#dropPlugin(plugin);
-    this.#unlink(slot);
-    this.#release(slot);
-    this.#size--;
-  }
-
-  #dropPlugin(pluginId: string): void {
-    this.#index.delete(pluginId);
-    if (this.#lastPlugin === pluginId) this.#lastPlugin = this.#lastMap = undefined;
-  }
-
-  /** Gives a slot back (its references dropped so the GC can take them). */
-  #release(slot: number): void {
-    this.#keys[slot] = undefined;
-    this.#owners[slot] = undefined;
-    this.#values[slot] = undefined;
-    this.#free.push(slot);
-  }
-
-  #pushHead(slot: number): void {
-    this.#prev[slot] = -1;
-    this.#next[slot] = this.#head;
-    if (this.#head >= 0) this.#prev[this.#head] = slot;
-    this.#head = slot;
-    if (this.#tail < 0) this.#tail = slot;
-  }
-
-  #unlink(slot: number): void {
-    const prev = this.#prev[slot]!;
-    const next = this.#next[slot]!;
-    if (prev >= 0) this.#next[prev] = next;
-    else if (this.#head === slot) this.#head = next;
-    if (next >= 0) this.#prev[next] = prev;
-    else if (this.#tail === slot) this.#tail = prev;
-    this.#prev[slot] = this.#next[slot] = -1;
   }
 
   #markStale(pluginId: string, k: string): void {
@@ -508,9 +311,4 @@ export class PluginCache<V = unknown> {
       if (flights!.size === 0) this.#flights.delete(pluginId);
     }
   }
-}
-
-function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
-  to.set(from as never);
-  return to;
 }

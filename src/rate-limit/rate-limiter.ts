@@ -1,10 +1,10 @@
 /**
- * RateLimiter: GCRA token buckets (one global, one per key), consumed together or not at all,
- * with FIFO waits per key served by one timer.
+ * RateLimiter: GCRA token buckets (one global, one per key), consumed together or not at all.
+ * This file holds its calls, the checks of their arguments and the decisions taken at once; the
+ * calls that wait are queued in its wait lines (wait-lines.ts).
  */
-import { ConfigError, RateLimitedError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { abortError } from '../internal/abort.js';
-import { unrefTimeout } from '../internal/clock.js';
 import { invalid, optionalNumber, optionalSignal, readOptions } from '../internal/validate.js';
 import type { ScriptRunner } from '../store/types.js';
 import { LocalRateStore } from './local-store.js';
@@ -13,43 +13,7 @@ import type { RateLimiterOptions, ResolvedBucket, ResolvedRateLimiterOptions } f
 import { resolveRateLimiterOptions } from './options.js';
 import { RedisRateStore } from './redis-store.js';
 import type { AcquireOptions, RateDecision, RateLimiterStats, RateStore } from './types.js';
-import type { TimerEntry } from './wait-queue.js';
-import { Fifo, TimerHeap } from './wait-queue.js';
-
-/** One `acquire` call waiting for its tokens. */
-interface Waiter {
-  readonly key: string;
-  readonly cost: number;
-  readonly perKey: ResolvedBucket | null;
-  readonly startedAt: number;
-  /** Clock time after which the caller no longer wants the tokens (`Infinity` for never). */
-  readonly deadline: number;
-  readonly maxWaitMs: number;
-  readonly signal: AbortSignal | undefined;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
-  settled: boolean;
-  /** Whether this call could not go at once (counted in `throttled`). */
-  waited: boolean;
-  disposeAbort: () => void;
-  deadlineEntry: TimerEntry | null;
-}
-
-/** The waiters sharing one AbortSignal, behind one listener. */
-interface SignalWatch {
-  readonly waiters: Map<Waiter, Line>;
-  readonly listener: () => void;
-}
-
-/** The waiters of one key, served in order. */
-interface Line {
-  readonly key: string;
-  readonly waiters: Fifo<Waiter>;
-  /** A store decision for the head is in flight (Redis). */
-  busy: boolean;
-  /** The head's next try. */
-  wake: TimerEntry | null;
-}
+import { WaitLines, waitTooLong, type RateCounters } from './wait-lines.js';
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const TRY = 'RateLimiter.tryAcquire';
@@ -74,19 +38,16 @@ export class RateLimiter {
   readonly #options: ResolvedRateLimiterOptions;
   readonly #local: LocalRateStore | null;
   readonly #store: RateStore;
-  readonly #lines = new Map<string, Line>();
-  readonly #timers = new TimerHeap();
-  /** One abort listener per signal, however many waiters share it. */
-  readonly #watches = new WeakMap<AbortSignal, SignalWatch>();
-  #timer: ReturnType<typeof setTimeout> | null = null;
-  #timerAt = Infinity;
-  #allowed = 0;
-  #throttled = 0;
-  #waits = 0;
-  #totalWaitMs = 0;
-  #rejected = 0;
-  #cancelled = 0;
-  #waiting = 0;
+  readonly #counters: RateCounters = {
+    allowed: 0,
+    throttled: 0,
+    waits: 0,
+    totalWaitMs: 0,
+    rejected: 0,
+    cancelled: 0,
+    waiting: 0,
+  };
+  readonly #lines: WaitLines;
 
   /**
    * @param options - buckets, jitter and store; see {@link RateLimiterOptions}.
@@ -102,6 +63,7 @@ export class RateLimiter {
       this.#local = new LocalRateStore(this.#options.clock);
       this.#store = this.#local;
     }
+    this.#lines = new WaitLines(this.#options, this.#store, this.#counters);
     if (this.#options.metrics) meterRateLimiter(this, this.#options.metrics, this.#options.name);
   }
 
@@ -135,8 +97,8 @@ export class RateLimiter {
     }
     if (this.#local !== null) {
       const decision = this.#local.decide(key, cost, this.#options.global, perKey);
-      if (decision.allowed) this.#allowed++;
-      else this.#throttled++;
+      if (decision.allowed) this.#counters.allowed++;
+      else this.#counters.throttled++;
       return Promise.resolve(decision);
     }
     let pending: Promise<RateDecision>;
@@ -151,8 +113,8 @@ export class RateLimiter {
       return Promise.reject(error);
     }
     return pending.then((decision) => {
-      if (decision.allowed) this.#allowed++;
-      else this.#throttled++;
+      if (decision.allowed) this.#counters.allowed++;
+      else this.#counters.throttled++;
       return decision;
     });
   }
@@ -193,70 +155,22 @@ export class RateLimiter {
     }
     if (signal?.aborted) return Promise.reject(abortError(signal, 'rate limit wait was aborted'));
 
-    const global = this.#options.global;
-    let line = this.#lines.get(key);
     let firstRetryMs = -1;
-    if (line === undefined && this.#local !== null) {
+    if (this.#local !== null && !this.#lines.has(key)) {
       // nobody waits for this key: decide at once, and queue only when throttled
-      const decision = this.#local.decide(key, cost, global, perKey);
+      const decision = this.#local.decide(key, cost, this.#options.global, perKey);
       if (decision.allowed) {
-        this.#allowed++;
+        this.#counters.allowed++;
         return RESOLVED;
       }
-      this.#throttled++;
+      this.#counters.throttled++;
       if (decision.retryAfterMs > maxWaitMs) {
-        this.#rejected++;
-        return Promise.reject(this.#tooLong(key, cost, maxWaitMs, decision.retryAfterMs));
+        this.#counters.rejected++;
+        return Promise.reject(waitTooLong(key, cost, maxWaitMs, decision.retryAfterMs));
       }
       firstRetryMs = decision.retryAfterMs;
     }
-
-    const now = this.#options.clock.now();
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        key,
-        cost,
-        perKey,
-        startedAt: now,
-        deadline: now + maxWaitMs,
-        maxWaitMs,
-        signal,
-        resolve,
-        reject,
-        settled: false,
-        waited: false,
-        disposeAbort: noop,
-        deadlineEntry: null,
-      };
-      this.#waiting++;
-      const queuedBehind = line !== undefined;
-      if (line === undefined) {
-        line = { key, waiters: new Fifo<Waiter>(), busy: false, wake: null };
-        this.#lines.set(key, line);
-      }
-      const own = line;
-      own.waiters.push(waiter);
-      if (queuedBehind || firstRetryMs >= 0) {
-        waiter.waited = true;
-        this.#waits++;
-        if (queuedBehind) this.#throttled++;
-      }
-      if (Number.isFinite(maxWaitMs)) {
-        waiter.deadlineEntry = {
-          at: waiter.deadline,
-          dead: false,
-          fire: () => this.#expire(own, waiter),
-        };
-        this.#timers.push(waiter.deadlineEntry);
-      }
-      if (signal !== undefined) {
-        const s = signal;
-        waiter.disposeAbort = this.#watch(s, own, waiter);
-      }
-      if (firstRetryMs >= 0) this.#scheduleWake(own, this.#wakeAt(now, firstRetryMs, waiter));
-      else if (!queuedBehind) this.#pump(own);
-      this.#arm();
-    });
+    return this.#lines.wait(key, cost, perKey, signal, maxWaitMs, firstRetryMs);
   }
 
   /**
@@ -269,14 +183,15 @@ export class RateLimiter {
    * ```
    */
   stats(): RateLimiterStats {
+    const c = this.#counters;
     return {
-      allowed: this.#allowed,
-      throttled: this.#throttled,
-      waits: this.#waits,
-      totalWaitMs: this.#totalWaitMs,
-      rejected: this.#rejected,
-      cancelled: this.#cancelled,
-      waiting: this.#waiting,
+      allowed: c.allowed,
+      throttled: c.throttled,
+      waits: c.waits,
+      totalWaitMs: c.totalWaitMs,
+      rejected: c.rejected,
+      cancelled: c.cancelled,
+      waiting: c.waiting,
       trackedKeys: this.#store.size,
     };
   }
@@ -310,235 +225,4 @@ export class RateLimiter {
       { context: { field: 'cost', key, value: cost, burst: bucket.burst } },
     );
   }
-
-  #tooLong(key: string, cost: number, maxWaitMs: number, retryAfterMs: number): RateLimitedError {
-    return new RateLimitedError(
-      `rate limit for key ${JSON.stringify(key)}: waiting would take longer than maxWaitMs (${maxWaitMs} ms)`,
-      { context: { key, cost, maxWaitMs, retryAfterMs } },
-    );
-  }
-
-  /** The first waiter of `line` still waiting; drops settled ones and retires an empty line. */
-  #head(line: Line): Waiter | undefined {
-    let head = line.waiters.peek();
-    while (head !== undefined && (head.settled || head.signal?.aborted === true)) {
-      // a waiter whose signal fired is never served, even before its listener ran
-      if (!head.settled) {
-        this.#cancelled++;
-        this.#settle(head, abortError(head.signal!, 'rate limit wait was aborted'));
-      }
-      line.waiters.shift();
-      head = line.waiters.peek();
-    }
-    if (head === undefined && !line.busy) {
-      if (line.wake !== null) this.#timers.kill(line.wake);
-      line.wake = null;
-      if (this.#lines.get(line.key) === line) this.#lines.delete(line.key);
-    }
-    return head;
-  }
-
-  /** Serves the waiters of `line` in order until one must wait. */
-  #pump(line: Line): void {
-    while (!line.busy) {
-      const head = this.#head(line);
-      if (head === undefined) return;
-      let decision: RateDecision | Promise<RateDecision>;
-      try {
-        decision = this.#store.decide(head.key, head.cost, this.#options.global, head.perKey);
-      } catch (error) {
-        this.#fail(line, head, error);
-        continue;
-      }
-      if (decision instanceof Promise) {
-        line.busy = true;
-        decision.then(
-          (d) => {
-            line.busy = false;
-            if (this.#apply(line, head, d)) this.#pump(line);
-            else this.#arm();
-          },
-          (error: unknown) => {
-            line.busy = false;
-            this.#fail(line, head, error);
-            this.#pump(line);
-          },
-        );
-        return;
-      }
-      if (!this.#apply(line, head, decision)) {
-        this.#arm();
-        return;
-      }
-    }
-  }
-
-  /** Applies a decision to the head; true when the next waiter may be served at once. */
-  #apply(line: Line, head: Waiter, decision: RateDecision): boolean {
-    // settled while the decision was in flight: its tokens (if any) are forfeit
-    if (head.settled) return true;
-    if (decision.allowed) {
-      line.waiters.shift();
-      this.#allowed++;
-      this.#settle(head, undefined);
-      return true;
-    }
-    const now = this.#options.clock.now();
-    const fits = now + decision.retryAfterMs <= head.deadline;
-    if (!head.waited) {
-      head.waited = true;
-      this.#throttled++;
-      if (fits) this.#waits++;
-    }
-    if (!fits) {
-      line.waiters.shift();
-      this.#rejected++;
-      this.#settle(head, this.#tooLong(head.key, head.cost, head.maxWaitMs, decision.retryAfterMs));
-      return true;
-    }
-    this.#scheduleWake(line, this.#wakeAt(now, decision.retryAfterMs, head));
-    return false;
-  }
-
-  #fail(line: Line, head: Waiter, error: unknown): void {
-    if (head.settled) return;
-    if (line.waiters.peek() === head) line.waiters.shift();
-    this.#settle(head, error);
-  }
-
-  #wakeAt(now: number, retryAfterMs: number, head: Waiter): number {
-    const jitterMs = this.#options.jitterMs;
-    const at = now + retryAfterMs + (jitterMs > 0 ? this.#options.random() * jitterMs : 0);
-    return at < head.deadline ? at : head.deadline;
-  }
-
-  #scheduleWake(line: Line, at: number): void {
-    if (line.wake !== null) this.#timers.kill(line.wake);
-    const entry: TimerEntry = {
-      at,
-      dead: false,
-      fire: () => {
-        if (line.wake === entry) line.wake = null;
-        this.#pump(line);
-      },
-    };
-    line.wake = entry;
-    this.#timers.push(entry);
-    this.#arm();
-  }
-
-  /** A waiter's maxWaitMs passed while it queued behind others, or while its decision was in flight. */
-  #expire(line: Line, waiter: Waiter): void {
-    if (waiter.settled) return;
-    const head = this.#head(line) === waiter;
-    if (head && line.busy) {
-      // the store has not answered (e.g. Redis stalls): maxWaitMs bounds that wait too; the
-      // decision, when it comes, is forfeit
-      this.#rejected++;
-      this.#settle(
-        waiter,
-        new RateLimitedError(
-          `rate limit for key ${JSON.stringify(waiter.key)}: no decision within maxWaitMs (${waiter.maxWaitMs} ms)`,
-          { context: { key: waiter.key, cost: waiter.cost, maxWaitMs: waiter.maxWaitMs } },
-        ),
-      );
-      return;
-    }
-    // the head is woken no later than its deadline and decides for itself
-    if (head) return;
-    this.#rejected++;
-    const wait =
-      line.wake === null ? 0 : Math.max(0, Math.ceil(line.wake.at - this.#options.clock.now()));
-    this.#settle(waiter, this.#tooLong(waiter.key, waiter.cost, waiter.maxWaitMs, wait));
-  }
-
-  /** Watches `signal` for `waiter`; returns the disposer. */
-  #watch(signal: AbortSignal, line: Line, waiter: Waiter): () => void {
-    let watch = this.#watches.get(signal);
-    if (watch === undefined) {
-      const waiters = new Map<Waiter, Line>();
-      const listener = () => {
-        this.#watches.delete(signal);
-        for (const [w, l] of [...waiters]) this.#abort(l, w, signal);
-      };
-      watch = { waiters, listener };
-      this.#watches.set(signal, watch);
-      signal.addEventListener('abort', listener, { once: true });
-    }
-    const own = watch;
-    own.waiters.set(waiter, line);
-    return () => {
-      own.waiters.delete(waiter);
-      if (own.waiters.size === 0 && this.#watches.get(signal) === own) {
-        this.#watches.delete(signal);
-        signal.removeEventListener('abort', own.listener);
-      }
-    };
-  }
-
-  #abort(line: Line, waiter: Waiter, signal: AbortSignal): void {
-    if (waiter.settled) return;
-    let front = line.waiters.peek();
-    while (front !== undefined && front.settled) {
-      line.waiters.shift();
-      front = line.waiters.peek();
-    }
-    const wasHead = !line.busy && front === waiter;
-    this.#cancelled++;
-    this.#settle(waiter, abortError(signal, 'rate limit wait was aborted'));
-    if (wasHead) {
-      if (line.wake !== null) this.#timers.kill(line.wake);
-      line.wake = null;
-      this.#pump(line);
-    }
-  }
-
-  #settle(waiter: Waiter, error: unknown): void {
-    waiter.settled = true;
-    // nobody waits any more: what is left of the timer no longer holds the process
-    if (--this.#waiting === 0) this.#timer?.unref();
-    waiter.disposeAbort();
-    if (waiter.deadlineEntry !== null) this.#timers.kill(waiter.deadlineEntry);
-    if (error !== undefined) {
-      waiter.reject(error);
-      return;
-    }
-    if (waiter.waited)
-      this.#totalWaitMs += Math.max(0, this.#options.clock.now() - waiter.startedAt);
-    waiter.resolve();
-  }
-
-  /** Keeps the one timer set for the earliest live entry. */
-  #arm(): void {
-    const top = this.#timers.peek();
-    if (top === undefined) {
-      if (this.#timer !== null) clearTimeout(this.#timer);
-      this.#timer = null;
-      this.#timerAt = Infinity;
-      return;
-    }
-    if (this.#timer === null || this.#timerAt > top.at) {
-      if (this.#timer !== null) clearTimeout(this.#timer);
-      this.#timerAt = top.at;
-      this.#timer = unrefTimeout(() => this.#onTimer(), top.at - this.#options.clock.now());
-    }
-    // a caller waits on this timer: keep the process alive for it
-    if (this.#waiting > 0) this.#timer.ref();
-  }
-
-  #onTimer(): void {
-    this.#timer = null;
-    this.#timerAt = Infinity;
-    const now = this.#options.clock.now();
-    for (
-      let entry = this.#timers.popDue(now);
-      entry !== undefined;
-      entry = this.#timers.popDue(now)
-    ) {
-      entry.fire();
-    }
-    this.#arm();
-  }
 }
-
-function noop(): void {}

@@ -1,5 +1,6 @@
 /**
- * The options of {@link createScheduler}, checked once, and the names the scheduler accepts.
+ * The options of {@link createScheduler} (checked once) and of each submit, and the names the
+ * scheduler accepts.
  * @internal
  */
 import { MAX_TIMER_DELAY_MS } from '../internal/clock.js';
@@ -8,6 +9,7 @@ import {
   invalid,
   optionalBoolean,
   optionalNumber,
+  optionalSignal,
   optionalString,
   readOptions,
 } from '../internal/validate.js';
@@ -17,6 +19,7 @@ import {
   type SchedulerEvents,
   type SchedulerOptions,
   type SchedulerRateLimiter,
+  type SubmitOptions,
 } from './types.js';
 
 /** Priority names to levels (a Map: no inherited key such as `constructor` is a priority). */
@@ -91,4 +94,63 @@ export function readSchedulerOptions(options: SchedulerOptions): ResolvedSchedul
     metrics: readMetrics(where, o.metrics),
     name: optionalString(where, 'name', o.name, 'scheduler'),
   };
+}
+
+/** {@link SubmitOptions} checked, with every default filled in. */
+export interface ResolvedSubmitOptions {
+  /** The priority level, 0 (low) to 3 (critical). */
+  level: number;
+  key: string | undefined;
+  timeoutMs: number;
+  id: string | undefined;
+  signal: AbortSignal | undefined;
+  cost: number;
+}
+
+/**
+ * Checks one submit's options (ConfigError naming the field) and fills in the defaults;
+ * `timeoutMs` defaults to the scheduler's `defaultTimeoutMs`.
+ */
+export function readSubmitOptions(
+  options: SubmitOptions | undefined,
+  defaultTimeoutMs: number,
+): ResolvedSubmitOptions {
+  let level = 1;
+  let key: string | undefined;
+  let timeoutMs = defaultTimeoutMs;
+  let id: string | undefined;
+  let cost = 1;
+  const o = readOptions('submit', options, SUBMIT_KEYS);
+  if (o.priority !== undefined) {
+    const found = PRIORITY_INDEX.get(o.priority);
+    if (found === undefined) {
+      invalid(
+        'submit',
+        'priority',
+        `one of ${PRIORITIES.map((name) => `'${name}'`).join(', ')}`,
+        o.priority,
+      );
+    }
+    level = found;
+  }
+  if (o.key !== undefined) {
+    if (typeof o.key !== 'string') invalid('submit', 'key', 'a string', o.key);
+    key = o.key;
+  }
+  if (o.timeoutMs !== undefined) {
+    timeoutMs = optionalNumber('submit', 'timeoutMs', o.timeoutMs, 0, {
+      integer: true,
+      min: 1,
+      max: MAX_TIMER_DELAY_MS,
+    });
+  }
+  if (o.id !== undefined) {
+    if (typeof o.id !== 'string' || o.id.length === 0)
+      invalid('submit', 'id', 'a non-empty string', o.id);
+    id = o.id;
+  }
+  if (o.cost !== undefined)
+    cost = optionalNumber('submit', 'cost', o.cost, 1, { integer: true, min: 0 });
+  const signal = optionalSignal('submit', 'signal', o.signal);
+  return { level, key, timeoutMs, id, signal, cost };
 }

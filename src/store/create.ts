@@ -6,7 +6,8 @@ import { invalidCombination, readOptions } from '../internal/validate.js';
 import { readLogger } from '../observe/logger.js';
 import { DurableBackend, type DurableBackendOptions } from './durable/durable-backend.js';
 import { LocalBackend, type LocalBackendOptions } from './local-backend.js';
-import { RedisBackend, type RedisConnection } from './redis-backend.js';
+import { RedisBackend } from './redis-backend.js';
+import type { RedisConnection } from './redis-connection.js';
 import type { CacheService, CacheServiceBaseOptions } from './types.js';
 
 /** Options of {@link createCacheService}. */

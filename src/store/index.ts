@@ -5,11 +5,8 @@ export type { DurableBackendOptions } from './durable/durable-backend.js';
 export { LocalBackend } from './local-backend.js';
 export type { LocalBackendOptions } from './local-backend.js';
 export { RedisBackend } from './redis-backend.js';
-export type {
-  RedisBackendOptions,
-  RedisClusterConnection,
-  RedisConnection,
-} from './redis-backend.js';
+export type { RedisBackendOptions } from './redis-backend.js';
+export type { RedisClusterConnection, RedisConnection } from './redis-connection.js';
 export { jsonStore } from './json.js';
 export type { JsonStore } from './json.js';
 export { keySlot } from './key-slot.js';

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { RedisBackend, decodeReply } from '../../../src/store/redis-backend.js';
+import { RedisBackend } from '../../../src/store/redis-backend.js';
+import { decodeReply } from '../../../src/store/redis-scripts.js';
 import { createCacheService } from '../../../src/store/create.js';
 import { isMocraError } from '../../../src/errors.js';
 import { runCacheServiceConformance } from '../../conformance/cache-service.js';

@@ -1,6 +1,7 @@
 /**
- * Cancels tasks when their signal aborts, with one listener per distinct signal however many
- * tasks share it (a shared deadline signal would otherwise collect a listener per task).
+ * Cancels what waits on an AbortSignal (a scheduler's tasks, a rate limiter's waiting calls)
+ * when it aborts, with one listener per distinct signal however many records share it (a shared
+ * deadline signal would otherwise collect a listener per record).
  * @internal
  */
 export class SignalWatchers<R> {
