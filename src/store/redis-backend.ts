@@ -129,12 +129,17 @@ export class RedisBackend implements CacheService, ScriptRunner {
     });
   }
 
-  /** Connects (when the backend created the client) and checks the server answers. */
+  /**
+   * Connects (when the backend created the client) and checks the server answers; on a Cluster,
+   * that every master answers (each master's connection is open before the first command).
+   */
   async connect(): Promise<void> {
     this.#args.open();
     await this.#run(undefined, async () => {
       if (this.#ownsClient && this.client.status === 'wait') await this.client.connect();
       await this.client.ping();
+      if (this.isCluster)
+        await Promise.all((this.client as Cluster).nodes('master').map((node) => node.ping()));
     });
   }
 

@@ -83,6 +83,30 @@ describeCluster('RedisBackend on a Redis Cluster', () => {
     };
   });
 
+  it('connect() resolves once every master answers: the first commands to each succeed', async () => {
+    for (let round = 0; round < 3; round++) {
+      const backend = new RedisBackend({ redis: { cluster: seeds() }, keyPrefix: uniquePrefix() });
+      await backend.connect();
+      const client = backend.client as Cluster;
+      // one key per master, written at once right after connect()
+      const byMaster = new Map<string, string>();
+      for (let i = 0; byMaster.size < client.nodes('master').length && i < 10_000; i++) {
+        const key = `k${i}`;
+        const owner = client.slots[keySlot(backend.keyPrefix + key)]?.[0];
+        if (owner !== undefined && !byMaster.has(owner)) byMaster.set(owner, key);
+      }
+      expect(byMaster.size).toBe(3);
+      await Promise.all([...byMaster.values()].map((k) => backend.set(k, 'v')));
+      expect(await Promise.all([...byMaster.values()].map((k) => backend.get(k)))).toEqual([
+        'v',
+        'v',
+        'v',
+      ]);
+      await clear(backend);
+      await backend.close();
+    }
+  });
+
   // a backend on a Cluster client the test owns
   runChainStateConformance('RedisChainState on a 3-master cluster', async () => {
     const clock = new ManualClock(1_000_000);
