@@ -46,7 +46,7 @@ for from = FIRST_ID, FIRST_ID + n - 1, CHUNK do
   end
   claim[#claim + 1] = 'JUSTID'
   local pending = {}
-  for _, id in ipairs(redis.call('XCLAIM', unpack(claim))) do pending[id] = true end
+  for _, id in ipairs(redis.call('XCLAIM', unpack(claim, 1, #claim))) do pending[id] = true end
   local acked = {}
   for i = from, last do
     if pending[ARGV[i]] then
@@ -55,8 +55,8 @@ for from = FIRST_ID, FIRST_ID + n - 1, CHUNK do
       if j > 0 then delivered[j] = (delivered[j] or 0) + 1 end
     end
   end
-  if #acked > 0 then acknowledged = acknowledged + redis.call('XACK', items_key, group, unpack(acked)) end
-  redis.call('XDEL', items_key, unpack(ids))
+  if #acked > 0 then acknowledged = acknowledged + redis.call('XACK', items_key, group, unpack(acked, 1, #acked)) end
+  redis.call('XDEL', items_key, unpack(ids, 1, #ids))
 end
 local out = {0, 'OK', acknowledged}
 for j = 1, #KEYS - 1 do

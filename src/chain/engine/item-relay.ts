@@ -9,7 +9,7 @@
  */
 import { unrefInterval } from '../../internal/clock.js';
 import { OUTBOX_ITEM } from './outbox.js';
-import type { HandedItem } from '../state/index.js';
+import type { HandedItem } from '../state/transitions/items-ack.js';
 import { claimIdle, createGroup, reapConsumers, type RawEntry } from '../stream-commands.js';
 import type { ItemHandOver } from './item-hand-over.js';
 import type { StreamHandOff } from './stream-hand-off.js';

@@ -5,7 +5,8 @@
  */
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { CacheService } from '../../store/index.js';
-import type { ChainStateStore, CommitHandOff } from '../state/index.js';
+import type { ChainStateStore } from '../state/index.js';
+import type { CommitHandOff } from '../state/types.js';
 import type { DownloadPath } from './download.js';
 import type { NodeTelemetry } from './telemetry.js';
 

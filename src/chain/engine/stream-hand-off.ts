@@ -12,7 +12,8 @@ import { RedisBackend } from '../../store/redis-backend.js';
 import type { ChainQueue } from '../queue.js';
 import { RedisStreamQueue } from '../redis-stream-queue.js';
 import { RedisChainState } from '../state/redis-chain-state.js';
-import type { ChainStateStore, CommitHandOff } from '../state/index.js';
+import type { ChainStateStore } from '../state/index.js';
+import type { CommitHandOff } from '../state/types.js';
 import { isCluster } from '../stream-commands.js';
 
 /** A deployment whose commits hand off by themselves. @internal */

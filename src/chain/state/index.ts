@@ -26,7 +26,6 @@ export type {
   ClaimInput,
   ClaimResult,
   CommitErrorInput,
-  CommitHandOff,
   CommitSuccessInput,
   CommitSuccessResult,
   NodeAddress,
@@ -47,4 +46,3 @@ export type {
 } from './types.js';
 export type * from './result-codes.js';
 export type { SyncStore } from './sync-store.js';
-export type { HandedItem, ItemsAckInput } from './transitions/items-ack.js';

