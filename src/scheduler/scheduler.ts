@@ -24,6 +24,7 @@ import {
   CANCELLED,
   FAILED,
   QUEUED,
+  READY,
   RUNNING,
   SUCCEEDED,
   TIMED_OUT,
@@ -277,7 +278,13 @@ export class TaskScheduler {
       rec.settle(false, error);
       this.#report.taskSettled(rec, 'cancelled', 0, error);
       this.#queue.compactIfSparse();
-      this.#report.notify(this.#queue.size, this.#busySlots);
+      if (rec.place === READY) {
+        // let through, it held its key slot: give it back (its key's next task may go on)
+        this.#admission.release(rec.key);
+        this.#pump();
+      } else {
+        this.#report.notify(this.#queue.size, this.#busySlots);
+      }
       return true;
     }
     if (rec.status === RUNNING) {
@@ -304,7 +311,8 @@ export class TaskScheduler {
       do {
         this.#repump = false;
         while (!this.#paused && this.#busySlots < this.#maxConcurrent) {
-          const rec = this.#queue.hasReady ? this.#queue.takeReady() : this.#takeNext();
+          // a let-through line holding only cancelled entries falls through to the FIFOs
+          const rec = this.#queue.takeReady() ?? this.#takeNext();
           if (!rec) break;
           this.#start(rec);
         }

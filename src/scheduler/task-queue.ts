@@ -46,11 +46,6 @@ export class TaskQueue {
     return this.#sizeByLevel[level]!;
   }
 
-  /** Whether the rate limiter let tasks through that wait for a slot. */
-  get hasReady(): boolean {
-    return this.#ready.size > 0;
-  }
-
   /** Queues a new task at the back of its priority. */
   push(rec: TaskRecord<unknown>): void {
     this.#size++;

@@ -437,6 +437,79 @@ describe('TaskScheduler', () => {
     expectConsistent(s.stats());
   });
 
+  /** A limiter whose waits the test grants by key; an aborted wait rejects. */
+  function manualLimiter(): {
+    limiter: SchedulerRateLimiter;
+    grant: (key: string) => void;
+    asked: string[];
+  } {
+    const waits = new Map<string, (() => void)[]>();
+    const asked: string[] = [];
+    const limiter: SchedulerRateLimiter = {
+      acquire: (key, options) =>
+        new Promise<void>((resolve, reject) => {
+          asked.push(key);
+          options?.signal?.addEventListener('abort', () => reject(options.signal!.reason));
+          const list = waits.get(key) ?? [];
+          list.push(resolve);
+          waits.set(key, list);
+        }),
+    };
+    const grant = (key: string): void => waits.get(key)!.shift()!();
+    return { limiter, grant, asked };
+  }
+
+  it('a cancelled task in the let-through line does not stop the loop: the next queued task starts', async () => {
+    const { limiter, grant, asked } = manualLimiter();
+    const s = createScheduler({ maxConcurrent: 1, rateLimiter: limiter });
+    const gateC = deferred();
+    const c = s.submit(() => gateC.promise.then(() => 'c'), { key: 'c' });
+    const a = s.submit(() => 'a', { key: 'a' });
+    await tick(); // both wait for the limiter
+    grant('c');
+    await tick();
+    expect(c.state).toBe('running');
+    grant('a');
+    await tick();
+    expect(a.state).toBe('queued'); // let through, waiting for the slot
+    const b = s.submit(() => 'b', { key: 'b' });
+    await tick();
+    a.cancel();
+    await expect(a.result).rejects.toBeInstanceOf(TaskCancelledError);
+    gateC.resolve();
+    expect(await c.result).toBe('c');
+    await tick();
+    expect(asked).toEqual(['c', 'a', 'b']); // B went on to the limiter once the slot freed
+    grant('b');
+    expect(await b.result).toBe('b');
+    await s.onIdle();
+    expect(s.stats()).toMatchObject({ succeeded: 2, cancelled: 1, queued: 0, activeSlots: 0 });
+    expectConsistent(s.stats());
+  });
+
+  it('a task cancelled in the let-through line gives back its key slot (keyConcurrency)', async () => {
+    const { limiter, grant, asked } = manualLimiter();
+    const s = createScheduler({ maxConcurrent: 1, keyConcurrency: 1, rateLimiter: limiter });
+    const gateC = deferred();
+    const c = s.submit(() => gateC.promise.then(() => 'c'), { key: 'c' });
+    const a = s.submit(() => 'a', { key: 'k' });
+    await tick();
+    grant('c');
+    grant('k');
+    await tick();
+    expect(c.state).toBe('running');
+    a.cancel();
+    await expect(a.result).rejects.toBeInstanceOf(TaskCancelledError);
+    gateC.resolve();
+    expect(await c.result).toBe('c');
+    const d = s.submit(() => 'd', { key: 'k' });
+    await tick();
+    expect(asked).toEqual(['c', 'k', 'k']); // D was not parked behind the cancelled A
+    grant('k');
+    expect(await d.result).toBe('d');
+    expectConsistent(s.stats());
+  });
+
   it('emits started/settled/idle events, isolates listener errors, costs nothing unsubscribed', async () => {
     const s = createScheduler({ maxConcurrent: 1 });
     const events: string[] = [];
