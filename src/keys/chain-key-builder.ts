@@ -1,7 +1,7 @@
 /**
  * ChainKeyBuilder: the only place that builds the chain engine's Redis keys.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { invalid, optionalString, readOptions, requireString } from '../internal/validate.js';
 import type { NodeId } from '../chain/node-id.js';
@@ -135,7 +135,7 @@ export class ChainKeyBuilder {
     // then by its own claim): hash each identity once
     let key = this.#ptmCache.get(encoded);
     if (key === undefined) {
-      key = createHash('sha256').update(encoded).digest('hex').slice(0, 32);
+      key = hash('sha256', encoded, 'hex').slice(0, 32);
       if (this.#ptmCache.size >= 4096) this.#ptmCache.clear();
       this.#ptmCache.set(encoded, key);
     }
@@ -259,7 +259,7 @@ export class ChainKeyBuilder {
    * stored as its SHA-256 (base64url), so any length or character is fine.
    */
   dedup(taskId: string, runId: string, moduleId: string, key: string): string {
-    const digest = createHash('sha256').update(key, 'utf8').digest('base64url');
+    const digest = hash('sha256', key, 'base64url');
     return this.#key(taskId, 'dedup', runId, moduleId, digest);
   }
 

@@ -145,6 +145,7 @@ export class ModuleProcessorWithChain {
       keepAlive,
       log,
       fields,
+      heartbeat: rt.heartbeat,
     });
     try {
       return await this.#execute(ptm, node, task, owner, version, fields, lease);
