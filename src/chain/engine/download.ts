@@ -194,12 +194,15 @@ class AttemptSignal {
 
   constructor(parent: AbortSignal, timeoutMs: number) {
     const controller = this.#controller;
-    this.#timer = setTimeout(() => {
-      this.timedOut = true;
-      controller.abort(
-        new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
-      );
-    }, Math.min(timeoutMs, MAX_TIMER_DELAY_MS));
+    this.#timer = setTimeout(
+      () => {
+        this.timedOut = true;
+        controller.abort(
+          new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+        );
+      },
+      Math.min(timeoutMs, MAX_TIMER_DELAY_MS),
+    );
     this.#timer.unref();
     this.#unfollow = onAbort(parent, () => controller.abort(parent.reason));
   }
