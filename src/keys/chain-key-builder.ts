@@ -29,6 +29,15 @@ const W = 'ChainKeyBuilder';
 const PTM_KEY = `${W}.ptmKey`;
 
 const SPECIAL = /[%:{}]/;
+const SPECIALS = /[%:{}]/g;
+/** The percent-encoding of each special character. */
+const ESCAPED: Readonly<Record<string, string>> = {
+  '%': '%25',
+  ':': '%3A',
+  '{': '%7B',
+  '}': '%7D',
+};
+const escapeChar = (c: string): string => ESCAPED[c]!;
 /**
  * Percent-encodes the characters that delimit keys or hash tags, and the escape itself.
  *
@@ -37,10 +46,7 @@ const SPECIAL = /[%:{}]/;
 export function escapeKeyPart(part: string): string {
   if (typeof part !== 'string') invalid('escapeKeyPart', 'part', 'a string', part);
   if (!SPECIAL.test(part)) return part;
-  return part.replace(
-    /[%:{}]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
-  );
+  return part.replace(SPECIALS, escapeChar);
 }
 
 /**

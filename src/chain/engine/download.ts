@@ -48,7 +48,9 @@ export function parseRetryAfter(
 export const fetchDownloader: Downloader = async (request, { signal }) => {
   let response: Response;
   try {
-    const init: RequestInit = { method: request.method, signal };
+    // GET is fetch's own default: a request without a method skips its normalisation
+    const init: RequestInit =
+      request.method === 'GET' ? { signal } : { method: request.method, signal };
     if (request.headers !== undefined) init.headers = request.headers;
     if (request.body !== undefined) init.body = request.body;
     response = await fetch(request.url, init);
