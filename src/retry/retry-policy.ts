@@ -308,6 +308,11 @@ export class RetryPolicy {
           this.#stats.aborted++;
           throw abortError(signal);
         }
+        // aborted as the backoff ended: the function is not called again
+        if (signal.aborted) {
+          this.#stats.aborted++;
+          throw abortError(signal);
+        }
       }
     } finally {
       removeAbort();
