@@ -26,14 +26,15 @@
  * round trips dominate, and the gap between it and the engine is what the engine's claims,
  * commits and queues cost. CPU: this process's CPU time per node for every row (the in-process
  * site serves the same requests to each, so a row minus the hand-written one is the engine's
- * own cost per node), and its ratio to the hand-written row (target for the engine ≤ 1.5×).
+ * own cost per node), of which on background threads (V8's GC and optimising compiler; Linux
+ * only), and its ratio to the hand-written row (target for the engine ≤ 1.5×).
  * BENCH_ROUNDS and BENCH_CHAIN_PRODUCTS_PER_PAGE size it.
  *
  * Then bench/chain/pagination.ts runs (in a process of its own): a paginated crawl of unknown
  * length, with mocra and with Crawlee side by side.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -303,17 +304,36 @@ const HAND = 'hand-written fetch crawl (reference)';
 
 const ms = (n: number): number => Number(n.toFixed(2));
 
+/**
+ * CPU time of the main thread (Linux: from /proc; elsewhere NaN), in µs: the rest of the
+ * process's CPU is V8's and libuv's background threads (concurrent and parallel GC, the
+ * optimising compiler).
+ */
+function mainThreadUs(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, in clock ticks (USER_HZ, 100 on Linux)
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return NaN;
+  }
+}
+
 /** CPU time of this process (the in-process test site included) per contender, measured rounds. */
-const cpu = new Map<string, { us: number; nodes: number; calls: number }>();
+const cpu = new Map<string, { us: number; mainUs: number; nodes: number; calls: number }>();
 function withCpu(name: string, round: () => Promise<number>): () => Promise<number> {
   return async () => {
-    const c = cpu.get(name) ?? { us: 0, nodes: 0, calls: 0 };
+    const c = cpu.get(name) ?? { us: 0, mainUs: 0, nodes: 0, calls: 0 };
     cpu.set(name, c);
     const before = process.cpuUsage();
+    const mainBefore = mainThreadUs();
     const nodes = await round();
     const used = process.cpuUsage(before);
+    const mainUsed = mainThreadUs() - mainBefore;
     if (++c.calls > warmup) {
       c.us += used.user + used.system;
+      c.mainUs += mainUsed;
       c.nodes += nodes;
     }
     return nodes;
@@ -360,14 +380,19 @@ try {
   console.log('\nprocess CPU per node, µs (the in-process site included; measured rounds)');
   for (const name of [...variants.map((v) => v.name), CRAWLEE, HAND]) {
     const us = perNode(name);
+    const c = cpu.get(name)!;
     const row = {
       'CPU µs per node': Math.round(us),
+      'of which background threads (GC, compiler)': Math.round((c.us - c.mainUs) / c.nodes),
       'engine µs per node (minus the hand-written crawl)': Math.round(us - hand),
       'vs the hand-written crawl': Number((us / hand).toFixed(2)),
     };
     console.log(`  ${name.padEnd(52)} ${JSON.stringify(row)}`);
     notes[`CPU µs per node (site included), ${name}`] = row['CPU µs per node'];
     notes[`CPU per node vs the hand-written crawl, ${name}`] = row['vs the hand-written crawl'];
+    if (Number.isFinite(row['of which background threads (GC, compiler)']))
+      notes[`CPU µs per node on background threads (GC, compiler), ${name}`] =
+        row['of which background threads (GC, compiler)'];
   }
   console.log('\nnode latency over the measured rounds (ms)');
   for (const [i, v] of variants.entries()) {
