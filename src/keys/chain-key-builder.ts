@@ -1,7 +1,7 @@
 /**
  * ChainKeyBuilder: the only place that builds the chain engine's Redis keys.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { invalid, optionalString, readOptions, requireString } from '../internal/validate.js';
 import type { NodeId } from '../chain/node-id.js';
@@ -26,8 +26,18 @@ export interface ChainKeyBuilderOptions {
 export const KEY_LAYOUT_VERSION = 2;
 
 const W = 'ChainKeyBuilder';
+const PTM_KEY = `${W}.ptmKey`;
 
 const SPECIAL = /[%:{}]/;
+const SPECIALS = /[%:{}]/g;
+/** The percent-encoding of each special character. */
+const ESCAPED: Readonly<Record<string, string>> = {
+  '%': '%25',
+  ':': '%3A',
+  '{': '%7B',
+  '}': '%7D',
+};
+const escapeChar = (c: string): string => ESCAPED[c]!;
 /**
  * Percent-encodes the characters that delimit keys or hash tags, and the escape itself.
  *
@@ -36,10 +46,7 @@ const SPECIAL = /[%:{}]/;
 export function escapeKeyPart(part: string): string {
   if (typeof part !== 'string') invalid('escapeKeyPart', 'part', 'a string', part);
   if (!SPECIAL.test(part)) return part;
-  return part.replace(
-    /[%:{}]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
-  );
+  return part.replace(SPECIALS, escapeChar);
 }
 
 /**
@@ -64,7 +71,7 @@ export function escapeKeyPart(part: string): string {
 export class ChainKeyBuilder {
   readonly #ptmCache = new Map<string, string>();
   readonly #prefixCache = new Map<string, string>();
-  readonly #byObject = new WeakMap<PtmIdentity, PtmIdentity & { key: string }>();
+  readonly #byObject = new WeakMap<PtmIdentity, Hashed>();
   /** The prefix as given. Keys start with it percent-encoded (see {@link ChainKeyBuilder.namespace}). */
   readonly prefix: string;
   /** The first segment of every key: the prefix with `%` and `:` percent-encoded. */
@@ -88,6 +95,11 @@ export class ChainKeyBuilder {
    * @throws {@link ConfigError} when a field is missing or `stepIdx` is not an integer >= 0.
    */
   ptmKey(id: PtmIdentity): string {
+    return this.#hashed(id).key;
+  }
+
+  /** The identity's hash, with the node's state key once built (see {@link ChainKeyBuilder.ptm}). */
+  #hashed(id: PtmIdentity): Hashed {
     if (id === null || typeof id !== 'object') invalid(`${W}.ptmKey`, 'id', 'an object', id);
     try {
       return this.#ptmKey(id);
@@ -104,7 +116,7 @@ export class ChainKeyBuilder {
     }
   }
 
-  #ptmKey(id: PtmIdentity): string {
+  #ptmKey(id: PtmIdentity): Hashed {
     // one transition names a node several times, usually by the same object: reuse its key while
     // the object still holds the same identity (a mutated object is hashed again)
     const seen = this.#byObject.get(id);
@@ -117,29 +129,32 @@ export class ChainKeyBuilder {
       seen.account === id.account &&
       seen.platform === id.platform
     ) {
-      return seen.key;
+      return seen;
     }
     const fields = [
-      requireString(`${W}.ptmKey`, 'runId', id.runId),
-      requireString(`${W}.ptmKey`, 'account', id.account),
-      requireString(`${W}.ptmKey`, 'platform', id.platform),
-      requireString(`${W}.ptmKey`, 'moduleId', id.moduleId),
+      requireString(PTM_KEY, 'runId', id.runId),
+      requireString(PTM_KEY, 'account', id.account),
+      requireString(PTM_KEY, 'platform', id.platform),
+      requireString(PTM_KEY, 'moduleId', id.moduleId),
       stepText(id.stepIdx),
       typeof id.prefixRequest === 'string'
         ? id.prefixRequest
-        : invalid(`${W}.ptmKey`, 'prefixRequest', 'a string', id.prefixRequest),
+        : invalid(PTM_KEY, 'prefixRequest', 'a string', id.prefixRequest),
     ];
-    let encoded = '';
-    for (const f of fields) encoded += `${Buffer.byteLength(f, 'utf8')}:${f}|`;
     // another object may name a node hashed before (a successor named by its parent's commit,
-    // then by its own claim): hash each identity once
-    let key = this.#ptmCache.get(encoded);
+    // then by its own claim): hash each identity once. The cache is keyed by the fields
+    // length-prefixed in UTF-16 code units (as unambiguous as the hashed encoding, and cheaper)
+    let probe = '';
+    for (const f of fields) probe += `${f.length}:${f}|`;
+    let key = this.#ptmCache.get(probe);
     if (key === undefined) {
-      key = createHash('sha256').update(encoded).digest('hex').slice(0, 32);
+      let encoded = '';
+      for (const f of fields) encoded += `${Buffer.byteLength(f, 'utf8')}:${f}|`;
+      key = hash('sha256', encoded, 'hex').slice(0, 32);
       if (this.#ptmCache.size >= 4096) this.#ptmCache.clear();
-      this.#ptmCache.set(encoded, key);
+      this.#ptmCache.set(probe, key);
     }
-    this.#byObject.set(id, {
+    const hashed: Hashed = {
       runId: id.runId,
       account: id.account,
       platform: id.platform,
@@ -147,8 +162,11 @@ export class ChainKeyBuilder {
       stepIdx: id.stepIdx,
       prefixRequest: id.prefixRequest,
       key,
-    });
-    return key;
+      stateTask: undefined,
+      stateKey: '',
+    };
+    this.#byObject.set(id, hashed);
+    return hashed;
   }
 
   /** The hash tag of a task's keys, `{t:<taskId>}`. */
@@ -174,7 +192,13 @@ export class ChainKeyBuilder {
 
   /** The state record of one node (status, lease owner, fencing version, lease expiry). */
   ptm(taskId: string, id: PtmIdentity): string {
-    return this.#key(taskId, 'ptm', this.ptmKey(id));
+    const hashed = this.#hashed(id);
+    // a node is named by its state key several times (claim, commit, its parent's commit)
+    if (hashed.stateKey === '' || hashed.stateTask !== taskId) {
+      hashed.stateKey = `${this.#taskPrefix(taskId)}ptm:${hashed.key}`;
+      hashed.stateTask = taskId;
+    }
+    return hashed.stateKey;
   }
 
   /** The state record of a node known by its id (the {@link ChainKeyBuilder.ptmKey} hash). */
@@ -262,7 +286,7 @@ export class ChainKeyBuilder {
    * stored as its SHA-256 (base64url), so any length or character is fine.
    */
   dedup(taskId: string, runId: string, moduleId: string, key: string): string {
-    const digest = createHash('sha256').update(key, 'utf8').digest('base64url');
+    const digest = hash('sha256', key, 'base64url');
     return this.#key(taskId, 'dedup', runId, moduleId, digest);
   }
 
@@ -379,9 +403,17 @@ export class ChainKeyBuilder {
   }
 }
 
+/** A hashed identity (the fields it was hashed from), and the state key last built from it. */
+interface Hashed extends PtmIdentity {
+  readonly key: string;
+  /** The task of `stateKey`. */
+  stateTask: string | undefined;
+  stateKey: string;
+}
+
 function stepText(stepIdx: unknown): string {
   if (typeof stepIdx !== 'number' || !Number.isSafeInteger(stepIdx) || stepIdx < 0) {
-    invalid(`${W}.ptmKey`, 'stepIdx', 'an integer >= 0', stepIdx);
+    invalid(PTM_KEY, 'stepIdx', 'an integer >= 0', stepIdx);
   }
   return String(stepIdx);
 }

@@ -11,7 +11,7 @@ import {
   type IRetryBackoffContext,
 } from 'cockatiel';
 import { TaskTimeoutError } from '../errors.js';
-import { abortError } from '../internal/abort.js';
+import { abortError, onAbort } from '../internal/abort.js';
 import { MAX_TIMER_DELAY_MS } from '../internal/clock.js';
 import { Emitter } from '../internal/emitter.js';
 import {
@@ -251,7 +251,78 @@ export class RetryPolicy {
       this.#stats.aborted++;
       throw abortError(signal);
     }
+    // without a wrapped policy the loop is ours: no cockatiel policy is built per call
+    return this.#o.policy ? this.#wrapped(fn, signal) : this.#loop(fn, signal);
+  }
+
+  /** Calls `fn` until it succeeds or gives up: the backoff of {@link RetryPolicy.delayFor}. */
+  async #loop<T>(fn: (ctx: RetryContext) => Promise<T> | T, signal: AbortSignal): Promise<T> {
     const o = this.#o;
+    // rejects at once when the caller aborts, even while `fn` ignores its signal
+    let removeAbort = noop;
+    let aborted: Promise<never> | undefined;
+    const settle = (value: Promise<T> | T): Promise<T> | T => {
+      if (signal === never || typeof (value as PromiseLike<T> | null)?.then !== 'function')
+        return value;
+      if (aborted === undefined) {
+        aborted = new Promise<never>((_, reject) => {
+          removeAbort = onAbort(signal, () => reject(abortError(signal)));
+        });
+        aborted.catch(noop); // it may reject while no attempt runs (during a backoff)
+      }
+      return Promise.race([value, aborted]);
+    };
+    let attempts = 0;
+    let previous: number | undefined;
+    try {
+      for (;;) {
+        attempts++;
+        this.#stats.attempts++;
+        let failure: unknown;
+        try {
+          const value = await settle(fn({ attempt: attempts, signal }));
+          this.#stats.successes++;
+          if (this.#emitter.has('success')) this.#emitter.emit('success', { attempts });
+          return value;
+        } catch (error) {
+          failure = error;
+        }
+        if (signal.aborted) {
+          this.#stats.aborted++;
+          throw abortError(signal);
+        }
+        if (attempts > o.maxRetries || !o.isRetryable(failure)) {
+          this.#stats.giveUps++;
+          if (this.#emitter.has('giveUp'))
+            this.#emitter.emit('giveUp', { attempts, error: failure });
+          throw failure;
+        }
+        const delayMs = this.delayFor(attempts, failure, previous);
+        previous = delayMs;
+        this.#stats.retries++;
+        if (this.#emitter.has('retry'))
+          this.#emitter.emit('retry', { attempt: attempts, delayMs, error: failure });
+        try {
+          await wait(delayMs, signal);
+        } catch {
+          this.#stats.aborted++;
+          throw abortError(signal);
+        }
+        // aborted as the backoff ended: the function is not called again
+        if (signal.aborted) {
+          this.#stats.aborted++;
+          throw abortError(signal);
+        }
+      }
+    } finally {
+      removeAbort();
+    }
+  }
+
+  /** {@link RetryPolicy.execute} through cockatiel, each attempt run by the wrapped policy. */
+  async #wrapped<T>(fn: (ctx: RetryContext) => Promise<T> | T, signal: AbortSignal): Promise<T> {
+    const o = this.#o;
+    const wrapped = o.policy!;
     let attempts = 0;
     let lastError: unknown;
     const classify = (error: unknown): boolean => !signal.aborted && o.isRetryable(error);
@@ -289,19 +360,15 @@ export class RetryPolicy {
       attempts++;
       this.#stats.attempts++;
       let attemptSignal: AbortSignal = inner;
-      const run = (s: AbortSignal): Promise<T> | T => {
-        attemptSignal = s;
-        return fn({ attempt: attempts, signal: s });
-      };
       try {
-        return o.policy
-          ? ((await o.policy.execute(({ signal: s }) => run(s), inner)) as T)
-          : await run(inner);
+        return (await wrapped.execute(({ signal: s }) => {
+          attemptSignal = s;
+          return fn({ attempt: attempts, signal: s });
+        }, inner)) as T;
       } catch (error) {
         // a wrapped cockatiel timeout cancels the attempt: when the caller did not abort, that
         // is a timeout (retryable), not a cancellation
         const cutByPolicy =
-          o.policy !== undefined &&
           !signal.aborted &&
           (attemptSignal.aborted || error instanceof CockatielTaskCancelledError);
         const e = cutByPolicy
@@ -356,3 +423,18 @@ export class RetryPolicy {
 }
 
 function noop(): void {}
+
+/** Waits `ms` on a ref'd timer (a backoff keeps the process alive); rejects when `signal` aborts. */
+function wait(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let dispose = noop;
+    const timer = setTimeout(() => {
+      dispose();
+      resolve();
+    }, ms);
+    dispose = onAbort(signal, () => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    });
+  });
+}

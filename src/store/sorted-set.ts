@@ -9,8 +9,17 @@ const MAX_LEVEL = 24;
 
 interface SkipNode {
   member: string;
+  /** The member has no surrogate code unit: UTF-16 order is its code point order. */
+  plain: boolean;
   score: number;
   next: (SkipNode | null)[];
+}
+
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/** Whether `s` has no surrogate: two such strings compare by code point with `<`. */
+function isPlain(s: string): boolean {
+  return !SURROGATE.test(s);
 }
 
 /**
@@ -33,18 +42,24 @@ export function compareMembers(a: string, b: string): number {
   return a.length < b.length ? -1 : 1;
 }
 
-function before(score: number, member: string, node: SkipNode): boolean {
-  return node.score < score || (node.score === score && compareMembers(node.member, member) < 0);
+/** Whether `node` sorts before (score, member); `plain` is {@link isPlain} of `member`. */
+function before(score: number, member: string, plain: boolean, node: SkipNode): boolean {
+  if (node.score !== score) return node.score < score;
+  // two strings without surrogates: the engine's compare is the code point order
+  return plain && node.plain ? node.member < member : compareMembers(node.member, member) < 0;
 }
 
 export class SortedSet {
   readonly #scores = new Map<string, number>();
   readonly #head: SkipNode = {
     member: '',
+    plain: true,
     score: -Infinity,
     next: new Array<SkipNode | null>(MAX_LEVEL).fill(null),
   };
   #level = 1;
+  /** The predecessors of the last search (reused: every call is synchronous). */
+  readonly #update = new Array<SkipNode>(MAX_LEVEL);
 
   get size(): number {
     return this.#scores.size;
@@ -122,13 +137,16 @@ export class SortedSet {
     return x.next[0] ?? null;
   }
 
-  /** The last node before (score, member) on each level in use (index 0: the lowest). */
-  #predecessors(score: number, member: string): SkipNode[] {
-    const update = new Array<SkipNode>(MAX_LEVEL);
+  /**
+   * The last node before (score, member) on each level in use (index 0: the lowest), in an
+   * array reused by the next search.
+   */
+  #predecessors(score: number, member: string, plain: boolean): SkipNode[] {
+    const update = this.#update;
     let x = this.#head;
     for (let i = this.#level - 1; i >= 0; i--) {
       let n = x.next[i];
-      while (n && before(score, member, n)) {
+      while (n && before(score, member, plain, n)) {
         x = n;
         n = x.next[i];
       }
@@ -138,14 +156,20 @@ export class SortedSet {
   }
 
   #link(score: number, member: string): void {
-    const update = this.#predecessors(score, member);
+    const plain = isPlain(member);
+    const update = this.#predecessors(score, member, plain);
     let level = 1;
     while (level < MAX_LEVEL && Math.random() < 0.25) level++;
     if (level > this.#level) {
       for (let i = this.#level; i < level; i++) update[i] = this.#head;
       this.#level = level;
     }
-    const node: SkipNode = { member, score, next: new Array<SkipNode | null>(level).fill(null) };
+    const node: SkipNode = {
+      member,
+      plain,
+      score,
+      next: new Array<SkipNode | null>(level).fill(null),
+    };
     for (let i = 0; i < level; i++) {
       node.next[i] = update[i]!.next[i] ?? null;
       update[i]!.next[i] = node;
@@ -153,7 +177,7 @@ export class SortedSet {
   }
 
   #unlink(score: number, member: string): void {
-    const update = this.#predecessors(score, member);
+    const update = this.#predecessors(score, member, isPlain(member));
     const target = update[0]!.next[0];
     if (!target || target.member !== member) return;
     for (let i = 0; i < this.#level; i++) {

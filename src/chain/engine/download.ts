@@ -5,6 +5,8 @@
  */
 import { setMaxListeners } from 'node:events';
 import { DownloadError, isMocraError } from '../../errors.js';
+import { onAbort } from '../../internal/abort.js';
+import { MAX_TIMER_DELAY_MS } from '../../internal/clock.js';
 import { invalid } from '../../internal/validate.js';
 import type { Metrics } from '../../observe/metrics.js';
 import type { RateLimiter } from '../../rate-limit/index.js';
@@ -46,7 +48,9 @@ export function parseRetryAfter(
 export const fetchDownloader: Downloader = async (request, { signal }) => {
   let response: Response;
   try {
-    const init: RequestInit = { method: request.method, signal };
+    // GET is fetch's own default: a request without a method skips its normalisation
+    const init: RequestInit =
+      request.method === 'GET' ? { signal } : { method: request.method, signal };
     if (request.headers !== undefined) init.headers = request.headers;
     if (request.body !== undefined) init.body = request.body;
     response = await fetch(request.url, init);
@@ -120,18 +124,18 @@ export class DownloadPath {
             async ({ attempt: n, signal: s }) => {
               await this.#o.limiter.acquire(module.id, { signal: s });
               this.#o.onTry(module.id);
-              const timeout = AbortSignal.timeout(this.#o.timeoutMs);
-              const both = AbortSignal.any([s, timeout]);
+              // the attempt's one signal: aborted by the node's, or when the attempt times out
+              const attempt = new AttemptSignal(s, this.#o.timeoutMs);
               let result: DownloadResult;
               try {
                 result = await this.#o.downloader(request, {
-                  signal: both,
+                  signal: attempt.signal,
                   moduleId: module.id,
                   taskId,
                   attempt: n,
                 });
               } catch (error) {
-                if (timeout.aborted && !s.aborted) {
+                if (attempt.timedOut && !s.aborted) {
                   throw new DownloadError(
                     `${request.method} ${request.url} timed out after ${this.#o.timeoutMs} ms`,
                     0,
@@ -139,6 +143,8 @@ export class DownloadPath {
                   );
                 }
                 throw error;
+              } finally {
+                attempt.done();
               }
               if (isRetryableStatus(result.status)) {
                 const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
@@ -174,6 +180,43 @@ export class DownloadPath {
       this.#downloads.shutdown({ mode: 'cancel' }),
       ...[...this.#perModule.values()].map((s) => s.shutdown({ mode: 'cancel' })),
     ]);
+  }
+}
+
+/**
+ * The signal of one download attempt: follows its node's signal and aborts itself (with a
+ * `TimeoutError`, as `AbortSignal.timeout` does) once `timeoutMs` has passed. One controller,
+ * one timer and one listener, released by {@link AttemptSignal.done}.
+ */
+class AttemptSignal {
+  readonly #controller = new AbortController();
+  readonly #timer: ReturnType<typeof setTimeout>;
+  readonly #unfollow: () => void;
+  timedOut = false;
+
+  constructor(parent: AbortSignal, timeoutMs: number) {
+    const controller = this.#controller;
+    this.#timer = setTimeout(
+      () => {
+        this.timedOut = true;
+        controller.abort(
+          new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+        );
+      },
+      Math.min(timeoutMs, MAX_TIMER_DELAY_MS),
+    );
+    this.#timer.unref();
+    this.#unfollow = onAbort(parent, () => controller.abort(parent.reason));
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** The attempt ended: no timeout, no listener left on the node's signal. */
+  done(): void {
+    clearTimeout(this.#timer);
+    this.#unfollow();
   }
 }
 

@@ -23,6 +23,7 @@ import { ErrorTaskHandler } from './error-task.js';
 import { HandOffs } from './hand-offs.js';
 import { Ingress } from './ingress.js';
 import { resolveOptions, W, type ResolvedOptions } from './options.js';
+import { LeaseHeartbeat } from './node-lease.js';
 import { ModuleProcessorWithChain, type ProcessorHost } from './processor.js';
 import { OutboxRelay } from './relay.js';
 import { ItemHandOver } from './item-hand-over.js';
@@ -200,6 +201,7 @@ class ChainEngineImpl implements ChainEngine {
       keys: o.keys,
       downloads: this.#downloads,
       leaseMs: o.leaseMs,
+      heartbeat: new LeaseHeartbeat(o.leaseMs),
       stateTtlMs: o.stateTtlMs,
       fallback: o.fallback,
       signal: this.#workAbort.signal,

@@ -37,8 +37,8 @@ export interface PersistedRequest {
 }
 
 /**
- * The requests of a node: `generate`, and on a failure of a non-first step the fallback.
- * Throws a {@link NodeFailure}.
+ * The requests of a node: `generate`, and on a failure of a non-first step the fallback (which
+ * runs under the node's signal, `ctx.signal`). Throws a {@link NodeFailure}.
  * @internal
  */
 export async function generateRequests(
@@ -52,7 +52,7 @@ export async function generateRequests(
   try {
     return resolveRequests(await step.generate(ctx));
   } catch (error) {
-    if (host.signal.aborted || isRootNode(ptm) || !host.fallback || isAbortLike(error)) {
+    if (ctx.signal.aborted || isRootNode(ptm) || !host.fallback || isAbortLike(error)) {
       throw new NodeFailure('generate', error);
     }
     const gate = await host.state.tryAllowFallbackOnce(toNodeId(ptm));
@@ -96,7 +96,7 @@ async function rebuildInput(
   const saved = JSON.parse(text) as PersistedRequest;
   const parentStep = module.steps[saved.stepIdx];
   if (!parentStep) throw new NodeFailure('generate', original);
-  const request = await withCredentials(host, module, ptm, task, saved);
+  const request = await withCredentials(host, module, ptm, task, saved, signal);
   let response: DownloadResult;
   try {
     response = await host.downloads.download(module, ptm.taskId, request, signal);
@@ -127,11 +127,12 @@ async function withCredentials(
   ptm: ParserTaskModel,
   task: TaskInfo,
   saved: PersistedRequest,
+  signal: AbortSignal,
 ): Promise<ResolvedRequest> {
   const parentStep = module.steps[saved.stepIdx]!;
   try {
     const again = resolveRequests(
-      await parentStep.generate(parentContext(host, module, ptm, task, saved, host.signal)),
+      await parentStep.generate(parentContext(host, module, ptm, task, saved, signal)),
     );
     return again.find((r) => r.id === saved.request.id) ?? saved.request;
   } catch {

@@ -8,6 +8,7 @@ import type { CacheService } from '../../store/index.js';
 import type { ChainStateStore } from '../state/index.js';
 import type { CommitHandOff } from '../state/types.js';
 import type { DownloadPath } from './download.js';
+import type { LeaseHeartbeat } from './node-lease.js';
 import type { NodeTelemetry } from './telemetry.js';
 
 /** How one node's processing ended. */
@@ -42,6 +43,8 @@ export interface ProcessorHost {
   readonly downloads: DownloadPath;
   /** Lease of a claimed node, in ms. */
   readonly leaseMs: number;
+  /** The one timer that renews the leases of the nodes in flight. @defaultValue one per node */
+  readonly heartbeat?: LeaseHeartbeat;
   /** TTL of persisted requests, in ms. */
   readonly stateTtlMs: number;
   /** Whether the fallback gate is on. */

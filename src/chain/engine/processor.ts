@@ -156,6 +156,7 @@ export class ModuleProcessorWithChain {
       keepAlive,
       log,
       fields,
+      heartbeat: rt.heartbeat,
     });
     try {
       return await this.#execute(ptm, node, task, owner, version, fields, lease, delivery);
@@ -399,9 +400,8 @@ export class ModuleProcessorWithChain {
   ): Promise<ResolvedRequest[]> {
     const rt = this.#host;
     try {
-      // generate (and its fallback) see the node's signal
-      const host = ctx.signal === rt.signal ? rt : { ...rt, signal: ctx.signal };
-      const requests = await generateRequests(host, this.module, ptm, ctx, fields);
+      // generate (and its fallback) see the node's signal, ctx.signal
+      const requests = await generateRequests(rt, this.module, ptm, ctx, fields);
       rt.telemetry.generated(this.module.id, true);
       return requests;
     } catch (error) {

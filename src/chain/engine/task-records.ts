@@ -109,7 +109,7 @@ export class TaskRecords {
   }
 
   /** LoadTask. @throws {@link TaskNotFound} when the task has no record. */
-  async load(taskId: string): Promise<TaskRecord> {
+  load(taskId: string): Promise<TaskRecord> {
     return this.#records.getOrCompute('task', taskId, async () => {
       const text = await this.#o.store.get(this.#o.keys.taskRecord(taskId));
       if (text === null) throw new TaskNotFound(taskId);

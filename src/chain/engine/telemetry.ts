@@ -227,7 +227,7 @@ export class EngineTelemetry implements NodeTelemetry {
   /** A delivery was received from the queue of `role`. */
   received(role: 'task' | 'parser' | 'error'): void {
     this.#stats.received[role]++;
-    this.#metrics.increment(M.TASK_INGRESS, { kind: INGRESS_KIND[role] });
+    if (this.#measured) this.#metrics.increment(M.TASK_INGRESS, { kind: INGRESS_KIND[role] });
   }
 
   /** The ingress dead-lettered or released a delivery after a failure at `stage`. */
@@ -269,21 +269,24 @@ export class EngineTelemetry implements NodeTelemetry {
 
   claim(result: (typeof CLAIM_NAMES)[number]): void {
     this.#stats.claims[result] = (this.#stats.claims[result] ?? 0) + 1;
-    this.#metrics.increment(M.PTM_CLAIM, { result });
+    if (this.#measured) this.#metrics.increment(M.PTM_CLAIM, { result });
   }
 
   generated(moduleId: string, ok: boolean): void {
+    if (!this.#measured) return;
     this.#metrics.increment(ok ? M.MODULE_STEP_GENERATE : M.MODULE_STEP_GENERATE_FAILED, {
       module: moduleId,
     });
   }
 
   parsed(moduleId: string, ok: boolean): void {
+    if (!this.#measured) return;
     this.#metrics.increment(ok ? M.PARSER_SUCCESS : M.PARSER_FAILED, { module: moduleId });
   }
 
   commit(result: (typeof COMMIT_NAMES)[number]): void {
     this.#stats.commits[result] = (this.#stats.commits[result] ?? 0) + 1;
+    if (!this.#measured) return;
     this.#metrics.increment(M.PTM_COMMIT, { result });
     if (result === 'COMMIT_OK') this.#metrics.increment(M.ADVANCE_GATE_WIN);
     else if (result === 'CAS_CONFLICT') this.#metrics.increment(M.ADVANCE_GATE_LOST);
@@ -320,13 +323,14 @@ export class EngineTelemetry implements NodeTelemetry {
 
   /** A ParserTaskModel was put on the parser queue. */
   parserTaskProduced(source: 'root' | 'commit' | 'retry'): void {
+    if (!this.#measured) return;
     this.#metrics.increment(M.PARSER_TASK_PRODUCED, { source });
   }
 
   /** One download try started. */
   download(moduleId: string): void {
     this.#stats.downloads++;
-    this.#metrics.increment(M.DOWNLOAD, { module: moduleId });
+    if (this.#measured) this.#metrics.increment(M.DOWNLOAD, { module: moduleId });
   }
 
   /** A download is tried again inside one node attempt. */
@@ -338,7 +342,7 @@ export class EngineTelemetry implements NodeTelemetry {
   /** An output item was relayed to the sink. */
   item(item: ChainItem): void {
     this.#stats.items++;
-    this.#metrics.increment(M.ITEMS, { module: item.moduleId });
+    if (this.#measured) this.#metrics.increment(M.ITEMS, { module: item.moduleId });
   }
 
   /** `onItem` threw. */

@@ -29,7 +29,9 @@ import {
 
 /**
  * A {@link ChainStateStore} whose every method is one transition (`recoverExpired`: one listing,
- * then one recovery per node), run by {@link ChainStateDispatcher.run}.
+ * then one recovery per node), run by {@link ChainStateDispatcher.run}. A method that only runs
+ * its transition hands back the promise of `run` itself (no async wrapper around it: `run` never
+ * throws, it rejects).
  * @internal
  */
 export abstract class ChainStateDispatcher implements ChainStateStore {
@@ -40,17 +42,17 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
     this.#keys = keys;
   }
 
-  /** Runs one transition atomically and returns its result. */
+  /** Runs one transition atomically and returns its result; rejects (never throws) on failure. */
   protected abstract run<I, K extends TransitionKeys, R>(
     transition: Transition<I, K, R>,
     input: I,
   ): Promise<R>;
 
-  async claim(input: ClaimInput): Promise<ClaimResult> {
+  claim(input: ClaimInput): Promise<ClaimResult> {
     return this.run(t.claim, input);
   }
 
-  async renewLease(input: RenewLeaseInput): Promise<RenewLeaseResult> {
+  renewLease(input: RenewLeaseInput): Promise<RenewLeaseResult> {
     return this.run(t.renewLease, input);
   }
 
@@ -58,11 +60,11 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
     return (await this.run(t.commitSuccess, input)).code;
   }
 
-  async commitSuccessDetailed(input: CommitSuccessInput): Promise<CommitSuccessResult> {
+  commitSuccessDetailed(input: CommitSuccessInput): Promise<CommitSuccessResult> {
     return this.run(t.commitSuccess, input);
   }
 
-  async commitError(input: CommitErrorInput): Promise<0 | 1 | 2> {
+  commitError(input: CommitErrorInput): Promise<0 | 1 | 2> {
     return this.run(t.commitError, input);
   }
 
@@ -78,15 +80,15 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
     return recovered;
   }
 
-  async thresholdDecide(input: ThresholdInput): Promise<ThresholdResult> {
+  thresholdDecide(input: ThresholdInput): Promise<ThresholdResult> {
     return this.run(t.thresholdDecide, input);
   }
 
-  async retrySchedule(input: RetryScheduleInput): Promise<0 | 1 | 2> {
+  retrySchedule(input: RetryScheduleInput): Promise<0 | 1 | 2> {
     return this.run(t.retrySchedule, input);
   }
 
-  async promoteDueRetries(taskId: string, max: number): Promise<string[]> {
+  promoteDueRetries(taskId: string, max: number): Promise<string[]> {
     return this.run(t.retryPromote, { taskId, max });
   }
 
@@ -94,15 +96,15 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
     await this.run(t.taskTouch, { taskId });
   }
 
-  async activeTasks(windowMs: number, max: number): Promise<string[]> {
+  activeTasks(windowMs: number, max: number): Promise<string[]> {
     return this.run(t.tasksActive, { windowMs, max });
   }
 
-  async tryLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
+  tryLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
     return this.run(t.lock, { name, owner, ttlMs });
   }
 
-  async terminateMark(
+  terminateMark(
     taskId: string,
     runId: string,
     moduleId: string | undefined,
@@ -111,15 +113,15 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
     return this.run(t.terminateMark, { taskId, runId, moduleId, reason });
   }
 
-  async terminated(taskId: string, runId: string, moduleId: string): Promise<TerminatedResult> {
+  terminated(taskId: string, runId: string, moduleId: string): Promise<TerminatedResult> {
     return this.run(t.terminated, { taskId, runId, moduleId });
   }
 
-  async tryAllowFallbackOnce(node: NodeAddress): Promise<0 | 1> {
+  tryAllowFallbackOnce(node: NodeAddress): Promise<0 | 1> {
     return this.run(t.fallbackGate, node);
   }
 
-  async takeOutbox(taskId: string, max: number, leaseMs: number): Promise<string[]> {
+  takeOutbox(taskId: string, max: number, leaseMs: number): Promise<string[]> {
     return this.run(t.outboxTake, { taskId, max, leaseMs });
   }
 
@@ -133,7 +135,7 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
     return this.run(t.outboxAck, input);
   }
 
-  async runStart(taskId: string, runId: string, modules: readonly string[]): Promise<boolean> {
+  runStart(taskId: string, runId: string, modules: readonly string[]): Promise<boolean> {
     return this.run(t.runStart, { taskId, runId, modules });
   }
 
@@ -145,7 +147,7 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
     await this.run(t.runDispatch, { taskId, runId, modules });
   }
 
-  async runCancel(
+  runCancel(
     taskId: string,
     runId: string,
   ): Promise<(typeof RunCancelCode)[keyof typeof RunCancelCode]> {
@@ -157,7 +159,7 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
     return snap && { ...snap, runId, taskId };
   }
 
-  async giveUp(node: NodeAddress, attempt: number): Promise<boolean> {
+  giveUp(node: NodeAddress, attempt: number): Promise<boolean> {
     return this.run(t.giveUp, { node, attempt });
   }
 

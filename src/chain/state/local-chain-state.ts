@@ -64,7 +64,7 @@ export class LocalChainState extends ChainStateDispatcher {
   readonly #store: SyncStore;
   readonly #prefix: string;
   readonly #ctx: TransitionContext;
-  readonly #transaction: <T>(run: () => T) => T;
+  readonly #transaction: (<T>(run: () => T) => T) | undefined;
 
   constructor(backend: SyncBackend, options: LocalChainStateOptions = {}) {
     const keys = options.keys ?? new ChainKeyBuilder();
@@ -84,15 +84,29 @@ export class LocalChainState extends ChainStateDispatcher {
         if (onFinished) queueMicrotask(() => onFinished(taskId, runId));
       },
     };
-    this.#transaction = options.transaction ?? ((run) => run());
+    this.#transaction = options.transaction;
   }
 
-  /** Runs a transition's local twin over the store, synchronously (atomic in the process). */
-  protected async run<I, K extends TransitionKeys, R>(
+  /**
+   * Runs a transition's local twin over the store, synchronously (atomic in the process); its
+   * result (or what it threw) comes back as a settled promise, as from a script.
+   */
+  protected run<I, K extends TransitionKeys, R>(
     transition: Transition<I, K, R>,
     input: I,
   ): Promise<R> {
-    const keys = prefixKeys(this.#prefix, transition.keys(this.#keys, input));
-    return this.#transaction(() => transition.local(this.#store, keys, input, this.#ctx));
+    try {
+      const keys = prefixKeys(this.#prefix, transition.keys(this.#keys, input));
+      const store = this.#store;
+      const ctx = this.#ctx;
+      const transaction = this.#transaction;
+      return Promise.resolve(
+        transaction === undefined
+          ? transition.local(store, keys, input, ctx)
+          : transaction(() => transition.local(store, keys, input, ctx)),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 }

@@ -1,5 +1,6 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { NodeLease } from '../../../../src/chain/engine/node-lease.js';
+import { LeaseHeartbeat, NodeLease } from '../../../../src/chain/engine/node-lease.js';
 import { RenewCode, type ChainStateStore } from '../../../../src/chain/state/index.js';
 
 const node = {
@@ -99,5 +100,38 @@ describe('NodeLease', () => {
     parent.abort(new Error('stop'));
     expect(lease.signal.aborted).toBe(true);
     lease.stop();
+  });
+
+  it('leases on one heartbeat are each renewed, a stopped one no more; one listener on their parent', async () => {
+    const { state, calls } = fakeState([]);
+    const parent = new AbortController();
+    const heartbeat = new LeaseHeartbeat(30);
+    const lease = (version: number) =>
+      new NodeLease({
+        state,
+        node,
+        owner: 'w',
+        version,
+        leaseMs: 30,
+        parent: parent.signal,
+        log: () => {},
+        fields: {},
+        heartbeat,
+      });
+    const [a, b, c] = [lease(1), lease(2), lease(3)];
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(1);
+    c.stop();
+    const renewed = (v: number) =>
+      calls.filter((x) => (x as { version: number }).version === v).length;
+    await until(() => renewed(1) >= 2 && renewed(2) >= 2);
+    expect(renewed(1)).toBeGreaterThanOrEqual(2);
+    expect(renewed(2)).toBeGreaterThanOrEqual(2);
+    expect(renewed(3)).toBe(0);
+    parent.abort(new Error('stop'));
+    expect(a.signal.aborted && b.signal.aborted).toBe(true);
+    expect(c.signal.aborted).toBe(false); // settled before the abort: no longer follows it
+    a.stop();
+    b.stop();
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(0);
   });
 });
