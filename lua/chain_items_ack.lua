@@ -29,8 +29,7 @@ local FIRST_ID, CHUNK = 6, 1000
 --@include _run
 
 redis.call('XLEN', items_key)
-local runs = {}
-for j = 2, #KEYS do runs[j - 1] = run_read(KEYS[j], nil) end
+local runs = run_read_from(2)
 local now = #KEYS > 1 and now_ms(now_arg) or 0
 
 -- write
@@ -59,9 +58,5 @@ for from = FIRST_ID, FIRST_ID + n - 1, CHUNK do
   redis.call('XDEL', items_key, unpack(ids, 1, #ids))
 end
 local out = {0, 'OK', acknowledged}
-for j = 1, #KEYS - 1 do
-  if runs[j] and delivered[j] and run_write(runs[j], now, run_ttl, {'ob', -delivered[j]}) then
-    out[#out + 1] = RUN_FINISHED .. j
-  end
-end
+run_items_delivered(runs, delivered, now, run_ttl, out)
 return out

@@ -26,8 +26,7 @@ local FIRST_ENTRY, CHUNK = 4, 1000
 --@include _now
 --@include _run
 
-local runs = {}
-for j = 2, #KEYS do runs[j - 1] = run_read(KEYS[j], nil) end
+local runs = run_read_from(2)
 local now = #KEYS > 1 and now_ms(now_arg) or 0
 
 -- write
@@ -46,9 +45,5 @@ for i = 0, n - 1 do
   if gone == 1 and j > 0 then delivered[j] = (delivered[j] or 0) + 1 end
 end
 local out = {0, 'OK', removed}
-for j = 1, #KEYS - 1 do
-  if runs[j] and delivered[j] and run_write(runs[j], now, run_ttl, {'ob', -delivered[j]}) then
-    out[#out + 1] = RUN_FINISHED .. j
-  end
-end
+run_items_delivered(runs, delivered, now, run_ttl, out)
 return out

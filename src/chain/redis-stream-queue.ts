@@ -49,6 +49,7 @@ import {
   type DeadLetter,
   type DeadLetterBound,
   type RawEntry,
+  type QueuePlace,
   type StreamPlace,
 } from './stream-commands.js';
 import {
@@ -142,20 +143,10 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     });
   }
 
-  /**
-   * Where this queue's stream is, for a commit that adds to it and acknowledges its deliveries
-   * itself (the chain engine's hand-off). @internal
-   */
-  get place(): {
-    client: Redis | Cluster;
-    key: string;
-    group: string;
-    consumer: string;
-    capacity: number;
-    claimIdleMs: number;
-  } {
-    const { key, group, consumer, capacity, claimIdleMs } = this.#o;
-    return { client: this.#client, key, group, consumer, capacity, claimIdleMs };
+  /** Where the stream is, for the chain engine's commit hand-off. @internal */
+  get place(): QueuePlace {
+    const { consumer, capacity, claimIdleMs } = this.#o;
+    return { ...this.#place, consumer, capacity, claimIdleMs };
   }
 
   /** Creates the stream and the consumer group if missing. Called by the first push/receive too. */

@@ -157,6 +157,13 @@ export interface StreamPlace {
   group: string;
 }
 
+/** A queue's place with its consumer, capacity and claim idle time (a commit hand-off's needs). */
+export interface QueuePlace extends StreamPlace {
+  consumer: string;
+  capacity: number;
+  claimIdleMs: number;
+}
+
 /** Acknowledges and deletes an entry, in one MULTI on the stream's key. */
 export async function removeEntry(place: StreamPlace, id: string): Promise<void> {
   await place.client.multi().xack(place.key, place.group, id).xdel(place.key, id).exec();

@@ -20,6 +20,7 @@ import { DurableBackend } from '../store/durable/durable-backend.js';
 import { loadLmdb } from '../store/durable/load-lmdb.js';
 import {
   deadLetterView,
+  knownRuns,
   QUEUE_NAMES,
   retryView,
   runNotFound,
@@ -109,15 +110,7 @@ export class DurableSource implements Source {
   async runs(): Promise<RunStatus[]> {
     const s = this.#backend.store;
     const ids = s.zrangeByScore(this.#k(this.#keys.runs()), s.now(), Infinity);
-    const out: RunStatus[] = [];
-    for (const runId of ids) {
-      const status = await this.run(runId).catch((error: unknown) => {
-        if (error instanceof RunNotFoundError) return null;
-        throw error;
-      });
-      if (status) out.push(status);
-    }
-    return out.sort((a, b) => a.startedAt - b.startedAt);
+    return knownRuns(ids, (runId) => this.run(runId));
   }
 
   async run(runId: string): Promise<RunStatus> {

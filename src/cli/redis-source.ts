@@ -14,6 +14,7 @@ import { namespacePrefix } from '../keys/namespace.js';
 import { RedisBackend } from '../store/redis-backend.js';
 import {
   deadLetterView,
+  knownRuns,
   QUEUE_NAMES,
   retryView,
   runNotFound,
@@ -94,15 +95,7 @@ export class RedisSource implements Source {
   async runs(): Promise<RunStatus[]> {
     const now = Date.now();
     const ids = await this.#client.zrangebyscore(this.#k(this.#keys.runs()), now, '+inf');
-    const out: RunStatus[] = [];
-    for (const runId of ids) {
-      const status = await this.run(runId).catch((error: unknown) => {
-        if (error instanceof RunNotFoundError) return null;
-        throw error;
-      });
-      if (status) out.push(status);
-    }
-    return out.sort((a, b) => a.startedAt - b.startedAt);
+    return knownRuns(ids, (runId) => this.run(runId));
   }
 
   /**

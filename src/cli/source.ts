@@ -5,6 +5,7 @@
  * durable data directory; both give the same views, so the output does not depend on the store.
  */
 import type { RunStatus } from '../chain/engine/types.js';
+import { RunNotFoundError } from '../errors.js';
 
 /** The three work queues. */
 export const QUEUE_NAMES = ['task', 'parser', 'error'] as const;
@@ -120,4 +121,23 @@ export function deadLetterView(
     if (typeof body?.moduleId === 'string') view.moduleId = body.moduleId;
   }
   return view;
+}
+
+/**
+ * The statuses of `runIds` read with `run`, oldest first; a run unknown or expired meanwhile is
+ * left out. @internal
+ */
+export async function knownRuns(
+  runIds: readonly string[],
+  run: (runId: string) => Promise<RunStatus>,
+): Promise<RunStatus[]> {
+  const out: RunStatus[] = [];
+  for (const runId of runIds) {
+    const status = await run(runId).catch((error: unknown) => {
+      if (error instanceof RunNotFoundError) return null;
+      throw error;
+    });
+    if (status) out.push(status);
+  }
+  return out.sort((a, b) => a.startedAt - b.startedAt);
 }

@@ -103,11 +103,6 @@ export class ItemRelay {
     this.#o.items.stop();
   }
 
-  /** Resolves once the current read and its hand-overs end. */
-  settled(): Promise<void> {
-    return this.#idle;
-  }
-
   async #run(): Promise<void> {
     this.#running = true;
     // one read per tick, whatever the number of commits that woke the relay in it

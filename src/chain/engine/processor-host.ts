@@ -6,7 +6,7 @@
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { CacheService } from '../../store/index.js';
 import type { ChainStateStore } from '../state/index.js';
-import type { CommitHandOff } from '../state/types.js';
+import type { CommitHandOff } from '../state/commit-hand-off.js';
 import type { DownloadPath } from './download.js';
 import type { LeaseHeartbeat } from './node-lease.js';
 import type { NodeTelemetry } from './telemetry.js';

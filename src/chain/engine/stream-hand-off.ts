@@ -13,7 +13,7 @@ import type { ChainQueue } from '../queue.js';
 import { RedisStreamQueue } from '../redis-stream-queue.js';
 import { RedisChainState } from '../state/redis-chain-state.js';
 import type { ChainStateStore } from '../state/index.js';
-import type { CommitHandOff } from '../state/types.js';
+import type { CommitHandOff } from '../state/commit-hand-off.js';
 import { isCluster } from '../stream-commands.js';
 
 /** A deployment whose commits hand off by themselves. @internal */

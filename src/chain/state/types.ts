@@ -3,6 +3,7 @@
  * result codes of DESIGN §3.3. Two implementations keep the same contract: `LocalChainState`
  * (TypeScript over the in-process store) and `RedisChainState` (one Lua script per transition).
  */
+import type { CommitHandOff } from './commit-hand-off.js';
 import type { PtmIdentity } from '../../keys/chain-key-builder.js';
 
 /** Result codes of `ptm_claim`. */
@@ -209,25 +210,6 @@ export interface CommitSuccessInput {
    * acknowledges the node's delivery (see {@link CommitHandOff}). @internal
    */
   handOff?: CommitHandOff;
-}
-
-/**
- * Where a commit on Redis hands off by itself: successors straight to the parser stream, items
- * to the items stream, the node's delivery acknowledged, in the commit's one script. Only for
- * queues on Redis Streams beside the state on one standalone Redis (a Cluster keeps streams in
- * slots of their own). Keys are relative to the store's prefix. @internal
- */
-export interface CommitHandOff {
-  /** The parser work stream. */
-  stream: string;
-  /** The items stream. */
-  items: string;
-  /** The consumer group of both streams. */
-  group: string;
-  /** The parser stream's capacity (`Infinity`: unbounded); past it everything goes to the outbox. */
-  capacity: number;
-  /** The stream entry id of the node's own delivery, acknowledged by the commit (none: omitted). */
-  delivery?: string;
 }
 
 /** Input of {@link ChainStateStore.commitError}. */

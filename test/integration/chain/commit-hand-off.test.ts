@@ -19,7 +19,7 @@ import {
   defineModule,
   type ChainItem,
 } from '../../../src/index.js';
-import type { CommitHandOff } from '../../../src/chain/state/types.js';
+import type { CommitHandOff } from '../../../src/chain/state/commit-hand-off.js';
 import { ChainKeyBuilder } from '../../../src/keys/chain-key-builder.js';
 import { describeRedis, useRedis } from '../../helpers/redis.js';
 

@@ -5,7 +5,7 @@
  * items in their outbox and acknowledge them with `chain_outbox_ack`.
  */
 import { ConfigError } from '../../../errors.js';
-import type { CommitHandOff } from '../types.js';
+import type { CommitHandOff } from '../commit-hand-off.js';
 import { defineTransition } from '../transition.js';
 
 /** One entry of the items stream, with the run that waits for it. @internal */
