@@ -24,7 +24,8 @@
     1 ERROR_ALREADY_EMITTED  this failure was recorded before: emit nothing
     2 FENCING_REJECT         owner/version is not the current claim, or the node is not processing
   Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
-  type. Writes only after every check (the types of the keys it writes included).
+  type. Writes only after every check (the types of the keys it writes included; the run key
+  index's by its ZADD, the first write).
 ]]
 local node_key, emit_key, outbox_key = KEYS[1], KEYS[2], KEYS[3]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -44,11 +45,15 @@ if redis.call('EXISTS', emit_key) == 1 then return {1, 'ERROR_ALREADY_EMITTED'} 
 if f[1] ~= 'processing' then return {2, 'FENCING_REJECT'} end
 local run = run_read(run_key, module_id)
 local now = run and now_ms(now_arg) or 0
--- an outbox or run key index of another type fails here, not after the first write
+-- an outbox of another type fails here, not after the first write
 redis.call('LLEN', outbox_key)
-if run then redis.call('ZCARD', run_keys_key) end
 
--- every check passed: write
+-- every check passed: write. First the run key index (of another type, its ZADD fails here,
+-- before anything is written)
+if run then
+  redis.call('ZADD', run_keys_key, 0, string.match(emit_key, '}:([^}]*)$'))
+  redis.call('PEXPIRE', run_keys_key, ttl)
+end
 redis.call('HSET', node_key, 'status', 'failed')
 redis.call('PEXPIRE', node_key, ttl)
 redis.call('SET', emit_key, version_text, 'PX', ttl)
@@ -56,9 +61,5 @@ if message ~= '' then
   redis.call('RPUSH', outbox_key, message)
   redis.call('PEXPIRE', outbox_key, ttl)
 end
-if run then
-  redis.call('ZADD', run_keys_key, 0, string.match(emit_key, '}:([^}]*)$'))
-  redis.call('PEXPIRE', run_keys_key, ttl)
-  run_write(run, now, run_ttl, {'e', 1})
-end
+if run then run_write(run, now, run_ttl, {'e', 1}) end
 return {0, 'ERROR_EMIT_OK'}

@@ -49,8 +49,8 @@
   for the successors sends them (and the items) to the outbox instead, where the relay waits
   for room: the stream's bound holds.
   Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
-  type. Reads and checks everything first (the types of the keys it writes included), then
-  writes; nothing after the first write can fail: lists of any length are pushed in chunks
+  type. Reads and checks everything first (the types of the keys it writes included; the run
+  key index's by its ZADD, the first write), then writes; nothing after the first write can fail: lists of any length are pushed in chunks
   (Lua's unpack takes ~8,000 values at most).
 ]]
 local node_key, outbox_key, run_key, run_keys_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -112,8 +112,6 @@ local FIRST_ITEM_ARG = FIRST_KEYED_ARG + m
 local n_items = #ARGV - FIRST_ITEM_ARG + 1
 local run = run_read(run_key, module_id)
 local now = run and now_ms(now_arg) or 0
--- a key of another type fails here, not after the first write
-if run then redis.call('ZCARD', run_keys_key) end
 -- the hand-off takes the successors and items when the parser stream has room for them
 local handed = false
 if hand_off then
@@ -123,7 +121,23 @@ if hand_off then
 end
 if not handed and #messages + n_items > 0 then redis.call('LLEN', outbox_key) end
 
--- every check passed: write (the node record keeps the TTL its claim gave it)
+-- every check passed: write. First the run key index (the one key not read yet: of another
+-- type, its ZADD fails here, before anything is written), then the node (which keeps the TTL
+-- its claim gave it)
+if run then
+  local suffixes = {}
+  for i = 1, #create do suffixes[#suffixes + 1] = string.match(create[i], '}:([^}]*)$') end
+  for i = 1, #marks do suffixes[#suffixes + 1] = string.match(marks[i], '}:([^}]*)$') end
+  for from = 1, #suffixes, CHUNK do
+    local zargs = {}
+    for i = from, math.min(from + CHUNK - 1, #suffixes) do
+      zargs[#zargs + 1] = '0'
+      zargs[#zargs + 1] = suffixes[i]
+    end
+    redis.call('ZADD', run_keys_key, unpack(zargs, 1, #zargs))
+  end
+  if #suffixes > 0 then redis.call('PEXPIRE', run_keys_key, ttl) end
+end
 redis.call('HSET', node_key, 'status', 'done')
 for i = 1, #create do
   redis.call('HSET', create[i], 'status', 'pending', 'owner', '', 'version', '0', 'lease_until', '0',
@@ -153,18 +167,6 @@ end
 local out = {0, 'COMMIT_OK', #create, handed and 1 or 0}
 for i = 1, #duplicates do out[#out + 1] = duplicates[i] end
 if run then
-  local suffixes = {}
-  for i = 1, #create do suffixes[#suffixes + 1] = string.match(create[i], '}:([^}]*)$') end
-  for i = 1, #marks do suffixes[#suffixes + 1] = string.match(marks[i], '}:([^}]*)$') end
-  for from = 1, #suffixes, CHUNK do
-    local zargs = {}
-    for i = from, math.min(from + CHUNK - 1, #suffixes) do
-      zargs[#zargs + 1] = '0'
-      zargs[#zargs + 1] = suffixes[i]
-    end
-    redis.call('ZADD', run_keys_key, unpack(zargs, 1, #zargs))
-  end
-  if #suffixes > 0 then redis.call('PEXPIRE', run_keys_key, ttl) end
   if run_write(run, now, run_ttl, {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}) then
     out[#out + 1] = RUN_FINISHED .. '1'
   end

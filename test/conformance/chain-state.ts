@@ -758,6 +758,42 @@ export function runChainStateConformance(
       expect(await retry()).toBe(RetryScheduleCode.RETRY_SCHEDULED);
     });
 
+    it('a run key index of the wrong type fails a commit before its first write (the index is its first write)', async () => {
+      const k = new ChainKeyBuilder();
+      expect(await s.runStart('t1', 'r1', ['shop'])).toBe(true);
+      const c = await claim(root);
+      await h.raw.set(k.runKeys('t1', 'r1'), 'not-a-zset');
+      const commit = () =>
+        s.commitSuccess({
+          node: root,
+          owner: 'w1',
+          version: c.version,
+          successors: [{ node: child('GET /a'), message: 'ptm:a' }],
+          items: ['item'],
+        });
+      const fail = () =>
+        s.commitError({
+          node: root,
+          owner: 'w1',
+          version: c.version,
+          errorHash: 'h',
+          message: 'e',
+        });
+      await expect(commit()).rejects.toThrow();
+      await expect(fail()).rejects.toThrow();
+      // nothing written: no successor, nothing queued, the node still this owner's claim
+      expect((await claim(child('GET /a'))).code).toBe(ClaimCode.OUT_OF_ORDER);
+      expect(await drain()).toEqual([]);
+      expect(await claim(root)).toMatchObject({ code: ClaimCode.EXECUTE, version: c.version });
+      expect((await s.runRead('t1', 'r1'))?.modules['shop']?.nodes).toMatchObject({
+        done: 0,
+        failed: 0,
+      });
+      await h.raw.del(k.runKeys('t1', 'r1'));
+      expect(await commit()).toBe(CommitCode.COMMIT_OK);
+      expect(await drain()).toEqual(['ptm:a', 'item']);
+    });
+
     it('no transition reads or writes the lease index of key layout 2 (a claim takes over an expired lease itself)', async () => {
       const k = new ChainKeyBuilder();
       // an index an earlier release left, here of a type every index command would fail on

@@ -144,7 +144,8 @@ export const commitSuccess = defineTransition({
     queued.push(...items);
     const seq = readOutboxSequence(store, keys);
     const run = readRun(store, keys.run);
-    if (run) checkSortedSet(store, keys.runKeys);
+    // the script checks the run key index by its first write, the ZADD (when it adds anything)
+    if (run && created.size + marks.size > 0) checkSortedSet(store, keys.runKeys);
     // every check passed: write
     rec.status = 'done';
     writeNode(store, keys.node, rec, ctx.ttlMs);
