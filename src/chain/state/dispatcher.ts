@@ -73,7 +73,7 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
   /**
    * @deprecated No lease index is kept since key layout 3 (a claim takes over an expired lease
    * by itself): there is nothing to list, and this returns 0. Recover one node with
-   * {@link ChainStateDispatcher.recoverZombie}.
+   * `recoverZombie`.
    */
   recoverExpired(_taskId: string, _max: number): Promise<number> {
     return Promise.resolve(0);
