@@ -50,8 +50,8 @@
   for room: the stream's bound holds.
   Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
   type. Reads and checks everything first (the types of the keys it writes included; the run
-  key index's by its ZADD, the first write), then writes; nothing after the first write can fail: lists of any length are pushed in chunks
-  (Lua's unpack takes ~8,000 values at most).
+  key index's by its ZADD, the first write), then writes; nothing after the first write can
+  fail: lists of any length are pushed in chunks (Lua's unpack takes ~8,000 values at most).
 ]]
 local node_key, outbox_key, run_key, run_keys_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
