@@ -15,11 +15,12 @@
                       the task's keys get run_ttl when no other run of the task is unfinished
     5..               entries: the index entries done (removed from the index)
   Returns {0, 'OK', keys shortened}. A key gets run_ttl only when it has no TTL or a longer one
-  (PTTL first), so a clean-up never lengthens a TTL; missing keys are skipped.
+  (PTTL first), so a clean-up never lengthens a TTL; missing keys are skipped. The entries leave
+  the index in one ZREM per 1,000, the script's first write.
 ]]
 local run_keys_key, task_runs_key = KEYS[1], KEYS[2]
 local run_ttl, run_id, n, last = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1'
-local FIRST_KEY, FIRST_ENTRY = 3, 5
+local FIRST_KEY, FIRST_ENTRY, CHUNK = 3, 5, 1000
 
 local function shorten(key)
   local pttl = redis.call('PTTL', key)
@@ -28,12 +29,15 @@ local function shorten(key)
   return 1
 end
 
--- index and run list of another type fail here, before the first write
-redis.call('ZCARD', run_keys_key)
-redis.call('ZCARD', task_runs_key)
+-- a run list of another type fails here, before the first write; the index needs no check: its
+-- ZREM is the first write (a script that fails on its first write wrote nothing), and without
+-- entries it is not written
+if last then redis.call('ZCARD', task_runs_key) end
+for from = FIRST_ENTRY, #ARGV, CHUNK do
+  redis.call('ZREM', run_keys_key, unpack(ARGV, from, math.min(from + CHUNK - 1, #ARGV)))
+end
 local shortened = 0
 for i = FIRST_KEY, FIRST_KEY + n - 1 do shortened = shortened + shorten(KEYS[i]) end
-for i = FIRST_ENTRY, #ARGV do redis.call('ZREM', run_keys_key, ARGV[i]) end
 if last then
   redis.call('ZREM', task_runs_key, run_id)
   if redis.call('ZCARD', task_runs_key) == 0 then

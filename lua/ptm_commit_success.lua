@@ -115,17 +115,53 @@ local run = run_read(run_key, module_id)
 local now = run and now_ms(now_arg) or 0
 -- a key of another type fails here, not after the first write
 redis.call('ZCARD', leases_key)
-if run then redis.call('ZCARD', run_keys_key) end
--- the hand-off takes the successors and items when the parser stream has room for them
-local handed = false
-if hand_off then
-  local waiting = redis.call('XLEN', stream_key)
-  if n_items > 0 then redis.call('XLEN', items_key) end
-  handed = capacity == nil or waiting + #messages <= capacity
+-- the hand-off takes the successors and items when the parser stream has room for the
+-- successors (a commit that adds none to it needs no room: it cannot break the bound)
+local handed, stream_checked = hand_off, false
+if hand_off and capacity ~= nil and #messages > 0 then
+  handed = redis.call('XLEN', stream_key) + #messages <= capacity
+  stream_checked = true
 end
-if not handed and #messages + n_items > 0 then redis.call('LLEN', outbox_key) end
+-- the keys written below whose type no read has checked: one of them is written first (a script
+-- that fails on its first write wrote nothing: the run's key index, else the parser stream when
+-- the delivery's acknowledgement writes it first); each other one is checked here
+local index_run = run and #create + #marks > 0
+local unchecked = {}
+if index_run then unchecked[#unchecked + 1] = {'ZCARD', run_keys_key, 'index'} end
+if hand_off and not stream_checked and (delivery ~= '' or #messages > 0) then
+  unchecked[#unchecked + 1] = {'XLEN', stream_key, delivery ~= '' and 'ack' or nil}
+end
+if handed and n_items > 0 then unchecked[#unchecked + 1] = {'XLEN', items_key} end
+if not handed and #messages + n_items > 0 then unchecked[#unchecked + 1] = {'LLEN', outbox_key} end
+local first = nil
+for i = 1, #unchecked do
+  if first == nil and unchecked[i][3] ~= nil then first = unchecked[i][3]
+  else redis.call(unchecked[i][1], unchecked[i][2]) end
+end
+
+-- the run's key index gets the keys this commit creates (for the run's clean-up)
+local function index_keys()
+  local suffixes = {}
+  for i = 1, #create do suffixes[#suffixes + 1] = string.match(create[i], '}:([^}]*)$') end
+  for i = 1, #marks do suffixes[#suffixes + 1] = string.match(marks[i], '}:([^}]*)$') end
+  for from = 1, #suffixes, CHUNK do
+    local zargs = {}
+    for i = from, math.min(from + CHUNK - 1, #suffixes) do
+      zargs[#zargs + 1] = '0'
+      zargs[#zargs + 1] = suffixes[i]
+    end
+    redis.call('ZADD', run_keys_key, unpack(zargs, 1, #zargs))
+  end
+  redis.call('PEXPIRE', run_keys_key, ttl)
+end
+-- the node's own delivery is acknowledged and deleted, whichever way the successors go
+local function acknowledge()
+  redis.call('XACK', stream_key, group, delivery)
+  redis.call('XDEL', stream_key, delivery)
+end
 
 -- every check passed: write (the node record keeps the TTL its claim gave it)
+if first == 'index' then index_keys() elseif first == 'ack' then acknowledge() end
 redis.call('HSET', node_key, 'status', 'done')
 for i = 1, #create do
   redis.call('HSET', create[i], 'status', 'pending', 'owner', '', 'version', '0', 'lease_until', '0',
@@ -133,10 +169,7 @@ for i = 1, #create do
   redis.call('PEXPIRE', create[i], ttl)
 end
 for i = 1, #marks do redis.call('SET', marks[i], node_id, 'PX', ttl) end
-if hand_off and delivery ~= '' then
-  redis.call('XACK', stream_key, group, delivery)
-  redis.call('XDEL', stream_key, delivery)
-end
+if hand_off and delivery ~= '' and first ~= 'ack' then acknowledge() end
 if handed then
   -- a stream entry holds the message (or item) without its outbox letter
   for i = 1, #messages do
@@ -156,18 +189,7 @@ redis.call('ZREM', leases_key, node_id)
 local out = {0, 'COMMIT_OK', #create, handed and 1 or 0}
 for i = 1, #duplicates do out[#out + 1] = duplicates[i] end
 if run then
-  local suffixes = {}
-  for i = 1, #create do suffixes[#suffixes + 1] = string.match(create[i], '}:([^}]*)$') end
-  for i = 1, #marks do suffixes[#suffixes + 1] = string.match(marks[i], '}:([^}]*)$') end
-  for from = 1, #suffixes, CHUNK do
-    local zargs = {}
-    for i = from, math.min(from + CHUNK - 1, #suffixes) do
-      zargs[#zargs + 1] = '0'
-      zargs[#zargs + 1] = suffixes[i]
-    end
-    redis.call('ZADD', run_keys_key, unpack(zargs, 1, #zargs))
-  end
-  if #suffixes > 0 then redis.call('PEXPIRE', run_keys_key, ttl) end
+  if index_run and first ~= 'index' then index_keys() end
   if run_write(run, now, run_ttl, {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}) then
     out[#out + 1] = RUN_FINISHED .. '1'
   end

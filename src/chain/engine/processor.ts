@@ -22,6 +22,7 @@ import {
   ClaimCode,
   CommitCode,
   CommitErrorCode,
+  type ClaimResult,
   type CommitSuccessInput,
   type Successor,
 } from '../state/index.js';
@@ -119,7 +120,7 @@ export class ModuleProcessorWithChain {
         return { outcome: notClaimed(this.#host, ptm, claim) };
       }
       return {
-        outcome: await this.#leased(ptm, node, task, owner, claim.version, keepAlive, delivery),
+        outcome: await this.#leased(ptm, node, task, owner, claim, keepAlive, delivery),
       };
     } catch (error) {
       return { error, leaseHeld };
@@ -135,7 +136,7 @@ export class ModuleProcessorWithChain {
     node: NodeId,
     task: TaskInfo,
     owner: string,
-    version: number,
+    { version, leaseUntil }: ClaimResult,
     keepAlive: (() => Promise<void>) | undefined,
     delivery: string | undefined,
   ): Promise<NodeOutcome> {
@@ -152,6 +153,7 @@ export class ModuleProcessorWithChain {
       owner,
       version,
       leaseMs,
+      leaseUntil,
       parent,
       keepAlive,
       log,
@@ -204,7 +206,14 @@ export class ModuleProcessorWithChain {
       // a node whose work outlived stop()'s limit, whose lease was lost, or whose run was
       // cancelled commits nothing
       signal.throwIfAborted();
-      const input: CommitSuccessInput = { node, owner, version, successors, items };
+      const input: CommitSuccessInput = {
+        node,
+        owner,
+        version,
+        successors,
+        items,
+        at: lease.storeNow(),
+      };
       if (rt.handOff !== undefined)
         input.handOff = delivery === undefined ? rt.handOff : { ...rt.handOff, delivery };
       const commit = await rt.state.commitSuccessDetailed(input);

@@ -119,6 +119,166 @@ describeRedis('commit hand-off', () => {
     expect(await client.xlen(full(handOff.items))).toBe(0);
   });
 
+  /** The root committed (its successors a and b handed to the parser stream), and a leaf claimed. */
+  async function leafOf(capacity = Infinity) {
+    const ctx = await setUp(capacity);
+    await ctx.commit();
+    const read = (await ctx.client.xreadgroup(
+      'GROUP',
+      'g',
+      'c',
+      'COUNT',
+      1,
+      'STREAMS',
+      ctx.full(ctx.handOff.stream),
+      '>',
+    )) as [string, [string, string[]][]][];
+    const delivery = read[0]![1][0]![0];
+    const leaf = node(1, 'a');
+    const claim = await ctx.state.claim({
+      node: leaf,
+      owner: 'o',
+      leaseMs: 10_000,
+      epoch: 0,
+      root: false,
+    });
+    expect(claim.code).toBe(ClaimCode.EXECUTE);
+    const commitLeaf = (at?: number) =>
+      ctx.state.commitSuccessDetailed({
+        node: leaf,
+        owner: 'o',
+        version: claim.version,
+        successors: [],
+        items: [`i${JSON.stringify({ itemId: 'y', taskId: 't', runId: 'r' })}`],
+        handOff: { ...ctx.handOff, delivery },
+        ...(at === undefined ? {} : { at }),
+      });
+    return { ...ctx, leaf, commitLeaf, leafDelivery: delivery };
+  }
+
+  /** The commands a script call ran (MONITOR: its EVALSHA, then the script's own commands). */
+  async function scriptCommands(marker: string, call: () => Promise<unknown>): Promise<string[][]> {
+    const monitor = await redis.client().monitor();
+    const seen: { args: string[]; source: string }[] = [];
+    let done: () => void = () => {};
+    const end = new Promise<void>((resolve) => (done = resolve));
+    const sentinel = `sentinel-${marker}`;
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (args[0]?.toLowerCase() === 'echo' && args[1] === sentinel) done();
+      else seen.push({ args, source });
+    });
+    await call();
+    await redis.client().echo(sentinel);
+    await end;
+    monitor.disconnect();
+    // the call's script: its EVALSHA names the marker key; the commands it ran follow it at once
+    const at = seen.findIndex(
+      (e) => e.args[0]?.toLowerCase() === 'evalsha' && e.args.some((a) => a.includes(marker)),
+    );
+    expect(at).toBeGreaterThanOrEqual(0);
+    const out: string[][] = [];
+    for (let i = at + 1; i < seen.length && seen[i]!.source === 'lua'; i++) out.push(seen[i]!.args);
+    return out;
+  }
+
+  it("a leaf's commit reads no TIME given the caller's time, checks the items stream only, and writes the parser stream first", async () => {
+    const { commitLeaf, state, full, handOff, keys, client, leafDelivery } = await leafOf(10);
+    const cmds = await scriptCommands(keys.ptmKey(node(1, 'a')), () => commitLeaf(4_242));
+    const names = cmds.map((c) => c[0]!.toLowerCase());
+    expect(names).not.toContain('time');
+    // one type check (the items stream's): no room check (no successor), no run key index check
+    expect(cmds.filter((c) => ['xlen', 'llen'].includes(c[0]!.toLowerCase()))).toEqual([
+      ['XLEN', full(handOff.items)],
+    ]);
+    expect(cmds.filter((c) => c[1] === full(keys.runKeys('t', 'r')))).toEqual([]);
+    // the first write is the acknowledgement of the delivery: it checks the parser stream's type
+    const reads = new Set(['hmget', 'exists', 'xlen', 'zcard', 'llen']);
+    expect(cmds.find((c) => !reads.has(c[0]!.toLowerCase()))?.[0]?.toLowerCase()).toBe('xack');
+    // the run took the caller's time, and the delivery is gone
+    expect((await state.runRead('t', 'r'))?.updatedAt).toBe(4_242);
+    const parser = await client.xrange(full(handOff.stream), '-', '+');
+    expect(parser.map(([id]) => id)).not.toContain(leafDelivery);
+    expect(await client.xlen(full(handOff.items))).toBe(2);
+  });
+
+  it("reads the server's TIME when the caller gives no time", async () => {
+    const { commitLeaf, state } = await leafOf();
+    const before = Date.now();
+    await commitLeaf();
+    const updated = (await state.runRead('t', 'r'))!.updatedAt;
+    expect(updated).toBeGreaterThanOrEqual(before - 1_000); // the server's clock, not 0
+  });
+
+  it('a commit that adds no successor hands its items over even when the parser stream is full', async () => {
+    const { commitLeaf, client, full, handOff, keys } = await leafOf(3);
+    // the parser stream holds a (pending), b and two more: over its capacity of 3
+    await client.xadd(full(handOff.stream), '*', 'p', 'x', 'd', '0');
+    await client.xadd(full(handOff.stream), '*', 'p', 'y', 'd', '0');
+    expect(await client.xlen(full(handOff.stream))).toBe(4);
+    const result = await commitLeaf();
+    expect(result).toMatchObject({ code: CommitCode.COMMIT_OK, handedOff: true });
+    expect(await client.xlen(full(handOff.items))).toBe(2);
+    expect(await client.exists(full(keys.outbox('t')))).toBe(0);
+  });
+
+  it('the capacity still holds for a commit with successors: one over it goes to the outbox', async () => {
+    // the stream holds the root's delivery: 1 + 2 successors fit a capacity of 3, not of 2
+    for (const [capacity, handed] of [
+      [3, true],
+      [2, false],
+    ] as const) {
+      const { commit, client, full, handOff, keys } = await setUp(capacity);
+      const result = await commit();
+      expect(result.code).toBe(CommitCode.COMMIT_OK);
+      expect(result.handedOff === true).toBe(handed);
+      expect(await client.xlen(full(handOff.stream))).toBe(handed ? 2 : 0);
+      expect(await client.llen(full(keys.outbox('t')))).toBe(handed ? 0 : 3);
+      await client.del(full(handOff.stream), full(handOff.items), full(keys.outbox('t')));
+      await client.del(full(keys.run('t', 'r')), full(keys.runKeys('t', 'r')));
+      for (const n of [node(0), node(1, 'a'), node(1, 'b')])
+        await client.del(full(keys.ptm('t', n)));
+    }
+  });
+
+  it('a key of the wrong type fails the commit before its first write: nothing is half-written', async () => {
+    // the items stream (checked by XLEN) and the parser stream (its acknowledgement goes first)
+    for (const which of ['items', 'stream'] as const) {
+      const { commitLeaf, client, full, handOff, keys, state, leafDelivery } = await leafOf();
+      const key = full(which === 'items' ? handOff.items : handOff.stream);
+      const saved = await client.dumpBuffer(key);
+      await client.del(key);
+      await client.set(key, 'not-a-stream');
+      const run = await state.runRead('t', 'r');
+      await expect(commitLeaf()).rejects.toThrow(/wrong kind of value/);
+      expect(await client.hget(full(keys.ptm('t', node(1, 'a'))), 'status')).toBe('processing');
+      expect(await state.runRead('t', 'r')).toEqual(run);
+      await client.del(key);
+      await client.restore(key, 0, saved!);
+      // put back, the commit goes through: the delivery was left pending
+      const pending = (await client.xpending(full(handOff.stream), 'g')) as [number];
+      expect(pending[0]).toBe(1);
+      expect((await commitLeaf()).code).toBe(CommitCode.COMMIT_OK);
+      expect(await client.xrange(full(handOff.stream), leafDelivery, leafDelivery)).toEqual([]);
+      await client.del(full(handOff.stream), full(handOff.items), full(keys.runKeys('t', 'r')));
+      await client.del(full(keys.run('t', 'r')));
+      for (const n of [node(0), node(1, 'a'), node(1, 'b')])
+        await client.del(full(keys.ptm('t', n)));
+    }
+    // the run's key index (written first by a commit that creates successors)
+    const { commit, client, full, handOff, keys, delivery } = await setUp();
+    const index = full(keys.runKeys('t', 'r'));
+    const saved = await client.dumpBuffer(index);
+    await client.del(index);
+    await client.set(index, 'not-a-zset');
+    await expect(commit()).rejects.toThrow(/wrong kind of value/);
+    expect(await client.exists(full(keys.ptm('t', node(1, 'a'))))).toBe(0);
+    expect(await client.xrange(full(handOff.stream), '-', '+')).toHaveLength(1); // the delivery only
+    expect(await client.xrange(full(handOff.stream), delivery, delivery)).toHaveLength(1);
+    await client.del(index);
+    if (saved) await client.restore(index, 0, saved);
+    expect((await commit()).code).toBe(CommitCode.COMMIT_OK);
+  });
+
   it('finishes the run once its items are acknowledged from the items stream', async () => {
     const { client, full, handOff, commit, state } = await setUp();
     await commit();
