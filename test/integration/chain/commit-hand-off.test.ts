@@ -21,6 +21,7 @@ import {
 } from '../../../src/index.js';
 import type { CommitHandOff } from '../../../src/chain/state/commit-hand-off.js';
 import { ChainKeyBuilder } from '../../../src/keys/chain-key-builder.js';
+import { scriptCommands } from '../../helpers/monitor.js';
 import { describeRedis, useRedis } from '../../helpers/redis.js';
 
 const node = (stepIdx: number, prefixRequest = ''): NodeAddress => ({
@@ -156,34 +157,9 @@ describeRedis('commit hand-off', () => {
     return { ...ctx, leaf, commitLeaf, leafDelivery: delivery };
   }
 
-  /** The commands a script call ran (MONITOR: its EVALSHA, then the script's own commands). */
-  async function scriptCommands(marker: string, call: () => Promise<unknown>): Promise<string[][]> {
-    const monitor = await redis.client().monitor();
-    const seen: { args: string[]; source: string }[] = [];
-    let done: () => void = () => {};
-    const end = new Promise<void>((resolve) => (done = resolve));
-    const sentinel = `sentinel-${marker}`;
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (args[0]?.toLowerCase() === 'echo' && args[1] === sentinel) done();
-      else seen.push({ args, source });
-    });
-    await call();
-    await redis.client().echo(sentinel);
-    await end;
-    monitor.disconnect();
-    // the call's script: its EVALSHA names the marker key; the commands it ran follow it at once
-    const at = seen.findIndex(
-      (e) => e.args[0]?.toLowerCase() === 'evalsha' && e.args.some((a) => a.includes(marker)),
-    );
-    expect(at).toBeGreaterThanOrEqual(0);
-    const out: string[][] = [];
-    for (let i = at + 1; i < seen.length && seen[i]!.source === 'lua'; i++) out.push(seen[i]!.args);
-    return out;
-  }
-
   it("a leaf's commit reads no TIME given the caller's time, checks the items stream only, and writes the parser stream first", async () => {
     const { commitLeaf, state, full, handOff, keys, client, leafDelivery } = await leafOf(10);
-    const cmds = await scriptCommands(keys.ptmKey(node(1, 'a')), () => commitLeaf(4_242));
+    const cmds = await scriptCommands(redis, keys.ptmKey(node(1, 'a')), () => commitLeaf(4_242));
     const names = cmds.map((c) => c[0]!.toLowerCase());
     expect(names).not.toContain('time');
     // one type check (the items stream's): no room check (no successor), no run key index check
