@@ -25,7 +25,7 @@
     4 schema          CHAIN_SCHEMA_VERSION
     5 node_id         this node's id (removed from the lease index)
     6 n               number of successors
-    7 now_arg         now in ms, TEST ONLY ('' in production: the server's TIME)
+    7 now_arg         now in ms for the run's record ('': the server's TIME)
     8 module_id       the node's module (its counters in the run)
     9 run_ttl         ttl ms of the run's record once it has finished
     10 m              number of keyed successors (0 without de-duplication keys)
@@ -49,10 +49,16 @@
   this commit finished the run (its last node, no item waiting). A parser stream without room
   for the successors sends them (and the items) to the outbox instead, where the relay waits
   for room: the stream's bound holds.
+  A commit with no new successor needs no room in the parser stream (it adds nothing there).
+  now_arg dates the run's updated/finished only (the engine passes its claim's server time plus
+  the time since; never used for a lease).
   Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
-  type. Reads and checks everything first (the types of the keys it writes included), then
-  writes; nothing after the first write can fail: lists of any length are pushed in chunks
-  (Lua's unpack takes ~8,000 values at most).
+  type. Reads and checks everything first (the types of the keys it writes included: one of them,
+  the run key index or else the items stream, is checked by being the first write, since a
+  script that fails on its first write wrote nothing), then writes; nothing after the first
+  write can fail: lists of any length are pushed in chunks (Lua's unpack takes ~8,000 values at
+  most), and the delivery's XACK/XDEL run under redis.pcall (a parser stream key of another type
+  holds no delivery to acknowledge).
 ]]
 local node_key, outbox_key, leases_key, run_key, run_keys_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -123,15 +129,13 @@ if hand_off and capacity ~= nil and #messages > 0 then
   stream_checked = true
 end
 -- the keys written below whose type no read has checked: one of them is written first (a script
--- that fails on its first write wrote nothing: the run's key index, else the parser stream when
--- the delivery's acknowledgement writes it first); each other one is checked here
+-- that fails on its first write wrote nothing: the run's key index, else the items stream); each
+-- other one is checked here. (The delivery's acknowledgement needs no check, see acknowledge.)
 local index_run = run and #create + #marks > 0
 local unchecked = {}
 if index_run then unchecked[#unchecked + 1] = {'ZCARD', run_keys_key, 'index'} end
-if hand_off and not stream_checked and (delivery ~= '' or #messages > 0) then
-  unchecked[#unchecked + 1] = {'XLEN', stream_key, delivery ~= '' and 'ack' or nil}
-end
-if handed and n_items > 0 then unchecked[#unchecked + 1] = {'XLEN', items_key} end
+if handed and not stream_checked and #messages > 0 then unchecked[#unchecked + 1] = {'XLEN', stream_key} end
+if handed and n_items > 0 then unchecked[#unchecked + 1] = {'XLEN', items_key, 'items'} end
 if not handed and #messages + n_items > 0 then unchecked[#unchecked + 1] = {'LLEN', outbox_key} end
 local first = nil
 for i = 1, #unchecked do
@@ -154,14 +158,20 @@ local function index_keys()
   end
   redis.call('PEXPIRE', run_keys_key, ttl)
 end
--- the node's own delivery is acknowledged and deleted, whichever way the successors go
+-- the node's own delivery is acknowledged and deleted, whichever way the successors go; a parser
+-- stream key of another type holds no delivery, so an error there (WRONGTYPE) leaves nothing to
+-- do and is ignored (redis.pcall): this write cannot fail the script
 local function acknowledge()
-  redis.call('XACK', stream_key, group, delivery)
-  redis.call('XDEL', stream_key, delivery)
+  redis.pcall('XACK', stream_key, group, delivery)
+  redis.pcall('XDEL', stream_key, delivery)
+end
+-- the items go to the items stream
+local function add_items()
+  for j = FIRST_ITEM_ARG, #ARGV do redis.call('XADD', items_key, '*', 'p', string.sub(ARGV[j], 2)) end
 end
 
 -- every check passed: write (the node record keeps the TTL its claim gave it)
-if first == 'index' then index_keys() elseif first == 'ack' then acknowledge() end
+if first == 'index' then index_keys() elseif first == 'items' then add_items() end
 redis.call('HSET', node_key, 'status', 'done')
 for i = 1, #create do
   redis.call('HSET', create[i], 'status', 'pending', 'owner', '', 'version', '0', 'lease_until', '0',
@@ -169,13 +179,13 @@ for i = 1, #create do
   redis.call('PEXPIRE', create[i], ttl)
 end
 for i = 1, #marks do redis.call('SET', marks[i], node_id, 'PX', ttl) end
-if hand_off and delivery ~= '' and first ~= 'ack' then acknowledge() end
+if hand_off and delivery ~= '' then acknowledge() end
 if handed then
   -- a stream entry holds the message (or item) without its outbox letter
   for i = 1, #messages do
     redis.call('XADD', stream_key, '*', 'p', string.sub(messages[i], 2), 'd', '0')
   end
-  for j = FIRST_ITEM_ARG, #ARGV do redis.call('XADD', items_key, '*', 'p', string.sub(ARGV[j], 2)) end
+  if first ~= 'items' then add_items() end
 else
   -- the outbox: successors first, then the items (each a prefixed entry, see outbox.ts)
   local queued = messages
