@@ -7,9 +7,8 @@
     1 node_key          node state (hash: status, owner, version, lease_until, epoch, schema)
     2 task_mark_key     terminate mark of the task
     3 module_mark_key   terminate mark of the module
-    4 leases_key        lease index of the task (zset: node id -> lease end ms), for the sweep
-    5 run_key           the run's record (hash, see lua/_run.lua)
-    6 run_keys_key      the keys the run wrote (zset of key suffixes), for its clean-up
+    4 run_key           the run's record (hash, see lua/_run.lua)
+    5 run_keys_key      the keys the run wrote (zset of key suffixes), for its clean-up
   ARGV
     1 now_arg     now in ms, TEST ONLY ('' in production: the server's TIME)
     2 owner       who claims
@@ -17,12 +16,13 @@
     4 epoch       the retry epoch the message carries
     5 root        '1' for a module's first node (no parent creates it)
     6 schema      CHAIN_SCHEMA_VERSION
-    7 ttl         ttl ms of a new record and of the lease index
-    8 node_id     the node's id (its member in the lease index)
-    9 module_id   the node's module (its counters in the run)
-    10 run_ttl     ttl ms of the run's record once it has finished
+    7 ttl         ttl ms of a new record
+    8 module_id   the node's module (its counters in the run)
+    9 run_ttl     ttl ms of the run's record once it has finished
   Returns {code, msg, version, lease_until, reason[, 'run_finished:1']}
-    0 EXECUTE          claimed (or replayed by the same owner within its lease)
+    0 EXECUTE          claimed (or replayed by the same owner within its lease); reason 'expired'
+                       when the claim took over a lease that had run out (its holder died or
+                       stalled: the version bump fences it)
     1 DUPLICATE_DONE   the node is done
     2 STALE_STEP       run cancelled, task/module terminated, an older epoch, or the node failed in
                        this epoch (reason 'cancelled', 'terminated', 'old_epoch', 'failed')
@@ -35,10 +35,10 @@
   type. Writes only on EXECUTE (and the run's record on a terminate mark), after every check
   (the types of the keys it writes included).
 ]]
-local node_key, task_mark_key, module_mark_key, leases_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local node_key, task_mark_key, module_mark_key = KEYS[1], KEYS[2], KEYS[3]
 local now_arg, owner, lease_ms, epoch = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local root, schema_text, ttl, node_id = ARGV[5] == '1', ARGV[6], ARGV[7], ARGV[8]
-local run_key, run_keys_key, module_id, run_ttl = KEYS[5], KEYS[6], ARGV[9], ARGV[10]
+local root, schema_text, ttl = ARGV[5] == '1', ARGV[6], ARGV[7]
+local run_key, run_keys_key, module_id, run_ttl = KEYS[4], KEYS[5], ARGV[8], ARGV[9]
 local schema = tonumber(schema_text)
 --@include _now
 --@include _run
@@ -87,8 +87,7 @@ if status == 'processing' and lease_until > now then
   return {4, 'LOCKED_BY_OTHER', version, lease_until, ''}
 end
 
--- a lease index (or a run key index) of another type fails here, not after the first write
-redis.call('ZCARD', leases_key)
+-- a run key index of another type fails here, not after the first write
 if run and f[1] == false then redis.call('ZCARD', run_keys_key) end
 
 -- every check passed: write
@@ -107,9 +106,7 @@ else
   redis.call('HSET', node_key, 'status', 'processing', 'owner', owner, 'version', string.format('%d', version),
     'lease_until', until_text, 'q', '0')
 end
-redis.call('ZADD', leases_key, until_text, node_id)
-redis.call('PEXPIRE', leases_key, ttl)
-local out = {0, 'EXECUTE', version, lease_until, ''}
+local out = {0, 'EXECUTE', version, lease_until, status == 'processing' and 'expired' or ''}
 if run then
   if f[1] == false then
     redis.call('ZADD', run_keys_key, 0, string.match(node_key, '}:([^}]*)$'))

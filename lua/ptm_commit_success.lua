@@ -10,12 +10,11 @@
   KEYS
     1 node_key        node state (hash)
     2 outbox_key      task outbox (list)
-    3 leases_key      lease index of the task (zset)
-    4 run_key         the run's record (hash, see lua/_run.lua)
-    5 run_keys_key    the keys the run wrote (zset of key suffixes), for its clean-up
+    3 run_key         the run's record (hash, see lua/_run.lua)
+    4 run_keys_key    the keys the run wrote (zset of key suffixes), for its clean-up
     with a hand-off only (ARGV 11 = '1'):
-    6 stream_key      the parser work stream (successors are added; the delivery is acknowledged)
-    7 items_key       the items stream
+    5 stream_key      the parser work stream (successors are added; the delivery is acknowledged)
+    6 items_key       the items stream
     then successor_keys: the state of each successor node (hash), n of them
     then dedup_keys: the de-duplication mark of each keyed successor (string), m of them
   ARGV
@@ -23,7 +22,7 @@
     2 version         the fencing version of the claim
     3 ttl             ttl ms of every key written
     4 schema          CHAIN_SCHEMA_VERSION
-    5 node_id         this node's id (removed from the lease index)
+    5 node_id         this node's id (the value of the de-duplication marks it sets)
     6 n               number of successors
     7 now_arg         now in ms for the run's record ('': the server's TIME)
     8 module_id       the node's module (its counters in the run)
@@ -60,15 +59,15 @@
   most), and the delivery's XACK/XDEL run under redis.pcall (a parser stream key of another type
   holds no delivery to acknowledge).
 ]]
-local node_key, outbox_key, leases_key, run_key, run_keys_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local node_key, outbox_key, run_key, run_keys_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local node_id, n = ARGV[5], tonumber(ARGV[6])
 local now_arg, module_id, run_ttl, m = ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
 local hand_off, capacity, group, delivery = ARGV[11] == '1', tonumber(ARGV[12]), ARGV[13], ARGV[14]
 local stream_key, items_key = nil, nil
-if hand_off then stream_key, items_key = KEYS[6], KEYS[7] end
+if hand_off then stream_key, items_key = KEYS[5], KEYS[6] end
 local version, schema = tonumber(version_text), tonumber(schema_text)
-local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = hand_off and 8 or 6, 15, 1000
+local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = hand_off and 7 or 5, 15, 1000
 local FIRST_DEDUP_KEY, FIRST_KEYED_ARG = FIRST_SUCCESSOR_KEY + n, FIRST_MESSAGE_ARG + n
 --@include _now
 --@include _run
@@ -119,8 +118,6 @@ local FIRST_ITEM_ARG = FIRST_KEYED_ARG + m
 local n_items = #ARGV - FIRST_ITEM_ARG + 1
 local run = run_read(run_key, module_id)
 local now = run and now_ms(now_arg) or 0
--- a key of another type fails here, not after the first write
-redis.call('ZCARD', leases_key)
 -- the hand-off takes the successors and items when the parser stream has room for the
 -- successors (a commit that adds none to it needs no room: it cannot break the bound)
 local handed, stream_checked = hand_off, false
@@ -195,7 +192,6 @@ else
   end
   if #queued > 0 then redis.call('PEXPIRE', outbox_key, ttl) end
 end
-redis.call('ZREM', leases_key, node_id)
 local out = {0, 'COMMIT_OK', #create, handed and 1 or 0}
 for i = 1, #duplicates do out[#out + 1] = duplicates[i] end
 if run then

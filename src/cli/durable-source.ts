@@ -21,6 +21,7 @@ import { loadLmdb } from '../store/durable/load-lmdb.js';
 import {
   deadLetterView,
   knownRuns,
+  runNodeIds,
   QUEUE_NAMES,
   retryView,
   runNotFound,
@@ -133,22 +134,21 @@ export class DurableSource implements Source {
 
   async leases(taskId: string, runId: string): Promise<LeaseView[]> {
     const s = this.#backend.store;
-    const key = this.#k(this.#keys.leases(taskId));
     const runKeys = this.#k(this.#keys.runKeys(taskId, runId));
     const out: LeaseView[] = [];
-    for (const nodeId of s.zrangeByScore(key, -Infinity, Infinity)) {
-      if (s.zscore(runKeys, `ptm:${nodeId}`) === null) continue;
+    for (const nodeId of runNodeIds(s.zrangeByScore(runKeys, -Infinity, Infinity))) {
       const node = readNode(s, this.#k(this.#keys.ptmById(taskId, nodeId)));
+      if (node?.status !== 'processing') continue;
       out.push({
         nodeId,
-        status: node?.status ?? 'missing',
-        owner: node?.owner ?? '',
-        version: node?.version ?? 0,
-        epoch: node?.epoch ?? 0,
-        until: s.zscore(key, nodeId) ?? 0,
+        status: node.status,
+        owner: node.owner,
+        version: node.version,
+        epoch: node.epoch,
+        until: node.leaseUntil,
       });
     }
-    return out;
+    return out.sort((a, b) => a.until - b.until);
   }
 
   async deadLetters(queues: readonly QueueName[], max = 1_000): Promise<DeadLetterView[]> {

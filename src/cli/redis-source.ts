@@ -15,9 +15,11 @@ import { RedisBackend } from '../store/redis-backend.js';
 import {
   deadLetterView,
   knownRuns,
+  LEASE_BATCH,
   QUEUE_NAMES,
   retryView,
   runNotFound,
+  runNodeIds,
   type DeadLetterView,
   type LeaseView,
   type QueueName,
@@ -125,31 +127,43 @@ export class RedisSource implements Source {
     return out;
   }
 
-  /** The leases held on nodes of a run (its task's lease index, kept to the run's nodes). */
+  /**
+   * The leases held on nodes of a run: its nodes (from the run's key index) whose record says
+   * `processing`, read in pipelined batches.
+   */
   async leases(taskId: string, runId: string): Promise<LeaseView[]> {
-    const raw = await this.#client.zrange(this.#k(this.#keys.leases(taskId)), 0, -1, 'WITHSCORES');
-    const runKeys = this.#k(this.#keys.runKeys(taskId, runId));
+    const suffixes = await this.#client.zrange(this.#k(this.#keys.runKeys(taskId, runId)), 0, -1);
+    const nodeIds = runNodeIds(suffixes);
     const out: LeaseView[] = [];
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const nodeId = raw[i]!;
-      if ((await this.#client.zscore(runKeys, `ptm:${nodeId}`)) === null) continue;
-      const [status, owner, version, epoch] = await this.#client.hmget(
-        this.#k(this.#keys.ptmById(taskId, nodeId)),
-        'status',
-        'owner',
-        'version',
-        'epoch',
-      );
-      out.push({
-        nodeId,
-        status: status ?? 'missing',
-        owner: owner ?? '',
-        version: Number(version ?? 0),
-        epoch: Number(epoch ?? 0),
-        until: Number(raw[i + 1]),
+    for (let i = 0; i < nodeIds.length; i += LEASE_BATCH) {
+      const batch = nodeIds.slice(i, i + LEASE_BATCH);
+      const pipeline = this.#client.pipeline();
+      for (const nodeId of batch)
+        pipeline.hmget(
+          this.#k(this.#keys.ptmById(taskId, nodeId)),
+          'status',
+          'owner',
+          'version',
+          'epoch',
+          'lease_until',
+        );
+      const replies = (await pipeline.exec()) ?? [];
+      batch.forEach((nodeId, j) => {
+        const [error, fields] = replies[j] ?? [null, null];
+        if (error) throw error;
+        const [status, owner, version, epoch, until] = fields as (string | null)[];
+        if (status !== 'processing') return;
+        out.push({
+          nodeId,
+          status,
+          owner: owner ?? '',
+          version: Number(version ?? 0),
+          epoch: Number(epoch ?? 0),
+          until: Number(until ?? 0),
+        });
       });
     }
-    return out;
+    return out.sort((a, b) => a.until - b.until);
   }
 
   /** The dead letters of the queues (oldest first, at most `max` per queue). */

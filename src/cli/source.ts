@@ -22,7 +22,10 @@ export interface RetryView {
   dueAt: number;
 }
 
-/** A node lease held in a run. @internal */
+/**
+ * A node lease held in a run: a node of the run whose record says `processing` (its lease may
+ * have run out: the next claim of its message takes it over). @internal
+ */
 export interface LeaseView {
   nodeId: string;
   status: string;
@@ -58,7 +61,7 @@ export interface Source {
   run(runId: string): Promise<RunStatus>;
   /** The retries of a run waiting in its task's retry set. */
   retries(taskId: string, runId: string): Promise<RetryView[]>;
-  /** The leases held on nodes of a run. */
+  /** The leases held on nodes of a run (its nodes in `processing`), soonest end first. */
   leases(taskId: string, runId: string): Promise<LeaseView[]>;
   /** The dead letters of the queues (all three when empty), oldest first, at most `max` each. */
   deadLetters(queues: readonly QueueName[], max?: number): Promise<DeadLetterView[]>;
@@ -140,4 +143,14 @@ export async function knownRuns(
     if (status) out.push(status);
   }
   return out.sort((a, b) => a.startedAt - b.startedAt);
+}
+
+/** Node records read per round trip when listing a run's leases. @internal */
+export const LEASE_BATCH = 500;
+
+/** The node ids among a run's key suffixes (`ptm:<id>`; see `ChainKeyBuilder.runKeys`). @internal */
+export function runNodeIds(suffixes: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const suffix of suffixes) if (suffix.startsWith('ptm:')) out.push(suffix.slice(4));
+  return out;
 }

@@ -21,9 +21,10 @@ export interface ChainKeyBuilderOptions {
 
 /**
  * Version of the key layout; part of no key. 2: the prefix is a namespace of its own (a `:` or
- * `%` in it is percent-encoded), so prefixes `a` and `a:queue` no longer share keys.
+ * `%` in it is percent-encoded), so prefixes `a` and `a:queue` no longer share keys. 3: no lease
+ * index per task ({@link ChainKeyBuilder.leases} is no longer written).
  */
-export const KEY_LAYOUT_VERSION = 2;
+export const KEY_LAYOUT_VERSION = 3;
 
 const W = 'ChainKeyBuilder';
 const PTM_KEY = `${W}.ptmKey`;
@@ -206,7 +207,13 @@ export class ChainKeyBuilder {
     return this.#key(taskId, 'ptm', ptmId);
   }
 
-  /** The lease index of a task: nodes being processed, scored by lease end (for the zombie sweep). */
+  /**
+   * The lease index of a task (nodes being processed, scored by lease end), which earlier
+   * releases kept for a zombie sweep.
+   * @deprecated No longer written or read since key layout 3: a claim takes over an expired
+   * lease by itself. An index left by an earlier release expires with its TTL (or with the
+   * task's last run).
+   */
   leases(taskId: string): string {
     return this.#key(taskId, 'leases');
   }

@@ -73,7 +73,7 @@ export const MetricName = {
   OUTBOX_LEASE_EXPIRED: 'outbox_lease_expired_total',
   /** `sweep_total`: Sweep rounds completed by the worker holding the sweep lock (shared queues only). */
   SWEEP: 'sweep_total',
-  /** `ptm_zombie_recover_total`: Nodes the sweep returned to pending after their lease expired. */
+  /** `ptm_zombie_recover_total`: Expired node leases a claim took over (their holder died or stalled mid-step). */
   PTM_ZOMBIE_RECOVER: 'ptm_zombie_recover_total',
   // ── chain engine: the state machine ──
   /** `state_script_duration_ms`: Latency of each chain state transition (one Lua script on Redis), in ms. */
@@ -305,7 +305,7 @@ export const METRICS: Readonly<Record<MetricNameValue, MetricDefinition>> = Obje
     'counter',
     'engine',
     [],
-    'Nodes the sweep returned to pending after their lease expired.',
+    'Expired node leases a claim took over (their holder died or stalled mid-step).',
   ),
   state_script_duration_ms: def(
     'histogram',

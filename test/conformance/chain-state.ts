@@ -25,7 +25,7 @@ export interface ChainStateHarness {
   state: ChainStateStore;
   clock: ManualClock;
   /** The store under the state, to plant a key of the wrong type (keys as the builder makes them). */
-  raw: Pick<CacheService, 'set' | 'del'>;
+  raw: Pick<CacheService, 'set' | 'del' | 'get'>;
   cleanup(): Promise<void>;
 }
 
@@ -510,7 +510,7 @@ export function runChainStateConformance(
       ).toBe(ThresholdCode.TERMINATE_TASK);
     });
 
-    it('recoverExpired: the zombie sweep recovers exactly the processing nodes whose lease ran out; committed and failed nodes are not touched', async () => {
+    it('claim takes over exactly the processing nodes whose lease ran out (reason expired); committed, failed and live nodes are not', async () => {
       const n = (p: string): NodeAddress => ({ ...root, prefixRequest: p });
       const claim = (node: NodeAddress, leaseMs: number) =>
         s.claim({ node, owner: 'w1', leaseMs, epoch: 0, root: true });
@@ -524,19 +524,21 @@ export function runChainStateConformance(
       expect(
         await s.commitError({ node: n('c'), owner: 'w1', version: c.version, errorHash: 'h' }),
       ).toBe(CommitErrorCode.ERROR_EMIT_OK);
-      expect(await s.recoverExpired(root.taskId, 100)).toBe(0); // nothing expired yet
+      const take = (p: string) =>
+        s.claim({ node: n(p), owner: 'w2', leaseMs: 1_000, epoch: 0, root: true });
+      expect((await take('a')).code).toBe(ClaimCode.LOCKED_BY_OTHER); // nothing expired yet
       h.clock.advance(1_001);
-      expect(await s.recoverExpired(root.taskId, 100)).toBe(1); // only 'a'
-      expect(await s.recoverExpired(root.taskId, 100)).toBe(0); // once
-      // 'a' is pending again: a new owner claims it with a higher version; the old one is fenced
-      const again = await s.claim({
-        node: n('a'),
-        owner: 'w2',
-        leaseMs: 1_000,
-        epoch: 0,
-        root: true,
+      expect((await take('b')).code).toBe(ClaimCode.DUPLICATE_DONE);
+      expect(await take('c')).toMatchObject({ code: ClaimCode.STALE_STEP, reason: 'failed' });
+      expect((await take('d')).code).toBe(ClaimCode.LOCKED_BY_OTHER); // live lease
+      // 'a' ran out: a new owner takes it over with a higher version; the old one is fenced
+      const again = await take('a');
+      expect(again).toMatchObject({
+        code: ClaimCode.EXECUTE,
+        version: a.version + 1,
+        reason: 'expired',
       });
-      expect(again).toMatchObject({ code: ClaimCode.EXECUTE, version: a.version + 1 });
+      expect(await take('a')).toMatchObject({ code: ClaimCode.EXECUTE, reason: '' }); // a replay
       expect(
         await s.commitSuccess({
           node: n('a'),
@@ -548,9 +550,9 @@ export function runChainStateConformance(
       ).toBe(CommitCode.FENCING_REJECT);
       // the live lease of 'd' is left alone until it runs out
       h.clock.advance(58_000);
-      expect(await s.recoverExpired(root.taskId, 100)).toBe(1); // 'a' again (w2's lease ran out)
+      expect((await take('d')).code).toBe(ClaimCode.LOCKED_BY_OTHER);
       h.clock.advance(2_000);
-      expect(await s.recoverExpired(root.taskId, 100)).toBe(1); // 'd'
+      expect(await take('d')).toMatchObject({ code: ClaimCode.EXECUTE, reason: 'expired' });
     });
 
     it('commitSuccess: a successor listed twice in one commit is created and queued once (regression: the Lua script queued it twice)', async () => {
@@ -706,20 +708,9 @@ export function runChainStateConformance(
       const k = new ChainKeyBuilder();
       const plant = (key: string) => h.raw.set(key, 'not-a-list-or-zset');
       const remove = (key: string) => h.raw.del(key);
-      const leases = k.leases('t1');
       const outbox = k.outbox('t1');
-      // claim: the lease index
-      await plant(leases);
-      await expect(claim(root)).rejects.toThrow();
-      await remove(leases);
       expect(await claim(root)).toMatchObject({ code: ClaimCode.EXECUTE, version: 1 });
-      // renewLease: the lease index
-      await plant(leases);
-      await expect(
-        s.renewLease({ node: root, owner: 'w1', version: 1, leaseMs: 1_000 }),
-      ).rejects.toThrow();
-      await remove(leases);
-      // commitSuccess: the outbox, then the lease index
+      // commitSuccess: the outbox
       const commit = () =>
         s.commitSuccess({
           node: root,
@@ -728,15 +719,13 @@ export function runChainStateConformance(
           successors: [{ node: child('GET /a'), message: 'ptm:a' }],
           items: ['item'],
         });
-      for (const key of [outbox, leases]) {
-        await plant(key);
-        await expect(commit()).rejects.toThrow();
-        await remove(key);
-      }
+      await plant(outbox);
+      await expect(commit()).rejects.toThrow();
+      await remove(outbox);
       expect((await claim(child('GET /a'))).code).toBe(ClaimCode.OUT_OF_ORDER); // not created
       expect(await commit()).toBe(CommitCode.COMMIT_OK);
       expect(await drain()).toEqual(['ptm:a', 'item']);
-      // commitError: the outbox, then the lease index
+      // commitError: the outbox
       const a = await claim(child('GET /a'));
       const fail = () =>
         s.commitError({
@@ -746,11 +735,9 @@ export function runChainStateConformance(
           errorHash: 'h',
           message: 'err:a',
         });
-      for (const key of [outbox, leases]) {
-        await plant(key);
-        await expect(fail()).rejects.toThrow();
-        await remove(key);
-      }
+      await plant(outbox);
+      await expect(fail()).rejects.toThrow();
+      await remove(outbox);
       expect(await fail()).toBe(CommitErrorCode.ERROR_EMIT_OK);
       expect(await drain()).toEqual(['err:a']);
       // retrySchedule: the retry set
@@ -769,29 +756,94 @@ export function runChainStateConformance(
       await remove(retries);
       expect((await claim(child('GET /a'), 'w1', 1)).code).toBe(ClaimCode.OUT_OF_ORDER); // epoch kept
       expect(await retry()).toBe(RetryScheduleCode.RETRY_SCHEDULED);
-      // recoverZombie: the lease index
-      await s.commitSuccess({
-        node: child('GET /a'),
-        owner: 'w1',
-        version: a.version,
-        successors: [],
-        items: [],
+    });
+
+    it('a run key index of the wrong type fails a commit before its first write (the index is its first write)', async () => {
+      const k = new ChainKeyBuilder();
+      expect(await s.runStart('t1', 'r1', ['shop'])).toBe(true);
+      const c = await claim(root);
+      await h.raw.set(k.runKeys('t1', 'r1'), 'not-a-zset');
+      const commit = () =>
+        s.commitSuccess({
+          node: root,
+          owner: 'w1',
+          version: c.version,
+          successors: [{ node: child('GET /a'), message: 'ptm:a' }],
+          items: ['item'],
+        });
+      const fail = () =>
+        s.commitError({
+          node: root,
+          owner: 'w1',
+          version: c.version,
+          errorHash: 'h',
+          message: 'e',
+        });
+      await expect(commit()).rejects.toThrow();
+      await expect(fail()).rejects.toThrow();
+      // nothing written: no successor, nothing queued, the node still this owner's claim
+      expect((await claim(child('GET /a'))).code).toBe(ClaimCode.OUT_OF_ORDER);
+      expect(await drain()).toEqual([]);
+      expect(await claim(root)).toMatchObject({ code: ClaimCode.EXECUTE, version: c.version });
+      expect((await s.runRead('t1', 'r1'))?.modules['shop']?.nodes).toMatchObject({
+        done: 0,
+        failed: 0,
       });
-      const c = await claim({ ...root, moduleId: 'blog' });
+      await h.raw.del(k.runKeys('t1', 'r1'));
+      expect(await commit()).toBe(CommitCode.COMMIT_OK);
+      expect(await drain()).toEqual(['ptm:a', 'item']);
+    });
+
+    it('no transition reads or writes the lease index of key layout 2 (a claim takes over an expired lease itself)', async () => {
+      const k = new ChainKeyBuilder();
+      // an index an earlier release left, here of a type every index command would fail on
+      const leases = k.leases('t1');
+      await h.raw.set(leases, 'left-by-layout-2');
+      const c = await claim(root, 'w1');
+      expect(c).toMatchObject({ code: ClaimCode.EXECUTE, reason: '' });
+      expect(
+        (await s.renewLease({ node: root, owner: 'w1', version: c.version, leaseMs: 1_000 })).code,
+      ).toBe(RenewCode.RENEWED);
       h.clock.advance(1_001);
-      await plant(leases);
-      await expect(s.recoverZombie({ ...root, moduleId: 'blog' })).rejects.toThrow();
-      await remove(leases);
-      // still processing: the old owner's commit is accepted (not CAS_CONFLICT)
+      // the lease ran out: the next claim takes it over (reason 'expired', the version fences w1)
+      const d = await claim(root, 'w2');
+      expect(d).toMatchObject({
+        code: ClaimCode.EXECUTE,
+        version: c.version + 1,
+        reason: 'expired',
+      });
       expect(
         await s.commitSuccess({
-          node: { ...root, moduleId: 'blog' },
+          node: root,
           owner: 'w1',
           version: c.version,
           successors: [],
           items: [],
         }),
+      ).toBe(CommitCode.FENCING_REJECT);
+      expect(
+        await s.commitSuccess({
+          node: root,
+          owner: 'w2',
+          version: d.version,
+          successors: [{ node: child('GET /a'), message: 'ptm:a' }],
+          items: [],
+        }),
       ).toBe(CommitCode.COMMIT_OK);
+      const a = await claim(child('GET /a'), 'w1');
+      h.clock.advance(1_001);
+      expect(await s.recoverZombie(child('GET /a'))).toBe(RecoverCode.RECOVERED);
+      const b = await claim(child('GET /a'), 'w2');
+      expect(b).toMatchObject({ code: ClaimCode.EXECUTE, version: a.version + 1, reason: '' });
+      expect(
+        await s.commitError({
+          node: child('GET /a'),
+          owner: 'w2',
+          version: b.version,
+          errorHash: 'h',
+        }),
+      ).toBe(CommitErrorCode.ERROR_EMIT_OK);
+      expect(await h.raw.get(leases)).toBe('left-by-layout-2');
     });
 
     it('takeOutbox/ackOutbox: 9,000 entries are taken and acknowledged in one call each', async () => {

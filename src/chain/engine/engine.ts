@@ -271,8 +271,9 @@ class ChainEngineImpl implements ChainEngine {
     this.#loops = (['task', 'parser', 'error'] as const).map((role) =>
       this.#consumer.consume(role, this.#queues[role], this.#o.concurrency[role]),
     );
-    // durable store: what an earlier process left (unpublished outboxes, due retries, expired
-    // leases) goes on now; its in-flight messages come back from the queues after their lease
+    // durable store: what an earlier process left (unpublished outboxes, due retries) goes on
+    // now; its in-flight messages come back from the queues after their lease (and their claims
+    // take the expired node leases over)
     if (this.#o.durable) void this.#resume();
     else this.#sweeper.start();
     this.#pruneTimer = unrefInterval(() => this.#pruneLogins(), 1000);

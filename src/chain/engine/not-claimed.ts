@@ -1,6 +1,7 @@
 /**
  * A node whose claim did not answer EXECUTE: the message ends there, and why is counted and
- * (at debug level, built only when written) logged. Also the log fields of a node.
+ * (at debug level, built only when written) logged. Also a claim that took over an expired
+ * lease, and the log fields of a node.
  */
 import type { LogFields } from '../../observe/logger.js';
 import type { ParserTaskModel } from '../messages.js';
@@ -47,4 +48,16 @@ export function notClaimed(
       return 'out_of_order';
   }
   throw new Error(`unreachable: claim code ${claim.code} handled as not claimed`);
+}
+
+/**
+ * A claim took over a lease that had run out: the node's holder died or stalled mid-step, and it
+ * runs again here (counted in `zombiesRecovered`, logged at info). @internal
+ */
+export function tookOver(rt: Pick<ProcessorHost, 'telemetry'>, ptm: ParserTaskModel): void {
+  rt.telemetry.zombiesRecovered(1);
+  if (rt.telemetry.logs('info'))
+    rt.telemetry.log('info', 'claim took over an expired lease (its holder died or stalled)', {
+      ...nodeLogFields(ptm),
+    });
 }

@@ -28,7 +28,7 @@ import {
 } from '../state/index.js';
 import { NodeLease } from './node-lease.js';
 import type { NodeOutcome, NodeRun, ProcessorHost } from './processor-host.js';
-import { nodeLogFields, notClaimed } from './not-claimed.js';
+import { nodeLogFields, notClaimed, tookOver } from './not-claimed.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
 import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
 import { withoutCredentialHeaders } from './redact.js';
@@ -119,6 +119,7 @@ export class ModuleProcessorWithChain {
         leaseHeld = false;
         return { outcome: notClaimed(this.#host, ptm, claim) };
       }
+      if (claim.reason === 'expired') tookOver(this.#host, ptm);
       return {
         outcome: await this.#leased(ptm, node, task, owner, claim, keepAlive, delivery),
       };

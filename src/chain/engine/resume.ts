@@ -1,6 +1,8 @@
 /**
  * The start-up of an engine on a durable store: what an earlier process left (outbox leases it
- * held, due retries, expired node leases, unpublished outboxes) is taken up again.
+ * held, due retries, unpublished outboxes) is taken up again; the nodes it held come back with
+ * their messages (the durable queue's visibility lease), and their claims take the expired
+ * leases over.
  */
 import { DurableChainState } from '../durable-chain-state.js';
 import type { ResolvedOptions } from './options.js';
@@ -13,7 +15,7 @@ export type ResumeOptions = Pick<ResolvedOptions, 'state' | 'stateTtlMs' | 'work
 /**
  * Durable store, new process: the relay leases an earlier process held end now (it is gone:
  * one process per data directory), then one sweep over every task the store still holds
- * promotes due retries, recovers expired node leases and publishes the outboxes. A failure is
+ * promotes due retries and publishes the outboxes. A failure is
  * logged, never thrown: the periodic sweeps go on.
  */
 export async function resumeFromStore(

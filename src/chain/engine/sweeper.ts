@@ -1,8 +1,10 @@
 /**
  * The sweeper (shared queues, or a durable store): one process at a time (a lock) visits the
- * recently active tasks, promotes their due retries, recovers expired leases
- * (`ptm_recover_zombie`) and relays their outboxes — what a process that died left behind (a
- * commit it did not relay, entries whose lease ran out, retries it would have pumped) goes on.
+ * recently active tasks, promotes their due retries and relays their outboxes — what a process
+ * that died left behind (a commit it did not relay, outbox entries whose lease ran out, retries
+ * it would have pumped) goes on. A node a dead process held needs no sweep: the queue delivers
+ * its message again (a stream's idle claim, a durable queue's visibility lease, a volatile
+ * queue's hand-off record on `start()`), and the claim takes over the expired lease.
  * On a durable store, `start()` of a new process begins with one round over every task the
  * store still holds: the resume.
  */
@@ -21,7 +23,7 @@ export interface SweeperOptions {
   windowMs: number;
   /** Sweep at all (only shared queues and a durable store need it; only they record task activity). */
   enabled: boolean;
-  telemetry: Pick<EngineTelemetry, 'log' | 'zombiesRecovered' | 'swept'>;
+  telemetry: Pick<EngineTelemetry, 'log' | 'swept'>;
   /** Promotes a task's due retries. */
   promote(taskId: string): Promise<void>;
   /** Publishes a task's outbox. */
@@ -89,15 +91,6 @@ export class Sweeper {
         if (this.#stopped) return;
         await this.#o.promote(taskId);
         this.#o.relay(taskId);
-        // zombie leases: nodes whose worker died mid-step go back to pending (fenced: the dead
-        // owner's late commit is refused); the queue re-delivers their message to a live worker
-        const recovered = await state.recoverExpired(taskId, 256);
-        if (recovered > 0) {
-          telemetry.zombiesRecovered(recovered);
-          telemetry.log('info', `sweep: ${recovered} expired lease(s) recovered`, {
-            task_id: taskId,
-          });
-        }
       }
       telemetry.swept();
     } catch (error) {

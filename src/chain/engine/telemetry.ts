@@ -97,6 +97,8 @@ export interface NodeTelemetry {
   processed(moduleId: string, outcome: 'committed' | 'failed' | 'rejected', ms: number): void;
   /** The fallback gate decided. */
   fallback(decision: 'allowed' | 'refused'): void;
+  /** Claims took over `count` expired leases (their holder died or stalled mid-step). */
+  zombiesRecovered(count: number): void;
   /** A commit skipped routed inputs of a module as duplicates of their key. */
   deduplicated(moduleId: string, count: number): void;
   /** Emits an event to the engine's listeners. */
@@ -379,7 +381,7 @@ export class EngineTelemetry implements NodeTelemetry {
     this.#metrics.increment(M.ERROR_TASK_GIVEN_UP, { reason });
   }
 
-  /** A sweep recovered `count` expired leases. */
+  /** Claims took over `count` expired leases (their holder died or stalled mid-step). */
   zombiesRecovered(count: number): void {
     this.#stats.zombiesRecovered += count;
     this.#metrics.increment(M.PTM_ZOMBIE_RECOVER, {}, count);

@@ -411,7 +411,10 @@ export interface ChainEngineStats {
   tasksTerminated: number;
   /** Messages dead-lettered. */
   deadLettered: number;
-  /** Expired node leases recovered by this process's sweeps (shared queues). */
+  /**
+   * Expired node leases this process's claims took over: nodes whose holder died or stalled
+   * mid-step, run again here (the new claim's version fences the old holder's late commit).
+   */
   zombiesRecovered: number;
   /** Task-record and login-info lookups served by the engine's `PluginCache` (no store read, no `loadLoginInfo` call). */
   cacheHits: number;

@@ -8,7 +8,6 @@ import type { Transition, TransitionKeys } from './transition.js';
 import { cleanupPlan } from './run-cleanup.js';
 import * as t from './transitions/index.js';
 import {
-  RecoverCode,
   type ChainStateStore,
   type ClaimInput,
   type ClaimResult,
@@ -28,8 +27,7 @@ import {
 } from './types.js';
 
 /**
- * A {@link ChainStateStore} whose every method is one transition (`recoverExpired`: one listing,
- * then one recovery per node), run by {@link ChainStateDispatcher.run}. A method that only runs
+ * A {@link ChainStateStore} whose every method is one transition, run by {@link ChainStateDispatcher.run}. A method that only runs
  * its transition hands back the promise of `run` itself (no async wrapper around it: `run` never
  * throws, it rejects).
  * @internal
@@ -72,12 +70,13 @@ export abstract class ChainStateDispatcher implements ChainStateStore {
     return this.run(t.recoverZombie, { taskId: node.taskId, nodeId: this.#keys.ptmKey(node) });
   }
 
-  async recoverExpired(taskId: string, max: number): Promise<number> {
-    let recovered = 0;
-    for (const nodeId of await this.run(t.expiredLeases, { taskId, max }))
-      if ((await this.run(t.recoverZombie, { taskId, nodeId })) === RecoverCode.RECOVERED)
-        recovered++;
-    return recovered;
+  /**
+   * @deprecated No lease index is kept since key layout 3 (a claim takes over an expired lease
+   * by itself): there is nothing to list, and this returns 0. Recover one node with
+   * {@link ChainStateDispatcher.recoverZombie}.
+   */
+  recoverExpired(_taskId: string, _max: number): Promise<number> {
+    return Promise.resolve(0);
   }
 
   thresholdDecide(input: ThresholdInput): Promise<ThresholdResult> {

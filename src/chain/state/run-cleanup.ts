@@ -35,6 +35,7 @@ export function cleanupPlan(
         k.outbox(taskId),
         k.outboxSequence(taskId),
         k.outboxLeases(taskId),
+        // a lease index an earlier release wrote (key layout 2)
         k.leases(taskId),
       ]
     : [];

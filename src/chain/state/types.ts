@@ -189,7 +189,11 @@ export interface ClaimResult {
   version: number;
   /** When the lease ends, in store time ms (EXECUTE and LOCKED_BY_OTHER). */
   leaseUntil: number;
-  /** Why, for STALE_STEP: 'cancelled', 'terminated', 'old_epoch' or 'failed'. */
+  /**
+   * Why, for STALE_STEP: 'cancelled', 'terminated', 'old_epoch' or 'failed'; for EXECUTE,
+   * 'expired' when the claim took over a lease that had run out (its holder died or stalled:
+   * the new version fences it), else ''.
+   */
   reason: string;
 }
 
@@ -405,11 +409,17 @@ export interface ChainStateStore {
   ): Promise<(typeof CommitErrorCode)[keyof typeof CommitErrorCode]>;
   /**
    * The zombie sweep of a task: every node (at most `max`) whose lease ran out while it was
-   * processing goes back to `pending` (as {@link ChainStateStore.recoverZombie}); returns how
-   * many were recovered.
+   * processing goes back to `pending`; returns how many were recovered.
+   * @deprecated The engine no longer calls it, and a store need not implement it: a claim takes
+   * over an expired lease by itself (see {@link ClaimResult.reason}), and the queues deliver a
+   * dead worker's message again. The built-in stores keep no lease index since key layout 3 and
+   * return 0.
    */
-  recoverExpired(taskId: string, max: number): Promise<number>;
-  /** Returns a node whose lease expired to `pending` so it can be claimed again. */
+  recoverExpired?(taskId: string, max: number): Promise<number>;
+  /**
+   * Returns a node whose lease expired to `pending` (the old owner's late commit then meets
+   * CAS_CONFLICT). The engine does not need it: a claim takes over an expired lease by itself.
+   */
   recoverZombie(node: NodeAddress): Promise<(typeof RecoverCode)[keyof typeof RecoverCode]>;
   /**
    * Counts a failure at module and task level, decides, and writes the terminate marks the

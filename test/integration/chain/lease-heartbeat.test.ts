@@ -1,6 +1,7 @@
 /**
  * The lease heartbeat: a node slower than its lease runs once and commits once while its
- * process lives, though another worker reads the same queue and sweeps for expired leases.
+ * process lives, though another worker reads the same queue (and would take an expired lease
+ * over) and sweeps.
  */
 import { expect, it } from 'vitest';
 import {
@@ -53,7 +54,7 @@ describeRedis('lease heartbeat', () => {
         queues,
         workerId: consumer,
         leaseMs: 1_000,
-        sweepIntervalMs: 100, // sweeps recover expired leases often
+        sweepIntervalMs: 100, // sweeps often
         downloader: (_request, { signal }) => {
           downloads++;
           return new Promise((resolve, reject) => {

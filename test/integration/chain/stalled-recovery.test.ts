@@ -69,6 +69,7 @@ describeRedis('stalled work', () => {
       // bounded by the window (claim time) plus a margin for a loaded machine
       await until('the survivor commits the node', () => items.length === 1, CLAIM_IDLE_MS * 10);
       expect(survivor.stats().commits.COMMIT_OK).toBe(1);
+      expect(survivor.stats().zombiesRecovered).toBe(1); // its claim took the dead lease over
       expect(items[0]!.item).toEqual({ done: true });
       const consumers = async (): Promise<string[]> =>
         (

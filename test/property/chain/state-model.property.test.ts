@@ -165,6 +165,8 @@ class ModelChainState implements ChainStateStore {
     const now = this.clock.now();
     if (rec.status === 'processing' && rec.leaseUntil > now)
       return r(rec.owner === owner ? 0 : 4, rec.version, rec.leaseUntil);
+    // a lease that ran out is taken over (and says so)
+    const expired = rec.status === 'processing' ? 'expired' : '';
     this.nodes.set(id, {
       status: 'processing',
       owner,
@@ -172,7 +174,7 @@ class ModelChainState implements ChainStateStore {
       leaseUntil: now + leaseMs,
       epoch: rec.epoch,
     });
-    return r(0, rec.version + 1, now + leaseMs);
+    return r(0, rec.version + 1, now + leaseMs, expired);
   }
 
   async commitSuccess(input: CommitSuccessInput) {
@@ -243,19 +245,6 @@ class ModelChainState implements ChainStateStore {
     if (rec.leaseUntil > this.clock.now()) return 1 as const;
     rec.status = 'pending';
     return 0 as const;
-  }
-
-  async recoverExpired(taskId: string, max: number) {
-    let recovered = 0;
-    for (const [id, rec] of this.nodes) {
-      if (recovered >= max) break;
-      if ((JSON.parse(id) as string[])[0] !== taskId) continue;
-      if (rec.status === 'processing' && rec.leaseUntil <= this.clock.now()) {
-        rec.status = 'pending';
-        recovered++;
-      }
-    }
-    return recovered;
   }
 
   async thresholdDecide(input: ThresholdInput): Promise<ThresholdResult> {

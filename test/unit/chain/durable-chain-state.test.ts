@@ -62,12 +62,19 @@ it('a committed node stays committed, and its outbox stays queued, across a reop
 it('a transition that throws leaves nothing behind', async () => {
   const backend = await openTempDurable();
   const state = new DurableChainState(backend);
-  // a string where the leases sorted set goes: the claim's zadd fails after its record write
-  backend.store.set(new ChainKeyBuilder().leases('t1'), 'not a set');
+  const c = await state.claim({ node: root, owner: 'w1', leaseMs: 500, epoch: 0, root: true });
+  // a string where the outbox's sorted set goes: the commit fails
+  backend.store.set(new ChainKeyBuilder().outbox('t1'), 'not a set');
   const keys = backend.store.keys('');
-  expect(keys).toHaveLength(1);
+  expect(keys).toHaveLength(2);
   await expect(
-    state.claim({ node: root, owner: 'w1', leaseMs: 500, epoch: 0, root: true }),
+    state.commitSuccess({
+      node: root,
+      owner: 'w1',
+      version: c.version,
+      successors: [],
+      items: ['item-1'],
+    }),
   ).rejects.toThrow(/wrong kind/);
   expect(backend.store.keys('').sort()).toEqual(keys.sort());
   await backend.close();

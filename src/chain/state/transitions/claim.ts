@@ -22,7 +22,6 @@ export const claim = defineTransition({
     node: k.ptm(node.taskId, node),
     terminateTask: k.terminateTask(node.taskId, node.runId),
     terminateModule: k.terminateModule(node.taskId, node.runId, node.moduleId),
-    leases: k.leases(node.taskId),
     run: k.run(node.taskId, node.runId),
     runKeys: k.runKeys(node.taskId, node.runId),
   }),
@@ -30,7 +29,6 @@ export const claim = defineTransition({
     keys.node,
     keys.terminateTask,
     keys.terminateModule,
-    keys.leases,
     keys.run,
     keys.runKeys,
   ],
@@ -42,7 +40,6 @@ export const claim = defineTransition({
     input.root ? '1' : '0',
     CHAIN_SCHEMA_VERSION,
     ctx.ttlMs,
-    ctx.keys.ptmKey(input.node),
     input.node.moduleId,
     ctx.finishedTtlMs,
   ],
@@ -87,9 +84,9 @@ export const claim = defineTransition({
       if (rec.owner === owner) return result(ClaimCode.EXECUTE, rec.version, rec.leaseUntil); // replay
       return result(ClaimCode.LOCKED_BY_OTHER, rec.version, rec.leaseUntil);
     }
-    checkSortedSet(store, keys.leases);
     if (w && created) checkSortedSet(store, keys.runKeys);
     // every check passed: write
+    const expired = rec.status === 'processing'; // a lease that ran out, taken over
     const fromQueue = created || rec.queued === true;
     rec.status = 'processing';
     rec.owner = owner;
@@ -97,14 +94,12 @@ export const claim = defineTransition({
     rec.leaseUntil = now + leaseMs;
     delete rec.queued;
     writeNode(store, keys.node, rec, ctx.ttlMs);
-    store.zadd(keys.leases, rec.leaseUntil, ctx.keys.ptmKey(node));
-    store.expire(keys.leases, ctx.ttlMs);
     if (w && created) {
       store.zadd(keys.runKeys, 0, keySuffix(keys.node));
       store.expire(keys.runKeys, ctx.ttlMs);
     }
     if (w && fromQueue && writeRun(store, w, { module: node.moduleId, add: { q: -1, r: 1 } }))
       ctx.finished(node.taskId, node.runId);
-    return result(ClaimCode.EXECUTE, rec.version, rec.leaseUntil);
+    return result(ClaimCode.EXECUTE, rec.version, rec.leaseUntil, expired ? 'expired' : '');
   },
 });

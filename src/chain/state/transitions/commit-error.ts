@@ -25,20 +25,18 @@ export const commitError = defineTransition({
     node: k.ptm(node.taskId, node),
     emitMark: k.errorEmit(node.taskId, node, errorHash),
     outbox: k.outbox(node.taskId),
-    leases: k.leases(node.taskId),
     run: k.run(node.taskId, node.runId),
     runKeys: k.runKeys(node.taskId, node.runId),
     /** Local twin only: the outbox's sequence counter. */
     outboxSeq: k.outboxSequence(node.taskId),
   }),
-  redisKeys: (keys) => [keys.node, keys.emitMark, keys.outbox, keys.leases, keys.run, keys.runKeys],
+  redisKeys: (keys) => [keys.node, keys.emitMark, keys.outbox, keys.run, keys.runKeys],
   args: (input, ctx) => [
     input.owner,
     input.version,
     ctx.ttlMs,
     CHAIN_SCHEMA_VERSION,
     input.message ?? '',
-    ctx.keys.ptmKey(input.node),
     ctx.now,
     input.node.moduleId,
     ctx.finishedTtlMs,
@@ -54,14 +52,12 @@ export const commitError = defineTransition({
     const seq = readOutboxSequence(store, keys);
     const now = store.now();
     const run = readRun(store, keys.run);
-    checkSortedSet(store, keys.leases);
     if (run) checkSortedSet(store, keys.runKeys);
     // every check passed: write
     rec.status = 'failed';
     writeNode(store, keys.node, rec, ctx.ttlMs);
     store.set(keys.emitMark, String(version), ctx.ttlMs);
     pushOutbox(store, keys, seq, entries, ctx.ttlMs);
-    store.zrem(keys.leases, ctx.keys.ptmKey(node));
     if (run) {
       store.zadd(keys.runKeys, 0, keySuffix(keys.emitMark));
       store.expire(keys.runKeys, ctx.ttlMs);

@@ -47,7 +47,6 @@ export const commitSuccess = defineTransition({
   keys: (k, { node, successors, handOff }: CommitSuccessInput) => ({
     node: k.ptm(node.taskId, node),
     outbox: k.outbox(node.taskId),
-    leases: k.leases(node.taskId),
     run: k.run(node.taskId, node.runId),
     runKeys: k.runKeys(node.taskId, node.runId),
     successors: successors.map((s) => k.ptm(s.node.taskId, s.node)),
@@ -63,7 +62,6 @@ export const commitSuccess = defineTransition({
   redisKeys: (keys) => [
     keys.node,
     keys.outbox,
-    keys.leases,
     keys.run,
     keys.runKeys,
     ...keys.streams,
@@ -147,8 +145,7 @@ export const commitSuccess = defineTransition({
     queued.push(...items);
     const seq = readOutboxSequence(store, keys);
     const run = readRun(store, keys.run);
-    checkSortedSet(store, keys.leases);
-    // the run's key index is checked only when the commit adds to it
+    // the script checks the run key index by its first write, the ZADD (when it adds anything)
     if (run && created.size + marks.size > 0) checkSortedSet(store, keys.runKeys);
     // every check passed: write
     rec.status = 'done';
@@ -157,7 +154,6 @@ export const commitSuccess = defineTransition({
     for (const key of created) writeNode(store, key, { ...freshNode(), queued: true }, ctx.ttlMs);
     for (const key of marks) store.set(key, nodeId, ctx.ttlMs);
     pushOutbox(store, keys, seq, queued, ctx.ttlMs);
-    store.zrem(keys.leases, nodeId);
     if (run) {
       for (const key of created) store.zadd(keys.runKeys, 0, keySuffix(key));
       for (const key of marks) store.zadd(keys.runKeys, 0, keySuffix(key));

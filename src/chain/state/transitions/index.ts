@@ -4,7 +4,6 @@
 export { claim } from './claim.js';
 export { commitError } from './commit-error.js';
 export { commitSuccess } from './commit-success.js';
-export { expiredLeases } from './expired-leases.js';
 export { fallbackGate } from './fallback-gate.js';
 export { lock } from './lock.js';
 export { outboxAck } from './outbox-ack.js';

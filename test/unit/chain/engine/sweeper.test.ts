@@ -7,24 +7,19 @@ function setup(
     enabled?: boolean;
     lock?: boolean;
     tasks?: string[];
-    recovered?: Record<string, number>;
     failActive?: boolean;
     failTouch?: number;
   } = {},
 ) {
   const calls: string[] = [];
   const logs: string[] = [];
-  const counted = { zombies: 0, rounds: 0 };
+  const counted = { rounds: 0 };
   let failTouch = options.failTouch ?? 0;
   const state = {
     tryLock: async () => options.lock ?? true,
     activeTasks: async () => {
       if (options.failActive) throw new Error('store down');
       return options.tasks ?? [];
-    },
-    recoverExpired: async (taskId: string) => {
-      calls.push(`recover ${taskId}`);
-      return options.recovered?.[taskId] ?? 0;
     },
     touchTask: async (taskId: string) => {
       calls.push(`touch ${taskId}`);
@@ -39,7 +34,6 @@ function setup(
     enabled: options.enabled ?? true,
     telemetry: {
       log: (_level, message) => logs.push(message),
-      zombiesRecovered: (n) => (counted.zombies += n),
       swept: () => counted.rounds++,
     },
     promote: async (taskId) => {
@@ -51,18 +45,11 @@ function setup(
 }
 
 describe('Sweeper', () => {
-  it('visits every active task under the lock: promote, relay, recover; counts the round', async () => {
-    const { sweeper, calls, counted } = setup({ tasks: ['a', 'b'], recovered: { b: 2 } });
+  it('visits every active task under the lock: promote, relay; counts the round (no lease recovery: claims take expired leases over)', async () => {
+    const { sweeper, calls, counted } = setup({ tasks: ['a', 'b'] });
     await sweeper.sweep();
-    expect(calls).toEqual([
-      'promote a',
-      'relay a',
-      'recover a',
-      'promote b',
-      'relay b',
-      'recover b',
-    ]);
-    expect(counted).toEqual({ zombies: 2, rounds: 1 });
+    expect(calls).toEqual(['promote a', 'relay a', 'promote b', 'relay b']);
+    expect(counted).toEqual({ rounds: 1 });
   });
 
   it('does nothing without the lock', async () => {
