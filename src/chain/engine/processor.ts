@@ -207,14 +207,8 @@ export class ModuleProcessorWithChain {
       // a node whose work outlived stop()'s limit, whose lease was lost, or whose run was
       // cancelled commits nothing
       signal.throwIfAborted();
-      const input: CommitSuccessInput = {
-        node,
-        owner,
-        version,
-        successors,
-        items,
-        at: lease.storeNow(),
-      };
+      const at = lease.storeNow(); // the run's `updated`: no TIME in the commit
+      const input: CommitSuccessInput = { node, owner, version, successors, items, at };
       if (rt.handOff !== undefined)
         input.handOff = delivery === undefined ? rt.handOff : { ...rt.handOff, delivery };
       const commit = await rt.state.commitSuccessDetailed(input);
