@@ -2,7 +2,9 @@
 -- 'done', 'terminated', 'cancelled'), `started`/`updated`/`finished` (ms), `ingress` ('1' until
 -- the task message dispatched the modules), `open` (modules not settled), `tm` (modules settled
 -- other than done), `ob` (items waiting in the outbox), `mods` (JSON list of module ids) and per
--- module `s:<m>` (state) and the counters `q:<m>` `r:<m>` `d:<m>` `f:<m>` `i:<m>` `e:<m>`.
+-- module `s:<m>` (state) and the counters `q:<m>` `r:<m>` `d:<m>` `f:<m>` `i:<m>` `e:<m>`; `x`
+-- ('1' once a terminate mark of the run may exist: the scripts that write a mark set it, so the
+-- claim of a node of a run without it needs no EXISTS of the marks).
 -- A transition reads with run_read before its first write and writes with run_write after its
 -- checks; a run with no record (a node published without one, or expired) is not counted.
 
@@ -12,18 +14,18 @@ local RUN_COUNTERS = {'q', 'r', 'd', 'f', 'i', 'e'}
 -- run_read(run_key, module_id): what a transition needs to count a node of the run (module_id
 -- nil: the run's own fields only), or nil when the run has no record.
 local function run_read(run_key, module_id)
-  local fields = {'state', 'ingress', 'open', 'ob', 'tm'}
+  local fields = {'state', 'ingress', 'open', 'ob', 'tm', 'x'}
   if module_id ~= nil then
-    for i = 1, #RUN_COUNTERS do fields[6 + i] = RUN_COUNTERS[i] .. ':' .. module_id end
-    fields[6] = 's:' .. module_id
+    for i = 1, #RUN_COUNTERS do fields[7 + i] = RUN_COUNTERS[i] .. ':' .. module_id end
+    fields[7] = 's:' .. module_id
   end
   local f = redis.call('HMGET', run_key, unpack(fields, 1, #fields))
   if f[1] == false then return nil end
   local run = {key = run_key, module = module_id, state = f[1], ingress = f[2] or '0',
     open = tonumber(f[3] or '0'), ob = tonumber(f[4] or '0'), tm = tonumber(f[5] or '0'),
-    s = f[6] or 'running', c = {}, set = {}}
+    marked = f[6] == '1', s = f[7] or 'running', c = {}, set = {}}
   if module_id ~= nil then
-    for i = 1, #RUN_COUNTERS do run.c[RUN_COUNTERS[i]] = tonumber(f[6 + i] or '0') end
+    for i = 1, #RUN_COUNTERS do run.c[RUN_COUNTERS[i]] = tonumber(f[7 + i] or '0') end
   end
   return run
 end

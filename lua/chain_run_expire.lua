@@ -15,25 +15,34 @@
                       the task's keys get run_ttl when no other run of the task is unfinished
     5..               entries: the index entries done (removed from the index)
   Returns {0, 'OK', keys shortened}. A key gets run_ttl only when it has no TTL or a longer one
-  (PTTL first), so a clean-up never lengthens a TTL; missing keys are skipped.
+  (PEXPIRE … LT on Redis 7, PTTL first on 6.2), so a clean-up never lengthens a TTL; missing keys
+  are skipped. The entries leave the index in one ZREM per 1,000, the script's first write.
 ]]
 local run_keys_key, task_runs_key = KEYS[1], KEYS[2]
-local run_ttl, run_id, n, last = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1'
-local FIRST_KEY, FIRST_ENTRY = 3, 5
+local run_ttl_text, run_id, n, last = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1'
+local run_ttl = tonumber(run_ttl_text)
+local FIRST_KEY, FIRST_ENTRY, CHUNK = 3, 5, 1000
 
+-- Redis 7 shortens a TTL in one command (PEXPIRE … LT, where a key without a TTL counts as one
+-- with an infinite TTL); Redis 6.2 (no LT) reads the TTL first
+local LT = (redis.REDIS_VERSION_NUM or 0) >= 0x070000
 local function shorten(key)
+  if LT then return redis.call('PEXPIRE', key, run_ttl_text, 'LT') end
   local pttl = redis.call('PTTL', key)
-  if pttl == -2 then return 0 end
-  if pttl == -1 or pttl > run_ttl then redis.call('PEXPIRE', key, run_ttl) end
+  if pttl == -2 or (pttl ~= -1 and pttl <= run_ttl) then return 0 end
+  redis.call('PEXPIRE', key, run_ttl_text)
   return 1
 end
 
--- index and run list of another type fail here, before the first write
-redis.call('ZCARD', run_keys_key)
-redis.call('ZCARD', task_runs_key)
+-- a run list of another type fails here, before the first write; the index needs no check: its
+-- ZREM is the first write (a script that fails on its first write wrote nothing), and without
+-- entries it is not written
+if last then redis.call('ZCARD', task_runs_key) end
+for from = FIRST_ENTRY, #ARGV, CHUNK do
+  redis.call('ZREM', run_keys_key, unpack(ARGV, from, math.min(from + CHUNK - 1, #ARGV)))
+end
 local shortened = 0
 for i = FIRST_KEY, FIRST_KEY + n - 1 do shortened = shortened + shorten(KEYS[i]) end
-for i = FIRST_ENTRY, #ARGV do redis.call('ZREM', run_keys_key, ARGV[i]) end
 if last then
   redis.call('ZREM', task_runs_key, run_id)
   if redis.call('ZCARD', task_runs_key) == 0 then

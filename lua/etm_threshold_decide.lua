@@ -94,7 +94,11 @@ if run then
     redis.call('ZADD', run_keys_key, 0, string.match(seen_key, '}:([^}]*)$'))
     redis.call('PEXPIRE', run_keys_key, ttl)
   end
+  -- a mark written: the run's claims look for marks from now on (x)
+  if (module_reached or task_reached) and run.state ~= 'running' then redis.call('HSET', run_key, 'x', '1') end
   if (module_reached or task_reached) and run.state == 'running' then
+    run.set[#run.set + 1] = 'x'
+    run.set[#run.set + 1] = '1'
     local terminate = {}
     if task_reached then
       for i = 1, #run.mods do

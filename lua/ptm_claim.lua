@@ -48,7 +48,8 @@ local now = now_ms(now_arg)
 
 local run = run_read(run_key, module_id)
 if run and run.state == 'cancelled' then return {2, 'STALE_STEP', 0, 0, 'cancelled'} end
-if redis.call('EXISTS', task_mark_key, module_mark_key) > 0 then
+-- a run whose record has no `x` has no terminate mark (every script that writes one sets it)
+if (run == nil or run.marked) and redis.call('EXISTS', task_mark_key, module_mark_key) > 0 then
   local out = {2, 'STALE_STEP', 0, 0, 'terminated'}
   if run and run.state == 'running' then
     -- the run learns here that its module (or its whole task) was terminated

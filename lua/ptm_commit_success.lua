@@ -24,7 +24,7 @@
     4 schema          CHAIN_SCHEMA_VERSION
     5 node_id         this node's id (the value of the de-duplication marks it sets)
     6 n               number of successors
-    7 now_arg         now in ms, TEST ONLY ('' in production: the server's TIME)
+    7 now_arg         now in ms for the run's record ('': the server's TIME)
     8 module_id       the node's module (its counters in the run)
     9 run_ttl         ttl ms of the run's record once it has finished
     10 m              number of keyed successors (0 without de-duplication keys)
@@ -48,10 +48,16 @@
   this commit finished the run (its last node, no item waiting). A parser stream without room
   for the successors sends them (and the items) to the outbox instead, where the relay waits
   for room: the stream's bound holds.
+  A commit with no new successor needs no room in the parser stream (it adds nothing there).
+  now_arg dates the run's updated/finished only (the engine passes its claim's server time plus
+  the time since; never used for a lease).
   Errors: SCHEMA_MISMATCH when another schema wrote the node; WRONGTYPE when a key holds another
-  type. Reads and checks everything first (the types of the keys it writes included; the run
-  key index's by its ZADD, the first write), then writes; nothing after the first write can
-  fail: lists of any length are pushed in chunks (Lua's unpack takes ~8,000 values at most).
+  type. Reads and checks everything first (the types of the keys it writes included: one of them,
+  the run key index or else the items stream, is checked by being the first write, since a
+  script that fails on its first write wrote nothing), then writes; nothing after the first
+  write can fail: lists of any length are pushed in chunks (Lua's unpack takes ~8,000 values at
+  most), and the delivery's XACK/XDEL run under redis.pcall (a parser stream key of another type
+  holds no delivery to acknowledge).
 ]]
 local node_key, outbox_key, run_key, run_keys_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -112,19 +118,30 @@ local FIRST_ITEM_ARG = FIRST_KEYED_ARG + m
 local n_items = #ARGV - FIRST_ITEM_ARG + 1
 local run = run_read(run_key, module_id)
 local now = run and now_ms(now_arg) or 0
--- the hand-off takes the successors and items when the parser stream has room for them
-local handed = false
-if hand_off then
-  local waiting = redis.call('XLEN', stream_key)
-  if n_items > 0 then redis.call('XLEN', items_key) end
-  handed = capacity == nil or waiting + #messages <= capacity
+-- the hand-off takes the successors and items when the parser stream has room for the
+-- successors (a commit that adds none to it needs no room: it cannot break the bound)
+local handed, stream_checked = hand_off, false
+if hand_off and capacity ~= nil and #messages > 0 then
+  handed = redis.call('XLEN', stream_key) + #messages <= capacity
+  stream_checked = true
 end
-if not handed and #messages + n_items > 0 then redis.call('LLEN', outbox_key) end
+-- the keys written below whose type no read has checked: one of them is written first (a script
+-- that fails on its first write wrote nothing: the run's key index, else the items stream); each
+-- other one is checked here. (The delivery's acknowledgement needs no check, see acknowledge.)
+local index_run = run and #create + #marks > 0
+local unchecked = {}
+if index_run then unchecked[#unchecked + 1] = {'ZCARD', run_keys_key, 'index'} end
+if handed and not stream_checked and #messages > 0 then unchecked[#unchecked + 1] = {'XLEN', stream_key} end
+if handed and n_items > 0 then unchecked[#unchecked + 1] = {'XLEN', items_key, 'items'} end
+if not handed and #messages + n_items > 0 then unchecked[#unchecked + 1] = {'LLEN', outbox_key} end
+local first = nil
+for i = 1, #unchecked do
+  if first == nil and unchecked[i][3] ~= nil then first = unchecked[i][3]
+  else redis.call(unchecked[i][1], unchecked[i][2]) end
+end
 
--- every check passed: write. First the run key index (the one key not read yet: of another
--- type, its ZADD fails here, before anything is written), then the node (which keeps the TTL
--- its claim gave it)
-if run then
+-- the run's key index gets the keys this commit creates (for the run's clean-up)
+local function index_keys()
   local suffixes = {}
   for i = 1, #create do suffixes[#suffixes + 1] = string.match(create[i], '}:([^}]*)$') end
   for i = 1, #marks do suffixes[#suffixes + 1] = string.match(marks[i], '}:([^}]*)$') end
@@ -136,8 +153,22 @@ if run then
     end
     redis.call('ZADD', run_keys_key, unpack(zargs, 1, #zargs))
   end
-  if #suffixes > 0 then redis.call('PEXPIRE', run_keys_key, ttl) end
+  redis.call('PEXPIRE', run_keys_key, ttl)
 end
+-- the node's own delivery is acknowledged and deleted, whichever way the successors go; a parser
+-- stream key of another type holds no delivery, so an error there (WRONGTYPE) leaves nothing to
+-- do and is ignored (redis.pcall): this write cannot fail the script
+local function acknowledge()
+  redis.pcall('XACK', stream_key, group, delivery)
+  redis.pcall('XDEL', stream_key, delivery)
+end
+-- the items go to the items stream
+local function add_items()
+  for j = FIRST_ITEM_ARG, #ARGV do redis.call('XADD', items_key, '*', 'p', string.sub(ARGV[j], 2)) end
+end
+
+-- every check passed: write (the node record keeps the TTL its claim gave it)
+if first == 'index' then index_keys() elseif first == 'items' then add_items() end
 redis.call('HSET', node_key, 'status', 'done')
 for i = 1, #create do
   redis.call('HSET', create[i], 'status', 'pending', 'owner', '', 'version', '0', 'lease_until', '0',
@@ -145,16 +176,13 @@ for i = 1, #create do
   redis.call('PEXPIRE', create[i], ttl)
 end
 for i = 1, #marks do redis.call('SET', marks[i], node_id, 'PX', ttl) end
-if hand_off and delivery ~= '' then
-  redis.call('XACK', stream_key, group, delivery)
-  redis.call('XDEL', stream_key, delivery)
-end
+if hand_off and delivery ~= '' then acknowledge() end
 if handed then
   -- a stream entry holds the message (or item) without its outbox letter
   for i = 1, #messages do
     redis.call('XADD', stream_key, '*', 'p', string.sub(messages[i], 2), 'd', '0')
   end
-  for j = FIRST_ITEM_ARG, #ARGV do redis.call('XADD', items_key, '*', 'p', string.sub(ARGV[j], 2)) end
+  if first ~= 'items' then add_items() end
 else
   -- the outbox: successors first, then the items (each a prefixed entry, see outbox.ts)
   local queued = messages
@@ -167,6 +195,7 @@ end
 local out = {0, 'COMMIT_OK', #create, handed and 1 or 0}
 for i = 1, #duplicates do out[#out + 1] = duplicates[i] end
 if run then
+  if index_run and first ~= 'index' then index_keys() end
   if run_write(run, now, run_ttl, {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}) then
     out[#out + 1] = RUN_FINISHED .. '1'
   end

@@ -25,6 +25,8 @@ export interface NodeLeaseOptions {
   owner: string;
   version: number;
   leaseMs: number;
+  /** When the claim's lease ends (ms, the store's clock): {@link NodeLease.storeNow} counts from it. */
+  leaseUntil?: number | undefined;
   /** The engine's work signal: its abort aborts the node's. */
   parent: AbortSignal;
   /** Keeps the node's queue delivery from being taken over (optional). */
@@ -106,6 +108,8 @@ export class NodeLease {
   readonly #heartbeat: LeaseHeartbeat;
   /** When the lease was last claimed or renewed (performance.now()). */
   #renewedAt = performance.now();
+  /** When the claim answered (performance.now()). */
+  readonly #claimedAt = this.#renewedAt;
   #renewing = false;
   #lost = false;
   #stopped = false;
@@ -134,6 +138,17 @@ export class NodeLease {
   /** The node's signal: aborted when the engine stops or the lease is lost. */
   get signal(): AbortSignal {
     return this.#controller.signal;
+  }
+
+  /**
+   * The store's clock now, as this worker knows it: the claim's time (its lease end less
+   * `leaseMs`) plus the time since, on this process's monotonic clock; undefined without
+   * `leaseUntil`. For bookkeeping times only (a run's `updated`), never for a lease.
+   */
+  storeNow(): number | undefined {
+    const { leaseUntil, leaseMs } = this.#o;
+    if (leaseUntil === undefined) return undefined;
+    return leaseUntil - leaseMs + (performance.now() - this.#claimedAt);
   }
 
   /** Whether a renewal was refused by fencing. */

@@ -22,6 +22,7 @@ import {
   ClaimCode,
   CommitCode,
   CommitErrorCode,
+  type ClaimResult,
   type CommitSuccessInput,
   type Successor,
 } from '../state/index.js';
@@ -120,7 +121,7 @@ export class ModuleProcessorWithChain {
       }
       if (claim.reason === 'expired') tookOver(this.#host, ptm);
       return {
-        outcome: await this.#leased(ptm, node, task, owner, claim.version, keepAlive, delivery),
+        outcome: await this.#leased(ptm, node, task, owner, claim, keepAlive, delivery),
       };
     } catch (error) {
       return { error, leaseHeld };
@@ -136,7 +137,7 @@ export class ModuleProcessorWithChain {
     node: NodeId,
     task: TaskInfo,
     owner: string,
-    version: number,
+    { version, leaseUntil }: ClaimResult,
     keepAlive: (() => Promise<void>) | undefined,
     delivery: string | undefined,
   ): Promise<NodeOutcome> {
@@ -153,6 +154,7 @@ export class ModuleProcessorWithChain {
       owner,
       version,
       leaseMs,
+      leaseUntil,
       parent,
       keepAlive,
       log,
@@ -205,7 +207,8 @@ export class ModuleProcessorWithChain {
       // a node whose work outlived stop()'s limit, whose lease was lost, or whose run was
       // cancelled commits nothing
       signal.throwIfAborted();
-      const input: CommitSuccessInput = { node, owner, version, successors, items };
+      const at = lease.storeNow(); // the run's `updated`: no TIME in the commit
+      const input: CommitSuccessInput = { node, owner, version, successors, items, at };
       if (rt.handOff !== undefined)
         input.handOff = delivery === undefined ? rt.handOff : { ...rt.handOff, delivery };
       const commit = await rt.state.commitSuccessDetailed(input);

@@ -1,7 +1,7 @@
 /**
  * The clean-up of a finished run, planned the same way for both stores: the index entries of a
- * batch name the keys to shorten (a node's record and its gates, a failure's mark, a persisted
- * request), and the last batch adds the task's own keys.
+ * batch name the keys to shorten (a node's record, its fallback gate, a failure's mark, a
+ * persisted request), and the last batch adds the task's own keys.
  */
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { RunExpireInput } from './transitions/run-expire.js';
@@ -16,13 +16,8 @@ export function cleanupPlan(
   modules: readonly string[],
 ): RunExpireInput {
   const keys: string[] = [];
-  for (const suffix of entries) {
-    keys.push(k.taskKey(taskId, suffix));
-    if (suffix.startsWith('ptm:')) {
-      const id = suffix.slice('ptm:'.length);
-      keys.push(k.taskKey(taskId, `gate:advance:${id}`), k.taskKey(taskId, `gate:fallback:${id}`));
-    }
-  }
+  // each entry names its key (a node's fallback gate has an entry of its own)
+  for (const suffix of entries) keys.push(k.taskKey(taskId, suffix));
   // the run's own error counters and terminate marks go with its last batch
   if (last)
     keys.push(

@@ -214,6 +214,13 @@ export interface CommitSuccessInput {
    * acknowledges the node's delivery (see {@link CommitHandOff}). @internal
    */
   handOff?: CommitHandOff;
+  /**
+   * The store's clock as the caller knows it, in ms (its claim's time plus the time it has
+   * spent since): the run's `updated`/`finished` take it, so the Redis script reads no `TIME`
+   * of its own. Only those bookkeeping times use it; leases and fencing keep the store's clock.
+   * @internal
+   */
+  at?: number;
 }
 
 /** Input of {@link ChainStateStore.commitError}. */

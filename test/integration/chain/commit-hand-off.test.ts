@@ -21,6 +21,7 @@ import {
 } from '../../../src/index.js';
 import type { CommitHandOff } from '../../../src/chain/state/commit-hand-off.js';
 import { ChainKeyBuilder } from '../../../src/keys/chain-key-builder.js';
+import { scriptCommands } from '../../helpers/monitor.js';
 import { describeRedis, useRedis } from '../../helpers/redis.js';
 
 const node = (stepIdx: number, prefixRequest = ''): NodeAddress => ({
@@ -117,6 +118,151 @@ describeRedis('commit hand-off', () => {
     expect(await client.lrange(full(keys.outbox('t')), 0, -1)).toHaveLength(3);
     expect(await client.xlen(full(handOff.stream))).toBe(0); // the delivery is gone, nothing added
     expect(await client.xlen(full(handOff.items))).toBe(0);
+  });
+
+  /** The root committed (its successors a and b handed to the parser stream), and a leaf claimed. */
+  async function leafOf(capacity = Infinity) {
+    const ctx = await setUp(capacity);
+    await ctx.commit();
+    const read = (await ctx.client.xreadgroup(
+      'GROUP',
+      'g',
+      'c',
+      'COUNT',
+      1,
+      'STREAMS',
+      ctx.full(ctx.handOff.stream),
+      '>',
+    )) as [string, [string, string[]][]][];
+    const delivery = read[0]![1][0]![0];
+    const leaf = node(1, 'a');
+    const claim = await ctx.state.claim({
+      node: leaf,
+      owner: 'o',
+      leaseMs: 10_000,
+      epoch: 0,
+      root: false,
+    });
+    expect(claim.code).toBe(ClaimCode.EXECUTE);
+    const commitLeaf = (at?: number) =>
+      ctx.state.commitSuccessDetailed({
+        node: leaf,
+        owner: 'o',
+        version: claim.version,
+        successors: [],
+        items: [`i${JSON.stringify({ itemId: 'y', taskId: 't', runId: 'r' })}`],
+        handOff: { ...ctx.handOff, delivery },
+        ...(at === undefined ? {} : { at }),
+      });
+    return { ...ctx, leaf, commitLeaf, leafDelivery: delivery };
+  }
+
+  it("a leaf's commit reads no TIME given the caller's time, and no key's type: its first write checks the one it needs", async () => {
+    const { commitLeaf, state, full, handOff, keys, client, leafDelivery } = await leafOf(10);
+    const cmds = await scriptCommands(redis, keys.ptmKey(node(1, 'a')), () => commitLeaf(4_242));
+    const names = cmds.map((c) => c[0]!.toLowerCase());
+    expect(names).not.toContain('time');
+    // no room check (no successor), no type check: the items stream's XADD is the first write,
+    // and the acknowledgement cannot fail (a parser stream of another type holds no delivery)
+    expect(names.filter((n) => ['xlen', 'llen'].includes(n))).toEqual([]);
+    expect(cmds.filter((c) => c[1] === full(keys.runKeys('t', 'r')))).toEqual([]);
+    const reads = new Set(['hmget', 'exists', 'zcard']);
+    expect(cmds.find((c) => !reads.has(c[0]!.toLowerCase()))?.slice(0, 2)).toEqual([
+      'XADD',
+      full(handOff.items),
+    ]);
+    // the run took the caller's time, and the delivery is gone
+    expect((await state.runRead('t', 'r'))?.updatedAt).toBe(4_242);
+    const parser = await client.xrange(full(handOff.stream), '-', '+');
+    expect(parser.map(([id]) => id)).not.toContain(leafDelivery);
+    expect(await client.xlen(full(handOff.items))).toBe(2);
+  });
+
+  it("reads the server's TIME when the caller gives no time", async () => {
+    const { commitLeaf, state } = await leafOf();
+    const before = Date.now();
+    await commitLeaf();
+    const updated = (await state.runRead('t', 'r'))!.updatedAt;
+    expect(updated).toBeGreaterThanOrEqual(before - 1_000); // the server's clock, not 0
+  });
+
+  it('a commit that adds no successor hands its items over even when the parser stream is full', async () => {
+    const { commitLeaf, client, full, handOff, keys } = await leafOf(3);
+    // the parser stream holds a (pending), b and two more: over its capacity of 3
+    await client.xadd(full(handOff.stream), '*', 'p', 'x', 'd', '0');
+    await client.xadd(full(handOff.stream), '*', 'p', 'y', 'd', '0');
+    expect(await client.xlen(full(handOff.stream))).toBe(4);
+    const result = await commitLeaf();
+    expect(result).toMatchObject({ code: CommitCode.COMMIT_OK, handedOff: true });
+    expect(await client.xlen(full(handOff.items))).toBe(2);
+    expect(await client.exists(full(keys.outbox('t')))).toBe(0);
+  });
+
+  it('the capacity still holds for a commit with successors: one over it goes to the outbox', async () => {
+    // the stream holds the root's delivery: 1 + 2 successors fit a capacity of 3, not of 2
+    for (const [capacity, handed] of [
+      [3, true],
+      [2, false],
+    ] as const) {
+      const { commit, client, full, handOff, keys } = await setUp(capacity);
+      const result = await commit();
+      expect(result.code).toBe(CommitCode.COMMIT_OK);
+      expect(result.handedOff === true).toBe(handed);
+      expect(await client.xlen(full(handOff.stream))).toBe(handed ? 2 : 0);
+      expect(await client.llen(full(keys.outbox('t')))).toBe(handed ? 0 : 3);
+      await client.del(full(handOff.stream), full(handOff.items), full(keys.outbox('t')));
+      await client.del(full(keys.run('t', 'r')), full(keys.runKeys('t', 'r')));
+      for (const n of [node(0), node(1, 'a'), node(1, 'b')])
+        await client.del(full(keys.ptm('t', n)));
+    }
+  });
+
+  it('a key of the wrong type fails the commit before its first write: nothing is half-written', async () => {
+    // the items stream (a leaf's first write)
+    {
+      const { commitLeaf, client, full, handOff, keys, state, leafDelivery } = await leafOf();
+      const key = full(handOff.items);
+      const saved = await client.dumpBuffer(key);
+      await client.del(key);
+      await client.set(key, 'not-a-stream');
+      const run = await state.runRead('t', 'r');
+      await expect(commitLeaf()).rejects.toThrow(/wrong kind of value/);
+      expect(await client.hget(full(keys.ptm('t', node(1, 'a'))), 'status')).toBe('processing');
+      expect(await state.runRead('t', 'r')).toEqual(run);
+      const pending = (await client.xpending(full(handOff.stream), 'g')) as [number];
+      expect(pending[0]).toBe(1); // the delivery was left pending
+      await client.del(key);
+      await client.restore(key, 0, saved!);
+      expect((await commitLeaf()).code).toBe(CommitCode.COMMIT_OK);
+      expect(await client.xrange(full(handOff.stream), leafDelivery, leafDelivery)).toEqual([]);
+      await client.del(full(handOff.stream), full(handOff.items), full(keys.runKeys('t', 'r')));
+      await client.del(full(keys.run('t', 'r')));
+      for (const n of [node(0), node(1, 'a'), node(1, 'b')])
+        await client.del(full(keys.ptm('t', n)));
+    }
+    // the run's key index (the first write of a commit that creates successors)
+    const { commit, client, full, handOff, keys, delivery } = await setUp();
+    const index = full(keys.runKeys('t', 'r'));
+    const saved = await client.dumpBuffer(index);
+    await client.del(index);
+    await client.set(index, 'not-a-zset');
+    await expect(commit()).rejects.toThrow(/wrong kind of value/);
+    expect(await client.exists(full(keys.ptm('t', node(1, 'a'))))).toBe(0);
+    expect(await client.xrange(full(handOff.stream), '-', '+')).toHaveLength(1); // the delivery only
+    expect(await client.xrange(full(handOff.stream), delivery, delivery)).toHaveLength(1);
+    await client.del(index);
+    if (saved) await client.restore(index, 0, saved);
+    expect((await commit()).code).toBe(CommitCode.COMMIT_OK);
+  });
+
+  it('a parser stream key of another type holds no delivery: the leaf commits, its acknowledgement a no-op', async () => {
+    const { commitLeaf, client, full, handOff, keys } = await leafOf();
+    await client.del(full(handOff.stream));
+    await client.set(full(handOff.stream), 'not-a-stream');
+    expect((await commitLeaf()).code).toBe(CommitCode.COMMIT_OK);
+    expect(await client.hget(full(keys.ptm('t', node(1, 'a'))), 'status')).toBe('done');
+    expect(await client.xlen(full(handOff.items))).toBe(2);
+    expect(await client.get(full(handOff.stream))).toBe('not-a-stream');
   });
 
   it('finishes the run once its items are acknowledged from the items stream', async () => {

@@ -41,8 +41,9 @@ export const runExpire = defineTransition({
   decode: (reply) => Number(reply.payload[0] ?? 0),
   local(store, keys, input, ctx): number {
     const ttl = ctx.finishedTtlMs;
-    checkSortedSet(store, keys.runKeys);
-    checkSortedSet(store, keys.taskRuns);
+    // as the script: the index only when entries leave it, the run list only with the last ones
+    if (input.entries.length > 0) checkSortedSet(store, keys.runKeys);
+    if (keys.taskKeys.length > 0) checkSortedSet(store, keys.taskRuns);
     const live = keys.keys.filter((key) => store.exists(key));
     const last = keys.taskKeys.length > 0;
     const others = last

@@ -38,11 +38,16 @@ export function newRun(taskId: string, now: number, ttlMs: number): RunRecord {
 /** chain_run_start. @internal */
 export const runStart = defineTransition({
   script: 'chain_run_start',
-  keys: (k, { taskId, runId }: RunStartInput) => ({
+  keys: (k, { taskId, runId, modules }: RunStartInput) => ({
     run: k.run(taskId, runId),
     taskRuns: k.taskRuns(taskId),
+    /** Redis only: the run's terminate marks, already written ones set the record's `x`. */
+    marks: [
+      k.terminateTask(taskId, runId),
+      ...[...new Set(modules)].map((m) => k.terminateModule(taskId, runId, m)),
+    ],
   }),
-  redisKeys: (keys) => [keys.run, keys.taskRuns],
+  redisKeys: (keys) => [keys.run, keys.taskRuns, ...keys.marks],
   args: (input, ctx) => [
     ctx.now,
     CHAIN_SCHEMA_VERSION,

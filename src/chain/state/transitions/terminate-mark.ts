@@ -1,6 +1,8 @@
 /**
  * `etm_terminate_mark`: marks a task (no module) or one of its modules terminated, idempotently
- * (`ChainStateStore.terminateMark`).
+ * (`ChainStateStore.terminateMark`). On Redis the run's record gets `x = 1` with it, so the
+ * claims of the run check the marks (a run record without `x` has none); the local twin keeps
+ * no such flag (its claims always check the marks: reads cost nothing there).
  */
 import { TerminateCode } from '../types.js';
 import { defineTransition } from '../transition.js';
@@ -28,8 +30,10 @@ export const terminateMark = defineTransition({
       moduleId === undefined
         ? k.terminateTask(taskId, runId)
         : k.terminateModule(taskId, runId, moduleId),
+    /** The run's record: on Redis it learns that a mark may exist (its claims look for marks). */
+    run: k.run(taskId, runId),
   }),
-  redisKeys: (keys) => [keys.mark],
+  redisKeys: (keys) => [keys.mark, keys.run],
   args: (input, ctx) => [input.reason, ctx.ttlMs],
   decode: (reply) => reply.code as TerminateResult,
   local: (store, keys, { reason }, ctx): TerminateResult =>

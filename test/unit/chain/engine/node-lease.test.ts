@@ -134,4 +134,30 @@ describe('NodeLease', () => {
     b.stop();
     expect(getEventListeners(parent.signal, 'abort')).toHaveLength(0);
   });
+
+  it("storeNow: the claim's store time (lease end less leaseMs) plus the time since; undefined without a lease end", () => {
+    const { state } = fakeState([]);
+    const make = (leaseUntil?: number) =>
+      new NodeLease({
+        state,
+        node,
+        owner: 'w',
+        version: 1,
+        leaseMs: 1_000,
+        leaseUntil,
+        parent: new AbortController().signal,
+        log: () => {},
+        fields: {},
+      });
+    const before = performance.now();
+    const lease = make(50_000);
+    const now = lease.storeNow()!;
+    const elapsed = performance.now() - before;
+    lease.stop();
+    expect(now).toBeGreaterThanOrEqual(49_000);
+    expect(now - 49_000).toBeLessThanOrEqual(elapsed);
+    const without = make();
+    expect(without.storeNow()).toBeUndefined();
+    without.stop();
+  });
 });
