@@ -196,10 +196,8 @@ export class ModuleProcessorWithChain {
       const lastStep = ptm.stepIdx === this.module.steps.length - 1;
       const outputs = await Promise.all(requests.map((r) => this.#fetchAndParse(ptm, ctx, r)));
       // the requests whose children may need them again (the fallback re-parses them)
-      await this.#persist(
-        ptm,
-        outputs.filter((o) => o.children.length > 0).map((o) => o.request),
-      );
+      const parents = outputs.filter((o) => o.children.length > 0).map((o) => o.request);
+      if (parents.length > 0) await this.#persist(ptm, parents);
       const { successors, items } = this.#outputs(ptm, node, outputs, lastStep, fields);
       // a node whose work outlived stop()'s limit, whose lease was lost, or whose run was
       // cancelled commits nothing
