@@ -361,7 +361,7 @@ export class ModuleProcessorWithChain {
   ): void {
     const rt = this.#host;
     if (items > 0) rt.itemsHandedOff?.();
-    for (let i = 0; i < created; i++) rt.telemetry.parserTaskProduced('commit');
+    rt.telemetry.parserTaskProduced('commit', created);
     if (created === 0 || !rt.telemetry.listens('ParserTaskProduced')) return;
     const skipped = new Set(duplicates);
     for (const [i, s] of successors.entries()) {

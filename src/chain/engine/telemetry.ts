@@ -103,8 +103,8 @@ export interface NodeTelemetry {
   emit<K extends ChainEventName>(name: K, event: ChainEventMap[K]): void;
   /** Whether anyone listens to `name` (to skip building an event nobody reads). */
   listens(name: ChainEventName): boolean;
-  /** A node message was produced (a commit's successor handed to the parser stream). */
-  parserTaskProduced(source: 'root' | 'commit' | 'retry'): void;
+  /** `count` node messages were produced (a commit's successors handed to the parser stream). */
+  parserTaskProduced(source: 'root' | 'commit' | 'retry', count?: number): void;
   /** Writes a log line. */
   log(level: LogLevel, message: string, fields: LogFields): void;
   /** Whether a line at `level` is written (build its fields only then). */
@@ -332,9 +332,9 @@ export class EngineTelemetry implements NodeTelemetry {
   }
 
   /** A ParserTaskModel was put on the parser queue. */
-  parserTaskProduced(source: 'root' | 'commit' | 'retry'): void {
-    if (!this.#measured) return;
-    this.#metrics.increment(M.PARSER_TASK_PRODUCED, this.#labels.get('source', source));
+  parserTaskProduced(source: 'root' | 'commit' | 'retry', count = 1): void {
+    if (!this.#measured || count === 0) return;
+    this.#metrics.increment(M.PARSER_TASK_PRODUCED, this.#labels.get('source', source), count);
   }
 
   /** One download try started. */
