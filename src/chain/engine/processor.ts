@@ -215,13 +215,14 @@ export class ModuleProcessorWithChain {
         rt.outboxWritten(ptm.taskId);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
         if (code === CommitCode.ALREADY_COMMITTED) return 'replayed';
-        rt.telemetry.emit('ModuleStepAdvanced', {
-          type: 'ModuleStepAdvanced',
-          ...nodeEventId(ptm),
-          successors: successors.length - commit.duplicates.length,
-          items: items.length,
-          lastStep,
-        });
+        if (rt.telemetry.listens('ModuleStepAdvanced'))
+          rt.telemetry.emit('ModuleStepAdvanced', {
+            type: 'ModuleStepAdvanced',
+            ...nodeEventId(ptm),
+            successors: successors.length - commit.duplicates.length,
+            items: items.length,
+            lastStep,
+          });
         const ms = performance.now() - started;
         rt.telemetry.processed(this.module.id, 'committed', ms);
         if (rt.telemetry.logs('debug'))
