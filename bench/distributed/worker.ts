@@ -57,10 +57,10 @@ const report = setInterval(() => {
 
 /** Counts every increment, and the observations of every timed series, by series. */
 class CountingMetrics implements Metrics {
-  readonly counts: Record<string, number> = {};
+  readonly counts = new Map<string, number>();
   increment(name: string, labels?: MetricLabels, by = 1): void {
     const key = series(name, labels);
-    this.counts[key] = (this.counts[key] ?? 0) + by;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + by);
   }
   observe(name: string, _value: number, labels?: MetricLabels): void {
     this.increment(name, labels);
@@ -192,7 +192,7 @@ process.on('message', (m: { type?: string }) => {
       type: 'usage',
       cpuUs: cpu.user + cpu.system,
       counters: {
-        ...metrics.counts,
+        ...Object.fromEntries(metrics.counts),
         'context switches{kind="voluntary"}': ru.voluntaryContextSwitches,
         'context switches{kind="involuntary"}': ru.involuntaryContextSwitches,
       },
