@@ -28,6 +28,9 @@ export const KEY_LAYOUT_VERSION = 2;
 const W = 'ChainKeyBuilder';
 const PTM_KEY = `${W}.ptmKey`;
 
+/** Identities whose hash is kept by object (see `#ptmKey`). */
+const BY_OBJECT_MAX = 256;
+
 const SPECIAL = /[%:{}]/;
 const SPECIALS = /[%:{}]/g;
 /** The percent-encoding of each special character. */
@@ -167,8 +170,10 @@ export class ChainKeyBuilder {
       stateTask: undefined,
       stateKey: '',
     };
-    // a bounded identity map, not a WeakMap: weak entries cost every garbage collection
-    if (this.#byObject.size >= 4096) this.#byObject.clear();
+    // a small identity map, not a WeakMap (weak entries cost every garbage collection): it holds
+    // the last few hundred identities only (a node's claim to its commit), so an identity that
+    // carries a payload (a whole message) is not kept long
+    if (this.#byObject.size >= BY_OBJECT_MAX) this.#byObject.clear();
     this.#byObject.set(id, hashed);
     return hashed;
   }
