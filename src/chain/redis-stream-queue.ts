@@ -45,7 +45,7 @@ import {
   readDeadLetters,
   readNew,
   reapConsumers,
-  toRecord,
+  fieldOf,
   type DeadLetter,
   type DeadLetterBound,
   type RawEntry,
@@ -329,9 +329,8 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   /** A buffered entry as a delivery, or null when it was dead-lettered instead. */
   #toDelivery(entry: RawEntry): Delivery<T> | null {
-    const f = toRecord(entry.fields);
-    const deliveries = entry.deliveries + Number(f.d ?? 0);
-    const payload = f.p;
+    const deliveries = entry.deliveries + Number(fieldOf(entry.fields, 'd') ?? 0);
+    const payload = fieldOf(entry.fields, 'p');
     let message: T;
     try {
       if (payload === undefined) throw new Error('entry has no payload field');

@@ -39,9 +39,16 @@ export function toRecord(fields: string[]): Record<string, string> {
   return out;
 }
 
+/** The value of field `name` of an entry (the last one, as {@link toRecord} keeps), or undefined. */
+export function fieldOf(fields: string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) value = fields[i + 1];
+  return value;
+}
+
 /** Deliveries an entry had before this read. */
 export function priorDeliveries(entry: RawEntry): number {
-  return Number(toRecord(entry.fields).d ?? 0) + entry.deliveries - 1;
+  return Number(fieldOf(entry.fields, 'd') ?? 0) + entry.deliveries - 1;
 }
 
 /**

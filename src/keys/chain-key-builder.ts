@@ -29,6 +29,9 @@ export const KEY_LAYOUT_VERSION = 3;
 const W = 'ChainKeyBuilder';
 const PTM_KEY = `${W}.ptmKey`;
 
+/** Identities whose hash is kept by object (see `#ptmKey`). */
+const BY_OBJECT_MAX = 256;
+
 const SPECIAL = /[%:{}]/;
 const SPECIALS = /[%:{}]/g;
 /** The percent-encoding of each special character. */
@@ -72,7 +75,7 @@ export function escapeKeyPart(part: string): string {
 export class ChainKeyBuilder {
   readonly #ptmCache = new Map<string, string>();
   readonly #prefixCache = new Map<string, string>();
-  readonly #byObject = new WeakMap<PtmIdentity, Hashed>();
+  readonly #byObject = new Map<PtmIdentity, Hashed>();
   /** The prefix as given. Keys start with it percent-encoded (see {@link ChainKeyBuilder.namespace}). */
   readonly prefix: string;
   /** The first segment of every key: the prefix with `%` and `:` percent-encoded. */
@@ -132,40 +135,46 @@ export class ChainKeyBuilder {
     ) {
       return seen;
     }
-    const fields = [
-      requireString(PTM_KEY, 'runId', id.runId),
-      requireString(PTM_KEY, 'account', id.account),
-      requireString(PTM_KEY, 'platform', id.platform),
-      requireString(PTM_KEY, 'moduleId', id.moduleId),
-      stepText(id.stepIdx),
+    const runId = requireString(PTM_KEY, 'runId', id.runId);
+    const account = requireString(PTM_KEY, 'account', id.account);
+    const platform = requireString(PTM_KEY, 'platform', id.platform);
+    const moduleId = requireString(PTM_KEY, 'moduleId', id.moduleId);
+    const step = stepText(id.stepIdx);
+    const prefixRequest =
       typeof id.prefixRequest === 'string'
         ? id.prefixRequest
-        : invalid(PTM_KEY, 'prefixRequest', 'a string', id.prefixRequest),
-    ];
+        : invalid(PTM_KEY, 'prefixRequest', 'a string', id.prefixRequest);
     // another object may name a node hashed before (a successor named by its parent's commit,
     // then by its own claim): hash each identity once. The cache is keyed by the fields
     // length-prefixed in UTF-16 code units (as unambiguous as the hashed encoding, and cheaper)
-    let probe = '';
-    for (const f of fields) probe += `${f.length}:${f}|`;
+    const probe =
+      `${runId.length}:${runId}|${account.length}:${account}|${platform.length}:${platform}|` +
+      `${moduleId.length}:${moduleId}|${step.length}:${step}|${prefixRequest.length}:${prefixRequest}|`;
     let key = this.#ptmCache.get(probe);
     if (key === undefined) {
-      let encoded = '';
-      for (const f of fields) encoded += `${Buffer.byteLength(f, 'utf8')}:${f}|`;
+      const encoded =
+        `${Buffer.byteLength(runId, 'utf8')}:${runId}|${Buffer.byteLength(account, 'utf8')}:${account}|` +
+        `${Buffer.byteLength(platform, 'utf8')}:${platform}|${Buffer.byteLength(moduleId, 'utf8')}:${moduleId}|` +
+        `${step.length}:${step}|${Buffer.byteLength(prefixRequest, 'utf8')}:${prefixRequest}|`;
       key = hash('sha256', encoded, 'hex').slice(0, 32);
       if (this.#ptmCache.size >= 4096) this.#ptmCache.clear();
       this.#ptmCache.set(probe, key);
     }
     const hashed: Hashed = {
-      runId: id.runId,
-      account: id.account,
-      platform: id.platform,
-      moduleId: id.moduleId,
+      runId,
+      account,
+      platform,
+      moduleId,
       stepIdx: id.stepIdx,
-      prefixRequest: id.prefixRequest,
+      prefixRequest,
       key,
       stateTask: undefined,
       stateKey: '',
     };
+    // a small identity map, not a WeakMap (weak entries cost every garbage collection): it holds
+    // the last few hundred identities only (a node's claim to its commit), so an identity that
+    // carries a payload (a whole message) is not kept long
+    if (this.#byObject.size >= BY_OBJECT_MAX) this.#byObject.clear();
     this.#byObject.set(id, hashed);
     return hashed;
   }

@@ -57,7 +57,14 @@ export class StoreArgs {
   keys(op: string, keys: unknown): string[] {
     this.open();
     if (!Array.isArray(keys)) invalid(`${this.#where}.${op}`, 'keys', 'an array of strings', keys);
-    return keys.map((key, i) => this.prefix + checkKey(`${this.#where}.${op}`, key, `keys[${i}]`));
+    // a script names up to a few hundred keys: the error's text is built only for a bad one
+    const full = new Array<string>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const key: unknown = keys[i];
+      if (typeof key !== 'string') invalid(`${this.#where}.${op}`, `keys[${i}]`, 'a string', key);
+      full[i] = this.prefix + key;
+    }
+    return full;
   }
 
   /** `set`/`setNX`: the value and the TTL (undefined: none). */

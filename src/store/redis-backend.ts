@@ -274,12 +274,13 @@ export class RedisBackend implements CacheService, ScriptRunner {
    * @throws {@link BackendUnavailableError} when Redis cannot be reached or did not answer
    *   within `commandTimeoutMs`.
    */
-  async runScript(
+  runScript(
     name: string,
     keys: string[],
     args: (string | number)[],
     options?: RunScriptOptions,
   ): Promise<ScriptReply> {
+    // the runner's own promise (an async method: it rejects, never throws), no wrapper per call
     return this.#scripts.run(name, keys, args, options);
   }
 

@@ -59,7 +59,7 @@ export class RedisScripts {
     if (((c.assertSameSlot && options?.crossSlot !== true) || c.isCluster) && full.length > 1) {
       // fast path: keys that share one non-empty hash tag are in one slot, no CRC needed
       const tag = hashTag(full[0]!);
-      const slot = tag !== null && full.every((k) => hashTag(k) === tag) ? -1 : keySlot(full[0]!);
+      const slot = tag !== null && full.every((k) => hasTag(k, tag)) ? -1 : keySlot(full[0]!);
       const other = slot === -1 ? undefined : full.find((k) => keySlot(k) !== slot);
       if (other !== undefined) {
         throw new ScriptError(
@@ -149,11 +149,23 @@ export function decodeReply(name: string, reply: unknown): ScriptReply {
 function scriptArgs(args: unknown): string[] {
   if (!Array.isArray(args))
     invalid('RedisBackend.runScript', 'args', 'an array of strings and numbers', args);
-  return args.map((a, i) => {
-    if (typeof a === 'string') return a;
-    if (typeof a === 'number' && Number.isFinite(a)) return String(a);
-    return invalid('RedisBackend.runScript', `args[${i}]`, 'a string or a finite number', a);
-  });
+  const out = new Array<string>(args.length);
+  for (let i = 0; i < args.length; i++) {
+    const a: unknown = args[i];
+    if (typeof a === 'string') out[i] = a;
+    else if (typeof a === 'number' && Number.isFinite(a)) out[i] = String(a);
+    else invalid('RedisBackend.runScript', `args[${i}]`, 'a string or a finite number', a);
+  }
+  return out;
+}
+
+/** Whether the hash tag of `key` is `tag` (see {@link hashTag}), without slicing the key. */
+function hasTag(key: string, tag: string): boolean {
+  // `tag` (a hash tag) holds no `}`: the `}` after it is the first one
+  const open = key.indexOf('{');
+  return (
+    open >= 0 && key.startsWith(tag, open + 1) && key.charCodeAt(open + 1 + tag.length) === 125 // `}`
+  );
 }
 
 /** The hash tag of a key (the text between its first `{` and the next `}`), or null if none. */

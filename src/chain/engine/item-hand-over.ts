@@ -132,9 +132,10 @@ export class ItemHandOver {
         return false;
       }
     }
-    this.#waiting.delete(key);
+    if (this.#waiting.size > 0) this.#waiting.delete(key);
     telemetry.item(item);
-    telemetry.emit('ItemProduced', { type: 'ItemProduced', item });
+    if (telemetry.listens('ItemProduced'))
+      telemetry.emit('ItemProduced', { type: 'ItemProduced', item });
     return true;
   }
 

@@ -199,10 +199,8 @@ export class ModuleProcessorWithChain {
       const lastStep = ptm.stepIdx === this.module.steps.length - 1;
       const outputs = await Promise.all(requests.map((r) => this.#fetchAndParse(ptm, ctx, r)));
       // the requests whose children may need them again (the fallback re-parses them)
-      await this.#persist(
-        ptm,
-        outputs.filter((o) => o.children.length > 0).map((o) => o.request),
-      );
+      const parents = outputs.filter((o) => o.children.length > 0).map((o) => o.request);
+      if (parents.length > 0) await this.#persist(ptm, parents);
       const { successors, items } = this.#outputs(ptm, node, outputs, lastStep, fields);
       // a node whose work outlived stop()'s limit, whose lease was lost, or whose run was
       // cancelled commits nothing
@@ -221,13 +219,14 @@ export class ModuleProcessorWithChain {
         rt.outboxWritten(ptm.taskId);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
         if (code === CommitCode.ALREADY_COMMITTED) return 'replayed';
-        rt.telemetry.emit('ModuleStepAdvanced', {
-          type: 'ModuleStepAdvanced',
-          ...nodeEventId(ptm),
-          successors: successors.length - commit.duplicates.length,
-          items: items.length,
-          lastStep,
-        });
+        if (rt.telemetry.listens('ModuleStepAdvanced'))
+          rt.telemetry.emit('ModuleStepAdvanced', {
+            type: 'ModuleStepAdvanced',
+            ...nodeEventId(ptm),
+            successors: successors.length - commit.duplicates.length,
+            items: items.length,
+            lastStep,
+          });
         const ms = performance.now() - started;
         rt.telemetry.processed(this.module.id, 'committed', ms);
         if (rt.telemetry.logs('debug'))
@@ -367,7 +366,7 @@ export class ModuleProcessorWithChain {
   ): void {
     const rt = this.#host;
     if (items > 0) rt.itemsHandedOff?.();
-    for (let i = 0; i < created; i++) rt.telemetry.parserTaskProduced('commit');
+    rt.telemetry.parserTaskProduced('commit', created);
     if (created === 0 || !rt.telemetry.listens('ParserTaskProduced')) return;
     const skipped = new Set(duplicates);
     for (const [i, s] of successors.entries()) {

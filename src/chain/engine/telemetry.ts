@@ -7,7 +7,7 @@ import { Emitter } from '../../internal/emitter.js';
 import { redactMessage } from './redact.js';
 import { silentLogger, type LogFields, type LogLevel, type Logger } from '../../observe/logger.js';
 import { MetricName as M } from '../../observe/metric-names.js';
-import { noopMetrics, type Metrics } from '../../observe/metrics.js';
+import { noopMetrics, type MetricLabels, type Metrics } from '../../observe/metrics.js';
 import type {
   ChainDeadLetter,
   ChainEngineStats,
@@ -105,8 +105,8 @@ export interface NodeTelemetry {
   emit<K extends ChainEventName>(name: K, event: ChainEventMap[K]): void;
   /** Whether anyone listens to `name` (to skip building an event nobody reads). */
   listens(name: ChainEventName): boolean;
-  /** A node message was produced (a commit's successor handed to the parser stream). */
-  parserTaskProduced(source: 'root' | 'commit' | 'retry'): void;
+  /** `count` node messages were produced (a commit's successors handed to the parser stream). */
+  parserTaskProduced(source: 'root' | 'commit' | 'retry', count?: number): void;
   /** Writes a log line. */
   log(level: LogLevel, message: string, fields: LogFields): void;
   /** Whether a line at `level` is written (build its fields only then). */
@@ -136,6 +136,7 @@ export class EngineTelemetry implements NodeTelemetry {
   readonly #emitter: Emitter<ChainEventMap>;
   readonly #deadLetters: ChainDeadLetter[] = [];
   readonly #stats: ChainEngineStats;
+  readonly #labels = new LabelCache();
 
   constructor(options: EngineTelemetryOptions) {
     this.#logger = options.logger;
@@ -229,7 +230,7 @@ export class EngineTelemetry implements NodeTelemetry {
   /** A delivery was received from the queue of `role`. */
   received(role: 'task' | 'parser' | 'error'): void {
     this.#stats.received[role]++;
-    if (this.#measured) this.#metrics.increment(M.TASK_INGRESS, { kind: INGRESS_KIND[role] });
+    if (this.#measured) this.#metrics.increment(M.TASK_INGRESS, INGRESS_LABELS[role]);
   }
 
   /** The ingress dead-lettered or released a delivery after a failure at `stage`. */
@@ -265,31 +266,36 @@ export class EngineTelemetry implements NodeTelemetry {
   /** The waiting and in-flight messages of a queue, as this process sees them. */
   queueLevels(queue: { name: string; size(): number; inFlight(): number }): void {
     if (!this.#measured) return;
-    this.#metrics.gauge(M.QUEUE_DEPTH, queue.size(), { queue: queue.name });
-    this.#metrics.gauge(M.QUEUE_IN_FLIGHT, queue.inFlight(), { queue: queue.name });
+    const labels = this.#labels.get('queue', queue.name);
+    this.#metrics.gauge(M.QUEUE_DEPTH, queue.size(), labels);
+    this.#metrics.gauge(M.QUEUE_IN_FLIGHT, queue.inFlight(), labels);
   }
 
   claim(result: (typeof CLAIM_NAMES)[number]): void {
     this.#stats.claims[result] = (this.#stats.claims[result] ?? 0) + 1;
-    if (this.#measured) this.#metrics.increment(M.PTM_CLAIM, { result });
+    if (this.#measured) this.#metrics.increment(M.PTM_CLAIM, this.#labels.get('result', result));
   }
 
   generated(moduleId: string, ok: boolean): void {
     if (!this.#measured) return;
-    this.#metrics.increment(ok ? M.MODULE_STEP_GENERATE : M.MODULE_STEP_GENERATE_FAILED, {
-      module: moduleId,
-    });
+    this.#metrics.increment(
+      ok ? M.MODULE_STEP_GENERATE : M.MODULE_STEP_GENERATE_FAILED,
+      this.#labels.get('module', moduleId),
+    );
   }
 
   parsed(moduleId: string, ok: boolean): void {
     if (!this.#measured) return;
-    this.#metrics.increment(ok ? M.PARSER_SUCCESS : M.PARSER_FAILED, { module: moduleId });
+    this.#metrics.increment(
+      ok ? M.PARSER_SUCCESS : M.PARSER_FAILED,
+      this.#labels.get('module', moduleId),
+    );
   }
 
   commit(result: (typeof COMMIT_NAMES)[number]): void {
     this.#stats.commits[result] = (this.#stats.commits[result] ?? 0) + 1;
     if (!this.#measured) return;
-    this.#metrics.increment(M.PTM_COMMIT, { result });
+    this.#metrics.increment(M.PTM_COMMIT, this.#labels.get('result', result));
     if (result === 'COMMIT_OK') this.#metrics.increment(M.ADVANCE_GATE_WIN);
     else if (result === 'CAS_CONFLICT') this.#metrics.increment(M.ADVANCE_GATE_LOST);
   }
@@ -304,7 +310,11 @@ export class EngineTelemetry implements NodeTelemetry {
 
   processed(moduleId: string, outcome: 'committed' | 'failed' | 'rejected', ms: number): void {
     if (!this.#measured) return;
-    this.#metrics.observe(M.PTM_PROCESSING_DURATION, ms, { module: moduleId, outcome });
+    this.#metrics.observe(
+      M.PTM_PROCESSING_DURATION,
+      ms,
+      this.#labels.pair('module', moduleId, 'outcome', outcome),
+    );
   }
 
   fallback(decision: 'allowed' | 'refused'): void {
@@ -324,15 +334,15 @@ export class EngineTelemetry implements NodeTelemetry {
   }
 
   /** A ParserTaskModel was put on the parser queue. */
-  parserTaskProduced(source: 'root' | 'commit' | 'retry'): void {
-    if (!this.#measured) return;
-    this.#metrics.increment(M.PARSER_TASK_PRODUCED, { source });
+  parserTaskProduced(source: 'root' | 'commit' | 'retry', count = 1): void {
+    if (!this.#measured || count === 0) return;
+    this.#metrics.increment(M.PARSER_TASK_PRODUCED, this.#labels.get('source', source), count);
   }
 
   /** One download try started. */
   download(moduleId: string): void {
     this.#stats.downloads++;
-    if (this.#measured) this.#metrics.increment(M.DOWNLOAD, { module: moduleId });
+    if (this.#measured) this.#metrics.increment(M.DOWNLOAD, this.#labels.get('module', moduleId));
   }
 
   /** A download is tried again inside one node attempt. */
@@ -344,7 +354,7 @@ export class EngineTelemetry implements NodeTelemetry {
   /** An output item was relayed to the sink. */
   item(item: ChainItem): void {
     this.#stats.items++;
-    if (this.#measured) this.#metrics.increment(M.ITEMS, { module: item.moduleId });
+    if (this.#measured) this.#metrics.increment(M.ITEMS, this.#labels.get('module', item.moduleId));
   }
 
   /** `onItem` threw. */
@@ -394,7 +404,7 @@ export class EngineTelemetry implements NodeTelemetry {
 
   /** A state transition answered after `ms`. */
   scriptDone(script: string, ms: number): void {
-    this.#metrics.observe(M.STATE_SCRIPT_DURATION, ms, { script });
+    this.#metrics.observe(M.STATE_SCRIPT_DURATION, ms, this.#labels.get('script', script));
   }
 
   /** A state transition failed with an error of `kind` (its code). */
@@ -403,4 +413,42 @@ export class EngineTelemetry implements NodeTelemetry {
   }
 }
 
-const INGRESS_KIND = { task: 'task', parser: 'parser_task', error: 'error_task' } as const;
+const INGRESS_LABELS = {
+  task: { kind: 'task' },
+  parser: { kind: 'parser_task' },
+  error: { kind: 'error_task' },
+} as const;
+
+/**
+ * The label objects of the per-node metrics, built once per label value: a node's claim,
+ * commit, download, parse and script timings pass the same object each time (no allocation,
+ * and a sink may key its series by it). A sink must not change the labels it is given.
+ */
+class LabelCache {
+  readonly #one = new Map<string, Map<string, MetricLabels>>();
+  readonly #two = new Map<string, MetricLabels>();
+
+  /** `{ [name]: value }`. */
+  get(name: string, value: string): MetricLabels {
+    let byValue = this.#one.get(name);
+    if (byValue === undefined) this.#one.set(name, (byValue = new Map()));
+    let labels = byValue.get(value);
+    if (labels === undefined) {
+      // a label taking ever new values (it never should) does not grow the cache without end
+      if (byValue.size >= 1024) byValue.clear();
+      byValue.set(value, (labels = { [name]: value }));
+    }
+    return labels;
+  }
+
+  /** `{ [a]: av, [b]: bv }`. */
+  pair(a: string, av: string, b: string, bv: string): MetricLabels {
+    const key = `${a}\u0000${av}\u0000${b}\u0000${bv}`;
+    let labels = this.#two.get(key);
+    if (labels === undefined) {
+      if (this.#two.size >= 1024) this.#two.clear();
+      this.#two.set(key, (labels = { [a]: av, [b]: bv }));
+    }
+    return labels;
+  }
+}

@@ -21,16 +21,23 @@ export function timedState(
         // the detailed commit is the same transition as commitSuccess: one name for both
         const script = property === 'commitSuccessDetailed' ? 'commitSuccess' : property;
         const call = value as (...args: unknown[]) => unknown;
-        fn = async (...args: unknown[]): Promise<unknown> => {
+        const failed = (error: unknown): never => {
+          telemetry.scriptFailed(script, errorKind(error));
+          throw error;
+        };
+        // one reaction per call, no async frame: state calls hand back a promise (see dispatcher)
+        fn = (...args: unknown[]): Promise<unknown> => {
           const started = performance.now();
+          let pending: Promise<unknown>;
           try {
-            const result = await call.apply(target, args);
+            pending = Promise.resolve(call.apply(target, args));
+          } catch (error) {
+            pending = Promise.reject(error);
+          }
+          return pending.then((result) => {
             telemetry.scriptDone(script, performance.now() - started);
             return result;
-          } catch (error) {
-            telemetry.scriptFailed(script, errorKind(error));
-            throw error;
-          }
+          }, failed);
         };
         wrapped.set(property, fn);
       }

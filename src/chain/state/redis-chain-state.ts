@@ -9,8 +9,17 @@ import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { ScriptReply, ScriptRunner } from '../../store/types.js';
 import { ChainStateDispatcher } from './dispatcher.js';
 import type { ChainStateOptions } from './local-chain-state.js';
-import { RUN_FINISHED, type RunRef, type Transition, type TransitionKeys } from './transition.js';
+import {
+  RUN_FINISHED,
+  type RunRef,
+  type Transition,
+  type TransitionContext,
+  type TransitionKeys,
+} from './transition.js';
 import { itemsAck, type ItemsAckInput } from './transitions/items-ack.js';
+
+/** Redis reports the runs a script finished in its reply (see `#finishedRuns`), not through this. */
+const ignoreFinished = (): void => {};
 
 /** Options of {@link RedisChainState}. */
 export interface RedisChainStateOptions extends ChainStateOptions {
@@ -36,6 +45,7 @@ export class RedisChainState extends ChainStateDispatcher {
   readonly #finishedTtl: number;
   readonly #onFinished: ((taskId: string, runId: string) => void) | undefined;
   readonly #clock: Clock | undefined;
+  readonly #shared: TransitionContext;
 
   constructor(runner: ScriptRunner, options: RedisChainStateOptions = {}) {
     const keys = options.keys ?? new ChainKeyBuilder();
@@ -46,6 +56,13 @@ export class RedisChainState extends ChainStateDispatcher {
     this.#finishedTtl = Math.min(this.#ttl, options.finishedRunTtlMs ?? 86_400_000);
     this.#onFinished = options.onRunFinished;
     this.#clock = options.testClock;
+    this.#shared = {
+      ttlMs: this.#ttl,
+      now: '',
+      keys,
+      finishedTtlMs: this.#finishedTtl,
+      finished: ignoreFinished,
+    };
   }
 
   /** Reports the runs a reply says it finished (`run_finished:<i>` elements). */
@@ -57,20 +74,20 @@ export class RedisChainState extends ChainStateDispatcher {
     }
   }
 
+  /** What a transition's arguments are built with: the same object for every call (no test clock). */
+  #context(): TransitionContext {
+    if (this.#clock !== undefined)
+      return { ...this.#shared, now: String(Math.round(this.#clock.now())) };
+    return this.#shared;
+  }
+
   /** Runs a transition's script: one round trip. */
   protected async run<I, K extends TransitionKeys, R>(
     transition: Transition<I, K, R>,
     input: I,
   ): Promise<R> {
     const keys = transition.keys(this.#keys, input);
-    const now = this.#clock ? String(Math.round(this.#clock.now())) : '';
-    const args = transition.args(input, {
-      ttlMs: this.#ttl,
-      now,
-      keys: this.#keys,
-      finishedTtlMs: this.#finishedTtl,
-      finished: () => {},
-    });
+    const args = transition.args(input, this.#context());
     try {
       const reply = await this.#runner.runScript(
         transition.script,

@@ -13,6 +13,7 @@ import {
   type NodeAddress,
 } from '../../../src/chain/state/index.js';
 import {
+  InMemoryMetrics,
   RedisBackend,
   createChainEngine,
   createRedisStreamQueues,
@@ -313,17 +314,19 @@ describeRedis('commit hand-off', () => {
 
   async function crawlWith(
     queuesOnOtherClient: boolean,
-  ): Promise<{ rpush: number; items: unknown[] }> {
+  ): Promise<{ rpush: number; items: unknown[]; produced: number }> {
     const admin = redis.client();
     const store = new RedisBackend({ redis: redis.client(), keyPrefix: redis.prefix.slice(0, -1) });
     const queues = queuesOnOtherClient
       ? createRedisStreamQueues({ client: redis.client(), keyPrefix: store.keyPrefix, blockMs: 50 })
       : undefined;
     const items: unknown[] = [];
+    const metrics = new InMemoryMetrics();
     const engine = createChainEngine({
       modules: [crawl],
       store,
       downloader,
+      metrics,
       onItem: (item: ChainItem) => void items.push(item.item),
       ...(queues ? { queues } : {}),
     });
@@ -342,13 +345,15 @@ describeRedis('commit hand-off', () => {
     const rpush = (await calls()) - before;
     await engine.stop();
     if (queues) await Promise.all(Object.values(queues).map((q) => q.shutdown()));
-    return { rpush, items };
+    const produced = metrics.counter('parser_task_produced_total', { source: 'commit' });
+    return { rpush, items, produced };
   }
 
   it('is used by an engine whose stream queues sit beside its state (own client or another one)', async () => {
     for (const other of [false, true]) {
-      const { rpush, items } = await crawlWith(other);
+      const { rpush, items, produced } = await crawlWith(other);
       expect(rpush).toBe(0); // no outbox: every successor and item went to the streams
+      expect(produced).toBe(3); // the list's three pages, counted by the commit that added them
       expect(items.map((i) => (i as { page: number }).page).sort()).toEqual([1, 2, 3]);
     }
   });

@@ -289,3 +289,54 @@ describe('chain scripts', () => {
     expect(named.sort()).toEqual(chainScripts.map((s) => s.name).sort());
   });
 });
+
+describe('chain_items_ack arguments', () => {
+  it('name each distinct run once, in first-seen order, and give each entry its run (0: none)', async () => {
+    const { ChainKeyBuilder } = await import('../../../src/keys/chain-key-builder.js');
+    const keys = new ChainKeyBuilder({ prefix: 'p' });
+    const input = {
+      handOff: { items: 'p:queue:items', group: 'g' },
+      consumer: 'c',
+      entries: [
+        { id: '1-0', taskId: 't1', runId: 'r1' },
+        { id: '2-0', taskId: 't2', runId: 'r1' },
+        { id: '3-0', taskId: 't1', runId: undefined },
+        { id: '4-0', taskId: 't1', runId: 'r1' },
+        { id: '5-0', taskId: 't1', runId: 'r2' },
+      ],
+    };
+    const t = transitions.itemsAck;
+    const ctx = { ttlMs: 1000, now: '', keys, finishedTtlMs: 500, finished: () => {} };
+    expect(t.redisKeys(t.keys(keys, input))).toEqual([
+      'p:queue:items',
+      keys.run('t1', 'r1'),
+      keys.run('t2', 'r1'),
+      keys.run('t1', 'r2'),
+    ]);
+    expect(t.args(input, ctx)).toEqual([
+      'g',
+      'c',
+      '',
+      500,
+      5,
+      '1-0',
+      '2-0',
+      '3-0',
+      '4-0',
+      '5-0',
+      1,
+      2,
+      0,
+      1,
+      3,
+    ]);
+    expect(t.runs!(input)).toEqual([
+      { taskId: 't1', runId: 'r1' },
+      { taskId: 't2', runId: 'r1' },
+      { taskId: 't1', runId: 'r2' },
+    ]);
+    // another ack: its own runs, not the last one's
+    const other = { ...input, entries: [{ id: '6-0', taskId: 't3', runId: 'r9' }] };
+    expect(t.runs!(other)).toEqual([{ taskId: 't3', runId: 'r9' }]);
+  });
+});

@@ -26,17 +26,40 @@ export interface ItemsAckInput {
   entries: readonly HandedItem[];
 }
 
-/** The distinct runs of an ack, in first-seen order, as `taskId` + NUL + `runId`. */
-function distinctRuns(input: ItemsAckInput): { taskId: string; runId: string }[] {
-  const seen = new Set<string>();
-  const out: { taskId: string; runId: string }[] = [];
-  for (const e of input.entries) {
-    if (e.runId === undefined) continue;
-    const id = `${e.taskId}\u0000${e.runId}`;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    out.push({ taskId: e.taskId, runId: e.runId });
+/** The distinct runs of an ack, in first-seen order, and each entry's run (1-based; 0: none). */
+interface AckRuns {
+  runs: { taskId: string; runId: string }[];
+  /** For each entry, the position of its run in `runs` plus one, or 0 without a run. */
+  of: number[];
+}
+
+/** The last ack's runs: its keys, its ARGV and its finished runs read them in turn. */
+let last: { entries: readonly HandedItem[]; length: number; runs: AckRuns } | undefined;
+
+function ackRuns(input: ItemsAckInput): AckRuns {
+  const entries = input.entries;
+  if (last !== undefined && last.entries === entries && last.length === entries.length)
+    return last.runs;
+  const byTask = new Map<string, Map<string, number>>();
+  const runs: { taskId: string; runId: string }[] = [];
+  const of = new Array<number>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const { taskId, runId } = entries[i]!;
+    if (runId === undefined) {
+      of[i] = 0;
+      continue;
+    }
+    let byRun = byTask.get(taskId);
+    if (byRun === undefined) byTask.set(taskId, (byRun = new Map()));
+    let at = byRun.get(runId);
+    if (at === undefined) {
+      runs.push({ taskId, runId });
+      byRun.set(runId, (at = runs.length));
+    }
+    of[i] = at;
   }
+  const out = { runs, of };
+  last = { entries, length: entries.length, runs: out };
   return out;
 }
 
@@ -45,11 +68,11 @@ export const itemsAck = defineTransition({
   script: 'chain_items_ack',
   keys: (k, input: ItemsAckInput) => ({
     items: input.handOff.items,
-    runs: distinctRuns(input).map((r) => k.run(r.taskId, r.runId)),
+    runs: ackRuns(input).runs.map((r) => k.run(r.taskId, r.runId)),
   }),
   redisKeys: (keys) => [keys.items, ...keys.runs],
   args: (input, ctx) => {
-    const runs = distinctRuns(input).map((r) => `${r.taskId}\u0000${r.runId}`);
+    const { of } = ackRuns(input);
     const args: (string | number)[] = [
       input.handOff.group,
       input.consumer,
@@ -58,12 +81,11 @@ export const itemsAck = defineTransition({
       input.entries.length,
     ];
     for (const e of input.entries) args.push(e.id);
-    for (const e of input.entries)
-      args.push(e.runId === undefined ? 0 : runs.indexOf(`${e.taskId}\u0000${e.runId}`) + 1);
+    for (const run of of) args.push(run);
     return args;
   },
   decode: (reply) => Number(reply.payload[0] ?? 0),
-  runs: distinctRuns,
+  runs: (input) => ackRuns(input).runs,
   crossSlot: () => true,
   local(): number {
     throw new ConfigError('the items stream needs a Redis store');

@@ -66,6 +66,11 @@ describe('engine measurements', () => {
     expect(metrics.histogram('state_script_duration_ms', { script: 'commitSuccess' })?.count).toBe(
       3,
     );
+    // only the list node persists requests (for its children's fallback): the leaves, which
+    // have no children, run no key-index transition
+    expect(metrics.histogram('state_script_duration_ms', { script: 'indexRunKeys' })?.count).toBe(
+      1,
+    );
     expect(
       metrics.counter('state_script_error_total', {
         script: 'terminated',
