@@ -362,7 +362,7 @@ export class ModuleProcessorWithChain {
     items: number,
   ): void {
     const rt = this.#host;
-    if (items > 0) rt.itemsHandedOff?.();
+    rt.handedOff?.(ptm.taskId, created, items);
     for (let i = 0; i < created; i++) rt.telemetry.parserTaskProduced('commit');
     if (created === 0 || !rt.telemetry.listens('ParserTaskProduced')) return;
     const skipped = new Set(duplicates);
