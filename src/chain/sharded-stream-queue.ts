@@ -90,6 +90,10 @@ export class ShardedStreamQueue implements ChainQueue<string> {
   #producersWaiting = 0;
   #wanted = 1;
   #idleMs = 0;
+  /** The master read next (an index into the masters of the streams read). */
+  #turn = 0;
+  /** When the shared stream was last read (performance clock). */
+  #lastSharedAt = -Infinity;
   #wake: (() => void) | null = null;
 
   constructor(options: ShardedStreamQueueOptions) {
@@ -185,8 +189,7 @@ export class ShardedStreamQueue implements ChainQueue<string> {
     }
     if (signal?.aborted) throw abortError(signal);
     const [writes, taskId] = await this.#route(message);
-    if (this.#producersWaiting === 0 && (await writes.tryAdd(message)))
-      return this.#pushed(taskId);
+    if (this.#producersWaiting === 0 && (await writes.tryAdd(message))) return this.#pushed(taskId);
     if (maxWaitMs <= 0) {
       this.#count('full_refused');
       throw new QueueFullError(`queue ${this.name} is full`, { context: { key: this.name } });
@@ -292,8 +295,9 @@ export class ShardedStreamQueue implements ChainQueue<string> {
 
   /** A push went out: the reader looks at once (the pushed task is read from now on). */
   #pushed(taskId: string | undefined): void {
-    if (taskId !== undefined) this.wake(taskId);
-    else this.#idleMs = 0;
+    if (taskId !== undefined) return this.wake(taskId);
+    this.#lastSharedAt = -Infinity;
+    this.#idleMs = 0;
   }
 
   #writesOf(key: string): StreamWrites {
@@ -446,42 +450,62 @@ export class ShardedStreamQueue implements ChainQueue<string> {
       const claimed = await this.#claim(keys, wanted, reap);
       if (claimed.length > 0) return claimed;
     }
-    // an even share of the wanted entries from each stream (at least one)
-    const count = Math.max(1, Math.ceil(wanted / keys.length));
-    const out: Entry[] = [];
-    await Promise.all(
-      byMaster(
-        this.#client,
-        keys.map((key) => ({ key })),
-      ).map(async (group) => {
-        const pipeline = this.#client.pipeline();
-        for (const { key } of group)
-          pipeline.xreadgroup(
-            'GROUP',
-            this.#o.group,
-            this.#o.consumer,
-            'COUNT',
-            count,
-            'STREAMS',
-            key,
-            '>',
-          );
-        const replies = (await this.#call(() => pipeline.exec())) ?? [];
-        for (const [i, { key }] of group.entries()) {
-          const [error, reply] = replies[i] ?? [null, null];
-          if (error) {
-            if (!String((error as Error).message).includes('NOGROUP')) throw error;
-            this.#lostGroup(key, tasks);
-            continue;
-          }
-          this.#read.add(key);
-          const rows = reply as [string, [string, string[]][]][] | null;
-          for (const [, entries] of rows ?? [])
-            for (const [id, fields] of entries) out.push({ id, fields, deliveries: 1, key });
-        }
-      }),
+    // one master per read, in turn (its streams in one pipeline, each with its share of the
+    // wanted entries); the next master at once when it had nothing. The shared stream (rarely
+    // used) is read once a second.
+    if (now - this.#lastSharedAt >= 1_000) this.#lastSharedAt = now;
+    else keys.shift();
+    const groups = byMaster(
+      this.#client,
+      keys.map((key) => ({ key })),
     );
-    this.#touchRead(out, tasks);
+    for (let tried = 0; tried < groups.length; tried++) {
+      const group = groups[this.#turn++ % groups.length]!;
+      const out = await this.#readGroup(
+        group,
+        Math.max(1, Math.ceil(wanted / group.length)),
+        tasks,
+      );
+      if (out.length > 0) {
+        this.#touchRead(out, tasks);
+        return out;
+      }
+    }
+    return [];
+  }
+
+  /** New entries of the streams of one master (one pipeline), up to `count` from each. */
+  async #readGroup(
+    group: readonly { key: string }[],
+    count: number,
+    tasks: readonly string[],
+  ): Promise<Entry[]> {
+    const out: Entry[] = [];
+    const pipeline = this.#client.pipeline();
+    for (const { key } of group)
+      pipeline.xreadgroup(
+        'GROUP',
+        this.#o.group,
+        this.#o.consumer,
+        'COUNT',
+        count,
+        'STREAMS',
+        key,
+        '>',
+      );
+    const replies = (await this.#call(() => pipeline.exec())) ?? [];
+    for (const [i, { key }] of group.entries()) {
+      const [error, reply] = replies[i] ?? [null, null];
+      if (error) {
+        if (!String(error.message).includes('NOGROUP')) throw error;
+        this.#lostGroup(key, tasks);
+        continue;
+      }
+      this.#read.add(key);
+      const rows = reply as [string, [string, string[]][]][] | null;
+      for (const [, entries] of rows ?? [])
+        for (const [id, fields] of entries) out.push({ id, fields, deliveries: 1, key });
+    }
     return out;
   }
 
@@ -508,7 +532,13 @@ export class ShardedStreamQueue implements ChainQueue<string> {
       keys.map(async (key) => {
         const place = this.#placeOf(key);
         try {
-          const claimed = await claimIdle(place, this.#o.consumer, this.#o.claimIdleMs, count, call);
+          const claimed = await claimIdle(
+            place,
+            this.#o.consumer,
+            this.#o.claimIdleMs,
+            count,
+            call,
+          );
           for (const e of claimed) out.push({ ...e, key });
           // best effort: a consumer left in the group is harmless, only untidy
           if (reap)

@@ -171,7 +171,9 @@ export class TaskStreams {
     // streams have expired by then)
     await client.zremrangebyscore(indexKey, '-inf', `(${now - retentionMs}`);
     const old = await client.zrangebyscore(indexKey, '-inf', `(${now - hotMs}`, 'LIMIT', 0, SCAN);
-    const lengths = await this.lengths(old.flatMap((t) => [this.key(t, 'parser'), this.key(t, 'items')]));
+    const lengths = await this.lengths(
+      old.flatMap((t) => [this.key(t, 'parser'), this.key(t, 'items')]),
+    );
     for (const [i, taskId] of old.entries()) {
       if (lengths[2 * i]! + lengths[2 * i + 1]! > 0) await this.touch(taskId);
     }
@@ -181,7 +183,10 @@ export class TaskStreams {
   async lengths(keys: readonly string[]): Promise<number[]> {
     const out = new Array<number>(keys.length).fill(0);
     await Promise.all(
-      byMaster(this.#o.client, keys.map((key, i) => ({ key, i }))).map(async (group) => {
+      byMaster(
+        this.#o.client,
+        keys.map((key, i) => ({ key, i })),
+      ).map(async (group) => {
         const pipeline = this.#o.client.pipeline();
         for (const { key } of group) pipeline.xlen(key);
         const replies = (await pipeline.exec()) ?? [];
@@ -200,7 +205,10 @@ export class TaskStreams {
  * Splits `items` by the master that holds each one's `key` (one group on a standalone Redis),
  * in order: the commands of one group can go in one pipeline.
  */
-export function byMaster<T extends { key: string }>(client: Redis | Cluster, items: readonly T[]): T[][] {
+export function byMaster<T extends { key: string }>(
+  client: Redis | Cluster,
+  items: readonly T[],
+): T[][] {
   if (!isCluster(client)) return items.length === 0 ? [] : [[...items]];
   const groups = new Map<string, T[]>();
   for (const item of items) {

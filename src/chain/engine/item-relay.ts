@@ -199,7 +199,8 @@ export class ItemRelay {
         try {
           const taken = await claimIdle({ client, key, group }, consumer, claimIdleMs, BATCH, call);
           // an entry this process is handing over again is not taken from itself
-          for (const e of taken) if (!this.#o.items.has(uid({ key, id: e.id }))) out.push({ ...e, key });
+          for (const e of taken)
+            if (!this.#o.items.has(uid({ key, id: e.id }))) out.push({ ...e, key });
           await reapConsumers({ client, key, group }, consumer, claimIdleMs * 2).catch(() => {});
         } catch (error) {
           if (streams === undefined || !String((error as Error).message).includes('NOGROUP'))
