@@ -25,30 +25,22 @@ import type { ChainQueue, Delivery, PushOptions } from './queue.js';
 import * as waiting from './queue-waiters.js';
 import {
   appendDeadLetter,
-  claimIdle,
   createGroup,
   leaveGroupIfIdle,
   priorDeliveries,
   readDeadLetters,
-  reapConsumers,
   toRecord,
   type DeadLetter,
   type DeadLetterBound,
-  type RawEntry,
   type StreamPlace,
 } from './stream-commands.js';
 import type { StreamQueueTuning } from './stream-queue-tuning.js';
 import { StreamWrites } from './stream-writes.js';
-import { byMaster, type TaskStreams } from './task-streams.js';
+import { FIRST_IDLE_MS, StreamTurns, type StreamEntry } from './stream-turns.js';
+import { taskOf, type TaskStreams } from './task-streams.js';
 
 const where = 'ShardedStreamQueue';
-/** The first wait after an empty read, in ms (doubling up to `blockMs`). */
-const FIRST_IDLE_MS = 5;
-
-/** An entry read, with its stream. */
-interface Entry extends RawEntry {
-  key: string;
-}
+type Entry = StreamEntry;
 
 /** Options of {@link ShardedStreamQueue}. @internal */
 export interface ShardedStreamQueueOptions extends Required<StreamQueueTuning> {
@@ -78,8 +70,6 @@ export class ShardedStreamQueue implements ChainQueue<string> {
   readonly #inFlight = new Set<string>();
   /** The stream each delivery handed out came from. */
   readonly #from = new WeakMap<Delivery<string>, string>();
-  /** Streams this consumer read (left on shutdown). */
-  readonly #read = new Set<string>();
   #pumping = false;
   #closed = false;
   #started: Promise<void> | null = null;
@@ -90,8 +80,9 @@ export class ShardedStreamQueue implements ChainQueue<string> {
   #producersWaiting = 0;
   #wanted = 1;
   #idleMs = 0;
-  /** The master read next (an index into the masters of the streams read). */
-  #turn = 0;
+  readonly #turns: StreamTurns;
+  /** The task of each task stream read lately. */
+  readonly #taskByKey = new Map<string, string>();
   /** When the shared stream was last read (performance clock). */
   #lastSharedAt = -Infinity;
   #wake: (() => void) | null = null;
@@ -104,6 +95,14 @@ export class ShardedStreamQueue implements ChainQueue<string> {
     this.#metrics = options.metrics;
     this.#deadline = new CommandDeadline(options.commandTimeoutMs);
     this.#bound = { maxLen: options.deadLetterMaxLen, maxAgeMs: options.deadLetterMaxAgeMs };
+    this.#turns = new StreamTurns({
+      client: options.client,
+      group: options.group,
+      consumer: options.consumer,
+      blockMs: options.blockMs,
+      call: (fn) => this.#call(fn),
+      lost: (key) => this.#lostGroup(key),
+    });
   }
 
   /** Where the streams are, for the chain engine's commit hand-off. @internal */
@@ -128,6 +127,7 @@ export class ShardedStreamQueue implements ChainQueue<string> {
   /** A commit of this process handed successors off to `taskId`'s stream: read it now. @internal */
   wake(taskId: string): void {
     this.#streams.active(taskId);
+    this.#turns.wake(this.#streams.key(taskId, 'parser'));
     this.#idleMs = 0;
     const wake = this.#wake;
     this.#wake = null;
@@ -275,7 +275,7 @@ export class ShardedStreamQueue implements ChainQueue<string> {
     await this.#pumpDone;
     if (this.#inFlight.size > 0) return;
     await Promise.all(
-      [...this.#read].map((key) =>
+      [...this.#turns.read].map((key) =>
         leaveGroupIfIdle(this.#placeOf(key), this.#o.consumer, (fn) => this.#call(fn)),
       ),
     );
@@ -441,79 +441,38 @@ export class ShardedStreamQueue implements ChainQueue<string> {
     const wanted = Math.max(this.#wanted, this.#waiters.filter((w) => !w.done).length);
     this.#wanted = 1;
     const tasks = await this.#call(() => this.#streams.tasks());
-    const keys = [this.#o.key, ...tasks.map((t) => this.#streams.key(t, 'parser'))];
+    if (this.#taskByKey.size > 10_000) this.#taskByKey.clear();
+    const keys = [this.#o.key];
+    for (const t of tasks) {
+      const key = this.#streams.key(t, 'parser');
+      this.#taskByKey.set(key, t);
+      keys.push(key);
+    }
     const now = performance.now();
     if (now - this.#lastClaimAt >= Math.min(this.#o.claimIdleMs / 2, 1_000)) {
       this.#lastClaimAt = now;
       const reap = now - this.#lastReapAt >= this.#o.claimIdleMs;
       if (reap) this.#lastReapAt = now;
-      const claimed = await this.#claim(keys, wanted, reap);
+      const claimed = await this.#turns.claim(keys, wanted, this.#o.claimIdleMs, reap);
+      if (claimed.length > 0)
+        this.#metrics.increment(MetricName.QUEUE_RECLAIMED, { queue: this.name }, claimed.length);
       if (claimed.length > 0) return claimed;
     }
-    // one master per read, in turn (its streams in one pipeline, each with its share of the
-    // wanted entries); the next master at once when it had nothing. The shared stream (rarely
-    // used) is read once a second.
+    // the shared stream (rarely used) once a second; the tasks' streams one master per read
     if (now - this.#lastSharedAt >= 1_000) this.#lastSharedAt = now;
     else keys.shift();
-    const groups = byMaster(
-      this.#client,
-      keys.map((key) => ({ key })),
-    );
-    for (let tried = 0; tried < groups.length; tried++) {
-      const group = groups[this.#turn++ % groups.length]!;
-      const out = await this.#readGroup(
-        group,
-        Math.max(1, Math.ceil(wanted / group.length)),
-        tasks,
-      );
-      if (out.length > 0) {
-        this.#touchRead(out, tasks);
-        return out;
-      }
-    }
-    return [];
-  }
-
-  /** New entries of the streams of one master (one pipeline), up to `count` from each. */
-  async #readGroup(
-    group: readonly { key: string }[],
-    count: number,
-    tasks: readonly string[],
-  ): Promise<Entry[]> {
-    const out: Entry[] = [];
-    const pipeline = this.#client.pipeline();
-    for (const { key } of group)
-      pipeline.xreadgroup(
-        'GROUP',
-        this.#o.group,
-        this.#o.consumer,
-        'COUNT',
-        count,
-        'STREAMS',
-        key,
-        '>',
-      );
-    const replies = (await this.#call(() => pipeline.exec())) ?? [];
-    for (const [i, { key }] of group.entries()) {
-      const [error, reply] = replies[i] ?? [null, null];
-      if (error) {
-        if (!String(error.message).includes('NOGROUP')) throw error;
-        this.#lostGroup(key, tasks);
-        continue;
-      }
-      this.#read.add(key);
-      const rows = reply as [string, [string, string[]][]][] | null;
-      for (const [, entries] of rows ?? [])
-        for (const [id, fields] of entries) out.push({ id, fields, deliveries: 1, key });
-    }
+    const out = await this.#turns.next(keys, wanted);
+    this.#touchRead(out, tasks);
     return out;
   }
 
   /** A stream whose group is gone (its key expired, then was added to): create it again. */
-  #lostGroup(key: string, tasks: readonly string[]): void {
-    const taskId = tasks.find((t) => this.#streams.key(t, 'parser') === key);
-    if (taskId !== undefined) this.#streams.lost(taskId);
-    else this.#started = null;
+  #lostGroup(key: string): void {
+    if (key === this.#o.key) this.#started = null;
+    else {
+      const taskId = this.#taskByKey.get(key);
+      if (taskId !== undefined) this.#streams.lost(taskId);
+    }
   }
 
   /** The tasks whose streams gave entries stay active in the index (for every worker). */
@@ -525,36 +484,6 @@ export class ShardedStreamQueue implements ChainQueue<string> {
         this.#streams.touch(taskId).catch(() => {});
   }
 
-  async #claim(keys: readonly string[], count: number, reap: boolean): Promise<Entry[]> {
-    const call = <R>(fn: () => Promise<R>): Promise<R> => this.#call(fn);
-    const out: Entry[] = [];
-    await Promise.all(
-      keys.map(async (key) => {
-        const place = this.#placeOf(key);
-        try {
-          const claimed = await claimIdle(
-            place,
-            this.#o.consumer,
-            this.#o.claimIdleMs,
-            count,
-            call,
-          );
-          for (const e of claimed) out.push({ ...e, key });
-          // best effort: a consumer left in the group is harmless, only untidy
-          if (reap)
-            await call(() => reapConsumers(place, this.#o.consumer, this.#o.claimIdleMs)).catch(
-              () => {},
-            );
-        } catch (error) {
-          if (!String((error as Error).message).includes('NOGROUP')) throw error;
-        }
-      }),
-    );
-    if (out.length > 0)
-      this.#metrics.increment(MetricName.QUEUE_RECLAIMED, { queue: this.name }, out.length);
-    return out;
-  }
-
   async #call<R>(fn: () => Promise<R>): Promise<R> {
     try {
       return await this.#deadline.run(fn);
@@ -562,19 +491,5 @@ export class ShardedStreamQueue implements ChainQueue<string> {
       if (isMocraError(error)) throw error;
       throw classifyRedisError(error, { source: `queue ${this.name}` });
     }
-  }
-}
-
-/**
- * The task of an encoded message (`body.taskId` of a parser or error message, `task.taskId` of a
- * task message); undefined when it has none (its consumer dead-letters it).
- */
-export function taskOf(message: string): string | undefined {
-  try {
-    const m = JSON.parse(message) as { body?: { taskId?: unknown }; task?: { taskId?: unknown } };
-    const id = m?.body?.taskId ?? m?.task?.taskId;
-    return typeof id === 'string' && id.length > 0 ? id : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -219,3 +219,17 @@ export function byMaster<T extends { key: string }>(
   }
   return [...groups.values()];
 }
+
+/**
+ * The task of an encoded message (`body.taskId` of a parser or error message, `task.taskId` of a
+ * task message); undefined when it has none (its consumer dead-letters it).
+ */
+export function taskOf(message: string): string | undefined {
+  try {
+    const m = JSON.parse(message) as { body?: { taskId?: unknown }; task?: { taskId?: unknown } };
+    const id = m?.body?.taskId ?? m?.task?.taskId;
+    return typeof id === 'string' && id.length > 0 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
