@@ -21,6 +21,7 @@ import {
 } from '../../../src/index.js';
 import { ShardedStreamQueue } from '../../../src/chain/sharded-stream-queue.js';
 import { keySlot } from '../../../src/store/key-slot.js';
+import { InMemoryMetrics } from '../../../src/observe/metrics.js';
 import { startTestSite, type TestSite } from '../../../examples/support/test-site.js';
 import { shopModule } from '../../conformance/chain-engine.js';
 import {
@@ -66,6 +67,82 @@ async function commandCalls(admin: Redis): Promise<Map<string, number>> {
 }
 
 describeCluster('per-task streams on a Redis Cluster', () => {
+  it('ShardedStreamQueue: routes by task, finds tasks pushed elsewhere, release, dead letters, take-over, length and shutdown per stream', async () => {
+    const prefix = `mocra-test-${randomBytes(6).toString('hex')}:`;
+    const keys = new ChainKeyBuilder();
+    const metrics = new InMemoryMetrics();
+    const make = (consumer: string): RedisStreamQueues =>
+      createRedisStreamQueues({
+        client: client!,
+        keyPrefix: prefix,
+        consumer,
+        claimIdleMs: 150,
+        maxDeliveries: 3,
+        blockMs: 50,
+        metrics,
+      });
+    const a = make('a');
+    const b = make('b');
+    const message = (taskId: string, stepIdx: number): string =>
+      JSON.stringify({ v: 1, kind: 'parser_task', body: { taskId, stepIdx } });
+    const stepOf = (m: string): number =>
+      (JSON.parse(m) as { body: { stepIdx: number } }).body.stepIdx;
+    try {
+      // a producer that never reads: its pushes go to each task's stream, listed in the index
+      for (const [taskId, step] of [
+        ['x', 0],
+        ['y', 1],
+        ['x', 2],
+        ['y', 3],
+      ] as const)
+        await a.parser.push(message(taskId, step));
+      await a.parser.push('not json'); // no task: the shared stream
+      for (const taskId of ['x', 'y'])
+        expect(await client!.xlen(prefix + keys.taskQueue(taskId, 'parser')), taskId).toBe(2);
+      expect(await client!.xlen(prefix + keys.queue('parser'))).toBe(1);
+      expect(await client!.zscore(prefix + keys.queueTasks(), 'x')).not.toBeNull();
+      expect(await a.parser.length!()).toBe(5);
+      // `b` never pushed: it finds both tasks through the index (and reads the shared stream)
+      const got = [];
+      while (got.length < 5) got.push(...(await b.parser.receiveBatch!(5))!);
+      const byStep = new Map(
+        got.map((d) => [d.message === 'not json' ? -1 : stepOf(d.message), d]),
+      );
+      expect([...byStep.keys()].sort()).toEqual([-1, 0, 1, 2, 3]);
+      await byStep.get(-1)!.deadLetter!('refused by the test');
+      await byStep.get(0)!.ack();
+      await byStep.get(1)!.release(); // back into task y's stream, its delivery count carried
+      await byStep.get(2)!.ack();
+      // step 3 is abandoned by `b`: `a` takes it over after claimIdleMs, and gets the released one
+      const taken = [(await a.parser.receive())!, (await a.parser.receive())!];
+      expect(taken.map((d) => [stepOf(d.message), d.deliveries]).sort()).toEqual([
+        [1, 2],
+        [3, 2],
+      ]);
+      for (const d of taken) await d.ack();
+      expect(metrics.counter('queue_reclaimed_total', { queue: 'parser' })).toBe(1);
+      expect((await a.parser.deadLetters!()).map((d) => [d.reason, d.payload])).toEqual([
+        ['refused by the test', 'not json'],
+      ]);
+      expect(await a.parser.length!()).toBe(0);
+    } finally {
+      await Promise.all(
+        [a, b].flatMap((q) => [q.task.shutdown(), q.parser.shutdown(), q.error.shutdown()]),
+      );
+    }
+    // `a` left every group it read; `b` still has in hand the delivery `a` took over, so it
+    // stays in that stream's group, holding nothing — or was removed by `a` as idle
+    for (const taskId of ['x', 'y']) {
+      const consumers = (await client!.xinfo(
+        'CONSUMERS',
+        prefix + keys.taskQueue(taskId, 'parser'),
+        GROUP,
+      )) as unknown[][];
+      expect(consumers.map((c) => c[1])).not.toContain('a');
+      for (const c of consumers) expect([c[1], c[3]]).toEqual(['b', 0]);
+    }
+  });
+
   it('each task’s streams are on its master, commits hand off in-slot (no outbox), every master works', async () => {
     const prefix = `mocra-test-${randomBytes(6).toString('hex')}:`;
     const seeds = cluster!.nodes.map((n) => ({ host: n.host, port: n.port }));
@@ -138,7 +215,9 @@ describeCluster('per-task streams on a Redis Cluster', () => {
     // every product of every task exactly once, each node committed once
     expect(items).toHaveLength(3 * expected.length);
     for (const taskId of taskIds) {
-      const ids = items.filter((i) => i.taskId === taskId).map((i) => (i.item as { id: string }).id);
+      const ids = items
+        .filter((i) => i.taskId === taskId)
+        .map((i) => (i.item as { id: string }).id);
       expect(ids.sort(), taskId).toEqual(expected);
     }
     const commits = stats.map((s) => s.commits.COMMIT_OK ?? 0);
