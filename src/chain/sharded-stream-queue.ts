@@ -22,6 +22,7 @@ import type { Metrics } from '../observe/metrics.js';
 import { CommandDeadline } from '../store/command-deadline.js';
 import { classifyRedisError } from '../store/redis-errors.js';
 import type { ChainQueue, Delivery, PushOptions } from './queue.js';
+import type { RedisStreamQueue } from './redis-stream-queue.js';
 import * as waiting from './queue-waiters.js';
 import {
   appendDeadLetter,
@@ -54,7 +55,11 @@ export interface ShardedStreamQueueOptions extends Required<StreamQueueTuning> {
   streams: TaskStreams;
 }
 
-/** The parser queue on per-task streams. @internal */
+/**
+ * The parser queue of `createRedisStreamQueues` on per-task streams (`shardByTask`, the default
+ * on a Redis Cluster): a {@link ChainQueue} like {@link RedisStreamQueue}, with the same
+ * `shutdown()`, `length()` and `deadLetters()`.
+ */
 export class ShardedStreamQueue implements ChainQueue<string> {
   readonly name: string;
   readonly #o: ShardedStreamQueueOptions;
@@ -87,6 +92,7 @@ export class ShardedStreamQueue implements ChainQueue<string> {
   #lastSharedAt = -Infinity;
   #wake: (() => void) | null = null;
 
+  /** Made by `createRedisStreamQueues` (`shardByTask`). @internal */
   constructor(options: ShardedStreamQueueOptions) {
     this.#o = options;
     this.name = options.name;
@@ -145,6 +151,7 @@ export class ShardedStreamQueue implements ChainQueue<string> {
     return this.#started;
   }
 
+  /** How long (ms) a delivery stays idle before another consumer takes it over. */
   get claimIdleMs(): number {
     return this.#o.claimIdleMs;
   }
