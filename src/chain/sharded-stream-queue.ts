@@ -22,7 +22,6 @@ import type { Metrics } from '../observe/metrics.js';
 import { CommandDeadline } from '../store/command-deadline.js';
 import { classifyRedisError } from '../store/redis-errors.js';
 import type { ChainQueue, Delivery, PushOptions } from './queue.js';
-import type { RedisStreamQueue } from './redis-stream-queue.js';
 import * as waiting from './queue-waiters.js';
 import {
   appendDeadLetter,
