@@ -100,10 +100,25 @@ export class StreamTurns {
   async #readGroup(group: readonly { key: string }[], count: number): Promise<StreamEntry[]> {
     const { client, consumer } = this.#o;
     const out: StreamEntry[] = [];
-    const pipeline = client.pipeline();
-    for (const { key } of group)
-      pipeline.xreadgroup('GROUP', this.#o.group, consumer, 'COUNT', count, 'STREAMS', key, '>');
-    const replies = (await this.#o.call(() => pipeline.exec())) ?? [];
+    const read = (key: string) =>
+      client.xreadgroup('GROUP', this.#o.group, consumer, 'COUNT', count, 'STREAMS', key, '>');
+    let replies: [Error | null, unknown][];
+    if (group.length === 1) {
+      // one stream: a command of its own (a pipeline costs more to build on a Cluster client)
+      replies = [
+        await this.#o
+          .call(() => read(group[0]!.key))
+          .then(
+            (reply): [null, unknown] => [null, reply],
+            (error: Error): [Error, unknown] => [error, null],
+          ),
+      ];
+    } else {
+      const pipeline = client.pipeline();
+      for (const { key } of group)
+        pipeline.xreadgroup('GROUP', this.#o.group, consumer, 'COUNT', count, 'STREAMS', key, '>');
+      replies = (await this.#o.call(() => pipeline.exec())) ?? [];
+    }
     for (const [i, { key }] of group.entries()) {
       const [error, reply] = replies[i] ?? [null, null];
       if (error) {
