@@ -1,7 +1,8 @@
 --[[
   ptm_commit_success (schema 3): mark a node done and produce its successors and items at most
   once; count the node done, its new successors queued and its items in its run. With a
-  hand-off (standalone Redis, queues on Redis Streams next to the state), the successors go
+  hand-off (queues on Redis Streams next to the state: the shared streams of a standalone Redis,
+  or on a Cluster the task's own streams, in its slot), the successors go
   straight to the parser stream, the items to the items stream, and the node's own delivery is
   acknowledged, all in this one script; without one (or when the parser stream is full), they
   go to the task's outbox for the relay.

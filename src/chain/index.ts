@@ -35,6 +35,7 @@ export { MemoryQueue } from './queue.js';
 export type { ChainQueue, Delivery, MemoryQueueOptions, PushOptions } from './queue.js';
 export { RedisStreamQueue } from './redis-stream-queue.js';
 export type { DeadLetter, RedisStreamQueueOptions } from './redis-stream-queue.js';
+export type { ShardedStreamQueue } from './sharded-stream-queue.js';
 export { createRedisStreamQueues } from './stream-queues.js';
 export type { RedisStreamQueues, RedisStreamQueuesOptions } from './stream-queues.js';
 export type { StreamQueueTuning } from './stream-queue-tuning.js';

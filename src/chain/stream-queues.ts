@@ -9,6 +9,9 @@ import { invalid, optionalString, readOptions, requireString } from '../internal
 import { ChainKeyBuilder } from '../keys/chain-key-builder.js';
 import { namespacePrefix } from '../keys/namespace.js';
 import { RedisStreamQueue } from './redis-stream-queue.js';
+import { ShardedStreamQueue } from './sharded-stream-queue.js';
+import { isCluster } from './stream-commands.js';
+import { TaskStreams } from './task-streams.js';
 import {
   TUNING_KEYS,
   readStreamQueueTuning,
@@ -37,20 +40,44 @@ export interface RedisStreamQueuesOptions extends StreamQueueTuning {
    * one name would share their pending deliveries). @defaultValue `<host>:<pid>:<8 random hex>`
    */
   consumer?: string;
+  /**
+   * Parser messages (and the items of commits that hand off) on per-task streams, each in its
+   * task's hash tag (`keys.taskQueue(taskId, 'parser' | 'items')`), instead of one shared
+   * stream: on a Redis Cluster each task's stream then lives on the task's master, beside its
+   * state, so commits hand off in their own script and the queue's work spreads over the
+   * masters. Workers find the tasks to read in the index `keys.queueTasks()`. Every worker of a
+   * deployment must use the same value. @defaultValue true with a `Cluster` client, false with a
+   * `Redis` client (one server gains nothing from it and would poll more streams)
+   */
+  shardByTask?: boolean;
 }
 
 /** The queues made by {@link createRedisStreamQueues}: a `ChainQueues` of Redis Stream queues. */
 export interface RedisStreamQueues {
   /** TaskModel messages: stream `keys.queue('task')`. */
   task: RedisStreamQueue<string>;
-  /** ParserTaskModel messages: stream `keys.queue('parser')`. */
-  parser: RedisStreamQueue<string>;
+  /**
+   * ParserTaskModel messages: stream `keys.queue('parser')`; with `shardByTask`, each task's
+   * stream `keys.taskQueue(taskId, 'parser')` (and `keys.queue('parser')` for a message without
+   * a task, or left by an earlier version).
+   */
+  parser: RedisStreamQueue<string> | ShardedStreamQueue;
   /** ErrorTaskModel messages: stream `keys.queue('error')`. */
   error: RedisStreamQueue<string>;
 }
 
 const W = 'createRedisStreamQueues';
-const OPTION_KEYS = ['client', 'keys', 'keyPrefix', 'group', 'consumer', ...TUNING_KEYS] as const;
+const OPTION_KEYS = [
+  'client',
+  'keys',
+  'keyPrefix',
+  'group',
+  'consumer',
+  'shardByTask',
+  ...TUNING_KEYS,
+] as const;
+/** How long a task's streams and index entry are kept after their last use (the state's default TTL). */
+const TASK_STREAM_RETENTION_MS = 7 * 86_400_000;
 
 /**
  * Creates the `task`, `parser` and `error` queues of one distributed deployment on Redis
@@ -63,14 +90,17 @@ const OPTION_KEYS = ['client', 'keys', 'keyPrefix', 'group', 'consumer', ...TUNI
  * stored as the engine encodes them (identity encode/decode); the engine validates them and
  * dead-letters a malformed one into the queue's dead-letter stream.
  *
- * On a Redis Cluster, pass an ioredis `Cluster` as `client`. Each stream is a single key, so it
- * lives in one slot on one master (the three queues and their dead-letter streams hash
- * independently, so they usually spread over the masters); every command and MULTI of a queue
- * names only its own stream, so none is cross-slot. A queue's throughput is therefore bounded
- * by the master that holds its stream, whatever the size of the cluster; the chain state
- * (per-task hash tags) is what spreads. Do not put a hash tag (`{…}`) in the `keyPrefix` you
- * share with the `RedisBackend`: it would pin every key of the deployment, state included, to
- * one slot.
+ * On a Redis Cluster, pass an ioredis `Cluster` as `client`. The parser queue is then sharded
+ * by task (`shardByTask`): each task's parser stream (and items stream) is in the task's hash
+ * tag, on the task's master beside its state, so a commit hands its successors and items off in
+ * its own script, and the work of the tasks spreads over the masters. A worker reads the streams
+ * of the tasks active lately (the index `keys.queueTasks()`, read every second, and the tasks it
+ * pushes to or commits in at once), without blocking (one XREADGROUP cannot name streams of two
+ * slots): one pipeline per master per read; when a read finds nothing the next waits 5 ms,
+ * doubling up to `blockMs`. The task and error queues stay single streams (one slot each; every
+ * command and MULTI of a queue names only its own stream, so none is cross-slot). Do not put a
+ * hash tag (`{…}`) in the `keyPrefix` you share with the `RedisBackend`: it would pin every key
+ * of the deployment, state included, to one slot.
  *
  * The queues belong to the caller: after `engine.stop()`, call `shutdown()` on each.
  *
@@ -119,7 +149,29 @@ export function createRedisStreamQueues(options: RedisStreamQueuesOptions): Redi
       decode: identity,
       ...tuning,
     });
-  return { task: make('task'), parser: make('parser'), error: make('error') };
+  const shard = o.shardByTask ?? isCluster(o.client!);
+  if (typeof shard !== 'boolean') invalid(W, 'shardByTask', 'a boolean', o.shardByTask);
+  if (!shard) return { task: make('task'), parser: make('parser'), error: make('error') };
+  const streams = new TaskStreams({
+    client: o.client!,
+    indexKey: keyPrefix + keys.queueTasks(),
+    streamKey: (taskId, name) => keyPrefix + keys.taskQueue(taskId, name),
+    group,
+    hotMs: Math.max(60_000, 2 * tuning.claimIdleMs),
+    refreshMs: Math.min(1_000, tuning.blockMs),
+    retentionMs: TASK_STREAM_RETENTION_MS,
+  });
+  const parser = new ShardedStreamQueue({
+    client: o.client!,
+    name: 'parser',
+    key: keyPrefix + keys.queue('parser'),
+    deadLetterKey: keyPrefix + keys.queueDeadLetters('parser'),
+    group,
+    consumer,
+    streams,
+    ...tuning,
+  });
+  return { task: make('task'), parser, error: make('error') };
 }
 
 function identity(text: string): string {

@@ -22,7 +22,9 @@ export interface ChainKeyBuilderOptions {
 /**
  * Version of the key layout; part of no key. 2: the prefix is a namespace of its own (a `:` or
  * `%` in it is percent-encoded), so prefixes `a` and `a:queue` no longer share keys. 3: no lease
- * index per task ({@link ChainKeyBuilder.leases} is no longer written).
+ * index per task ({@link ChainKeyBuilder.leases} is no longer written), and on a Redis Cluster
+ * the parser and items streams are per task, in the task's hash tag
+ * ({@link ChainKeyBuilder.taskQueue}), found through {@link ChainKeyBuilder.queueTasks}.
  */
 export const KEY_LAYOUT_VERSION = 3;
 
@@ -328,6 +330,25 @@ export class ChainKeyBuilder {
    */
   items(): string {
     return `${this.namespace}:queue:items`;
+  }
+
+  /**
+   * The stream of one task's share of a work queue (`parser` or `items`), in the task's hash tag:
+   * `<prefix>:{t:<taskId>}:queue:<name>`. Used on a Redis Cluster (see `createRedisStreamQueues`'s
+   * `shardByTask`): each task's stream then lives in its slot, beside its state, so a commit hands
+   * off to it in its own script and the work of the tasks spreads over the masters.
+   */
+  taskQueue(taskId: string, name: string): string {
+    return this.#key(taskId, 'queue', name);
+  }
+
+  /**
+   * The index of the tasks whose {@link ChainKeyBuilder.taskQueue} streams may hold entries
+   * (sorted set: task id → last activity ms; one key for the deployment, no hash tag):
+   * `<prefix>:queue:tasks`.
+   */
+  queueTasks(): string {
+    return `${this.namespace}:queue:tasks`;
   }
 
   /** The dead-letter stream of a work queue: `<prefix>:queue:<name>:dead` (no hash tag either). */

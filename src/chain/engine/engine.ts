@@ -132,8 +132,9 @@ class ChainEngineImpl implements ChainEngine {
       : undefined;
     const queues = this.#handOffs?.guard(o.queues) ?? o.queues;
     this.#queues = queues;
-    // queues on Redis Streams beside the state on one standalone Redis: commits hand off by
-    // themselves (successors and items to the streams, the delivery acknowledged)
+    // queues on Redis Streams beside the state (one standalone Redis, or a Cluster with per-task
+    // streams): commits hand off by themselves (successors and items to the streams, the
+    // delivery acknowledged)
     const handOff = streamHandOff(o.state, queues.parser, o.keys);
     this.#itemRelay = handOff
       ? new ItemRelay({
@@ -213,7 +214,13 @@ class ChainEngineImpl implements ChainEngine {
         this.#relay.relay(taskId);
       },
       ...(handOff
-        ? { handOff: handOff.commit, itemsHandedOff: () => this.#itemRelay?.wake() }
+        ? {
+            handOff: handOff.commit,
+            handedOff: (taskId: string, successors: number, items: number) => {
+              handOff.handedOff(taskId, successors, items);
+              if (items > 0) this.#itemRelay?.wake(taskId);
+            },
+          }
         : {}),
     };
     const processors = new Map<string, ModuleProcessorWithChain>();
@@ -241,7 +248,7 @@ class ChainEngineImpl implements ChainEngine {
       workerId: o.workerId,
       leaseMs: o.leaseMs,
       sharedQueues: o.sharedQueues,
-      ...(handOff ? { handOffQueue: handOff.parser } : {}),
+      ...(handOff ? { handOffQueue: handOff.parser, handOffAccepts: handOff.accepts } : {}),
       workSignal: this.#workAbort.signal,
       touch,
       ...(this.#handOffs ? { settled: this.#handOffs.settled.bind(this.#handOffs) } : {}),

@@ -47,6 +47,8 @@ export interface IngressOptions {
   sharedQueues: boolean;
   /** The queue whose deliveries a commit acknowledges itself (see stream-hand-off.ts), if any. */
   handOffQueue?: ChainQueue<string>;
+  /** Whether the commit of a node of `taskId` may acknowledge `delivery` of the hand-off queue. */
+  handOffAccepts?(delivery: Delivery<string>, taskId: string): boolean;
   /** Aborted when the engine abandons in-flight work. */
   workSignal: AbortSignal;
   /** Records that a task is active (for the sweeps). */
@@ -227,7 +229,10 @@ export class Ingress {
       };
     const info = await atStage('BuildModules', this.#o.tasks.taskInfo(record, ptm));
     // ModuleDispatch
-    const handOff = queue === this.#o.handOffQueue ? delivery.id : undefined;
+    const handOff =
+      queue === this.#o.handOffQueue && this.#o.handOffAccepts?.(delivery, ptm.taskId) !== false
+        ? delivery.id
+        : undefined;
     const run = await processor.run(
       ptm,
       info,

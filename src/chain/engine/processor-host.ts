@@ -63,10 +63,11 @@ export interface ProcessorHost {
   /** A commit wrote to the task's outbox (successors, items, an ErrorTaskModel): publish it. */
   outboxWritten(taskId: string): void;
   /**
-   * Where commits hand off by themselves (queues on Redis Streams beside the state on one
-   * standalone Redis): the successors go to the parser stream, the items to the items stream.
+   * Where commits hand off by themselves (queues on Redis Streams beside the state: one
+   * standalone Redis, or a Cluster with per-task streams): the successors go to the parser
+   * stream, the items to the items stream.
    */
   readonly handOff?: Omit<CommitHandOff, 'delivery'>;
-  /** A commit added items to the items stream: read it. */
-  itemsHandedOff?(): void;
+  /** A commit of `taskId` added `successors` to the parser stream and `items` to the items stream. */
+  handedOff?(taskId: string, successors: number, items: number): void;
 }

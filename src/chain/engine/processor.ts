@@ -365,7 +365,7 @@ export class ModuleProcessorWithChain {
     items: number,
   ): void {
     const rt = this.#host;
-    if (items > 0) rt.itemsHandedOff?.();
+    rt.handedOff?.(ptm.taskId, created, items);
     rt.telemetry.parserTaskProduced('commit', created);
     if (created === 0 || !rt.telemetry.listens('ParserTaskProduced')) return;
     const skipped = new Set(duplicates);

@@ -189,6 +189,7 @@ const TYPES = [
   'RedisStreamQueueOptions',
   'RedisStreamQueues',
   'RedisStreamQueuesOptions',
+  'ShardedStreamQueue',
   'RenewLeaseInput',
   'RenewLeaseResult',
   'RenewResultCode',

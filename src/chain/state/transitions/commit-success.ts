@@ -57,7 +57,12 @@ export const commitSuccess = defineTransition({
     /** Local twin only: the outbox's sequence counter. */
     outboxSeq: k.outboxSequence(node.taskId),
     /** With a hand-off: the parser stream and the items stream (none without). */
-    streams: handOff === undefined ? [] : [handOff.stream, handOff.items],
+    streams:
+      handOff === undefined
+        ? []
+        : handOff.perTask === true
+          ? [k.taskQueue(node.taskId, 'parser'), k.taskQueue(node.taskId, 'items')]
+          : [handOff.stream, handOff.items],
   }),
   redisKeys: (keys) => [
     keys.node,
@@ -102,7 +107,9 @@ export const commitSuccess = defineTransition({
       reply.payload[1] === 1,
     ),
   runs: ({ node }) => [node],
-  crossSlot: (input) => input.handOff !== undefined,
+  // shared streams are in slots of their own (one standalone Redis only); per-task streams are
+  // in the task's slot
+  crossSlot: (input) => input.handOff !== undefined && input.handOff.perTask !== true,
   // the in-process and durable stores have no streams: the engine gives them no hand-off, and
   // this twin queues everything in the outbox
   local(store, keys, input, ctx): CommitSuccessResult {
