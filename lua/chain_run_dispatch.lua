@@ -7,6 +7,9 @@
   KEYS
     1 run_key         the run's record (hash, see lua/_run.lua)
     2 task_runs_key   the unfinished runs of the task (zset: run id -> start ms)
+    3 task_mark_key   the run's terminate mark of the task
+    4..               module_mark_keys: the run's terminate mark of each dispatched module, in
+                      the order of modules_json
   ARGV
     1 now_arg         now in ms, TEST ONLY ('' in production: the server's TIME)
     2 schema_text     CHAIN_SCHEMA_VERSION
@@ -19,26 +22,45 @@
     0 DISPATCHED      counted (the record is created when the run was not started)
     1 DUPLICATE       dispatched before: nothing written
   'run_finished:1' when no module runs (the run finishes here).
+  A record this call creates, or a module it adds to the record, may meet a terminate mark
+  written before: it reads those marks (EXISTS) and sets the record's `x`, so the run's claims
+  look for them (see lua/_run.lua).
 ]]
-local run_key, task_runs_key = KEYS[1], KEYS[2]
+local run_key, task_runs_key, task_mark_key, FIRST_MODULE_MARK, CHUNK = KEYS[1], KEYS[2], KEYS[3], 4, 1000
 local now_arg, schema_text, ttl, run_ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local task_id, run_id, modules_json = ARGV[5], ARGV[6], ARGV[7]
 --@include _now
 --@include _run
 local now = now_ms(now_arg)
 
-local f = redis.call('HMGET', run_key, 'state', 'ingress', 'ob', 'mods')
+local f = redis.call('HMGET', run_key, 'state', 'ingress', 'ob', 'mods', 'x')
 if f[1] ~= false and f[2] ~= '1' then return {1, 'DUPLICATE'} end
 local dispatched = cjson.decode(modules_json)
 local mods = cjson.decode(f[4] or '[]')
 redis.call('ZCARD', task_runs_key) -- of another type: fails here, before the first write
 local known = {}
 for i = 1, #mods do known[mods[i]] = true end
+-- the marks of what the record does not know yet: the run's (a new record) and its new modules'
+local marked = false
+if f[5] ~= '1' then
+  local unseen = {}
+  if f[1] == false then unseen[1] = task_mark_key end
+  for i = 1, #dispatched do
+    if not known[dispatched[i][1]] then unseen[#unseen + 1] = KEYS[FIRST_MODULE_MARK + i - 1] end
+  end
+  for from = 1, #unseen, CHUNK do
+    if redis.call('EXISTS', unpack(unseen, from, math.min(from + CHUNK - 1, #unseen))) > 0 then marked = true end
+  end
+end
 
 -- every check passed: write
 local now_text = string.format('%d', now)
 local run = {key = run_key, module = nil, state = f[1] or 'running', ingress = '0', open = 0,
   ob = tonumber(f[3] or '0'), tm = 0, set = {'ingress', '0'}}
+if marked then
+  run.set[#run.set + 1] = 'x'
+  run.set[#run.set + 1] = '1'
+end
 if f[1] == false then
   local base = {'schema', schema_text, 'task', task_id, 'run', run_id, 'state', 'running',
     'started', now_text, 'ob', '0'}

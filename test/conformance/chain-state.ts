@@ -467,6 +467,27 @@ export function runChainStateConformance(
       expect((await s.terminated('t1', 'r4', 'shop')).code).toBe(TerminatedCode.ACTIVE);
     });
 
+    it('a terminate mark written before the run has a record (or before its module was dispatched) stops its claims', async () => {
+      const running = (...ids: string[]) =>
+        ids.map((moduleId) => ({ moduleId, state: 'running' as const }));
+      const terminated = { code: ClaimCode.STALE_STEP, reason: 'terminated' };
+      // the dispatch creates the record (no runStart)
+      await s.terminateMark('t1', 'r1', 'shop', 'before the dispatch');
+      await s.runDispatch('t1', 'r1', running('shop', 'blog'));
+      expect(await claim(root)).toMatchObject(terminated);
+      expect((await claim({ ...root, moduleId: 'blog' })).code).toBe(ClaimCode.EXECUTE);
+      // the task's mark
+      await s.terminateMark('t1', 'r2', undefined, 'before the dispatch');
+      await s.runDispatch('t1', 'r2', running('shop'));
+      expect(await claim({ ...root, runId: 'r2' })).toMatchObject(terminated);
+      // the dispatch adds a module the start did not name
+      await s.terminateMark('t1', 'r3', 'blog', 'before the start');
+      await s.runStart('t1', 'r3', ['shop']);
+      await s.runDispatch('t1', 'r3', running('shop', 'blog'));
+      expect(await claim({ ...root, runId: 'r3', moduleId: 'blog' })).toMatchObject(terminated);
+      expect((await claim({ ...root, runId: 'r3' })).code).toBe(ClaimCode.EXECUTE);
+    });
+
     it('terminateMark: TERMINATED then ALREADY_TERMINATED; terminated work is STALE_STEP and decided without counting', async () => {
       expect(await s.terminateMark('t1', 'r1', 'shop', 'too many errors')).toBe(
         TerminateCode.TERMINATED,

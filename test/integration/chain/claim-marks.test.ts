@@ -95,3 +95,76 @@ describeRedis('claim and terminate marks', () => {
     });
   });
 });
+
+describeRedis(
+  'claim and terminate marks: concurrent runs, and a run created by its dispatch',
+  () => {
+    const redis = useRedis();
+
+    function setUp() {
+      const backend = new RedisBackend({
+        redis: redis.client(),
+        keyPrefix: redis.prefix.slice(0, -1),
+      });
+      const state = new RedisChainState(backend, { keys: new ChainKeyBuilder() });
+      const dispatch = (runId: string, modules: string[]) =>
+        state.runDispatch(
+          't',
+          runId,
+          modules.map((moduleId) => ({ moduleId, state: 'running' })),
+        );
+      const start = async (runId: string, modules: string[]) => {
+        await state.runStart('t', runId, modules);
+        await dispatch(runId, modules);
+      };
+      const claim = (node: NodeAddress) =>
+        state.claim({ node, owner: 'o', leaseMs: 10_000, epoch: 0, root: true });
+      return { state, start, dispatch, claim };
+    }
+
+    const terminated = { code: ClaimCode.STALE_STEP, reason: 'terminated' };
+
+    // terminate marks are per run (`terminate:task:<runId>`, pinned by the conformance suite): a
+    // mark written through one run stops that run's claims, not those of another run in flight
+    it('a mark written through one of two runs in flight stops its claims only', async () => {
+      const { state, start, claim } = setUp();
+      await start('r1', ['m', 'n']);
+      await start('r2', ['m', 'n']);
+      await state.terminateMark('t', 'r1', 'n', 'by hand');
+      await state.thresholdDecide({
+        taskId: 't',
+        runId: 'r1',
+        moduleId: 'm',
+        moduleThreshold: 1,
+        taskThreshold: 10,
+        retryAfterMs: 0,
+      });
+      expect(await claim(root('r1', 'n'))).toMatchObject(terminated);
+      expect(await claim(root('r1', 'm'))).toMatchObject(terminated);
+      expect((await claim(root('r2', 'n'))).code).toBe(ClaimCode.EXECUTE);
+      await state.terminateMark('t', 'r1', undefined, 'the task, by hand');
+      expect((await claim(root('r2', 'm'))).code).toBe(ClaimCode.EXECUTE);
+      expect(await claim({ ...root('r1', 'm'), prefixRequest: 'z' })).toMatchObject(terminated);
+    });
+
+    it('a mark written before the run has a record stops its claims when the dispatch creates the record', async () => {
+      const { state, dispatch, claim } = setUp();
+      await state.terminateMark('t', 'r1', 'm', 'before the dispatch');
+      await dispatch('r1', ['m', 'n']);
+      expect(await claim(root('r1', 'm'))).toMatchObject(terminated);
+      expect((await claim(root('r1', 'n'))).code).toBe(ClaimCode.EXECUTE);
+      await state.terminateMark('t', 'r2', undefined, 'before the dispatch');
+      await dispatch('r2', ['m']);
+      expect(await claim(root('r2', 'm'))).toMatchObject(terminated);
+    });
+
+    it('a module mark written before the run started stops its claims when the dispatch adds the module', async () => {
+      const { state, dispatch, claim } = setUp();
+      await state.terminateMark('t', 'r1', 'n', 'before the start');
+      await state.runStart('t', 'r1', ['m']);
+      await dispatch('r1', ['m', 'n']);
+      expect(await claim(root('r1', 'n'))).toMatchObject(terminated);
+      expect((await claim(root('r1', 'm'))).code).toBe(ClaimCode.EXECUTE);
+    });
+  },
+);

@@ -22,11 +22,20 @@ export interface RunDispatchInput {
 /** chain_run_dispatch. @internal */
 export const runDispatch = defineTransition({
   script: 'chain_run_dispatch',
-  keys: (k, { taskId, runId }: RunDispatchInput) => ({
+  keys: (k, { taskId, runId, modules }: RunDispatchInput) => ({
     run: k.run(taskId, runId),
     taskRuns: k.taskRuns(taskId),
+    /**
+     * Redis only: the run's terminate marks (the task's, then each module's in the order of
+     * `modules`); a record the dispatch creates, or a module it adds, sets the record's `x` when
+     * one was written before. The local twin's claims always read the marks.
+     */
+    marks: [
+      k.terminateTask(taskId, runId),
+      ...modules.map((m) => k.terminateModule(taskId, runId, m.moduleId)),
+    ],
   }),
-  redisKeys: (keys) => [keys.run, keys.taskRuns],
+  redisKeys: (keys) => [keys.run, keys.taskRuns, ...keys.marks],
   args: (input, ctx) => [
     ctx.now,
     CHAIN_SCHEMA_VERSION,
