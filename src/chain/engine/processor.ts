@@ -217,13 +217,14 @@ export class ModuleProcessorWithChain {
         rt.outboxWritten(ptm.taskId);
       if (code === CommitCode.COMMIT_OK || code === CommitCode.ALREADY_COMMITTED) {
         if (code === CommitCode.ALREADY_COMMITTED) return 'replayed';
-        rt.telemetry.emit('ModuleStepAdvanced', {
-          type: 'ModuleStepAdvanced',
-          ...nodeEventId(ptm),
-          successors: successors.length - commit.duplicates.length,
-          items: items.length,
-          lastStep,
-        });
+        if (rt.telemetry.listens('ModuleStepAdvanced'))
+          rt.telemetry.emit('ModuleStepAdvanced', {
+            type: 'ModuleStepAdvanced',
+            ...nodeEventId(ptm),
+            successors: successors.length - commit.duplicates.length,
+            items: items.length,
+            lastStep,
+          });
         const ms = performance.now() - started;
         rt.telemetry.processed(this.module.id, 'committed', ms);
         if (rt.telemetry.logs('debug'))
@@ -306,8 +307,11 @@ export class ModuleProcessorWithChain {
     const successors: Successor[] = [];
     const items: string[] = [];
     const nodeKey = rt.keys.ptmKey(node);
-    for (const [r, { request, out, children }] of outputs.entries()) {
-      for (const [i, item] of (out.items ?? []).entries()) {
+    for (let r = 0; r < outputs.length; r++) {
+      const { request, out, children } = outputs[r]!;
+      const outItems = out.items ?? [];
+      for (let i = 0; i < outItems.length; i++) {
+        const item = outItems[i]!;
         const entry: ChainItem = {
           itemId: `${nodeKey}/${r}/${i}`,
           taskId: ptm.taskId,
@@ -381,6 +385,7 @@ export class ModuleProcessorWithChain {
     if (duplicates.length === 0) return;
     const rt = this.#host;
     rt.telemetry.deduplicated(this.module.id, duplicates.length);
+    if (!rt.telemetry.listens('InputDeduplicated')) return;
     for (const i of duplicates) {
       const s = successors[i]!;
       rt.telemetry.emit('InputDeduplicated', {
