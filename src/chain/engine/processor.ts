@@ -344,7 +344,8 @@ export class ModuleProcessorWithChain {
         if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
         if (c.routeDepth > 0) child.routeDepth = c.routeDepth;
         const successor: Successor = {
-          node: toNodeId(child),
+          // the message's own object names the node (its extra fields are never read as its id)
+          node: child,
           message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
         };
         if (c.key !== undefined) successor.key = c.key;
