@@ -20,6 +20,9 @@ export function throwIfAborted(signal: AbortSignal | undefined, message?: string
   if (signal?.aborted) throw abortError(signal, message);
 }
 
+/** The options of a one-shot listener (one object for every call). */
+const ONCE: AddEventListenerOptions = Object.freeze({ once: true });
+
 /**
  * Calls `listener` once when `signal` aborts. Returns a disposer that removes the listener;
  * always call it when the operation ends so long-lived signals do not accumulate listeners.
@@ -30,7 +33,7 @@ export function onAbort(signal: AbortSignal | undefined, listener: () => void): 
     listener();
     return noop;
   }
-  signal.addEventListener('abort', listener, { once: true });
+  signal.addEventListener('abort', listener, ONCE);
   return () => signal.removeEventListener('abort', listener);
 }
 

@@ -38,7 +38,8 @@ export function parseRetryAfter(
 
 /**
  * The default {@link Downloader}: `fetch` with the request's method, headers and body; returns
- * the status, the headers with lower-case names and the body as text.
+ * the status, the headers with lower-case names (copied from the response when first read) and
+ * the body as text.
  *
  * @example
  * ```ts
@@ -64,12 +65,30 @@ export const fetchDownloader: Downloader = async (request, { signal }) => {
       },
     );
   }
+  const body = await response.text();
+  // the headers are copied when first read (most parses never read them); an own property all
+  // the same, so spreading or serialising the result keeps them
+  let headers: Record<string, string> | undefined;
+  return {
+    status: response.status,
+    body,
+    get headers(): Record<string, string> {
+      return (headers ??= readHeaders(response.headers));
+    },
+    set headers(value: Record<string, string>) {
+      headers = value;
+    },
+  };
+};
+
+/** The headers of a response as a plain object, with lower-case names. */
+function readHeaders(source: Headers): Record<string, string> {
   const headers: Record<string, string> = {};
-  response.headers.forEach((value, name) => {
+  source.forEach((value, name) => {
     headers[name.toLowerCase()] = value;
   });
-  return { status: response.status, headers, body: await response.text() };
-};
+  return headers;
+}
 
 /** @internal */
 export interface DownloadPathOptions {

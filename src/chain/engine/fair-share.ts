@@ -17,8 +17,18 @@ export class FairShare {
 
   /** One unit of work done: resolves at once, or after the event loop's turn every `every` units. */
   async turn(): Promise<void> {
-    if (++this.#count < this.#every) return;
+    if (this.due()) await this.yield();
+  }
+
+  /** One unit of work done: true every `every` units, when the loop should {@link yield}. */
+  due(): boolean {
+    if (++this.#count < this.#every) return false;
     this.#count = 0;
-    await immediate();
+    return true;
+  }
+
+  /** Waits for the event loop's turn (`setImmediate`). */
+  yield(): Promise<void> {
+    return immediate();
   }
 }

@@ -76,13 +76,30 @@ export class ItemHandOver {
    * again after a backoff, and `done` is called once it is done with (never after `stop()`: the
    * entry then stays unacknowledged, for another process to take).
    */
-  async handOver(
+  handOver(
     key: string,
     item: ChainItem,
     entry: string,
     done: () => Promise<void>,
-  ): Promise<boolean> {
-    return this.#try(key, { entry, item, tries: 0, done, timer: undefined });
+  ): boolean | Promise<boolean> {
+    // an `onItem` that returns no promise is done with at once: no promise is made for it
+    const { onItem } = this.#o;
+    let ret: unknown;
+    if (onItem) {
+      try {
+        ret = onItem(item);
+      } catch (error) {
+        return this.#failed(key, { entry, item, tries: 1, done, timer: undefined }, error);
+      }
+    }
+    if (isThenable(ret)) {
+      const w: Waiting = { entry, item, tries: 1, done, timer: undefined };
+      return Promise.resolve(ret).then(
+        () => this.#delivered(key, item),
+        (error: unknown) => this.#failed(key, w, error),
+      );
+    }
+    return this.#delivered(key, item);
   }
 
   /** No more tries are scheduled; items waiting stay unacknowledged. */
@@ -93,45 +110,21 @@ export class ItemHandOver {
   }
 
   async #try(key: string, w: Waiting): Promise<boolean> {
-    const { telemetry, onItem } = this.#o;
-    const { item } = w;
+    const { onItem } = this.#o;
     w.tries++;
     if (onItem) {
       try {
-        await onItem(item);
+        await onItem(w.item);
       } catch (error) {
-        telemetry.itemSinkError(item.moduleId);
-        const message = redactText(
-          `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`,
-          this.#o.secrets?.(item.runId) ?? [],
-        );
-        const { policy, maxRetries } = this.#retry;
-        if (w.tries > maxRetries) {
-          this.#waiting.delete(key);
-          await setAside(
-            telemetry,
-            'outbox',
-            this.#o.deadLetters,
-            w.entry,
-            `onItem: item ${item.itemId} not handed over after ${w.tries} tries: ${message}`,
-          );
-          return true;
-        }
-        if (this.#stopped) return false; // left unacknowledged, for a process that runs on
-        const delayMs = policy.delayFor(w.tries);
-        telemetry.log('warn', `onItem threw; the item is handed over again in ${delayMs} ms`, {
-          task_id: item.taskId,
-          run_id: item.runId,
-          module_id: item.moduleId,
-          item_id: item.itemId,
-          attempt: w.tries,
-          error: message,
-        });
-        this.#waiting.set(key, w);
-        w.timer = unrefTimeout(() => void this.#again(key, w), delayMs);
-        return false;
+        return this.#failed(key, w, error);
       }
     }
+    return this.#delivered(key, w.item);
+  }
+
+  /** The item was handed over. */
+  #delivered(key: string, item: ChainItem): true {
+    const { telemetry } = this.#o;
     if (this.#waiting.size > 0) this.#waiting.delete(key);
     telemetry.item(item);
     if (telemetry.listens('ItemProduced'))
@@ -139,10 +132,53 @@ export class ItemHandOver {
     return true;
   }
 
-  /** The next try of an item; `done` once it is done with. */
+  /** `onItem` threw at try `w.tries`: set aside after the last try, else tried again later. */
+  async #failed(key: string, w: Waiting, error: unknown): Promise<boolean> {
+    const { telemetry } = this.#o;
+    const { item } = w;
+    telemetry.itemSinkError(item.moduleId);
+    const message = redactText(
+      `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`,
+      this.#o.secrets?.(item.runId) ?? [],
+    );
+    const { policy, maxRetries } = this.#retry;
+    if (w.tries > maxRetries) {
+      this.#waiting.delete(key);
+      await setAside(
+        telemetry,
+        'outbox',
+        this.#o.deadLetters,
+        w.entry,
+        `onItem: item ${item.itemId} not handed over after ${w.tries} tries: ${message}`,
+      );
+      return true;
+    }
+    if (this.#stopped) return false; // left unacknowledged, for a process that runs on
+    const delayMs = policy.delayFor(w.tries);
+    telemetry.log('warn', `onItem threw; the item is handed over again in ${delayMs} ms`, {
+      task_id: item.taskId,
+      run_id: item.runId,
+      module_id: item.moduleId,
+      item_id: item.itemId,
+      attempt: w.tries,
+      error: message,
+    });
+    this.#waiting.set(key, w);
+    w.timer = unrefTimeout(() => void this.#again(key, w), delayMs);
+    return false;
+  }
+
   async #again(key: string, w: Waiting): Promise<void> {
     w.timer = undefined;
     if (this.#stopped || this.#waiting.get(key) !== w) return;
     if (await this.#try(key, w)) await w.done();
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
 }

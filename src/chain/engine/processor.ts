@@ -309,8 +309,11 @@ export class ModuleProcessorWithChain {
     const successors: Successor[] = [];
     const items: string[] = [];
     const nodeKey = rt.keys.ptmKey(node);
-    for (const [r, { request, out, children }] of outputs.entries()) {
-      for (const [i, item] of (out.items ?? []).entries()) {
+    for (let r = 0; r < outputs.length; r++) {
+      const { request, out, children } = outputs[r]!;
+      const outItems = out.items ?? [];
+      for (let i = 0; i < outItems.length; i++) {
+        const item = outItems[i]!;
         const entry: ChainItem = {
           itemId: `${nodeKey}/${r}/${i}`,
           taskId: ptm.taskId,
@@ -343,7 +346,8 @@ export class ModuleProcessorWithChain {
         if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
         if (c.routeDepth > 0) child.routeDepth = c.routeDepth;
         const successor: Successor = {
-          node: toNodeId(child),
+          // the message's own object names the node (its extra fields are never read as its id)
+          node: child,
           message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
         };
         if (c.key !== undefined) successor.key = c.key;
@@ -384,6 +388,7 @@ export class ModuleProcessorWithChain {
     if (duplicates.length === 0) return;
     const rt = this.#host;
     rt.telemetry.deduplicated(this.module.id, duplicates.length);
+    if (!rt.telemetry.listens('InputDeduplicated')) return;
     for (const i of duplicates) {
       const s = successors[i]!;
       rt.telemetry.emit('InputDeduplicated', {

@@ -9,7 +9,7 @@ import { sleep } from '../../internal/abort.js';
 import { unrefTimeout } from '../../internal/clock.js';
 import type { RetryPolicy } from '../../retry/index.js';
 import { normalizeMessage, type ChainInput } from '../messages.js';
-import { nodeEventId, toNodeId } from '../node-id.js';
+import { nodeEventId, toNodeId, type NodeEventId } from '../node-id.js';
 import type { ChainStateStore } from '../state/index.js';
 import { setAside } from './disposition.js';
 import { FairShare } from './fair-share.js';
@@ -154,12 +154,14 @@ export class OutboxRelay {
             this.#leaseRunningOut(taskId);
             break;
           }
-          const result = await this.#publish(entry, leasedUntil);
+          // an item whose `onItem` returns no promise is handed over without one
+          const published = this.#publish(entry, leasedUntil);
+          const result = published instanceof Promise ? await published : published;
           if (result !== false) {
             handed.push(entry);
             runs.push(typeof result === 'string' ? result : undefined);
           }
-          await fair.turn(); // an in-process outbox and queue publish without I/O
+          if (fair.due()) await fair.yield(); // an in-process outbox and queue publish without I/O
         }
         if (handed.length > 0) await this.#ack(taskId, handed, runs);
         if (messages.length > 0) this.#pushAll(taskId, messages, leasedUntil);
@@ -226,7 +228,14 @@ export class OutboxRelay {
    * Publishes one outbox entry; false when it could not be (it stays leased, then comes back);
    * an item's run id for an item.
    */
-  async #publish(entry: string, leasedUntil: number): Promise<boolean | string> {
+  #publish(entry: string, leasedUntil: number): boolean | string | Promise<boolean | string> {
+    const kind = entry[0];
+    if (kind === OUTBOX_ITEM) return this.#publishItem(entry);
+    return this.#publishOther(entry, leasedUntil);
+  }
+
+  /** Publishes a message entry (or sets aside an unknown one). */
+  async #publishOther(entry: string, leasedUntil: number): Promise<boolean> {
     const { queues, telemetry } = this.#o;
     const kind = entry[0];
     const body = entry.slice(1);
@@ -248,6 +257,13 @@ export class OutboxRelay {
       // the message is validated by its consumer; read it here only when someone needs it
       const watched = source === 'retry' && this.#o.retries.watching;
       if (!watched && !telemetry.listens('ParserTaskProduced')) return true;
+      if (!watched) {
+        // only for the event: the engine wrote this message itself (its consumer validates it)
+        const id = producedNode(body);
+        if (id !== undefined)
+          telemetry.emit('ParserTaskProduced', { type: 'ParserTaskProduced', ...id, source });
+        return true;
+      }
       let input: ChainInput | undefined;
       try {
         input = normalizeMessage(body);
@@ -255,7 +271,7 @@ export class OutboxRelay {
         input = undefined; // the consumer dead-letters it with its reason
       }
       if (input?.kind === 'parser_task') {
-        if (watched) this.#o.retries.published(toNodeId(input.node), input.node.epoch ?? 0);
+        this.#o.retries.published(toNodeId(input.node), input.node.epoch ?? 0);
         telemetry.emit('ParserTaskProduced', {
           type: 'ParserTaskProduced',
           ...nodeEventId(input.node),
@@ -264,24 +280,31 @@ export class OutboxRelay {
       }
       return true;
     }
-    if (kind === OUTBOX_ITEM) {
-      // an item being handed over again by this process: its entry stays leased meanwhile
-      if (this.#items.has(entry)) return false;
-      let item: ChainItem;
-      try {
-        item = JSON.parse(body) as ChainItem;
-      } catch {
-        telemetry.deadLettered('outbox', entry, 'relay: malformed item entry');
-        return true;
-      }
-      const done = await this.#items.handOver(entry, item, entry, () =>
-        this.#ackLater(item.taskId, entry, item.runId),
-      );
-      // a run waits for its items: the ack counts this one done with in its run
-      return done && typeof item.runId === 'string' ? item.runId : done;
-    }
     await setAside(telemetry, 'outbox', queues.parser, entry, 'relay: unknown outbox entry');
     return true;
+  }
+
+  /**
+   * Hands an item entry over: its run id once done with (true for an item without one), false
+   * while it waits for another try; synchronous when `onItem` returns no promise.
+   */
+  #publishItem(entry: string): boolean | string | Promise<boolean | string> {
+    // an item being handed over again by this process: its entry stays leased meanwhile
+    if (this.#items.waiting > 0 && this.#items.has(entry)) return false;
+    let item: ChainItem;
+    try {
+      item = JSON.parse(entry.slice(1)) as ChainItem;
+    } catch {
+      this.#o.telemetry.deadLettered('outbox', entry, 'relay: malformed item entry');
+      return true;
+    }
+    const done = this.#items.handOver(entry, item, entry, () =>
+      this.#ackLater(item.taskId, entry, item.runId),
+    );
+    // a run waits for its items: the ack counts this one done with in its run
+    const runOf = (d: boolean): boolean | string =>
+      d && typeof item.runId === 'string' ? item.runId : d;
+    return done instanceof Promise ? done.then(runOf) : runOf(done);
   }
 
   /** Acknowledges an item handed over after a later try. */
@@ -305,4 +328,34 @@ export class OutboxRelay {
 function isMessage(entry: string): boolean {
   const kind = entry[0];
   return kind === OUTBOX_PTM || kind === OUTBOX_RETRY || kind === OUTBOX_ETM;
+}
+
+/**
+ * The node of a ParserTaskModel message, read for its `ParserTaskProduced` event only (no
+ * validation beyond the fields the event carries); undefined when it is not one.
+ */
+function producedNode(body: string): NodeEventId | undefined {
+  let node: Partial<NodeEventId> | undefined;
+  try {
+    const message = JSON.parse(body) as { kind?: unknown; body?: Partial<NodeEventId> } | null;
+    if (message?.kind !== 'parser_task') return undefined;
+    node = message.body;
+  } catch {
+    return undefined; // the consumer dead-letters it with its reason
+  }
+  if (
+    typeof node?.taskId !== 'string' ||
+    typeof node.runId !== 'string' ||
+    typeof node.moduleId !== 'string' ||
+    typeof node.stepIdx !== 'number' ||
+    typeof node.prefixRequest !== 'string'
+  )
+    return undefined;
+  return {
+    taskId: node.taskId,
+    runId: node.runId,
+    moduleId: node.moduleId,
+    stepIdx: node.stepIdx,
+    prefixRequest: node.prefixRequest,
+  };
 }

@@ -111,7 +111,15 @@ export function checkParseOutput(out: unknown): ParseOutput {
     throw new ConfigError('parse returned `next` that is not an array', {
       context: { field: 'next' },
     });
-  for (const v of [...(o.items ?? []), ...(o.next ?? [])]) {
+  if (o.items !== undefined) checkJsonValues(o.items);
+  if (o.next !== undefined) checkJsonValues(o.next);
+  return o;
+}
+
+/** Throws when a value of `values` can never be JSON (undefined, a function, a symbol, a bigint). */
+function checkJsonValues(values: readonly unknown[]): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
     if (
       v === undefined ||
       typeof v === 'function' ||
@@ -122,7 +130,6 @@ export function checkParseOutput(out: unknown): ParseOutput {
         context: { field: 'parse' },
       });
   }
-  return o;
 }
 
 /** One downloaded and parsed request: its output and the child nodes it makes. @internal */

@@ -100,17 +100,27 @@ export interface RunWrite {
  */
 export function writeRun(store: SyncStore, w: RunWrite, change: RunChange): boolean {
   const rec = w.rec;
-  for (const m of change.terminate ?? []) {
-    const mod = (rec.modules[m] ??= freshModule());
-    if (mod.s !== 'running') continue;
-    mod.s = 'terminated';
-    rec.open -= 1;
-    rec.tm += 1;
+  if (change.terminate !== undefined) {
+    for (const m of change.terminate) {
+      const mod = (rec.modules[m] ??= freshModule());
+      if (mod.s !== 'running') continue;
+      mod.s = 'terminated';
+      rec.open -= 1;
+      rec.tm += 1;
+    }
   }
   const m = change.module;
-  for (const [counter, delta] of Object.entries(change.add ?? {}) as [RunCounter, number][]) {
-    if (counter === 'ob') rec.ob += delta;
-    else if (m !== undefined) (rec.modules[m] ??= freshModule())[counter] += delta;
+  const add = change.add;
+  if (add !== undefined) {
+    if (add.ob !== undefined) rec.ob += add.ob;
+    if (m !== undefined) {
+      const mod = (rec.modules[m] ??= freshModule());
+      // the counters in the order Object.entries gave them before (no counter reads another)
+      for (const counter in add) {
+        if (counter !== 'ob')
+          mod[counter as Exclude<RunCounter, 'ob'>] += add[counter as RunCounter]!;
+      }
+    }
   }
   if (m !== undefined) {
     const mod = (rec.modules[m] ??= freshModule());

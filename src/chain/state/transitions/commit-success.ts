@@ -22,6 +22,7 @@ import {
 import { readRun, writeRun } from '../run-record.js';
 import { ConfigError } from '../../../errors.js';
 import { RUN_FINISHED, defineTransition } from '../transition.js';
+import type { ChainKeyBuilder } from '../../../keys/chain-key-builder.js';
 
 /** The indexes of the keyed successors, ascending. */
 function keyedIndexes(input: CommitSuccessInput): number[] {
@@ -29,6 +30,15 @@ function keyedIndexes(input: CommitSuccessInput): number[] {
   input.successors.forEach((s, i) => {
     if (s.key !== undefined) out.push(i);
   });
+  return out;
+}
+
+/** The de-duplication mark of each keyed successor, in successor order. */
+function dedupKeys(k: ChainKeyBuilder, successors: CommitSuccessInput['successors']): string[] {
+  const out: string[] = [];
+  for (const s of successors) {
+    if (s.key !== undefined) out.push(k.dedup(s.node.taskId, s.node.runId, s.node.moduleId, s.key));
+  }
   return out;
 }
 
@@ -51,9 +61,7 @@ export const commitSuccess = defineTransition({
     runKeys: k.runKeys(node.taskId, node.runId),
     successors: successors.map((s) => k.ptm(s.node.taskId, s.node)),
     /** The de-duplication mark of each keyed successor, in successor order. */
-    dedup: successors.flatMap((s) =>
-      s.key === undefined ? [] : [k.dedup(s.node.taskId, s.node.runId, s.node.moduleId, s.key)],
-    ),
+    dedup: dedupKeys(k, successors),
     /** Local twin only: the outbox's sequence counter. */
     outboxSeq: k.outboxSequence(node.taskId),
     /** With a hand-off: the parser stream and the items stream (none without). */
@@ -127,17 +135,16 @@ export const commitSuccess = defineTransition({
       );
     if (rec.owner !== owner || rec.version !== version) return result(CommitCode.FENCING_REJECT);
     if (rec.status !== 'processing') return result(CommitCode.CAS_CONFLICT);
-    const dedupOf = new Map<number, string>();
-    keyedIndexes(input).forEach((i, j) => dedupOf.set(i, keys.dedup[j]!));
     // a keyed successor whose key was taken is a duplicate; a successor listed twice, or one
     // that exists already, is neither created nor queued again
     const created = new Set<string>();
     const marks = new Set<string>();
     const duplicates: number[] = [];
     const queued: string[] = [];
+    let keyed = 0; // the keyed successors' marks are in `keys.dedup`, in successor order
     successors.forEach((s, i) => {
       const key = keys.successors[i]!;
-      const dedupKey = dedupOf.get(i);
+      const dedupKey = s.key === undefined ? undefined : keys.dedup[keyed++]!;
       if (dedupKey !== undefined) {
         if (marks.has(dedupKey) || store.exists(dedupKey)) {
           duplicates.push(i);

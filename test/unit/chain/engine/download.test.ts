@@ -75,3 +75,32 @@ describe('DownloadPath: the signal of a download attempt', () => {
     await downloads.close();
   });
 });
+
+describe('fetchDownloader', () => {
+  it('answers the status, the body, and the headers with lower-case names, kept when the result is spread or serialised', async () => {
+    const { createServer } = await import('node:http');
+    const { fetchDownloader } = await import('../../../../src/chain/engine/download.js');
+    const server = createServer((_req, res) => {
+      res.writeHead(201, { 'X-Custom': 'yes', 'Content-Type': 'text/plain' });
+      res.end('hello');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const url = `http://127.0.0.1:${port}/`;
+      const result = await fetchDownloader(
+        { id: `GET ${url}`, url, method: 'GET' },
+        { signal: new AbortController().signal, moduleId: 'm', taskId: 't', attempt: 1 },
+      );
+      expect(result.status).toBe(201);
+      expect(result.body).toBe('hello');
+      expect(result.headers['x-custom']).toBe('yes');
+      expect({ ...result }.headers['content-type']).toBe('text/plain');
+      expect(JSON.parse(JSON.stringify(result)).headers['x-custom']).toBe('yes');
+      result.headers = { replaced: '1' };
+      expect(result.headers).toEqual({ replaced: '1' });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

@@ -218,4 +218,73 @@ describe('OutboxRelay', () => {
     expect(relay.busy).toBe(false);
     expect([...outbox.acked].sort()).toEqual([...entries].sort());
   });
+
+  it('emits ParserTaskProduced for a committed successor it publishes, and none for a malformed one', async () => {
+    const entries = [OUTBOX_PTM + ptm(), OUTBOX_PTM + '{"kind":"parser_task","body":{"taskId":1}}'];
+    const outbox = fakeOutbox(entries);
+    const { relay, telemetry } = setup(outbox.state, {
+      retries: { watching: false, published: () => {} },
+    });
+    const events: unknown[] = [];
+    telemetry.on('ParserTaskProduced', (e) => events.push(e));
+    relay.relay('t');
+    await relay.settled();
+    expect(events).toEqual([
+      {
+        type: 'ParserTaskProduced',
+        taskId: 't',
+        runId: 'r',
+        moduleId: 'm',
+        stepIdx: 1,
+        prefixRequest: 'GET x#0',
+        source: 'commit',
+      },
+    ]);
+  });
+});
+
+describe('ItemHandOver', () => {
+  it('hands an item over at once when onItem returns no promise, and awaits one that does', async () => {
+    const { ItemHandOver } = await import('../../../../src/chain/engine/item-hand-over.js');
+    const telemetry = new EngineTelemetry({
+      logger: silentLogger,
+      metrics: new InMemoryMetrics(),
+      runtimeMode: 'single_node',
+    });
+    const seen: string[] = [];
+    const deadLetters = new MemoryQueue<string>({ name: 'dead', capacity: 10 });
+    const sync = new ItemHandOver({
+      telemetry,
+      deadLetters,
+      onItem: (i) => void seen.push(i.itemId),
+    });
+    // no promise made: the relay goes on with the next item in the same turn
+    expect(sync.handOver('k1', item(1), 'e1', async () => {})).toBe(true);
+    expect(seen).toEqual(['i1']);
+    const later = new ItemHandOver({
+      telemetry,
+      deadLetters,
+      onItem: async (i) => {
+        await Promise.resolve();
+        seen.push(i.itemId);
+      },
+    });
+    const pending = later.handOver('k2', item(2), 'e2', async () => {});
+    expect(pending).toBeInstanceOf(Promise);
+    expect(await pending).toBe(true);
+    expect(seen).toEqual(['i1', 'i2']);
+    // an onItem that throws at once is tried again later (no try left here: set aside)
+    const failing = new ItemHandOver({
+      telemetry,
+      deadLetters,
+      onItem: () => {
+        throw new Error('sink down');
+      },
+      itemRetry: { policy: new RetryPolicy({ maxRetries: 0 }), maxRetries: 0 },
+    });
+    const failed = failing.handOver('k3', item(3), 'e3', async () => {});
+    expect(failed).toBeInstanceOf(Promise);
+    expect(await failed).toBe(true);
+    expect(failing.waiting).toBe(0);
+  });
 });
