@@ -8,26 +8,28 @@
 -- A transition reads with run_read before its first write and writes with run_write after its
 -- checks; a run with no record (a node published without one, or expired) is not counted.
 
--- The per-module counters, read by run_read and written by run_write's one HSET.
-local RUN_COUNTERS = {'q', 'r', 'd', 'f', 'i', 'e'}
-
 -- run_read(run_key, module_id): what a transition needs to count a node of the run (module_id
--- nil: the run's own fields only), or nil when the run has no record.
+-- nil: the run's own fields only), or nil when the run has no record. (Per call cost matters:
+-- the fields go straight to HMGET and the tables are built by constructors, at their size.)
 local function run_read(run_key, module_id)
-  local fields = {'state', 'ingress', 'open', 'ob', 'tm', 'x'}
+  local f
   if module_id ~= nil then
-    for i = 1, #RUN_COUNTERS do fields[7 + i] = RUN_COUNTERS[i] .. ':' .. module_id end
-    fields[7] = 's:' .. module_id
+    f = redis.call('HMGET', run_key, 'state', 'ingress', 'open', 'ob', 'tm', 'x', 's:' .. module_id,
+      'q:' .. module_id, 'r:' .. module_id, 'd:' .. module_id, 'f:' .. module_id, 'i:' .. module_id,
+      'e:' .. module_id)
+  else
+    f = redis.call('HMGET', run_key, 'state', 'ingress', 'open', 'ob', 'tm', 'x')
   end
-  local f = redis.call('HMGET', run_key, unpack(fields, 1, #fields))
   if f[1] == false then return nil end
-  local run = {key = run_key, module = module_id, state = f[1], ingress = f[2] or '0',
+  -- c: the module's counters (run_write writes them back in one HSET); set: the HSET's field/value
+  -- list, its array part sized by the constructor (16 slots, all nil: #set is 0)
+  return {key = run_key, module = module_id, state = f[1], ingress = f[2] or '0',
     open = tonumber(f[3] or '0'), ob = tonumber(f[4] or '0'), tm = tonumber(f[5] or '0'),
-    marked = f[6] == '1', s = f[7] or 'running', c = {}, set = {}}
-  if module_id ~= nil then
-    for i = 1, #RUN_COUNTERS do run.c[RUN_COUNTERS[i]] = tonumber(f[7 + i] or '0') end
-  end
-  return run
+    marked = f[6] == '1', s = f[7] or 'running',
+    c = module_id == nil and {} or {q = tonumber(f[8] or '0'), r = tonumber(f[9] or '0'),
+      d = tonumber(f[10] or '0'), f = tonumber(f[11] or '0'), i = tonumber(f[12] or '0'),
+      e = tonumber(f[13] or '0')},
+    set = {nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}}
 end
 
 -- RUN_FINISHED .. i in a reply: this call finished the script's i-th run (the caller cleans up).
