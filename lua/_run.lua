@@ -8,27 +8,46 @@
 -- A transition reads with run_read before its first write and writes with run_write after its
 -- checks; a run with no record (a node published without one, or expired) is not counted.
 
--- run_read(run_key, module_id): what a transition needs to count a node of the run (module_id
--- nil: the run's own fields only), or nil when the run has no record. (Per call cost matters:
--- the fields go straight to HMGET and the tables are built by constructors, at their size.)
-local function run_read(run_key, module_id)
+-- run_read(run_key, module_id, counters): what a transition needs to count a node of the run
+-- (module_id nil: the run's own fields only), or nil when the run has no record. `counters`
+-- names the module's counters the transition reads and changes: RUN_QR (q and r), RUN_QRDI (q, r,
+-- d and i), nil for all six (run_write reads q and r, and any counter it changes). Per call cost
+-- matters here: the fields go straight to HMGET (no more of them than the transition uses) and
+-- the tables are built by constructors, at their size.
+local RUN_QR, RUN_QRDI = 'qr', 'qrdi'
+local function run_read(run_key, module_id, counters)
   local f
-  if module_id ~= nil then
+  if module_id == nil then
+    f = redis.call('HMGET', run_key, 'state', 'ingress', 'open', 'ob', 'tm', 'x')
+  elseif counters == RUN_QR then
+    f = redis.call('HMGET', run_key, 'state', 'ingress', 'open', 'ob', 'tm', 'x', 's:' .. module_id,
+      'q:' .. module_id, 'r:' .. module_id)
+  elseif counters == RUN_QRDI then
+    f = redis.call('HMGET', run_key, 'state', 'ingress', 'open', 'ob', 'tm', 'x', 's:' .. module_id,
+      'q:' .. module_id, 'r:' .. module_id, 'd:' .. module_id, 'i:' .. module_id)
+  else
     f = redis.call('HMGET', run_key, 'state', 'ingress', 'open', 'ob', 'tm', 'x', 's:' .. module_id,
       'q:' .. module_id, 'r:' .. module_id, 'd:' .. module_id, 'f:' .. module_id, 'i:' .. module_id,
       'e:' .. module_id)
-  else
-    f = redis.call('HMGET', run_key, 'state', 'ingress', 'open', 'ob', 'tm', 'x')
   end
   if f[1] == false then return nil end
   -- c: the module's counters (run_write writes them back in one HSET); set: the HSET's field/value
   -- list, its array part sized by the constructor (16 slots, all nil: #set is 0)
+  local c
+  if module_id == nil then
+    c = {}
+  elseif counters == RUN_QR then
+    c = {q = tonumber(f[8] or '0'), r = tonumber(f[9] or '0')}
+  elseif counters == RUN_QRDI then
+    c = {q = tonumber(f[8] or '0'), r = tonumber(f[9] or '0'), d = tonumber(f[10] or '0'),
+      i = tonumber(f[11] or '0')}
+  else
+    c = {q = tonumber(f[8] or '0'), r = tonumber(f[9] or '0'), d = tonumber(f[10] or '0'),
+      f = tonumber(f[11] or '0'), i = tonumber(f[12] or '0'), e = tonumber(f[13] or '0')}
+  end
   return {key = run_key, module = module_id, state = f[1], ingress = f[2] or '0',
     open = tonumber(f[3] or '0'), ob = tonumber(f[4] or '0'), tm = tonumber(f[5] or '0'),
-    marked = f[6] == '1', s = f[7] or 'running',
-    c = module_id == nil and {} or {q = tonumber(f[8] or '0'), r = tonumber(f[9] or '0'),
-      d = tonumber(f[10] or '0'), f = tonumber(f[11] or '0'), i = tonumber(f[12] or '0'),
-      e = tonumber(f[13] or '0')},
+    marked = f[6] == '1', s = f[7] or 'running', c = c,
     set = {nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}}
 end
 

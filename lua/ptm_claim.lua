@@ -46,7 +46,7 @@ local schema = tonumber(schema_text)
 -- computed value): Redis formats a Lua number argument with printf, which costs more than the write.
 local now = now_ms(now_arg)
 
-local run = run_read(run_key, module_id)
+local run = run_read(run_key, module_id, RUN_QR)
 if run and run.state == 'cancelled' then return {2, 'STALE_STEP', 0, 0, 'cancelled'} end
 -- a run whose record has no `x` has no terminate mark (every script that writes one sets it)
 if (run == nil or run.marked) and redis.call('EXISTS', task_mark_key, module_mark_key) > 0 then

@@ -117,7 +117,7 @@ for i = 0, n - 1 do
 end
 local FIRST_ITEM_ARG = FIRST_KEYED_ARG + m
 local n_items = #ARGV - FIRST_ITEM_ARG + 1
-local run = run_read(run_key, module_id)
+local run = run_read(run_key, module_id, RUN_QRDI)
 local now = run and now_ms(now_arg) or 0
 -- the hand-off takes the successors and items when the parser stream has room for the
 -- successors (a commit that adds none to it needs no room: it cannot break the bound)
