@@ -42,6 +42,7 @@ local run_key, run_keys_key, module_id, run_ttl = KEYS[4], KEYS[5], ARGV[8], ARG
 local schema = tonumber(schema_text)
 --@include _now
 --@include _run
+--@include _run_terminate
 -- Numbers reach redis.call as strings where they can (ARGV as given, one string.format per
 -- computed value): Redis formats a Lua number argument with printf, which costs more than the write.
 local now = now_ms(now_arg)
