@@ -8,56 +8,53 @@
 -- A transition reads with run_read before its first write and writes with run_write after its
 -- checks; a run with no record (a node published without one, or expired) is not counted.
 
--- The per-module counters, read by run_read and written by run_write's one HSET.
-local RUN_COUNTERS = {'q', 'r', 'd', 'f', 'i', 'e'}
-
--- run_read(run_key, module_id): what a transition needs to count a node of the run (module_id
--- nil: the run's own fields only), or nil when the run has no record.
-local function run_read(run_key, module_id)
-  local fields = {'state', 'ingress', 'open', 'ob', 'tm', 'x'}
-  if module_id ~= nil then
-    for i = 1, #RUN_COUNTERS do fields[7 + i] = RUN_COUNTERS[i] .. ':' .. module_id end
-    fields[7] = 's:' .. module_id
+-- run_read(run_key, module_id, counters): what a transition needs to count a node of the run
+-- (module_id nil: the run's own fields only), or nil when the run has no record. `counters`
+-- names the module's counters the transition reads and changes: RUN_QR (q and r), RUN_QRDI (q, r,
+-- d and i), nil for all six (run_write reads q and r, and any counter it changes). Per call cost
+-- matters here: the fields go straight to HMGET (no more of them than the transition uses), the
+-- tables are built by constructors, at their size (and the numbers convert by arithmetic, half
+-- the cost of tonumber, and the same value: a field that is not a number, which no script
+-- writes, fails the script here, before its first write).
+local RUN_QR, RUN_QRDI = 'qr', 'qrdi'
+local function run_read(run_key, module_id, counters)
+  local f
+  if module_id == nil then
+    f = redis.call('HMGET', run_key, 'state', 'ingress', 'open', 'ob', 'tm', 'x')
+  elseif counters == RUN_QR then
+    f = redis.call('HMGET', run_key, 'state', 'ingress', 'open', 'ob', 'tm', 'x', 's:' .. module_id,
+      'q:' .. module_id, 'r:' .. module_id)
+  elseif counters == RUN_QRDI then
+    f = redis.call('HMGET', run_key, 'state', 'ingress', 'open', 'ob', 'tm', 'x', 's:' .. module_id,
+      'q:' .. module_id, 'r:' .. module_id, 'd:' .. module_id, 'i:' .. module_id)
+  else
+    f = redis.call('HMGET', run_key, 'state', 'ingress', 'open', 'ob', 'tm', 'x', 's:' .. module_id,
+      'q:' .. module_id, 'r:' .. module_id, 'd:' .. module_id, 'f:' .. module_id, 'i:' .. module_id,
+      'e:' .. module_id)
   end
-  local f = redis.call('HMGET', run_key, unpack(fields, 1, #fields))
   if f[1] == false then return nil end
-  local run = {key = run_key, module = module_id, state = f[1], ingress = f[2] or '0',
-    open = tonumber(f[3] or '0'), ob = tonumber(f[4] or '0'), tm = tonumber(f[5] or '0'),
-    marked = f[6] == '1', s = f[7] or 'running', c = {}, set = {}}
-  if module_id ~= nil then
-    for i = 1, #RUN_COUNTERS do run.c[RUN_COUNTERS[i]] = tonumber(f[7 + i] or '0') end
+  -- c: the module's counters (run_write writes them back in one HSET); set: the HSET's field/value
+  -- list, its array part sized by the constructor (16 slots, all nil: #set is 0)
+  local c
+  if module_id == nil then
+    c = {}
+  elseif counters == RUN_QR then
+    c = {q = (f[8] or '0') + 0, r = (f[9] or '0') + 0}
+  elseif counters == RUN_QRDI then
+    c = {q = (f[8] or '0') + 0, r = (f[9] or '0') + 0, d = (f[10] or '0') + 0,
+      i = (f[11] or '0') + 0}
+  else
+    c = {q = (f[8] or '0') + 0, r = (f[9] or '0') + 0, d = (f[10] or '0') + 0,
+      f = (f[11] or '0') + 0, i = (f[12] or '0') + 0, e = (f[13] or '0') + 0}
   end
-  return run
+  return {key = run_key, module = module_id, state = f[1], ingress = f[2] or '0',
+    open = (f[3] or '0') + 0, ob = (f[4] or '0') + 0, tm = (f[5] or '0') + 0,
+    marked = f[6] == '1', s = f[7] or 'running', c = c,
+    set = {nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}}
 end
 
 -- RUN_FINISHED .. i in a reply: this call finished the script's i-th run (the caller cleans up).
 local RUN_FINISHED = 'run_finished:'
-
--- run_read_modules(run): reads every module's state (for a task-wide terminate), before writes.
-local function run_read_modules(run)
-  local mods = cjson.decode(redis.call('HGET', run.key, 'mods') or '[]')
-  local fields = {}
-  for i = 1, #mods do fields[i] = 's:' .. mods[i] end
-  run.mods = {}
-  if #fields > 0 then
-    local states = redis.call('HMGET', run.key, unpack(fields, 1, #fields))
-    for i = 1, #mods do run.mods[i] = {mods[i], states[i] or 'running'} end
-  end
-end
-
--- run_terminate_module(run, module_id, state): settles a module that is still running as
--- `state` ('terminated'); a write helper (call after the checks).
-local function run_terminate_module(run, module_id, state)
-  run.set[#run.set + 1] = 's:' .. module_id
-  run.set[#run.set + 1] = state
-  run.open = run.open - 1
-  run.tm = run.tm + 1
-  run.set[#run.set + 1] = 'open'
-  run.set[#run.set + 1] = string.format('%d', run.open)
-  run.set[#run.set + 1] = 'tm'
-  run.set[#run.set + 1] = string.format('%d', run.tm)
-  if module_id == run.module then run.s = state end
-end
 
 -- run_write(run, now, finished_ttl, changes): adds `changes` (flat list: counter letter, delta;
 -- 'ob' is the run's) to the run's module (the values run_read read, written with the rest in one
@@ -105,23 +102,4 @@ local function run_write(run, now, finished_ttl, changes)
     return true
   end
   return false
-end
-
--- run_read_from(first): the records of the runs named by KEYS[first..] (nil where a run has no
--- record; `n` holds how many were named), read before any write, for scripts that settle items of several runs at once.
-local function run_read_from(first)
-  local runs = {n = #KEYS - first + 1}
-  for j = first, #KEYS do runs[j - first + 1] = run_read(KEYS[j], nil) end
-  return runs
-end
-
--- run_items_delivered(runs, delivered, now, finished_ttl, out): stops the runs waiting for the
--- items they were handed (`delivered[j]` items of runs[j]: 'ob' - delivered[j]) and appends
--- RUN_FINISHED .. j to `out` for each run that this finished. A write helper.
-local function run_items_delivered(runs, delivered, now, finished_ttl, out)
-  for j = 1, runs.n do
-    if runs[j] and delivered[j] and run_write(runs[j], now, finished_ttl, {'ob', -delivered[j]}) then
-      out[#out + 1] = RUN_FINISHED .. j
-    end
-  end
 end

@@ -27,6 +27,7 @@ local group, consumer, now_arg, run_ttl, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4],
 local FIRST_ID, CHUNK = 6, 1000
 --@include _now
 --@include _run
+--@include _run_items
 
 redis.call('XLEN', items_key)
 local runs = run_read_from(2)

@@ -25,6 +25,7 @@ local now_arg, run_ttl, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local FIRST_ENTRY, CHUNK = 4, 1000
 --@include _now
 --@include _run
+--@include _run_items
 
 local runs = run_read_from(2)
 local now = #KEYS > 1 and now_ms(now_arg) or 0

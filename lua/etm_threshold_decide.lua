@@ -45,6 +45,7 @@ else
 end
 --@include _now
 --@include _run
+--@include _run_terminate
 local NAMES = {[0] = 'CONTINUE', [1] = 'RETRY_AFTER', [2] = 'TERMINATE_MODULE', [3] = 'TERMINATE_TASK'}
 
 local counts = redis.call('MGET', module_errors_key, task_errors_key)

@@ -42,11 +42,12 @@ local run_key, run_keys_key, module_id, run_ttl = KEYS[4], KEYS[5], ARGV[8], ARG
 local schema = tonumber(schema_text)
 --@include _now
 --@include _run
+--@include _run_terminate
 -- Numbers reach redis.call as strings where they can (ARGV as given, one string.format per
 -- computed value): Redis formats a Lua number argument with printf, which costs more than the write.
 local now = now_ms(now_arg)
 
-local run = run_read(run_key, module_id)
+local run = run_read(run_key, module_id, RUN_QR)
 if run and run.state == 'cancelled' then return {2, 'STALE_STEP', 0, 0, 'cancelled'} end
 -- a run whose record has no `x` has no terminate mark (every script that writes one sets it)
 if (run == nil or run.marked) and redis.call('EXISTS', task_mark_key, module_mark_key) > 0 then

@@ -117,7 +117,7 @@ for i = 0, n - 1 do
 end
 local FIRST_ITEM_ARG = FIRST_KEYED_ARG + m
 local n_items = #ARGV - FIRST_ITEM_ARG + 1
-local run = run_read(run_key, module_id)
+local run = run_read(run_key, module_id, RUN_QRDI)
 local now = run and now_ms(now_arg) or 0
 -- the hand-off takes the successors and items when the parser stream has room for the
 -- successors (a commit that adds none to it needs no room: it cannot break the bound)
@@ -130,29 +130,25 @@ end
 -- that fails on its first write wrote nothing: the run's key index, else the items stream); each
 -- other one is checked here. (The delivery's acknowledgement needs no check, see acknowledge.)
 local index_run = run and #create + #marks > 0
-local unchecked = {}
-if index_run then unchecked[#unchecked + 1] = {'ZCARD', run_keys_key, 'index'} end
-if handed and not stream_checked and #messages > 0 then unchecked[#unchecked + 1] = {'XLEN', stream_key} end
-if handed and n_items > 0 then unchecked[#unchecked + 1] = {'XLEN', items_key, 'items'} end
-if not handed and #messages + n_items > 0 then unchecked[#unchecked + 1] = {'LLEN', outbox_key} end
-local first = nil
-for i = 1, #unchecked do
-  if first == nil and unchecked[i][3] ~= nil then first = unchecked[i][3]
-  else redis.call(unchecked[i][1], unchecked[i][2]) end
+local first = index_run and 'index' or nil
+if handed and not stream_checked and #messages > 0 then redis.call('XLEN', stream_key) end
+if handed and n_items > 0 then
+  if first == nil then first = 'items' else redis.call('XLEN', items_key) end
 end
+if not handed and #messages + n_items > 0 then redis.call('LLEN', outbox_key) end
 
 -- the run's key index gets the keys this commit creates (for the run's clean-up)
 local function index_keys()
-  local suffixes = {}
-  for i = 1, #create do suffixes[#suffixes + 1] = string.match(create[i], '}:([^}]*)$') end
-  for i = 1, #marks do suffixes[#suffixes + 1] = string.match(marks[i], '}:([^}]*)$') end
-  for from = 1, #suffixes, CHUNK do
-    local zargs = {}
-    for i = from, math.min(from + CHUNK - 1, #suffixes) do
+  local zargs = {}
+  for i = 1, #create + #marks do
+    local suffix = string.match(create[i] or marks[i - #create], '}:([^}]*)$')
+    if suffix then
       zargs[#zargs + 1] = '0'
-      zargs[#zargs + 1] = suffixes[i]
+      zargs[#zargs + 1] = suffix
     end
-    redis.call('ZADD', run_keys_key, unpack(zargs, 1, #zargs))
+  end
+  for from = 1, #zargs, 2 * CHUNK do
+    redis.call('ZADD', run_keys_key, unpack(zargs, from, math.min(from + 2 * CHUNK - 1, #zargs)))
   end
   redis.call('PEXPIRE', run_keys_key, ttl)
 end
