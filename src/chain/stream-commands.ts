@@ -79,12 +79,17 @@ export async function xgroup(
 /**
  * The connection of the blocking reads: a duplicate of the client (a `Cluster` duplicates into
  * a `Cluster` of its own connections), connected before its first read so that a client made
- * with `enableOfflineQueue: false` works too.
+ * with `enableOfflineQueue: false` works too. It drops the client's ioredis `commandTimeout`
+ * (set on the client a RedisBackend creates): that would end a read blocking longer than it
+ * (`blockMs`) as a failure; the queue bounds each read by its `commandTimeoutMs` plus `blockMs`.
  */
 export async function openReader(client: Redis | Cluster): Promise<Redis | Cluster> {
   const reader = isCluster(client)
-    ? client.duplicate([], { lazyConnect: true })
-    : client.duplicate({ lazyConnect: true });
+    ? client.duplicate([], {
+        lazyConnect: true,
+        redisOptions: { ...client.options.redisOptions, commandTimeout: undefined },
+      })
+    : client.duplicate({ lazyConnect: true, commandTimeout: undefined });
   reader.on('error', () => {}); // failures reach the read that meets them
   try {
     await reader.connect();

@@ -55,7 +55,9 @@ export class RedisScripts {
         context: { script: String(name) },
       });
     const full = c.args.keys('runScript', keys);
-    const argv = scriptArgs(args);
+    // KEYS then ARGV in one array, passed as one argument: ioredis flattens it, so no spread
+    // call and no further copy of a commit's many arguments on our side
+    const keysAndArgs = scriptArgs(args, full);
     if (((c.assertSameSlot && options?.crossSlot !== true) || c.isCluster) && full.length > 1) {
       // fast path: keys that share one non-empty hash tag are in one slot, no CRC needed
       const tag = hashTag(full[0]!);
@@ -71,18 +73,14 @@ export class RedisScripts {
     let reply: unknown;
     try {
       this.#coalesce();
-      reply = await c.deadline.run(() =>
-        c.client.evalsha(script.sha1, full.length, ...full, ...argv),
-      );
+      reply = await c.deadline.run(() => c.client.evalsha(script.sha1, full.length, keysAndArgs));
     } catch (error) {
       if (!String((error as Error)?.message).startsWith('NOSCRIPT'))
         throw classifyRedisError(error, { script: name });
       c.logger.info({ script: name }, 'mocra: reloading script after NOSCRIPT');
       try {
         await c.deadline.run(() => this.#loadScript(script.source));
-        reply = await c.deadline.run(() =>
-          c.client.evalsha(script.sha1, full.length, ...full, ...argv),
-        );
+        reply = await c.deadline.run(() => c.client.evalsha(script.sha1, full.length, keysAndArgs));
       } catch (retryError) {
         throw classifyRedisError(retryError, { script: name });
       }
@@ -145,15 +143,17 @@ export function decodeReply(name: string, reply: unknown): ScriptReply {
   return { code: reply[0], msg: reply[1], payload: payload as (string | number)[] };
 }
 
-/** A script's ARGV: an array of strings and finite numbers. */
-function scriptArgs(args: unknown): string[] {
+/** A script's full KEYS, then its ARGV checked (strings and finite numbers), in one array. */
+function scriptArgs(args: unknown, keys: readonly string[]): string[] {
   if (!Array.isArray(args))
     invalid('RedisBackend.runScript', 'args', 'an array of strings and numbers', args);
-  const out = new Array<string>(args.length);
+  const n = keys.length;
+  const out = new Array<string>(n + args.length);
+  for (let i = 0; i < n; i++) out[i] = keys[i]!;
   for (let i = 0; i < args.length; i++) {
     const a: unknown = args[i];
-    if (typeof a === 'string') out[i] = a;
-    else if (typeof a === 'number' && Number.isFinite(a)) out[i] = String(a);
+    if (typeof a === 'string') out[n + i] = a;
+    else if (typeof a === 'number' && Number.isFinite(a)) out[n + i] = String(a);
     else invalid('RedisBackend.runScript', `args[${i}]`, 'a string or a finite number', a);
   }
   return out;

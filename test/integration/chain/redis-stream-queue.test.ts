@@ -5,6 +5,7 @@ import {
 } from '../../../src/chain/redis-stream-queue.js';
 import { ClosedError, QueueFullError, TaskCancelledError } from '../../../src/errors.js';
 import { InMemoryMetrics } from '../../../src/observe/metrics.js';
+import { RedisBackend } from '../../../src/store/redis-backend.js';
 import { describeRedis, useRedis } from '../../helpers/redis.js';
 
 interface Msg {
@@ -35,6 +36,27 @@ describeRedis('RedisStreamQueue', () => {
     queues.push(q);
     return q;
   }
+
+  it('gives a blocking read blockMs more than commandTimeoutMs on a client with an ioredis commandTimeout', async () => {
+    // the client a RedisBackend creates (the engine's default queues use it): its blocking
+    // reads go through a duplicate, which must not inherit the per-command commandTimeout
+    const backend = new RedisBackend({ redis: redis.url, commandTimeoutMs: 100 });
+    await backend.connect();
+    try {
+      const q = queue({ client: backend.client, blockMs: 1_000, commandTimeoutMs: 100 });
+      await q.start();
+      const received = q.receive();
+      // the read blocks past commandTimeoutMs, then this push answers it
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await q.push({ n: 7 });
+      const d = await received;
+      expect(d?.message).toEqual({ n: 7 });
+      await d?.ack();
+      q.close();
+    } finally {
+      await backend.close();
+    }
+  });
 
   it('keeps the dead-letter stream bounded in length and in age', async () => {
     const short = queue({ deadLetterMaxLen: 3 });
