@@ -35,14 +35,13 @@ import { CommandDeadline } from '../store/command-deadline.js';
 import { classifyRedisError } from '../store/redis-errors.js';
 import type { ChainQueue, Delivery, PushOptions } from './queue.js';
 import * as waiting from './queue-waiters.js';
+import { DeliveryPump, streamDelivery, type StreamDeliveryQueue } from './delivery-pump.js';
 import {
-  appendDeadLetter,
   claimIdle,
   createGroup,
   leaveGroupIfIdle,
   openReader,
   priorDeliveries,
-  readDeadLetters,
   readNew,
   reapConsumers,
   fieldOf,
@@ -82,19 +81,15 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   readonly #metrics: Metrics;
   readonly #deadline: CommandDeadline;
   readonly #place: StreamPlace;
-  readonly #waiters: waiting.ReceiveWaiter<T>[] = [];
-  readonly #buffer: RawEntry[] = [];
+  readonly #pump: DeliveryPump<T, RawEntry>;
   readonly #inFlight = new Set<string>();
-  #pumping = false;
+  readonly #deliveryQueue: StreamDeliveryQueue;
   #closed = false;
   #started: Promise<void> | null = null;
-  #pumpDone: Promise<void> = Promise.resolve();
   #shutdown: Promise<void> | null = null;
   #lastClaimAt = 0;
   #lastReapAt = 0;
   #producersWaiting = 0;
-  /** How many entries the next read may fetch (the free slots of the last `receiveBatch`). */
-  #wanted = 1;
   readonly #writes: StreamWrites;
 
   constructor(options: RedisStreamQueueOptions<T>) {
@@ -141,6 +136,24 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       bound: this.#bound,
       call: (fn) => this.#call(fn),
     });
+    this.#deliveryQueue = {
+      queue: this.name,
+      inFlight: this.#inFlight,
+      client: this.#client,
+      group: this.#o.group,
+      consumer: this.#o.consumer,
+      metrics: this.#metrics,
+      call: (fn) => this.#call(fn),
+    };
+    this.#pump = new DeliveryPump({
+      where,
+      name: this.name,
+      closed: () => this.#closed,
+      start: () => this.start(),
+      read: (wanted) => this.#read(wanted),
+      toDelivery: (entry) => this.#toDelivery(entry),
+      requeue: (entry) => this.#writes.requeue(entry, priorDeliveries(entry)),
+    });
   }
 
   /** Where the stream is, for the chain engine's commit hand-off. @internal */
@@ -164,7 +177,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   }
 
   size(): number {
-    return this.#buffer.length;
+    return this.#pump.size();
   }
 
   inFlight(): number {
@@ -221,32 +234,12 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     }
   }
 
-  async receiveBatch(
-    max: number,
-    options?: { signal?: AbortSignal },
-  ): Promise<Delivery<T>[] | null> {
-    const n = Math.max(1, Math.floor(max));
-    this.#wanted = n;
-    const first = await this.receive(options);
-    if (first === null) return null;
-    const out = [first];
-    while (out.length < n && this.#buffer.length > 0) {
-      const d = this.#toDelivery(this.#buffer.shift()!);
-      if (d) out.push(d);
-    }
-    return out;
+  receiveBatch(max: number, options?: { signal?: AbortSignal }): Promise<Delivery<T>[] | null> {
+    return this.#pump.receiveBatch(max, options);
   }
 
   receive(options?: { signal?: AbortSignal }): Promise<Delivery<T> | null> {
-    let signal: AbortSignal | undefined;
-    try {
-      signal = waiting.receiveSignal(where, options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (this.#closed) return Promise.resolve(null);
-    return waiting.waitForDelivery(this.#waiters, signal, () => this.#serve());
+    return this.#pump.receive(options);
   }
 
   /**
@@ -258,14 +251,12 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
   async deadLetter(message: T, reason: string): Promise<void> {
     const payload = this.#o.encode(message);
     this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
-    await this.#call(() =>
-      appendDeadLetter(this.#client, this.#o.deadLetterKey, this.#bound, reason, payload, '', 0),
-    );
+    await this.#writes.appendDeadLetter(payload, reason);
   }
 
   /** Reads back dead letters (oldest first), for operators and tests. */
   async deadLetters(count = 100): Promise<DeadLetter[]> {
-    return this.#call(() => readDeadLetters(this.#client, this.#o.deadLetterKey, count));
+    return this.#writes.deadLetters(count);
   }
 
   /**
@@ -292,11 +283,7 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   async #close(): Promise<void> {
     this.#closed = true;
-    waiting.closeWaiters(this.#waiters);
-    // buffered entries were never handed out: they keep their earlier delivery count
-    for (const entry of this.#buffer.splice(0))
-      await this.#writes.requeue(entry, priorDeliveries(entry)).catch(() => {});
-    await this.#pumpDone; // a read in flight returns within blockMs; the pump hands its entries back
+    await this.#pump.close();
     const reader = this.#reader ?? (await this.#opening?.catch(() => null)) ?? null;
     this.#reader = null;
     this.#opening = null;
@@ -308,23 +295,6 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
 
   #count(reason: string): void {
     this.#metrics.increment(MetricName.QUEUE_BACKPRESSURE, { queue: this.name, reason });
-  }
-
-  /** Hands buffered entries to waiters; starts the reader when waiters remain. */
-  #serve(): void {
-    while (this.#waiters.length > 0 && this.#buffer.length > 0) {
-      const waiter = this.#waiters[0]!;
-      if (waiter.done) {
-        this.#waiters.shift();
-        continue;
-      }
-      const delivery = this.#toDelivery(this.#buffer.shift()!);
-      if (!delivery) continue; // dead-lettered: the waiter waits for the next entry
-      this.#waiters.shift();
-      waiter.done = true;
-      waiter.resolve(delivery);
-    }
-    if (this.#waiters.length > 0 && !this.#pumping && !this.#closed) this.#pumpDone = this.#pump();
   }
 
   /** A buffered entry as a delivery, or null when it was dead-lettered instead. */
@@ -351,37 +321,15 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
       void this.#deadLetter(entry, payload ?? '', reason, deliveries);
       return null;
     }
-    this.#inFlight.add(entry.id);
-    const settle = waiting.settleOnce(this.#inFlight, entry.id);
-    return {
-      id: entry.id,
+    return streamDelivery(this.#deliveryQueue, {
+      entry,
+      key: this.#o.key,
       message,
+      payload,
       deliveries,
-      ack: async () => {
-        if (!settle()) return;
-        await this.#writes.ack(entry.id);
-      },
-      acknowledged: () => {
-        settle();
-      },
-      touch: async () => {
-        if (!this.#inFlight.has(entry.id)) return;
-        await this.#call(() =>
-          this.#client.xclaim(this.#o.key, this.#o.group, this.#o.consumer, 0, entry.id, 'JUSTID'),
-        );
-      },
-      release: async () => {
-        if (!settle()) return;
-        await this.#writes.requeue(entry, deliveries);
-      },
-      deadLetter: async (reason: string) => {
-        if (!settle()) return;
-        this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
-        await this.#call(() =>
-          this.#writes.moveToDeadLetters(entry.id, payload, reason, deliveries),
-        );
-      },
-    };
+      inFlightId: entry.id,
+      writes: this.#writes,
+    });
   }
 
   async #deadLetter(
@@ -398,36 +346,8 @@ export class RedisStreamQueue<T> implements ChainQueue<T> {
     }
   }
 
-  async #pump(): Promise<void> {
-    this.#pumping = true;
-    try {
-      await this.start();
-      while (!this.#closed && this.#waiters.some((w) => !w.done)) {
-        const entries = await this.#read();
-        if (this.#closed) {
-          for (const e of entries)
-            await this.#writes.requeue(e, priorDeliveries(e)).catch(() => {});
-          break;
-        }
-        this.#buffer.push(...entries);
-        this.#serve();
-      }
-    } catch (error) {
-      const failure = classifyRedisError(error, { source: `queue ${this.name}` });
-      for (const w of this.#waiters.splice(0)) {
-        w.done = true;
-        w.reject(failure);
-      }
-    } finally {
-      this.#pumping = false;
-    }
-    if (!this.#closed && this.#waiters.length > 0) this.#serve();
-  }
-
   /** Claims abandoned entries (throttled), else blocks for new ones. */
-  async #read(): Promise<RawEntry[]> {
-    const wanted = Math.max(this.#wanted, this.#waiters.filter((w) => !w.done).length);
-    this.#wanted = 1;
+  async #read(wanted: number): Promise<RawEntry[]> {
     const now = performance.now();
     if (now - this.#lastClaimAt >= Math.min(this.#o.claimIdleMs / 2, 1_000)) {
       this.#lastClaimAt = now;

@@ -23,12 +23,11 @@ import { CommandDeadline } from '../store/command-deadline.js';
 import { classifyRedisError } from '../store/redis-errors.js';
 import type { ChainQueue, Delivery, PushOptions } from './queue.js';
 import * as waiting from './queue-waiters.js';
+import { DeliveryPump, streamDelivery, type StreamDeliveryQueue } from './delivery-pump.js';
 import {
-  appendDeadLetter,
   createGroup,
   leaveGroupIfIdle,
   priorDeliveries,
-  readDeadLetters,
   toRecord,
   type DeadLetter,
   type DeadLetterBound,
@@ -68,21 +67,18 @@ export class ShardedStreamQueue implements ChainQueue<string> {
   readonly #deadline: CommandDeadline;
   readonly #bound: DeadLetterBound;
   readonly #writes = new Map<string, StreamWrites>();
-  readonly #waiters: waiting.ReceiveWaiter<string>[] = [];
-  readonly #buffer: Entry[] = [];
+  readonly #pump: DeliveryPump<string, Entry>;
   /** Deliveries in hand, by stream key + id. */
   readonly #inFlight = new Set<string>();
+  readonly #deliveryQueue: StreamDeliveryQueue;
   /** The stream each delivery handed out came from. */
   readonly #from = new WeakMap<Delivery<string>, string>();
-  #pumping = false;
   #closed = false;
   #started: Promise<void> | null = null;
-  #pumpDone: Promise<void> = Promise.resolve();
   #shutdown: Promise<void> | null = null;
   #lastClaimAt = -Infinity;
   #lastReapAt = -Infinity;
   #producersWaiting = 0;
-  #wanted = 1;
   #idleMs = 0;
   readonly #turns: StreamTurns;
   /** The task of each task stream read lately. */
@@ -107,6 +103,29 @@ export class ShardedStreamQueue implements ChainQueue<string> {
       blockMs: options.blockMs,
       call: (fn) => this.#call(fn),
       lost: (key) => this.#lostGroup(key),
+    });
+    this.#deliveryQueue = {
+      queue: this.name,
+      inFlight: this.#inFlight,
+      client: this.#client,
+      group: options.group,
+      consumer: options.consumer,
+      metrics: this.#metrics,
+      call: (fn) => this.#call(fn),
+    };
+    this.#pump = new DeliveryPump({
+      where,
+      name: this.name,
+      closed: () => this.#closed,
+      start: () => this.start(),
+      read: async (wanted) => {
+        const entries = await this.#readAll(wanted);
+        if (entries.length > 0) this.#idleMs = 0;
+        return entries;
+      },
+      idle: () => this.#idle(),
+      toDelivery: (entry) => this.#toDelivery(entry),
+      requeue: (entry) => this.#writesOf(entry.key).requeue(entry, priorDeliveries(entry)),
     });
   }
 
@@ -156,7 +175,7 @@ export class ShardedStreamQueue implements ChainQueue<string> {
   }
 
   size(): number {
-    return this.#buffer.length;
+    return this.#pump.size();
   }
 
   inFlight(): number {
@@ -219,45 +238,26 @@ export class ShardedStreamQueue implements ChainQueue<string> {
     this.#pushed(taskId);
   }
 
-  async receiveBatch(
+  receiveBatch(
     max: number,
     options?: { signal?: AbortSignal },
   ): Promise<Delivery<string>[] | null> {
-    const n = Math.max(1, Math.floor(max));
-    this.#wanted = n;
-    const first = await this.receive(options);
-    if (first === null) return null;
-    const out = [first];
-    while (out.length < n && this.#buffer.length > 0) {
-      const d = this.#toDelivery(this.#buffer.shift()!);
-      if (d) out.push(d);
-    }
-    return out;
+    return this.#pump.receiveBatch(max, options);
   }
 
   receive(options?: { signal?: AbortSignal }): Promise<Delivery<string> | null> {
-    let signal: AbortSignal | undefined;
-    try {
-      signal = waiting.receiveSignal(where, options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    if (this.#closed) return Promise.resolve(null);
-    return waiting.waitForDelivery(this.#waiters, signal, () => this.#serve());
+    return this.#pump.receive(options);
   }
 
   /** Records a message that is not a delivery of this queue in the dead-letter stream. */
   async deadLetter(message: string, reason: string): Promise<void> {
     this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
-    await this.#call(() =>
-      appendDeadLetter(this.#client, this.#o.deadLetterKey, this.#bound, reason, message, '', 0),
-    );
+    await this.#writesOf(this.#o.key).appendDeadLetter(message, reason);
   }
 
   /** Reads back dead letters (oldest first), for operators and tests. */
   async deadLetters(count = 100): Promise<DeadLetter[]> {
-    return this.#call(() => readDeadLetters(this.#client, this.#o.deadLetterKey, count));
+    return this.#writesOf(this.#o.key).deadLetters(count);
   }
 
   close(): void {
@@ -272,13 +272,8 @@ export class ShardedStreamQueue implements ChainQueue<string> {
 
   async #close(): Promise<void> {
     this.#closed = true;
-    waiting.closeWaiters(this.#waiters);
     this.#wake?.();
-    for (const entry of this.#buffer.splice(0))
-      await this.#writesOf(entry.key)
-        .requeue(entry, priorDeliveries(entry))
-        .catch(() => {});
-    await this.#pumpDone;
+    await this.#pump.close();
     if (this.#inFlight.size > 0) return;
     await Promise.all(
       [...this.#turns.read].map((key) =>
@@ -331,22 +326,6 @@ export class ShardedStreamQueue implements ChainQueue<string> {
     this.#metrics.increment(MetricName.QUEUE_BACKPRESSURE, { queue: this.name, reason });
   }
 
-  #serve(): void {
-    while (this.#waiters.length > 0 && this.#buffer.length > 0) {
-      const waiter = this.#waiters[0]!;
-      if (waiter.done) {
-        this.#waiters.shift();
-        continue;
-      }
-      const delivery = this.#toDelivery(this.#buffer.shift()!);
-      if (!delivery) continue;
-      this.#waiters.shift();
-      waiter.done = true;
-      waiter.resolve(delivery);
-    }
-    if (this.#waiters.length > 0 && !this.#pumping && !this.#closed) this.#pumpDone = this.#pump();
-  }
-
   #toDelivery(entry: Entry): Delivery<string> | null {
     const f = toRecord(entry.fields);
     const deliveries = entry.deliveries + Number(f.d ?? 0);
@@ -363,69 +342,17 @@ export class ShardedStreamQueue implements ChainQueue<string> {
       void this.#call(() => moveToDeadLetters(reason)).catch(() => {});
       return null;
     }
-    const inFlight = `${entry.key}\n${entry.id}`;
-    this.#inFlight.add(inFlight);
-    const settle = waiting.settleOnce(this.#inFlight, inFlight);
-    const delivery: Delivery<string> = {
-      id: entry.id,
+    const delivery = streamDelivery(this.#deliveryQueue, {
+      entry,
+      key: entry.key,
       message: payload,
+      payload,
       deliveries,
-      ack: async () => {
-        if (settle()) await writes.ack(entry.id);
-      },
-      acknowledged: () => {
-        settle();
-      },
-      touch: async () => {
-        if (!this.#inFlight.has(inFlight)) return;
-        await this.#call(() =>
-          this.#client.xclaim(entry.key, this.#o.group, this.#o.consumer, 0, entry.id, 'JUSTID'),
-        );
-      },
-      release: async () => {
-        if (settle()) await writes.requeue(entry, deliveries);
-      },
-      deadLetter: async (reason: string) => {
-        if (!settle()) return;
-        this.#metrics.increment(MetricName.QUEUE_DEAD_LETTER, { queue: this.name });
-        await this.#call(() => moveToDeadLetters(reason));
-      },
-    };
+      inFlightId: `${entry.key}\n${entry.id}`,
+      writes,
+    });
     this.#from.set(delivery, entry.key);
     return delivery;
-  }
-
-  async #pump(): Promise<void> {
-    this.#pumping = true;
-    try {
-      await this.start();
-      while (!this.#closed && this.#waiters.some((w) => !w.done)) {
-        const entries = await this.#readAll();
-        if (this.#closed) {
-          for (const e of entries)
-            await this.#writesOf(e.key)
-              .requeue(e, priorDeliveries(e))
-              .catch(() => {});
-          break;
-        }
-        if (entries.length === 0) {
-          await this.#idle();
-          continue;
-        }
-        this.#idleMs = 0;
-        this.#buffer.push(...entries);
-        this.#serve();
-      }
-    } catch (error) {
-      const failure = classifyRedisError(error, { source: `queue ${this.name}` });
-      for (const w of this.#waiters.splice(0)) {
-        w.done = true;
-        w.reject(failure);
-      }
-    } finally {
-      this.#pumping = false;
-    }
-    if (!this.#closed && this.#waiters.length > 0) this.#serve();
   }
 
   /** Waits after an empty read: 5 ms, doubling up to `blockMs`, or until woken. */
@@ -443,9 +370,7 @@ export class ShardedStreamQueue implements ChainQueue<string> {
   }
 
   /** Claims abandoned entries (throttled), else reads new ones from every stream. */
-  async #readAll(): Promise<Entry[]> {
-    const wanted = Math.max(this.#wanted, this.#waiters.filter((w) => !w.done).length);
-    this.#wanted = 1;
+  async #readAll(wanted: number): Promise<Entry[]> {
     const tasks = await this.#call(() => this.#streams.tasks());
     if (this.#taskByKey.size > 10_000) this.#taskByKey.clear();
     const keys = [this.#o.key];

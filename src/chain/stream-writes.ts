@@ -1,11 +1,15 @@
 /**
  * The writes of {@link RedisStreamQueue} to its stream: adds (one tick's adds batched against
- * the capacity), acks (one tick's acks in one MULTI), re-adds and dead-letter moves.
+ * the capacity), acks (one tick's acks in one MULTI), re-adds, dead-letter moves, and the
+ * queue's dead-letter stream (appends and reads).
  * @internal
  */
 import { classifyRedisError } from '../store/redis-errors.js';
 import {
+  appendDeadLetter,
   moveToDeadLetters,
+  readDeadLetters,
+  type DeadLetter,
   removeEntries,
   requeueEntry,
   type DeadLetterBound,
@@ -104,6 +108,20 @@ export class StreamWrites {
   moveToDeadLetters(id: string, payload: string, reason: string, n: number): Promise<void> {
     const { place, deadLetterKey, bound } = this.#o;
     return moveToDeadLetters(place, deadLetterKey, bound, id, payload, reason, n);
+  }
+
+  /** Records `payload` (not an entry of the stream) in the dead-letter stream with `reason`. */
+  async appendDeadLetter(payload: string, reason: string): Promise<void> {
+    const { place, deadLetterKey, bound } = this.#o;
+    await this.#o.call(() =>
+      appendDeadLetter(place.client, deadLetterKey, bound, reason, payload, '', 0),
+    );
+  }
+
+  /** Reads back `count` dead letters (oldest first). */
+  deadLetters(count: number): Promise<DeadLetter[]> {
+    const { place, deadLetterKey } = this.#o;
+    return this.#o.call(() => readDeadLetters(place.client, deadLetterKey, count));
   }
 
   async #flushAdds(): Promise<void> {
