@@ -192,7 +192,6 @@ end
 local out = {0, 'COMMIT_OK', #create, handed and 1 or 0}
 for i = 1, #duplicates do out[#out + 1] = duplicates[i] end
 if run then
-  if index_run and first ~= 'index' then index_keys() end
   if run_write(run, now, run_ttl, {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}) then
     out[#out + 1] = RUN_FINISHED .. '1'
   end

@@ -18,7 +18,10 @@ local gate_key, run_keys_key = KEYS[1], KEYS[2]
 local ttl = ARGV[1]
 
 if redis.call('EXISTS', gate_key) == 1 then return {1, 'REFUSED'} end
-redis.call('ZADD', run_keys_key, 0, string.match(gate_key, '}:([^}]*)$'))
-redis.call('PEXPIRE', run_keys_key, ttl)
+local suffix = string.match(gate_key, '}:([^}]*)$')
+if suffix then
+  redis.call('ZADD', run_keys_key, 0, suffix)
+  redis.call('PEXPIRE', run_keys_key, ttl)
+end
 redis.call('SET', gate_key, '1', 'PX', ttl)
 return {0, 'ALLOWED'}
