@@ -18,6 +18,8 @@
     6 items_key       the items stream
     then successor_keys: the state of each successor node (hash), n of them
     then dedup_keys: the de-duplication mark of each keyed successor (string), m of them
+    with a claim of the next node only (ARGV 15 = '1'), the last five: the claim's KEYS 1-5 (see
+    ptm_claim: node_key, task_mark_key, module_mark_key, run_key, run_keys_key)
   ARGV
     1 owner           the claiming owner
     2 version         the fencing version of the claim
@@ -33,10 +35,20 @@
     12 capacity       the parser stream's capacity ('' unbounded; hand-off only, else '')
     13 group          the consumer group of the streams (hand-off only, else '')
     14 delivery       the stream entry id of this node's delivery ('' none)
-    15..14+n          messages: the message of each successor (in KEYS order)
-    15+n..14+n+m      keyed: the successor index (0-based) of each dedup key, ascending
-    15+n+m..          items: the items
-  Returns {code, msg, created, handed[, duplicate index...][, 'run_finished:1']}
+    15 claiming       '1' when the script also claims the worker's next node, '' when not
+    with a claim only (see ptm_claim; the claim's schema, ttl and run_ttl are this script's):
+    16 c_now_arg      the claim's now in ms, TEST ONLY ('' in production: the server's TIME)
+    17 c_owner        who claims the next node
+    18 c_lease_ms     its lease length
+    19 c_epoch        the retry epoch its message carries
+    20 c_root         '1' for a module's first node
+    21 c_module_id    its module
+    F..F-1+n          messages: the message of each successor (in KEYS order); F is 16, or 22
+                      with a claim
+    F+n..F-1+n+m      keyed: the successor index (0-based) of each dedup key, ascending
+    F+n+m..           items: the items
+  Returns {code, msg, created, handed[, duplicate index...][, 'run_finished:1'][, 'run_finished:2']
+  [, 'claim:<code>:<version>:<lease_until>:<reason>']}
     0 COMMIT_OK           done; new successors created and queued with the items; `handed` is
                           1 when the hand-off added them to the streams, 0 when they went to the
                           outbox (the delivery, when given, is acknowledged either way); then the indexes (0-based) of the keyed
@@ -46,7 +58,11 @@
     2 CAS_CONFLICT        the claim is no longer processing (recovered as a zombie)
     3 ALREADY_COMMITTED   replay by the same owner and version: nothing written again
   A new successor is created with q = '1' (counted queued in the run). 'run_finished:1' when
-  this commit finished the run (its last node, no item waiting). A parser stream without room
+  this commit finished the run (its last node, no item waiting). With a claim, after the commit
+  (COMMIT_OK only) the next node is claimed as ptm_claim claims it (lua/_claim.lua) and its reply
+  ends this one ('run_finished:2' when the claim finished the next node's run); a claim that
+  fails (a key of another type, another schema) or a commit that is not COMMIT_OK leaves no claim
+  in the reply and nothing of the claim written: the worker claims that node by itself. A parser stream without room
   for the successors sends them (and the items) to the outbox instead, where the relay waits
   for room: the stream's bound holds.
   A commit with no new successor needs no room in the parser stream (it adds nothing there).
@@ -65,13 +81,25 @@ local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local node_id, n = ARGV[5], tonumber(ARGV[6])
 local now_arg, module_id, run_ttl, m = ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
 local hand_off, capacity, group, delivery = ARGV[11] == '1', tonumber(ARGV[12]), ARGV[13], ARGV[14]
+local claiming = ARGV[15] == '1'
 local stream_key, items_key = nil, nil
 if hand_off then stream_key, items_key = KEYS[5], KEYS[6] end
+-- the next node's claim (see ptm_claim): its keys are the last five
+local c_node_key, c_task_mark_key, c_module_mark_key, c_run_key, c_run_keys_key
+local c_now_arg, c_owner, c_lease_ms, c_epoch, c_root, c_module_id
+if claiming then
+  c_node_key, c_task_mark_key, c_module_mark_key = KEYS[#KEYS - 4], KEYS[#KEYS - 3], KEYS[#KEYS - 2]
+  c_run_key, c_run_keys_key = KEYS[#KEYS - 1], KEYS[#KEYS]
+  c_now_arg, c_owner, c_lease_ms, c_epoch = ARGV[16], ARGV[17], tonumber(ARGV[18]), tonumber(ARGV[19])
+  c_root, c_module_id = ARGV[20] == '1', ARGV[21]
+end
 local version, schema = tonumber(version_text), tonumber(schema_text)
-local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = hand_off and 7 or 5, 15, 1000
+local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = hand_off and 7 or 5, claiming and 22 or 16, 1000
 local FIRST_DEDUP_KEY, FIRST_KEYED_ARG = FIRST_SUCCESSOR_KEY + n, FIRST_MESSAGE_ARG + n
 --@include _now
 --@include _run
+--@include _run_terminate
+--@include _claim
 
 local f = redis.call('HMGET', node_key, 'status', 'owner', 'version', 'schema')
 if f[1] == false then return {1, 'FENCING_REJECT'} end
@@ -194,6 +222,16 @@ for i = 1, #duplicates do out[#out + 1] = duplicates[i] end
 if run then
   if run_write(run, now, run_ttl, {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}) then
     out[#out + 1] = RUN_FINISHED .. '1'
+  end
+end
+if claiming then
+  -- the claim reads and checks before it writes: an error it raises (caught here) wrote nothing
+  local ok, c = pcall(claim_node, c_node_key, c_task_mark_key, c_module_mark_key, c_run_key,
+    c_run_keys_key, now_ms(c_now_arg), c_owner, c_lease_ms, c_epoch, c_root, schema_text, ttl,
+    c_module_id, run_ttl)
+  if ok and c.err == nil then
+    if c[6] then out[#out + 1] = RUN_FINISHED .. '2' end
+    out[#out + 1] = 'claim:' .. c[1] .. ':' .. string.format('%d', c[3]) .. ':' .. string.format('%d', c[4]) .. ':' .. c[5]
   end
 end
 return out

@@ -20,6 +20,7 @@ import {
 import type { ManualClock } from '../../src/internal/clock.js';
 import { ChainKeyBuilder } from '../../src/keys/chain-key-builder.js';
 import type { CacheService } from '../../src/store/types.js';
+import { commitThenClaimTests } from './chain-state-commit-claim.js';
 
 export interface ChainStateHarness {
   state: ChainStateStore;
@@ -1020,5 +1021,7 @@ export function runChainStateConformance(
       expect(await s.tryAllowFallbackOnce(n)).toBe(FallbackCode.REFUSED);
       expect(await s.tryAllowFallbackOnce(child('GET /b', 2))).toBe(FallbackCode.ALLOWED);
     });
+
+    commitThenClaimTests(() => h);
   });
 }

@@ -34,11 +34,14 @@ export class Consumer {
     return this.#handlers;
   }
 
-  /** Reads `queue` until the read signal aborts, with at most `concurrency` deliveries in hand. */
+  /**
+   * Reads `queue` until the read signal aborts, with at most `inHand` deliveries in hand (a
+   * function: asked again before each read).
+   */
   async consume(
     role: 'task' | 'parser' | 'error',
     queue: ChainQueue<string>,
-    concurrency: number,
+    inHand: number | (() => number),
   ): Promise<void> {
     let active = 0;
     let freed: (() => void) | undefined;
@@ -47,6 +50,7 @@ export class Consumer {
     while (!signal.aborted) {
       // deliveries that come without I/O (in-process queues) must not starve timers and I/O
       await fair.turn();
+      const concurrency = typeof inHand === 'number' ? inHand : inHand();
       if (active >= concurrency) {
         await new Promise<void>((resolve) => (freed = resolve));
         continue;

@@ -13,6 +13,7 @@ import { unrefInterval } from '../../internal/clock.js';
 import type { TaskModel } from '../messages.js';
 import type { ModuleDefinition } from '../module.js';
 import type { ChainEngine } from './chain-engine.js';
+import { ClaimSlots } from './claim-slots.js';
 import { Consumer } from './consumer.js';
 import { FrontDoor } from './front-door.js';
 import { queuesQuiet, waitForIdle } from './idle.js';
@@ -46,6 +47,9 @@ import type {
   SubmittedRun,
 } from './types.js';
 
+/** Most deliveries a parser consumer keeps waiting for a run slot (see claim-slots.ts). */
+const PREFETCH_MAX = 64;
+
 export type { ChainEngine } from './chain-engine.js';
 
 /**
@@ -78,6 +82,7 @@ class ChainEngineImpl implements ChainEngine {
   readonly #relay: OutboxRelay;
   /** Reads the items stream where commits hand off by themselves. */
   readonly #itemRelay: ItemRelay | undefined;
+  readonly #slots: ClaimSlots | undefined;
   readonly #sweeper: Sweeper;
   readonly #consumer: Consumer;
   /** Set with in-memory queues over a store that outlives the process. */
@@ -215,6 +220,12 @@ class ChainEngineImpl implements ChainEngine {
       },
       ...(handOff
         ? {
+            // commits claim the next node (one script per node): see claim-slots.ts
+            slots: (this.#slots = new ClaimSlots(
+              o.concurrency.parser,
+              handOff.commit.perTask === true,
+              this.#workAbort.signal,
+            )),
             handOff: handOff.commit,
             handedOff: (taskId: string, successors: number, items: number) => {
               handOff.handedOff(taskId, successors, items);
@@ -276,7 +287,7 @@ class ChainEngineImpl implements ChainEngine {
       queues: this.#o.sharedQueues ? 'shared' : this.#o.volatileQueues ? 'in-memory' : 'durable',
     });
     this.#loops = (['task', 'parser', 'error'] as const).map((role) =>
-      this.#consumer.consume(role, this.#queues[role], this.#o.concurrency[role]),
+      this.#consumer.consume(role, this.#queues[role], this.#inHand(role)),
     );
     // durable store: what an earlier process left (unpublished outboxes, due retries) goes on
     // now; its in-flight messages come back from the queues after their lease (and their claims
@@ -287,6 +298,19 @@ class ChainEngineImpl implements ChainEngine {
     this.#itemRelay?.start();
     // work a dead process handed to its in-memory queues and never settled is queued again
     void this.#handOffs?.recover();
+  }
+
+  /**
+   * The deliveries a consumer keeps in hand: its stage's concurrency, and for the parser stage
+   * with run slots some more, waiting for a slot (a committing node claims one of them; see
+   * ClaimSlots.extra).
+   */
+  #inHand(role: 'task' | 'parser' | 'error'): number | (() => number) {
+    const n = this.#o.concurrency[role];
+    const slots = this.#slots;
+    if (role !== 'parser' || slots === undefined) return n;
+    const max = Math.min(3 * n, PREFETCH_MAX);
+    return () => n + slots.extra(max);
   }
 
   async submit(task: TaskModel): Promise<SubmittedRun> {

@@ -8,6 +8,7 @@ import type { CacheService } from '../../store/index.js';
 import type { ChainStateStore } from '../state/index.js';
 import type { CommitHandOff } from '../state/commit-hand-off.js';
 import type { DownloadPath } from './download.js';
+import type { ClaimSlots } from './claim-slots.js';
 import type { LeaseHeartbeat } from './node-lease.js';
 import type { NodeTelemetry } from './telemetry.js';
 
@@ -68,6 +69,12 @@ export interface ProcessorHost {
    * stream, the items to the items stream.
    */
   readonly handOff?: Omit<CommitHandOff, 'delivery'>;
+  /**
+   * The run slots of the parser stage: a node takes one before its claim, and a commit hands
+   * its slot, with the claim of the next node, to a node waiting for one (see claim-slots.ts).
+   * Without them, nodes claim at once.
+   */
+  readonly slots?: ClaimSlots;
   /** A commit of `taskId` added `successors` to the parser stream and `items` to the items stream. */
   handedOff?(taskId: string, successors: number, items: number): void;
 }

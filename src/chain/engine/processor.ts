@@ -22,10 +22,13 @@ import {
   ClaimCode,
   CommitCode,
   CommitErrorCode,
+  type ClaimInput,
   type ClaimResult,
   type CommitSuccessInput,
+  type CommitSuccessResult,
   type Successor,
 } from '../state/index.js';
+import type { RunSlot } from './claim-slots.js';
 import { NodeLease } from './node-lease.js';
 import type { NodeOutcome, NodeRun, ProcessorHost } from './processor-host.js';
 import { nodeLogFields, notClaimed, tookOver } from './not-claimed.js';
@@ -106,14 +109,24 @@ export class ModuleProcessorWithChain {
     let leaseHeld = true;
     // one NodeId per node: its key is hashed once (the key builder caches it by object)
     const node = toNodeId(ptm);
+    const input: ClaimInput = {
+      node,
+      owner,
+      leaseMs: this.#host.leaseMs,
+      epoch: ptm.epoch ?? 0,
+      root: isRootNode(ptm),
+    };
+    const slots = this.#host.slots;
+    let slot: RunSlot | undefined;
     try {
-      const claim = await this.#host.state.claim({
-        node,
-        owner,
-        leaseMs: this.#host.leaseMs,
-        epoch: ptm.epoch ?? 0,
-        root: isRootNode(ptm),
-      });
+      let claim: ClaimResult;
+      if (slots === undefined) claim = await this.#host.state.claim(input);
+      else {
+        // a slot, and with it the claim the commit that handed it over made (else our own)
+        const acquired = await slots.acquire(input);
+        slot = acquired.slot;
+        claim = acquired.claimed ?? (await this.#host.state.claim(input));
+      }
       this.#host.telemetry.claim(CLAIM_NAMES[claim.code]);
       if (claim.code !== ClaimCode.EXECUTE) {
         leaseHeld = false;
@@ -121,10 +134,12 @@ export class ModuleProcessorWithChain {
       }
       if (claim.reason === 'expired') tookOver(this.#host, ptm);
       return {
-        outcome: await this.#leased(ptm, node, task, owner, claim, keepAlive, delivery),
+        outcome: await this.#leased(ptm, node, task, owner, claim, keepAlive, delivery, slot),
       };
     } catch (error) {
       return { error, leaseHeld };
+    } finally {
+      slot?.release();
     }
   }
 
@@ -140,6 +155,7 @@ export class ModuleProcessorWithChain {
     { version, leaseUntil }: ClaimResult,
     keepAlive: (() => Promise<void>) | undefined,
     delivery: string | undefined,
+    slot: RunSlot | undefined,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
     const fields = nodeLogFields(ptm);
@@ -162,7 +178,7 @@ export class ModuleProcessorWithChain {
       heartbeat: rt.heartbeat,
     });
     try {
-      return await this.#execute(ptm, node, task, owner, version, fields, lease, delivery);
+      return await this.#execute(ptm, node, task, owner, version, fields, lease, delivery, slot);
     } finally {
       lease.stop();
       nodeSignal?.release();
@@ -179,6 +195,7 @@ export class ModuleProcessorWithChain {
     fields: LogFields,
     lease: NodeLease,
     delivery: string | undefined,
+    slot: RunSlot | undefined,
   ): Promise<NodeOutcome> {
     const rt = this.#host;
     const signal = lease.signal;
@@ -209,7 +226,7 @@ export class ModuleProcessorWithChain {
       const input: CommitSuccessInput = { node, owner, version, successors, items, at };
       if (rt.handOff !== undefined)
         input.handOff = delivery === undefined ? rt.handOff : { ...rt.handOff, delivery };
-      const commit = await rt.state.commitSuccessDetailed(input);
+      const commit = await this.#commit(input, slot, ptm.taskId);
       const code = commit.code;
       rt.telemetry.commit(COMMIT_NAMES[code]);
       if (code === CommitCode.COMMIT_OK) this.#deduplicated(ptm, successors, commit.duplicates);
@@ -268,6 +285,29 @@ export class ModuleProcessorWithChain {
         );
       return outcome;
     }
+  }
+
+  /**
+   * The success commit; with a slot and a node waiting for one, the commit claims that node too
+   * and hands it the slot (one round trip for both, see claim-slots.ts).
+   */
+  async #commit(
+    input: CommitSuccessInput,
+    slot: RunSlot | undefined,
+    taskId: string,
+  ): Promise<CommitSuccessResult> {
+    const next = slot?.handOver(taskId);
+    if (next === undefined) return this.#host.state.commitSuccessDetailed(input);
+    input.claim = next.input;
+    let commit: CommitSuccessResult;
+    try {
+      commit = await this.#host.state.commitSuccessDetailed(input);
+    } catch (error) {
+      next.fail(error);
+      throw error;
+    }
+    next.settle(commit.claimed);
+    return commit;
   }
 
   /** Downloads one request and parses its response. Throws a {@link NodeFailure}. */

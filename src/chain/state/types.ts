@@ -5,6 +5,7 @@
  */
 import type { CommitHandOff } from './commit-hand-off.js';
 import type { PtmIdentity } from '../../keys/chain-key-builder.js';
+import type { RunCancelCode, RunDispatchModule, RunSnapshot } from './run-types.js';
 
 /** Result codes of `ptm_claim`. */
 export const ClaimCode = {
@@ -165,6 +166,8 @@ export interface CommitSuccessResult {
    * waits in the outbox); false when they went to the outbox.
    */
   handedOff?: boolean;
+  /** The claim of {@link CommitSuccessInput.claim}, when the commit made it. @internal */
+  claimed?: ClaimResult;
 }
 
 /** Input of {@link ChainStateStore.claim}. */
@@ -221,6 +224,13 @@ export interface CommitSuccessInput {
    * @internal
    */
   at?: number;
+  /**
+   * The next node the caller runs: the commit claims it too, right after committing (on Redis in
+   * the same script: one round trip for both). {@link CommitSuccessResult.claimed} says what came
+   * of it; without it the node was not claimed (the commit was not COMMIT_OK, or the claim met an
+   * error) and the caller claims it by itself. @internal
+   */
+  claim?: ClaimInput;
 }
 
 /** Input of {@link ChainStateStore.commitError}. */
@@ -315,77 +325,7 @@ export interface RenewLeaseResult {
   leaseUntil: number;
 }
 
-/** The state of a run: running until it finishes done, terminated or cancelled. */
-export type RunRecordState = 'running' | 'done' | 'terminated' | 'cancelled';
-
-/**
- * The state of one module of a run: running until it has nothing queued or running (done), or
- * its module or task was terminated (terminated), or it was not registered where the task was
- * dispatched (skipped).
- */
-export type RunModuleState = 'running' | 'done' | 'terminated' | 'skipped';
-
-/** The node counters of a run or of one of its modules. */
-export interface RunNodeCounts {
-  /** Created and not claimed yet (including retries scheduled and not yet due). */
-  queued: number;
-  /** Claimed and not finished, or failed with the failure not decided yet (retry or give up). */
-  running: number;
-  /** Committed. */
-  done: number;
-  /** Failed for good (given up, or stopped by a threshold). */
-  failed: number;
-}
-
-/** One module of a run as {@link ChainStateStore.runRead} returns it. */
-export interface RunModuleSnapshot {
-  /** The module's state. */
-  state: RunModuleState;
-  /** Its nodes. */
-  nodes: RunNodeCounts;
-  /** Items its nodes committed. */
-  items: number;
-  /** Failures its nodes recorded (each failed attempt once). */
-  errors: number;
-}
-
-/** A run's record, as {@link ChainStateStore.runRead} returns it. */
-export interface RunSnapshot {
-  /** The run. */
-  runId: string;
-  /** Its task. */
-  taskId: string;
-  /** Its state. */
-  state: RunRecordState;
-  /** Its modules. */
-  modules: Record<string, RunModuleSnapshot>;
-  /** Items committed and not yet handed over by the outbox relay. */
-  itemsPending: number;
-  /** When it started (ms since the epoch, store time). */
-  startedAt: number;
-  /** When it last changed (ms since the epoch, store time). */
-  updatedAt: number;
-  /** When it finished (ms since the epoch, store time); absent while running. */
-  finishedAt?: number;
-}
-
-/** A module of a task message, as the ingress dispatched it. */
-export interface RunDispatchModule {
-  /** The module. */
-  moduleId: string;
-  /** 'running': its first node is queued; else why it does not run. */
-  state: 'running' | 'terminated' | 'skipped';
-}
-
-/** Result codes of `chain_run_cancel`. */
-export const RunCancelCode = {
-  /** The run was running and is now cancelled. */
-  CANCELLED: 0,
-  /** The run had finished (or was cancelled before): nothing changed. */
-  ALREADY_FINISHED: 1,
-  /** No record of the run (never started, or expired). */
-  NOT_FOUND: 2,
-} as const;
+export * from './run-types.js';
 
 /** The transitions of the chain state machine. Each one is atomic. */
 export interface ChainStateStore {

@@ -7,6 +7,7 @@
 import {
   CHAIN_SCHEMA_VERSION,
   CommitCode,
+  type ClaimResult,
   type CommitSuccessInput,
   type CommitSuccessResult,
 } from '../types.js';
@@ -23,6 +24,10 @@ import { readRun, writeRun } from '../run-record.js';
 import { ConfigError } from '../../../errors.js';
 import { RUN_FINISHED, defineTransition } from '../transition.js';
 import type { ChainKeyBuilder } from '../../../keys/chain-key-builder.js';
+import { claim } from './claim.js';
+
+/** How the script reports the claim of the next node: `claim:<code>:<version>:<lease>:<reason>`. */
+const CLAIMED = 'claim:';
 
 /** The indexes of the keyed successors, ascending. */
 function keyedIndexes(input: CommitSuccessInput): number[] {
@@ -51,26 +56,40 @@ function result(
   return handedOff ? { code, created, duplicates, handedOff } : { code, created, duplicates };
 }
 
+/** The claim the script reported (see {@link CLAIMED}). */
+function decodeClaimed(text: string): ClaimResult {
+  const [code, version, leaseUntil] = text.slice(CLAIMED.length).split(':', 3);
+  const reason = text.split(':').slice(4).join(':');
+  return {
+    code: Number(code) as ClaimResult['code'],
+    version: Number(version),
+    leaseUntil: Number(leaseUntil),
+    reason,
+  };
+}
+
 /** ptm_commit_success. @internal */
 export const commitSuccess = defineTransition({
   script: 'ptm_commit_success',
-  keys: (k, { node, successors, handOff }: CommitSuccessInput) => ({
-    node: k.ptm(node.taskId, node),
-    outbox: k.outbox(node.taskId),
-    run: k.run(node.taskId, node.runId),
-    runKeys: k.runKeys(node.taskId, node.runId),
-    successors: successors.map((s) => k.ptm(s.node.taskId, s.node)),
+  keys: (k, input: CommitSuccessInput) => ({
+    node: k.ptm(input.node.taskId, input.node),
+    outbox: k.outbox(input.node.taskId),
+    run: k.run(input.node.taskId, input.node.runId),
+    runKeys: k.runKeys(input.node.taskId, input.node.runId),
+    successors: input.successors.map((s) => k.ptm(s.node.taskId, s.node)),
     /** The de-duplication mark of each keyed successor, in successor order. */
-    dedup: dedupKeys(k, successors),
+    dedup: dedupKeys(k, input.successors),
     /** Local twin only: the outbox's sequence counter. */
-    outboxSeq: k.outboxSequence(node.taskId),
+    outboxSeq: k.outboxSequence(input.node.taskId),
     /** With a hand-off: the parser stream and the items stream (none without). */
     streams:
-      handOff === undefined
+      input.handOff === undefined
         ? []
-        : handOff.perTask === true
-          ? [k.taskQueue(node.taskId, 'parser'), k.taskQueue(node.taskId, 'items')]
-          : [handOff.stream, handOff.items],
+        : input.handOff.perTask === true
+          ? [k.taskQueue(input.node.taskId, 'parser'), k.taskQueue(input.node.taskId, 'items')]
+          : [input.handOff.stream, input.handOff.items],
+    /** With a claim of the next node: its keys (see claim.ts). */
+    claim: input.claim === undefined ? [] : claim.redisKeys(claim.keys(k, input.claim)),
   }),
   redisKeys: (keys) => [
     keys.node,
@@ -80,6 +99,7 @@ export const commitSuccess = defineTransition({
     ...keys.streams,
     ...keys.successors,
     ...keys.dedup,
+    ...keys.claim,
   ],
   args: (input, ctx) => {
     const args: (string | number)[] = [
@@ -99,84 +119,129 @@ export const commitSuccess = defineTransition({
     const h = input.handOff;
     if (h === undefined) args.push('', '', '', '');
     else args.push('1', h.capacity === Infinity ? '' : h.capacity, h.group, h.delivery ?? '');
+    const c = input.claim;
+    if (c === undefined) args.push('');
+    else args.push('1', ctx.now, c.owner, c.leaseMs, c.epoch, c.root ? '1' : '0', c.node.moduleId);
     for (const s of input.successors) args.push(s.message);
     args.push(...keyed);
     for (const item of input.items) args.push(item);
     return args;
   },
-  decode: (reply): CommitSuccessResult =>
-    result(
+  decode: (reply): CommitSuccessResult => {
+    const duplicates: number[] = [];
+    let claimed: ClaimResult | undefined;
+    for (let i = 2; i < reply.payload.length; i++) {
+      const v = reply.payload[i]!;
+      if (typeof v === 'number') duplicates.push(v);
+      else if (v.startsWith(CLAIMED)) claimed = decodeClaimed(v);
+      else if (!v.startsWith(RUN_FINISHED)) duplicates.push(Number(v));
+    }
+    const out = result(
       reply.code as CommitSuccessResult['code'],
       Number(reply.payload[0] ?? 0),
-      reply.payload
-        .slice(2)
-        .filter((v) => typeof v === 'number' || !String(v).startsWith(RUN_FINISHED))
-        .map(Number),
+      duplicates,
       reply.payload[1] === 1,
-    ),
-  runs: ({ node }) => [node],
+    );
+    if (claimed !== undefined) out.claimed = claimed;
+    return out;
+  },
+  // the runs of the committed node and of the claimed one ('run_finished:1' and ':2')
+  runs: ({ node, claim: next }) => (next === undefined ? [node] : [node, next.node]),
   // shared streams are in slots of their own (one standalone Redis only); per-task streams are
-  // in the task's slot
-  crossSlot: (input) => input.handOff !== undefined && input.handOff.perTask !== true,
+  // in the task's slot, and so is the next node's claim when its task is the same
+  crossSlot: (input) =>
+    (input.handOff !== undefined && input.handOff.perTask !== true) ||
+    (input.claim !== undefined && input.claim.node.taskId !== input.node.taskId),
   // the in-process and durable stores have no streams: the engine gives them no hand-off, and
   // this twin queues everything in the outbox
   local(store, keys, input, ctx): CommitSuccessResult {
-    const { node, owner, version, successors, items } = input;
-    if (input.handOff !== undefined)
-      throw new ConfigError('a commit hand-off needs the streams of a Redis store');
-    const now = store.now();
-    const rec = readNode(store, keys.node);
-    if (!rec) return result(CommitCode.FENCING_REJECT);
-    if (rec.status === 'done')
-      return result(
-        rec.version === version && rec.owner === owner
-          ? CommitCode.ALREADY_COMMITTED
-          : CommitCode.FENCING_REJECT,
-      );
-    if (rec.owner !== owner || rec.version !== version) return result(CommitCode.FENCING_REJECT);
-    if (rec.status !== 'processing') return result(CommitCode.CAS_CONFLICT);
-    // a keyed successor whose key was taken is a duplicate; a successor listed twice, or one
-    // that exists already, is neither created nor queued again
-    const created = new Set<string>();
-    const marks = new Set<string>();
-    const duplicates: number[] = [];
-    const queued: string[] = [];
-    let keyed = 0; // the keyed successors' marks are in `keys.dedup`, in successor order
-    successors.forEach((s, i) => {
-      const key = keys.successors[i]!;
-      const dedupKey = s.key === undefined ? undefined : keys.dedup[keyed++]!;
-      if (dedupKey !== undefined) {
-        if (marks.has(dedupKey) || store.exists(dedupKey)) {
-          duplicates.push(i);
-          return;
-        }
-        marks.add(dedupKey);
+    const committed = commitLocally(store, keys, input, ctx);
+    // the next node's claim follows a commit that went through, as the script runs it
+    if (
+      input.claim !== undefined &&
+      keys.claim !== undefined &&
+      committed.code === CommitCode.COMMIT_OK
+    ) {
+      try {
+        const [node, terminateTask, terminateModule, run, runKeys] = keys.claim as string[];
+        const claimKeys = {
+          node: node!,
+          terminateTask: terminateTask!,
+          terminateModule: terminateModule!,
+          run: run!,
+          runKeys: runKeys!,
+        };
+        committed.claimed = claim.local(store, claimKeys, input.claim, ctx);
+      } catch {
+        // as the script: a claim that fails leaves the node to its caller's own claim
       }
-      if (created.has(key) || store.exists(key)) return;
-      created.add(key);
-      queued.push(s.message);
-    });
-    queued.push(...items);
-    const seq = readOutboxSequence(store, keys);
-    const run = readRun(store, keys.run);
-    // the script checks the run key index by its first write, the ZADD (when it adds anything)
-    if (run && created.size + marks.size > 0) checkSortedSet(store, keys.runKeys);
-    // every check passed: write
-    rec.status = 'done';
-    writeNode(store, keys.node, rec, ctx.ttlMs);
-    const nodeId = ctx.keys.ptmKey(node);
-    for (const key of created) writeNode(store, key, { ...freshNode(), queued: true }, ctx.ttlMs);
-    for (const key of marks) store.set(key, nodeId, ctx.ttlMs);
-    pushOutbox(store, keys, seq, queued, ctx.ttlMs);
-    if (run) {
-      for (const key of created) store.zadd(keys.runKeys, 0, keySuffix(key));
-      for (const key of marks) store.zadd(keys.runKeys, 0, keySuffix(key));
-      if (created.size + marks.size > 0) store.expire(keys.runKeys, ctx.ttlMs);
-      const n = items.length;
-      const w = { key: keys.run, rec: run, now, finishedTtlMs: ctx.finishedTtlMs };
-      const add = { q: created.size, r: -1, d: 1, i: n, ob: n };
-      if (writeRun(store, w, { module: node.moduleId, add })) ctx.finished(node.taskId, node.runId);
     }
-    return result(CommitCode.COMMIT_OK, created.size, duplicates);
+    return committed;
   },
 });
+
+/** The commit itself (the twin of the script without its claim). */
+function commitLocally(
+  store: Parameters<typeof commitSuccess.local>[0],
+  keys: Parameters<typeof commitSuccess.local>[1],
+  input: CommitSuccessInput,
+  ctx: Parameters<typeof commitSuccess.local>[3],
+): CommitSuccessResult {
+  const { node, owner, version, successors, items } = input;
+  if (input.handOff !== undefined)
+    throw new ConfigError('a commit hand-off needs the streams of a Redis store');
+  const now = store.now();
+  const rec = readNode(store, keys.node);
+  if (!rec) return result(CommitCode.FENCING_REJECT);
+  if (rec.status === 'done')
+    return result(
+      rec.version === version && rec.owner === owner
+        ? CommitCode.ALREADY_COMMITTED
+        : CommitCode.FENCING_REJECT,
+    );
+  if (rec.owner !== owner || rec.version !== version) return result(CommitCode.FENCING_REJECT);
+  if (rec.status !== 'processing') return result(CommitCode.CAS_CONFLICT);
+  // a keyed successor whose key was taken is a duplicate; a successor listed twice, or one
+  // that exists already, is neither created nor queued again
+  const created = new Set<string>();
+  const marks = new Set<string>();
+  const duplicates: number[] = [];
+  const queued: string[] = [];
+  let keyed = 0; // the keyed successors' marks are in `keys.dedup`, in successor order
+  successors.forEach((s, i) => {
+    const key = keys.successors[i]!;
+    const dedupKey = s.key === undefined ? undefined : keys.dedup[keyed++]!;
+    if (dedupKey !== undefined) {
+      if (marks.has(dedupKey) || store.exists(dedupKey)) {
+        duplicates.push(i);
+        return;
+      }
+      marks.add(dedupKey);
+    }
+    if (created.has(key) || store.exists(key)) return;
+    created.add(key);
+    queued.push(s.message);
+  });
+  queued.push(...items);
+  const seq = readOutboxSequence(store, keys);
+  const run = readRun(store, keys.run);
+  // the script checks the run key index by its first write, the ZADD (when it adds anything)
+  if (run && created.size + marks.size > 0) checkSortedSet(store, keys.runKeys);
+  // every check passed: write
+  rec.status = 'done';
+  writeNode(store, keys.node, rec, ctx.ttlMs);
+  const nodeId = ctx.keys.ptmKey(node);
+  for (const key of created) writeNode(store, key, { ...freshNode(), queued: true }, ctx.ttlMs);
+  for (const key of marks) store.set(key, nodeId, ctx.ttlMs);
+  pushOutbox(store, keys, seq, queued, ctx.ttlMs);
+  if (run) {
+    for (const key of created) store.zadd(keys.runKeys, 0, keySuffix(key));
+    for (const key of marks) store.zadd(keys.runKeys, 0, keySuffix(key));
+    if (created.size + marks.size > 0) store.expire(keys.runKeys, ctx.ttlMs);
+    const n = items.length;
+    const w = { key: keys.run, rec: run, now, finishedTtlMs: ctx.finishedTtlMs };
+    const add = { q: created.size, r: -1, d: 1, i: n, ob: n };
+    if (writeRun(store, w, { module: node.moduleId, add })) ctx.finished(node.taskId, node.runId);
+  }
+  return result(CommitCode.COMMIT_OK, created.size, duplicates);
+}

@@ -1,0 +1,233 @@
+/**
+ * Conformance of a success commit that also claims the worker's next node
+ * (`CommitSuccessInput.claim`): the commit, then the claim, as the two calls in that order would
+ * do them; no claim when the commit did not go through; a claim that meets an error leaves the
+ * commit whole and claims nothing. Run inside the chain state conformance suite, on every store.
+ */
+import { expect, it } from 'vitest';
+import {
+  ClaimCode,
+  CommitCode,
+  type ChainStateStore,
+  type ClaimInput,
+  type NodeAddress,
+} from '../../src/chain/state/index.js';
+import { ChainKeyBuilder } from '../../src/keys/chain-key-builder.js';
+import type { ChainStateHarness } from './chain-state.js';
+
+const root: NodeAddress = {
+  taskId: 't1',
+  runId: 'r1',
+  account: 'acc',
+  platform: 'web',
+  moduleId: 'shop',
+  stepIdx: 0,
+  prefixRequest: '',
+};
+const child = (prefix: string): NodeAddress => ({ ...root, stepIdx: 1, prefixRequest: prefix });
+const next = (node: NodeAddress, owner = 'w2'): ClaimInput => ({
+  node,
+  owner,
+  leaseMs: 1_000,
+  epoch: 0,
+  root: false,
+});
+
+/** The tests, with the suite's harness (set before each test). */
+export function commitThenClaimTests(harness: () => ChainStateHarness): void {
+  const state = (): ChainStateStore => harness().state;
+  const claim = (node: NodeAddress, owner: string) =>
+    state().claim({ node, owner, leaseMs: 1_000, epoch: 0, root: node.stepIdx === 0 });
+
+  it('commitSuccess with a claim: the commit, then the next node claimed as a claim would (lease, version, run counters)', async () => {
+    const s = state();
+    const now = harness().clock.now();
+    await s.runDispatch('t1', 'r1', [{ moduleId: 'shop', state: 'running' }]);
+    const c = await claim(root, 'w1');
+    const a = child('GET /a');
+    const b = child('GET /b');
+    const committed = await s.commitSuccessDetailed({
+      node: root,
+      owner: 'w1',
+      version: c.version,
+      successors: [
+        { node: a, message: 'ptm:a' },
+        { node: b, message: 'ptm:b' },
+      ],
+      items: [],
+      claim: next(a),
+    });
+    expect(committed).toMatchObject({ code: CommitCode.COMMIT_OK, created: 2 });
+    expect(committed.claimed).toEqual({
+      code: ClaimCode.EXECUTE,
+      version: 1,
+      leaseUntil: now + 1_000,
+      reason: '',
+    });
+    // the claim is w2's: a replay continues it, another owner is locked out
+    expect(await claim(a, 'w2')).toMatchObject({ code: ClaimCode.EXECUTE, version: 1 });
+    expect((await claim(a, 'w3')).code).toBe(ClaimCode.LOCKED_BY_OTHER);
+    // counted as two calls count: root done, a running, b queued
+    expect((await s.runRead('t1', 'r1'))?.modules['shop']?.nodes).toMatchObject({
+      queued: 1,
+      running: 1,
+      done: 1,
+    });
+    // the claimed node commits with the claim's version, and claims the last one
+    const last = await s.commitSuccessDetailed({
+      node: a,
+      owner: 'w2',
+      version: 1,
+      successors: [],
+      items: [],
+      claim: next(b),
+    });
+    expect(last.code).toBe(CommitCode.COMMIT_OK);
+    expect(last.claimed).toMatchObject({ code: ClaimCode.EXECUTE, version: 1 });
+    expect((await s.runRead('t1', 'r1'))?.modules['shop']?.nodes).toMatchObject({
+      queued: 0,
+      running: 1,
+      done: 2,
+    });
+  });
+
+  it('commitSuccess with a claim reports what the claim met: OUT_OF_ORDER, LOCKED_BY_OTHER, DUPLICATE_DONE', async () => {
+    const s = state();
+    const c = await claim(root, 'w1');
+    const a = child('GET /a');
+    const commitRoot = await s.commitSuccessDetailed({
+      node: root,
+      owner: 'w1',
+      version: c.version,
+      successors: [{ node: a, message: 'ptm:a' }],
+      items: [],
+      claim: next(child('GET /never')),
+    });
+    expect(commitRoot.code).toBe(CommitCode.COMMIT_OK);
+    expect(commitRoot.claimed?.code).toBe(ClaimCode.OUT_OF_ORDER);
+    // a is w3's now: a commit of another node cannot take it for w2
+    const a3 = await claim(a, 'w3');
+    const d = child('GET /d');
+    expect((await claim(d, 'w1')).code).toBe(ClaimCode.OUT_OF_ORDER);
+    const other = await s.commitSuccessDetailed({
+      node: a,
+      owner: 'w3',
+      version: a3.version,
+      successors: [{ node: d, message: 'ptm:d' }],
+      items: [],
+      claim: next(root),
+    });
+    expect(other.code).toBe(CommitCode.COMMIT_OK);
+    expect(other.claimed?.code).toBe(ClaimCode.DUPLICATE_DONE); // root is done
+    const dClaim = await claim(d, 'w5');
+    const locked = await s.commitSuccessDetailed({
+      node: d,
+      owner: 'w5',
+      version: dClaim.version,
+      successors: [{ node: child('GET /e'), message: 'ptm:e' }],
+      items: [],
+      claim: next(child('GET /e'), 'w6'),
+    });
+    expect(locked.claimed).toMatchObject({ code: ClaimCode.EXECUTE, version: 1 });
+    const e = child('GET /e');
+    const eClaim = await claim(e, 'w6');
+    const f = child('GET /f');
+    const busy = await s.commitSuccessDetailed({
+      node: e,
+      owner: 'w6',
+      version: eClaim.version,
+      successors: [{ node: f, message: 'ptm:f' }],
+      items: [],
+      claim: next(f, 'w7'),
+    });
+    expect(busy.claimed?.code).toBe(ClaimCode.EXECUTE);
+    // f is w7's: claimed again with another owner through a commit, it is locked
+    const g = child('GET /g');
+    const fClaim = await claim(f, 'w7');
+    const lockedOut = await s.commitSuccessDetailed({
+      node: f,
+      owner: 'w7',
+      version: fClaim.version,
+      successors: [{ node: g, message: 'ptm:g' }],
+      items: [],
+      claim: next(g, 'w8'),
+    });
+    expect(lockedOut.claimed?.code).toBe(ClaimCode.EXECUTE);
+    const h2 = await s.commitSuccessDetailed({
+      node: g,
+      owner: 'w8',
+      version: 1,
+      successors: [],
+      items: [],
+      claim: next(g, 'w9'),
+    });
+    // g was committed by this very commit before its claim: done
+    expect(h2.claimed?.code).toBe(ClaimCode.DUPLICATE_DONE);
+    const i = child('GET /i');
+    const lockedCommit = await s.commitSuccessDetailed({
+      node: e,
+      owner: 'w6',
+      version: eClaim.version,
+      successors: [],
+      items: [],
+      claim: next(f, 'w10'),
+    });
+    // a replayed commit (ALREADY_COMMITTED) claims nothing
+    expect(lockedCommit.code).toBe(CommitCode.ALREADY_COMMITTED);
+    expect(lockedCommit.claimed).toBeUndefined();
+    expect((await claim(i, 'w1')).code).toBe(ClaimCode.OUT_OF_ORDER);
+  });
+
+  it('commitSuccess with a claim: no claim when the commit does not go through (FENCING_REJECT)', async () => {
+    const s = state();
+    const c = await claim(root, 'w1');
+    const a = child('GET /a');
+    await s.commitSuccess({
+      node: root,
+      owner: 'w1',
+      version: c.version,
+      successors: [{ node: a, message: 'ptm:a' }],
+      items: [],
+    });
+    const b = child('GET /b');
+    const rejected = await s.commitSuccessDetailed({
+      node: a,
+      owner: 'w1',
+      version: 7, // never claimed with this version
+      successors: [{ node: b, message: 'ptm:b' }],
+      items: [],
+      claim: next(a, 'w2'),
+    });
+    expect(rejected.code).toBe(CommitCode.FENCING_REJECT);
+    expect(rejected.claimed).toBeUndefined();
+    // a is still free: the claim did not run
+    expect(await claim(a, 'w3')).toMatchObject({ code: ClaimCode.EXECUTE, version: 1 });
+  });
+
+  it('commitSuccess with a claim: a claim that meets an error (a key of the wrong type) leaves the commit whole and writes nothing of the claim', async () => {
+    const s = state();
+    const k = new ChainKeyBuilder();
+    await s.runDispatch('t1', 'r1', [{ moduleId: 'shop', state: 'running' }]);
+    const c = await claim(root, 'w1');
+    const a = child('GET /a');
+    const bad = child('GET /bad');
+    await harness().raw.set(k.ptm('t1', bad), 'not-a-hash');
+    const committed = await s.commitSuccessDetailed({
+      node: root,
+      owner: 'w1',
+      version: c.version,
+      successors: [{ node: a, message: 'ptm:a' }],
+      items: ['item'],
+      claim: next(bad),
+    });
+    expect(committed.code).toBe(CommitCode.COMMIT_OK);
+    expect(committed.claimed).toBeUndefined();
+    expect(await harness().raw.get(k.ptm('t1', bad))).toBe('not-a-hash');
+    expect((await claim(root, 'w9')).code).toBe(ClaimCode.DUPLICATE_DONE);
+    expect((await s.runRead('t1', 'r1'))?.modules['shop']?.nodes).toMatchObject({
+      queued: 1,
+      running: 0,
+      done: 1,
+    });
+  });
+}
