@@ -33,7 +33,7 @@ import { NodeLease } from './node-lease.js';
 import type { NodeOutcome, NodeRun, ProcessorHost } from './processor-host.js';
 import { nodeLogFields, notClaimed, tookOver } from './not-claimed.js';
 import { generateRequests, type PersistedRequest } from './generate.js';
-import { OUTBOX_ETM, OUTBOX_ITEM, OUTBOX_PTM } from './outbox.js';
+import { OUTBOX_ETM } from './outbox.js';
 import { withoutCredentialHeaders } from './redact.js';
 import { childInputs, type ChildInput } from './routes.js';
 import {
@@ -43,8 +43,8 @@ import {
   type ParsedRequest,
   type ResolvedRequest,
 } from './step-output.js';
+import { commitOutputs } from './commit-output.js';
 import { CLAIM_NAMES, COMMIT_ERROR_NAMES, COMMIT_NAMES } from './telemetry.js';
-import type { ChainItem } from './types.js';
 
 export type { ResolvedRequest } from './step-output.js';
 
@@ -218,7 +218,7 @@ export class ModuleProcessorWithChain {
       // the requests whose children may need them again (the fallback re-parses them)
       const parents = outputs.filter((o) => o.children.length > 0).map((o) => o.request);
       if (parents.length > 0) await this.#persist(ptm, parents);
-      const { successors, items } = this.#outputs(ptm, node, outputs, lastStep, fields);
+      const { successors, items } = commitOutputs(rt, ptm, node, outputs, lastStep, fields);
       // a node whose work outlived stop()'s limit, whose lease was lost, or whose run was
       // cancelled commits nothing
       signal.throwIfAborted();
@@ -335,66 +335,6 @@ export class ModuleProcessorWithChain {
     }
     rt.telemetry.parsed(this.module.id, true);
     return { request, out, children };
-  }
-
-  /** What the parses produced, as outbox entries: the items, and the successor nodes. */
-  #outputs(
-    ptm: ParserTaskModel,
-    node: NodeId,
-    outputs: ParsedRequest[],
-    lastStep: boolean,
-    fields: LogFields,
-  ): { successors: Successor[]; items: string[] } {
-    const rt = this.#host;
-    const successors: Successor[] = [];
-    const items: string[] = [];
-    const nodeKey = rt.keys.ptmKey(node);
-    for (let r = 0; r < outputs.length; r++) {
-      const { request, out, children } = outputs[r]!;
-      const outItems = out.items ?? [];
-      for (let i = 0; i < outItems.length; i++) {
-        const item = outItems[i]!;
-        const entry: ChainItem = {
-          itemId: `${nodeKey}/${r}/${i}`,
-          taskId: ptm.taskId,
-          runId: ptm.runId,
-          moduleId: ptm.moduleId,
-          stepIdx: ptm.stepIdx,
-          prefixRequest: ptm.prefixRequest,
-          requestId: request.id,
-          item,
-        };
-        items.push(OUTBOX_ITEM + JSON.stringify(entry));
-      }
-      if (lastStep && (out.next?.length ?? 0) > 0) {
-        rt.telemetry.log('warn', 'parse returned `next` on the last step; ignored', {
-          ...fields,
-          request_id: request.id,
-        });
-      }
-      for (const c of children) {
-        const child: ParserTaskModel = {
-          taskId: ptm.taskId,
-          runId: ptm.runId,
-          account: ptm.account,
-          platform: ptm.platform,
-          moduleId: ptm.moduleId,
-          stepIdx: c.stepIdx,
-          prefixRequest: c.prefixRequest,
-        };
-        if (c.input !== undefined) child.data = c.input;
-        if (ptm.metadata !== undefined) child.metadata = ptm.metadata;
-        if (c.routeDepth > 0) child.routeDepth = c.routeDepth;
-        const successor: Successor = {
-          // the message's own object names the node (its extra fields are never read as its id)
-          node: child,
-          message: OUTBOX_PTM + encodeMessage({ kind: 'parser_task', body: child }),
-        };
-        if (c.key !== undefined) successor.key = c.key;
-        successors.push(successor);
-      }
-    }
-    return { successors, items };
   }
 
   /**
