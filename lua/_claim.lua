@@ -5,8 +5,8 @@
 -- redis.call as strings where they can (one string.format per computed value): Redis formats a
 -- Lua number argument with printf, which costs more than the write.
 local function claim_node(node_key, task_mark_key, module_mark_key, run_key, run_keys_key, now,
-                          owner, lease_ms, epoch, root, schema_text, ttl, module_id, run_ttl)
-  local run = run_read(run_key, module_id, RUN_QR)
+                          owner, lease_ms, epoch, root, schema_text, ttl, module_id, run_ttl, shared)
+  local run = shared or run_read(run_key, module_id, RUN_QR)
   if run and run.state == 'cancelled' then return {2, 'STALE_STEP', 0, 0, 'cancelled'} end
   -- a run whose record has no `x` has no terminate mark (every script that writes one sets it)
   if (run == nil or run.marked) and redis.call('EXISTS', task_mark_key, module_mark_key) > 0 then
@@ -73,6 +73,7 @@ local function claim_node(node_key, task_mark_key, module_mark_key, run_key, run
       redis.call('ZADD', run_keys_key, 0, string.match(node_key, '}:([^}]*)$'))
       redis.call('PEXPIRE', run_keys_key, ttl)
     end
+    if from_queue and shared then return out, true end
     if from_queue and run_write(run, now, run_ttl, {'q', -1, 'r', 1}) then out[6] = RUN_FINISHED .. '1' end
   end
   return out

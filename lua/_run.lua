@@ -61,7 +61,9 @@ local RUN_FINISHED = 'run_finished:'
 -- HSET: a script is atomic, so nothing changed them in between), settles the module as 'done' when it has nothing
 -- queued or running, and finishes the run when every module is settled and no item waits in
 -- the outbox. Returns the run id marker when this call finished the run, else nil.
-local function run_write(run, now, finished_ttl, changes)
+-- run_apply(run, changes): adds `changes` to the record read, to be written by the next run_write
+-- (which settles and finishes with them as if they were its own).
+local function run_apply(run, changes)
   for i = 1, #changes, 2 do
     local letter, delta = changes[i], changes[i + 1]
     if letter == 'ob' then
@@ -75,6 +77,10 @@ local function run_write(run, now, finished_ttl, changes)
       run.set[#run.set + 1] = string.format('%d', v)
     end
   end
+end
+
+local function run_write(run, now, finished_ttl, changes)
+  run_apply(run, changes)
   if run.module ~= nil and run.s == 'running' and run.ingress == '0' and run.c.q <= 0 and run.c.r <= 0 then
     run.s = 'done'
     run.open = run.open - 1

@@ -219,19 +219,31 @@ else
 end
 local out = {0, 'COMMIT_OK', #create, handed and 1 or 0}
 for i = 1, #duplicates do out[#out + 1] = duplicates[i] end
-if run then
-  if run_write(run, now, run_ttl, {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}) then
+-- the next node's claim, after the commit. In this node's run and module it reads the record this
+-- commit read (with this commit's counts applied, not yet written) and its node's count joins
+-- them in one write of the record; a claim that settles the run (a terminate mark) writes it all
+-- first, as a claim after the commit would. It reads and checks before it writes: an error it
+-- raises (caught here) wrote nothing and changed nothing of the shared record
+local claimed, count = nil, false
+local shared = claiming and run ~= nil and c_run_key == run_key and c_module_id == module_id
+local counts = {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}
+if run and not shared then
+  if run_write(run, now, run_ttl, counts) then out[#out + 1] = RUN_FINISHED .. '1' end
+end
+if claiming then
+  if shared then run_apply(run, counts) end
+  local c_now = now_ms(c_now_arg)
+  local ok, c, counted = pcall(claim_node, c_node_key, c_task_mark_key, c_module_mark_key, c_run_key,
+    c_run_keys_key, c_now, c_owner, c_lease_ms, c_epoch, c_root, schema_text, ttl, c_module_id,
+    run_ttl, shared and run or nil)
+  if ok and c.err == nil then claimed, count = c, counted == true end
+  if shared and run_write(run, count and c_now or now, run_ttl, count and {'q', -1, 'r', 1} or {}) then
     out[#out + 1] = RUN_FINISHED .. '1'
   end
 end
-if claiming then
-  -- the claim reads and checks before it writes: an error it raises (caught here) wrote nothing
-  local ok, c = pcall(claim_node, c_node_key, c_task_mark_key, c_module_mark_key, c_run_key,
-    c_run_keys_key, now_ms(c_now_arg), c_owner, c_lease_ms, c_epoch, c_root, schema_text, ttl,
-    c_module_id, run_ttl)
-  if ok and c.err == nil then
-    if c[6] then out[#out + 1] = RUN_FINISHED .. '2' end
-    out[#out + 1] = 'claim:' .. c[1] .. ':' .. string.format('%d', c[3]) .. ':' .. string.format('%d', c[4]) .. ':' .. c[5]
-  end
+if claimed then
+  if claimed[6] then out[#out + 1] = RUN_FINISHED .. '2' end
+  out[#out + 1] = 'claim:' .. claimed[1] .. ':' .. string.format('%d', claimed[3]) .. ':' ..
+    string.format('%d', claimed[4]) .. ':' .. claimed[5]
 end
 return out

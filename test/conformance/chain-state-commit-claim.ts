@@ -230,4 +230,81 @@ export function commitThenClaimTests(harness: () => ChainStateHarness): void {
       done: 1,
     });
   });
+
+  it('commitSuccess with a claim in another module of the same run: both modules counted, the run finishes once everything is done', async () => {
+    const s = state();
+    await s.runDispatch('t1', 'r1', [
+      { moduleId: 'shop', state: 'running' },
+      { moduleId: 'blog', state: 'running' },
+    ]);
+    const c = await claim(root, 'w1');
+    const a = child('GET /a');
+    const blogRoot: NodeAddress = { ...root, moduleId: 'blog' };
+    const committed = await s.commitSuccessDetailed({
+      node: root,
+      owner: 'w1',
+      version: c.version,
+      successors: [{ node: a, message: 'ptm:a' }],
+      items: [],
+      claim: { ...next(blogRoot), root: true },
+    });
+    expect(committed.claimed).toMatchObject({ code: ClaimCode.EXECUTE, version: 1 });
+    const run = await s.runRead('t1', 'r1');
+    expect(run?.modules['shop']?.nodes).toMatchObject({ queued: 1, running: 0, done: 1 });
+    expect(run?.modules['blog']?.nodes).toMatchObject({ queued: 0, running: 1, done: 0 });
+    // blog's root commits, claiming shop's last node; then that one commits: all done
+    const blog = await s.commitSuccessDetailed({
+      node: blogRoot,
+      owner: 'w2',
+      version: 1,
+      successors: [],
+      items: [],
+      claim: next(a, 'w3'),
+    });
+    expect(blog.claimed).toMatchObject({ code: ClaimCode.EXECUTE });
+    expect((await s.runRead('t1', 'r1'))?.state).toBe('running');
+    expect(
+      await s.commitSuccess({ node: a, owner: 'w3', version: 1, successors: [], items: [] }),
+    ).toBe(CommitCode.COMMIT_OK);
+    const done = await s.runRead('t1', 'r1');
+    expect(done?.state).toBe('done');
+    expect(done?.modules['shop']?.state).toBe('done');
+    expect(done?.modules['blog']?.state).toBe('done');
+  });
+
+  it('commitSuccess with a claim that meets a terminate mark of its module: the commit counted, the module settled terminated, no claim', async () => {
+    const s = state();
+    await s.runDispatch('t1', 'r1', [{ moduleId: 'shop', state: 'running' }]);
+    const c = await claim(root, 'w1');
+    const a = child('GET /a');
+    const b = child('GET /b');
+    await s.commitSuccess({
+      node: root,
+      owner: 'w1',
+      version: c.version,
+      successors: [
+        { node: a, message: 'ptm:a' },
+        { node: b, message: 'ptm:b' },
+      ],
+      items: [],
+    });
+    const ca = await claim(a, 'w1');
+    await s.terminateMark('t1', 'r1', 'shop', 'stop');
+    const committed = await s.commitSuccessDetailed({
+      node: a,
+      owner: 'w1',
+      version: ca.version,
+      successors: [],
+      items: ['item'],
+      claim: next(b),
+    });
+    expect(committed.code).toBe(CommitCode.COMMIT_OK);
+    expect(committed.claimed).toMatchObject({ code: ClaimCode.STALE_STEP, reason: 'terminated' });
+    const run = await s.runRead('t1', 'r1');
+    expect(run?.modules['shop']?.state).toBe('terminated');
+    expect(run?.modules['shop']?.nodes).toMatchObject({ done: 2 });
+    expect(run?.modules['shop']?.items).toBe(1);
+    // the item still waits in the outbox: the run is not finished before it is published
+    expect(run?.state).toBe('running');
+  });
 }
