@@ -97,10 +97,10 @@ export class ClaimSlots {
   /**
    * How many deliveries beyond the slots the consumer should keep in hand: as many as wait about
    * {@link WAIT_TARGET_MS} at the pace nodes have been holding their slots, at least one and at
-   * most `max`.
+   * most `max` (one until a node has given its slot back: nodes may be slow).
    */
   extra(max: number): number {
-    if (this.#holdMs <= 0) return max;
+    if (this.#holdMs <= 0) return 1;
     const n = Math.floor((this.#size * WAIT_TARGET_MS) / this.#holdMs);
     return Math.max(1, Math.min(max, n));
   }

@@ -176,7 +176,7 @@ describe('ClaimSlots', () => {
 
   it('extra: many waiting deliveries for short nodes, one for nodes of seconds', async () => {
     const slots = new ClaimSlots(16, false, new AbortController().signal);
-    expect(slots.extra(48)).toBe(48); // nothing measured yet
+    expect(slots.extra(48)).toBe(1); // nothing measured yet: nodes may be slow
     const quick = await slots.acquire(input('a', 'q'));
     quick.slot.release(); // held for about no time
     expect(slots.extra(48)).toBe(48);
