@@ -41,7 +41,8 @@ export const USAGE = `usage:
       publish dead letters to their queue again (after a fix) and remove them
 
 <store> is one of:
-  --redis <url>          the Redis the workers share (redis://host:port/db)
+  --redis <url>          the Redis the workers share (redis://host:port/db; on a
+                         Redis Cluster, any one of its nodes)
   --data-dir <path>      the data directory of a durable single-node store; read while the
                          workers run, but a replay needs them stopped (it takes the lock)
 

@@ -2,8 +2,10 @@
  * What `mocra` reads from (and, for a replay, writes to) a deployment's Redis: runs through
  * their index and records, a run's retries, leases and dead letters, and the dead-letter
  * streams of the three queues. Everything goes through the library's own key layout and scripts.
+ * `--redis` may name any node of a Redis Cluster: the command finds out (`INFO cluster`) and
+ * reads the whole cluster through it.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import { toRunStatus } from '../chain/engine/runs.js';
 import type { RunStatus } from '../chain/engine/types.js';
 import { createRedisStreamQueues } from '../chain/stream-queues.js';
@@ -37,15 +39,48 @@ export function safeUrl(url: string): string {
   }
 }
 
+/** One try to connect, 2 s at most, no queueing while offline. */
+const ONE_TRY: RedisOptions = {
+  lazyConnect: true,
+  connectTimeout: 2_000,
+  maxRetriesPerRequest: 1,
+  enableOfflineQueue: false,
+  retryStrategy: () => null,
+};
+
+/**
+ * Connects `client` and runs `check` (one try).
+ * @throws {@link BackendUnavailableError} naming the server (never its password).
+ */
+async function connectOnce(
+  client: Redis | Cluster,
+  url: string,
+  check: () => Promise<void>,
+): Promise<void> {
+  // the socket's own error (ECONNREFUSED, ENOTFOUND …) says more than connect()'s
+  let cause: Error | undefined;
+  client.on('error', (error: Error) => (cause ??= error));
+  try {
+    await client.connect();
+    await check();
+  } catch (error) {
+    client.disconnect();
+    const why = (cause ?? (error as Error)).message;
+    throw new BackendUnavailableError(`cannot reach Redis at ${safeUrl(url)}: ${why}`, {
+      cause: cause ?? error,
+    });
+  }
+}
+
 /** Reads a deployment's runs and dead letters from its Redis. @internal */
 export class RedisSource implements Source {
-  readonly #client: Redis;
+  readonly #client: Redis | Cluster;
   readonly #prefix: string;
   readonly #storePrefix: string;
   readonly #keys: ChainKeyBuilder;
   readonly #state: RedisChainState;
 
-  private constructor(client: Redis, prefix: string, keys: ChainKeyBuilder) {
+  private constructor(client: Redis | Cluster, prefix: string, keys: ChainKeyBuilder) {
     this.#client = client;
     // the store's keyPrefix names a namespace: the same text RedisBackend puts before every key
     this.#prefix = namespacePrefix(prefix, 'mocra', '--prefix');
@@ -57,31 +92,36 @@ export class RedisSource implements Source {
   }
 
   /**
-   * Connects (one try, 2 s at most).
+   * Connects (one try, 2 s at most): to the server `url` names, or to the whole Redis Cluster it is
+   * a node of.
    * @throws {@link BackendUnavailableError} naming the server (never its password).
    */
   static async open(url: string, prefix: string, chainPrefix: string): Promise<RedisSource> {
-    const client = new Redis(url, {
-      lazyConnect: true,
-      connectTimeout: 2_000,
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
+    const client = new Redis(url, ONE_TRY);
+    let cluster = false;
+    await connectOnce(client, url, async () => {
+      cluster = /^cluster_enabled:1\b/m.test(await client.info('cluster'));
     });
-    // the socket's own error (ECONNREFUSED, ENOTFOUND …) says more than connect()'s
-    let cause: Error | undefined;
-    client.on('error', (error: Error) => (cause ??= error));
-    try {
-      await client.connect();
-      await client.ping();
-    } catch (error) {
-      client.disconnect();
-      const why = (cause ?? (error as Error)).message;
-      throw new BackendUnavailableError(`cannot reach Redis at ${safeUrl(url)}: ${why}`, {
-        cause: cause ?? error,
-      });
-    }
-    return new RedisSource(client, prefix, new ChainKeyBuilder({ prefix: chainPrefix }));
+    const keys = new ChainKeyBuilder({ prefix: chainPrefix });
+    if (!cluster) return new RedisSource(client, prefix, keys);
+    // a node of a Cluster: read the whole cluster through it (its login info and TLS carry over)
+    const { host, port, username, password, tls } = client.options;
+    client.disconnect();
+    const seed: ClusterNode = { host: host ?? '127.0.0.1', port: port ?? 6379 };
+    const redisOptions: RedisOptions = { ...ONE_TRY };
+    if (username) redisOptions.username = username;
+    if (password) redisOptions.password = password;
+    if (tls) redisOptions.tls = tls;
+    const whole = new Cluster([seed], {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: () => null,
+      redisOptions,
+    });
+    await connectOnce(whole, url, async () => {
+      await whole.ping();
+    });
+    return new RedisSource(whole, prefix, keys);
   }
 
   /** Closes the connection. */
