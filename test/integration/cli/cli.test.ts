@@ -75,7 +75,16 @@ describeRedis('mocra command line', () => {
       platform: 'web',
       modules: ['slow'],
     }));
-    // a message of the run for a module no worker has: dead-lettered with the run's id
+    // once the task's record is stored (its run dispatched: the root counted), a message of the
+    // run for a module no worker has: dead-lettered with the run's id (before it, the message
+    // would meet no task record)
+    const dispatched = Date.now() + 20_000;
+    for (;;) {
+      const { queued, running, done } = (await engine.runStatus(runId)).nodes;
+      if (queued + running + done > 0) break;
+      if (Date.now() > dispatched) throw new Error('the run was not dispatched');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await engine.publish({
       kind: 'parser_task',
       body: {
