@@ -86,3 +86,69 @@ describeRedis('a commit claims the next node', () => {
     expect(claimScripts).toBeLessThan(nodes / 2);
   });
 });
+
+describeRedis('nodes waiting for a run slot on stop()', () => {
+  const redis = useRedis();
+
+  it('a node still waiting for a slot when stop() gives up is left unacknowledged and unclaimed, for another worker', async () => {
+    const started: string[] = [];
+    const crawl = defineModule({
+      id: 'm',
+      steps: [
+        {
+          name: 'list',
+          generate: () => [{ url: 'x://list' }],
+          parse: () => ({ next: [1, 2, 3] }),
+        },
+        {
+          name: 'leaf',
+          generate: ({ input }) => [{ url: `x://leaf/${String(input)}` }],
+          parse: () => ({ items: [] }),
+        },
+      ],
+    });
+    // a leaf's download never ends on its own: only the engine's abort ends it
+    const downloader = (request: { url: string }, { signal }: { signal: AbortSignal }) => {
+      started.push(request.url);
+      if (request.url === 'x://list')
+        return Promise.resolve({ status: 200, headers: {}, body: '' });
+      return new Promise<never>((_, reject) =>
+        signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
+      );
+    };
+    const client = redis.client();
+    const store = new RedisBackend({ redis: client, keyPrefix: redis.prefix.slice(0, -1) });
+    const engine = createChainEngine({
+      modules: [crawl],
+      store,
+      downloader,
+      concurrency: { parser: 1, download: 4 },
+      stopTimeoutMs: 300,
+    });
+    await engine.start();
+    const { runId } = await engine.submit({
+      taskId: 't',
+      account: 'a',
+      platform: 'p',
+      modules: ['m'],
+    });
+    const until = Date.now() + 10_000;
+    // one leaf runs (its slot the only one); the others are in hand or in the stream
+    while (!started.some((u) => u.startsWith('x://leaf/')) && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    await engine.stop();
+    // one leaf claimed (its lease left to expire), the other two never claimed
+    const status = await engine.runStatus(runId);
+    const leaves = started.filter((u) => u.startsWith('x://leaf/'));
+    expect(leaves).toHaveLength(1);
+    expect(status.nodes).toMatchObject({ running: 1, queued: 2, done: 1 });
+    // every unfinished leaf's message is still in the parser stream, pending or new: none lost
+    const stream = `${store.keyPrefix}chain:queue:parser`;
+    const pending = (await client.xpending(stream, 'mocra-chain')) as [number, ...unknown[]];
+    const length = await client.xlen(stream);
+    expect(length).toBe(3);
+    expect(pending[0]).toBeGreaterThanOrEqual(1);
+    await store.close();
+  });
+});
