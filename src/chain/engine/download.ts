@@ -9,8 +9,8 @@ import { onAbort } from '../../internal/abort.js';
 import { MAX_TIMER_DELAY_MS } from '../../internal/clock.js';
 import { invalid } from '../../internal/validate.js';
 import type { Metrics } from '../../observe/metrics.js';
-import type { RateLimiter } from '../../rate-limit/index.js';
-import type { RetryPolicy } from '../../retry/index.js';
+import { RateLimiter } from '../../rate-limit/index.js';
+import { RetryPolicy, type RetryContext } from '../../retry/index.js';
 import { isRetryableStatus } from '../../retry/status.js';
 import { createScheduler, type TaskScheduler } from '../../scheduler/index.js';
 import type { DownloadResult, ModuleDefinition } from '../module.js';
@@ -111,7 +111,10 @@ export class DownloadPath {
   readonly #o: DownloadPathOptions;
   readonly #downloads: TaskScheduler;
   readonly #perModule = new Map<string, TaskScheduler>();
-  readonly #shared = new WeakSet<AbortSignal>();
+  /** The limiter's wait for one token of `key`. */
+  readonly #acquire: (key: string, signal: AbortSignal) => Promise<void>;
+  /** The retry policy's execute. */
+  readonly #retry: <T>(fn: (ctx: RetryContext) => Promise<T>, signal: AbortSignal) => Promise<T>;
 
   constructor(options: DownloadPathOptions) {
     this.#o = options;
@@ -121,6 +124,17 @@ export class DownloadPath {
       metrics: options.metrics,
       name: 'chain_download',
     });
+    // the engine's own calls skip the checks of their arguments, unless a subclass overrides
+    // the public method (then it is the one called)
+    const { limiter, retry } = options;
+    this.#acquire =
+      limiter.acquire === RateLimiter.prototype.acquire
+        ? (key, signal) => limiter._acquireOne(key, signal)
+        : (key, signal) => limiter.acquire(key, { signal });
+    this.#retry =
+      retry.execute === RetryPolicy.prototype.execute
+        ? (fn, signal) => retry._run(fn, signal)
+        : (fn, signal) => retry.execute(fn, { signal });
   }
 
   /** Downloads `request` for `module`, retrying transient failures; rejects with the last error. */
@@ -130,67 +144,72 @@ export class DownloadPath {
     request: Parameters<Downloader>[0],
     signal: AbortSignal,
   ): Promise<DownloadResult> {
-    if (!this.#shared.has(signal)) {
-      // one engine-wide signal is shared by every download in flight (each retry wait listens
-      // to it): lift Node's 10-listener warning for it, the listeners are removed as calls end
-      setMaxListeners(0, signal);
-      this.#shared.add(signal);
-    }
-    const attempt = (): Promise<DownloadResult> =>
-      this.#downloads.run(
-        () =>
-          this.#o.retry.execute(
-            async ({ attempt: n, signal: s }) => {
-              await this.#o.limiter.acquire(module.id, { signal: s });
-              this.#o.onTry(module.id);
-              // the attempt's one signal: aborted by the node's, or when the attempt times out
-              const attempt = new AttemptSignal(s, this.#o.timeoutMs);
-              let result: DownloadResult;
-              try {
-                result = await this.#o.downloader(request, {
-                  signal: attempt.signal,
-                  moduleId: module.id,
-                  taskId,
-                  attempt: n,
-                });
-              } catch (error) {
-                if (attempt.timedOut && !s.aborted) {
-                  throw new DownloadError(
-                    `${request.method} ${request.url} timed out after ${this.#o.timeoutMs} ms`,
-                    0,
-                    { cause: error },
-                  );
-                }
-                throw error;
-              } finally {
-                attempt.done();
-              }
-              if (isRetryableStatus(result.status)) {
-                const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
-                throw new DownloadError(
-                  `${request.method} ${request.url} answered ${result.status}`,
-                  result.status,
-                  retryAfterMs === undefined ? {} : { context: { retryAfterMs } },
-                );
-              }
-              return result;
-            },
-            { signal },
-          ),
-        { key: module.id, signal },
-      );
-    if (module.concurrency === undefined) return attempt();
-    let capped = this.#perModule.get(module.id);
+    // the node's signal is shared by every download of the node (each attempt and each retry
+    // wait listens to it): lift Node's 10-listener warning for it, the listeners are removed as
+    // calls end (lifting again is cheaper than remembering the signals lifted)
+    setMaxListeners(0, signal);
+    const moduleId = module.id;
+    const tryOnce = async ({ attempt: n, signal: s }: RetryContext): Promise<DownloadResult> => {
+      await this.#acquire(moduleId, s);
+      this.#o.onTry(moduleId);
+      // the attempt's one signal: aborted by the node's, or when the attempt times out
+      const attempt = new AttemptSignal(s, this.#o.timeoutMs);
+      let result: DownloadResult;
+      try {
+        result = await this.#o.downloader(request, {
+          // made when first read; an own property all the same (a spread copies it)
+          get signal(): AbortSignal {
+            return attempt.signal;
+          },
+          set signal(value: AbortSignal) {
+            Object.defineProperty(this, 'signal', {
+              value,
+              writable: true,
+              enumerable: true,
+              configurable: true,
+            });
+          },
+          moduleId,
+          taskId,
+          attempt: n,
+        });
+      } catch (error) {
+        if (attempt.timedOut && !s.aborted) {
+          throw new DownloadError(
+            `${request.method} ${request.url} timed out after ${this.#o.timeoutMs} ms`,
+            0,
+            { cause: error },
+          );
+        }
+        throw error;
+      } finally {
+        attempt.done();
+      }
+      if (isRetryableStatus(result.status)) {
+        const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
+        throw new DownloadError(
+          `${request.method} ${request.url} answered ${result.status}`,
+          result.status,
+          retryAfterMs === undefined ? {} : { context: { retryAfterMs } },
+        );
+      }
+      return result;
+    };
+    // the retries race the node's signal, so the scheduler watches it only while they wait
+    const run = (): Promise<DownloadResult> =>
+      this.#downloads._runOwn(() => this.#retry(tryOnce, signal), moduleId, signal);
+    if (module.concurrency === undefined) return run();
+    let capped = this.#perModule.get(moduleId);
     if (!capped) {
       capped = createScheduler({
         maxConcurrent: module.concurrency,
         queueCapacity: Infinity,
         metrics: this.#o.metrics,
-        name: `chain_download:${module.id}`,
+        name: `chain_download:${moduleId}`,
       });
-      this.#perModule.set(module.id, capped);
+      this.#perModule.set(moduleId, capped);
     }
-    return capped.run(attempt, { signal });
+    return capped._runOwn(run, undefined, signal);
   }
 
   /** Cancels queued downloads and waits for running ones. */
@@ -202,40 +221,62 @@ export class DownloadPath {
   }
 }
 
+/** No reason recorded yet (an abort reason is never `undefined`). */
+const NONE: unique symbol = Symbol('none');
+
 /**
  * The signal of one download attempt: follows its node's signal and aborts itself (with a
- * `TimeoutError`, as `AbortSignal.timeout` does) once `timeoutMs` has passed. One controller,
- * one timer and one listener, released by {@link AttemptSignal.done}.
+ * `TimeoutError`, as `AbortSignal.timeout` does) once `timeoutMs` has passed. One timer; the
+ * controller and its listener on the node's signal are made only when the downloader reads
+ * the signal (a downloader that never reads it costs no AbortSignal of its own). A signal read
+ * late is the one it would have been all along: aborted with the reason that came first (the
+ * node's abort or the timeout), and no longer following the node once the attempt ended.
+ * Released by {@link AttemptSignal.done}.
  */
 class AttemptSignal {
-  readonly #controller = new AbortController();
+  readonly #parent: AbortSignal;
   readonly #timer: ReturnType<typeof setTimeout>;
-  readonly #unfollow: () => void;
+  #controller: AbortController | undefined;
+  #unfollow: (() => void) | undefined;
+  /** Before the controller is made: the reason it is to be aborted with, once there is one. */
+  #reason: unknown = NONE;
+  #done = false;
   timedOut = false;
 
   constructor(parent: AbortSignal, timeoutMs: number) {
-    const controller = this.#controller;
-    this.#timer = setTimeout(
-      () => {
-        this.timedOut = true;
-        controller.abort(
-          new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
-        );
-      },
-      Math.min(timeoutMs, MAX_TIMER_DELAY_MS),
-    );
+    this.#parent = parent;
+    this.#timer = setTimeout(() => this.#timeout(), Math.min(timeoutMs, MAX_TIMER_DELAY_MS));
     this.#timer.unref();
-    this.#unfollow = onAbort(parent, () => controller.abort(parent.reason));
   }
 
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    let controller = this.#controller;
+    if (controller === undefined) {
+      controller = this.#controller = new AbortController();
+      const parent = this.#parent;
+      if (this.#reason !== NONE) controller.abort(this.#reason);
+      else if (parent.aborted) controller.abort(parent.reason);
+      else if (!this.#done)
+        this.#unfollow = onAbort(parent, () => controller!.abort(parent.reason));
+    }
+    return controller.signal;
   }
 
   /** The attempt ended: no timeout, no listener left on the node's signal. */
   done(): void {
     clearTimeout(this.#timer);
-    this.#unfollow();
+    if (this.#unfollow !== undefined) this.#unfollow();
+    else if (this.#controller === undefined && this.#reason === NONE && this.#parent.aborted)
+      this.#reason = this.#parent.reason; // the node aborted while the attempt ran
+    this.#done = true;
+  }
+
+  #timeout(): void {
+    this.timedOut = true;
+    const reason = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+    if (this.#controller !== undefined) this.#controller.abort(reason);
+    else if (this.#reason === NONE)
+      this.#reason = this.#parent.aborted ? this.#parent.reason : reason;
   }
 }
 
