@@ -159,16 +159,18 @@ export class RateLimiter {
   /**
    * {@link RateLimiter.acquire} of one token with no wait limit, without the checks of its
    * arguments: for callers inside mocra that pass a key string and an AbortSignal they hold.
+   * `undefined` when the token was taken at once (nothing to wait for).
    * @internal
    */
-  _acquireOne(key: string, signal: AbortSignal | undefined): Promise<void> {
+  _acquireOne(key: string, signal: AbortSignal | undefined): Promise<void> | undefined {
     let perKey: ResolvedBucket | null;
     try {
       perKey = this.#check(ACQUIRE, key, 1);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#acquire(key, 1, perKey, signal, Infinity);
+    const wait = this.#acquire(key, 1, perKey, signal, Infinity);
+    return wait === RESOLVED ? undefined : wait;
   }
 
   #acquire(

@@ -5,8 +5,6 @@
  */
 import { setMaxListeners } from 'node:events';
 import { DownloadError, isMocraError } from '../../errors.js';
-import { onAbort } from '../../internal/abort.js';
-import { MAX_TIMER_DELAY_MS } from '../../internal/clock.js';
 import { invalid } from '../../internal/validate.js';
 import type { Metrics } from '../../observe/metrics.js';
 import { RateLimiter } from '../../rate-limit/index.js';
@@ -14,6 +12,7 @@ import { RetryPolicy, type RetryContext } from '../../retry/index.js';
 import { isRetryableStatus } from '../../retry/status.js';
 import { createScheduler, type TaskScheduler } from '../../scheduler/index.js';
 import type { DownloadResult, ModuleDefinition } from '../module.js';
+import { DownloadAttempt } from './download-attempt.js';
 import type { Downloader } from './types.js';
 
 /**
@@ -111,8 +110,8 @@ export class DownloadPath {
   readonly #o: DownloadPathOptions;
   readonly #downloads: TaskScheduler;
   readonly #perModule = new Map<string, TaskScheduler>();
-  /** The limiter's wait for one token of `key`. */
-  readonly #acquire: (key: string, signal: AbortSignal) => Promise<void>;
+  /** The limiter's wait for one token of `key` (`undefined`: taken at once). */
+  readonly #acquire: (key: string, signal: AbortSignal) => Promise<void> | undefined;
   /** The retry policy's execute. */
   readonly #retry: <T>(fn: (ctx: RetryContext) => Promise<T>, signal: AbortSignal) => Promise<T>;
 
@@ -149,56 +148,7 @@ export class DownloadPath {
     // calls end (lifting again is cheaper than remembering the signals lifted)
     setMaxListeners(0, signal);
     const moduleId = module.id;
-    const tryOnce = async ({ attempt: n, signal: s }: RetryContext): Promise<DownloadResult> => {
-      await this.#acquire(moduleId, s);
-      this.#o.onTry(moduleId);
-      // the attempt's one signal: aborted by the node's, or when the attempt times out
-      const attempt = new AttemptSignal(s, this.#o.timeoutMs);
-      let result: DownloadResult;
-      try {
-        result = await this.#o.downloader(request, {
-          // made when first read; an own property all the same (a spread copies it)
-          get signal(): AbortSignal {
-            return attempt.signal;
-          },
-          set signal(value: AbortSignal) {
-            Object.defineProperty(this, 'signal', {
-              value,
-              writable: true,
-              enumerable: true,
-              configurable: true,
-            });
-          },
-          moduleId,
-          taskId,
-          attempt: n,
-        });
-      } catch (error) {
-        if (attempt.timedOut && !s.aborted) {
-          throw new DownloadError(
-            `${request.method} ${request.url} timed out after ${this.#o.timeoutMs} ms`,
-            0,
-            { cause: error },
-          );
-        }
-        throw error;
-      } finally {
-        attempt.done();
-      }
-      if (isRetryableStatus(result.status)) {
-        const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
-        throw new DownloadError(
-          `${request.method} ${request.url} answered ${result.status}`,
-          result.status,
-          retryAfterMs === undefined ? {} : { context: { retryAfterMs } },
-        );
-      }
-      return result;
-    };
-    // the retries race the node's signal, so the scheduler watches it only while they wait
-    const run = (): Promise<DownloadResult> =>
-      this.#downloads._runOwn(() => this.#retry(tryOnce, signal), moduleId, signal);
-    if (module.concurrency === undefined) return run();
+    if (module.concurrency === undefined) return this.#run(moduleId, taskId, request, signal);
     let capped = this.#perModule.get(moduleId);
     if (!capped) {
       capped = createScheduler({
@@ -209,7 +159,65 @@ export class DownloadPath {
       });
       this.#perModule.set(moduleId, capped);
     }
-    return capped._runOwn(run, undefined, signal);
+    return capped._runOwn(() => this.#run(moduleId, taskId, request, signal), undefined, signal);
+  }
+
+  /**
+   * A download in the engine-wide scheduler, its tries run by the retry policy. The retries race
+   * the node's signal, so the scheduler watches it only while the download waits.
+   */
+  #run(
+    moduleId: string,
+    taskId: string,
+    request: Parameters<Downloader>[0],
+    signal: AbortSignal,
+  ): Promise<DownloadResult> {
+    // no key: the engine-wide scheduler caps no key (a key would only name the task in events
+    // nobody can subscribe to)
+    return this.#downloads._runOwn(
+      () => this.#retry((ctx) => this.#try(ctx, moduleId, taskId, request), signal),
+      undefined,
+      signal,
+    );
+  }
+
+  /** One try: a token of the module's rate limit, then the downloader, within the timeout. */
+  async #try(
+    { attempt: n, signal }: RetryContext,
+    moduleId: string,
+    taskId: string,
+    request: Parameters<Downloader>[0],
+  ): Promise<DownloadResult> {
+    const wait = this.#acquire(moduleId, signal);
+    if (wait !== undefined) await wait;
+    this.#o.onTry(moduleId);
+    // the attempt's context; its one signal (made when read) is aborted by the node's, or when
+    // the attempt times out
+    const attempt = new DownloadAttempt(signal, this.#o.timeoutMs, moduleId, taskId, n);
+    let result: DownloadResult;
+    try {
+      result = await this.#o.downloader(request, attempt);
+    } catch (error) {
+      if (DownloadAttempt.timedOut(attempt) && !signal.aborted) {
+        throw new DownloadError(
+          `${request.method} ${request.url} timed out after ${this.#o.timeoutMs} ms`,
+          0,
+          { cause: error },
+        );
+      }
+      throw error;
+    } finally {
+      DownloadAttempt.done(attempt);
+    }
+    if (isRetryableStatus(result.status)) {
+      const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
+      throw new DownloadError(
+        `${request.method} ${request.url} answered ${result.status}`,
+        result.status,
+        retryAfterMs === undefined ? {} : { context: { retryAfterMs } },
+      );
+    }
+    return result;
   }
 
   /** Cancels queued downloads and waits for running ones. */
@@ -218,65 +226,6 @@ export class DownloadPath {
       this.#downloads.shutdown({ mode: 'cancel' }),
       ...[...this.#perModule.values()].map((s) => s.shutdown({ mode: 'cancel' })),
     ]);
-  }
-}
-
-/** No reason recorded yet (an abort reason is never `undefined`). */
-const NONE: unique symbol = Symbol('none');
-
-/**
- * The signal of one download attempt: follows its node's signal and aborts itself (with a
- * `TimeoutError`, as `AbortSignal.timeout` does) once `timeoutMs` has passed. One timer; the
- * controller and its listener on the node's signal are made only when the downloader reads
- * the signal (a downloader that never reads it costs no AbortSignal of its own). A signal read
- * late is the one it would have been all along: aborted with the reason that came first (the
- * node's abort or the timeout), and no longer following the node once the attempt ended.
- * Released by {@link AttemptSignal.done}.
- */
-class AttemptSignal {
-  readonly #parent: AbortSignal;
-  readonly #timer: ReturnType<typeof setTimeout>;
-  #controller: AbortController | undefined;
-  #unfollow: (() => void) | undefined;
-  /** Before the controller is made: the reason it is to be aborted with, once there is one. */
-  #reason: unknown = NONE;
-  #done = false;
-  timedOut = false;
-
-  constructor(parent: AbortSignal, timeoutMs: number) {
-    this.#parent = parent;
-    this.#timer = setTimeout(() => this.#timeout(), Math.min(timeoutMs, MAX_TIMER_DELAY_MS));
-    this.#timer.unref();
-  }
-
-  get signal(): AbortSignal {
-    let controller = this.#controller;
-    if (controller === undefined) {
-      controller = this.#controller = new AbortController();
-      const parent = this.#parent;
-      if (this.#reason !== NONE) controller.abort(this.#reason);
-      else if (parent.aborted) controller.abort(parent.reason);
-      else if (!this.#done)
-        this.#unfollow = onAbort(parent, () => controller!.abort(parent.reason));
-    }
-    return controller.signal;
-  }
-
-  /** The attempt ended: no timeout, no listener left on the node's signal. */
-  done(): void {
-    clearTimeout(this.#timer);
-    if (this.#unfollow !== undefined) this.#unfollow();
-    else if (this.#controller === undefined && this.#reason === NONE && this.#parent.aborted)
-      this.#reason = this.#parent.reason; // the node aborted while the attempt ran
-    this.#done = true;
-  }
-
-  #timeout(): void {
-    this.timedOut = true;
-    const reason = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
-    if (this.#controller !== undefined) this.#controller.abort(reason);
-    else if (this.#reason === NONE)
-      this.#reason = this.#parent.aborted ? this.#parent.reason : reason;
   }
 }
 

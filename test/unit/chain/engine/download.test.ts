@@ -83,6 +83,7 @@ describe('DownloadPath: the attempt signal is made when the downloader reads it'
     const node = new AbortController();
     let listeners = -1;
     const downloads = path(async () => {
+      await new Promise((r) => setImmediate(r));
       listeners = getEventListeners(node.signal, 'abort').length;
       return { status: 200, headers: {}, body: 'ok' };
     }, 60_000);
