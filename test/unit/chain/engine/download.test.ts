@@ -230,6 +230,48 @@ describe('DownloadPath: the node signal cancels waiting and running downloads', 
     expect(await pending).toBeInstanceOf(Error);
   });
 
+  it('a module capped at one download: an abort ends the waiting and the running download at once, and frees the running one’s slot', async () => {
+    const capped = { id: 'm', steps: [], concurrency: 1 } as unknown as ModuleDefinition;
+    const started: string[] = [];
+    const finish: (() => void)[] = [];
+    const downloads = path(
+      (r) =>
+        new Promise((resolve) => {
+          started.push(r.url);
+          // ignores its signal: answers only when told
+          finish.push(() => resolve({ status: 200, headers: {}, body: r.url }));
+        }),
+      60_000,
+    );
+    const nodeA = new AbortController();
+    const nodeB = new AbortController();
+    const a = downloads
+      .download(capped, 't', { ...request, url: 'a' }, nodeA.signal)
+      .catch((e) => e);
+    const b = downloads
+      .download(capped, 't', { ...request, url: 'b' }, nodeB.signal)
+      .catch((e) => e);
+    const c = downloads.download(
+      capped,
+      't',
+      { ...request, url: 'c' },
+      new AbortController().signal,
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    expect(started).toEqual(['a']);
+    nodeB.abort(new Error('b abandoned')); // waiting: ends unrun
+    nodeA.abort(new Error('a abandoned')); // running, its downloader deaf to the signal
+    expect(await b).toBeInstanceOf(Error);
+    expect(await a).toBeInstanceOf(Error);
+    await new Promise((r) => setTimeout(r, 5));
+    // the abandoned download gave its slot back at once: c runs, b never did
+    expect(started).toEqual(['a', 'c']);
+    finish[1]!();
+    expect((await c).body).toBe('c');
+    finish[0]!();
+    await downloads.close();
+  });
+
   it('calls a subclass’s own acquire and execute (the unchecked fast path is for mocra’s own)', async () => {
     const calls: string[] = [];
     class Limiter extends RateLimiter {
