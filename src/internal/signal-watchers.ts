@@ -1,3 +1,6 @@
+/** The options of the one listener per signal (one object for every call). */
+const ONCE: AddEventListenerOptions = Object.freeze({ once: true });
+
 /**
  * Cancels what waits on an AbortSignal (a scheduler's tasks, a rate limiter's waiting calls)
  * when it aborts, with one listener per distinct signal however many records share it (a shared
@@ -24,7 +27,7 @@ export class SignalWatchers<R> {
       };
       watch = { records, onAbort };
       this.#bySignal.set(signal, watch);
-      signal.addEventListener('abort', onAbort, { once: true });
+      signal.addEventListener('abort', onAbort, ONCE);
     }
     const own = watch;
     own.records.add(record);

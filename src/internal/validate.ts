@@ -244,6 +244,8 @@ export function optionalSignal(
   value: unknown,
 ): AbortSignal | undefined {
   if (value === undefined) return undefined;
+  // a real signal (the usual case) passes without reading its properties
+  if (value instanceof AbortSignal) return value;
   if (
     value === null ||
     typeof value !== 'object' ||

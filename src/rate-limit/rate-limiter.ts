@@ -153,6 +153,33 @@ export class RateLimiter {
     } catch (error) {
       return Promise.reject(error);
     }
+    return this.#acquire(key, cost, perKey, signal, maxWaitMs);
+  }
+
+  /**
+   * {@link RateLimiter.acquire} of one token with no wait limit, without the checks of its
+   * arguments: for callers inside mocra that pass a key string and an AbortSignal they hold.
+   * `undefined` when the token was taken at once (nothing to wait for).
+   * @internal
+   */
+  _acquireOne(key: string, signal: AbortSignal | undefined): Promise<void> | undefined {
+    let perKey: ResolvedBucket | null;
+    try {
+      perKey = this.#check(ACQUIRE, key, 1);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const wait = this.#acquire(key, 1, perKey, signal, Infinity);
+    return wait === RESOLVED ? undefined : wait;
+  }
+
+  #acquire(
+    key: string,
+    cost: number,
+    perKey: ResolvedBucket | null,
+    signal: AbortSignal | undefined,
+    maxWaitMs: number,
+  ): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortError(signal, 'rate limit wait was aborted'));
 
     let firstRetryMs = -1;

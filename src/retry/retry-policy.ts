@@ -241,22 +241,90 @@ export class RetryPolicy {
    *
    * @throws the last error of `fn`; the signal's reason (or TaskCancelledError) on abort.
    */
-  async execute<T>(
+  execute<T>(
     fn: (ctx: RetryContext) => Promise<T> | T,
     options: { signal?: AbortSignal } = {},
   ): Promise<T> {
-    requireFunction(`${W}.execute`, 'fn', fn);
-    const signal = optionalSignal(`${W}.execute`, 'signal', options?.signal) ?? never;
-    if (signal.aborted) {
-      this.#stats.aborted++;
-      throw abortError(signal);
+    let signal: AbortSignal;
+    try {
+      requireFunction(`${W}.execute`, 'fn', fn);
+      signal = optionalSignal(`${W}.execute`, 'signal', options?.signal) ?? never;
+    } catch (error) {
+      return Promise.reject(error);
     }
-    // without a wrapped policy the loop is ours: no cockatiel policy is built per call
-    return this.#o.policy ? this.#wrapped(fn, signal) : this.#loop(fn, signal);
+    return this._run(fn, signal);
   }
 
-  /** Calls `fn` until it succeeds or gives up: the backoff of {@link RetryPolicy.delayFor}. */
-  async #loop<T>(fn: (ctx: RetryContext) => Promise<T> | T, signal: AbortSignal): Promise<T> {
+  /**
+   * {@link RetryPolicy.execute} without the checks of its arguments, for callers inside mocra
+   * that pass a function and an AbortSignal they made themselves.
+   * @internal
+   */
+  _run<T>(fn: (ctx: RetryContext) => Promise<T> | T, signal: AbortSignal): Promise<T> {
+    if (signal.aborted) {
+      this.#stats.aborted++;
+      return Promise.reject(abortError(signal));
+    }
+    // without a wrapped policy the loop is ours: no cockatiel policy is built per call
+    return this.#o.policy ? this.#wrapped(fn, signal) : this.#first(fn, signal);
+  }
+
+  /**
+   * The first call of `fn`, without a loop: one promise and (with a signal, while `fn` runs)
+   * one abort listener. A failure goes on in {@link RetryPolicy.#loop}.
+   */
+  #first<T>(fn: (ctx: RetryContext) => Promise<T> | T, signal: AbortSignal): Promise<T> {
+    this.#stats.attempts++;
+    let value: Promise<T> | T;
+    try {
+      value = fn({ attempt: 1, signal });
+    } catch (error) {
+      return this.#loop(fn, signal, error);
+    }
+    if (typeof (value as PromiseLike<T> | null)?.then !== 'function') {
+      this.#succeeded(1);
+      return Promise.resolve(value);
+    }
+    return new Promise<T>((resolve, reject) => {
+      // rejects at once when the caller aborts, even while `fn` ignores its signal
+      let done = false;
+      const removeAbort =
+        signal === never
+          ? noop
+          : onAbort(signal, () => {
+              done = true;
+              this.#stats.aborted++;
+              reject(abortError(signal));
+            });
+      (value as PromiseLike<T>).then(
+        (result) => {
+          removeAbort();
+          if (done) return;
+          this.#succeeded(1);
+          resolve(result);
+        },
+        (error: unknown) => {
+          removeAbort();
+          if (!done) resolve(this.#loop(fn, signal, error));
+        },
+      );
+    });
+  }
+
+  #succeeded(attempts: number): void {
+    this.#stats.successes++;
+    if (this.#emitter.has('success')) this.#emitter.emit('success', { attempts });
+  }
+
+  /**
+   * Goes on after the first call of `fn` failed with `firstFailure`, until it succeeds or gives
+   * up: the backoff of {@link RetryPolicy.delayFor}.
+   */
+  async #loop<T>(
+    fn: (ctx: RetryContext) => Promise<T> | T,
+    signal: AbortSignal,
+    firstFailure: unknown,
+  ): Promise<T> {
     const o = this.#o;
     // rejects at once when the caller aborts, even while `fn` ignores its signal
     let removeAbort = noop;
@@ -272,21 +340,11 @@ export class RetryPolicy {
       }
       return Promise.race([value, aborted]);
     };
-    let attempts = 0;
+    let attempts = 1;
     let previous: number | undefined;
+    let failure: unknown = firstFailure;
     try {
       for (;;) {
-        attempts++;
-        this.#stats.attempts++;
-        let failure: unknown;
-        try {
-          const value = await settle(fn({ attempt: attempts, signal }));
-          this.#stats.successes++;
-          if (this.#emitter.has('success')) this.#emitter.emit('success', { attempts });
-          return value;
-        } catch (error) {
-          failure = error;
-        }
         if (signal.aborted) {
           this.#stats.aborted++;
           throw abortError(signal);
@@ -312,6 +370,15 @@ export class RetryPolicy {
         if (signal.aborted) {
           this.#stats.aborted++;
           throw abortError(signal);
+        }
+        attempts++;
+        this.#stats.attempts++;
+        try {
+          const value = await settle(fn({ attempt: attempts, signal }));
+          this.#succeeded(attempts);
+          return value;
+        } catch (error) {
+          failure = error;
         }
       }
     } finally {

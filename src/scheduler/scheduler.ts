@@ -111,12 +111,35 @@ export class TaskScheduler {
       options === undefined
         ? this.#submitDefaults
         : readSubmitOptions(options, this.#defaultTimeoutMs);
-    this.#report.submitted++;
     const rec = new TaskRecord<T>(this, task, level, ++this.#sequence, performance.now());
     if (key !== undefined) rec.ensureExtras().key = key;
     if (id !== undefined) rec.ensureExtras().id = id;
     if (timeoutMs !== this.#defaultTimeoutMs) rec.ensureExtras().timeoutMs = timeoutMs;
     if (cost !== 1) rec.ensureExtras().cost = cost;
+    return this.#submit(rec, key, signal, false);
+  }
+
+  /**
+   * Runs a task mocra submits itself, with the default priority and timeout: `key` and `signal`
+   * are not checked, and the task settles by itself soon after `signal` aborts (it races the
+   * signal). So the scheduler watches `signal` only while the task waits: a task that starts
+   * at once adds no listener to it. An abort while it runs ends it through its own rejection
+   * (counted as failed, not cancelled); its slot frees when it returns, as always.
+   * @internal
+   */
+  _runOwn<T>(task: Task<T>, key: string | undefined, signal: AbortSignal): Promise<T> {
+    const rec = new TaskRecord<T>(this, task, 1, ++this.#sequence, performance.now());
+    if (key !== undefined) rec.ensureExtras().key = key;
+    return this.#submit(rec, key, signal, true).result;
+  }
+
+  #submit<T>(
+    rec: TaskRecord<T>,
+    key: string | undefined,
+    signal: AbortSignal | undefined,
+    settlesOnAbort: boolean,
+  ): TaskHandle<T> {
+    this.#report.submitted++;
     if (this.#closed) {
       rec.status = FAILED; // refused: counted as rejected, never run
       this.#report.rejected++;
@@ -148,7 +171,7 @@ export class TaskScheduler {
       this.#busySlots < this.#maxConcurrent &&
       this.#admission.isOpen(key)
     ) {
-      if (signal)
+      if (signal && !settlesOnAbort)
         generic.ensureExtras().disposeSignal = this.#signalWatchers.watch(generic, signal);
       this.#admission.hold(key);
       this.#start(generic);
@@ -165,7 +188,11 @@ export class TaskScheduler {
       );
       return rec;
     }
-    if (signal) generic.ensureExtras().disposeSignal = this.#signalWatchers.watch(generic, signal);
+    if (signal) {
+      const extras = generic.ensureExtras();
+      extras.disposeSignal = this.#signalWatchers.watch(generic, signal);
+      if (settlesOnAbort) extras.settlesOnAbort = true;
+    }
     this.#queue.push(generic);
     this.#report.taskQueued(this.#queue.size);
     this.#pump();
@@ -354,6 +381,8 @@ export class TaskScheduler {
 
   #start(rec: TaskRecord<unknown>): void {
     rec.status = RUNNING;
+    // a task that settles by itself on abort is watched only while it waits
+    if (rec.extras?.settlesOnAbort === true) rec.disposeSignal();
     this.#busySlots++;
     this.#active.add(rec);
     const now = performance.now();

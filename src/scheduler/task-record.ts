@@ -40,6 +40,8 @@ export interface Extras {
   abortReason?: unknown;
   timer?: ReturnType<typeof setTimeout>;
   disposeSignal?: () => void;
+  /** The task settles by itself when its signal aborts: watched only while it waits. */
+  settlesOnAbort?: boolean;
   admission?: AbortController;
   timeoutMs?: number;
   cost?: number;

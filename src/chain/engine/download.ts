@@ -5,15 +5,14 @@
  */
 import { setMaxListeners } from 'node:events';
 import { DownloadError, isMocraError } from '../../errors.js';
-import { onAbort } from '../../internal/abort.js';
-import { MAX_TIMER_DELAY_MS } from '../../internal/clock.js';
 import { invalid } from '../../internal/validate.js';
 import type { Metrics } from '../../observe/metrics.js';
-import type { RateLimiter } from '../../rate-limit/index.js';
-import type { RetryPolicy } from '../../retry/index.js';
+import { RateLimiter } from '../../rate-limit/index.js';
+import { RetryPolicy, type RetryContext } from '../../retry/index.js';
 import { isRetryableStatus } from '../../retry/status.js';
 import { createScheduler, type TaskScheduler } from '../../scheduler/index.js';
 import type { DownloadResult, ModuleDefinition } from '../module.js';
+import { DownloadAttempt } from './download-attempt.js';
 import type { Downloader } from './types.js';
 
 /**
@@ -111,7 +110,10 @@ export class DownloadPath {
   readonly #o: DownloadPathOptions;
   readonly #downloads: TaskScheduler;
   readonly #perModule = new Map<string, TaskScheduler>();
-  readonly #shared = new WeakSet<AbortSignal>();
+  /** The limiter's wait for one token of `key` (`undefined`: taken at once). */
+  readonly #acquire: (key: string, signal: AbortSignal) => Promise<void> | undefined;
+  /** The retry policy's execute. */
+  readonly #retry: <T>(fn: (ctx: RetryContext) => Promise<T>, signal: AbortSignal) => Promise<T>;
 
   constructor(options: DownloadPathOptions) {
     this.#o = options;
@@ -121,6 +123,17 @@ export class DownloadPath {
       metrics: options.metrics,
       name: 'chain_download',
     });
+    // the engine's own calls skip the checks of their arguments, unless a subclass overrides
+    // the public method (then it is the one called)
+    const { limiter, retry } = options;
+    this.#acquire =
+      limiter.acquire === RateLimiter.prototype.acquire
+        ? (key, signal) => limiter._acquireOne(key, signal)
+        : (key, signal) => limiter.acquire(key, { signal });
+    this.#retry =
+      retry.execute === RetryPolicy.prototype.execute
+        ? (fn, signal) => retry._run(fn, signal)
+        : (fn, signal) => retry.execute(fn, { signal });
   }
 
   /** Downloads `request` for `module`, retrying transient failures; rejects with the last error. */
@@ -130,67 +143,81 @@ export class DownloadPath {
     request: Parameters<Downloader>[0],
     signal: AbortSignal,
   ): Promise<DownloadResult> {
-    if (!this.#shared.has(signal)) {
-      // one engine-wide signal is shared by every download in flight (each retry wait listens
-      // to it): lift Node's 10-listener warning for it, the listeners are removed as calls end
-      setMaxListeners(0, signal);
-      this.#shared.add(signal);
-    }
-    const attempt = (): Promise<DownloadResult> =>
-      this.#downloads.run(
-        () =>
-          this.#o.retry.execute(
-            async ({ attempt: n, signal: s }) => {
-              await this.#o.limiter.acquire(module.id, { signal: s });
-              this.#o.onTry(module.id);
-              // the attempt's one signal: aborted by the node's, or when the attempt times out
-              const attempt = new AttemptSignal(s, this.#o.timeoutMs);
-              let result: DownloadResult;
-              try {
-                result = await this.#o.downloader(request, {
-                  signal: attempt.signal,
-                  moduleId: module.id,
-                  taskId,
-                  attempt: n,
-                });
-              } catch (error) {
-                if (attempt.timedOut && !s.aborted) {
-                  throw new DownloadError(
-                    `${request.method} ${request.url} timed out after ${this.#o.timeoutMs} ms`,
-                    0,
-                    { cause: error },
-                  );
-                }
-                throw error;
-              } finally {
-                attempt.done();
-              }
-              if (isRetryableStatus(result.status)) {
-                const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
-                throw new DownloadError(
-                  `${request.method} ${request.url} answered ${result.status}`,
-                  result.status,
-                  retryAfterMs === undefined ? {} : { context: { retryAfterMs } },
-                );
-              }
-              return result;
-            },
-            { signal },
-          ),
-        { key: module.id, signal },
-      );
-    if (module.concurrency === undefined) return attempt();
-    let capped = this.#perModule.get(module.id);
+    // the node's signal is shared by every download of the node (each attempt and each retry
+    // wait listens to it): lift Node's 10-listener warning for it, the listeners are removed as
+    // calls end (lifting again is cheaper than remembering the signals lifted)
+    setMaxListeners(0, signal);
+    const moduleId = module.id;
+    if (module.concurrency === undefined) return this.#run(moduleId, taskId, request, signal);
+    let capped = this.#perModule.get(moduleId);
     if (!capped) {
       capped = createScheduler({
         maxConcurrent: module.concurrency,
         queueCapacity: Infinity,
         metrics: this.#o.metrics,
-        name: `chain_download:${module.id}`,
+        name: `chain_download:${moduleId}`,
       });
-      this.#perModule.set(module.id, capped);
+      this.#perModule.set(moduleId, capped);
     }
-    return capped.run(attempt, { signal });
+    return capped._runOwn(() => this.#run(moduleId, taskId, request, signal), undefined, signal);
+  }
+
+  /**
+   * A download in the engine-wide scheduler, its tries run by the retry policy. The retries race
+   * the node's signal, so the scheduler watches it only while the download waits.
+   */
+  #run(
+    moduleId: string,
+    taskId: string,
+    request: Parameters<Downloader>[0],
+    signal: AbortSignal,
+  ): Promise<DownloadResult> {
+    // no key: the engine-wide scheduler caps no key (a key would only name the task in events
+    // nobody can subscribe to)
+    return this.#downloads._runOwn(
+      () => this.#retry((ctx) => this.#try(ctx, moduleId, taskId, request), signal),
+      undefined,
+      signal,
+    );
+  }
+
+  /** One try: a token of the module's rate limit, then the downloader, within the timeout. */
+  async #try(
+    { attempt: n, signal }: RetryContext,
+    moduleId: string,
+    taskId: string,
+    request: Parameters<Downloader>[0],
+  ): Promise<DownloadResult> {
+    const wait = this.#acquire(moduleId, signal);
+    if (wait !== undefined) await wait;
+    this.#o.onTry(moduleId);
+    // the attempt's context; its one signal (made when read) is aborted by the node's, or when
+    // the attempt times out
+    const attempt = new DownloadAttempt(signal, this.#o.timeoutMs, moduleId, taskId, n);
+    let result: DownloadResult;
+    try {
+      result = await this.#o.downloader(request, attempt);
+    } catch (error) {
+      if (DownloadAttempt.timedOut(attempt) && !signal.aborted) {
+        throw new DownloadError(
+          `${request.method} ${request.url} timed out after ${this.#o.timeoutMs} ms`,
+          0,
+          { cause: error },
+        );
+      }
+      throw error;
+    } finally {
+      DownloadAttempt.done(attempt);
+    }
+    if (isRetryableStatus(result.status)) {
+      const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
+      throw new DownloadError(
+        `${request.method} ${request.url} answered ${result.status}`,
+        result.status,
+        retryAfterMs === undefined ? {} : { context: { retryAfterMs } },
+      );
+    }
+    return result;
   }
 
   /** Cancels queued downloads and waits for running ones. */
@@ -199,43 +226,6 @@ export class DownloadPath {
       this.#downloads.shutdown({ mode: 'cancel' }),
       ...[...this.#perModule.values()].map((s) => s.shutdown({ mode: 'cancel' })),
     ]);
-  }
-}
-
-/**
- * The signal of one download attempt: follows its node's signal and aborts itself (with a
- * `TimeoutError`, as `AbortSignal.timeout` does) once `timeoutMs` has passed. One controller,
- * one timer and one listener, released by {@link AttemptSignal.done}.
- */
-class AttemptSignal {
-  readonly #controller = new AbortController();
-  readonly #timer: ReturnType<typeof setTimeout>;
-  readonly #unfollow: () => void;
-  timedOut = false;
-
-  constructor(parent: AbortSignal, timeoutMs: number) {
-    const controller = this.#controller;
-    this.#timer = setTimeout(
-      () => {
-        this.timedOut = true;
-        controller.abort(
-          new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
-        );
-      },
-      Math.min(timeoutMs, MAX_TIMER_DELAY_MS),
-    );
-    this.#timer.unref();
-    this.#unfollow = onAbort(parent, () => controller.abort(parent.reason));
-  }
-
-  get signal(): AbortSignal {
-    return this.#controller.signal;
-  }
-
-  /** The attempt ended: no timeout, no listener left on the node's signal. */
-  done(): void {
-    clearTimeout(this.#timer);
-    this.#unfollow();
   }
 }
 

@@ -286,3 +286,41 @@ describe('RateLimiter.acquire', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('RateLimiter._acquireOne (the engine’s acquire of one token, its arguments unchecked)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('takes one token as acquire(key) does, and waits for the next one in line', async () => {
+    const l = make({ global: false, perKey: { rate: 10, burst: 1 } });
+    const start = Date.now();
+    // taken at once: nothing to wait for
+    expect(l._acquireOne('k', undefined)).toBeUndefined();
+    const log: string[] = [];
+    const second = l._acquireOne('k', new AbortController().signal);
+    expect(second).toBeInstanceOf(Promise);
+    track('second', second!, log, start);
+    track('third', l.acquire('k'), log, start);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(log).toEqual(['second@100', 'third@200']);
+    expect(l.stats()).toMatchObject({ allowed: 3, waits: 2 });
+  });
+
+  it('refuses an aborted signal, and stops waiting with the reason when the signal aborts', async () => {
+    const l = make({ global: false, perKey: { rate: 1, burst: 1 } });
+    const gone = new AbortController();
+    gone.abort();
+    await expect(l._acquireOne('k', gone.signal)).rejects.toBeInstanceOf(TaskCancelledError);
+    await l._acquireOne('k', undefined);
+    const node = new AbortController();
+    const waiting = l._acquireOne('k', node.signal);
+    const reason = new Error('stop');
+    node.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    expect(l.stats()).toMatchObject({ allowed: 1, cancelled: 1, waiting: 0 });
+  });
+});

@@ -76,6 +76,234 @@ describe('DownloadPath: the signal of a download attempt', () => {
   });
 });
 
+describe('DownloadPath: the attempt signal is made when the downloader reads it', () => {
+  type Ctx = Parameters<Downloader>[1];
+
+  it('a downloader that never reads its signal adds no listener and no signal to the node', async () => {
+    const node = new AbortController();
+    let listeners = -1;
+    const downloads = path(async () => {
+      await new Promise((r) => setImmediate(r));
+      listeners = getEventListeners(node.signal, 'abort').length;
+      return { status: 200, headers: {}, body: 'ok' };
+    }, 60_000);
+    expect((await downloads.download(module, 't', request, node.signal)).body).toBe('ok');
+    // one listener while the attempt runs: the retry's race with the node's signal
+    expect(listeners).toBe(1);
+    expect(getEventListeners(node.signal, 'abort')).toHaveLength(0);
+    await downloads.close();
+  });
+
+  it('the context is a plain object: its signal is an own enumerable property, spread and assignable', async () => {
+    const node = new AbortController();
+    let spread: Ctx | undefined;
+    let assigned: AbortSignal | undefined;
+    const other = new AbortController().signal;
+    const downloads = path(async (_r, ctx) => {
+      spread = { ...ctx };
+      expect(Object.keys(ctx)).toEqual(['signal', 'moduleId', 'taskId', 'attempt']);
+      ctx.signal = other;
+      assigned = ctx.signal;
+      return { status: 200, headers: {}, body: '' };
+    }, 60_000);
+    await downloads.download(module, 't', request, node.signal);
+    expect(spread!.signal).toBeInstanceOf(AbortSignal);
+    expect(spread!.signal.aborted).toBe(false);
+    expect(spread).toMatchObject({ moduleId: 'm', taskId: 't', attempt: 1 });
+    expect(assigned).toBe(other);
+    await downloads.close();
+  });
+
+  it('read after a timeout it ignored: aborted with the TimeoutError, and its failure is the timeout', async () => {
+    const node = new AbortController();
+    let ctx: Ctx | undefined;
+    const downloads = path(async (_r, c) => {
+      ctx = c; // the signal is not read while the attempt runs
+      await new Promise((r) => setTimeout(r, 60));
+      throw new Error('gave up by itself');
+    }, 20);
+    const error = await downloads.download(module, 't', request, node.signal).catch((e) => e);
+    expect((error as DownloadError).message).toBe('GET http://x/ timed out after 20 ms');
+    expect(ctx!.signal.aborted).toBe(true);
+    expect((ctx!.signal.reason as DOMException).name).toBe('TimeoutError');
+    expect(getEventListeners(node.signal, 'abort')).toHaveLength(0);
+    await downloads.close();
+  });
+
+  it("read after the node aborted while the attempt ran: aborted with the node's reason", async () => {
+    const node = new AbortController();
+    let ctx: Ctx | undefined;
+    let finish!: () => void;
+    const downloads = path(async (_r, c) => {
+      ctx = c;
+      await new Promise<void>((r) => (finish = r));
+      return { status: 200, headers: {}, body: '' };
+    }, 60_000);
+    const pending = downloads.download(module, 't', request, node.signal).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 5));
+    const reason = new Error('lease lost');
+    node.abort(reason);
+    await pending;
+    finish();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(ctx!.signal.aborted).toBe(true);
+    expect(ctx!.signal.reason).toBe(reason);
+    await downloads.close();
+  });
+
+  it('read after the attempt answered: not aborted, and no longer following the node', async () => {
+    const node = new AbortController();
+    let ctx: Ctx | undefined;
+    const downloads = path(async (_r, c) => {
+      ctx = c;
+      return { status: 200, headers: {}, body: '' };
+    }, 60_000);
+    await downloads.download(module, 't', request, node.signal);
+    const late = ctx!.signal;
+    expect(late.aborted).toBe(false);
+    node.abort(new Error('later'));
+    expect(late.aborted).toBe(false);
+    expect(ctx!.signal).toBe(late);
+    await downloads.close();
+  });
+
+  it("read during the attempt, then the timeout: the first reason wins (the node's abort came first)", async () => {
+    const node = new AbortController();
+    let seen: AbortSignal | undefined;
+    let finish!: () => void;
+    const downloads = path(async (_r, ctx) => {
+      await new Promise<void>((r) => (finish = r));
+      seen = ctx.signal; // read only after the node aborted and the timeout passed
+      return { status: 200, headers: {}, body: '' };
+    }, 20);
+    const pending = downloads.download(module, 't', request, node.signal).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 5));
+    const reason = new Error('stop');
+    node.abort(reason);
+    await new Promise((r) => setTimeout(r, 40));
+    finish();
+    await pending;
+    await new Promise((r) => setTimeout(r, 5));
+    expect(seen!.reason).toBe(reason);
+    await downloads.close();
+  });
+});
+
+describe('DownloadPath: the node signal cancels waiting and running downloads', () => {
+  it('a queued download of an aborted node rejects at once, without running', async () => {
+    const node = new AbortController();
+    const other = new AbortController();
+    let calls = 0;
+    let finish!: () => void;
+    const downloads = new DownloadPath({
+      downloader: async () => {
+        calls++;
+        await new Promise<void>((r) => (finish = r));
+        return { status: 200, headers: {}, body: '' };
+      },
+      limiter: new RateLimiter({ global: false, perKey: { rate: 1e6, intervalMs: 1000 } }),
+      retry: new RetryPolicy({ maxRetries: 0 }),
+      concurrency: 1,
+      metrics: undefined,
+      timeoutMs: 60_000,
+      onTry: () => {},
+    });
+    const first = downloads.download(module, 't', request, other.signal);
+    const queued = downloads.download(module, 't', request, node.signal).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 5));
+    node.abort(new Error('run cancelled'));
+    expect(await queued).toBeInstanceOf(Error);
+    expect(calls).toBe(1);
+    finish();
+    await first;
+    expect(calls).toBe(1);
+    await downloads.close();
+  });
+
+  it('a running download whose downloader ignores its signal rejects at once on abort', async () => {
+    const node = new AbortController();
+    const downloads = path(() => new Promise(() => {}), 60_000);
+    const pending = downloads.download(module, 't', request, node.signal).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 5));
+    node.abort(new Error('stop'));
+    // the downloader never answers: only the abort can end the download
+    expect(await pending).toBeInstanceOf(Error);
+  });
+
+  it('a module capped at one download: an abort ends the waiting and the running download at once, and frees the running one’s slot', async () => {
+    const capped = { id: 'm', steps: [], concurrency: 1 } as unknown as ModuleDefinition;
+    const started: string[] = [];
+    const finish: (() => void)[] = [];
+    const downloads = path(
+      (r) =>
+        new Promise((resolve) => {
+          started.push(r.url);
+          // ignores its signal: answers only when told
+          finish.push(() => resolve({ status: 200, headers: {}, body: r.url }));
+        }),
+      60_000,
+    );
+    const nodeA = new AbortController();
+    const nodeB = new AbortController();
+    const a = downloads
+      .download(capped, 't', { ...request, url: 'a' }, nodeA.signal)
+      .catch((e) => e);
+    const b = downloads
+      .download(capped, 't', { ...request, url: 'b' }, nodeB.signal)
+      .catch((e) => e);
+    const c = downloads.download(
+      capped,
+      't',
+      { ...request, url: 'c' },
+      new AbortController().signal,
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    expect(started).toEqual(['a']);
+    nodeB.abort(new Error('b abandoned')); // waiting: ends unrun
+    nodeA.abort(new Error('a abandoned')); // running, its downloader deaf to the signal
+    expect(await b).toBeInstanceOf(Error);
+    expect(await a).toBeInstanceOf(Error);
+    await new Promise((r) => setTimeout(r, 5));
+    // the abandoned download gave its slot back at once: c runs, b never did
+    expect(started).toEqual(['a', 'c']);
+    finish[1]!();
+    expect((await c).body).toBe('c');
+    finish[0]!();
+    await downloads.close();
+  });
+
+  it('calls a subclass’s own acquire and execute (the unchecked fast path is for mocra’s own)', async () => {
+    const calls: string[] = [];
+    class Limiter extends RateLimiter {
+      override acquire(key: string, options?: { signal?: AbortSignal }): Promise<void> {
+        calls.push(`acquire:${key}:${options?.signal instanceof AbortSignal}`);
+        return super.acquire(key, options);
+      }
+    }
+    class Retry extends RetryPolicy {
+      override execute<T>(
+        fn: Parameters<RetryPolicy['execute']>[0],
+        options?: { signal?: AbortSignal },
+      ): Promise<T> {
+        calls.push('execute');
+        return super.execute(fn, options) as Promise<T>;
+      }
+    }
+    const downloads = new DownloadPath({
+      downloader: async () => ({ status: 200, headers: {}, body: 'ok' }),
+      limiter: new Limiter({ global: false, perKey: { rate: 1e6, intervalMs: 1000 } }),
+      retry: new Retry({ maxRetries: 0 }),
+      concurrency: 1,
+      metrics: undefined,
+      timeoutMs: 60_000,
+      onTry: () => {},
+    });
+    await downloads.download(module, 't', request, new AbortController().signal);
+    expect(calls).toEqual(['execute', 'acquire:m:true']);
+    await downloads.close();
+  });
+});
+
 describe('fetchDownloader', () => {
   it('answers the status, the body, and the headers with lower-case names, kept when the result is spread or serialised', async () => {
     const { createServer } = await import('node:http');
