@@ -22,6 +22,7 @@ import {
 } from '../node-record.js';
 import { readRun, writeRun } from '../run-record.js';
 import { ConfigError } from '../../../errors.js';
+import { OUTBOX_ITEM, OUTBOX_PTM } from '../../engine/outbox.js';
 import { RUN_FINISHED, defineTransition } from '../transition.js';
 import type { ChainKeyBuilder } from '../../../keys/chain-key-builder.js';
 import { claim } from './claim.js';
@@ -66,6 +67,16 @@ function decodeClaimed(text: string): ClaimResult {
     leaseUntil: Number(leaseUntil),
     reason,
   };
+}
+
+/**
+ * An outbox entry without its letter (a hand-off's argument: see the script's header); an entry
+ * with another letter cannot be handed off (the script would queue it back with `letter`).
+ */
+function bare(entry: string, letter: string): string {
+  if (!entry.startsWith(letter))
+    throw new ConfigError(`a commit hand-off takes outbox entries starting with '${letter}'`);
+  return entry.slice(1);
 }
 
 /** ptm_commit_success. @internal */
@@ -122,9 +133,13 @@ export const commitSuccess = defineTransition({
     const c = input.claim;
     if (c === undefined) args.push('');
     else args.push('1', ctx.now, c.owner, c.leaseMs, c.epoch, c.root ? '1' : '0', c.node.moduleId);
-    for (const s of input.successors) args.push(s.message);
+    // with a hand-off, without their outbox letter: the streams take them so, and the script
+    // gives the outbox (when the parser stream has no room) 'p' and 'i' back
+    const cut = h === undefined ? 0 : 1;
+    for (const s of input.successors)
+      args.push(cut === 0 ? s.message : bare(s.message, OUTBOX_PTM));
     args.push(...keyed);
-    for (const item of input.items) args.push(item);
+    for (const item of input.items) args.push(cut === 0 ? item : bare(item, OUTBOX_ITEM));
     return args;
   },
   decode: (reply): CommitSuccessResult => {
