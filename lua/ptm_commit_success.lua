@@ -19,13 +19,15 @@
     then successor_keys: the state of each successor node (hash), n of them
     then dedup_keys: the de-duplication mark of each keyed successor (string), m of them
     with a claim of the next node only (ARGV 15 = '1'), the last five: the claim's KEYS 1-5 (see
-    ptm_claim: node_key, task_mark_key, module_mark_key, run_key, run_keys_key)
+    ptm_claim: node_key, task_mark_key, module_mark_key, run_key, run_keys_key); the last three
+    (its KEYS 1-3) when its run is the commit's: its run_key and run_keys_key are then KEYS 3-4
   ARGV
     1 owner           the claiming owner
     2 version_text    the fencing version of the claim
     3 ttl             ttl ms of every key written
     4 schema_text     CHAIN_SCHEMA_VERSION
-    5 node_id         this node's id (the value of the de-duplication marks it sets)
+    5 node_id         this node's id (the value of the de-duplication marks it sets; '' when m
+                      is 0)
     6 n               number of successors
     7 now_arg         now in ms for the run's record ('': the server's TIME)
     8 module_id       the node's module (its counters in the run)
@@ -88,12 +90,19 @@ local hand_off, capacity, group, delivery = ARGV[11] == '1', ARGV[12], ARGV[13],
 local claiming = ARGV[15] == '1'
 local stream_key, items_key = nil, nil
 if hand_off then stream_key, items_key = KEYS[5], KEYS[6] end
--- the next node's claim (see ptm_claim): its keys are the last five
+-- the next node's claim (see ptm_claim): its keys are the last five, or the last three in the
+-- commit's run
 local c_node_key, c_task_mark_key, c_module_mark_key, c_run_key, c_run_keys_key
 local c_now_arg, c_owner, c_lease_ms, c_epoch_text, c_root, c_module_id
 if claiming then
-  c_node_key, c_task_mark_key, c_module_mark_key = KEYS[#KEYS - 4], KEYS[#KEYS - 3], KEYS[#KEYS - 2]
-  c_run_key, c_run_keys_key = KEYS[#KEYS - 1], KEYS[#KEYS]
+  local last = #KEYS
+  if last - (hand_off and 6 or 4) - n - m == 3 then
+    c_node_key, c_task_mark_key, c_module_mark_key = KEYS[last - 2], KEYS[last - 1], KEYS[last]
+    c_run_key, c_run_keys_key = run_key, run_keys_key
+  else
+    c_node_key, c_task_mark_key, c_module_mark_key = KEYS[last - 4], KEYS[last - 3], KEYS[last - 2]
+    c_run_key, c_run_keys_key = KEYS[last - 1], KEYS[last]
+  end
   c_now_arg, c_owner, c_lease_ms, c_epoch_text = ARGV[16], ARGV[17], ARGV[18] + 0, ARGV[19]
   c_root, c_module_id = ARGV[20] == '1', ARGV[21]
 end
@@ -246,18 +255,22 @@ for i = 1, #duplicates do out[#out + 1] = duplicates[i] end
 -- raises (caught here) wrote nothing and changed nothing of the shared record
 local claimed, count, version_out, until_out = nil, false, nil, nil
 local shared = claiming and run ~= nil and c_run_key == run_key and c_module_id == module_id
-local counts = {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}
 if run and not shared then
-  if run_write(run, now, run_ttl, counts) then out[#out + 1] = RUN_FINISHED .. '1' end
+  if run_write(run, now, run_ttl, {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}) then
+    out[#out + 1] = RUN_FINISHED .. '1'
+  end
 end
 if claiming then
-  if shared then run_apply(run, counts) end
+  -- in the shared record this node leaves `running` after the claim: a claim that counts its
+  -- node (q -1, r +1) leaves r as it was, and written once; else r -1 joins the last write (a
+  -- claim that settles the run on a terminate mark settles the module whatever r is)
+  if shared then run_apply(run, {'q', #create, 'd', 1, 'i', n_items, 'ob', n_items}) end
   local c_now = now_ms(c_now_arg)
   local ok, c, counted, v_text, u_text = pcall(claim_node, c_node_key, c_task_mark_key, c_module_mark_key,
     c_run_key, c_run_keys_key, c_now, c_owner, c_lease_ms, c_epoch_text, c_root, schema_text, ttl,
     c_module_id, run_ttl, shared and run or nil)
   if ok and c.err == nil then claimed, count, version_out, until_out = c, counted == true, v_text, u_text end
-  if shared and run_write(run, count and c_now or now, run_ttl, count and {'q', -1, 'r', 1} or {}) then
+  if shared and run_write(run, count and c_now or now, run_ttl, count and {'q', -1} or {'r', -1}) then
     out[#out + 1] = RUN_FINISHED .. '1'
   end
 end

@@ -102,6 +102,7 @@ export const commitSuccess = defineTransition({
     /** With a claim of the next node: its keys (see claim.ts). */
     claim: input.claim === undefined ? [] : claim.redisKeys(claim.keys(k, input.claim)),
   }),
+  // the claim's run keys only when they are not the commit's (the script reuses KEYS 3 and 4)
   redisKeys: (keys) => [
     keys.node,
     keys.outbox,
@@ -110,7 +111,9 @@ export const commitSuccess = defineTransition({
     ...keys.streams,
     ...keys.successors,
     ...keys.dedup,
-    ...keys.claim,
+    ...(keys.claim.length === 5 && keys.claim[3] === keys.run && keys.claim[4] === keys.runKeys
+      ? keys.claim.slice(0, 3)
+      : keys.claim),
   ],
   args: (input, ctx) => {
     const args: (string | number)[] = [
@@ -118,7 +121,8 @@ export const commitSuccess = defineTransition({
       input.version,
       ctx.ttlMs,
       CHAIN_SCHEMA_VERSION,
-      ctx.keys.ptmKey(input.node),
+      // the value of the de-duplication marks: none without a keyed successor
+      input.successors.some((s) => s.key !== undefined) ? ctx.keys.ptmKey(input.node) : '',
       input.successors.length,
       // the caller's time spares the script a TIME (a test clock override wins)
       ctx.now === '' && input.at !== undefined ? String(Math.floor(input.at)) : ctx.now,
