@@ -169,7 +169,7 @@ if hand_off and capacity ~= '' and #messages > 0 then
 end
 -- the keys written below whose type no read has checked: one of them is written first (a script
 -- that fails on its first write wrote nothing: the run's key index, else the items stream); each
--- other one is checked here. (The delivery's acknowledgement needs no check, see acknowledge.)
+-- other one is checked here. (The delivery's acknowledgement needs no check, see below.)
 local index_run = run and #create + #marks > 0
 local first = index_run and 'index' or nil
 if handed and not stream_checked and #messages > 0 then redis.call('XLEN', stream_key) end
@@ -178,10 +178,13 @@ if handed and n_items > 0 then
 end
 if not handed and #messages + n_items > 0 then redis.call('LLEN', outbox_key) end
 
--- the run's key index gets the keys this commit creates (for the run's clean-up)
--- (a key's suffix follows its last '}:' with no '}' after it; the keys of a commit share their
--- task's prefix, so the place found in the node's key is checked first, then searched for)
-local function index_keys()
+-- every check passed: write (the node record keeps the TTL its claim gave it). First the run's
+-- key index (the keys this commit creates, for the run's clean-up), else the items stream (with
+-- a hand-off the items come without their outbox letter). A key's suffix follows its last '}:'
+-- with no '}' after it; the keys of a commit share their task's prefix, so the place found in the
+-- node's key is checked first, then searched for. (No local functions: each would be a closure
+-- made at every call.)
+if first == 'index' then
   local zargs = {}
   local at = (string.find(node_key, '}:[^}]*$') or 0) + 1 -- the ':' of the node key's '}:'
   for i = 1, #create + #marks do
@@ -202,21 +205,9 @@ local function index_keys()
     redis.call('ZADD', run_keys_key, unpack(zargs, from, math.min(from + 2 * CHUNK - 1, #zargs)))
   end
   redis.call('PEXPIRE', run_keys_key, ttl)
-end
--- the node's own delivery is acknowledged and deleted, whichever way the successors go; a parser
--- stream key of another type holds no delivery, so an error there (WRONGTYPE) leaves nothing to
--- do and is ignored (redis.pcall): this write cannot fail the script
-local function acknowledge()
-  redis.pcall('XACK', stream_key, group, delivery)
-  redis.pcall('XDEL', stream_key, delivery)
-end
--- the items go to the items stream (with a hand-off they come without their outbox letter)
-local function add_items()
+elseif first == 'items' then
   for j = FIRST_ITEM_ARG, #ARGV do redis.call('XADD', items_key, '*', 'p', ARGV[j]) end
 end
-
--- every check passed: write (the node record keeps the TTL its claim gave it)
-if first == 'index' then index_keys() elseif first == 'items' then add_items() end
 redis.call('HSET', node_key, 'status', 'done')
 for i = 1, #create do
   redis.call('HSET', create[i], 'status', 'pending', 'owner', '', 'version', '0', 'lease_until', '0',
@@ -224,13 +215,21 @@ for i = 1, #create do
   redis.call('PEXPIRE', create[i], ttl)
 end
 for i = 1, #marks do redis.call('SET', marks[i], node_id, 'PX', ttl) end
-if hand_off and delivery ~= '' then acknowledge() end
+-- the node's own delivery is acknowledged and deleted, whichever way the successors go; a parser
+-- stream key of another type holds no delivery, so an error there (WRONGTYPE) leaves nothing to
+-- do and is ignored (redis.pcall): this write cannot fail the script
+if hand_off and delivery ~= '' then
+  redis.pcall('XACK', stream_key, group, delivery)
+  redis.pcall('XDEL', stream_key, delivery)
+end
 if handed then
   -- a stream entry holds the message (or item) without its outbox letter, as it came
   for i = 1, #messages do
     redis.call('XADD', stream_key, '*', 'p', messages[i], 'd', '0')
   end
-  if first ~= 'items' then add_items() end
+  if first ~= 'items' then
+    for j = FIRST_ITEM_ARG, #ARGV do redis.call('XADD', items_key, '*', 'p', ARGV[j]) end
+  end
 else
   -- the outbox: successors first, then the items (each a prefixed entry, see outbox.ts; with a
   -- hand-off they came without their letter)
