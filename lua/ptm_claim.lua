@@ -13,7 +13,7 @@
     1 now_arg     now in ms, TEST ONLY ('' in production: the server's TIME)
     2 owner       who claims
     3 lease_ms    lease length
-    4 epoch       the retry epoch the message carries
+    4 epoch_text  the retry epoch the message carries
     5 root        '1' for a module's first node (no parent creates it)
     6 schema_text CHAIN_SCHEMA_VERSION
     7 ttl         ttl ms of a new record
@@ -37,7 +37,7 @@
   ptm_commit_success also runs for the committing worker's next node.
 ]]
 local node_key, task_mark_key, module_mark_key = KEYS[1], KEYS[2], KEYS[3]
-local now_arg, owner, lease_ms, epoch = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local now_arg, owner, lease_ms, epoch_text = ARGV[1], ARGV[2], ARGV[3] + 0, ARGV[4]
 local root, schema_text, ttl = ARGV[5] == '1', ARGV[6], ARGV[7]
 local run_key, run_keys_key, module_id, run_ttl = KEYS[4], KEYS[5], ARGV[8], ARGV[9]
 --@include _now
@@ -45,4 +45,4 @@ local run_key, run_keys_key, module_id, run_ttl = KEYS[4], KEYS[5], ARGV[8], ARG
 --@include _run_terminate
 --@include _claim
 return claim_node(node_key, task_mark_key, module_mark_key, run_key, run_keys_key, now_ms(now_arg), owner,
-  lease_ms, epoch, root, schema_text, ttl, module_id, run_ttl)
+  lease_ms, epoch_text, root, schema_text, ttl, module_id, run_ttl)

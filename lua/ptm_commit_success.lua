@@ -19,13 +19,15 @@
     then successor_keys: the state of each successor node (hash), n of them
     then dedup_keys: the de-duplication mark of each keyed successor (string), m of them
     with a claim of the next node only (ARGV 15 = '1'), the last five: the claim's KEYS 1-5 (see
-    ptm_claim: node_key, task_mark_key, module_mark_key, run_key, run_keys_key)
+    ptm_claim: node_key, task_mark_key, module_mark_key, run_key, run_keys_key); the last three
+    (its KEYS 1-3) when its run is the commit's: its run_key and run_keys_key are then KEYS 3-4
   ARGV
     1 owner           the claiming owner
-    2 version         the fencing version of the claim
+    2 version_text    the fencing version of the claim
     3 ttl             ttl ms of every key written
-    4 schema          CHAIN_SCHEMA_VERSION
-    5 node_id         this node's id (the value of the de-duplication marks it sets)
+    4 schema_text     CHAIN_SCHEMA_VERSION
+    5 node_id         this node's id (the value of the de-duplication marks it sets; '' when m
+                      is 0)
     6 n               number of successors
     7 now_arg         now in ms for the run's record ('': the server's TIME)
     8 module_id       the node's module (its counters in the run)
@@ -40,13 +42,17 @@
     16 c_now_arg      the claim's now in ms, TEST ONLY ('' in production: the server's TIME)
     17 c_owner        who claims the next node
     18 c_lease_ms     its lease length
-    19 c_epoch        the retry epoch its message carries
+    19 c_epoch_text   the retry epoch its message carries
     20 c_root         '1' for a module's first node
     21 c_module_id    its module
     F..F-1+n          messages: the message of each successor (in KEYS order); F is 16, or 22
                       with a claim
     F+n..F-1+n+m      keyed: the successor index (0-based) of each dedup key, ascending
     F+n+m..           items: the items
+    Without a hand-off the messages and items are outbox entries (their letter first, see
+    src/chain/engine/outbox.ts); with one they come without it (a stream entry holds them so),
+    and the outbox, when the parser stream has no room, gets them with their letter, 'p' for a
+    message and 'i' for an item.
   Returns {code, msg, created, handed[, duplicate index...][, 'run_finished:1'][, 'run_finished:2']
   [, 'claim:<code>:<version>:<lease_until>:<reason>']}
     0 COMMIT_OK           done; new successors created and queued with the items; `handed` is
@@ -78,22 +84,28 @@
 ]]
 local node_key, outbox_key, run_key, run_keys_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner, version_text, ttl, schema_text = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local node_id, n = ARGV[5], tonumber(ARGV[6])
-local now_arg, module_id, run_ttl, m = ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
-local hand_off, capacity, group, delivery = ARGV[11] == '1', tonumber(ARGV[12]), ARGV[13], ARGV[14]
+local node_id, n = ARGV[5], ARGV[6] + 0
+local now_arg, module_id, run_ttl, m = ARGV[7], ARGV[8], ARGV[9], ARGV[10] + 0
+local hand_off, capacity, group, delivery = ARGV[11] == '1', ARGV[12], ARGV[13], ARGV[14]
 local claiming = ARGV[15] == '1'
 local stream_key, items_key = nil, nil
 if hand_off then stream_key, items_key = KEYS[5], KEYS[6] end
--- the next node's claim (see ptm_claim): its keys are the last five
+-- the next node's claim (see ptm_claim): its keys are the last five, or the last three in the
+-- commit's run
 local c_node_key, c_task_mark_key, c_module_mark_key, c_run_key, c_run_keys_key
-local c_now_arg, c_owner, c_lease_ms, c_epoch, c_root, c_module_id
+local c_now_arg, c_owner, c_lease_ms, c_epoch_text, c_root, c_module_id
 if claiming then
-  c_node_key, c_task_mark_key, c_module_mark_key = KEYS[#KEYS - 4], KEYS[#KEYS - 3], KEYS[#KEYS - 2]
-  c_run_key, c_run_keys_key = KEYS[#KEYS - 1], KEYS[#KEYS]
-  c_now_arg, c_owner, c_lease_ms, c_epoch = ARGV[16], ARGV[17], tonumber(ARGV[18]), tonumber(ARGV[19])
+  local last = #KEYS
+  if last - (hand_off and 6 or 4) - n - m == 3 then
+    c_node_key, c_task_mark_key, c_module_mark_key = KEYS[last - 2], KEYS[last - 1], KEYS[last]
+    c_run_key, c_run_keys_key = run_key, run_keys_key
+  else
+    c_node_key, c_task_mark_key, c_module_mark_key = KEYS[last - 4], KEYS[last - 3], KEYS[last - 2]
+    c_run_key, c_run_keys_key = KEYS[last - 1], KEYS[last]
+  end
+  c_now_arg, c_owner, c_lease_ms, c_epoch_text = ARGV[16], ARGV[17], ARGV[18] + 0, ARGV[19]
   c_root, c_module_id = ARGV[20] == '1', ARGV[21]
 end
-local version, schema = tonumber(version_text), tonumber(schema_text)
 local FIRST_SUCCESSOR_KEY, FIRST_MESSAGE_ARG, CHUNK = hand_off and 7 or 5, claiming and 22 or 16, 1000
 local FIRST_DEDUP_KEY, FIRST_KEYED_ARG = FIRST_SUCCESSOR_KEY + n, FIRST_MESSAGE_ARG + n
 --@include _now
@@ -101,17 +113,18 @@ local FIRST_DEDUP_KEY, FIRST_KEYED_ARG = FIRST_SUCCESSOR_KEY + n, FIRST_MESSAGE_
 --@include _run_terminate
 --@include _claim
 
+-- (texts that are equal are equal numbers: the numbers are compared only when the texts differ)
 local f = redis.call('HMGET', node_key, 'status', 'owner', 'version', 'schema')
 if f[1] == false then return {1, 'FENCING_REJECT'} end
-if tonumber(f[4]) ~= schema then
+if f[4] ~= schema_text and tonumber(f[4]) ~= tonumber(schema_text) then
   return redis.error_reply('SCHEMA_MISMATCH node state has schema ' .. tostring(f[4]) .. ', this version reads ' .. schema_text)
 end
-local current = tonumber(f[3])
+local same_version = f[3] == version_text or tonumber(f[3]) == tonumber(version_text)
 if f[1] == 'done' then
-  if current == version and f[2] == owner then return {3, 'ALREADY_COMMITTED'} end
+  if same_version and f[2] == owner then return {3, 'ALREADY_COMMITTED'} end
   return {1, 'FENCING_REJECT'}
 end
-if f[2] ~= owner or current ~= version then return {1, 'FENCING_REJECT'} end
+if f[2] ~= owner or not same_version then return {1, 'FENCING_REJECT'} end
 if f[1] ~= 'processing' then return {2, 'CAS_CONFLICT'} end
 -- the dedup key of each keyed successor (by successor index)
 local dedup_of = {}
@@ -150,13 +163,13 @@ local now = run and now_ms(now_arg) or 0
 -- the hand-off takes the successors and items when the parser stream has room for the
 -- successors (a commit that adds none to it needs no room: it cannot break the bound)
 local handed, stream_checked = hand_off, false
-if hand_off and capacity ~= nil and #messages > 0 then
-  handed = redis.call('XLEN', stream_key) + #messages <= capacity
+if hand_off and capacity ~= '' and #messages > 0 then
+  handed = redis.call('XLEN', stream_key) + #messages <= capacity + 0
   stream_checked = true
 end
 -- the keys written below whose type no read has checked: one of them is written first (a script
 -- that fails on its first write wrote nothing: the run's key index, else the items stream); each
--- other one is checked here. (The delivery's acknowledgement needs no check, see acknowledge.)
+-- other one is checked here. (The delivery's acknowledgement needs no check, see below.)
 local index_run = run and #create + #marks > 0
 local first = index_run and 'index' or nil
 if handed and not stream_checked and #messages > 0 then redis.call('XLEN', stream_key) end
@@ -165,11 +178,24 @@ if handed and n_items > 0 then
 end
 if not handed and #messages + n_items > 0 then redis.call('LLEN', outbox_key) end
 
--- the run's key index gets the keys this commit creates (for the run's clean-up)
-local function index_keys()
+-- every check passed: write (the node record keeps the TTL its claim gave it). First the run's
+-- key index (the keys this commit creates, for the run's clean-up), else the items stream (with
+-- a hand-off the items come without their outbox letter). A key's suffix follows its last '}:'
+-- with no '}' after it; the keys of a commit share their task's prefix, so the place found in the
+-- node's key is checked first, then searched for. (No local functions: each would be a closure
+-- made at every call.)
+if first == 'index' then
   local zargs = {}
+  local at = (string.find(node_key, '}:[^}]*$') or 0) + 1 -- the ':' of the node key's '}:'
   for i = 1, #create + #marks do
-    local suffix = string.match(create[i] or marks[i - #create], '}:([^}]*)$')
+    local key = create[i] or marks[i - #create]
+    local suffix
+    local b1, b2 = string.byte(key, at - 1, at)
+    if b1 == 125 and b2 == 58 and not string.find(key, '}', at + 1, true) then
+      suffix = string.sub(key, at + 1)
+    else
+      suffix = string.match(key, '}:([^}]*)$')
+    end
     if suffix then
       zargs[#zargs + 1] = '0'
       zargs[#zargs + 1] = suffix
@@ -179,21 +205,9 @@ local function index_keys()
     redis.call('ZADD', run_keys_key, unpack(zargs, from, math.min(from + 2 * CHUNK - 1, #zargs)))
   end
   redis.call('PEXPIRE', run_keys_key, ttl)
+elseif first == 'items' then
+  for j = FIRST_ITEM_ARG, #ARGV do redis.call('XADD', items_key, '*', 'p', ARGV[j]) end
 end
--- the node's own delivery is acknowledged and deleted, whichever way the successors go; a parser
--- stream key of another type holds no delivery, so an error there (WRONGTYPE) leaves nothing to
--- do and is ignored (redis.pcall): this write cannot fail the script
-local function acknowledge()
-  redis.pcall('XACK', stream_key, group, delivery)
-  redis.pcall('XDEL', stream_key, delivery)
-end
--- the items go to the items stream
-local function add_items()
-  for j = FIRST_ITEM_ARG, #ARGV do redis.call('XADD', items_key, '*', 'p', string.sub(ARGV[j], 2)) end
-end
-
--- every check passed: write (the node record keeps the TTL its claim gave it)
-if first == 'index' then index_keys() elseif first == 'items' then add_items() end
 redis.call('HSET', node_key, 'status', 'done')
 for i = 1, #create do
   redis.call('HSET', create[i], 'status', 'pending', 'owner', '', 'version', '0', 'lease_until', '0',
@@ -201,17 +215,31 @@ for i = 1, #create do
   redis.call('PEXPIRE', create[i], ttl)
 end
 for i = 1, #marks do redis.call('SET', marks[i], node_id, 'PX', ttl) end
-if hand_off and delivery ~= '' then acknowledge() end
+-- the node's own delivery is acknowledged and deleted, whichever way the successors go; a parser
+-- stream key of another type holds no delivery, so an error there (WRONGTYPE) leaves nothing to
+-- do and is ignored (redis.pcall): this write cannot fail the script
+if hand_off and delivery ~= '' then
+  redis.pcall('XACK', stream_key, group, delivery)
+  redis.pcall('XDEL', stream_key, delivery)
+end
 if handed then
-  -- a stream entry holds the message (or item) without its outbox letter
+  -- a stream entry holds the message (or item) without its outbox letter, as it came
   for i = 1, #messages do
-    redis.call('XADD', stream_key, '*', 'p', string.sub(messages[i], 2), 'd', '0')
+    redis.call('XADD', stream_key, '*', 'p', messages[i], 'd', '0')
   end
-  if first ~= 'items' then add_items() end
+  if first ~= 'items' then
+    for j = FIRST_ITEM_ARG, #ARGV do redis.call('XADD', items_key, '*', 'p', ARGV[j]) end
+  end
 else
-  -- the outbox: successors first, then the items (each a prefixed entry, see outbox.ts)
+  -- the outbox: successors first, then the items (each a prefixed entry, see outbox.ts; with a
+  -- hand-off they came without their letter)
   local queued = messages
-  for j = FIRST_ITEM_ARG, #ARGV do queued[#queued + 1] = ARGV[j] end
+  if hand_off then
+    for i = 1, #queued do queued[i] = 'p' .. queued[i] end
+    for j = FIRST_ITEM_ARG, #ARGV do queued[#queued + 1] = 'i' .. ARGV[j] end
+  else
+    for j = FIRST_ITEM_ARG, #ARGV do queued[#queued + 1] = ARGV[j] end
+  end
   for from = 1, #queued, CHUNK do
     redis.call('RPUSH', outbox_key, unpack(queued, from, math.min(from + CHUNK - 1, #queued)))
   end
@@ -224,26 +252,31 @@ for i = 1, #duplicates do out[#out + 1] = duplicates[i] end
 -- them in one write of the record; a claim that settles the run (a terminate mark) writes it all
 -- first, as a claim after the commit would. It reads and checks before it writes: an error it
 -- raises (caught here) wrote nothing and changed nothing of the shared record
-local claimed, count = nil, false
+local claimed, count, version_out, until_out = nil, false, nil, nil
 local shared = claiming and run ~= nil and c_run_key == run_key and c_module_id == module_id
-local counts = {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}
 if run and not shared then
-  if run_write(run, now, run_ttl, counts) then out[#out + 1] = RUN_FINISHED .. '1' end
+  if run_write(run, now, run_ttl, {'q', #create, 'r', -1, 'd', 1, 'i', n_items, 'ob', n_items}) then
+    out[#out + 1] = RUN_FINISHED .. '1'
+  end
 end
 if claiming then
-  if shared then run_apply(run, counts) end
+  -- in the shared record this node leaves `running` after the claim: a claim that counts its
+  -- node (q -1, r +1) leaves r as it was, and written once; else r -1 joins the last write (a
+  -- claim that settles the run on a terminate mark settles the module whatever r is)
+  if shared then run_apply(run, {'q', #create, 'd', 1, 'i', n_items, 'ob', n_items}) end
   local c_now = now_ms(c_now_arg)
-  local ok, c, counted = pcall(claim_node, c_node_key, c_task_mark_key, c_module_mark_key, c_run_key,
-    c_run_keys_key, c_now, c_owner, c_lease_ms, c_epoch, c_root, schema_text, ttl, c_module_id,
-    run_ttl, shared and run or nil)
-  if ok and c.err == nil then claimed, count = c, counted == true end
-  if shared and run_write(run, count and c_now or now, run_ttl, count and {'q', -1, 'r', 1} or {}) then
+  local ok, c, counted, v_text, u_text = pcall(claim_node, c_node_key, c_task_mark_key, c_module_mark_key,
+    c_run_key, c_run_keys_key, c_now, c_owner, c_lease_ms, c_epoch_text, c_root, schema_text, ttl,
+    c_module_id, run_ttl, shared and run or nil)
+  if ok and c.err == nil then claimed, count, version_out, until_out = c, counted == true, v_text, u_text end
+  if shared and run_write(run, count and c_now or now, run_ttl, count and {'q', -1} or {'r', -1}) then
     out[#out + 1] = RUN_FINISHED .. '1'
   end
 end
 if claimed then
   if claimed[6] then out[#out + 1] = RUN_FINISHED .. '2' end
-  out[#out + 1] = 'claim:' .. claimed[1] .. ':' .. string.format('%d', claimed[3]) .. ':' ..
-    string.format('%d', claimed[4]) .. ':' .. claimed[5]
+  -- (the texts the claim wrote, when it wrote any)
+  out[#out + 1] = 'claim:' .. claimed[1] .. ':' .. (version_out or string.format('%d', claimed[3])) ..
+    ':' .. (until_out or string.format('%d', claimed[4])) .. ':' .. claimed[5]
 end
 return out

@@ -116,9 +116,36 @@ describeRedis('commit hand-off', () => {
     const result = await commit();
     expect(result.code).toBe(CommitCode.COMMIT_OK);
     expect(result.handedOff).toBeUndefined();
-    expect(await client.lrange(full(keys.outbox('t')), 0, -1)).toHaveLength(3);
+    // the outbox entries as a commit without a hand-off writes them: each with its letter
+    expect(await client.lrange(full(keys.outbox('t')), 0, -1)).toEqual([
+      message(node(1, 'a')),
+      message(node(1, 'b')),
+      `i${JSON.stringify({ itemId: 'x', taskId: 't', runId: 'r' })}`,
+    ]);
     expect(await client.xlen(full(handOff.stream))).toBe(0); // the delivery is gone, nothing added
     expect(await client.xlen(full(handOff.items))).toBe(0);
+  });
+
+  it('refuses to hand off an entry that is not a successor or an item entry of the outbox', async () => {
+    const { state, handOff, delivery } = await setUp();
+    const root = node(0);
+    const claim = await state.claim({
+      node: root,
+      owner: 'o2',
+      leaseMs: 10_000,
+      epoch: 0,
+      root: true,
+    });
+    await expect(
+      state.commitSuccessDetailed({
+        node: root,
+        owner: 'o2',
+        version: claim.version,
+        successors: [],
+        items: ['x-not-an-item'],
+        handOff: { ...handOff, delivery },
+      }),
+    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
 
   /** The root committed (its successors a and b handed to the parser stream), and a leaf claimed. */

@@ -22,6 +22,7 @@ import {
 } from '../node-record.js';
 import { readRun, writeRun } from '../run-record.js';
 import { ConfigError } from '../../../errors.js';
+import { OUTBOX_ITEM, OUTBOX_PTM } from '../../engine/outbox.js';
 import { RUN_FINISHED, defineTransition } from '../transition.js';
 import type { ChainKeyBuilder } from '../../../keys/chain-key-builder.js';
 import { claim } from './claim.js';
@@ -68,6 +69,16 @@ function decodeClaimed(text: string): ClaimResult {
   };
 }
 
+/**
+ * An outbox entry without its letter (a hand-off's argument: see the script's header); an entry
+ * with another letter cannot be handed off (the script would queue it back with `letter`).
+ */
+function bare(entry: string, letter: string): string {
+  if (!entry.startsWith(letter))
+    throw new ConfigError(`a commit hand-off takes outbox entries starting with '${letter}'`);
+  return entry.slice(1);
+}
+
 /** ptm_commit_success. @internal */
 export const commitSuccess = defineTransition({
   script: 'ptm_commit_success',
@@ -91,6 +102,7 @@ export const commitSuccess = defineTransition({
     /** With a claim of the next node: its keys (see claim.ts). */
     claim: input.claim === undefined ? [] : claim.redisKeys(claim.keys(k, input.claim)),
   }),
+  // the claim's run keys only when they are not the commit's (the script reuses KEYS 3 and 4)
   redisKeys: (keys) => [
     keys.node,
     keys.outbox,
@@ -99,7 +111,9 @@ export const commitSuccess = defineTransition({
     ...keys.streams,
     ...keys.successors,
     ...keys.dedup,
-    ...keys.claim,
+    ...(keys.claim.length === 5 && keys.claim[3] === keys.run && keys.claim[4] === keys.runKeys
+      ? keys.claim.slice(0, 3)
+      : keys.claim),
   ],
   args: (input, ctx) => {
     const args: (string | number)[] = [
@@ -107,7 +121,8 @@ export const commitSuccess = defineTransition({
       input.version,
       ctx.ttlMs,
       CHAIN_SCHEMA_VERSION,
-      ctx.keys.ptmKey(input.node),
+      // the value of the de-duplication marks: none without a keyed successor
+      input.successors.some((s) => s.key !== undefined) ? ctx.keys.ptmKey(input.node) : '',
       input.successors.length,
       // the caller's time spares the script a TIME (a test clock override wins)
       ctx.now === '' && input.at !== undefined ? String(Math.floor(input.at)) : ctx.now,
@@ -122,9 +137,13 @@ export const commitSuccess = defineTransition({
     const c = input.claim;
     if (c === undefined) args.push('');
     else args.push('1', ctx.now, c.owner, c.leaseMs, c.epoch, c.root ? '1' : '0', c.node.moduleId);
-    for (const s of input.successors) args.push(s.message);
+    // with a hand-off, without their outbox letter: the streams take them so, and the script
+    // gives the outbox (when the parser stream has no room) 'p' and 'i' back
+    const cut = h === undefined ? 0 : 1;
+    for (const s of input.successors)
+      args.push(cut === 0 ? s.message : bare(s.message, OUTBOX_PTM));
     args.push(...keyed);
-    for (const item of input.items) args.push(item);
+    for (const item of input.items) args.push(cut === 0 ? item : bare(item, OUTBOX_ITEM));
     return args;
   },
   decode: (reply): CommitSuccessResult => {
