@@ -72,7 +72,7 @@ export class RunRegistry {
   /** Runs seen here lately, with their nodes in flight: one controller per run aborts them all. */
   readonly #inFlight = new Map<
     string,
-    { controller: AbortController; signal: AbortSignal; nodes: number }
+    { controller: AbortController; signal: AbortSignal; nodes: number; finished: boolean }
   >();
   /** Local waiters, woken when a transition of this process finishes their run. */
   readonly #wakers = new Map<string, Set<() => void>>();
@@ -207,7 +207,12 @@ export class RunRegistry {
       // flight too: a run's nodes often come one at a time, and a composite signal costs ~20 µs)
       if (this.#inFlight.size >= KEPT_RUN_SIGNALS) this.#forgetIdle();
       const controller = new AbortController();
-      entry = { controller, signal: AbortSignal.any([stopping, controller.signal]), nodes: 0 };
+      entry = {
+        controller,
+        signal: AbortSignal.any([stopping, controller.signal]),
+        nodes: 0,
+        finished: false,
+      };
       this.#inFlight.set(runId, entry);
     }
     entry.nodes++;
@@ -218,7 +223,9 @@ export class RunRegistry {
       release: () => {
         if (released) return;
         released = true;
-        e.nodes--;
+        // a finished run is forgotten with its last node (it usually finishes in that node's commit)
+        if (--e.nodes === 0 && e.finished && this.#inFlight.get(runId) === e)
+          this.#inFlight.delete(runId);
       },
     };
   }
@@ -231,7 +238,10 @@ export class RunRegistry {
   /** A transition of this process finished the run: wake its waiters and clean it up. */
   finished(taskId: string, runId: string): void {
     const e = this.#inFlight.get(runId);
-    if (e !== undefined && e.nodes === 0) this.#inFlight.delete(runId);
+    if (e !== undefined) {
+      e.finished = true;
+      if (e.nodes === 0) this.#inFlight.delete(runId);
+    }
     for (const wake of [...(this.#wakers.get(runId) ?? [])]) wake();
     this.#cleanup(taskId, runId);
   }

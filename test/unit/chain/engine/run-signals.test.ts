@@ -41,6 +41,15 @@ describe('RunRegistry.nodeSignal', () => {
     expect(next.signal.aborted).toBe(true);
   });
 
+  it('a run that finishes while its last node is in flight is forgotten with that node', () => {
+    const runs = registry();
+    const stopping = new AbortController();
+    const last = runs.nodeSignal('r1', stopping.signal);
+    runs.finished('t', 'r1'); // the last node's commit finished the run
+    last.release();
+    expect(runs.nodeSignal('r1', stopping.signal).signal).not.toBe(last.signal);
+  });
+
   it('keeps at most a few hundred idle runs: the idle ones are forgotten, those in flight kept', () => {
     const runs = registry();
     const stopping = new AbortController();
