@@ -13,18 +13,9 @@ import {
   type NodeAddress,
 } from '../../src/chain/state/index.js';
 import { ChainKeyBuilder } from '../../src/keys/chain-key-builder.js';
+import { child, root } from './chain-nodes.js';
 import type { ChainStateHarness } from './chain-state.js';
 
-const root: NodeAddress = {
-  taskId: 't1',
-  runId: 'r1',
-  account: 'acc',
-  platform: 'web',
-  moduleId: 'shop',
-  stepIdx: 0,
-  prefixRequest: '',
-};
-const child = (prefix: string): NodeAddress => ({ ...root, stepIdx: 1, prefixRequest: prefix });
 const next = (node: NodeAddress, owner = 'w2'): ClaimInput => ({
   node,
   owner,
@@ -91,91 +82,54 @@ export function commitThenClaimTests(harness: () => ChainStateHarness): void {
     });
   });
 
-  it('commitSuccess with a claim reports what the claim met: OUT_OF_ORDER, LOCKED_BY_OTHER, DUPLICATE_DONE', async () => {
+  it('commitSuccess with a claim reports what the claim met: OUT_OF_ORDER, LOCKED_BY_OTHER, DUPLICATE_DONE; a replayed commit claims nothing', async () => {
     const s = state();
-    const c = await claim(root, 'w1');
     const a = child('GET /a');
-    const commitRoot = await s.commitSuccessDetailed({
+    const b = child('GET /b');
+    const r = await claim(root, 'w1');
+    // a node no commit has created
+    const fromRoot = await s.commitSuccessDetailed({
       node: root,
       owner: 'w1',
-      version: c.version,
-      successors: [{ node: a, message: 'ptm:a' }],
+      version: r.version,
+      successors: [
+        { node: a, message: 'ptm:a' },
+        { node: b, message: 'ptm:b' },
+      ],
       items: [],
       claim: next(child('GET /never')),
     });
-    expect(commitRoot.code).toBe(CommitCode.COMMIT_OK);
-    expect(commitRoot.claimed?.code).toBe(ClaimCode.OUT_OF_ORDER);
-    // a is w3's now: a commit of another node cannot take it for w2
-    const a3 = await claim(a, 'w3');
-    const d = child('GET /d');
-    expect((await claim(d, 'w1')).code).toBe(ClaimCode.OUT_OF_ORDER);
-    const other = await s.commitSuccessDetailed({
+    expect(fromRoot.code).toBe(CommitCode.COMMIT_OK);
+    expect(fromRoot.claimed?.code).toBe(ClaimCode.OUT_OF_ORDER);
+    // a node another owner holds a live lease on
+    expect((await claim(b, 'w9')).code).toBe(ClaimCode.EXECUTE);
+    const ca = await claim(a, 'w1');
+    const fromA = {
       node: a,
-      owner: 'w3',
-      version: a3.version,
-      successors: [{ node: d, message: 'ptm:d' }],
+      owner: 'w1',
+      version: ca.version,
+      successors: [],
       items: [],
-      claim: next(root),
-    });
-    expect(other.code).toBe(CommitCode.COMMIT_OK);
-    expect(other.claimed?.code).toBe(ClaimCode.DUPLICATE_DONE); // root is done
-    const dClaim = await claim(d, 'w5');
-    const locked = await s.commitSuccessDetailed({
-      node: d,
-      owner: 'w5',
-      version: dClaim.version,
-      successors: [{ node: child('GET /e'), message: 'ptm:e' }],
-      items: [],
-      claim: next(child('GET /e'), 'w6'),
-    });
-    expect(locked.claimed).toMatchObject({ code: ClaimCode.EXECUTE, version: 1 });
-    const e = child('GET /e');
-    const eClaim = await claim(e, 'w6');
-    const f = child('GET /f');
-    const busy = await s.commitSuccessDetailed({
-      node: e,
-      owner: 'w6',
-      version: eClaim.version,
-      successors: [{ node: f, message: 'ptm:f' }],
-      items: [],
-      claim: next(f, 'w7'),
-    });
-    expect(busy.claimed?.code).toBe(ClaimCode.EXECUTE);
-    // f is w7's: claimed again with another owner through a commit, it is locked
-    const g = child('GET /g');
-    const fClaim = await claim(f, 'w7');
-    const lockedOut = await s.commitSuccessDetailed({
-      node: f,
-      owner: 'w7',
-      version: fClaim.version,
-      successors: [{ node: g, message: 'ptm:g' }],
-      items: [],
-      claim: next(g, 'w8'),
-    });
-    expect(lockedOut.claimed?.code).toBe(ClaimCode.EXECUTE);
-    const h2 = await s.commitSuccessDetailed({
-      node: g,
-      owner: 'w8',
+      claim: next(b, 'w2'),
+    };
+    const locked = await s.commitSuccessDetailed(fromA);
+    expect(locked.code).toBe(CommitCode.COMMIT_OK);
+    expect(locked.claimed?.code).toBe(ClaimCode.LOCKED_BY_OTHER);
+    // a node that is done
+    const fromB = await s.commitSuccessDetailed({
+      node: b,
+      owner: 'w9',
       version: 1,
       successors: [],
       items: [],
-      claim: next(g, 'w9'),
+      claim: next(a, 'w2'),
     });
-    // g was committed by this very commit before its claim: done
-    expect(h2.claimed?.code).toBe(ClaimCode.DUPLICATE_DONE);
-    const i = child('GET /i');
-    const lockedCommit = await s.commitSuccessDetailed({
-      node: e,
-      owner: 'w6',
-      version: eClaim.version,
-      successors: [],
-      items: [],
-      claim: next(f, 'w10'),
-    });
+    expect(fromB.code).toBe(CommitCode.COMMIT_OK);
+    expect(fromB.claimed?.code).toBe(ClaimCode.DUPLICATE_DONE);
     // a replayed commit (ALREADY_COMMITTED) claims nothing
-    expect(lockedCommit.code).toBe(CommitCode.ALREADY_COMMITTED);
-    expect(lockedCommit.claimed).toBeUndefined();
-    expect((await claim(i, 'w1')).code).toBe(ClaimCode.OUT_OF_ORDER);
+    const replay = await s.commitSuccessDetailed({ ...fromA, claim: next(child('GET /c'), 'w2') });
+    expect(replay.code).toBe(CommitCode.ALREADY_COMMITTED);
+    expect(replay.claimed).toBeUndefined();
   });
 
   it('commitSuccess with a claim: no claim when the commit does not go through (FENCING_REJECT)', async () => {

@@ -21,6 +21,7 @@ import type { ManualClock } from '../../src/internal/clock.js';
 import { ChainKeyBuilder } from '../../src/keys/chain-key-builder.js';
 import type { CacheService } from '../../src/store/types.js';
 import { commitThenClaimTests } from './chain-state-commit-claim.js';
+import { child, root } from './chain-nodes.js';
 
 export interface ChainStateHarness {
   state: ChainStateStore;
@@ -29,21 +30,6 @@ export interface ChainStateHarness {
   raw: Pick<CacheService, 'set' | 'del' | 'get'>;
   cleanup(): Promise<void>;
 }
-
-const root: NodeAddress = {
-  taskId: 't1',
-  runId: 'r1',
-  account: 'acc',
-  platform: 'web',
-  moduleId: 'shop',
-  stepIdx: 0,
-  prefixRequest: '',
-};
-const child = (prefix: string, stepIdx = 1): NodeAddress => ({
-  ...root,
-  stepIdx,
-  prefixRequest: prefix,
-});
 
 export function runChainStateConformance(
   name: string,

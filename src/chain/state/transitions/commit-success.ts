@@ -176,13 +176,9 @@ export const commitSuccess = defineTransition({
   local(store, keys, input, ctx): CommitSuccessResult {
     const committed = commitLocally(store, keys, input, ctx);
     // the next node's claim follows a commit that went through, as the script runs it
-    if (
-      input.claim !== undefined &&
-      keys.claim !== undefined &&
-      committed.code === CommitCode.COMMIT_OK
-    ) {
+    if (input.claim !== undefined && committed.code === CommitCode.COMMIT_OK) {
       try {
-        const [node, terminateTask, terminateModule, run, runKeys] = keys.claim as string[];
+        const [node, terminateTask, terminateModule, run, runKeys] = keys.claim;
         const claimKeys = {
           node: node!,
           terminateTask: terminateTask!,
