@@ -25,7 +25,8 @@ import {
   optionalSignal,
   requireNumber,
 } from '../internal/validate.js';
-import { isRetryableError, retryAfterHint } from './classify.js';
+import { backoffDelay } from './backoff.js';
+import { isRetryableError } from './classify.js';
 
 /** How a delay is randomised. */
 export type JitterKind = 'proportional' | 'full' | 'half' | 'decorrelated' | 'none';
@@ -206,34 +207,7 @@ export class RetryPolicy {
     requireNumber('RetryPolicy.delayFor', 'n', n, { integer: true, min: 1 });
     if (previousMs !== undefined)
       requireNumber('RetryPolicy.delayFor', 'previousMs', previousMs, { min: 0 });
-    const o = this.#o;
-    const base = Math.min(o.initialDelayMs * o.multiplier ** (n - 1), o.maxDelayMs);
-    let delay: number;
-    switch (o.jitterKind) {
-      case 'none':
-        delay = base;
-        break;
-      case 'full':
-        delay = Math.random() * base;
-        break;
-      case 'half':
-        delay = base / 2 + (Math.random() * base) / 2;
-        break;
-      case 'decorrelated': {
-        const prev = previousMs ?? o.initialDelayMs;
-        const upper = Math.max(o.initialDelayMs, prev * 3);
-        delay = Math.min(
-          o.maxDelayMs,
-          o.initialDelayMs + Math.random() * (upper - o.initialDelayMs),
-        );
-        break;
-      }
-      default:
-        delay = base * (1 + o.jitter * (2 * Math.random() - 1));
-    }
-    const hint = retryAfterHint(error);
-    if (hint !== undefined) delay = Math.max(delay, Math.min(hint, o.maxRetryAfterMs));
-    return Math.min(Math.max(0, Math.round(delay)), MAX_TIMER_DELAY_MS);
+    return backoffDelay(this.#o, n, error, previousMs);
   }
 
   /**
