@@ -16,17 +16,11 @@ local function claim_node(node_key, task_mark_key, module_mark_key, run_key, run
     local out = {2, 'STALE_STEP', 0, 0, 'terminated'}
     if run and run.state == 'running' then
       -- the run learns here that its module (or its whole task) was terminated
-      local terminate = {}
-      if redis.call('EXISTS', task_mark_key) == 1 then
-        run_read_modules(run)
-        for i = 1, #run.mods do
-          if run.mods[i][2] == 'running' then terminate[#terminate + 1] = run.mods[i][1] end
-        end
-      elseif run.s == 'running' then
-        terminate[1] = module_id
+      local whole_task = redis.call('EXISTS', task_mark_key) == 1
+      if whole_task then run_read_modules(run) end
+      if run_terminate_running(run, whole_task, module_id) > 0 and run_write(run, now, run_ttl, {}) then
+        out[6] = RUN_FINISHED .. '1'
       end
-      for i = 1, #terminate do run_terminate_module(run, terminate[i], 'terminated') end
-      if #terminate > 0 and run_write(run, now, run_ttl, {}) then out[6] = RUN_FINISHED .. '1' end
     end
     return out
   end

@@ -25,3 +25,22 @@ local function run_terminate_module(run, module_id, state)
   run.set[#run.set + 1] = string.format('%d', run.tm)
   if module_id == run.module then run.s = state end
 end
+
+-- run_terminate_running(run, whole_task, module_id): settles as 'terminated' the modules still
+-- running: every one (run_read_modules read them first) when the whole task was terminated, else
+-- module_id when it runs; returns how many it settled. A write helper (call after the checks).
+local function run_terminate_running(run, whole_task, module_id)
+  local settled = 0
+  if whole_task then
+    for i = 1, #run.mods do
+      if run.mods[i][2] == 'running' then
+        run_terminate_module(run, run.mods[i][1], 'terminated')
+        settled = settled + 1
+      end
+    end
+  elseif run.s == 'running' then
+    run_terminate_module(run, module_id, 'terminated')
+    settled = 1
+  end
+  return settled
+end

@@ -100,15 +100,7 @@ if run then
   if (module_reached or task_reached) and run.state == 'running' then
     run.set[#run.set + 1] = 'x'
     run.set[#run.set + 1] = '1'
-    local terminate = {}
-    if task_reached then
-      for i = 1, #run.mods do
-        if run.mods[i][2] == 'running' then terminate[#terminate + 1] = run.mods[i][1] end
-      end
-    elseif run.s == 'running' then
-      terminate[1] = module_id
-    end
-    for i = 1, #terminate do run_terminate_module(run, terminate[i], 'terminated') end
+    run_terminate_running(run, task_reached, module_id)
     if run_write(run, now, run_ttl, {}) then out[7] = RUN_FINISHED .. '1' end
   end
 end
