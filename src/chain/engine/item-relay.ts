@@ -354,7 +354,6 @@ export class ItemRelay {
               items: items.streams === undefined ? commit.items : items.storeKey(key),
               group: commit.group,
             },
-            consumer: items.consumer,
             entries: list,
           }),
         ),

@@ -319,11 +319,111 @@ describeRedis('commit hand-off', () => {
     )) as [string, [string, string[]][]][];
     const id = read[0]![1][0]![0];
     const entries = [{ id, taskId: 't', runId: 'r' }];
-    expect(await state.ackHandedItems({ handOff, consumer: 'c', entries })).toBe(1);
+    expect(await state.ackHandedItems({ handOff, entries })).toBe(1);
     // twice (by another consumer, after a take-over) counts once
-    expect(await state.ackHandedItems({ handOff, consumer: 'd', entries })).toBe(0);
+    expect(await state.ackHandedItems({ handOff, entries })).toBe(0);
     expect((await state.runRead('t', 'r'))?.state).toBe('done');
     expect(await client.xlen(full(handOff.items))).toBe(0);
+  });
+
+  it('an entry named twice in one acknowledgement counts once in its run', async () => {
+    const { client, full, handOff, commit, state } = await setUp();
+    await commit();
+    // successor a commits one item of its own; b commits nothing: two items wait in the run
+    for (const prefix of ['a', 'b']) {
+      const n = node(1, prefix);
+      const c = await state.claim({ node: n, owner: 'o', leaseMs: 10_000, epoch: 0, root: false });
+      await state.commitSuccessDetailed({
+        node: n,
+        owner: 'o',
+        version: c.version,
+        successors: [],
+        items:
+          prefix === 'a' ? [`i${JSON.stringify({ itemId: 'y', taskId: 't', runId: 'r' })}`] : [],
+        handOff,
+      });
+    }
+    const read = (await client.xreadgroup(
+      'GROUP',
+      'g',
+      'c',
+      'STREAMS',
+      full(handOff.items),
+      '>',
+    )) as [string, [string, string[]][]][];
+    const [first, second] = read[0]![1].map(([id]) => ({ id, taskId: 't', runId: 'r' }));
+    expect(await state.ackHandedItems({ handOff, entries: [first!, first!] })).toBe(1);
+    // the other item still waits: the run is not finished by the repeated entry
+    expect((await state.runRead('t', 'r'))?.state).toBe('running');
+    expect(await state.ackHandedItems({ handOff, entries: [second!] })).toBe(1);
+    expect((await state.runRead('t', 'r'))?.state).toBe('done');
+  });
+
+  it('acknowledges the entries of several runs in one call, each run counted by its own', async () => {
+    const { client, full, handOff, state } = await setUp();
+    // two more runs of the task, each with one item committed by its root
+    for (const runId of ['r2', 'r3']) {
+      await state.runStart('t', runId, ['m']);
+      await state.runDispatch('t', runId, [{ moduleId: 'm', state: 'running' }]);
+      const root = { ...node(0), runId };
+      const c = await state.claim({
+        node: root,
+        owner: 'o',
+        leaseMs: 10_000,
+        epoch: 0,
+        root: true,
+      });
+      await state.commitSuccessDetailed({
+        node: root,
+        owner: 'o',
+        version: c.version,
+        successors: [],
+        items: [`i${JSON.stringify({ itemId: runId, taskId: 't', runId })}`],
+        handOff,
+      });
+    }
+    const read = (await client.xreadgroup(
+      'GROUP',
+      'g',
+      'c',
+      'STREAMS',
+      full(handOff.items),
+      '>',
+    )) as [string, [string, string[]][]][];
+    const ids = read[0]![1].map(([id]) => id);
+    expect(ids).toHaveLength(2);
+    const entries = [
+      { id: ids[0]!, taskId: 't', runId: 'r2' },
+      { id: ids[1]!, taskId: 't', runId: 'r3' },
+      { id: '0-1', taskId: 't', runId: 'r3' }, // never in the stream: not counted
+    ];
+    expect(await state.ackHandedItems({ handOff, entries })).toBe(2);
+    expect((await state.runRead('t', 'r2'))?.state).toBe('done');
+    expect((await state.runRead('t', 'r3'))?.state).toBe('done');
+    expect(await client.xlen(full(handOff.items))).toBe(0);
+  });
+
+  it('an acknowledgement naming a malformed entry id fails whole: nothing deleted, nothing counted', async () => {
+    const { client, full, handOff, commit, state } = await setUp();
+    await commit();
+    const read = (await client.xreadgroup(
+      'GROUP',
+      'g',
+      'c',
+      'STREAMS',
+      full(handOff.items),
+      '>',
+    )) as [string, [string, string[]][]][];
+    const good = { id: read[0]![1][0]![0], taskId: 't', runId: 'r' };
+    // a small batch (its XDEL checks the ids) and one past an XDEL's 1,000 (checked beforehand)
+    for (const size of [2, 1_001]) {
+      const entries = [good, ...Array.from({ length: size - 2 }, () => good)];
+      entries.push({ id: 'not-an-id', taskId: 't', runId: 'r' });
+      await expect(state.ackHandedItems({ handOff, entries })).rejects.toThrow(/Invalid stream ID/);
+      expect(await client.xlen(full(handOff.items))).toBe(1);
+      expect(((await client.xpending(full(handOff.items), 'g')) as unknown[])[0]).toBe(1);
+    }
+    expect(await state.ackHandedItems({ handOff, entries: [good] })).toBe(1);
   });
 
   const crawl = defineModule({

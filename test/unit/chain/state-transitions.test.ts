@@ -296,7 +296,6 @@ describe('chain_items_ack arguments', () => {
     const keys = new ChainKeyBuilder({ prefix: 'p' });
     const input = {
       handOff: { items: 'p:queue:items', group: 'g' },
-      consumer: 'c',
       entries: [
         { id: '1-0', taskId: 't1', runId: 'r1' },
         { id: '2-0', taskId: 't2', runId: 'r1' },
@@ -315,7 +314,6 @@ describe('chain_items_ack arguments', () => {
     ]);
     expect(t.args(input, ctx)).toEqual([
       'g',
-      'c',
       '',
       500,
       5,

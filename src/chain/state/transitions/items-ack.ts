@@ -21,8 +21,6 @@ export interface HandedItem {
 export interface ItemsAckInput {
   /** The streams of the hand-off (`items` and `group` are used). */
   handOff: Pick<CommitHandOff, 'items' | 'group'>;
-  /** The acknowledging consumer (the entries still pending are claimed to it, then acknowledged). */
-  consumer: string;
   entries: readonly HandedItem[];
 }
 
@@ -75,7 +73,6 @@ export const itemsAck = defineTransition({
     const { of } = ackRuns(input);
     const args: (string | number)[] = [
       input.handOff.group,
-      input.consumer,
       ctx.now,
       ctx.finishedTtlMs,
       input.entries.length,
