@@ -36,7 +36,9 @@
  *
  * Env: BENCH_DIST_TARGETS (`standalone`, `cluster` or both, default `standalone,cluster`; a run
  * of one keeps the other's results from bench/results/distributed.json), BENCH_ROUNDS (default 3
- * on one Redis), BENCH_DIST_CLUSTER_ROUNDS (default 3, of three tasks each), BENCH_DIST_WORKERS
+ * on one Redis), BENCH_DIST_CLUSTER_ROUNDS (default 3, of three tasks each), BENCH_DIST_WARMUP
+ * and BENCH_DIST_CLUSTER_WARMUP (warm-up rounds per contender before them, default 3 and 2:
+ * their cost is reported apart, as the cold start of a fresh process), BENCH_DIST_WORKERS
  * (default "1,2,4") and BENCH_DIST_CLUSTER_WORKERS (default "1,2"), BENCH_DIST_CLUSTER_TASKS,
  * BENCH_DIST_LISTS, BENCH_DIST_PER_LIST; BENCH_DIST_OWN_SESSION=0 keeps the worker processes in
  * the bench's session (by default each has its own, as separate services would: with Linux's
@@ -80,6 +82,15 @@ const ROUNDS: Record<TargetKind, number> = {
   standalone: Number(process.env.BENCH_ROUNDS ?? 3),
   cluster: Number(process.env.BENCH_DIST_CLUSTER_ROUNDS ?? 3),
 };
+/**
+ * Warm-up rounds per contender before the measured ones: a fresh worker process pays for V8
+ * optimising its code (on background threads, counted in its CPU) during its first thousands of
+ * nodes or jobs; a service that runs for hours pays it once. They are reported apart (cold).
+ */
+const WARMUP: Record<TargetKind, number> = {
+  standalone: Number(process.env.BENCH_DIST_WARMUP ?? 3),
+  cluster: Number(process.env.BENCH_DIST_CLUSTER_WARMUP ?? 2),
+};
 const CLUSTER_TASKS = Number(process.env.BENCH_DIST_CLUSTER_TASKS ?? 3);
 const OWN_SESSION = process.env.BENCH_DIST_OWN_SESSION !== '0';
 const CONCURRENCY = Number(process.env.BENCH_DIST_CONCURRENCY ?? 16);
@@ -100,7 +111,7 @@ async function runTarget(kind: TargetKind): Promise<TargetResults> {
     kind === 'standalone' ? await startStandalone() : await startCluster(CLUSTER_TASKS);
   const config: MeasureConfig = {
     rounds: ROUNDS[kind],
-    warmup: 1,
+    warmup: WARMUP[kind],
     concurrency: CONCURRENCY,
     roundTimeoutMs: 120_000,
     idleMs: 1_500,
@@ -150,6 +161,14 @@ async function runTarget(kind: TargetKind): Promise<TargetResults> {
     }
     const latency: Record<string, ReturnType<typeof latencySummary>> = {};
     for (const r of results) latency[`${r.workers} worker(s)`] = latencySummary(r.latency);
+    const cold: Table = {};
+    for (const r of results)
+      for (const sample of r.warmup) {
+        const row = (cold[`${r.workers} worker(s), warm-up round ${sample.round}`] ??= {});
+        const who = sample.name.startsWith('BullMQ') ? 'BullMQ' : 'mocra';
+        row[`${who} worker CPU µs`] = Math.round(sample.workerCpuUs);
+        row[`${who} Redis CPU µs`] = Math.round(sample.redisCpuUs);
+      }
     const idle: Table = {};
     for (const r of results) idle[`${r.workers} + ${r.workers} worker(s)`] = idleRow(r.idle);
 
@@ -181,6 +200,8 @@ async function runTarget(kind: TargetKind): Promise<TargetResults> {
       [`${w}: engine counters and context switches per 1,000 nodes or jobs (all workers)`]:
         counterTable(all),
       [`${w}: Redis commands per node or job, by command`]: commandTable(all),
+      [`${w}: warm-up rounds (fresh processes), CPU per node or job — not in the figures above`]:
+        cold,
       [`${w}: idle, both sets of workers alive and given nothing`]: idle,
       [`${w}: item latency ms, commit (ModuleStepAdvanced) → onItem, in the committing process`]:
         latency,

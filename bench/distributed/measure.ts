@@ -102,6 +102,18 @@ export interface WorkerCountResult {
   idle: IdleSample;
   /** Commit → onItem samples (ms) of the engine workers, all rounds. */
   latency: number[];
+  /** The warm-up rounds (fresh processes, code not yet optimised), per contender, in order. */
+  warmup: WarmupSample[];
+}
+
+/** What one warm-up round cost a contender, per node or job. */
+export interface WarmupSample {
+  name: string;
+  round: number;
+  /** Its worker processes' CPU (main thread, GC and the optimising compiler's threads), µs. */
+  workerCpuUs: number;
+  /** Every server's CPU, µs. */
+  redisCpuUs: number;
 }
 
 /** What stays up across worker counts on one target: the submitter and BullMQ's Queue. */
@@ -223,6 +235,7 @@ export class Session {
       const idle = await this.#idle(engines, bulls);
 
       const samples = new Map(contenders.map((c) => [c.name, [] as number[]]));
+      const warmup: WarmupSample[] = [];
       for (let i = 0; i < config.warmup + config.rounds; i++) {
         for (const c of contenders) {
           const others = c.kind === 'mocra' ? bulls : engines;
@@ -245,8 +258,22 @@ export class Session {
           const mineAfter = await childrenUsage(c.children);
           const workerOps = c.children.map((ch, k) => ch.progress.nodes - opsBefore[k]!);
           await this.#afterRound(c.kind);
-          if (config.verbose) console.log(`  round ${i} ${c.name}: ${Math.round(ops / seconds)}/s`);
-          if (i < config.warmup) continue;
+          const workerCpuUs = sumUsage(usageSince(mineAfter, mineBefore)).cpuUs / ops;
+          const redisCpuUs =
+            (redisAfter.reduce(
+              (sum, after, s) => sum + usageBetween(redisBefore[s]!, after).cpu,
+              0,
+            ) *
+              1e6) /
+            ops;
+          if (config.verbose)
+            console.log(
+              `  round ${i} ${c.name}: ${Math.round(ops / seconds)}/s, worker ${Math.round(workerCpuUs)} µs, Redis ${Math.round(redisCpuUs)} µs per op`,
+            );
+          if (i < config.warmup) {
+            warmup.push({ name: c.name, round: i + 1, workerCpuUs, redisCpuUs });
+            continue;
+          }
           samples.get(c.name)!.push(ops / seconds);
           c.rounds.push({
             ops,
@@ -275,6 +302,7 @@ export class Session {
         contenders: contenders.map(({ name, kind, rounds }) => ({ name, kind, rounds })),
         idle,
         latency: [],
+        warmup,
       };
     } finally {
       await Promise.all([...engines, ...bulls].map(stopChild));
