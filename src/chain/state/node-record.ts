@@ -39,9 +39,17 @@ export function freshNode(): NodeRecord {
  * @internal
  */
 export function readNode(store: SyncStore, key: string): NodeRecord | null {
-  const text = store.get(key);
-  if (text === null) return null;
-  const rec = JSON.parse(text) as NodeRecord;
+  let rec: NodeRecord;
+  if (store.getJson !== undefined) {
+    // the store keeps the record decoded: a copy the twin may change (every field is a primitive)
+    const shared = store.getJson(key) as NodeRecord | undefined;
+    if (shared === undefined) return null;
+    rec = typeof shared === 'object' && shared !== null ? { ...shared } : shared;
+  } else {
+    const text = store.get(key);
+    if (text === null) return null;
+    rec = JSON.parse(text) as NodeRecord;
+  }
   if (rec.schema !== CHAIN_SCHEMA_VERSION) {
     throw new MocraError(
       ErrorCode.SCHEMA_MISMATCH,
@@ -52,9 +60,10 @@ export function readNode(store: SyncStore, key: string): NodeRecord | null {
   return rec;
 }
 
-/** Writes a node record with the TTL. @internal */
+/** Writes a node record with the TTL; the record is the store's afterwards (not changed again). @internal */
 export function writeNode(store: SyncStore, key: string, rec: NodeRecord, ttlMs: number): void {
-  store.set(key, JSON.stringify(rec), ttlMs);
+  if (store.setJson !== undefined) store.setJson(key, rec, ttlMs);
+  else store.set(key, JSON.stringify(rec), ttlMs);
 }
 
 /**

@@ -15,8 +15,8 @@ import { ManualClock } from '../../../src/internal/clock.js';
 import { LocalBackend } from '../../../src/store/local-backend.js';
 import { LUA_SCRIPTS } from '../../../src/store/lua-scripts.generated.js';
 
-const READS = new Set(['now', 'get', 'exists', 'zrangeByScore']);
-const WRITES = new Set(['set', 'setNX', 'incr', 'expire', 'zadd', 'zrem', 'zremRangeByScore']);
+const READS = new Set(['now', 'get', 'getJson', 'exists', 'zrangeByScore']);
+const WRITES = new Set(['set', 'setJson', 'setNX', 'incr', 'expire', 'zadd', 'zrem', 'zremRangeByScore']);
 
 /** A store that logs the kind of every call, so a test can check the order of reads and writes. */
 function recording(store: SyncStore): { store: SyncStore; log: string[] } {
