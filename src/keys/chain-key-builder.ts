@@ -76,7 +76,8 @@ export function escapeKeyPart(part: string): string {
  */
 export class ChainKeyBuilder {
   readonly #ptmCache = new Map<string, string>();
-  readonly #prefixCache = new Map<string, string>();
+  /** The keys of the last tasks seen (each built once: the same string every time). */
+  readonly #tasks = new Map<string, TaskKeys>();
   readonly #byObject = new Map<PtmIdentity, Hashed>();
   /** The prefix as given. Keys start with it percent-encoded (see {@link ChainKeyBuilder.namespace}). */
   readonly prefix: string;
@@ -188,13 +189,38 @@ export class ChainKeyBuilder {
 
   /** `prefix:{t:<taskId>}:` of the last tasks seen: every key of a transition starts with it. */
   #taskPrefix(taskId: string): string {
-    let p = this.#prefixCache.get(taskId);
-    if (p === undefined) {
-      p = `${this.namespace}:${this.tag(taskId)}:`;
-      if (this.#prefixCache.size >= 4096) this.#prefixCache.clear();
-      this.#prefixCache.set(taskId, p);
+    return this.#task(taskId).prefix;
+  }
+
+  /** The keys of a task built so far (a task's transitions name the same few keys again and again). */
+  #task(taskId: string): TaskKeys {
+    let t = this.#tasks.get(taskId);
+    if (t === undefined) {
+      t = new TaskKeys(`${this.namespace}:${this.tag(taskId)}:`);
+      if (this.#tasks.size >= 4096) this.#tasks.clear();
+      this.#tasks.set(taskId, t);
     }
-    return p;
+    return t;
+  }
+
+  /** The keys of a run built so far. */
+  #run(taskId: string, runId: string, family = 'run'): RunKeys {
+    const t = this.#task(taskId);
+    const last = t.lastRun;
+    if (last !== undefined && last.runId === runId) return last;
+    let r = t.runs.get(runId);
+    if (r === undefined) {
+      if (typeof runId !== 'string' || runId.length === 0) {
+        throw new ConfigError(`${W}.${family}: every id must be a non-empty string`, {
+          context: { field: family },
+        });
+      }
+      r = new RunKeys(runId, `${t.prefix}run:${escapeKeyPart(runId)}`);
+      if (t.runs.size >= 64) t.runs.clear();
+      t.runs.set(runId, r);
+    }
+    t.lastRun = r;
+    return r;
   }
 
   /** Execution state of a module in a run (schema version, counters). */
@@ -270,12 +296,20 @@ export class ChainKeyBuilder {
 
   /** The terminate mark of a run of a task (a new run of the task starts unterminated). */
   terminateTask(taskId: string, runId: string): string {
-    return this.#key(taskId, 'terminate', 'task', runId);
+    const r = this.#run(taskId, runId, 'terminate');
+    return (r.terminateTask ??= this.#key(taskId, 'terminate', 'task', runId));
   }
 
   /** The terminate mark of a module in a run of a task. */
   terminateModule(taskId: string, runId: string, moduleId: string): string {
-    return this.#key(taskId, 'terminate', 'module', runId, moduleId);
+    const r = this.#run(taskId, runId, 'terminate');
+    let key = r.terminateModule.get(moduleId);
+    if (key === undefined) {
+      key = this.#key(taskId, 'terminate', 'module', runId, moduleId);
+      if (r.terminateModule.size >= 64) r.terminateModule.clear();
+      r.terminateModule.set(moduleId, key);
+    }
+    return key;
   }
 
   /** The delayed-retry sorted set of a task (score: due time). */
@@ -285,12 +319,14 @@ export class ChainKeyBuilder {
 
   /** The outbox of a task: successor nodes written by commits, waiting to be published. */
   outbox(taskId: string): string {
-    return this.#key(taskId, 'outbox');
+    const t = this.#task(taskId);
+    return (t.outbox ??= `${t.prefix}outbox`);
   }
 
   /** The sequence counter of a task's outbox (in-process state keeps the outbox ordered with it). */
   outboxSequence(taskId: string): string {
-    return this.#key(taskId, 'outbox', 'seq');
+    const t = this.#task(taskId);
+    return (t.outboxSequence ??= `${t.prefix}outbox:seq`);
   }
 
   /** A request persisted by the step that generated it (read back by its children's fallback). */
@@ -372,7 +408,8 @@ export class ChainKeyBuilder {
 
   /** Outbox entries handed to a relay and not yet acknowledged (score: lease end). */
   outboxLeases(taskId: string): string {
-    return this.#key(taskId, 'outbox', 'leases');
+    const t = this.#task(taskId);
+    return (t.outboxLeases ??= `${t.prefix}outbox:leases`);
   }
 
   /** The index of recently active tasks that sweeps visit (one key for the deployment, no hash tag). */
@@ -390,7 +427,7 @@ export class ChainKeyBuilder {
    * the transitions that move a node of the run count it here in the same atomic step.
    */
   run(taskId: string, runId: string): string {
-    return this.#key(taskId, 'run', runId);
+    return this.#run(taskId, runId).run;
   }
 
   /**
@@ -398,7 +435,8 @@ export class ChainKeyBuilder {
    * clean-up of a finished run shortens their TTL to `finishedRunTtlMs`.
    */
   runKeys(taskId: string, runId: string): string {
-    return this.#key(taskId, 'run', runId, 'keys');
+    const r = this.#run(taskId, runId);
+    return (r.runKeys ??= `${r.run}:keys`);
   }
 
   /** The unfinished runs of a task (sorted set: run id → start ms). */
@@ -438,6 +476,33 @@ export class ChainKeyBuilder {
     }
     return key;
   }
+}
+
+/** The keys of one task built so far (see `ChainKeyBuilder.#task`). */
+class TaskKeys {
+  outbox: string | undefined = undefined;
+  outboxSequence: string | undefined = undefined;
+  outboxLeases: string | undefined = undefined;
+  /** The run last asked for, and the last runs. */
+  lastRun: RunKeys | undefined = undefined;
+  readonly runs = new Map<string, RunKeys>();
+
+  /** @param prefix - `prefix:{t:<taskId>}:` */
+  constructor(readonly prefix: string) {}
+}
+
+/** The keys of one run of a task built so far. */
+class RunKeys {
+  runKeys: string | undefined = undefined;
+  terminateTask: string | undefined = undefined;
+  /** By module. */
+  readonly terminateModule = new Map<string, string>();
+
+  /** @param run - the run's record key */
+  constructor(
+    readonly runId: string,
+    readonly run: string,
+  ) {}
 }
 
 /** A hashed identity (the fields it was hashed from), and the state key last built from it. */
