@@ -34,16 +34,22 @@ const PTM_KEY = `${W}.ptmKey`;
 /** Identities whose hash is kept by object (see `#ptmKey`). */
 const BY_OBJECT_MAX = 256;
 
-const SPECIAL = /[%:{}]/;
-const SPECIALS = /[%:{}]/g;
-/** The percent-encoding of each special character. */
-const ESCAPED: Readonly<Record<string, string>> = {
-  '%': '%25',
-  ':': '%3A',
-  '{': '%7B',
-  '}': '%7D',
-};
-const escapeChar = (c: string): string => ESCAPED[c]!;
+/** The percent-encoding of a special character (`%`, `:`, `{`, `}`) by its code, else undefined. */
+function escapedChar(code: number): string | undefined {
+  switch (code) {
+    case 0x25:
+      return '%25';
+    case 0x3a:
+      return '%3A';
+    case 0x7b:
+      return '%7B';
+    case 0x7d:
+      return '%7D';
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Percent-encodes the characters that delimit keys or hash tags, and the escape itself.
  *
@@ -51,8 +57,16 @@ const escapeChar = (c: string): string => ESCAPED[c]!;
  */
 export function escapeKeyPart(part: string): string {
   if (typeof part !== 'string') invalid('escapeKeyPart', 'part', 'a string', part);
-  if (!SPECIAL.test(part)) return part;
-  return part.replace(SPECIALS, escapeChar);
+  // one pass, no regular expression: a part without a special character comes back as is
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < part.length; i++) {
+    const code = part.charCodeAt(i);
+    if (code !== 0x25 && code !== 0x3a && code !== 0x7b && code !== 0x7d) continue;
+    out += part.slice(from, i) + escapedChar(code)!;
+    from = i + 1;
+  }
+  return from === 0 ? part : out + part.slice(from);
 }
 
 /**
@@ -75,7 +89,7 @@ export function escapeKeyPart(part: string): string {
  * ```
  */
 export class ChainKeyBuilder {
-  readonly #ptmCache = new Map<string, string>();
+  readonly #ptmCache = new Map<string, PtmKey>();
   /** The keys of the last tasks seen (each built once: the same string every time). */
   readonly #tasks = new Map<string, TaskKeys>();
   readonly #byObject = new Map<PtmIdentity, Hashed>();
@@ -153,15 +167,19 @@ export class ChainKeyBuilder {
     const probe =
       `${runId.length}:${runId}|${account.length}:${account}|${platform.length}:${platform}|` +
       `${moduleId.length}:${moduleId}|${step.length}:${step}|${prefixRequest.length}:${prefixRequest}|`;
-    let key = this.#ptmCache.get(probe);
-    if (key === undefined) {
+    let known = this.#ptmCache.get(probe);
+    if (known === undefined) {
       const encoded =
         `${Buffer.byteLength(runId, 'utf8')}:${runId}|${Buffer.byteLength(account, 'utf8')}:${account}|` +
         `${Buffer.byteLength(platform, 'utf8')}:${platform}|${Buffer.byteLength(moduleId, 'utf8')}:${moduleId}|` +
         `${step.length}:${step}|${Buffer.byteLength(prefixRequest, 'utf8')}:${prefixRequest}|`;
-      key = hash('sha256', encoded, 'hex').slice(0, 32);
+      known = {
+        key: hash('sha256', encoded, 'hex').slice(0, 32),
+        stateTask: undefined,
+        stateKey: '',
+      };
       if (this.#ptmCache.size >= 4096) this.#ptmCache.clear();
-      this.#ptmCache.set(probe, key);
+      this.#ptmCache.set(probe, known);
     }
     const hashed: Hashed = {
       runId,
@@ -170,9 +188,8 @@ export class ChainKeyBuilder {
       moduleId,
       stepIdx: id.stepIdx,
       prefixRequest,
-      key,
-      stateTask: undefined,
-      stateKey: '',
+      key: known.key,
+      state: known,
     };
     // a small identity map, not a WeakMap (weak entries cost every garbage collection): it holds
     // the last few hundred identities only (a node's claim to its commit), so an identity that
@@ -232,11 +249,13 @@ export class ChainKeyBuilder {
   ptm(taskId: string, id: PtmIdentity): string {
     const hashed = this.#hashed(id);
     // a node is named by its state key several times (claim, commit, its parent's commit)
-    if (hashed.stateKey === '' || hashed.stateTask !== taskId) {
-      hashed.stateKey = `${this.#taskPrefix(taskId)}ptm:${hashed.key}`;
-      hashed.stateTask = taskId;
+    // (one string per node: the store finds it again without hashing it again)
+    const state = hashed.state;
+    if (state.stateKey === '' || state.stateTask !== taskId) {
+      state.stateKey = `${this.#taskPrefix(taskId)}ptm:${hashed.key}`;
+      state.stateTask = taskId;
     }
-    return hashed.stateKey;
+    return state.stateKey;
   }
 
   /** The state record of a node known by its id (the {@link ChainKeyBuilder.ptmKey} hash). */
@@ -508,6 +527,13 @@ class RunKeys {
 /** A hashed identity (the fields it was hashed from), and the state key last built from it. */
 interface Hashed extends PtmIdentity {
   readonly key: string;
+  /** The identity's key and state key, shared by every object naming it. */
+  readonly state: PtmKey;
+}
+
+/** An identity's hash, and the state key last built from it (shared by every object naming it). */
+interface PtmKey {
+  key: string;
   /** The task of `stateKey`. */
   stateTask: string | undefined;
   stateKey: string;
