@@ -56,6 +56,8 @@ export class LocalStore {
   readonly #sweepBatch: number;
   #sweepTimer: ReturnType<typeof setInterval> | null = null;
   #sweepCursor: Iterator<string> | null = null;
+  /** The time inside {@link LocalStore.atomic}; undefined outside. */
+  #frozenAt: number | undefined = undefined;
 
   constructor(options: LocalStoreOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -64,9 +66,24 @@ export class LocalStore {
     if (interval > 0) this.#sweepTimer = unrefInterval(() => this.sweep(), interval);
   }
 
-  /** The store's current time in ms. */
+  /** The store's current time in ms (the time {@link LocalStore.atomic} read, inside it). */
   now(): number {
-    return this.#clock.now();
+    const frozen = this.#frozenAt;
+    return frozen === undefined ? this.#clock.now() : frozen;
+  }
+
+  /**
+   * Runs `run` (synchronous: atomic within the process) with the store's time read once, as a
+   * script sees one time on Redis: every expiry check and TTL inside it uses that time.
+   */
+  atomic<T>(run: () => T): T {
+    if (this.#frozenAt !== undefined) return run();
+    this.#frozenAt = this.#clock.now();
+    try {
+      return run();
+    } finally {
+      this.#frozenAt = undefined;
+    }
   }
 
   /** Number of keys, including expired ones not yet swept. */
@@ -154,7 +171,10 @@ export class LocalStore {
       e.value = result.toString();
       e.decoded = undefined;
     } else
-      this.#entries.set(key, new Entry('string', result.toString(), undefined, undefined, Infinity));
+      this.#entries.set(
+        key,
+        new Entry('string', result.toString(), undefined, undefined, Infinity),
+      );
     return Number(result);
   }
 

@@ -33,6 +33,27 @@ export function freshNode(): NodeRecord {
   };
 }
 
+/** A node created by its parent's commit, counted as queued in its run. @internal */
+export function queuedNode(): NodeRecord {
+  // freshNode()'s fields, in its order, then `queued`
+  return {
+    status: 'pending',
+    owner: '',
+    version: 0,
+    leaseUntil: 0,
+    epoch: 0,
+    schema: CHAIN_SCHEMA_VERSION,
+    queued: true,
+  };
+}
+
+/** The record without its `queued` field, every other field in its order. @internal */
+export function withoutQueued(rec: NodeRecord): NodeRecord {
+  const out: Record<string, unknown> = {};
+  for (const field in rec) if (field !== 'queued') out[field] = rec[field as keyof NodeRecord];
+  return out as unknown as NodeRecord;
+}
+
 /**
  * Reads a node record; null when missing.
  * @throws MocraError `SCHEMA_MISMATCH` when another schema version wrote it.

@@ -19,6 +19,11 @@
 export interface SyncStore {
   /** The store's current time in ms: the clock every lease, due time and TTL is measured on. */
   now(): number;
+  /**
+   * Optional (the in-process store has it): runs `run`, synchronous, with `now()` read once, as
+   * a script sees one time on Redis. A transition runs inside it when the store has it.
+   */
+  atomic?<T>(run: () => T): T;
   /** The string at `key`, or `null` when it is missing or expired. */
   get(key: string): string | null;
   /** Sets the string at `key`, with a TTL in ms when given (else the key does not expire). */
