@@ -359,8 +359,22 @@ export class ChainKeyBuilder {
    * stored as its SHA-256 (base64url), so any length or character is fine.
    */
   dedup(taskId: string, runId: string, moduleId: string, key: string): string {
-    const digest = hash('sha256', key, 'base64url');
-    return this.#key(taskId, 'dedup', runId, moduleId, digest);
+    // a run's inputs name the same keys again and again (a product linked from many pages)
+    const r = this.#run(taskId, runId, 'dedup');
+    let byKey = r.dedup.get(moduleId);
+    if (byKey === undefined) {
+      byKey = new Map();
+      if (r.dedup.size >= 64) r.dedup.clear();
+      r.dedup.set(moduleId, byKey);
+    }
+    let mark = byKey.get(key);
+    if (mark === undefined) {
+      const digest = hash('sha256', key, 'base64url');
+      mark = this.#key(taskId, 'dedup', runId, moduleId, digest);
+      if (byKey.size >= 4096) byKey.clear();
+      byKey.set(key, mark);
+    }
+    return mark;
   }
 
   /** The record of a task (ids and metadata, never login info) that the ingress loads. */
@@ -516,6 +530,8 @@ class RunKeys {
   terminateTask: string | undefined = undefined;
   /** By module. */
   readonly terminateModule = new Map<string, string>();
+  /** The de-duplication marks by module, then by key. */
+  readonly dedup = new Map<string, Map<string, string>>();
 
   /** @param run - the run's record key */
   constructor(
