@@ -79,6 +79,8 @@ export class SortedSet {
   #level = 1;
   /** The key of an unlink's search (reused: every call is synchronous). */
   readonly #probe: SkipNode = { member: '', plain: UNKNOWN, score: 0, next: [] };
+  /** The last node of each level (the head on an empty level): an append needs no search. */
+  readonly #tails = new Array<SkipNode>(MAX_LEVEL).fill(this.#head);
   /** The predecessors of the last search (reused: every call is synchronous). */
   readonly #update = new Array<SkipNode>(MAX_LEVEL);
 
@@ -164,7 +166,21 @@ export class SortedSet {
    */
   #predecessors(key: SkipNode): SkipNode[] {
     const update = this.#update;
-    let x = this.#head;
+    const head = this.#head;
+    const level = this.#level;
+    // the two common cases need no search: a member after the last (the outbox, a batch of
+    // leases) and the first member (taken or acknowledged in order)
+    const tails = this.#tails;
+    if (tails[0] !== head && before(key, tails[0]!)) {
+      for (let i = 0; i < level; i++) update[i] = tails[i]!;
+      return update;
+    }
+    const first = head.next[0] ?? null;
+    if (first === null || !before(key, first)) {
+      for (let i = 0; i < level; i++) update[i] = head;
+      return update;
+    }
+    let x = head;
     for (let i = this.#level - 1; i >= 0; i--) {
       let n = x.next[i];
       while (n && before(key, n)) {
@@ -190,9 +206,12 @@ export class SortedSet {
       for (let i = this.#level; i < level; i++) update[i] = this.#head;
       this.#level = level;
     }
+    const tails = this.#tails;
     for (let i = 0; i < level; i++) {
-      node.next[i] = update[i]!.next[i] ?? null;
+      const next = update[i]!.next[i] ?? null;
+      node.next[i] = next;
       update[i]!.next[i] = node;
+      if (next === null) tails[i] = node;
     }
   }
 
@@ -205,9 +224,11 @@ export class SortedSet {
     probe.member = '';
     const target = update[0]!.next[0];
     if (!target || target.member !== member) return;
+    const tails = this.#tails;
     for (let i = 0; i < this.#level; i++) {
       if (update[i]!.next[i] !== target) break;
       update[i]!.next[i] = target.next[i] ?? null;
+      if (tails[i] === target) tails[i] = update[i]!;
     }
     while (this.#level > 1 && this.#head.next[this.#level - 1] === null) this.#level--;
   }
