@@ -89,7 +89,11 @@ export function escapeKeyPart(part: string): string {
  * ```
  */
 export class ChainKeyBuilder {
-  readonly #ptmCache = new Map<string, PtmKey>();
+  /** The identities hashed lately, by scope (run, account, platform, module): at most 4096. */
+  readonly #scopes = new Map<string, PtmScope>();
+  #hashedCount = 0;
+  /** The scope of the last identity (its nodes come one after another). */
+  #lastScope: PtmScope | undefined = undefined;
   /** The keys of the last tasks seen (each built once: the same string every time). */
   readonly #tasks = new Map<string, TaskKeys>();
   readonly #byObject = new Map<PtmIdentity, Hashed>();
@@ -163,11 +167,11 @@ export class ChainKeyBuilder {
         : invalid(PTM_KEY, 'prefixRequest', 'a string', id.prefixRequest);
     // another object may name a node hashed before (a successor named by its parent's commit,
     // then by its own claim): hash each identity once. The cache is keyed by the fields
-    // length-prefixed in UTF-16 code units (as unambiguous as the hashed encoding, and cheaper)
-    const probe =
-      `${runId.length}:${runId}|${account.length}:${account}|${platform.length}:${platform}|` +
-      `${moduleId.length}:${moduleId}|${step.length}:${step}|${prefixRequest.length}:${prefixRequest}|`;
-    let known = this.#ptmCache.get(probe);
+    // length-prefixed in UTF-16 code units (as unambiguous as the hashed encoding, and cheaper):
+    // the scope's four, then the step (digits) and the prefix request
+    const byStep = this.#scope(runId, account, platform, moduleId);
+    const probe = `${step}|${prefixRequest}`;
+    let known = byStep.get(probe);
     if (known === undefined) {
       const encoded =
         `${Buffer.byteLength(runId, 'utf8')}:${runId}|${Buffer.byteLength(account, 'utf8')}:${account}|` +
@@ -178,8 +182,12 @@ export class ChainKeyBuilder {
         stateTask: undefined,
         stateKey: '',
       };
-      if (this.#ptmCache.size >= 4096) this.#ptmCache.clear();
-      this.#ptmCache.set(probe, known);
+      if (++this.#hashedCount > 4096) {
+        this.#scopes.clear();
+        this.#lastScope = undefined;
+        this.#hashedCount = 1;
+        this.#scope(runId, account, platform, moduleId).set(probe, known);
+      } else byStep.set(probe, known);
     }
     const hashed: Hashed = {
       runId,
@@ -197,6 +205,29 @@ export class ChainKeyBuilder {
     if (this.#byObject.size >= BY_OBJECT_MAX) this.#byObject.clear();
     this.#byObject.set(id, hashed);
     return hashed;
+  }
+
+  /** The identities hashed lately in a scope, by step and prefix request. */
+  #scope(runId: string, account: string, platform: string, moduleId: string): Map<string, PtmKey> {
+    const last = this.#lastScope;
+    if (
+      last !== undefined &&
+      last.runId === runId &&
+      last.moduleId === moduleId &&
+      last.account === account &&
+      last.platform === platform
+    )
+      return last.byStep;
+    const name =
+      `${runId.length}:${runId}|${account.length}:${account}|${platform.length}:${platform}|` +
+      `${moduleId.length}:${moduleId}`;
+    let scope = this.#scopes.get(name);
+    if (scope === undefined) {
+      scope = { runId, account, platform, moduleId, byStep: new Map() };
+      this.#scopes.set(name, scope);
+    }
+    this.#lastScope = scope;
+    return scope.byStep;
   }
 
   /** The hash tag of a task's keys, `{t:<taskId>}`. */
@@ -545,6 +576,15 @@ interface Hashed extends PtmIdentity {
   readonly key: string;
   /** The identity's key and state key, shared by every object naming it. */
   readonly state: PtmKey;
+}
+
+/** The identities hashed in one run, account, platform and module (see `ChainKeyBuilder.#scope`). */
+interface PtmScope {
+  readonly runId: string;
+  readonly account: string;
+  readonly platform: string;
+  readonly moduleId: string;
+  readonly byStep: Map<string, PtmKey>;
 }
 
 /** An identity's hash, and the state key last built from it (shared by every object naming it). */
