@@ -31,6 +31,9 @@ export const KEY_LAYOUT_VERSION = 3;
 const W = 'ChainKeyBuilder';
 const PTM_KEY = `${W}.ptmKey`;
 
+/** Most entries the memo of tasks' and runs' keys holds (see `#remembered`). */
+const MEMO_MAX = 16_384;
+
 /** Identities whose hash is kept by object (see `#ptmKey`). */
 const BY_OBJECT_MAX = 256;
 
@@ -96,6 +99,8 @@ export class ChainKeyBuilder {
   #lastScope: PtmScope | undefined = undefined;
   /** The keys of the last tasks seen (each built once: the same string every time). */
   readonly #tasks = new Map<string, TaskKeys>();
+  /** Entries of the memo under `#tasks` (tasks, runs, modules, marks). */
+  #memoSize = 0;
   readonly #byObject = new Map<PtmIdentity, Hashed>();
   /** The prefix as given. Keys start with it percent-encoded (see {@link ChainKeyBuilder.namespace}). */
   readonly prefix: string;
@@ -245,10 +250,20 @@ export class ChainKeyBuilder {
     let t = this.#tasks.get(taskId);
     if (t === undefined) {
       t = new TaskKeys(`${this.namespace}:${this.tag(taskId)}:`);
-      if (this.#tasks.size >= 4096) this.#tasks.clear();
+      this.#remembered();
       this.#tasks.set(taskId, t);
     }
     return t;
+  }
+
+  /**
+   * Counts one more entry of the memo of tasks' and runs' keys; past {@link MEMO_MAX}, forgets
+   * them all (the keys of the call under way stay valid).
+   */
+  #remembered(): void {
+    if (++this.#memoSize <= MEMO_MAX) return;
+    this.#tasks.clear();
+    this.#memoSize = 1;
   }
 
   /** The keys of a run built so far. */
@@ -264,7 +279,7 @@ export class ChainKeyBuilder {
         });
       }
       r = new RunKeys(runId, `${t.prefix}run:${escapeKeyPart(runId)}`);
-      if (t.runs.size >= 64) t.runs.clear();
+      this.#remembered();
       t.runs.set(runId, r);
     }
     t.lastRun = r;
@@ -356,7 +371,7 @@ export class ChainKeyBuilder {
     let key = r.terminateModule.get(moduleId);
     if (key === undefined) {
       key = this.#key(taskId, 'terminate', 'module', runId, moduleId);
-      if (r.terminateModule.size >= 64) r.terminateModule.clear();
+      this.#remembered();
       r.terminateModule.set(moduleId, key);
     }
     return key;
@@ -395,14 +410,14 @@ export class ChainKeyBuilder {
     let byKey = r.dedup.get(moduleId);
     if (byKey === undefined) {
       byKey = new Map();
-      if (r.dedup.size >= 64) r.dedup.clear();
+      this.#remembered();
       r.dedup.set(moduleId, byKey);
     }
     let mark = byKey.get(key);
     if (mark === undefined) {
       const digest = hash('sha256', key, 'base64url');
       mark = this.#key(taskId, 'dedup', runId, moduleId, digest);
-      if (byKey.size >= 4096) byKey.clear();
+      this.#remembered();
       byKey.set(key, mark);
     }
     return mark;
