@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { invalid, optionalString, readOptions, requireString } from '../internal/validate.js';
 import type { NodeId } from '../chain/node-id.js';
 import { escapeNamespace } from './namespace.js';
+import { NodeIdentities } from './node-identities.js';
 
 /** The six fields that identify one node (a ParserTaskModel) of a run: a NodeId without its task. */
 export type PtmIdentity = Omit<NodeId, 'taskId'>;
@@ -29,13 +30,9 @@ export interface ChainKeyBuilderOptions {
 export const KEY_LAYOUT_VERSION = 3;
 
 const W = 'ChainKeyBuilder';
-const PTM_KEY = `${W}.ptmKey`;
 
 /** Most entries the memo of tasks' and runs' keys holds (see `#remembered`). */
 const MEMO_MAX = 16_384;
-
-/** Identities whose hash is kept by object (see `#ptmKey`). */
-const BY_OBJECT_MAX = 256;
 
 /** The percent-encoding of a special character (`%`, `:`, `{`, `}`) by its code, else undefined. */
 function escapedChar(code: number): string | undefined {
@@ -92,16 +89,12 @@ export function escapeKeyPart(part: string): string {
  * ```
  */
 export class ChainKeyBuilder {
-  /** The identities hashed lately, by scope (run, account, platform, module): at most 4096. */
-  readonly #scopes = new Map<string, PtmScope>();
-  #hashedCount = 0;
-  /** The scope of the last identity (its nodes come one after another). */
-  #lastScope: PtmScope | undefined = undefined;
+  /** Node identities and their hashes. */
+  readonly #ids = new NodeIdentities();
   /** The keys of the last tasks seen (each built once: the same string every time). */
   readonly #tasks = new Map<string, TaskKeys>();
   /** Entries of the memo under `#tasks` (tasks, runs, modules, marks). */
   #memoSize = 0;
-  readonly #byObject = new Map<PtmIdentity, Hashed>();
   /** The prefix as given. Keys start with it percent-encoded (see {@link ChainKeyBuilder.namespace}). */
   readonly prefix: string;
   /** The first segment of every key: the prefix with `%` and `:` percent-encoded. */
@@ -125,114 +118,7 @@ export class ChainKeyBuilder {
    * @throws {@link ConfigError} when a field is missing or `stepIdx` is not an integer >= 0.
    */
   ptmKey(id: PtmIdentity): string {
-    return this.#hashed(id).key;
-  }
-
-  /** The identity's hash, with the node's state key once built (see {@link ChainKeyBuilder.ptm}). */
-  #hashed(id: PtmIdentity): Hashed {
-    if (id === null || typeof id !== 'object') invalid(`${W}.ptmKey`, 'id', 'an object', id);
-    try {
-      return this.#ptmKey(id);
-    } catch (error) {
-      if (error instanceof ConfigError) throw error;
-      // a getter or a Proxy trap of the identity threw
-      throw new ConfigError(
-        `${W}.ptmKey: \`id\` cannot be read: ${String((error as Error)?.message)}`,
-        {
-          cause: error,
-          context: { field: 'id' },
-        },
-      );
-    }
-  }
-
-  #ptmKey(id: PtmIdentity): Hashed {
-    // one transition names a node several times, usually by the same object: reuse its key while
-    // the object still holds the same identity (a mutated object is hashed again)
-    const seen = this.#byObject.get(id);
-    if (
-      seen !== undefined &&
-      seen.prefixRequest === id.prefixRequest &&
-      seen.stepIdx === id.stepIdx &&
-      seen.moduleId === id.moduleId &&
-      seen.runId === id.runId &&
-      seen.account === id.account &&
-      seen.platform === id.platform
-    ) {
-      return seen;
-    }
-    const runId = requireString(PTM_KEY, 'runId', id.runId);
-    const account = requireString(PTM_KEY, 'account', id.account);
-    const platform = requireString(PTM_KEY, 'platform', id.platform);
-    const moduleId = requireString(PTM_KEY, 'moduleId', id.moduleId);
-    const step = stepText(id.stepIdx);
-    const prefixRequest =
-      typeof id.prefixRequest === 'string'
-        ? id.prefixRequest
-        : invalid(PTM_KEY, 'prefixRequest', 'a string', id.prefixRequest);
-    // another object may name a node hashed before (a successor named by its parent's commit,
-    // then by its own claim): hash each identity once. The cache is keyed by the fields
-    // length-prefixed in UTF-16 code units (as unambiguous as the hashed encoding, and cheaper):
-    // the scope's four, then the step (digits) and the prefix request
-    const byStep = this.#scope(runId, account, platform, moduleId);
-    const probe = `${step}|${prefixRequest}`;
-    let known = byStep.get(probe);
-    if (known === undefined) {
-      const encoded =
-        `${Buffer.byteLength(runId, 'utf8')}:${runId}|${Buffer.byteLength(account, 'utf8')}:${account}|` +
-        `${Buffer.byteLength(platform, 'utf8')}:${platform}|${Buffer.byteLength(moduleId, 'utf8')}:${moduleId}|` +
-        `${step.length}:${step}|${Buffer.byteLength(prefixRequest, 'utf8')}:${prefixRequest}|`;
-      known = {
-        key: hash('sha256', encoded, 'hex').slice(0, 32),
-        stateTask: undefined,
-        stateKey: '',
-      };
-      if (++this.#hashedCount > 4096) {
-        this.#scopes.clear();
-        this.#lastScope = undefined;
-        this.#hashedCount = 1;
-        this.#scope(runId, account, platform, moduleId).set(probe, known);
-      } else byStep.set(probe, known);
-    }
-    const hashed: Hashed = {
-      runId,
-      account,
-      platform,
-      moduleId,
-      stepIdx: id.stepIdx,
-      prefixRequest,
-      key: known.key,
-      state: known,
-    };
-    // a small identity map, not a WeakMap (weak entries cost every garbage collection): it holds
-    // the last few hundred identities only (a node's claim to its commit), so an identity that
-    // carries a payload (a whole message) is not kept long
-    if (this.#byObject.size >= BY_OBJECT_MAX) this.#byObject.clear();
-    this.#byObject.set(id, hashed);
-    return hashed;
-  }
-
-  /** The identities hashed lately in a scope, by step and prefix request. */
-  #scope(runId: string, account: string, platform: string, moduleId: string): Map<string, PtmKey> {
-    const last = this.#lastScope;
-    if (
-      last !== undefined &&
-      last.runId === runId &&
-      last.moduleId === moduleId &&
-      last.account === account &&
-      last.platform === platform
-    )
-      return last.byStep;
-    const name =
-      `${runId.length}:${runId}|${account.length}:${account}|${platform.length}:${platform}|` +
-      `${moduleId.length}:${moduleId}`;
-    let scope = this.#scopes.get(name);
-    if (scope === undefined) {
-      scope = { runId, account, platform, moduleId, byStep: new Map() };
-      this.#scopes.set(name, scope);
-    }
-    this.#lastScope = scope;
-    return scope.byStep;
+    return this.#ids.hashed(id).key;
   }
 
   /** The hash tag of a task's keys, `{t:<taskId>}`. */
@@ -293,7 +179,7 @@ export class ChainKeyBuilder {
 
   /** The state record of one node (status, lease owner, fencing version, lease expiry). */
   ptm(taskId: string, id: PtmIdentity): string {
-    const hashed = this.#hashed(id);
+    const hashed = this.#ids.hashed(id);
     // a node is named by its state key several times (claim, commit, its parent's commit)
     // (one string per node: the store finds it again without hashing it again)
     const state = hashed.state;
@@ -584,35 +470,4 @@ class RunKeys {
     readonly runId: string,
     readonly run: string,
   ) {}
-}
-
-/** A hashed identity (the fields it was hashed from), and the state key last built from it. */
-interface Hashed extends PtmIdentity {
-  readonly key: string;
-  /** The identity's key and state key, shared by every object naming it. */
-  readonly state: PtmKey;
-}
-
-/** The identities hashed in one run, account, platform and module (see `ChainKeyBuilder.#scope`). */
-interface PtmScope {
-  readonly runId: string;
-  readonly account: string;
-  readonly platform: string;
-  readonly moduleId: string;
-  readonly byStep: Map<string, PtmKey>;
-}
-
-/** An identity's hash, and the state key last built from it (shared by every object naming it). */
-interface PtmKey {
-  key: string;
-  /** The task of `stateKey`. */
-  stateTask: string | undefined;
-  stateKey: string;
-}
-
-function stepText(stepIdx: unknown): string {
-  if (typeof stepIdx !== 'number' || !Number.isSafeInteger(stepIdx) || stepIdx < 0) {
-    invalid(PTM_KEY, 'stepIdx', 'an integer >= 0', stepIdx);
-  }
-  return String(stepIdx);
 }
