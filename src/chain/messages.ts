@@ -222,7 +222,29 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/**
+ * Whether `v` is JSON that {@link assertJson} accepts: the same checks without the paths it
+ * names a failure with (a valid value, the common case, builds no text).
+ */
+function isJson(v: unknown, depth: number): boolean {
+  if (depth > 64) return false;
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!isJson(v[i], depth + 1)) return false;
+    return true;
+  }
+  if (isPlainObject(v)) {
+    const keys = Object.keys(v);
+    for (let i = 0; i < keys.length; i++) if (!isJson(v[keys[i]!], depth + 1)) return false;
+    return true;
+  }
+  return false;
+}
+
 function assertJson(reader: Reader, field: string, v: unknown, depth: number): void {
+  // the walk that names the failing path runs only once a failure is known
+  if (depth === 0 && isJson(v, 0)) return;
   if (depth > 64) reader.fail(field, 'JSON nested at most 64 levels deep', '[too deep]');
   if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
   if (typeof v === 'number') {

@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { invalid, optionalString, readOptions, requireString } from '../internal/validate.js';
 import type { NodeId } from '../chain/node-id.js';
 import { escapeNamespace } from './namespace.js';
+import { NodeIdentities } from './node-identities.js';
 
 /** The six fields that identify one node (a ParserTaskModel) of a run: a NodeId without its task. */
 export type PtmIdentity = Omit<NodeId, 'taskId'>;
@@ -29,21 +30,26 @@ export interface ChainKeyBuilderOptions {
 export const KEY_LAYOUT_VERSION = 3;
 
 const W = 'ChainKeyBuilder';
-const PTM_KEY = `${W}.ptmKey`;
 
-/** Identities whose hash is kept by object (see `#ptmKey`). */
-const BY_OBJECT_MAX = 256;
+/** Most entries the memo of tasks' and runs' keys holds (see `#remembered`). */
+const MEMO_MAX = 16_384;
 
-const SPECIAL = /[%:{}]/;
-const SPECIALS = /[%:{}]/g;
-/** The percent-encoding of each special character. */
-const ESCAPED: Readonly<Record<string, string>> = {
-  '%': '%25',
-  ':': '%3A',
-  '{': '%7B',
-  '}': '%7D',
-};
-const escapeChar = (c: string): string => ESCAPED[c]!;
+/** The percent-encoding of a special character (`%`, `:`, `{`, `}`) by its code, else undefined. */
+function escapedChar(code: number): string | undefined {
+  switch (code) {
+    case 0x25:
+      return '%25';
+    case 0x3a:
+      return '%3A';
+    case 0x7b:
+      return '%7B';
+    case 0x7d:
+      return '%7D';
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Percent-encodes the characters that delimit keys or hash tags, and the escape itself.
  *
@@ -51,8 +57,16 @@ const escapeChar = (c: string): string => ESCAPED[c]!;
  */
 export function escapeKeyPart(part: string): string {
   if (typeof part !== 'string') invalid('escapeKeyPart', 'part', 'a string', part);
-  if (!SPECIAL.test(part)) return part;
-  return part.replace(SPECIALS, escapeChar);
+  // one pass, no regular expression: a part without a special character comes back as is
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < part.length; i++) {
+    const code = part.charCodeAt(i);
+    if (code !== 0x25 && code !== 0x3a && code !== 0x7b && code !== 0x7d) continue;
+    out += part.slice(from, i) + escapedChar(code)!;
+    from = i + 1;
+  }
+  return from === 0 ? part : out + part.slice(from);
 }
 
 /**
@@ -75,9 +89,12 @@ export function escapeKeyPart(part: string): string {
  * ```
  */
 export class ChainKeyBuilder {
-  readonly #ptmCache = new Map<string, string>();
-  readonly #prefixCache = new Map<string, string>();
-  readonly #byObject = new Map<PtmIdentity, Hashed>();
+  /** Node identities and their hashes. */
+  readonly #ids = new NodeIdentities();
+  /** The keys of the last tasks seen (each built once: the same string every time). */
+  readonly #tasks = new Map<string, TaskKeys>();
+  /** Entries of the memo under `#tasks` (tasks, runs, modules, marks). */
+  #memoSize = 0;
   /** The prefix as given. Keys start with it percent-encoded (see {@link ChainKeyBuilder.namespace}). */
   readonly prefix: string;
   /** The first segment of every key: the prefix with `%` and `:` percent-encoded. */
@@ -101,84 +118,7 @@ export class ChainKeyBuilder {
    * @throws {@link ConfigError} when a field is missing or `stepIdx` is not an integer >= 0.
    */
   ptmKey(id: PtmIdentity): string {
-    return this.#hashed(id).key;
-  }
-
-  /** The identity's hash, with the node's state key once built (see {@link ChainKeyBuilder.ptm}). */
-  #hashed(id: PtmIdentity): Hashed {
-    if (id === null || typeof id !== 'object') invalid(`${W}.ptmKey`, 'id', 'an object', id);
-    try {
-      return this.#ptmKey(id);
-    } catch (error) {
-      if (error instanceof ConfigError) throw error;
-      // a getter or a Proxy trap of the identity threw
-      throw new ConfigError(
-        `${W}.ptmKey: \`id\` cannot be read: ${String((error as Error)?.message)}`,
-        {
-          cause: error,
-          context: { field: 'id' },
-        },
-      );
-    }
-  }
-
-  #ptmKey(id: PtmIdentity): Hashed {
-    // one transition names a node several times, usually by the same object: reuse its key while
-    // the object still holds the same identity (a mutated object is hashed again)
-    const seen = this.#byObject.get(id);
-    if (
-      seen !== undefined &&
-      seen.prefixRequest === id.prefixRequest &&
-      seen.stepIdx === id.stepIdx &&
-      seen.moduleId === id.moduleId &&
-      seen.runId === id.runId &&
-      seen.account === id.account &&
-      seen.platform === id.platform
-    ) {
-      return seen;
-    }
-    const runId = requireString(PTM_KEY, 'runId', id.runId);
-    const account = requireString(PTM_KEY, 'account', id.account);
-    const platform = requireString(PTM_KEY, 'platform', id.platform);
-    const moduleId = requireString(PTM_KEY, 'moduleId', id.moduleId);
-    const step = stepText(id.stepIdx);
-    const prefixRequest =
-      typeof id.prefixRequest === 'string'
-        ? id.prefixRequest
-        : invalid(PTM_KEY, 'prefixRequest', 'a string', id.prefixRequest);
-    // another object may name a node hashed before (a successor named by its parent's commit,
-    // then by its own claim): hash each identity once. The cache is keyed by the fields
-    // length-prefixed in UTF-16 code units (as unambiguous as the hashed encoding, and cheaper)
-    const probe =
-      `${runId.length}:${runId}|${account.length}:${account}|${platform.length}:${platform}|` +
-      `${moduleId.length}:${moduleId}|${step.length}:${step}|${prefixRequest.length}:${prefixRequest}|`;
-    let key = this.#ptmCache.get(probe);
-    if (key === undefined) {
-      const encoded =
-        `${Buffer.byteLength(runId, 'utf8')}:${runId}|${Buffer.byteLength(account, 'utf8')}:${account}|` +
-        `${Buffer.byteLength(platform, 'utf8')}:${platform}|${Buffer.byteLength(moduleId, 'utf8')}:${moduleId}|` +
-        `${step.length}:${step}|${Buffer.byteLength(prefixRequest, 'utf8')}:${prefixRequest}|`;
-      key = hash('sha256', encoded, 'hex').slice(0, 32);
-      if (this.#ptmCache.size >= 4096) this.#ptmCache.clear();
-      this.#ptmCache.set(probe, key);
-    }
-    const hashed: Hashed = {
-      runId,
-      account,
-      platform,
-      moduleId,
-      stepIdx: id.stepIdx,
-      prefixRequest,
-      key,
-      stateTask: undefined,
-      stateKey: '',
-    };
-    // a small identity map, not a WeakMap (weak entries cost every garbage collection): it holds
-    // the last few hundred identities only (a node's claim to its commit), so an identity that
-    // carries a payload (a whole message) is not kept long
-    if (this.#byObject.size >= BY_OBJECT_MAX) this.#byObject.clear();
-    this.#byObject.set(id, hashed);
-    return hashed;
+    return this.#ids.hashed(id).key;
   }
 
   /** The hash tag of a task's keys, `{t:<taskId>}`. */
@@ -188,13 +128,48 @@ export class ChainKeyBuilder {
 
   /** `prefix:{t:<taskId>}:` of the last tasks seen: every key of a transition starts with it. */
   #taskPrefix(taskId: string): string {
-    let p = this.#prefixCache.get(taskId);
-    if (p === undefined) {
-      p = `${this.namespace}:${this.tag(taskId)}:`;
-      if (this.#prefixCache.size >= 4096) this.#prefixCache.clear();
-      this.#prefixCache.set(taskId, p);
+    return this.#task(taskId).prefix;
+  }
+
+  /** The keys of a task built so far (a task's transitions name the same few keys again and again). */
+  #task(taskId: string): TaskKeys {
+    let t = this.#tasks.get(taskId);
+    if (t === undefined) {
+      t = new TaskKeys(`${this.namespace}:${this.tag(taskId)}:`);
+      this.#remembered();
+      this.#tasks.set(taskId, t);
     }
-    return p;
+    return t;
+  }
+
+  /**
+   * Counts one more entry of the memo of tasks' and runs' keys; past {@link MEMO_MAX}, forgets
+   * them all (the keys of the call under way stay valid).
+   */
+  #remembered(): void {
+    if (++this.#memoSize <= MEMO_MAX) return;
+    this.#tasks.clear();
+    this.#memoSize = 1;
+  }
+
+  /** The keys of a run built so far. */
+  #run(taskId: string, runId: string, family = 'run'): RunKeys {
+    const t = this.#task(taskId);
+    const last = t.lastRun;
+    if (last !== undefined && last.runId === runId) return last;
+    let r = t.runs.get(runId);
+    if (r === undefined) {
+      if (typeof runId !== 'string' || runId.length === 0) {
+        throw new ConfigError(`${W}.${family}: every id must be a non-empty string`, {
+          context: { field: family },
+        });
+      }
+      r = new RunKeys(runId, `${t.prefix}run:${escapeKeyPart(runId)}`);
+      this.#remembered();
+      t.runs.set(runId, r);
+    }
+    t.lastRun = r;
+    return r;
   }
 
   /** Execution state of a module in a run (schema version, counters). */
@@ -204,13 +179,15 @@ export class ChainKeyBuilder {
 
   /** The state record of one node (status, lease owner, fencing version, lease expiry). */
   ptm(taskId: string, id: PtmIdentity): string {
-    const hashed = this.#hashed(id);
+    const hashed = this.#ids.hashed(id);
     // a node is named by its state key several times (claim, commit, its parent's commit)
-    if (hashed.stateKey === '' || hashed.stateTask !== taskId) {
-      hashed.stateKey = `${this.#taskPrefix(taskId)}ptm:${hashed.key}`;
-      hashed.stateTask = taskId;
+    // (one string per node: the store finds it again without hashing it again)
+    const state = hashed.state;
+    if (state.stateKey === '' || state.stateTask !== taskId) {
+      state.stateKey = `${this.#taskPrefix(taskId)}ptm:${hashed.key}`;
+      state.stateTask = taskId;
     }
-    return hashed.stateKey;
+    return state.stateKey;
   }
 
   /** The state record of a node known by its id (the {@link ChainKeyBuilder.ptmKey} hash). */
@@ -270,12 +247,20 @@ export class ChainKeyBuilder {
 
   /** The terminate mark of a run of a task (a new run of the task starts unterminated). */
   terminateTask(taskId: string, runId: string): string {
-    return this.#key(taskId, 'terminate', 'task', runId);
+    const r = this.#run(taskId, runId, 'terminate');
+    return (r.terminateTask ??= this.#key(taskId, 'terminate', 'task', runId));
   }
 
   /** The terminate mark of a module in a run of a task. */
   terminateModule(taskId: string, runId: string, moduleId: string): string {
-    return this.#key(taskId, 'terminate', 'module', runId, moduleId);
+    const r = this.#run(taskId, runId, 'terminate');
+    let key = r.terminateModule.get(moduleId);
+    if (key === undefined) {
+      key = this.#key(taskId, 'terminate', 'module', runId, moduleId);
+      this.#remembered();
+      r.terminateModule.set(moduleId, key);
+    }
+    return key;
   }
 
   /** The delayed-retry sorted set of a task (score: due time). */
@@ -285,12 +270,14 @@ export class ChainKeyBuilder {
 
   /** The outbox of a task: successor nodes written by commits, waiting to be published. */
   outbox(taskId: string): string {
-    return this.#key(taskId, 'outbox');
+    const t = this.#task(taskId);
+    return (t.outbox ??= `${t.prefix}outbox`);
   }
 
   /** The sequence counter of a task's outbox (in-process state keeps the outbox ordered with it). */
   outboxSequence(taskId: string): string {
-    return this.#key(taskId, 'outbox', 'seq');
+    const t = this.#task(taskId);
+    return (t.outboxSequence ??= `${t.prefix}outbox:seq`);
   }
 
   /** A request persisted by the step that generated it (read back by its children's fallback). */
@@ -304,8 +291,22 @@ export class ChainKeyBuilder {
    * stored as its SHA-256 (base64url), so any length or character is fine.
    */
   dedup(taskId: string, runId: string, moduleId: string, key: string): string {
-    const digest = hash('sha256', key, 'base64url');
-    return this.#key(taskId, 'dedup', runId, moduleId, digest);
+    // a run's inputs name the same keys again and again (a product linked from many pages)
+    const r = this.#run(taskId, runId, 'dedup');
+    let byKey = r.dedup.get(moduleId);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.#remembered();
+      r.dedup.set(moduleId, byKey);
+    }
+    let mark = byKey.get(key);
+    if (mark === undefined) {
+      const digest = hash('sha256', key, 'base64url');
+      mark = this.#key(taskId, 'dedup', runId, moduleId, digest);
+      this.#remembered();
+      byKey.set(key, mark);
+    }
+    return mark;
   }
 
   /** The record of a task (ids and metadata, never login info) that the ingress loads. */
@@ -372,7 +373,8 @@ export class ChainKeyBuilder {
 
   /** Outbox entries handed to a relay and not yet acknowledged (score: lease end). */
   outboxLeases(taskId: string): string {
-    return this.#key(taskId, 'outbox', 'leases');
+    const t = this.#task(taskId);
+    return (t.outboxLeases ??= `${t.prefix}outbox:leases`);
   }
 
   /** The index of recently active tasks that sweeps visit (one key for the deployment, no hash tag). */
@@ -390,7 +392,7 @@ export class ChainKeyBuilder {
    * the transitions that move a node of the run count it here in the same atomic step.
    */
   run(taskId: string, runId: string): string {
-    return this.#key(taskId, 'run', runId);
+    return this.#run(taskId, runId).run;
   }
 
   /**
@@ -398,7 +400,8 @@ export class ChainKeyBuilder {
    * clean-up of a finished run shortens their TTL to `finishedRunTtlMs`.
    */
   runKeys(taskId: string, runId: string): string {
-    return this.#key(taskId, 'run', runId, 'keys');
+    const r = this.#run(taskId, runId);
+    return (r.runKeys ??= `${r.run}:keys`);
   }
 
   /** The unfinished runs of a task (sorted set: run id → start ms). */
@@ -440,17 +443,31 @@ export class ChainKeyBuilder {
   }
 }
 
-/** A hashed identity (the fields it was hashed from), and the state key last built from it. */
-interface Hashed extends PtmIdentity {
-  readonly key: string;
-  /** The task of `stateKey`. */
-  stateTask: string | undefined;
-  stateKey: string;
+/** The keys of one task built so far (see `ChainKeyBuilder.#task`). */
+class TaskKeys {
+  outbox: string | undefined = undefined;
+  outboxSequence: string | undefined = undefined;
+  outboxLeases: string | undefined = undefined;
+  /** The run last asked for, and the last runs. */
+  lastRun: RunKeys | undefined = undefined;
+  readonly runs = new Map<string, RunKeys>();
+
+  /** @param prefix - `prefix:{t:<taskId>}:` */
+  constructor(readonly prefix: string) {}
 }
 
-function stepText(stepIdx: unknown): string {
-  if (typeof stepIdx !== 'number' || !Number.isSafeInteger(stepIdx) || stepIdx < 0) {
-    invalid(PTM_KEY, 'stepIdx', 'an integer >= 0', stepIdx);
-  }
-  return String(stepIdx);
+/** The keys of one run of a task built so far. */
+class RunKeys {
+  runKeys: string | undefined = undefined;
+  terminateTask: string | undefined = undefined;
+  /** By module. */
+  readonly terminateModule = new Map<string, string>();
+  /** The de-duplication marks by module, then by key. */
+  readonly dedup = new Map<string, Map<string, string>>();
+
+  /** @param run - the run's record key */
+  constructor(
+    readonly runId: string,
+    readonly run: string,
+  ) {}
 }

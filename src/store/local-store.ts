@@ -12,9 +12,27 @@ import { systemClock, unrefInterval, type Clock } from '../internal/clock.js';
 import { addInteger, wrongType } from './args.js';
 import { SortedSet } from './sorted-set.js';
 
-type Entry =
-  | { kind: 'string'; value: string; expiresAt: number }
-  | { kind: 'zset'; zset: SortedSet; expiresAt: number };
+/**
+ * One key. Every entry has the same fields (one shape for the engine's lookups): a string holds
+ * its text, or the value it is the JSON of (see {@link LocalStore.setJson}) with the text made
+ * on the first read, or both; a sorted set holds its set.
+ */
+class Entry {
+  constructor(
+    public kind: 'string' | 'zset',
+    /** The text; undefined while only `decoded` is kept (made from it when read). */
+    public value: string | undefined,
+    /** The text decoded (JSON), once read or set as such; undefined until then. */
+    public decoded: unknown,
+    public zset: SortedSet | undefined,
+    public expiresAt: number,
+  ) {}
+}
+
+/** The text of a string entry (made from its decoded value once, when set by value). */
+function textOf(e: Entry): string {
+  return (e.value ??= JSON.stringify(e.decoded));
+}
 
 /** Options of {@link LocalStore}. @internal */
 export interface LocalStoreOptions {
@@ -38,6 +56,8 @@ export class LocalStore {
   readonly #sweepBatch: number;
   #sweepTimer: ReturnType<typeof setInterval> | null = null;
   #sweepCursor: Iterator<string> | null = null;
+  /** The time inside {@link LocalStore.atomic}; undefined outside. */
+  #frozenAt: number | undefined = undefined;
 
   constructor(options: LocalStoreOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -46,9 +66,24 @@ export class LocalStore {
     if (interval > 0) this.#sweepTimer = unrefInterval(() => this.sweep(), interval);
   }
 
-  /** The store's current time in ms. */
+  /** The store's current time in ms (the time {@link LocalStore.atomic} read, inside it). */
   now(): number {
-    return this.#clock.now();
+    const frozen = this.#frozenAt;
+    return frozen === undefined ? this.#clock.now() : frozen;
+  }
+
+  /**
+   * Runs `run` (synchronous: atomic within the process) with the store's time read once, as a
+   * script sees one time on Redis: every expiry check and TTL inside it uses that time.
+   */
+  atomic<T>(run: () => T): T {
+    if (this.#frozenAt !== undefined) return run();
+    this.#frozenAt = this.#clock.now();
+    try {
+      return run();
+    } finally {
+      this.#frozenAt = undefined;
+    }
   }
 
   /** Number of keys, including expired ones not yet swept. */
@@ -60,22 +95,49 @@ export class LocalStore {
     const e = this.#live(key);
     if (!e) return null;
     if (e.kind !== 'string') throw wrongType(key);
-    return e.value;
+    return textOf(e);
   }
 
   set(key: string, value: string, ttlMs?: number): void {
+    this.#setString(key, value, undefined, ttlMs);
+  }
+
+  /**
+   * The string at `key` decoded as JSON (parsed once, then kept beside the text); undefined
+   * when the key is missing. The value is the store's, shared by every reader: never change it.
+   * @throws SyntaxError when the string is not JSON; WRONGTYPE on a sorted set.
+   */
+  getJson(key: string): unknown {
+    const e = this.#live(key);
+    if (!e) return undefined;
+    if (e.kind !== 'string') throw wrongType(key);
+    if (e.decoded === undefined) e.decoded = JSON.parse(e.value!) as unknown;
+    return e.decoded;
+  }
+
+  /**
+   * Sets the string at `key` to the JSON of `value` (`JSON.stringify`), made only when the text
+   * is read: the store keeps `value` itself, which the caller must not change afterwards.
+   */
+  setJson(key: string, value: object, ttlMs?: number): void {
+    this.#setString(key, undefined, value, ttlMs);
+  }
+
+  #setString(key: string, value: string | undefined, decoded: unknown, ttlMs?: number): void {
     const expiresAt = ttlMs === undefined ? Infinity : this.now() + ttlMs;
     const e = this.#entries.get(key);
     if (e !== undefined && e.kind === 'string') {
       // overwrite in place: one lookup, no new entry
       const wasVolatile = e.expiresAt !== Infinity;
       e.value = value;
+      e.decoded = decoded;
       e.expiresAt = expiresAt;
-      if (expiresAt !== Infinity) this.#volatile.add(key);
-      else if (wasVolatile) this.#volatile.delete(key);
+      if (expiresAt !== Infinity) {
+        if (!wasVolatile) this.#volatile.add(key);
+      } else if (wasVolatile) this.#volatile.delete(key);
       return;
     }
-    this.#entries.set(key, { kind: 'string', value, expiresAt });
+    this.#entries.set(key, new Entry('string', value, decoded, undefined, expiresAt));
     if (expiresAt !== Infinity) this.#volatile.add(key);
     else if (e !== undefined && e.expiresAt !== Infinity) this.#volatile.delete(key);
   }
@@ -104,24 +166,32 @@ export class LocalStore {
   incr(key: string, by = 1): number {
     const e = this.#live(key);
     if (e && e.kind !== 'string') throw wrongType(key);
-    const result = addInteger(key, e ? e.value : null, by);
-    if (e) e.value = result.toString();
-    else this.#entries.set(key, { kind: 'string', value: result.toString(), expiresAt: Infinity });
+    const result = addInteger(key, e ? textOf(e) : null, by);
+    if (e) {
+      e.value = result.toString();
+      e.decoded = undefined;
+    } else
+      this.#entries.set(
+        key,
+        new Entry('string', result.toString(), undefined, undefined, Infinity),
+      );
     return Number(result);
   }
 
   mget(keys: string[]): (string | null)[] {
     return keys.map((key) => {
       const e = this.#live(key);
-      return e && e.kind === 'string' ? e.value : null;
+      return e && e.kind === 'string' ? textOf(e) : null;
     });
   }
 
   expire(key: string, ttlMs: number): boolean {
     const e = this.#live(key);
     if (!e) return false;
+    const wasVolatile = e.expiresAt !== Infinity;
     e.expiresAt = this.now() + ttlMs;
-    this.#track(key, e.expiresAt);
+    // a key with a TTL is in #volatile already
+    if (!wasVolatile || e.expiresAt === Infinity) this.#track(key, e.expiresAt);
     return true;
   }
 
@@ -145,10 +215,10 @@ export class LocalStore {
   zadd(key: string, score: number, member: string): number {
     const e = this.#live(key);
     if (e && e.kind !== 'zset') throw wrongType(key);
-    if (e) return e.zset.add(score, member) ? 1 : 0;
+    if (e) return e.zset!.add(score, member) ? 1 : 0;
     const zset = new SortedSet();
     zset.add(score, member);
-    this.#entries.set(key, { kind: 'zset', zset, expiresAt: Infinity });
+    this.#entries.set(key, new Entry('zset', undefined, undefined, zset, Infinity));
     return 1;
   }
 
@@ -231,7 +301,7 @@ export class LocalStore {
     const e = this.#live(key);
     if (!e) return undefined;
     if (e.kind !== 'zset') throw wrongType(key);
-    return e.zset;
+    return e.zset!;
   }
 
   #live(key: string): Entry | undefined {

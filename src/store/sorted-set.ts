@@ -9,11 +9,19 @@ const MAX_LEVEL = 24;
 
 interface SkipNode {
   member: string;
-  /** The member has no surrogate code unit: UTF-16 order is its code point order. */
-  plain: boolean;
+  /**
+   * Whether the member has no surrogate code unit (UTF-16 order is then its code point order):
+   * {@link PLAIN}, {@link MIXED}, or {@link UNKNOWN} until a tie of scores needs it.
+   */
+  plain: number;
   score: number;
   next: (SkipNode | null)[];
 }
+
+/** {@link SkipNode.plain} not yet known. */
+const UNKNOWN = 0;
+const PLAIN = 1;
+const MIXED = 2;
 
 const SURROGATE = /[\uD800-\uDFFF]/;
 
@@ -42,22 +50,37 @@ export function compareMembers(a: string, b: string): number {
   return a.length < b.length ? -1 : 1;
 }
 
-/** Whether `node` sorts before (score, member); `plain` is {@link isPlain} of `member`. */
-function before(score: number, member: string, plain: boolean, node: SkipNode): boolean {
-  if (node.score !== score) return node.score < score;
+/** The plainness of a node's member (see {@link SkipNode.plain}), worked out once. */
+function plainOf(node: SkipNode): boolean {
+  if (node.plain === UNKNOWN) node.plain = isPlain(node.member) ? PLAIN : MIXED;
+  return node.plain === PLAIN;
+}
+
+/**
+ * Whether `node` sorts before (score, member); `key` is a node that carries `member` and its
+ * plainness (worked out on the first tie of scores: a set whose scores differ never needs it).
+ */
+function before(key: SkipNode, node: SkipNode): boolean {
+  if (node.score !== key.score) return node.score < key.score;
   // two strings without surrogates: the engine's compare is the code point order
-  return plain && node.plain ? node.member < member : compareMembers(node.member, member) < 0;
+  return plainOf(key) && plainOf(node)
+    ? node.member < key.member
+    : compareMembers(node.member, key.member) < 0;
 }
 
 export class SortedSet {
   readonly #scores = new Map<string, number>();
   readonly #head: SkipNode = {
     member: '',
-    plain: true,
+    plain: PLAIN,
     score: -Infinity,
     next: new Array<SkipNode | null>(MAX_LEVEL).fill(null),
   };
   #level = 1;
+  /** The key of an unlink's search (reused: every call is synchronous). */
+  readonly #probe: SkipNode = { member: '', plain: UNKNOWN, score: 0, next: [] };
+  /** The last node of each level (the head on an empty level): an append needs no search. */
+  readonly #tails = new Array<SkipNode>(MAX_LEVEL).fill(this.#head);
   /** The predecessors of the last search (reused: every call is synchronous). */
   readonly #update = new Array<SkipNode>(MAX_LEVEL);
 
@@ -141,12 +164,26 @@ export class SortedSet {
    * The last node before (score, member) on each level in use (index 0: the lowest), in an
    * array reused by the next search.
    */
-  #predecessors(score: number, member: string, plain: boolean): SkipNode[] {
+  #predecessors(key: SkipNode): SkipNode[] {
     const update = this.#update;
-    let x = this.#head;
+    const head = this.#head;
+    const level = this.#level;
+    // the two common cases need no search: a member after the last (the outbox, a batch of
+    // leases) and the first member (taken or acknowledged in order)
+    const tails = this.#tails;
+    if (tails[0] !== head && before(key, tails[0]!)) {
+      for (let i = 0; i < level; i++) update[i] = tails[i]!;
+      return update;
+    }
+    const first = head.next[0] ?? null;
+    if (first === null || !before(key, first)) {
+      for (let i = 0; i < level; i++) update[i] = head;
+      return update;
+    }
+    let x = head;
     for (let i = this.#level - 1; i >= 0; i--) {
       let n = x.next[i];
-      while (n && before(score, member, plain, n)) {
+      while (n && before(key, n)) {
         x = n;
         n = x.next[i];
       }
@@ -156,33 +193,42 @@ export class SortedSet {
   }
 
   #link(score: number, member: string): void {
-    const plain = isPlain(member);
-    const update = this.#predecessors(score, member, plain);
     let level = 1;
     while (level < MAX_LEVEL && Math.random() < 0.25) level++;
+    const node: SkipNode = {
+      member,
+      plain: UNKNOWN,
+      score,
+      next: new Array<SkipNode | null>(level).fill(null),
+    };
+    const update = this.#predecessors(node);
     if (level > this.#level) {
       for (let i = this.#level; i < level; i++) update[i] = this.#head;
       this.#level = level;
     }
-    const node: SkipNode = {
-      member,
-      plain,
-      score,
-      next: new Array<SkipNode | null>(level).fill(null),
-    };
+    const tails = this.#tails;
     for (let i = 0; i < level; i++) {
-      node.next[i] = update[i]!.next[i] ?? null;
+      const next = update[i]!.next[i] ?? null;
+      node.next[i] = next;
       update[i]!.next[i] = node;
+      if (next === null) tails[i] = node;
     }
   }
 
   #unlink(score: number, member: string): void {
-    const update = this.#predecessors(score, member, isPlain(member));
+    const probe = this.#probe;
+    probe.score = score;
+    probe.member = member;
+    probe.plain = UNKNOWN;
+    const update = this.#predecessors(probe);
+    probe.member = '';
     const target = update[0]!.next[0];
     if (!target || target.member !== member) return;
+    const tails = this.#tails;
     for (let i = 0; i < this.#level; i++) {
       if (update[i]!.next[i] !== target) break;
       update[i]!.next[i] = target.next[i] ?? null;
+      if (tails[i] === target) tails[i] = update[i]!;
     }
     while (this.#level > 1 && this.#head.next[this.#level - 1] === null) this.#level--;
   }

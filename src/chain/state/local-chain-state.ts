@@ -84,7 +84,11 @@ export class LocalChainState extends ChainStateDispatcher {
         if (onFinished) queueMicrotask(() => onFinished(taskId, runId));
       },
     };
-    this.#transaction = options.transaction;
+    // a durable store's transaction, else the in-process store's one time per transition
+    const store = this.#store;
+    this.#transaction =
+      options.transaction ??
+      (store.atomic === undefined ? undefined : <T>(run: () => T): T => store.atomic!(run));
   }
 
   /**

@@ -33,15 +33,44 @@ export function freshNode(): NodeRecord {
   };
 }
 
+/** A node created by its parent's commit, counted as queued in its run. @internal */
+export function queuedNode(): NodeRecord {
+  // freshNode()'s fields, in its order, then `queued`
+  return {
+    status: 'pending',
+    owner: '',
+    version: 0,
+    leaseUntil: 0,
+    epoch: 0,
+    schema: CHAIN_SCHEMA_VERSION,
+    queued: true,
+  };
+}
+
+/** The record without its `queued` field, every other field in its order. @internal */
+export function withoutQueued(rec: NodeRecord): NodeRecord {
+  const out: Record<string, unknown> = {};
+  for (const field in rec) if (field !== 'queued') out[field] = rec[field as keyof NodeRecord];
+  return out as unknown as NodeRecord;
+}
+
 /**
  * Reads a node record; null when missing.
  * @throws MocraError `SCHEMA_MISMATCH` when another schema version wrote it.
  * @internal
  */
 export function readNode(store: SyncStore, key: string): NodeRecord | null {
-  const text = store.get(key);
-  if (text === null) return null;
-  const rec = JSON.parse(text) as NodeRecord;
+  let rec: NodeRecord;
+  if (store.getJson !== undefined) {
+    // the store keeps the record decoded: a copy the twin may change (every field is a primitive)
+    const shared = store.getJson(key) as NodeRecord | undefined;
+    if (shared === undefined) return null;
+    rec = typeof shared === 'object' && shared !== null ? { ...shared } : shared;
+  } else {
+    const text = store.get(key);
+    if (text === null) return null;
+    rec = JSON.parse(text) as NodeRecord;
+  }
   if (rec.schema !== CHAIN_SCHEMA_VERSION) {
     throw new MocraError(
       ErrorCode.SCHEMA_MISMATCH,
@@ -52,9 +81,10 @@ export function readNode(store: SyncStore, key: string): NodeRecord | null {
   return rec;
 }
 
-/** Writes a node record with the TTL. @internal */
+/** Writes a node record with the TTL; the record is the store's afterwards (not changed again). @internal */
 export function writeNode(store: SyncStore, key: string, rec: NodeRecord, ttlMs: number): void {
-  store.set(key, JSON.stringify(rec), ttlMs);
+  if (store.setJson !== undefined) store.setJson(key, rec, ttlMs);
+  else store.set(key, JSON.stringify(rec), ttlMs);
 }
 
 /**

@@ -57,9 +57,21 @@ export function freshModule(s: RunModuleState = 'running'): RunModuleRecord {
  * @internal
  */
 export function readRun(store: SyncStore, key: string): RunRecord | null {
+  if (store.getJson !== undefined) {
+    // the store keeps the record decoded: check it, then copy what the twin may change
+    const shared = store.getJson(key) as RunRecord | undefined;
+    if (shared === undefined) return null;
+    checkSchema(shared, key);
+    return copyRun(shared);
+  }
   const text = store.get(key);
   if (text === null) return null;
   const rec = JSON.parse(text) as RunRecord;
+  checkSchema(rec, key);
+  return rec;
+}
+
+function checkSchema(rec: RunRecord, key: string): void {
   if (rec.schema !== CHAIN_SCHEMA_VERSION) {
     throw new MocraError(
       ErrorCode.SCHEMA_MISMATCH,
@@ -67,7 +79,21 @@ export function readRun(store: SyncStore, key: string): RunRecord | null {
       { context: { key } },
     );
   }
-  return rec;
+}
+
+/** A copy of a run record as its JSON would decode again (every field, in the same order). */
+function copyRun(rec: RunRecord): RunRecord {
+  const copy = { ...rec };
+  const modules = rec.modules;
+  if (modules !== null && typeof modules === 'object') {
+    const mods = { ...modules };
+    for (const m in mods) {
+      const mod = mods[m];
+      if (mod !== null && typeof mod === 'object') mods[m] = { ...mod };
+    }
+    copy.modules = mods;
+  }
+  return copy;
 }
 
 /** A counter of a module, or the run's `ob`. @internal */
@@ -95,7 +121,7 @@ export interface RunWrite {
  * Applies a change to a run read before (the twin's checks passed): counts, settles the module
  * when nothing is queued or running, finishes the run when every module is settled and no item
  * waits in the outbox (TTL then `finishedTtlMs`). Writes only. Returns true when this call
- * finished the run.
+ * finished the run. The record is the store's afterwards: the twin changes it no more.
  * @internal
  */
 export function writeRun(store: SyncStore, w: RunWrite, change: RunChange): boolean {
@@ -138,6 +164,9 @@ export function writeRun(store: SyncStore, w: RunWrite, change: RunChange): bool
   }
   // a finished run keeps its record for finishedTtlMs; else the TTL it was given at its start
   if (finished) rec.expires = w.now + w.finishedTtlMs;
-  store.set(w.key, JSON.stringify(rec), Math.max(1, rec.expires - w.now));
+  const ttlMs = Math.max(1, rec.expires - w.now);
+  // the record is the store's from here: the twin no longer changes it
+  if (store.setJson !== undefined) store.setJson(w.key, rec, ttlMs);
+  else store.set(w.key, JSON.stringify(rec), ttlMs);
   return finished;
 }

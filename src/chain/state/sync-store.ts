@@ -19,10 +19,26 @@
 export interface SyncStore {
   /** The store's current time in ms: the clock every lease, due time and TTL is measured on. */
   now(): number;
+  /**
+   * Optional (the in-process store has it): runs `run`, synchronous, with `now()` read once, as
+   * a script sees one time on Redis. A transition runs inside it when the store has it.
+   */
+  atomic?<T>(run: () => T): T;
   /** The string at `key`, or `null` when it is missing or expired. */
   get(key: string): string | null;
   /** Sets the string at `key`, with a TTL in ms when given (else the key does not expire). */
   set(key: string, value: string, ttlMs?: number): void;
+  /**
+   * Optional (the in-process store has it): the string at `key` decoded as JSON, kept decoded
+   * by the store between reads; undefined when the key is missing. The value is shared: the
+   * caller copies it before changing anything.
+   */
+  getJson?(key: string): unknown;
+  /**
+   * Optional, with {@link SyncStore.getJson}: sets the string at `key` to `JSON.stringify(value)`,
+   * which the store may make only when the text is read; the caller never changes `value` again.
+   */
+  setJson?(key: string, value: object, ttlMs?: number): void;
   /** Sets the string at `key` only when the key is missing; true when it was set. */
   setNX(key: string, value: string, ttlMs?: number): boolean;
   /** Whether `key` holds a live value of any type. */

@@ -74,4 +74,56 @@ describe('SortedSet', () => {
       { numRuns: 500 },
     );
   });
+
+  it('keeps the order when members come after the last and leave from the first (an outbox, its leases)', () => {
+    // appends (rising or tied scores), removals of the first member, and now and then a member
+    // anywhere: the ends are found without a search, the rest with one
+    const op = fc.oneof(
+      fc.tuple(
+        fc.constant('append' as const),
+        fc.nat(2),
+        fc.constantFrom('a', 'b', 'é', '😀', 'z'),
+      ),
+      fc.tuple(fc.constant('first' as const), fc.constant(0), fc.constant('')),
+      fc.tuple(
+        fc.constant('any' as const),
+        fc.integer({ min: 0, max: 40 }),
+        fc.constantFrom('m', 'n'),
+      ),
+      fc.tuple(fc.constant('del' as const), fc.constant(0), fc.constantFrom('a', 'b', 'm', 'n')),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const set = new SortedSet();
+        const model = new Map<string, number>();
+        let top = 0;
+        let n = 0;
+        const order = (): string[] =>
+          [...model]
+            .sort(([am, as], [bm, bs]) => (as !== bs ? as - bs : utf8Compare(am, bm)))
+            .map(([m]) => m);
+        for (const [kind, k, m] of ops) {
+          if (kind === 'append') {
+            top += k;
+            const member = `${m}${n++}`;
+            set.add(top, member);
+            model.set(member, top);
+          } else if (kind === 'first') {
+            const first = order()[0];
+            if (first !== undefined) {
+              expect(set.delete(first)).toBe(true);
+              model.delete(first);
+            }
+          } else if (kind === 'any') {
+            set.add(k, m);
+            model.set(m, k);
+          } else {
+            expect(set.delete(m)).toBe(model.delete(m));
+          }
+          expect(set.members()).toEqual(order());
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 });

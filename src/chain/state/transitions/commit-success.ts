@@ -13,9 +13,9 @@ import {
 } from '../types.js';
 import {
   checkSortedSet,
-  freshNode,
   keySuffix,
   pushOutbox,
+  queuedNode,
   readNode,
   readOutboxSequence,
   writeNode,
@@ -223,21 +223,22 @@ function commitLocally(
   const duplicates: number[] = [];
   const queued: string[] = [];
   let keyed = 0; // the keyed successors' marks are in `keys.dedup`, in successor order
-  successors.forEach((s, i) => {
+  for (let i = 0; i < successors.length; i++) {
+    const s = successors[i]!;
     const key = keys.successors[i]!;
     const dedupKey = s.key === undefined ? undefined : keys.dedup[keyed++]!;
     if (dedupKey !== undefined) {
       if (marks.has(dedupKey) || store.exists(dedupKey)) {
         duplicates.push(i);
-        return;
+        continue;
       }
       marks.add(dedupKey);
     }
-    if (created.has(key) || store.exists(key)) return;
+    if (created.has(key) || store.exists(key)) continue;
     created.add(key);
     queued.push(s.message);
-  });
-  queued.push(...items);
+  }
+  for (let i = 0; i < items.length; i++) queued.push(items[i]!);
   const seq = readOutboxSequence(store, keys);
   const run = readRun(store, keys.run);
   // the script checks the run key index by its first write, the ZADD (when it adds anything)
@@ -246,7 +247,7 @@ function commitLocally(
   rec.status = 'done';
   writeNode(store, keys.node, rec, ctx.ttlMs);
   const nodeId = ctx.keys.ptmKey(node);
-  for (const key of created) writeNode(store, key, { ...freshNode(), queued: true }, ctx.ttlMs);
+  for (const key of created) writeNode(store, key, queuedNode(), ctx.ttlMs);
   for (const key of marks) store.set(key, nodeId, ctx.ttlMs);
   pushOutbox(store, keys, seq, queued, ctx.ttlMs);
   if (run) {
