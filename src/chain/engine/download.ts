@@ -196,7 +196,8 @@ export class DownloadPath {
     const attempt = new DownloadAttempt(signal, this.#o.timeoutMs, moduleId, taskId, n);
     let result: DownloadResult;
     try {
-      result = await this.#o.downloader(request, attempt);
+      // bounded by the timeout even when the downloader ignores its signal and never answers
+      result = await DownloadAttempt.bound(attempt, this.#o.downloader(request, attempt));
     } catch (error) {
       if (DownloadAttempt.timedOut(attempt) && !signal.aborted) {
         throw new DownloadError(

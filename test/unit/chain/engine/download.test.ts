@@ -46,6 +46,33 @@ describe('DownloadPath: the signal of a download attempt', () => {
     await downloads.close();
   });
 
+  it('a downloader that ignores its signal and never answers: the try fails as a timeout after timeoutMs', async () => {
+    const node = new AbortController();
+    let tries = 0;
+    const downloads = new DownloadPath({
+      downloader: () => {
+        tries++;
+        return new Promise(() => {}); // never settles, never reads its signal
+      },
+      limiter: new RateLimiter({ global: false, perKey: { rate: 1e6, intervalMs: 1000 } }),
+      retry: new RetryPolicy({ maxRetries: 1, initialDelayMs: 1, maxDelayMs: 1 }),
+      concurrency: 4,
+      metrics: undefined,
+      timeoutMs: 30,
+      onTry: () => {},
+    });
+    const started = performance.now();
+    const error = await downloads.download(module, 't', request, node.signal).catch((e) => e);
+    expect(error).toBeInstanceOf(DownloadError);
+    expect((error as DownloadError).message).toBe('GET http://x/ timed out after 30 ms');
+    expect((error as DownloadError).retryable).toBe(true);
+    // both tries were bounded by the timeout (a retry ran after the first one was given up)
+    expect(tries).toBe(2);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(getEventListeners(node.signal, 'abort')).toHaveLength(0);
+    await downloads.close();
+  });
+
   it("follows the node's signal: its abort aborts the attempt with the node's reason (no timeout)", async () => {
     const seen: AbortSignal[] = [];
     const node = new AbortController();
