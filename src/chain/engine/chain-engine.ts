@@ -38,6 +38,9 @@ export interface ChainEngine {
    * @throws {@link TaskCancelledError} (`TASK_CANCELLED`) when `signal` aborts.
    * @throws {@link TaskTimeoutError} (`TASK_TIMEOUT`) when the run is still running after `timeoutMs`.
    * @throws {@link RunNotFoundError} (`RUN_NOT_FOUND`) when no run has that id in the store.
+   * @throws {@link ConfigError} (`CONFIG_INVALID`) for a `runId` that is not a string, an
+   * unknown option, a `signal` that is not an AbortSignal or a `timeoutMs` that is not a number
+   * >= 0 (or Infinity).
    */
   waitForRun(
     runId: string,
