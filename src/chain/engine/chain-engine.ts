@@ -15,7 +15,10 @@ import type {
 export interface ChainEngine {
   /** `'distributed'` on a Redis store, else `'single_node'`. */
   readonly runtimeMode: 'single_node' | 'distributed';
-  /** Starts the consumers. Idempotent. */
+  /**
+   * Starts the consumers. Idempotent.
+   * @throws {@link ClosedError} after `stop()` (an engine is not restarted: create a new one).
+   */
   start(): Promise<void>;
   /**
    * Submits a task: each of its modules runs from its first step. Without a `runId` each call

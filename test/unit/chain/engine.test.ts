@@ -106,6 +106,25 @@ describe('createChainEngine options', () => {
     );
   });
 
+  it('is closed after stop(): start(), submit() and publish() reject with CLOSED', async () => {
+    const engine = createChainEngine({ modules: [twoStep()], downloader: fakeSite, ...fast });
+    await engine.start();
+    await engine.stop();
+    const task = { taskId: 't', account: 'a', platform: 'p', modules: ['m'] };
+    for (const call of [
+      () => engine.start(),
+      () => engine.submit(task),
+      () => engine.publish(task),
+    ]) {
+      const error = await call().then(
+        () => 'resolved',
+        (err: unknown) => err,
+      );
+      expect(error).toBeInstanceOf(ClosedError);
+      expect(error).toMatchObject({ code: 'CLOSED' });
+    }
+  });
+
   it('chooses the runtime mode from the store', async () => {
     const engine = createChainEngine({ modules: [twoStep()], store: new LocalBackend() });
     expect(engine.runtimeMode).toBe('single_node');
