@@ -125,6 +125,34 @@ describe('createChainEngine options', () => {
     }
   });
 
+  it('publish() of a task whose loginInfo is malformed dead-letters it naming loginInfo, as submit() rejects it; nothing runs', async () => {
+    let downloads = 0;
+    const engine = createChainEngine({
+      modules: [twoStep()],
+      downloader: (request, ctx) => {
+        downloads++;
+        return fakeSite(request, ctx);
+      },
+      ...fast,
+    });
+    await engine.start();
+    const task = { taskId: 't', account: 'a', platform: 'p', modules: ['m'] };
+    for (const loginInfo of ['hunter2-secret', ['hunter2-secret'], 42]) {
+      await expect(
+        engine.submit({ ...task, loginInfo } as unknown as Parameters<typeof engine.submit>[0]),
+      ).rejects.toMatchObject({ code: 'MESSAGE_INVALID' });
+      await engine.publish({ kind: 'task', body: { ...task, loginInfo } });
+    }
+    await engine.onIdle();
+    const dead = engine.deadLetters();
+    expect(dead).toHaveLength(3);
+    for (const d of dead) expect(d.reason).toMatch(/`loginInfo/);
+    expect(JSON.stringify(dead)).not.toContain('hunter2');
+    expect(downloads).toBe(0);
+    expect(engine.stats().loginInfoRuns).toBe(0);
+    await engine.stop();
+  });
+
   it('chooses the runtime mode from the store', async () => {
     const engine = createChainEngine({ modules: [twoStep()], store: new LocalBackend() });
     expect(engine.runtimeMode).toBe('single_node');
