@@ -153,6 +153,43 @@ describe('createChainEngine options', () => {
     await engine.stop();
   });
 
+  it('a loadLoginInfo that throws credential-looking text: its dead letter, event and logs have it redacted', async () => {
+    const lines: string[] = [];
+    const log =
+      (level: string) =>
+      (fields: LogFields, message: string): void => {
+        lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
+      };
+    const logger: Logger = {
+      debug: log('debug'),
+      info: log('info'),
+      warn: log('warn'),
+      error: log('error'),
+    };
+    const engine = createChainEngine({
+      modules: [twoStep()],
+      downloader: fakeSite,
+      logger,
+      loadLoginInfo: () => {
+        throw new Error('vault refused: password=hunter2-secret, Bearer abcd.efgh.ijkl');
+      },
+      ...fast,
+    });
+    const events: string[] = [];
+    engine.on('MessageDeadLettered', (e) => events.push(e.reason));
+    await engine.start();
+    await engine.submit({ taskId: 't', account: 'a', platform: 'p', modules: ['m'] });
+    await engine.onIdle();
+    const dead = engine.deadLetters();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.reason).toMatch(/vault refused: password=\[redacted\]/);
+    expect(events).toHaveLength(1);
+    const seen = JSON.stringify([dead, events, lines]);
+    expect(seen).not.toContain('hunter2');
+    expect(seen).not.toContain('abcd.efgh');
+    await engine.stop();
+  });
+
   it('chooses the runtime mode from the store', async () => {
     const engine = createChainEngine({ modules: [twoStep()], store: new LocalBackend() });
     expect(engine.runtimeMode).toBe('single_node');
