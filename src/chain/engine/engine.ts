@@ -374,7 +374,7 @@ class ChainEngineImpl implements ChainEngine {
    * Otherwise (and in between), a run's login info unused for `sweepWindowMs` is dropped.
    */
   #pruneLogins(): void {
-    if (this.#tasks.loginsHeld === 0 || this.#door.pushing > 0) return;
+    if (!this.#tasks.holdsAny || this.#door.pushing > 0) return;
     if (!this.#o.sharedQueues && this.#isIdle()) this.#tasks.pruneLogins();
     else this.#tasks.pruneLogins(this.#o.sweepWindowMs);
   }

@@ -190,6 +190,51 @@ describe('createChainEngine options', () => {
     await engine.stop();
   });
 
+  it('a node failure echoing login info from loadLoginInfo has its values redacted (event, error task, logs)', async () => {
+    const lines: string[] = [];
+    const log =
+      (level: string) =>
+      (fields: LogFields, message: string): void => {
+        lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
+      };
+    const logger: Logger = {
+      debug: log('debug'),
+      info: log('info'),
+      warn: log('warn'),
+      error: log('error'),
+    };
+    const failing = defineModule({
+      id: 'm',
+      steps: [
+        {
+          name: 'list',
+          generate: () => [{ url: 'http://fake/list' }],
+          parse: (_r, ctx) => {
+            throw new Error(`login failed for ${String(ctx.task.loginInfo?.['apiSecret'])}`);
+          },
+        },
+      ],
+    });
+    const engine = createChainEngine({
+      modules: [failing],
+      downloader: fakeSite,
+      logger,
+      loadLoginInfo: () => ({ apiSecret: 'zq81-hunter2-xx' }),
+      ...fast,
+      nodeRetry: { maxRetries: 0 },
+    });
+    const events: unknown[] = [];
+    engine.on('ErrorTaskProduced', (e) => events.push(e));
+    engine.on('NodeFailed', (e) => events.push(e));
+    await engine.start();
+    await engine.submit({ taskId: 't', account: 'a', platform: 'p', modules: ['m'] });
+    await engine.onIdle();
+    expect(events).toHaveLength(2);
+    expect(JSON.stringify(events)).toMatch(/login failed for \[redacted\]/);
+    expect(JSON.stringify([events, lines, engine.deadLetters()])).not.toContain('hunter2');
+    await engine.stop();
+  });
+
   it('chooses the runtime mode from the store', async () => {
     const engine = createChainEngine({ modules: [twoStep()], store: new LocalBackend() });
     expect(engine.runtimeMode).toBe('single_node');
