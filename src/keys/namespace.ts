@@ -45,3 +45,16 @@ export function namespacePrefix(
   const body = keyPrefix.endsWith(NAMESPACE_DELIMITER) ? keyPrefix.slice(0, -1) : keyPrefix;
   return escapeNamespace(body) + NAMESPACE_DELIMITER;
 }
+
+/**
+ * The `keyPrefix` that names the namespace `prefix` (a value {@link namespacePrefix} returned, as
+ * a store's `keyPrefix` property holds it): `namespacePrefix(namespaceKeyPrefix(p)) === p`. Pass
+ * it where a `keyPrefix` option is namespaced again (e.g. `createRedisStreamQueues` beside a
+ * `RedisBackend`), so that a prefix holding `:` or `%` is not escaped twice.
+ * @internal
+ */
+export function namespaceKeyPrefix(prefix: string): string {
+  if (prefix === '') return '';
+  const body = prefix.endsWith(NAMESPACE_DELIMITER) ? prefix.slice(0, -1) : prefix;
+  return body.replace(/%3A|%25/g, (c) => (c === '%3A' ? ':' : '%')) + NAMESPACE_DELIMITER;
+}

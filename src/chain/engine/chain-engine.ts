@@ -15,7 +15,10 @@ import type {
 export interface ChainEngine {
   /** `'distributed'` on a Redis store, else `'single_node'`. */
   readonly runtimeMode: 'single_node' | 'distributed';
-  /** Starts the consumers. Idempotent. */
+  /**
+   * Starts the consumers. Idempotent.
+   * @throws {@link ClosedError} after `stop()` (an engine is not restarted: create a new one).
+   */
   start(): Promise<void>;
   /**
    * Submits a task: each of its modules runs from its first step. Without a `runId` each call
@@ -38,6 +41,9 @@ export interface ChainEngine {
    * @throws {@link TaskCancelledError} (`TASK_CANCELLED`) when `signal` aborts.
    * @throws {@link TaskTimeoutError} (`TASK_TIMEOUT`) when the run is still running after `timeoutMs`.
    * @throws {@link RunNotFoundError} (`RUN_NOT_FOUND`) when no run has that id in the store.
+   * @throws {@link ConfigError} (`CONFIG_INVALID`) for a `runId` that is not a string, an
+   * unknown option, a `signal` that is not an AbortSignal or a `timeoutMs` that is not a number
+   * >= 0 (or Infinity).
    */
   waitForRun(
     runId: string,

@@ -53,6 +53,8 @@ export class DownloadAttempt implements DownloadContext {
   #reason: unknown = NONE;
   #done = false;
   #timedOut = false;
+  /** Rejects the promise {@link DownloadAttempt.bound} returned, at the timeout. */
+  #expire: ((reason: unknown) => void) | undefined;
 
   constructor(
     parent: AbortSignal,
@@ -75,6 +77,21 @@ export class DownloadAttempt implements DownloadContext {
     attempt.#end();
   }
 
+  /**
+   * The downloader's answer, bounded by the attempt's timeout: settles as `pending` does, or
+   * rejects with the timeout's `TimeoutError` once `timeoutMs` has passed first. A downloader
+   * that ignores its signal and never answers is no longer waited for (it is left running):
+   * its try fails as a timeout, like one that honours the signal.
+   */
+  static bound<T>(attempt: DownloadAttempt, pending: T | PromiseLike<T>): T | Promise<T> {
+    if (!isThenable(pending)) return pending; // answered at once
+    return new Promise<T>((resolve, reject) => {
+      attempt.#expire = reject;
+      // not resolve(pending): a promise resolved with a thenable ignores a later reject
+      pending.then(resolve, reject);
+    });
+  }
+
   /** Whether `attempt` timed out (its signal, if read, aborted with a TimeoutError). */
   static timedOut(attempt: DownloadAttempt): boolean {
     return attempt.#timedOut;
@@ -95,6 +112,7 @@ export class DownloadAttempt implements DownloadContext {
 
   #end(): void {
     clearTimeout(this.#timer);
+    this.#expire = undefined;
     if (this.#unfollow !== undefined) this.#unfollow();
     else if (this.#controller === undefined && this.#reason === NONE && this.#parent.aborted)
       this.#reason = this.#parent.reason; // the node aborted while the attempt ran
@@ -104,8 +122,19 @@ export class DownloadAttempt implements DownloadContext {
   #timeout(): void {
     this.#timedOut = true;
     const reason = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+    const expire = this.#expire;
+    if (expire !== undefined) expire(reason);
     if (this.#controller !== undefined) this.#controller.abort(reason);
     else if (this.#reason === NONE)
       this.#reason = this.#parent.aborted ? this.#parent.reason : reason;
   }
+}
+
+/** Whether `value` is a promise or another thenable. */
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }

@@ -4,8 +4,8 @@
  * transient failures. All four are mocra primitives; nothing here re-implements them.
  */
 import { setMaxListeners } from 'node:events';
-import { DownloadError, isMocraError } from '../../errors.js';
-import { invalid } from '../../internal/validate.js';
+import { ConfigError, DownloadError, isMocraError } from '../../errors.js';
+import { describeValue, invalid } from '../../internal/validate.js';
 import type { Metrics } from '../../observe/metrics.js';
 import { RateLimiter } from '../../rate-limit/index.js';
 import { RetryPolicy, type RetryContext } from '../../retry/index.js';
@@ -196,7 +196,8 @@ export class DownloadPath {
     const attempt = new DownloadAttempt(signal, this.#o.timeoutMs, moduleId, taskId, n);
     let result: DownloadResult;
     try {
-      result = await this.#o.downloader(request, attempt);
+      // bounded by the timeout even when the downloader ignores its signal and never answers
+      result = await DownloadAttempt.bound(attempt, this.#o.downloader(request, attempt));
     } catch (error) {
       if (DownloadAttempt.timedOut(attempt) && !signal.aborted) {
         throw new DownloadError(
@@ -209,8 +210,10 @@ export class DownloadPath {
     } finally {
       DownloadAttempt.done(attempt);
     }
+    if (typeof result !== 'object' || result === null || !Number.isInteger(result.status))
+      badResult(request, result);
     if (isRetryableStatus(result.status)) {
-      const retryAfterMs = parseRetryAfter(result.headers['retry-after']);
+      const retryAfterMs = parseRetryAfter(result.headers?.['retry-after']);
       throw new DownloadError(
         `${request.method} ${request.url} answered ${result.status}`,
         result.status,
@@ -227,6 +230,22 @@ export class DownloadPath {
       ...[...this.#perModule.values()].map((s) => s.shutdown({ mode: 'cancel' })),
     ]);
   }
+}
+
+/**
+ * A downloader answered something that is not a {@link DownloadResult}: a programming error, not
+ * retried (the same answer would come again).
+ */
+function badResult(request: Parameters<Downloader>[0], result: unknown): never {
+  const got =
+    typeof result === 'object' && result !== null
+      ? `\`status\` ${describeValue((result as { status?: unknown }).status)}`
+      : describeValue(result);
+  throw new ConfigError(
+    `the downloader answered ${request.method} ${request.url} with no integer \`status\` ` +
+      `(expected { status, headers, body }), got ${got}`,
+    { context: { field: 'downloader' } },
+  );
 }
 
 /** Whether an error came from an abort rather than from the work itself. */

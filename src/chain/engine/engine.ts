@@ -8,7 +8,7 @@
  * (run status, wait, cancel and clean-up), front-door.ts (submit and publish), resume.ts (start-up
  * on a durable store), idle.ts (onIdle), waits.ts; its interface is in chain-engine.ts.
  */
-import { ClosedError, ConfigError } from '../../errors.js';
+import { ClosedError } from '../../errors.js';
 import { unrefInterval } from '../../internal/clock.js';
 import type { TaskModel } from '../messages.js';
 import type { ModuleDefinition } from '../module.js';
@@ -274,7 +274,7 @@ class ChainEngineImpl implements ChainEngine {
 
   async start(): Promise<void> {
     if (this.#stopped)
-      throw new ConfigError(`${W}: start() after stop()`, { context: { field: 'start' } });
+      throw new ClosedError(`${W}: start() after stop()`, { context: { field: 'start' } });
     if (this.#started) return;
     this.#started = true;
     const c = this.#o.concurrency;
@@ -374,7 +374,7 @@ class ChainEngineImpl implements ChainEngine {
    * Otherwise (and in between), a run's login info unused for `sweepWindowMs` is dropped.
    */
   #pruneLogins(): void {
-    if (this.#tasks.loginsHeld === 0 || this.#door.pushing > 0) return;
+    if (!this.#tasks.holdsAny || this.#door.pushing > 0) return;
     if (!this.#o.sharedQueues && this.#isIdle()) this.#tasks.pruneLogins();
     else this.#tasks.pruneLogins(this.#o.sweepWindowMs);
   }

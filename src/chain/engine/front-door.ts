@@ -4,6 +4,7 @@
  * then goes through is the ingress (ingress.ts).
  */
 import { encodeMessage, normalizeMessage, type TaskModel } from '../messages.js';
+import { REDACTED } from './redact.js';
 import { newRunId } from './run-id.js';
 import type { RunRegistry } from './runs.js';
 import type { TaskRecords } from './task-records.js';
@@ -100,7 +101,10 @@ export class FrontDoor {
         if (input.kind === 'task' && input.task.loginInfo !== undefined)
           this.#o.tasks.rememberLogin(input.task.runId, input.task.loginInfo);
       } catch {
-        // malformed: the consumer dead-letters it (without its login info) with its reason
+        // malformed: the consumer dead-letters it with its reason. The login info stays off the
+        // queue, but not without a trace: a task left without it would pass and run; the
+        // marker (not a JSON object) fails it as malformed `loginInfo`, as submit() would
+        return JSON.stringify({ ...message, body: { ...rest, loginInfo: REDACTED } });
       }
     }
     return JSON.stringify({ ...message, body: rest });

@@ -27,6 +27,7 @@ import {
   type Disposition,
 } from './disposition.js';
 import type { ErrorTaskHandler } from './error-task.js';
+import { redactText } from './redact.js';
 import type { ModuleProcessorWithChain, NodeOutcome } from './processor.js';
 import type { RunRegistry } from './runs.js';
 import { TaskNotFound, type TaskRecords } from './task-records.js';
@@ -118,7 +119,7 @@ export class Ingress {
       // e.g. Redis unavailable: nothing was committed; try the message again later
       this.#o.telemetry.log('warn', 'message will be retried: a retryable error interrupted it', {
         queue: queue.name,
-        error: error.message,
+        error: redactText(error.message),
         code: error.code,
       });
       const delayMs = Math.min(5000, 100 * 2 ** Math.min(delivery.deliveries, 6));
@@ -130,8 +131,12 @@ export class Ingress {
         ? { release: true, delayMs: Math.max(delayMs, this.#o.leaseMs), leaveOnStop: true }
         : { release: true, delayMs };
     }
+    // the error may come from user code that handles credentials (loadLoginInfo, a store):
+    // anything that looks like one stays out of the dead letter, its event and the logs
     return {
-      deadLetter: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`,
+      deadLetter: redactText(
+        `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`,
+      ),
       stage: failure.stage,
     };
   }

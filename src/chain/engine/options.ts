@@ -16,6 +16,7 @@ import {
   readOptions,
 } from '../../internal/validate.js';
 import { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
+import { namespaceKeyPrefix } from '../../keys/namespace.js';
 import { readLogger, type Logger } from '../../observe/logger.js';
 import { levelCheck, type LogLevel } from './telemetry.js';
 import { noopMetrics, type Metrics } from '../../observe/metrics.js';
@@ -300,7 +301,9 @@ export function resolveOptions(
     queues = createRedisStreamQueues({
       client: store.client,
       keys,
-      keyPrefix: store.keyPrefix,
+      // the store's keyPrefix is already a namespace: named by the prefix it came from, it is
+      // not escaped twice (`shop:eu:` stays `shop%3Aeu:`, beside the state)
+      keyPrefix: namespaceKeyPrefix(store.keyPrefix),
       consumer: workerId,
       // a delivery is taken over from a dead worker only once its node's lease has run out
       claimIdleMs: Math.max(DEFAULT_CLAIM_IDLE_MS, Math.ceil(leaseMs * 1.5)),

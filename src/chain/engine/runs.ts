@@ -9,12 +9,15 @@ import {
   TaskTimeoutError,
   isMocraError,
 } from '../../errors.js';
+import { invalid, optionalNumber, optionalSignal, readOptions } from '../../internal/validate.js';
 import type { ChainKeyBuilder } from '../../keys/chain-key-builder.js';
 import type { CacheService } from '../../store/types.js';
 import { RunCancelCode, type ChainStateStore, type RunSnapshot } from '../state/index.js';
 import type { EngineTelemetry } from './telemetry.js';
 import type { RunStatus } from './types.js';
 
+/** The name errors of `waitForRun`'s arguments start with. */
+const WAIT = 'waitForRun';
 /** Index entries visited per clean-up step. */
 const CLEANUP_BATCH = 300;
 /** First and longest pause between two looks of {@link RunRegistry.wait}, in ms. */
@@ -114,7 +117,9 @@ export class RunRegistry {
 
   /** The task of a run, from its index entry. */
   async #taskOf(runId: string): Promise<string> {
-    if (typeof runId !== 'string' || runId.length === 0)
+    // not a string is bad input; the empty string names no run
+    if (typeof runId !== 'string') invalid('ChainEngine', 'runId', 'a string', runId);
+    if (runId.length === 0)
       throw new RunNotFoundError('runId must be a non-empty string', {
         context: { field: 'runId' },
       });
@@ -138,8 +143,13 @@ export class RunRegistry {
    * Resolves with the run's final status once it is done, terminated or cancelled (looking
    * again with a growing pause, or at once when this process finishes it).
    */
-  async wait(runId: string, options: { signal?: AbortSignal; timeoutMs?: number } = {}) {
-    const { signal, timeoutMs } = options;
+  async wait(runId: string, options?: { signal?: AbortSignal; timeoutMs?: number }) {
+    const o = readOptions(WAIT, options, ['signal', 'timeoutMs']);
+    const signal = optionalSignal(WAIT, 'signal', o.signal);
+    const timeoutMs = optionalNumber(WAIT, 'timeoutMs', o.timeoutMs, undefined, {
+      min: 0,
+      allowInfinity: true,
+    });
     const started = Date.now();
     let pause = WAIT_FIRST_MS;
     for (;;) {

@@ -42,6 +42,14 @@ export class TaskRecords {
   readonly #logins: PluginCache<{ value: JsonObject | undefined }>;
   /** Login info of submitted runs, by run id (when there is no `loadLoginInfo`). */
   readonly #submitted = new Map<string, { loginInfo: JsonObject; usedAt: number }>();
+  /**
+   * The values of the login info `loadLoginInfo` gave a run's nodes here, by run id: a failure
+   * that echoes them has them redacted too. Forgotten as submitted login info is.
+   */
+  readonly #loaded = new Map<
+    string,
+    { secrets: string[]; usedAt: number; last: JsonObject | undefined }
+  >();
 
   constructor(options: TaskRecordsOptions) {
     this.#o = options;
@@ -69,7 +77,14 @@ export class TaskRecords {
 
   /** The values of a run's submitted login info: never echoed in an error or a dead letter. */
   secrets(runId: string): string[] {
-    return secretsOf(this.#submitted.get(runId)?.loginInfo);
+    const submitted = secretsOf(this.#submitted.get(runId)?.loginInfo);
+    const loaded = this.#loaded.get(runId);
+    return loaded === undefined ? submitted : [...submitted, ...loaded.secrets];
+  }
+
+  /** Whether login info of any run is held here (submitted, or loaded values kept to redact). */
+  get holdsAny(): boolean {
+    return this.#submitted.size > 0 || this.#loaded.size > 0;
   }
 
   /** Runs whose submitted login info this process holds. */
@@ -84,11 +99,14 @@ export class TaskRecords {
   pruneLogins(idleForMs?: number): void {
     if (idleForMs === undefined) {
       this.#submitted.clear();
+      this.#loaded.clear();
       return;
     }
     const before = performance.now() - idleForMs;
     for (const [runId, entry] of this.#submitted)
       if (entry.usedAt < before) this.#submitted.delete(runId);
+    for (const [runId, entry] of this.#loaded)
+      if (entry.usedAt < before) this.#loaded.delete(runId);
   }
 
   /** Stores the record of a task (LoadTask of every later message reads it). */
@@ -134,12 +152,28 @@ export class TaskRecords {
           value: await load(base, ptm.moduleId),
         }))
       ).value;
+      if (loginInfo !== undefined) this.#keepLoaded(ptm.runId, loginInfo);
     } else {
       const entry = this.#submitted.get(ptm.runId);
       if (entry) entry.usedAt = performance.now();
       loginInfo = entry?.loginInfo;
     }
     return { ...base, loginInfo: loginInfo === undefined ? undefined : Object.freeze(loginInfo) };
+  }
+
+  /** Keeps the values of loaded login info for the redaction of the run's failures. */
+  #keepLoaded(runId: string, loginInfo: JsonObject): void {
+    const entry = this.#loaded.get(runId);
+    if (entry !== undefined) {
+      entry.usedAt = performance.now();
+      if (entry.last === loginInfo) return; // the same cached login info: its values are kept
+      entry.last = loginInfo;
+      for (const v of secretsOf(loginInfo)) if (!entry.secrets.includes(v)) entry.secrets.push(v);
+      return;
+    }
+    const values = secretsOf(loginInfo);
+    if (values.length > 0)
+      this.#loaded.set(runId, { secrets: values, usedAt: performance.now(), last: loginInfo });
   }
 
   /** Lookups served from the caches, and those that had to load. */

@@ -7,6 +7,7 @@ import {
   createRedisStreamQueues,
   defineModule,
   LocalBackend,
+  namespacePrefix,
   RedisBackend,
 } from '../../../src/index.js';
 import { runChainEngineScenarios, type EngineFixture } from '../../conformance/chain-engine.js';
@@ -69,6 +70,36 @@ describe.skipIf(!redisUrl())('chain engine: queues and store must agree', () => 
       expect(engine.runtimeMode).toBe('distributed');
       await store.close();
     } finally {
+      client.disconnect();
+    }
+  });
+});
+
+describe.skipIf(!redisUrl())('chain engine: the default queues share the store namespace', () => {
+  it('a keyPrefix holding `:` puts the default stream queues beside the state, not under a prefix escaped twice', async () => {
+    const prefix = `mocra-test-${randomBytes(6).toString('hex')}:eu:`;
+    const namespace = namespacePrefix(prefix); // what the store's keys and the CLI's start with
+    const store = new RedisBackend({ redis: redisUrl()!, keyPrefix: prefix });
+    await store.connect();
+    const client = new Redis(redisUrl()!);
+    const modules = [
+      defineModule({ id: 'm', steps: [{ name: 's', generate: () => [], parse: () => ({}) }] }),
+    ];
+    // never started: the task message stays in the task stream
+    const engine = createChainEngine({ modules, store });
+    try {
+      await engine.submit({ taskId: 't', account: 'a', platform: 'p', modules: ['m'] });
+      expect(store.keyPrefix).toBe(namespace);
+      expect(await client.xlen(`${namespace}chain:queue:task`)).toBe(1);
+      // the queues a worker makes itself with the same keyPrefix, as the docs show, are the same
+      const own = createRedisStreamQueues({ client, keyPrefix: prefix, consumer: 'w' });
+      await own.task.push('{}');
+      expect(await client.xlen(`${namespace}chain:queue:task`)).toBe(2);
+      await Promise.all([own.task.shutdown(), own.parser.shutdown(), own.error.shutdown()]);
+    } finally {
+      await engine.close();
+      for (const key of await client.keys(`${prefix.split(':')[0]}*`)) await client.del(key);
+      await store.close();
       client.disconnect();
     }
   });

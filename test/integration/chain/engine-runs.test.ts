@@ -207,6 +207,54 @@ runOnBothStores((s) => {
     await store.close();
   });
 
+  it('waitForRun, runStatus and cancelRun refuse bad arguments with CONFIG_INVALID naming the field', async () => {
+    const store = await s.store();
+    // never started: the run stays running, so a wait that accepted its options would hang
+    const e = engine({ modules: [faultyModule()], store });
+    const { runId } = await e.submit({
+      taskId: 't',
+      account: 'a',
+      platform: 'p',
+      modules: ['faulty'],
+    });
+    const bad: [unknown, string][] = [
+      [{ timeoutMs: -1 }, 'timeoutMs'],
+      [{ timeoutMs: Number.NaN }, 'timeoutMs'],
+      [{ timeoutMs: '100' }, 'timeoutMs'],
+      [{ signal: 5 }, 'signal'],
+      [{ timeout: 100 }, 'timeout'],
+      ['fast', 'options'],
+    ];
+    for (const [options, field] of bad) {
+      const error = await e.waitForRun(runId, options as { timeoutMs?: number }).then(
+        () => 'resolved',
+        (err: unknown) => err,
+      );
+      expect(
+        isMocraError(error, 'CONFIG_INVALID'),
+        `${JSON.stringify(options)}: ${String(error)}`,
+      ).toBe(true);
+      expect((error as { context: { field?: string } }).context.field).toBe(field);
+    }
+    for (const call of [
+      () => e.runStatus(5 as unknown as string),
+      () => e.waitForRun(null as unknown as string),
+      () => e.cancelRun(undefined as unknown as string),
+    ]) {
+      await expect(call()).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+        context: { field: 'runId' },
+      });
+    }
+    // a wait of 0 ms looks once; a run id nobody submitted is still RUN_NOT_FOUND
+    await expect(e.waitForRun(runId, { timeoutMs: 0 })).rejects.toMatchObject({
+      code: 'TASK_TIMEOUT',
+    });
+    await expect(e.runStatus('')).rejects.toMatchObject({ code: 'RUN_NOT_FOUND' });
+    await e.close();
+    await store.close();
+  });
+
   it('cancelRun: in-flight nodes see their signal aborted, no claim of the run executes after it, idempotent', async () => {
     const store = await s.store();
     const claims: { afterCancel: boolean; code: number }[] = [];

@@ -106,6 +106,135 @@ describe('createChainEngine options', () => {
     );
   });
 
+  it('is closed after stop(): start(), submit() and publish() reject with CLOSED', async () => {
+    const engine = createChainEngine({ modules: [twoStep()], downloader: fakeSite, ...fast });
+    await engine.start();
+    await engine.stop();
+    const task = { taskId: 't', account: 'a', platform: 'p', modules: ['m'] };
+    for (const call of [
+      () => engine.start(),
+      () => engine.submit(task),
+      () => engine.publish(task),
+    ]) {
+      const error = await call().then(
+        () => 'resolved',
+        (err: unknown) => err,
+      );
+      expect(error).toBeInstanceOf(ClosedError);
+      expect(error).toMatchObject({ code: 'CLOSED' });
+    }
+  });
+
+  it('publish() of a task whose loginInfo is malformed dead-letters it naming loginInfo, as submit() rejects it; nothing runs', async () => {
+    let downloads = 0;
+    const engine = createChainEngine({
+      modules: [twoStep()],
+      downloader: (request, ctx) => {
+        downloads++;
+        return fakeSite(request, ctx);
+      },
+      ...fast,
+    });
+    await engine.start();
+    const task = { taskId: 't', account: 'a', platform: 'p', modules: ['m'] };
+    for (const loginInfo of ['hunter2-secret', ['hunter2-secret'], 42]) {
+      await expect(
+        engine.submit({ ...task, loginInfo } as unknown as Parameters<typeof engine.submit>[0]),
+      ).rejects.toMatchObject({ code: 'MESSAGE_INVALID' });
+      await engine.publish({ kind: 'task', body: { ...task, loginInfo } });
+    }
+    await engine.onIdle();
+    const dead = engine.deadLetters();
+    expect(dead).toHaveLength(3);
+    for (const d of dead) expect(d.reason).toMatch(/`loginInfo/);
+    expect(JSON.stringify(dead)).not.toContain('hunter2');
+    expect(downloads).toBe(0);
+    expect(engine.stats().loginInfoRuns).toBe(0);
+    await engine.stop();
+  });
+
+  it('a loadLoginInfo that throws credential-looking text: its dead letter, event and logs have it redacted', async () => {
+    const lines: string[] = [];
+    const log =
+      (level: string) =>
+      (fields: LogFields, message: string): void => {
+        lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
+      };
+    const logger: Logger = {
+      debug: log('debug'),
+      info: log('info'),
+      warn: log('warn'),
+      error: log('error'),
+    };
+    const engine = createChainEngine({
+      modules: [twoStep()],
+      downloader: fakeSite,
+      logger,
+      loadLoginInfo: () => {
+        throw new Error('vault refused: password=hunter2-secret, Bearer abcd.efgh.ijkl');
+      },
+      ...fast,
+    });
+    const events: string[] = [];
+    engine.on('MessageDeadLettered', (e) => events.push(e.reason));
+    await engine.start();
+    await engine.submit({ taskId: 't', account: 'a', platform: 'p', modules: ['m'] });
+    await engine.onIdle();
+    const dead = engine.deadLetters();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.reason).toMatch(/vault refused: password=\[redacted\]/);
+    expect(events).toHaveLength(1);
+    const seen = JSON.stringify([dead, events, lines]);
+    expect(seen).not.toContain('hunter2');
+    expect(seen).not.toContain('abcd.efgh');
+    await engine.stop();
+  });
+
+  it('a node failure echoing login info from loadLoginInfo has its values redacted (event, error task, logs)', async () => {
+    const lines: string[] = [];
+    const log =
+      (level: string) =>
+      (fields: LogFields, message: string): void => {
+        lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
+      };
+    const logger: Logger = {
+      debug: log('debug'),
+      info: log('info'),
+      warn: log('warn'),
+      error: log('error'),
+    };
+    const failing = defineModule({
+      id: 'm',
+      steps: [
+        {
+          name: 'list',
+          generate: () => [{ url: 'http://fake/list' }],
+          parse: (_r, ctx) => {
+            throw new Error(`login failed for ${String(ctx.task.loginInfo?.['apiSecret'])}`);
+          },
+        },
+      ],
+    });
+    const engine = createChainEngine({
+      modules: [failing],
+      downloader: fakeSite,
+      logger,
+      loadLoginInfo: () => ({ apiSecret: 'zq81-hunter2-xx' }),
+      ...fast,
+      nodeRetry: { maxRetries: 0 },
+    });
+    const events: unknown[] = [];
+    engine.on('ErrorTaskProduced', (e) => events.push(e));
+    engine.on('NodeFailed', (e) => events.push(e));
+    await engine.start();
+    await engine.submit({ taskId: 't', account: 'a', platform: 'p', modules: ['m'] });
+    await engine.onIdle();
+    expect(events).toHaveLength(2);
+    expect(JSON.stringify(events)).toMatch(/login failed for \[redacted\]/);
+    expect(JSON.stringify([events, lines, engine.deadLetters()])).not.toContain('hunter2');
+    await engine.stop();
+  });
+
   it('chooses the runtime mode from the store', async () => {
     const engine = createChainEngine({ modules: [twoStep()], store: new LocalBackend() });
     expect(engine.runtimeMode).toBe('single_node');

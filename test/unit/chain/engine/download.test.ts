@@ -46,6 +46,64 @@ describe('DownloadPath: the signal of a download attempt', () => {
     await downloads.close();
   });
 
+  it('a downloader that ignores its signal and never answers: the try fails as a timeout after timeoutMs', async () => {
+    const node = new AbortController();
+    let tries = 0;
+    const downloads = new DownloadPath({
+      downloader: () => {
+        tries++;
+        return new Promise(() => {}); // never settles, never reads its signal
+      },
+      limiter: new RateLimiter({ global: false, perKey: { rate: 1e6, intervalMs: 1000 } }),
+      retry: new RetryPolicy({ maxRetries: 1, initialDelayMs: 1, maxDelayMs: 1 }),
+      concurrency: 4,
+      metrics: undefined,
+      timeoutMs: 30,
+      onTry: () => {},
+    });
+    const started = performance.now();
+    const error = await downloads.download(module, 't', request, node.signal).catch((e) => e);
+    expect(error).toBeInstanceOf(DownloadError);
+    expect((error as DownloadError).message).toBe('GET http://x/ timed out after 30 ms');
+    expect((error as DownloadError).retryable).toBe(true);
+    // both tries were bounded by the timeout (a retry ran after the first one was given up)
+    expect(tries).toBe(2);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(getEventListeners(node.signal, 'abort')).toHaveLength(0);
+    await downloads.close();
+  });
+
+  it('a downloader that answers no { status } fails with CONFIG_INVALID, not retried; a failing status without headers is a DownloadError', async () => {
+    const node = new AbortController();
+    for (const answer of [null, undefined, 'ok', { status: '200', body: '' }, { status: 200.5 }]) {
+      let tries = 0;
+      const downloads = new DownloadPath({
+        downloader: async () => {
+          tries++;
+          return answer as never;
+        },
+        limiter: new RateLimiter({ global: false, perKey: { rate: 1e6, intervalMs: 1000 } }),
+        retry: new RetryPolicy({ maxRetries: 2, initialDelayMs: 1, maxDelayMs: 1 }),
+        concurrency: 4,
+        metrics: undefined,
+        timeoutMs: 1000,
+        onTry: () => {},
+      });
+      const error = await downloads.download(module, 't', request, node.signal).catch((e) => e);
+      expect(error, JSON.stringify(answer)).toMatchObject({
+        code: 'CONFIG_INVALID',
+        context: { field: 'downloader' },
+      });
+      expect(tries).toBe(1);
+      await downloads.close();
+    }
+    const downloads = path(async () => ({ status: 503 }) as never, 1000);
+    const error = await downloads.download(module, 't', request, node.signal).catch((e) => e);
+    expect(error).toBeInstanceOf(DownloadError);
+    expect((error as DownloadError).status).toBe(503);
+    await downloads.close();
+  });
+
   it("follows the node's signal: its abort aborts the attempt with the node's reason (no timeout)", async () => {
     const seen: AbortSignal[] = [];
     const node = new AbortController();
