@@ -235,6 +235,47 @@ describe('createChainEngine options', () => {
     await engine.stop();
   });
 
+  it('a value nested in parse output that JSON cannot hold fails the parse, not retried', async () => {
+    const self: Record<string, unknown> = { id: 'x' };
+    self['self'] = self;
+    const outputs: [string, unknown][] = [
+      ['a nested bigint item', { items: [{ a: 1n }] }],
+      ['a nested bigint successor', { next: [{ a: 1n }] }],
+      ['an item that refers to itself', { items: [self] }],
+    ];
+    for (const [what, output] of outputs) {
+      let parses = 0;
+      const module = defineModule({
+        id: 'm',
+        steps: [
+          {
+            name: 'one',
+            generate: () => [{ url: 'http://fake/list' }],
+            parse: () => {
+              parses++;
+              return output as never;
+            },
+          },
+          { name: 'two', generate: () => [], parse: () => ({}) },
+        ],
+      });
+      const engine = createChainEngine({ modules: [module], downloader: fakeSite, ...fast });
+      const failed: { reason: string; message: string; retryable: boolean | undefined }[] = [];
+      engine.on('NodeFailed', (e) =>
+        failed.push({ reason: e.reason, message: e.error.message, retryable: e.error.retryable }),
+      );
+      await engine.start();
+      await engine.submit({ taskId: 't', account: 'a', platform: 'p', modules: ['m'] });
+      await engine.onIdle();
+      await engine.stop();
+      expect(failed, what).toHaveLength(1);
+      expect(failed[0]!.message, what).toMatch(/^parse: parse returned a value that is not JSON/);
+      expect(failed[0]!.retryable, what).toBe(false);
+      expect(failed[0]!.reason, what).toBe('not_retryable');
+      expect(parses, what).toBe(1);
+    }
+  });
+
   it('chooses the runtime mode from the store', async () => {
     const engine = createChainEngine({ modules: [twoStep()], store: new LocalBackend() });
     expect(engine.runtimeMode).toBe('single_node');
