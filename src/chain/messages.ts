@@ -282,6 +282,22 @@ function readNode(reader: Reader): ParserTaskModel {
 }
 
 /**
+ * A task's login info: what a getter, a Proxy trap or a toJSON of it throws is never echoed nor
+ * kept as the cause (it may quote the secret); only the field is named.
+ */
+function readLoginInfo(r: Reader): JsonObject | undefined {
+  try {
+    return r.object('loginInfo');
+  } catch (error) {
+    if (error instanceof MessageInvalidError) throw error;
+    throw new MessageInvalidError(
+      `${r.where}: \`loginInfo\` could not be read (not shown: login info)`,
+      { context: { field: 'loginInfo' } },
+    );
+  }
+}
+
+/**
  * Validates and normalises one message — an object or its JSON text — into a
  * {@link ChainInput}. Never throws anything but {@link MessageInvalidError}.
  *
@@ -364,7 +380,7 @@ function normalize(raw: unknown): ChainInput {
       };
       const metadata = r.object('metadata');
       if (metadata !== undefined) task.task.metadata = metadata;
-      const loginInfo = r.object('loginInfo');
+      const loginInfo = readLoginInfo(r);
       if (loginInfo !== undefined) task.task.loginInfo = loginInfo;
       return task;
     }

@@ -169,6 +169,19 @@ describe('normalizeMessage never echoes login info', () => {
     expect(error.message).not.toContain('31415926535');
   });
 
+  it('does not echo what a getter of loginInfo throws (nor keep it as the cause)', () => {
+    const loginInfo = {
+      get token(): string {
+        throw new Error('getter hunter2-secret');
+      },
+    };
+    const error = invalid({ kind: 'task', body: { ...task, loginInfo } });
+    expect(error.context.field).toBe('loginInfo');
+    expect(error.message).toMatch(/`loginInfo`.*not shown/);
+    expect(error.message).not.toContain('hunter2');
+    expect(String((error as Error & { cause?: unknown }).cause ?? '')).not.toContain('hunter2');
+  });
+
   it('does not echo a nested value that is not JSON', () => {
     const error = invalid({
       kind: 'task',
