@@ -86,7 +86,19 @@ describeRedis('commit hand-off', () => {
         items: [`i${JSON.stringify({ itemId: 'x', taskId: 't', runId: 'r' })}`],
         handOff: { ...handOff, delivery },
       });
-    return { client, state, keys, full, handOff, commit, delivery };
+    /** The ids of the items stream's entries not read yet, read by consumer c. */
+    const readItems = async (): Promise<string[]> => {
+      const read = (await client.xreadgroup(
+        'GROUP',
+        'g',
+        'c',
+        'STREAMS',
+        full(handOff.items),
+        '>',
+      )) as [string, [string, string[]][]][] | null;
+      return (read?.[0]?.[1] ?? []).map(([id]) => id);
+    };
+    return { client, state, keys, full, handOff, commit, delivery, readItems };
   }
 
   it('adds the successors and items to the streams and acknowledges the delivery, once', async () => {
@@ -294,7 +306,7 @@ describeRedis('commit hand-off', () => {
   });
 
   it('finishes the run once its items are acknowledged from the items stream', async () => {
-    const { client, full, handOff, commit, state } = await setUp();
+    const { client, full, handOff, commit, state, readItems } = await setUp();
     await commit();
     // the two successors run and commit with no output
     for (const prefix of ['a', 'b']) {
@@ -309,16 +321,8 @@ describeRedis('commit hand-off', () => {
       });
     }
     expect((await state.runRead('t', 'r'))?.state).toBe('running'); // its item waits
-    const read = (await client.xreadgroup(
-      'GROUP',
-      'g',
-      'c',
-      'STREAMS',
-      full(handOff.items),
-      '>',
-    )) as [string, [string, string[]][]][];
-    const id = read[0]![1][0]![0];
-    const entries = [{ id, taskId: 't', runId: 'r' }];
+    const [id] = await readItems();
+    const entries = [{ id: id!, taskId: 't', runId: 'r' }];
     expect(await state.ackHandedItems({ handOff, entries })).toBe(1);
     // twice (by another consumer, after a take-over) counts once
     expect(await state.ackHandedItems({ handOff, entries })).toBe(0);
@@ -327,7 +331,7 @@ describeRedis('commit hand-off', () => {
   });
 
   it('an entry named twice in one acknowledgement counts once in its run', async () => {
-    const { client, full, handOff, commit, state } = await setUp();
+    const { handOff, commit, state, readItems } = await setUp();
     await commit();
     // successor a commits one item of its own; b commits nothing: two items wait in the run
     for (const prefix of ['a', 'b']) {
@@ -343,15 +347,7 @@ describeRedis('commit hand-off', () => {
         handOff,
       });
     }
-    const read = (await client.xreadgroup(
-      'GROUP',
-      'g',
-      'c',
-      'STREAMS',
-      full(handOff.items),
-      '>',
-    )) as [string, [string, string[]][]][];
-    const [first, second] = read[0]![1].map(([id]) => ({ id, taskId: 't', runId: 'r' }));
+    const [first, second] = (await readItems()).map((id) => ({ id, taskId: 't', runId: 'r' }));
     expect(await state.ackHandedItems({ handOff, entries: [first!, first!] })).toBe(1);
     // the other item still waits: the run is not finished by the repeated entry
     expect((await state.runRead('t', 'r'))?.state).toBe('running');
@@ -360,7 +356,7 @@ describeRedis('commit hand-off', () => {
   });
 
   it('acknowledges the entries of several runs in one call, each run counted by its own', async () => {
-    const { client, full, handOff, state } = await setUp();
+    const { client, full, handOff, state, readItems } = await setUp();
     // two more runs of the task, each with one item committed by its root
     for (const runId of ['r2', 'r3']) {
       await state.runStart('t', runId, ['m']);
@@ -382,15 +378,7 @@ describeRedis('commit hand-off', () => {
         handOff,
       });
     }
-    const read = (await client.xreadgroup(
-      'GROUP',
-      'g',
-      'c',
-      'STREAMS',
-      full(handOff.items),
-      '>',
-    )) as [string, [string, string[]][]][];
-    const ids = read[0]![1].map(([id]) => id);
+    const ids = await readItems();
     expect(ids).toHaveLength(2);
     const entries = [
       { id: ids[0]!, taskId: 't', runId: 'r2' },
@@ -404,17 +392,9 @@ describeRedis('commit hand-off', () => {
   });
 
   it('an acknowledgement naming a malformed entry id fails whole: nothing deleted, nothing counted', async () => {
-    const { client, full, handOff, commit, state } = await setUp();
+    const { client, full, handOff, commit, state, readItems } = await setUp();
     await commit();
-    const read = (await client.xreadgroup(
-      'GROUP',
-      'g',
-      'c',
-      'STREAMS',
-      full(handOff.items),
-      '>',
-    )) as [string, [string, string[]][]][];
-    const good = { id: read[0]![1][0]![0], taskId: 't', runId: 'r' };
+    const good = { id: (await readItems())[0]!, taskId: 't', runId: 'r' };
     // a small batch (its XDEL checks the ids) and one past an XDEL's 1,000 (checked beforehand)
     for (const size of [2, 1_001]) {
       const entries = [good, ...Array.from({ length: size - 2 }, () => good)];
