@@ -47,6 +47,20 @@ const fakeSite: Downloader = async (request) => {
   return ok({ id });
 };
 
+/** A logger that keeps every line as text: `level message fields`. */
+function lineLogger(): { lines: string[]; logger: Logger } {
+  const lines: string[] = [];
+  const log =
+    (level: string) =>
+    (fields: LogFields, message: string): void => {
+      lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
+    };
+  return {
+    lines,
+    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+  };
+}
+
 const fast: Partial<ChainEngineOptions> = {
   rateLimit: { global: false, perKey: { rate: 10_000, burst: 1000 } },
   downloadRetry: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 100 },
@@ -154,18 +168,7 @@ describe('createChainEngine options', () => {
   });
 
   it('a loadLoginInfo that throws credential-looking text: its dead letter, event and logs have it redacted', async () => {
-    const lines: string[] = [];
-    const log =
-      (level: string) =>
-      (fields: LogFields, message: string): void => {
-        lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
-      };
-    const logger: Logger = {
-      debug: log('debug'),
-      info: log('info'),
-      warn: log('warn'),
-      error: log('error'),
-    };
+    const { lines, logger } = lineLogger();
     const engine = createChainEngine({
       modules: [twoStep()],
       downloader: fakeSite,
@@ -191,18 +194,7 @@ describe('createChainEngine options', () => {
   });
 
   it('a node failure echoing login info from loadLoginInfo has its values redacted (event, error task, logs)', async () => {
-    const lines: string[] = [];
-    const log =
-      (level: string) =>
-      (fields: LogFields, message: string): void => {
-        lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
-      };
-    const logger: Logger = {
-      debug: log('debug'),
-      info: log('info'),
-      warn: log('warn'),
-      error: log('error'),
-    };
+    const { lines, logger } = lineLogger();
     const failing = defineModule({
       id: 'm',
       steps: [
