@@ -98,7 +98,20 @@ describeRedis('commit hand-off', () => {
       )) as [string, [string, string[]][]][] | null;
       return (read?.[0]?.[1] ?? []).map(([id]) => id);
     };
-    return { client, state, keys, full, handOff, commit, delivery, readItems };
+    /** Successor `prefix` of the root claimed and committed with `items` (handed off, if any). */
+    const finishChild = async (prefix: string, items: string[] = []): Promise<void> => {
+      const n = node(1, prefix);
+      const c = await state.claim({ node: n, owner: 'o', leaseMs: 10_000, epoch: 0, root: false });
+      await state.commitSuccessDetailed({
+        node: n,
+        owner: 'o',
+        version: c.version,
+        successors: [],
+        items,
+        ...(items.length > 0 ? { handOff } : {}),
+      });
+    };
+    return { client, state, keys, full, handOff, commit, delivery, readItems, finishChild };
   }
 
   it('adds the successors and items to the streams and acknowledges the delivery, once', async () => {
@@ -306,20 +319,10 @@ describeRedis('commit hand-off', () => {
   });
 
   it('finishes the run once its items are acknowledged from the items stream', async () => {
-    const { client, full, handOff, commit, state, readItems } = await setUp();
+    const { client, full, handOff, commit, state, readItems, finishChild } = await setUp();
     await commit();
     // the two successors run and commit with no output
-    for (const prefix of ['a', 'b']) {
-      const n = node(1, prefix);
-      const c = await state.claim({ node: n, owner: 'o', leaseMs: 10_000, epoch: 0, root: false });
-      await state.commitSuccessDetailed({
-        node: n,
-        owner: 'o',
-        version: c.version,
-        successors: [],
-        items: [],
-      });
-    }
+    for (const prefix of ['a', 'b']) await finishChild(prefix);
     expect((await state.runRead('t', 'r'))?.state).toBe('running'); // its item waits
     const [id] = await readItems();
     const entries = [{ id: id!, taskId: 't', runId: 'r' }];
@@ -331,22 +334,11 @@ describeRedis('commit hand-off', () => {
   });
 
   it('an entry named twice in one acknowledgement counts once in its run', async () => {
-    const { handOff, commit, state, readItems } = await setUp();
+    const { handOff, commit, state, readItems, finishChild } = await setUp();
     await commit();
     // successor a commits one item of its own; b commits nothing: two items wait in the run
-    for (const prefix of ['a', 'b']) {
-      const n = node(1, prefix);
-      const c = await state.claim({ node: n, owner: 'o', leaseMs: 10_000, epoch: 0, root: false });
-      await state.commitSuccessDetailed({
-        node: n,
-        owner: 'o',
-        version: c.version,
-        successors: [],
-        items:
-          prefix === 'a' ? [`i${JSON.stringify({ itemId: 'y', taskId: 't', runId: 'r' })}`] : [],
-        handOff,
-      });
-    }
+    await finishChild('a', [`i${JSON.stringify({ itemId: 'y', taskId: 't', runId: 'r' })}`]);
+    await finishChild('b');
     const [first, second] = (await readItems()).map((id) => ({ id, taskId: 't', runId: 'r' }));
     expect(await state.ackHandedItems({ handOff, entries: [first!, first!] })).toBe(1);
     // the other item still waits: the run is not finished by the repeated entry
