@@ -272,6 +272,26 @@ class ChainEngineImpl implements ChainEngine {
     });
   }
 
+  /**
+   * Queues whose deliveries another worker takes over (`claimIdleMs`) no later than the node
+   * lease runs out: a dead worker's node would be taken over while its lease still holds, meet
+   * LOCKED_BY_OTHER and be dropped (docs/chain.md, "Settings that must agree"). Said once, at
+   * start, naming both.
+   */
+  #warnClaimIdle(): void {
+    const leaseMs = this.#o.leaseMs;
+    for (const role of ['task', 'parser', 'error'] as const) {
+      const claimIdleMs = (this.#o.queues[role] as { claimIdleMs?: unknown }).claimIdleMs;
+      if (typeof claimIdleMs !== 'number' || claimIdleMs > leaseMs) continue;
+      this.#telemetry.log(
+        'warn',
+        "the queues' claimIdleMs is not above leaseMs: a dead worker's node may be dropped instead of run again (set claimIdleMs to about 1.5 × leaseMs)",
+        { queue: role, claim_idle_ms: claimIdleMs, lease_ms: leaseMs },
+      );
+      return;
+    }
+  }
+
   async start(): Promise<void> {
     if (this.#stopped)
       throw new ClosedError(`${W}: start() after stop()`, { context: { field: 'start' } });
@@ -286,6 +306,7 @@ class ChainEngineImpl implements ChainEngine {
       concurrency: { task: c.task, parser: c.parser, error_task: c.error, downloads: c.download },
       queues: this.#o.sharedQueues ? 'shared' : this.#o.volatileQueues ? 'in-memory' : 'durable',
     });
+    this.#warnClaimIdle();
     this.#loops = (['task', 'parser', 'error'] as const).map((role) =>
       this.#consumer.consume(role, this.#queues[role], this.#inHand(role)),
     );

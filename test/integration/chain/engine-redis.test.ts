@@ -150,3 +150,52 @@ describe.skipIf(!redisUrl())('chain engine on Redis Stream queues: secrets at re
     }
   });
 });
+
+describe.skipIf(!redisUrl())('chain engine: queues whose claimIdleMs is not above leaseMs', () => {
+  it('start() warns, naming both (a dead worker’s node met LOCKED_BY_OTHER would be dropped); the defaults do not', async () => {
+    const prefix = `mocra-test-${randomBytes(6).toString('hex')}:`;
+    const store = new RedisBackend({ redis: redisUrl()!, keyPrefix: prefix });
+    await store.connect();
+    const client = new Redis(redisUrl()!);
+    const modules = [
+      defineModule({ id: 'm', steps: [{ name: 's', generate: () => [], parse: () => ({}) }] }),
+    ];
+    const warnings: string[] = [];
+    const logger = {
+      debug: () => {},
+      info: () => {},
+      warn: (fields: object, message: string) =>
+        warnings.push(`${message} ${JSON.stringify(fields)}`),
+      error: () => {},
+    };
+    try {
+      for (const [claimIdleMs, warned] of [
+        [1_000, true],
+        [undefined, false],
+      ] as const) {
+        warnings.length = 0;
+        const queues = createRedisStreamQueues({
+          client,
+          keyPrefix: prefix,
+          consumer: 'w',
+          ...(claimIdleMs === undefined ? {} : { claimIdleMs }),
+        });
+        const engine = createChainEngine({ modules, store, queues, logger, leaseMs: 5_000 });
+        await engine.start();
+        await engine.stop();
+        await Promise.all([
+          queues.task.shutdown(),
+          queues.parser.shutdown(),
+          queues.error.shutdown(),
+        ]);
+        const line = warnings.find((w) => w.includes('claimIdleMs'));
+        if (warned) expect(line).toMatch(/"claim_idle_ms":1000.*"lease_ms":5000/);
+        else expect(line).toBeUndefined();
+      }
+    } finally {
+      for (const key of await client.keys(`${prefix}*`)) await client.del(key);
+      await store.close();
+      client.disconnect();
+    }
+  });
+});
