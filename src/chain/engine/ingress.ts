@@ -34,6 +34,17 @@ import { TaskNotFound, type TaskRecords } from './task-records.js';
 import type { EngineTelemetry } from './telemetry.js';
 import type { ChainQueues } from './types.js';
 
+/**
+ * Deliveries of a message whose handling a user hook (`loadLoginInfo`) or another non-mocra
+ * error interrupted before it is dead-lettered: a failure of a moment is tried again.
+ */
+const USER_ERROR_TRIES = 3;
+
+/** The message of a thrown value (an Error's, else its text). */
+function describeError(error: unknown): string {
+  return (error as Error)?.message ?? String(error);
+}
+
 /** Options of {@link Ingress}. @internal */
 export interface IngressOptions {
   state: ChainStateStore;
@@ -114,13 +125,24 @@ export class Ingress {
     const error = failure.error;
     // stopping, or a queue of this process already closed: leave the message to others
     if (this.#o.workSignal.aborted || isClosedError(error)) return this.#stopping();
-    if (isMocraError(error) && error.retryable) {
+    // a retryable error (e.g. Redis unavailable), or one from user code (a loadLoginInfo whose
+    // secrets manager failed for a moment) on its first tries: nothing was committed, so the
+    // message is tried again later; a user error that keeps coming is dead-lettered below
+    const userError = !isMocraError(error);
+    if (
+      (isMocraError(error) && error.retryable) ||
+      (userError && delivery.deliveries < USER_ERROR_TRIES)
+    ) {
       this.#o.telemetry.ingressFailed(failure.stage);
-      // e.g. Redis unavailable: nothing was committed; try the message again later
       this.#o.telemetry.log('warn', 'message will be retried: a retryable error interrupted it', {
         queue: queue.name,
-        error: redactText(error.message),
-        code: error.code,
+        error: redactText(
+          userError
+            ? `${(error as Error)?.name ?? 'Error'}: ${describeError(error)}`
+            : error.message,
+        ),
+        code: userError ? 'USER_ERROR' : error.code,
+        deliveries: delivery.deliveries,
       });
       const delayMs = Math.min(5000, 100 * 2 ** Math.min(delivery.deliveries, 6));
       // A shared queue re-adds a released message under a new id, so its next claim comes
@@ -134,9 +156,7 @@ export class Ingress {
     // the error may come from user code that handles credentials (loadLoginInfo, a store):
     // anything that looks like one stays out of the dead letter, its event and the logs
     return {
-      deadLetter: redactText(
-        `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`,
-      ),
+      deadLetter: redactText(`${(error as Error)?.name ?? 'Error'}: ${describeError(error)}`),
       stage: failure.stage,
     };
   }

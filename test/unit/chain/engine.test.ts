@@ -227,6 +227,41 @@ describe('createChainEngine options', () => {
     await engine.stop();
   });
 
+  it('a loadLoginInfo that fails for a moment is tried again (the run finishes); one that keeps failing is dead-lettered after 3 tries', async () => {
+    for (const [failures, deadLetters] of [
+      [2, 0],
+      [Infinity, 1],
+    ] as const) {
+      let calls = 0;
+      const engine = createChainEngine({
+        modules: [twoStep()],
+        downloader: fakeSite,
+        loadLoginInfo: () => {
+          if (++calls <= failures) throw new Error('secrets manager unavailable');
+          return { token: 'x' };
+        },
+        ...fast,
+      });
+      await engine.start();
+      const { runId } = await engine.submit({
+        taskId: 't',
+        account: 'a',
+        platform: 'p',
+        modules: ['m'],
+      });
+      await engine.onIdle();
+      expect(engine.deadLetters(), `failures ${failures}`).toHaveLength(deadLetters);
+      if (deadLetters === 0) {
+        expect((await engine.runStatus(runId)).state).toBe('done');
+        expect(calls).toBe(failures + 1);
+      } else {
+        expect(engine.deadLetters()[0]!.reason).toMatch(/secrets manager unavailable/);
+        expect(calls).toBe(3);
+      }
+      await engine.stop();
+    }
+  });
+
   it('a value nested in parse output that JSON cannot hold fails the parse, not retried', async () => {
     const self: Record<string, unknown> = { id: 'x' };
     self['self'] = self;
