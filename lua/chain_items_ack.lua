@@ -20,7 +20,8 @@
   answer (how many of them were still pending) is what the run counts; so a batch costs one XACK
   per run in it and one XDEL per 1,000 entries. Reads first (the stream's type with XLEN, the
   runs), then writes: the XDEL first (it checks every id it names: a malformed one fails it, and
-  the script, before anything is written; past 1,000 entries the ids are checked beforehand),
+  the script, before anything is written; past 1,000 entries every id is checked beforehand, its
+  form by a pattern and its range by an XRANGE, a read),
   then the XACKs, which cannot fail.
 ]]
 local items_key = KEYS[1]
@@ -49,9 +50,12 @@ end
 -- more ids than one XDEL takes: each is checked here, as the first write checks those it names
 if n > CHUNK then
   for i = FIRST_ID, FIRST_ID + n - 1 do
-    if not string.find(ARGV[i], '^%d+%-?%d*$') then
-      return redis.error_reply('ERR Invalid stream ID specified as stream command argument: ' .. ARGV[i])
+    local id = ARGV[i]
+    if not (string.find(id, '^%d+$') or string.find(id, '^%d+%-%d+$')) then
+      return redis.error_reply('ERR Invalid stream ID specified as stream command argument: ' .. id)
     end
+    -- the form is right; XRANGE (a read) parses it as XDEL and XACK will, ranges included
+    redis.call('XRANGE', items_key, id, id)
   end
 end
 

@@ -390,7 +390,11 @@ describeRedis('commit hand-off', () => {
     // a small batch (its XDEL checks the ids) and one past an XDEL's 1,000 (checked beforehand)
     for (const size of [2, 1_001]) {
       const entries = [good, ...Array.from({ length: size - 2 }, () => good)];
-      entries.push({ id: 'not-an-id', taskId: 't', runId: 'r' });
+      entries.push({
+        id: size === 2 ? 'not-an-id' : '99999999999999999999999-0',
+        taskId: 't',
+        runId: 'r',
+      });
       await expect(state.ackHandedItems({ handOff, entries })).rejects.toThrow(/Invalid stream ID/);
       expect(await client.xlen(full(handOff.items))).toBe(1);
       expect(((await client.xpending(full(handOff.items), 'g')) as unknown[])[0]).toBe(1);
