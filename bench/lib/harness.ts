@@ -56,20 +56,29 @@ export interface NodeFields {
 
 /**
  * Latency from a node's commit (its `ModuleStepAdvanced` event) to each `onItem` call of its
- * items, in ms, in one process: call `committed` from the event and `item` from `onItem`.
+ * items, in ms, in one process: call `committed` from the event and `item` from `onItem`. Only
+ * commits with items are kept, each until its last item came (or, for items taken by another
+ * process, until {@link KEPT_MAX} commits wait): what it keeps stays small, so the bench's own
+ * bookkeeping adds little to the CPU it measures.
  */
 export class CommitToItemLatency {
-  readonly #committed = new Map<string, number>();
+  readonly #committed = new Map<string, { at: number; left: number }>();
   /** One sample per item whose node's commit this process saw. */
   readonly samples: number[] = [];
 
-  committed(node: NodeFields): void {
-    this.#committed.set(nodeKey(node), performance.now());
+  committed(node: NodeFields & { items?: number }): void {
+    const items = node.items ?? 1;
+    if (items <= 0) return;
+    if (this.#committed.size >= KEPT_MAX) this.#committed.clear();
+    this.#committed.set(nodeKey(node), { at: performance.now(), left: items });
   }
 
   item(node: NodeFields): void {
-    const at = this.#committed.get(nodeKey(node));
-    if (at !== undefined) this.samples.push(performance.now() - at);
+    const key = nodeKey(node);
+    const seen = this.#committed.get(key);
+    if (seen === undefined) return;
+    this.samples.push(performance.now() - seen.at);
+    if (--seen.left <= 0) this.#committed.delete(key);
   }
 
   /** Forgets the commits seen (the samples stay). */
@@ -77,6 +86,9 @@ export class CommitToItemLatency {
     this.#committed.clear();
   }
 }
+
+/** Most commits whose items {@link CommitToItemLatency} waits for at once. */
+const KEPT_MAX = 100_000;
 
 /** p50/p95/max of latency samples in ms, rounded to 0.1 ms, with their count. */
 export function latencySummary(samples: readonly number[]): {

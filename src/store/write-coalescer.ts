@@ -22,7 +22,7 @@ export interface CorkableStream {
  * (claim+commit pairs at concurrency 50); 1 would mean no coalescing.
  * @internal
  */
-export const COALESCE_MAX_COMMANDS = Number(process.env.CMAX ?? 8);
+export const COALESCE_MAX_COMMANDS = 8;
 
 /** One per connection. @internal */
 export class WriteCoalescer {
