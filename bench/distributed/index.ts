@@ -35,8 +35,9 @@
  * 4 under heavy load); BENCH_DIST_CLUSTER_WORKERS=1,2,4 adds about a minute.
  *
  * Env: BENCH_DIST_TARGETS (`standalone`, `cluster` or both, default `standalone,cluster`; a run
- * of one keeps the other's results from bench/results/distributed.json), BENCH_ROUNDS (default 3
- * on one Redis), BENCH_DIST_CLUSTER_ROUNDS (default 3, of three tasks each), BENCH_DIST_WARMUP
+ * of one keeps the other's results from bench/results/distributed.json), BENCH_ROUNDS (default 7
+ * on one Redis: a round is short, and BullMQ's own CPU per job moves by a third from run to run
+ * with 3), BENCH_DIST_CLUSTER_ROUNDS (default 5, of three tasks each), BENCH_DIST_WARMUP
  * and BENCH_DIST_CLUSTER_WARMUP (warm-up rounds per contender before them, default 3 and 2:
  * their cost is reported apart, as the cold start of a fresh process), BENCH_DIST_WORKERS
  * (default "1,2,4") and BENCH_DIST_CLUSTER_WORKERS (default "1,2"), BENCH_DIST_CLUSTER_TASKS,
@@ -79,8 +80,8 @@ const WORKERS: Record<TargetKind, number[]> = {
   cluster: list(process.env.BENCH_DIST_CLUSTER_WORKERS ?? '1,2'),
 };
 const ROUNDS: Record<TargetKind, number> = {
-  standalone: Number(process.env.BENCH_ROUNDS ?? 3),
-  cluster: Number(process.env.BENCH_DIST_CLUSTER_ROUNDS ?? 3),
+  standalone: Number(process.env.BENCH_ROUNDS ?? 7),
+  cluster: Number(process.env.BENCH_DIST_CLUSTER_ROUNDS ?? 5),
 };
 /**
  * Warm-up rounds per contender before the measured ones: a fresh worker process pays for V8
